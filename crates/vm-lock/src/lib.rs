@@ -1,0 +1,1 @@
+//! vm-lock (work in progress).

@@ -1,0 +1,1 @@
+//! xen-abi (work in progress).

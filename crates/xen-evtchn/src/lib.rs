@@ -1,0 +1,1 @@
+//! xen-evtchn (work in progress).

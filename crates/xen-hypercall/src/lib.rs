@@ -1,0 +1,1 @@
+//! xen-hypercall (work in progress).

@@ -1,0 +1,1 @@
+//! xen-shinfo-cache (work in progress).

@@ -1,0 +1,1 @@
+//! xen-vmm (work in progress).
