@@ -1,1 +1,198 @@
-//! xen-abi (work in progress).
+//! Hand-written `#[repr(C)]` types and constants of the Xen public guest ABI, for x86 HVM/PVH
+//! guests of both widths.
+//!
+//! Like `kvm-bindings`, this crate holds data only: hypercall and sub-op numbers, errno values,
+//! the argument structs of the hypercalls, the shared pages (`shared_info`, `vcpu_info`, time and
+//! runstate areas, console and xenstore rings), PVH boot structures and CPUID leaves.
+//!
+//! Where the 32-bit (i386) layout differs from the 64-bit one, two types exist with suffixes
+//! `64` and `32` (e.g. [`SharedInfo64`] / [`SharedInfo32`]); otherwise a single type serves both.
+//! Every struct is padding-free (padding is an explicit field) and implements
+//! [`vm_memory::ByteValued`], so it can be read from and written to guest memory with
+//! [`vm_memory::Bytes`].
+//!
+//! Names: constants keep Xen's names in upper case (`__HYPERVISOR_memory_op` becomes
+//! [`HYPERVISOR_MEMORY_OP`], `EVTCHNOP_send` becomes [`EVTCHNOP_SEND`]); structs are CamelCase
+//! (`struct evtchn_alloc_unbound` becomes [`EvtchnAllocUnbound`]). Everything is re-exported at
+//! the crate root.
+//!
+//! # Example
+//!
+//! ```
+//! use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+//! use xen_abi::{EvtchnAllocUnbound, GuestWidth, SharedInfo64, DOMID_SELF};
+//!
+//! let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x10000)]).unwrap();
+//! let req = EvtchnAllocUnbound { dom: DOMID_SELF, remote_dom: 0, port: 0 };
+//! mem.write_obj(req, GuestAddress(0x1000)).unwrap();
+//! let back: EvtchnAllocUnbound = mem.read_obj(GuestAddress(0x1000)).unwrap();
+//! assert_eq!(back.dom, DOMID_SELF);
+//!
+//! assert_eq!(core::mem::size_of::<SharedInfo64>(), 3136);
+//! assert_eq!(GuestWidth::Bits32.nr_event_channels(), 1024);
+//! ```
+
+mod console;
+mod errno_values;
+mod event_channel;
+mod grant_table;
+mod hvm;
+mod hypercall;
+mod memory;
+mod sched;
+mod shared_info;
+mod start_info;
+mod vcpu;
+mod version;
+mod xenstore;
+
+/// Xen errno values (positive; hypercalls return them negated).
+pub mod errno {
+    pub use crate::errno_values::*;
+}
+
+pub use console::*;
+pub use event_channel::*;
+pub use grant_table::*;
+pub use hvm::*;
+pub use hypercall::*;
+pub use memory::*;
+pub use sched::*;
+pub use shared_info::*;
+pub use start_info::*;
+pub use vcpu::*;
+pub use version::*;
+pub use xenstore::*;
+
+use vm_memory::ByteValued;
+
+/// Errors of this crate (decoding ABI values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// A value is not a valid encoding of `what`.
+    #[error("invalid {what} value {value:#x}")]
+    InvalidValue {
+        /// Which ABI field was being decoded.
+        what: &'static str,
+        /// The offending raw value.
+        value: u64,
+    },
+}
+
+/// Page size of the Xen x86 ABI.
+pub const XEN_PAGE_SIZE: u64 = 4096;
+/// Page shift of the Xen x86 ABI.
+pub const XEN_PAGE_SHIFT: u32 = 12;
+
+/// Width (mode) of the guest as seen at a hypercall: selects register convention, pointer size
+/// and struct layouts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum GuestWidth {
+    /// 64-bit (long mode) guest.
+    #[default]
+    Bits64,
+    /// 32-bit (protected mode / compat) guest.
+    Bits32,
+}
+
+impl GuestWidth {
+    /// `NR_EVENT_CHANNELS` of the 2-level ABI for this width.
+    pub const fn nr_event_channels(self) -> u32 {
+        match self {
+            Self::Bits64 => NR_EVENT_CHANNELS_64,
+            Self::Bits32 => NR_EVENT_CHANNELS_32,
+        }
+    }
+
+    /// Bits per `xen_ulong_t` word of the event-channel bitmaps and selector.
+    pub const fn bits_per_word(self) -> u32 {
+        match self {
+            Self::Bits64 => 64,
+            Self::Bits32 => 32,
+        }
+    }
+
+    /// Size of `struct shared_info` for this width.
+    pub const fn shared_info_size(self) -> usize {
+        match self {
+            Self::Bits64 => core::mem::size_of::<SharedInfo64>(),
+            Self::Bits32 => core::mem::size_of::<SharedInfo32>(),
+        }
+    }
+
+    /// Size of `struct vcpu_runstate_info` for this width.
+    pub const fn runstate_info_size(self) -> usize {
+        match self {
+            Self::Bits64 => core::mem::size_of::<VcpuRunstateInfo64>(),
+            Self::Bits32 => core::mem::size_of::<VcpuRunstateInfo32>(),
+        }
+    }
+}
+
+/// Implements `ByteValued` for plain-old-data ABI structs.
+macro_rules! impl_byte_valued {
+    ($($t:ty),* $(,)?) => {
+        $(
+            // SAFETY: `$t` is `#[repr(C)]` (or packed), built only from integers, integer
+            // arrays and other such structs, with every padding byte declared as an explicit
+            // field (checked by the layout tests), so every byte pattern is a valid value and
+            // no byte is uninitialized.
+            unsafe impl ByteValued for $t {}
+        )*
+    };
+}
+
+impl_byte_valued!(
+    VcpuTimeInfo,
+    ArchVcpuInfo64,
+    ArchVcpuInfo32,
+    VcpuInfo64,
+    VcpuInfo32,
+    ArchSharedInfo64,
+    ArchSharedInfo32,
+    SharedInfo64,
+    SharedInfo32,
+    VcpuRunstateInfo64,
+    VcpuRunstateInfo32,
+    EvtchnAllocUnbound,
+    EvtchnBindInterdomain,
+    EvtchnBindVirq,
+    EvtchnBindPirq,
+    EvtchnBindIpi,
+    EvtchnClose,
+    EvtchnSend,
+    EvtchnStatus,
+    EvtchnBindVcpu,
+    EvtchnUnmask,
+    EvtchnReset,
+    VcpuRegisterVcpuInfo,
+    VcpuSetPeriodicTimer,
+    VcpuSetSingleshotTimer64,
+    VcpuSetSingleshotTimer32,
+    VcpuRegisterRunstateMemoryArea,
+    VcpuRegisterTimeMemoryArea,
+    XenAddToPhysmap64,
+    XenAddToPhysmap32,
+    XenMemoryMap64,
+    XenMemoryMap32,
+    E820Entry,
+    SchedShutdown,
+    SchedPoll64,
+    SchedPoll32,
+    XenHvmParam,
+    XenHvmEvtchnUpcallVector,
+    HvmStartInfo,
+    HvmModlistEntry,
+    HvmMemmapTableEntry,
+    GrantEntryV1,
+    GnttabSetupTable64,
+    GnttabSetupTable32,
+    GnttabQuerySize,
+    GnttabSetVersion,
+    GnttabGetVersion,
+    XenCompileInfo,
+    XenFeatureInfo,
+    XenconsInterface,
+    XenstoreDomainInterface,
+    XsdSockmsg,
+);

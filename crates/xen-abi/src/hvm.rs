@@ -1,0 +1,168 @@
+//! `hvm_op` sub-ops, HVM parameters (`hvm/params.h`) and the callback-IRQ encoding.
+
+use crate::Error;
+
+/// Set an HVM parameter (`struct xen_hvm_param`).
+pub const HVMOP_SET_PARAM: u32 = 0;
+/// Get an HVM parameter (`struct xen_hvm_param`).
+pub const HVMOP_GET_PARAM: u32 = 1;
+/// Pagetable dying hint.
+pub const HVMOP_PAGETABLE_DYING: u32 = 9;
+/// Get current time.
+pub const HVMOP_GET_TIME: u32 = 10;
+/// Get memory type of a GFN.
+pub const HVMOP_GET_MEM_TYPE: u32 = 15;
+/// Per-vCPU upcall vector (`struct xen_hvm_evtchn_upcall_vector`).
+pub const HVMOP_SET_EVTCHN_UPCALL_VECTOR: u32 = 23;
+
+/// How event-channel upcalls are delivered (see [`HvmCallbackVia`]).
+pub const HVM_PARAM_CALLBACK_IRQ: u32 = 0;
+/// Xenstore ring GFN.
+pub const HVM_PARAM_STORE_PFN: u32 = 1;
+/// Xenstore event channel port.
+pub const HVM_PARAM_STORE_EVTCHN: u32 = 2;
+/// PAE enabled.
+pub const HVM_PARAM_PAE_ENABLED: u32 = 4;
+/// ioreq page GFN.
+pub const HVM_PARAM_IOREQ_PFN: u32 = 5;
+/// Buffered ioreq page GFN.
+pub const HVM_PARAM_BUFIOREQ_PFN: u32 = 6;
+/// Timer mode.
+pub const HVM_PARAM_TIMER_MODE: u32 = 10;
+/// HPET enabled.
+pub const HVM_PARAM_HPET_ENABLED: u32 = 11;
+/// Identity page table address.
+pub const HVM_PARAM_IDENT_PT: u32 = 12;
+/// ACPI S state.
+pub const HVM_PARAM_ACPI_S_STATE: u32 = 14;
+/// VM86 TSS address.
+pub const HVM_PARAM_VM86_TSS: u32 = 15;
+/// Virtual platform timer alignment.
+pub const HVM_PARAM_VPT_ALIGN: u32 = 16;
+/// PV console ring GFN.
+pub const HVM_PARAM_CONSOLE_PFN: u32 = 17;
+/// PV console event channel port.
+pub const HVM_PARAM_CONSOLE_EVTCHN: u32 = 18;
+/// Number of HVM parameters (`HVM_NR_PARAMS`); indices `>=` this are invalid.
+pub const HVM_NR_PARAMS: u32 = 39;
+
+/// Mask of the type field of the `HVM_PARAM_CALLBACK_IRQ` value (bits 63..56).
+pub const HVM_PARAM_CALLBACK_IRQ_TYPE_MASK: u64 = 0xff00_0000_0000_0000;
+/// Shift of the type field of the `HVM_PARAM_CALLBACK_IRQ` value.
+pub const HVM_PARAM_CALLBACK_IRQ_TYPE_SHIFT: u32 = 56;
+/// Callback type: GSI in bits 31..0 (0 disables the callback).
+pub const HVM_PARAM_CALLBACK_TYPE_GSI: u8 = 0;
+/// Callback type: PCI INTx (domain 47..32, bus 31..16, devfn 15..8, pin 1..0).
+pub const HVM_PARAM_CALLBACK_TYPE_PCI_INTX: u8 = 1;
+/// Callback type: direct vector in bits 7..0.
+pub const HVM_PARAM_CALLBACK_TYPE_VECTOR: u8 = 2;
+
+/// `struct xen_hvm_param` (16 bytes, both widths).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenHvmParam {
+    /// Domain (`DOMID_SELF`).
+    pub domid: u16,
+    /// Padding.
+    pub pad: u16,
+    /// `HVM_PARAM_*`.
+    pub index: u32,
+    /// Value (IN for set, OUT for get).
+    pub value: u64,
+}
+
+/// `struct xen_hvm_evtchn_upcall_vector` (8 bytes, both widths).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenHvmEvtchnUpcallVector {
+    /// Target vCPU.
+    pub vcpu: u32,
+    /// Vector to inject (must be >= 0x10).
+    pub vector: u8,
+    /// Padding.
+    pub pad: [u8; 3],
+}
+
+/// Decoded value of `HVM_PARAM_CALLBACK_IRQ`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HvmCallbackVia {
+    /// Upcalls disabled (GSI type with value 0).
+    None,
+    /// Level-triggered GSI.
+    Gsi(u32),
+    /// PCI INTx line of a device.
+    PciIntx {
+        /// PCI segment.
+        domain: u16,
+        /// Bus.
+        bus: u16,
+        /// Device/function.
+        devfn: u8,
+        /// INTx pin (0 = INTA .. 3 = INTD).
+        pin: u8,
+    },
+    /// Direct vector injected on any vCPU (the per-vCPU upcall in Linux's sense).
+    Vector(u8),
+}
+
+impl HvmCallbackVia {
+    /// Decodes an `HVM_PARAM_CALLBACK_IRQ` value.
+    ///
+    /// Fails with [`Error::InvalidValue`] on an unknown type, a GSI above `u32`, or a
+    /// vector / INTx value with bits outside their fields.
+    pub fn from_param(value: u64) -> Result<Self, Error> {
+        let ty = (value >> HVM_PARAM_CALLBACK_IRQ_TYPE_SHIFT) as u8;
+        let payload = value & !HVM_PARAM_CALLBACK_IRQ_TYPE_MASK;
+        let bad = Error::InvalidValue {
+            what: "HVM_PARAM_CALLBACK_IRQ",
+            value,
+        };
+        match ty {
+            HVM_PARAM_CALLBACK_TYPE_GSI => match u32::try_from(payload) {
+                Ok(0) => Ok(Self::None),
+                Ok(gsi) => Ok(Self::Gsi(gsi)),
+                Err(_) => Err(bad),
+            },
+            HVM_PARAM_CALLBACK_TYPE_PCI_INTX => {
+                if payload & !0xffff_ffff_ff03 != 0 {
+                    return Err(bad);
+                }
+                Ok(Self::PciIntx {
+                    domain: (payload >> 32) as u16,
+                    bus: (payload >> 16) as u16,
+                    devfn: (payload >> 8) as u8,
+                    pin: (payload & 3) as u8,
+                })
+            }
+            HVM_PARAM_CALLBACK_TYPE_VECTOR => {
+                if payload > 0xff {
+                    return Err(bad);
+                }
+                Ok(Self::Vector(payload as u8))
+            }
+            _ => Err(bad),
+        }
+    }
+
+    /// Encodes back to the `HVM_PARAM_CALLBACK_IRQ` value.
+    pub fn to_param(self) -> u64 {
+        let t = |ty: u8| u64::from(ty) << HVM_PARAM_CALLBACK_IRQ_TYPE_SHIFT;
+        match self {
+            Self::None => 0,
+            Self::Gsi(gsi) => t(HVM_PARAM_CALLBACK_TYPE_GSI) | u64::from(gsi),
+            Self::PciIntx {
+                domain,
+                bus,
+                devfn,
+                pin,
+            } => {
+                t(HVM_PARAM_CALLBACK_TYPE_PCI_INTX)
+                    | u64::from(domain) << 32
+                    | u64::from(bus) << 16
+                    | u64::from(devfn) << 8
+                    | u64::from(pin & 3)
+            }
+            Self::Vector(v) => t(HVM_PARAM_CALLBACK_TYPE_VECTOR) | u64::from(v),
+        }
+    }
+}
