@@ -1,0 +1,162 @@
+//! [`GpaCache`]: one cached, invalidatable mapping of a guest-physical range.
+
+use vm_lock::{Level, LockAfter, MemReadGuard, OrderedRwLock, Token};
+
+use crate::error::{Error, Result};
+use crate::mapping::{MappedRange, RegionArcs};
+
+/// The state behind a [`GpaCache`]'s lock.
+#[derive(Debug)]
+struct Slot<R> {
+    /// The guest range to map: `(gpa, len)`.
+    target: Option<(u64, usize)>,
+    /// The current mapping, if built and not invalidated.
+    mapped: Option<MappedRange<R>>,
+    /// The memory-map generation `mapped` was built at.
+    generation: u64,
+}
+
+/// A cached host mapping of one guest-physical range, the userspace analogue of KVM's
+/// `gfn_to_pfn_cache`.
+///
+/// The mapping is built on first use, reused while the memory-map generation has not
+/// changed, dropped by [`GpaCache::invalidate`] or [`GpaCache::set_target`], and rebuilt on
+/// the next use. Its lock is at level `L` (a `vm_lock::PageCache<N>`).
+pub struct GpaCache<L: Level, M: RegionArcs> {
+    slot: OrderedRwLock<L, Slot<M::R>>,
+}
+
+impl<L: Level, M: RegionArcs> std::fmt::Debug for GpaCache<L, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpaCache").field("level", &L::NAME).finish()
+    }
+}
+
+impl<L: Level, M: RegionArcs> Default for GpaCache<L, M> {
+    fn default() -> Self {
+        Self::new(None)
+    }
+}
+
+impl<L: Level, M: RegionArcs> GpaCache<L, M> {
+    /// A cache for `target` (`(gpa, len)`), not mapped yet.
+    pub fn new(target: Option<(u64, usize)>) -> Self {
+        GpaCache {
+            slot: OrderedRwLock::new(Slot {
+                target,
+                mapped: None,
+                generation: 0,
+            }),
+        }
+    }
+
+    /// The guest range this cache maps.
+    pub fn target<P: Level>(&self, token: &mut Token<'_, P>) -> Option<(u64, usize)>
+    where
+        L: LockAfter<P>,
+    {
+        let (slot, _t) = self.slot.read(token);
+        slot.target
+    }
+
+    /// Points the cache at another range (or none) and drops the current mapping.
+    pub fn set_target<P: Level>(&self, token: &mut Token<'_, P>, target: Option<(u64, usize)>)
+    where
+        L: LockAfter<P>,
+    {
+        let (mut slot, _t) = self.slot.write(token);
+        slot.target = target;
+        slot.mapped = None;
+    }
+
+    /// Drops the current mapping (and with it this cache's hold on the memory region); the
+    /// next use rebuilds it from the memory map.
+    pub fn invalidate<P: Level>(&self, token: &mut Token<'_, P>)
+    where
+        L: LockAfter<P>,
+    {
+        let (mut slot, _t) = self.slot.write(token);
+        slot.mapped = None;
+    }
+
+    /// Whether a mapping is currently cached (for tests and statistics).
+    pub fn is_mapped<P: Level>(&self, token: &mut Token<'_, P>) -> bool
+    where
+        L: LockAfter<P>,
+    {
+        let (slot, _t) = self.slot.read(token);
+        slot.mapped.is_some()
+    }
+
+    /// Runs `f` on the mapping (`None` if no target is set), revalidating it first if the
+    /// memory map changed since it was built.
+    ///
+    /// # Errors
+    /// [`Error::NotMapped`] (and friends) if the target is not backed by guest RAM in
+    /// `snap`'s memory map.
+    pub fn with_opt<P: Level, T>(
+        &self,
+        token: &mut Token<'_, P>,
+        snap: &MemReadGuard<'_, M>,
+        f: impl FnOnce(Option<&MappedRange<M::R>>, &mut Token<'_, L>) -> T,
+    ) -> Result<T>
+    where
+        L: LockAfter<P>,
+    {
+        {
+            let (slot, mut t) = self.slot.read(token);
+            if slot.target.is_none() {
+                return Ok(f(None, &mut t));
+            }
+            if let Some(m) = slot.mapped.as_ref() {
+                if slot.generation >= snap.generation() {
+                    return Ok(f(Some(m), &mut t));
+                }
+            }
+        }
+        let (mut slot, mut t) = self.slot.write(token);
+        let Some((gpa, len)) = slot.target else {
+            return Ok(f(None, &mut t));
+        };
+        let fresh = match slot.mapped.as_ref() {
+            Some(_) if slot.generation >= snap.generation() => false,
+            _ => true,
+        };
+        if fresh {
+            // Drop the old mapping first: never keep a stale region alive on failure.
+            slot.mapped = None;
+            let mapped = MappedRange::new(&**snap, gpa, len)?;
+            log::trace!("page cache: mapped {gpa:#x}+{len:#x} at generation {}", snap.generation());
+            slot.mapped = Some(mapped);
+            slot.generation = snap.generation();
+        }
+        Ok(f(slot.mapped.as_ref(), &mut t))
+    }
+
+    /// Like [`GpaCache::with_opt`], but a missing target is [`Error::Unset`].
+    pub fn with<P: Level, T>(
+        &self,
+        token: &mut Token<'_, P>,
+        snap: &MemReadGuard<'_, M>,
+        f: impl FnOnce(&MappedRange<M::R>, &mut Token<'_, L>) -> T,
+    ) -> Result<T>
+    where
+        L: LockAfter<P>,
+    {
+        self.with_opt(token, snap, |m, t| m.map(|m| f(m, t)))?
+            .ok_or(Error::Unset)
+    }
+
+    /// A clone of the (revalidated) mapping. The clone keeps the memory it maps alive even
+    /// after the region is removed from the guest memory map and the cache is invalidated.
+    pub fn get<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        snap: &MemReadGuard<'_, M>,
+    ) -> Result<MappedRange<M::R>>
+    where
+        L: LockAfter<P>,
+    {
+        self.with(token, snap, |m, _| m.clone())
+    }
+}
