@@ -1,0 +1,296 @@
+//! [`MemoryMap`]: the guest memory map with a typed read section and `synchronize`.
+//!
+//! Built on [`vm_memory::GuestMemoryAtomic`] (an `arc-swap` of the map): readers take a
+//! snapshot without blocking writers; writers swap in a new map under the
+//! [`SlotsLock`] and retire the old one; [`MemoryMap::synchronize`]
+//! waits until no reader holds a retired map (an RCU grace period, like
+//! `synchronize_srcu(&kvm->srcu)`).
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use vm_memory::{GuestAddressSpace, GuestMemory, GuestMemoryAtomic, GuestMemoryLoadGuard};
+
+use crate::level::{MemRead, SlotsLock};
+use crate::mutex::OrderedMutex;
+use crate::relation::{Level, LockAfter, MayWaitForReaders};
+use crate::token::Token;
+
+struct Shared<M> {
+    /// The writers' lock: serializes `replace`.
+    slots: OrderedMutex<SlotsLock, ()>,
+    /// Maps swapped out by `replace` that a reader may still hold. Internal leaf lock, never
+    /// held while blocking on anything else.
+    retired: Mutex<Vec<Weak<M>>>,
+    /// Bumped after each `replace`.
+    generation: AtomicU64,
+}
+
+/// The guest memory map: a shared, replaceable `M` with a typed read section.
+///
+/// `Clone` shares the map (all clones see the same map, writers' lock, retired list and
+/// generation).
+pub struct MemoryMap<M: GuestMemory> {
+    atomic: GuestMemoryAtomic<M>,
+    shared: Arc<Shared<M>>,
+}
+
+/// A read section over the memory map: a snapshot of `M` that stays valid (and keeps
+/// [`MemoryMap::synchronize`] waiting) until dropped. Derefs to `M`. `!Send`.
+#[must_use = "if unused the read section ends at once"]
+pub struct MemReadGuard<'a, M: GuestMemory> {
+    snapshot: GuestMemoryLoadGuard<M>,
+    generation: u64,
+    _marker: PhantomData<(&'a (), *const ())>,
+}
+
+impl<M: GuestMemory> MemoryMap<M> {
+    /// Makes a memory map starting with `map`.
+    pub fn new(map: M) -> Self {
+        Self::from_atomic(GuestMemoryAtomic::new(map))
+    }
+
+    /// Wraps an existing `GuestMemoryAtomic`.
+    ///
+    /// Replacements must then go through [`MemoryMap::replace`] (of this `MemoryMap` or its
+    /// clones) for `synchronize` and `generation` to see them.
+    pub fn from_atomic(atomic: GuestMemoryAtomic<M>) -> Self {
+        MemoryMap {
+            atomic,
+            shared: Arc::new(Shared {
+                slots: OrderedMutex::new(()),
+                retired: Mutex::new(Vec::new()),
+                generation: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The underlying `GuestMemoryAtomic`, to hand to vm-memory APIs.
+    ///
+    /// Snapshots taken through it directly are outside the lock order: `synchronize` waits for
+    /// them too, so never hold one across a `synchronize` on the same thread.
+    pub fn atomic(&self) -> &GuestMemoryAtomic<M> {
+        &self.atomic
+    }
+
+    /// Enters a read section: a snapshot of the current map and the [`MemRead`] token.
+    ///
+    /// Never blocks. `token`'s level must come before `MemRead` (so not inside another read
+    /// section, nor under `XenLock` or a page-cache lock).
+    pub fn read<'a, P: Level>(
+        &'a self,
+        token: &'a mut Token<'_, P>,
+    ) -> (MemReadGuard<'a, M>, Token<'a, MemRead>)
+    where
+        MemRead: LockAfter<P>,
+    {
+        let _ = token;
+        // Generation first, then the map: `replace` stores the map before bumping the
+        // generation, so the snapshot is at least as new as `generation` says.
+        let generation = self.shared.generation.load(Ordering::Acquire);
+        let snapshot = self.atomic.memory();
+        (
+            MemReadGuard {
+                snapshot,
+                generation,
+                _marker: PhantomData,
+            },
+            Token::new(),
+        )
+    }
+
+    /// Replaces the map: takes the [`SlotsLock`], swaps `new_map` in, retires the old map and
+    /// bumps the generation. Does not wait for readers (call [`MemoryMap::synchronize`]).
+    pub fn replace<P: Level>(&self, token: &mut Token<'_, P>, new_map: M)
+    where
+        SlotsLock: LockAfter<P>,
+    {
+        let (_slots, _t) = self.shared.slots.lock(token);
+        let exclusive = self.atomic.lock().unwrap_or_else(PoisonError::into_inner);
+        let old = Arc::downgrade(&self.atomic.memory().into_inner());
+        {
+            let mut retired = self.lock_retired();
+            retired.retain(|w| w.strong_count() > 0);
+            retired.push(old);
+        }
+        // The store pays arc-swap's outstanding debts: every reader of the old map now holds a
+        // strong reference to it, which `synchronize` sees through the `Weak`.
+        exclusive.replace(new_map);
+        self.shared.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// How many times the map was replaced (through `replace`) since this `MemoryMap` was made.
+    pub fn generation(&self) -> u64 {
+        self.shared.generation.load(Ordering::Acquire)
+    }
+
+    /// How many retired maps are still held by a reader right now.
+    pub fn retired_in_use(&self) -> usize {
+        let mut retired = self.lock_retired();
+        retired.retain(|w| w.strong_count() > 0);
+        retired.len()
+    }
+
+    /// Waits until no reader holds any map retired before this call (a grace period).
+    ///
+    /// Only callable at [`Unlocked`](crate::level::Unlocked), [`VmLock`](crate::level::VmLock),
+    /// [`VcpuMutex`](crate::level::VcpuMutex) or [`SlotsLock`]: inside a read section, or under
+    /// `XenLock`/`PageCache`, it does not compile (the reader waited for could be this thread,
+    /// or could be waiting for a lock this thread holds).
+    pub fn synchronize<P: MayWaitForReaders>(&self, token: &mut Token<'_, P>) {
+        let _ = token;
+        let mut waiting: Vec<Weak<M>> = {
+            let mut retired = self.lock_retired();
+            retired.retain(|w| w.strong_count() > 0);
+            retired.clone()
+        };
+        let mut round = 0u32;
+        loop {
+            waiting.retain(|w| w.strong_count() > 0);
+            if waiting.is_empty() {
+                return;
+            }
+            backoff(round);
+            round = round.saturating_add(1);
+        }
+    }
+
+    fn lock_retired(&self) -> std::sync::MutexGuard<'_, Vec<Weak<M>>> {
+        self.shared
+            .retired
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Spin-yield first, then sleep with a growing (capped) delay.
+fn backoff(round: u32) {
+    if round < 64 {
+        std::thread::yield_now();
+    } else {
+        let micros = 10u64 << (round - 64).min(7);
+        std::thread::sleep(Duration::from_micros(micros));
+    }
+}
+
+impl<M: GuestMemory> Clone for MemoryMap<M> {
+    fn clone(&self) -> Self {
+        MemoryMap {
+            atomic: self.atomic.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<M: GuestMemory> fmt::Debug for MemoryMap<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryMap")
+            .field("generation", &self.generation())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: GuestMemory> MemReadGuard<'_, M> {
+    /// The map's generation when this read section started (the snapshot is at least this
+    /// new). A cache built from this snapshot is stale once [`MemoryMap::generation`] differs.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
+impl<M: GuestMemory> Deref for MemReadGuard<'_, M> {
+    type Target = M;
+    fn deref(&self) -> &M {
+        &self.snapshot
+    }
+}
+
+impl<M: GuestMemory> fmt::Debug for MemReadGuard<'_, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemReadGuard")
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::level::{VcpuMutex, VmLock, XenLock};
+    use crate::Root;
+    use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+
+    fn map(size: usize) -> GuestMemoryMmap {
+        GuestMemoryMmap::from_ranges(&[(GuestAddress(0), size)]).unwrap()
+    }
+
+    #[test]
+    fn read_sees_map_and_nests_xen_lock() {
+        let mem = MemoryMap::new(map(0x1000));
+        let xen = OrderedMutex::<XenLock, u32>::new(0);
+        let mut root = Root::new().unwrap();
+        let (snap, mut t) = mem.read(root.token());
+        snap.write_obj(0xdead_beefu32, GuestAddress(0x10)).unwrap();
+        let (mut x, _t) = xen.lock(&mut t);
+        *x = snap.read_obj(GuestAddress(0x10)).unwrap();
+        assert_eq!(*x, 0xdead_beef);
+        assert_eq!(snap.last_addr(), GuestAddress(0xfff));
+    }
+
+    #[test]
+    fn replace_bumps_generation_and_keeps_snapshots() {
+        let mem = MemoryMap::new(map(0x1000));
+        let mem2 = mem.clone();
+        let mut root = Root::new().unwrap();
+        assert_eq!(mem.generation(), 0);
+        {
+            let (snap, _t) = mem.read(root.token());
+            assert_eq!(snap.generation(), 0);
+        }
+        mem2.replace(root.token(), map(0x2000));
+        assert_eq!(mem.generation(), 1);
+        let (snap, _t) = mem.read(root.token());
+        assert_eq!(snap.generation(), 1);
+        assert_eq!(snap.last_addr(), GuestAddress(0x1fff));
+    }
+
+    #[test]
+    fn replace_and_synchronize_under_outer_levels() {
+        let mem = MemoryMap::new(map(0x1000));
+        let vm = OrderedMutex::<VmLock, ()>::new(());
+        let vcpu = OrderedMutex::<VcpuMutex, ()>::new(());
+        let mut root = Root::new().unwrap();
+        let (_g, mut t_vm) = vm.lock(root.token());
+        let (_g2, mut t_vcpu) = vcpu.lock(&mut t_vm);
+        mem.replace(&mut t_vcpu, map(0x3000));
+        mem.synchronize(&mut t_vcpu);
+        assert_eq!(mem.retired_in_use(), 0);
+    }
+
+    #[test]
+    fn old_snapshot_counts_as_in_use_until_dropped() {
+        let mem = MemoryMap::new(map(0x1000));
+        let reader = mem.clone();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+        let h = std::thread::spawn(move || {
+            let mut root = Root::new().unwrap();
+            let (snap, _t) = reader.read(root.token());
+            held_tx.send(()).unwrap();
+            rx.recv().unwrap();
+            assert_eq!(snap.last_addr(), GuestAddress(0xfff));
+        });
+        held_rx.recv().unwrap();
+        let mut root = Root::new().unwrap();
+        mem.replace(root.token(), map(0x2000));
+        assert_eq!(mem.retired_in_use(), 1);
+        tx.send(()).unwrap();
+        h.join().unwrap();
+        assert_eq!(mem.retired_in_use(), 0);
+        mem.synchronize(root.token());
+    }
+}
