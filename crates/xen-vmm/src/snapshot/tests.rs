@@ -1,0 +1,430 @@
+//! Unit tests of the snapshot file format (no KVM needed).
+
+use std::io::Cursor;
+
+use vm_memory::{Bytes, GuestAddress};
+
+use super::format::{FORMAT_V1, FORMAT_V2, HEADER_LEN, TRAILER_LEN};
+use super::kvm_state::{MsrState, XsaveState, LAPIC_REGS_LEN};
+use super::memory::MemoryRegionState;
+use super::xen_state::{PortKind, PortState, XenVcpuState};
+use super::*;
+
+fn sample_state() -> VmSnapshot {
+    let memory = MemoryState {
+        regions: vec![
+            MemoryRegionState {
+                guest_addr: 0,
+                size: 0x8000,
+            },
+            MemoryRegionState {
+                guest_addr: 0x100000,
+                size: 0x4000,
+            },
+        ],
+    };
+    let vcpu = |id: u32| VcpuState {
+        id,
+        regs: kvm_state::RegsState {
+            gprs: [id as u64 + 1; 16],
+            rip: 0x1000,
+            rflags: 2,
+        },
+        xsave: Some(XsaveState {
+            region: vec![7; 1024],
+        }),
+        msrs: vec![MsrState {
+            index: 0x10,
+            data: 12345,
+        }],
+        lapic: Some(vec![3; LAPIC_REGS_LEN]),
+        tsc_khz: 2_500_000,
+        ..Default::default()
+    };
+    let mut s = VmSnapshot {
+        memory,
+        vcpus: vec![vcpu(0), vcpu(1)],
+        ..Default::default()
+    };
+    s.xen.long_mode = true;
+    s.xen.shared_info_gfn = Some(0xfeffe);
+    s.xen.callback_param = (2 << 56) | 0xf3;
+    s.xen.vcpus = vec![
+        XenVcpuState {
+            vcpu_info_gpa: Some(0x7000),
+            upcall_vector: 0xf3,
+            timer_deadline_ns: Some(123_456_789),
+            ..Default::default()
+        },
+        XenVcpuState::default(),
+    ];
+    s.xen.ports = vec![
+        PortState {
+            port: 3,
+            kind: PortKind::Virq as u8,
+            vcpu: 1,
+            irq: 0,
+            ..Default::default()
+        },
+        PortState {
+            port: 4,
+            kind: PortKind::Ipi as u8,
+            vcpu: 0,
+            ..Default::default()
+        },
+    ];
+    s
+}
+
+fn sample_file(state: &VmSnapshot, version: u16) -> Vec<u8> {
+    let mem = state.memory.create_guest_memory().unwrap();
+    mem.write_slice(b"guest bytes", GuestAddress(0x101000))
+        .unwrap();
+    let mut out = Vec::new();
+    let stats = write_snapshot_version(&mut out, state, &mem, version).unwrap();
+    assert_eq!(stats.file_len, out.len() as u64);
+    out
+}
+
+#[test]
+fn round_trip_through_parse_and_reader() {
+    let state = sample_state();
+    let file = sample_file(&state, CURRENT_FORMAT_VERSION);
+    let parsed = parse(&file).unwrap();
+    assert_eq!(parsed.state, state);
+    assert_eq!(parsed.header.format_version, FORMAT_V2);
+    assert_eq!(&parsed.memory[0x8000 + 0x1000..][..11], b"guest bytes");
+
+    let reader = SnapshotReader::open(Cursor::new(&file)).unwrap();
+    assert_eq!(reader.state(), &state);
+    let (restored, mem) = reader.into_guest_memory().unwrap();
+    assert_eq!(restored, state);
+    let mut b = [0u8; 11];
+    mem.read_slice(&mut b, GuestAddress(0x101000)).unwrap();
+    assert_eq!(&b, b"guest bytes");
+}
+
+#[test]
+fn v1_file_is_read_with_added_field_defaulted() {
+    let state = sample_state();
+    let v1 = sample_file(&state, FORMAT_V1);
+    let v2 = sample_file(&state, FORMAT_V2);
+    // v1 lacks tsc_khz (4 bytes) in each of the 2 vCPUs.
+    assert_eq!(v1.len() + 8, v2.len());
+    let parsed = parse(&v1).unwrap();
+    assert_eq!(parsed.header.format_version, FORMAT_V1);
+    let mut expected = state;
+    for v in &mut expected.vcpus {
+        v.tsc_khz = 0;
+    }
+    assert_eq!(parsed.state, expected);
+}
+
+#[test]
+fn newer_unknown_version_is_rejected() {
+    let state = sample_state();
+    let mut file = sample_file(&state, CURRENT_FORMAT_VERSION);
+    file[8..10].copy_from_slice(&3u16.to_le_bytes());
+    let crc = crc64::crc64(0, &file[..40]);
+    file[40..48].copy_from_slice(&crc.to_le_bytes());
+    let e = parse(&file).unwrap_err();
+    assert!(matches!(e, Error::UnsupportedVersion { found: 3, max: 2 }));
+    assert_eq!(
+        e.to_string(),
+        "snapshot format version 3 is not supported (this build reads 1..=2)"
+    );
+    assert!(SnapshotReader::open(Cursor::new(&file)).is_err());
+    assert!(matches!(
+        state.encode(3),
+        Err(Error::UnsupportedVersion { .. })
+    ));
+}
+
+#[test]
+fn truncated_files_are_rejected_at_every_length() {
+    let file = sample_file(&sample_state(), CURRENT_FORMAT_VERSION);
+    // Every cut inside header and state, and a sample of cuts in memory and trailer.
+    let state_end = HEADER_LEN + u64::from_le_bytes(file[16..24].try_into().unwrap()) as usize;
+    let cuts = (0..state_end + 64)
+        .chain((state_end..file.len()).step_by(997))
+        .chain(file.len() - TRAILER_LEN..file.len());
+    for cut in cuts {
+        let e = parse(&file[..cut]).unwrap_err();
+        assert!(matches!(e, Error::Truncated { .. }), "cut at {cut}: {e}");
+        let e = SnapshotReader::open(Cursor::new(&file[..cut])).unwrap_err();
+        assert!(matches!(e, Error::Truncated { .. }), "cut at {cut}: {e}");
+    }
+    let mut longer = file.clone();
+    longer.push(0);
+    assert!(matches!(parse(&longer), Err(Error::TrailingBytes(1))));
+}
+
+#[test]
+fn wrong_magic_is_rejected() {
+    let mut file = sample_file(&sample_state(), CURRENT_FORMAT_VERSION);
+    file[..8].copy_from_slice(b"ELF\x7f\0\0\0\0");
+    let e = parse(&file).unwrap_err();
+    assert!(matches!(e, Error::BadMagic(_)));
+    assert!(e.to_string().starts_with("not a xen-vmm snapshot"), "{e}");
+}
+
+#[test]
+fn crc_mismatches_are_rejected() {
+    let file = sample_file(&sample_state(), CURRENT_FORMAT_VERSION);
+    // A flipped bit in the state.
+    let mut bad = file.clone();
+    bad[HEADER_LEN + 5] ^= 0x10;
+    assert!(matches!(
+        parse(&bad),
+        Err(Error::Crc {
+            section: "state",
+            ..
+        })
+    ));
+    // A flipped bit in guest memory: parse sees it, and so does the streaming reader
+    // (after loading, before the VM may use the memory).
+    let mut bad = file.clone();
+    let n = bad.len();
+    bad[n - TRAILER_LEN - 100] ^= 1;
+    assert!(matches!(
+        parse(&bad),
+        Err(Error::Crc {
+            section: "memory",
+            ..
+        })
+    ));
+    let reader = SnapshotReader::open(Cursor::new(&bad)).unwrap();
+    assert!(matches!(
+        reader.into_guest_memory(),
+        Err(Error::Crc {
+            section: "memory",
+            ..
+        })
+    ));
+    // A flipped bit in the header.
+    let mut bad = file;
+    bad[33] ^= 1;
+    assert!(matches!(
+        parse(&bad),
+        Err(Error::Crc {
+            section: "header",
+            ..
+        })
+    ));
+}
+
+/// Re-encodes a (possibly invalid) state into a file with correct CRCs.
+fn forge(state: &VmSnapshot, memory_len: u64) -> Vec<u8> {
+    let mut enc = Vec::new();
+    state
+        .serialize(&mut enc, &format::version_map(), CURRENT_FORMAT_VERSION)
+        .unwrap();
+    forge_raw(&enc, memory_len)
+}
+
+fn forge_raw(enc: &[u8], memory_len: u64) -> Vec<u8> {
+    let header = Header {
+        format_version: CURRENT_FORMAT_VERSION,
+        state_len: enc.len() as u64,
+        state_crc: crc64::crc64(0, enc),
+        memory_len,
+    };
+    let mut f = header.encode().to_vec();
+    f.extend_from_slice(enc);
+    let mem = vec![0u8; memory_len as usize];
+    f.extend_from_slice(&mem);
+    f.extend_from_slice(&format::encode_trailer(crc64::crc64(0, &mem)));
+    f
+}
+
+#[test]
+fn ports_out_of_range_are_rejected_on_load() {
+    let mut s = sample_state();
+    s.xen.ports[1].port = 70000;
+    let file = forge(&s, s.memory.total_len());
+    let e = parse(&file).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::PortOutOfRange {
+                port: 70000,
+                limit: 4096
+            }
+        ),
+        "{e}"
+    );
+    assert!(SnapshotReader::open(Cursor::new(&file)).is_err());
+
+    let mut s = sample_state();
+    s.xen.ports[0].vcpu = 9;
+    let e = parse(&forge(&s, s.memory.total_len())).unwrap_err();
+    assert!(matches!(e, Error::VcpuOutOfRange { vcpu: 9, .. }), "{e}");
+}
+
+#[test]
+fn huge_claimed_lengths_do_not_allocate() {
+    // Header claiming a 2^40-byte state or memory section, with a tiny file.
+    let h = Header {
+        format_version: CURRENT_FORMAT_VERSION,
+        state_len: 1 << 40,
+        state_crc: 0,
+        memory_len: 0,
+    };
+    assert!(matches!(parse(&h.encode()), Err(Error::TooLarge { .. })));
+    let h = Header {
+        state_len: 16,
+        memory_len: 1 << 40,
+        ..h
+    };
+    let mut f = h.encode().to_vec();
+    f.extend_from_slice(&[0; 32]);
+    assert!(matches!(parse(&f), Err(Error::Truncated { .. })));
+    assert!(matches!(
+        SnapshotReader::open(Cursor::new(&f)),
+        Err(Error::Truncated { .. })
+    ));
+    let h = Header {
+        memory_len: u64::MAX - 10,
+        ..h
+    };
+    assert!(matches!(parse(&h.encode()), Err(Error::TooLarge { .. })));
+
+    // A state whose vector length claims 2^40 elements: versionize refuses it
+    // before allocating, and we report a decode error.
+    let mut enc = Vec::new();
+    let state = sample_state();
+    state
+        .memory
+        .serialize(&mut enc, &format::version_map(), CURRENT_FORMAT_VERSION)
+        .unwrap();
+    state
+        .vm
+        .serialize(&mut enc, &format::version_map(), CURRENT_FORMAT_VERSION)
+        .unwrap();
+    enc.extend_from_slice(&(1u64 << 40).to_le_bytes()); // vcpus.len()
+    let e = parse(&forge_raw(&enc, state.memory.total_len())).unwrap_err();
+    assert!(matches!(e, Error::Decode(_)), "{e}");
+
+    // A memory region claiming 2^40 bytes with the matching header length,
+    // but the file does not hold it.
+    let mut s = sample_state();
+    s.memory.regions[1].size = 1 << 40;
+    let mut enc = Vec::new();
+    s.serialize(&mut enc, &format::version_map(), CURRENT_FORMAT_VERSION)
+        .unwrap();
+    let h = Header {
+        format_version: CURRENT_FORMAT_VERSION,
+        state_len: enc.len() as u64,
+        state_crc: crc64::crc64(0, &enc),
+        memory_len: s.memory.total_len(),
+    };
+    let mut f = h.encode().to_vec();
+    f.extend_from_slice(&enc);
+    assert!(matches!(parse(&f), Err(Error::Truncated { .. })));
+}
+
+#[test]
+fn inconsistent_state_is_rejected() {
+    let cases: Vec<fn(&mut VmSnapshot)> = vec![
+        |s| s.vcpus.clear(),
+        |s| s.vcpus[1].id = 5,
+        |s| s.vcpus[0].lapic = Some(vec![0; 10]),
+        |s| {
+            s.vcpus[0].xsave = Some(XsaveState {
+                region: vec![0; 10],
+            })
+        },
+        |s| s.vcpus[0].mp_state = 99,
+        |s| s.xen.vcpus.truncate(1),
+        |s| s.memory.regions[0].size = 0x8001,
+        |s| {
+            s.vm.irqchips.push(kvm_state::IrqchipState {
+                chip_id: 7,
+                data: vec![0; 512],
+            })
+        },
+    ];
+    for (i, f) in cases.into_iter().enumerate() {
+        let mut s = sample_state();
+        f(&mut s);
+        let e = parse(&forge(&s, s.memory.total_len())).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Invalid(_) | Error::VcpuOutOfRange { .. } | Error::TooLarge { .. }
+            ),
+            "case {i}: {e}"
+        );
+    }
+    // Memory section length that disagrees with the region table.
+    let s = sample_state();
+    let e = parse(&forge(&s, s.memory.total_len() - 4096)).unwrap_err();
+    assert!(matches!(e, Error::Invalid(_)), "{e}");
+}
+
+#[test]
+fn writer_rejects_mismatched_memory() {
+    let s = sample_state();
+    let other = MemoryState {
+        regions: vec![MemoryRegionState {
+            guest_addr: 0,
+            size: 0x1000,
+        }],
+    }
+    .create_guest_memory()
+    .unwrap();
+    let mut out = Vec::new();
+    assert!(matches!(
+        write_snapshot(&mut out, &s, &other),
+        Err(Error::MemoryLayout(_))
+    ));
+}
+
+#[test]
+fn save_to_file_and_open_file() {
+    let dir = std::env::temp_dir().join(format!("xen-vmm-snap-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("vm.snap");
+    let s = sample_state();
+    let mem = s.memory.create_guest_memory().unwrap();
+    mem.write_slice(&[0xaa; 100], GuestAddress(0x200)).unwrap();
+    let stats = save_to_file(&path, &s, &mem).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), stats.file_len);
+    let (state, mem2) = open_file(&path).unwrap().into_guest_memory().unwrap();
+    assert_eq!(state, s);
+    let mut b = [0u8; 100];
+    mem2.read_slice(&mut b, GuestAddress(0x200)).unwrap();
+    assert_eq!(b, [0xaa; 100]);
+    assert!(matches!(
+        open_file(&dir.join("missing")),
+        Err(Error::Io { .. })
+    ));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn garbage_never_panics() {
+    // A cheap deterministic fuzz loop over mutations of a valid file.
+    let file = sample_file(&sample_state(), CURRENT_FORMAT_VERSION);
+    let mut seed = 0x9e3779b97f4a7c15u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let state_end = HEADER_LEN + u64::from_le_bytes(file[16..24].try_into().unwrap()) as usize;
+    for _ in 0..2000 {
+        let mut f = file.clone();
+        for _ in 0..(next() % 4 + 1) {
+            let i = HEADER_LEN + (next() as usize % (state_end - HEADER_LEN));
+            f[i] = next() as u8;
+        }
+        // Fix the CRCs so the mutation reaches the decoder.
+        let crc = crc64::crc64(0, &f[HEADER_LEN..state_end]);
+        f[24..32].copy_from_slice(&crc.to_le_bytes());
+        let hcrc = crc64::crc64(0, &f[..40]);
+        f[40..48].copy_from_slice(&hcrc.to_le_bytes());
+        let _ = parse(&f);
+    }
+}
