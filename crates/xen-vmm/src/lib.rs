@@ -1,1 +1,2 @@
 //! xen-vmm (work in progress).
+pub mod snapshot;
