@@ -1,0 +1,1230 @@
+//! [`Evtchn`]: the per-VM port table, the event-channel operations and 2-level delivery.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use vm_lock::{
+    LockAfter, MemRead, MemReadGuard, MemoryMap, OrderedRwLock, PageCache, Level, Token, XenLock,
+};
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+use xen_abi::{
+    DOMID_FIRST_RESERVED, DOMID_SELF, EVTCHNSTAT_CLOSED, EVTCHNSTAT_INTERDOMAIN, EVTCHNSTAT_IPI,
+    EVTCHNSTAT_PIRQ, EVTCHNSTAT_UNBOUND, EVTCHNSTAT_VIRQ, NR_VIRQS, VIRQ_DEBUG, VIRQ_TIMER,
+    VIRQ_XENOPROF, VIRQ_XENPMU,
+};
+use xen_shinfo_cache::{RegionArcs, WidthLayout, XenPages};
+
+use crate::error::{Error, Result};
+use crate::host::{HostPort, HostSlot};
+use crate::poll::{PollSlot, MAX_POLL_PORTS};
+use crate::state::{Binding, EvtchnState, HostPortState, PortState, Remote};
+use crate::upcall::{CallbackVia, UpcallKind, UpcallSink};
+
+/// Size of the port table: the 2-level limit of a 64-bit guest (a 32-bit guest uses 1024).
+pub const MAX_PORTS: u32 = 4096;
+/// Most host backend ports per VM.
+pub const MAX_HOST_PORTS: u32 = 4096;
+/// The domain id of the VMM's own backends ("dom0" as the guest sees it).
+pub const BACKEND_DOMID: u16 = 0;
+
+/// Whether a VIRQ is global (bound on vCPU 0 only, retargetable with `bind_vcpu`).
+pub fn virq_is_global(virq: u32) -> bool {
+    !matches!(virq, VIRQ_TIMER | VIRQ_DEBUG | VIRQ_XENOPROF | VIRQ_XENPMU)
+}
+
+/// Static configuration of an [`Evtchn`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvtchnConfig {
+    /// The guest's own domain id (`DOMID_SELF` is always accepted as well).
+    pub domid: u16,
+    /// How many PIRQs the guest may bind (`0..nr_pirqs`).
+    pub nr_pirqs: u32,
+}
+
+impl Default for EvtchnConfig {
+    fn default() -> Self {
+        EvtchnConfig {
+            domid: 1,
+            nr_pirqs: 256,
+        }
+    }
+}
+
+/// The answer to `EVTCHNOP_status`, in the ABI's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PortStatus {
+    /// `EVTCHNSTAT_*`.
+    pub status: u32,
+    /// The notified vCPU.
+    pub vcpu: u32,
+    /// Unbound: `[remote_dom, 0]`; interdomain: `[remote_dom, remote_port]`; PIRQ / VIRQ:
+    /// `[pirq / virq, 0]`.
+    pub u: [u32; 2],
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Port {
+    vcpu: u32,
+    binding: Binding,
+}
+
+/// The state behind the `XenLock`.
+#[derive(Debug)]
+struct Table {
+    /// Index = port; `None` = free. Port 0 is reserved and stays `None`.
+    ports: Vec<Option<Port>>,
+    /// Per vCPU, per VIRQ: the bound port (0 = none). Global VIRQs live in vCPU 0's row.
+    virqs: Vec<[u32; NR_VIRQS as usize]>,
+    /// Per PIRQ: the bound port (0 = none).
+    pirqs: Vec<u32>,
+    /// Host ports; id = index + 1.
+    host: Vec<Option<HostSlot>>,
+    callback: CallbackVia,
+    vcpu_vectors: Vec<u8>,
+}
+
+impl Table {
+    fn new(max_vcpus: u32, nr_pirqs: u32) -> Self {
+        Table {
+            ports: vec![None; MAX_PORTS as usize],
+            virqs: vec![[0; NR_VIRQS as usize]; max_vcpus as usize],
+            pirqs: vec![0; nr_pirqs as usize],
+            host: Vec::new(),
+            callback: CallbackVia::None,
+            vcpu_vectors: vec![0; max_vcpus as usize],
+        }
+    }
+
+    fn free_port(&self, nr: u32) -> Result<u32> {
+        (1..nr)
+            .find(|&p| self.ports[p as usize].is_none())
+            .ok_or(Error::NoFreePort)
+    }
+
+    fn port(&self, port: u32, nr: u32) -> Result<Port> {
+        if port == 0 || port >= nr {
+            return Err(Error::InvalidPort(port));
+        }
+        self.ports[port as usize].ok_or(Error::InvalidPort(port))
+    }
+
+    fn host_slot(&mut self, id: u32) -> Result<&mut HostSlot> {
+        id.checked_sub(1)
+            .and_then(|i| self.host.get_mut(i as usize))
+            .and_then(|s| s.as_mut())
+            .ok_or(Error::InvalidHostPort(id))
+    }
+
+    fn new_host_slot(&mut self, guest_port: Option<u32>) -> Result<HostPort> {
+        let eventfd = EventFd::new(EFD_NONBLOCK).map_err(Error::EventFd)?;
+        let copy = eventfd.try_clone().map_err(Error::EventFd)?;
+        let idx = match self.host.iter().position(|s| s.is_none()) {
+            Some(i) => i,
+            None if (self.host.len() as u32) < MAX_HOST_PORTS => {
+                self.host.push(None);
+                self.host.len() - 1
+            }
+            None => return Err(Error::NoFreePort),
+        };
+        self.host[idx] = Some(HostSlot {
+            guest_port,
+            eventfd,
+        });
+        Ok(HostPort {
+            id: idx as u32 + 1,
+            eventfd: copy,
+        })
+    }
+
+    fn upcall_kind(&self, vcpu: u32) -> UpcallKind {
+        match self.vcpu_vectors.get(vcpu as usize) {
+            Some(&v) if v != 0 => return UpcallKind::PerVcpuVector(v),
+            _ => {}
+        }
+        match self.callback {
+            CallbackVia::Vector(v) => UpcallKind::Vector(v),
+            CallbackVia::Gsi(g) if vcpu == 0 => UpcallKind::Gsi(g),
+            _ => UpcallKind::Kick,
+        }
+    }
+
+    /// Unbinds `port` (which must be allocated); returns the port freed.
+    fn close(&mut self, port: u32, domid: u16) -> Result<()> {
+        let p = self.ports[port as usize].ok_or(Error::InvalidPort(port))?;
+        match p.binding {
+            Binding::Unbound { .. } | Binding::Ipi => {}
+            Binding::Virq(virq) => {
+                let row = if virq_is_global(virq) { 0 } else { p.vcpu };
+                if let Some(slot) = self
+                    .virqs
+                    .get_mut(row as usize)
+                    .and_then(|r| r.get_mut(virq as usize))
+                {
+                    if *slot == port {
+                        *slot = 0;
+                    }
+                }
+            }
+            Binding::Pirq(pirq) => {
+                if let Some(slot) = self.pirqs.get_mut(pirq as usize) {
+                    if *slot == port {
+                        *slot = 0;
+                    }
+                }
+            }
+            Binding::Interdomain(Remote::Loopback(other)) => {
+                if let Some(o) = self.ports.get_mut(other as usize).and_then(|o| o.as_mut()) {
+                    o.binding = Binding::Unbound { remote_dom: domid };
+                }
+            }
+            Binding::Interdomain(Remote::Host(id)) => {
+                if let Ok(slot) = self.host_slot(id) {
+                    slot.guest_port = None;
+                }
+            }
+        }
+        self.ports[port as usize] = None;
+        Ok(())
+    }
+}
+
+/// Outcome of setting a port pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The port was already pending: nothing else happened.
+    AlreadyPending,
+    /// Now pending, but masked: no upcall.
+    Masked,
+    /// Now pending; the vCPU's selector or upcall flag was already set (no new upcall).
+    Coalesced,
+    /// Now pending and `evtchn_upcall_pending` went 0 -> 1: the upcall was raised.
+    Raised,
+    /// Now pending; the vCPU has no `vcpu_info` yet (a vCPU >= 32 before registering one).
+    NoVcpuInfo,
+}
+
+/// The event channels of one VM.
+///
+/// Share it in an `Arc`; every method takes `&self` and a `vm-lock` token and may be
+/// called from any thread (vCPU threads for hypercalls, host threads for backends, the
+/// timer thread for `VIRQ_TIMER`). Lock order inside: memory-map read section (`MemRead`),
+/// the port table (`XenLock`), `shared_info` (`PageCache<0>`), `vcpu_info` (`PageCache<1>`).
+pub struct Evtchn<M: RegionArcs, S: UpcallSink> {
+    config: EvtchnConfig,
+    max_vcpus: u32,
+    mem: MemoryMap<M>,
+    pages: Arc<XenPages<M>>,
+    sink: S,
+    table: OrderedRwLock<XenLock, Table>,
+    polls: Box<[PollSlot]>,
+    pollers: AtomicU32,
+}
+
+impl<M: RegionArcs, S: UpcallSink> std::fmt::Debug for Evtchn<M, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Evtchn")
+            .field("config", &self.config)
+            .field("max_vcpus", &self.max_vcpus)
+            .finish()
+    }
+}
+
+impl<M, S> Evtchn<M, S>
+where
+    M: RegionArcs + vm_memory::GuestMemory,
+    S: UpcallSink,
+{
+    /// Event channels over guest memory `mem` and the pages `pages` (whose vCPU count is the
+    /// VM's), delivering upcalls through `sink`.
+    pub fn new(config: EvtchnConfig, mem: MemoryMap<M>, pages: Arc<XenPages<M>>, sink: S) -> Self {
+        let max_vcpus = pages.max_vcpus();
+        Evtchn {
+            config,
+            max_vcpus,
+            mem,
+            pages,
+            sink,
+            table: OrderedRwLock::new(Table::new(max_vcpus, config.nr_pirqs)),
+            polls: (0..max_vcpus).map(|_| PollSlot::default()).collect(),
+            pollers: AtomicU32::new(0),
+        }
+    }
+
+    /// The pages this uses.
+    pub fn pages(&self) -> &Arc<XenPages<M>> {
+        &self.pages
+    }
+
+    /// The upcall sink.
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> EvtchnConfig {
+        self.config
+    }
+
+    /// Number of usable ports for the current guest width (4096 or 1024).
+    pub fn nr_ports(&self) -> u32 {
+        self.pages.width().nr_2l_ports()
+    }
+
+    fn is_self(&self, dom: u16) -> bool {
+        dom == DOMID_SELF || dom == self.config.domid
+    }
+
+    fn check_vcpu(&self, vcpu: u32) -> Result<()> {
+        if vcpu < self.max_vcpus {
+            Ok(())
+        } else {
+            Err(Error::NoSuchVcpu(vcpu))
+        }
+    }
+
+    // ---- delivery -------------------------------------------------------------------------
+
+    /// 2-level `set_pending` (as Xen's `evtchn_2l_set_pending`): set the pending bit; if it
+    /// was clear and the port is unmasked, set the selector bit; if that was clear, set
+    /// `evtchn_upcall_pending`; if that was clear, raise the upcall. Wakes pollers of the port.
+    fn deliver<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        snap: &MemReadGuard<'_, M>,
+        port: u32,
+        vcpu: u32,
+    ) -> Result<Delivery>
+    where
+        PageCache<0>: LockAfter<P>,
+    {
+        let w = self.pages.width();
+        let pages = &self.pages;
+        let d = pages.with_shared_info(token, snap, |sh, t0| -> Result<Delivery> {
+            if sh.test_and_set_bit(w, w.shinfo_evtchn_pending(), port)? {
+                return Ok(Delivery::AlreadyPending);
+            }
+            self.wake_pollers(port);
+            if sh.test_bit(w, w.shinfo_evtchn_mask(), port)? {
+                return Ok(Delivery::Masked);
+            }
+            let r = pages.with_vcpu_info_in(Some(sh), t0, snap, vcpu, |vi| {
+                if vi.test_and_set_pending_sel(port / w.long_bits())? {
+                    return Ok(Delivery::Coalesced);
+                }
+                Ok(if vi.test_and_set_upcall_pending()? {
+                    Delivery::Coalesced
+                } else {
+                    Delivery::Raised
+                })
+            });
+            match r {
+                Err(xen_shinfo_cache::Error::NoVcpuInfo(_)) => Ok(Delivery::NoVcpuInfo),
+                r => Ok(r?),
+            }
+        })??;
+        Ok(d)
+    }
+
+    fn wake_pollers(&self, port: u32) {
+        if self.pollers.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        for (v, slot) in self.polls.iter().enumerate() {
+            if slot.wants(port) {
+                self.sink.poll_wake(v as u32);
+            }
+        }
+    }
+
+    /// Delivers on `port` (to its notify vCPU) with the table already read-locked.
+    fn deliver_port<P: Level>(
+        &self,
+        table: &Table,
+        token: &mut Token<'_, P>,
+        snap: &MemReadGuard<'_, M>,
+        port: u32,
+    ) -> Result<Delivery>
+    where
+        PageCache<0>: LockAfter<P>,
+    {
+        let p = table.ports[port as usize].ok_or(Error::InvalidPort(port))?;
+        let d = self.deliver(token, snap, port, p.vcpu)?;
+        if d == Delivery::Raised {
+            self.sink.raise(p.vcpu, table.upcall_kind(p.vcpu));
+        }
+        Ok(d)
+    }
+
+    /// Sets `port` pending as its binding would (host code, tests). The port must be bound.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPort`] for a free or out-of-range port; page errors (EFAULT) if
+    /// `shared_info` is not placed or not RAM.
+    pub fn set_pending<P: Level>(&self, token: &mut Token<'_, P>, port: u32) -> Result<Delivery>
+    where
+        MemRead: LockAfter<P>,
+    {
+        let nr = self.nr_ports();
+        let (snap, mut t) = self.mem.read(token);
+        let (table, mut t) = self.table.read(&mut t);
+        table.port(port, nr)?;
+        self.deliver_port(&table, &mut t, &snap, port)
+    }
+
+    // ---- guest operations ----------------------------------------------------------------
+
+    /// `EVTCHNOP_alloc_unbound`: a port that `remote_dom` may bind to. Returns the port.
+    ///
+    /// # Errors
+    /// ESRCH if `dom` is not the guest or `remote_dom` is not a valid domain id; ENOSPC.
+    pub fn alloc_unbound<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        dom: u16,
+        remote_dom: u16,
+    ) -> Result<u32>
+    where
+        MemRead: LockAfter<P>,
+    {
+        if !self.is_self(dom) {
+            return Err(Error::NoSuchDomain(dom));
+        }
+        let remote_dom = if self.is_self(remote_dom) {
+            self.config.domid
+        } else if remote_dom < DOMID_FIRST_RESERVED {
+            remote_dom
+        } else {
+            return Err(Error::NoSuchDomain(remote_dom));
+        };
+        let nr = self.nr_ports();
+        let (_snap, mut t) = self.mem.read(token);
+        let (mut table, _t) = self.table.write(&mut t);
+        let port = table.free_port(nr)?;
+        table.ports[port as usize] = Some(Port {
+            vcpu: 0,
+            binding: Binding::Unbound { remote_dom },
+        });
+        Ok(port)
+    }
+
+    /// `EVTCHNOP_bind_interdomain`: connects a new local port to `remote_port` of
+    /// `remote_dom` (the guest itself: loopback; [`BACKEND_DOMID`]: a host port id). The new
+    /// port is set pending, as Xen does, in case the remote end sent before the bind.
+    ///
+    /// # Errors
+    /// ESRCH for another domain; EINVAL if the remote port is not unbound for us; ENOSPC.
+    pub fn bind_interdomain<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        remote_dom: u16,
+        remote_port: u32,
+    ) -> Result<u32>
+    where
+        MemRead: LockAfter<P>,
+    {
+        let nr = self.nr_ports();
+        let loopback = self.is_self(remote_dom);
+        if !loopback && remote_dom != BACKEND_DOMID {
+            return Err(Error::NoSuchDomain(remote_dom));
+        }
+        let (snap, mut t) = self.mem.read(token);
+        let local = {
+            let (mut table, _t) = self.table.write(&mut t);
+            let local = table.free_port(nr)?;
+            if loopback {
+                let r = table.port(remote_port, nr)?;
+                if r.binding != (Binding::Unbound { remote_dom: self.config.domid }) {
+                    return Err(Error::InvalidPort(remote_port));
+                }
+                table.ports[remote_port as usize] = Some(Port {
+                    vcpu: r.vcpu,
+                    binding: Binding::Interdomain(Remote::Loopback(local)),
+                });
+                table.ports[local as usize] = Some(Port {
+                    vcpu: 0,
+                    binding: Binding::Interdomain(Remote::Loopback(remote_port)),
+                });
+            } else {
+                let slot = table.host_slot(remote_port)?;
+                if slot.guest_port.is_some() {
+                    return Err(Error::InvalidPort(remote_port));
+                }
+                slot.guest_port = Some(local);
+                table.ports[local as usize] = Some(Port {
+                    vcpu: 0,
+                    binding: Binding::Interdomain(Remote::Host(remote_port)),
+                });
+            }
+            local
+        };
+        let (table, mut t) = self.table.read(&mut t);
+        if table.ports[local as usize].is_some() {
+            self.deliver_port(&table, &mut t, &snap, local)?;
+        }
+        Ok(local)
+    }
+
+    /// `EVTCHNOP_bind_virq`: binds `virq` on `vcpu`. Returns the port.
+    ///
+    /// # Errors
+    /// EINVAL for a bad VIRQ or a global VIRQ on a vCPU other than 0; ENOENT for a bad vCPU;
+    /// EEXIST if already bound; ENOSPC.
+    pub fn bind_virq<P: Level>(&self, token: &mut Token<'_, P>, virq: u32, vcpu: u32) -> Result<u32>
+    where
+        MemRead: LockAfter<P>,
+    {
+        if virq >= NR_VIRQS || (virq_is_global(virq) && vcpu != 0) {
+            return Err(Error::InvalidVirq { virq, vcpu });
+        }
+        self.check_vcpu(vcpu)?;
+        let nr = self.nr_ports();
+        let (_snap, mut t) = self.mem.read(token);
+        let (mut table, _t) = self.table.write(&mut t);
+        if table.virqs[vcpu as usize][virq as usize] != 0 {
+            return Err(Error::AlreadyBound);
+        }
+        let port = table.free_port(nr)?;
+        table.ports[port as usize] = Some(Port {
+            vcpu,
+            binding: Binding::Virq(virq),
+        });
+        table.virqs[vcpu as usize][virq as usize] = port;
+        Ok(port)
+    }
+
+    /// `EVTCHNOP_bind_ipi`: a port that delivers to `vcpu` when the guest sends on it.
+    ///
+    /// # Errors
+    /// ENOENT for a bad vCPU; ENOSPC.
+    pub fn bind_ipi<P: Level>(&self, token: &mut Token<'_, P>, vcpu: u32) -> Result<u32>
+    where
+        MemRead: LockAfter<P>,
+    {
+        self.check_vcpu(vcpu)?;
+        let nr = self.nr_ports();
+        let (_snap, mut t) = self.mem.read(token);
+        let (mut table, _t) = self.table.write(&mut t);
+        let port = table.free_port(nr)?;
+        table.ports[port as usize] = Some(Port {
+            vcpu,
+            binding: Binding::Ipi,
+        });
+        Ok(port)
+    }
+
+    /// `EVTCHNOP_bind_pirq`: binds `pirq` (notified on vCPU 0). `flags` is accepted and
+    /// ignored (`BIND_PIRQ__WILL_SHARE`).
+    ///
+    /// # Errors
+    /// EINVAL for a PIRQ out of range; EEXIST if bound; ENOSPC.
+    pub fn bind_pirq<P: Level>(&self, token: &mut Token<'_, P>, pirq: u32, _flags: u32) -> Result<u32>
+    where
+        MemRead: LockAfter<P>,
+    {
+        if pirq >= self.config.nr_pirqs {
+            return Err(Error::InvalidPirq(pirq));
+        }
+        let nr = self.nr_ports();
+        let (_snap, mut t) = self.mem.read(token);
+        let (mut table, _t) = self.table.write(&mut t);
+        if table.pirqs[pirq as usize] != 0 {
+            return Err(Error::AlreadyBound);
+        }
+        let port = table.free_port(nr)?;
+        table.ports[port as usize] = Some(Port {
+            vcpu: 0,
+            binding: Binding::Pirq(pirq),
+        });
+        table.pirqs[pirq as usize] = port;
+        Ok(port)
+    }
+
+    /// `EVTCHNOP_bind_vcpu`: changes the notified vCPU of an unbound, interdomain, PIRQ or
+    /// global-VIRQ port.
+    ///
+    /// # Errors
+    /// ENOENT for a bad vCPU; EINVAL for a bad port or an IPI / per-vCPU VIRQ port.
+    pub fn bind_vcpu<P: Level>(&self, token: &mut Token<'_, P>, port: u32, vcpu: u32) -> Result<()>
+    where
+        MemRead: LockAfter<P>,
+    {
+        self.check_vcpu(vcpu)?;
+        let nr = self.nr_ports();
+        let (_snap, mut t) = self.mem.read(token);
+        let (mut table, _t) = self.table.write(&mut t);
+        let p = table.port(port, nr)?;
+        match p.binding {
+            Binding::Virq(v) if !virq_is_global(v) => return Err(Error::WrongState(port)),
+            Binding::Ipi => return Err(Error::WrongState(port)),
+            _ => {}
+        }
+        table.ports[port as usize] = Some(Port { vcpu, ..p });
+        Ok(())
+    }
+
+    /// `EVTCHNOP_close`: frees `port`; an interdomain peer becomes unbound. The port's pending
+    /// bit is cleared.
+    ///
+    /// # Errors
+    /// EINVAL for a free, reserved or out-of-range port.
+    pub fn close<P: Level>(&self, token: &mut Token<'_, P>, port: u32) -> Result<()>
+    where
+        MemRead: LockAfter<P>,
+    {
+        let nr = self.nr_ports();
+        let (snap, mut t) = self.mem.read(token);
+        let (mut table, mut t) = self.table.write(&mut t);
+        table.port(port, nr)?;
+        table.close(port, self.config.domid)?;
+        self.clear_pending(&mut t, &snap, port);
+        Ok(())
+    }
+
+    fn clear_pending(&self, token: &mut Token<'_, XenLock>, snap: &MemReadGuard<'_, M>, port: u32) {
+        let w = self.pages.width();
+        // No shared_info: nothing to clear.
+        let _ = self.pages.with_shared_info(token, snap, |sh, _| {
+            sh.test_and_clear_bit(w, w.shinfo_evtchn_pending(), port)
+        });
+    }
+
+    /// `EVTCHNOP_send`: IPI ports deliver to their vCPU, interdomain ports to the peer (a
+    /// loopback port, or a host port's eventfd); sends on unbound ports are dropped.
+    ///
+    /// # Errors
+    /// EINVAL for a bad port, or a VIRQ / PIRQ port.
+    pub fn send<P: Level>(&self, token: &mut Token<'_, P>, port: u32) -> Result<()>
+    where
+        MemRead: LockAfter<P>,
+    {
+        let nr = self.nr_ports();
+        let (snap, mut t) = self.mem.read(token);
+        let (table, mut t) = self.table.read(&mut t);
+        let p = table.port(port, nr)?;
+        match p.binding {
+            Binding::Ipi => {
+                self.deliver_port(&table, &mut t, &snap, port)?;
+            }
+            Binding::Interdomain(Remote::Loopback(other)) => {
+                self.deliver_port(&table, &mut t, &snap, other)?;
+            }
+            Binding::Interdomain(Remote::Host(id)) => {
+                let slot = id
+                    .checked_sub(1)
+                    .and_then(|i| table.host.get(i as usize))
+                    .and_then(|s| s.as_ref());
+                if let Some(slot) = slot {
+                    if let Err(e) = slot.eventfd.write(1) {
+                        log::warn!("evtchn: host port {id} eventfd write failed: {e}");
+                    }
+                }
+            }
+            Binding::Unbound { .. } => {}
+            Binding::Virq(_) | Binding::Pirq(_) => return Err(Error::WrongState(port)),
+        }
+        Ok(())
+    }
+
+    /// `EVTCHNOP_status` for `port` of `dom`.
+    ///
+    /// # Errors
+    /// ESRCH if `dom` is not the guest; EINVAL for a port out of range.
+    pub fn status<P: Level>(&self, token: &mut Token<'_, P>, dom: u16, port: u32) -> Result<PortStatus>
+    where
+        MemRead: LockAfter<P>,
+    {
+        if !self.is_self(dom) {
+            return Err(Error::NoSuchDomain(dom));
+        }
+        if port >= self.nr_ports() {
+            return Err(Error::InvalidPort(port));
+        }
+        let (_snap, mut t) = self.mem.read(token);
+        let (table, _t) = self.table.read(&mut t);
+        let Some(p) = table.ports[port as usize] else {
+            return Ok(PortStatus {
+                status: EVTCHNSTAT_CLOSED,
+                vcpu: 0,
+                u: [0, 0],
+            });
+        };
+        let (status, u) = match p.binding {
+            Binding::Unbound { remote_dom } => (EVTCHNSTAT_UNBOUND, [remote_dom as u32, 0]),
+            Binding::Interdomain(Remote::Loopback(o)) => {
+                (EVTCHNSTAT_INTERDOMAIN, [self.config.domid as u32, o])
+            }
+            Binding::Interdomain(Remote::Host(id)) => {
+                (EVTCHNSTAT_INTERDOMAIN, [BACKEND_DOMID as u32, id])
+            }
+            Binding::Virq(v) => (EVTCHNSTAT_VIRQ, [v, 0]),
+            Binding::Pirq(q) => (EVTCHNSTAT_PIRQ, [q, 0]),
+            Binding::Ipi => (EVTCHNSTAT_IPI, [0, 0]),
+        };
+        Ok(PortStatus {
+            status,
+            vcpu: p.vcpu,
+            u,
+        })
+    }
+
+    /// `EVTCHNOP_unmask` (2-level, as Xen's `evtchn_2l_unmask`): clears the mask bit; if it
+    /// was set and the port is pending, re-raises through the selector / upcall flag.
+    ///
+    /// # Errors
+    /// EINVAL for a port out of range; page errors.
+    pub fn unmask<P: Level>(&self, token: &mut Token<'_, P>, port: u32) -> Result<()>
+    where
+        MemRead: LockAfter<P>,
+    {
+        let nr = self.nr_ports();
+        if port >= nr {
+            return Err(Error::InvalidPort(port));
+        }
+        let w = self.pages.width();
+        let (snap, mut t) = self.mem.read(token);
+        let (table, mut t) = self.table.read(&mut t);
+        let vcpu = table.ports[port as usize].map_or(0, |p| p.vcpu);
+        let pages = &self.pages;
+        let raised = pages.with_shared_info(&mut t, &snap, |sh, t0| -> Result<bool> {
+            if !sh.test_and_clear_bit(w, w.shinfo_evtchn_mask(), port)?
+                || !sh.test_bit(w, w.shinfo_evtchn_pending(), port)?
+            {
+                return Ok(false);
+            }
+            let r = pages.with_vcpu_info_in(Some(sh), t0, &snap, vcpu, |vi| {
+                Ok(!vi.test_and_set_pending_sel(port / w.long_bits())?
+                    && !vi.test_and_set_upcall_pending()?)
+            });
+            match r {
+                Err(xen_shinfo_cache::Error::NoVcpuInfo(_)) => Ok(false),
+                r => Ok(r?),
+            }
+        })??;
+        if raised {
+            self.sink.raise(vcpu, table.upcall_kind(vcpu));
+        }
+        Ok(())
+    }
+
+    /// `EVTCHNOP_reset`: closes every port of the guest.
+    ///
+    /// # Errors
+    /// ESRCH if `dom` is not the guest.
+    pub fn reset<P: Level>(&self, token: &mut Token<'_, P>, dom: u16) -> Result<()>
+    where
+        MemRead: LockAfter<P>,
+    {
+        if !self.is_self(dom) {
+            return Err(Error::NoSuchDomain(dom));
+        }
+        let (snap, mut t) = self.mem.read(token);
+        let (mut table, mut t) = self.table.write(&mut t);
+        for port in 1..MAX_PORTS {
+            if table.ports[port as usize].is_some() {
+                table.close(port, self.config.domid)?;
+                self.clear_pending(&mut t, &snap, port);
+            }
+        }
+        Ok(())
+    }
+
+    /// `EVTCHNOP_init_control` (FIFO ABI): not supported, ENOSYS.
+    pub fn init_control(&self) -> Result<()> {
+        Err(Error::NotSupported)
+    }
+
+    /// `EVTCHNOP_expand_array` (FIFO ABI): not supported, ENOSYS.
+    pub fn expand_array(&self) -> Result<()> {
+        Err(Error::NotSupported)
+    }
+
+    /// `EVTCHNOP_set_priority` (FIFO ABI): not supported, ENOSYS.
+    pub fn set_priority(&self) -> Result<()> {
+        Err(Error::NotSupported)
+    }
+
+    // ---- host / VMM side ------------------------------------------------------------------
+
+    /// Delivers `virq` for `vcpu` (e.g. `VIRQ_TIMER` on timer expiry). Global VIRQs ignore
+    /// `vcpu` and go to the port's notify vCPU. Returns `None` if the VIRQ is not bound.
+    ///
+    /// # Errors
+    /// EINVAL / ENOENT for a bad VIRQ or vCPU; page errors.
+    pub fn raise_virq<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        virq: u32,
+        vcpu: u32,
+    ) -> Result<Option<Delivery>>
+    where
+        MemRead: LockAfter<P>,
+    {
+        if virq >= NR_VIRQS {
+            return Err(Error::InvalidVirq { virq, vcpu });
+        }
+        self.check_vcpu(vcpu)?;
+        let row = if virq_is_global(virq) { 0 } else { vcpu };
+        let (snap, mut t) = self.mem.read(token);
+        let (table, mut t) = self.table.read(&mut t);
+        let port = table.virqs[row as usize][virq as usize];
+        if port == 0 {
+            return Ok(None);
+        }
+        self.deliver_port(&table, &mut t, &snap, port).map(Some)
+    }
+
+    /// Delivers `pirq`. Returns `None` if the PIRQ is not bound.
+    ///
+    /// # Errors
+    /// EINVAL for a PIRQ out of range; page errors.
+    pub fn raise_pirq<P: Level>(&self, token: &mut Token<'_, P>, pirq: u32) -> Result<Option<Delivery>>
+    where
+        MemRead: LockAfter<P>,
+    {
+        if pirq >= self.config.nr_pirqs {
+            return Err(Error::InvalidPirq(pirq));
+        }
+        let (snap, mut t) = self.mem.read(token);
+        let (table, mut t) = self.table.read(&mut t);
+        let port = table.pirqs[pirq as usize];
+        if port == 0 {
+            return Ok(None);
+        }
+        self.deliver_port(&table, &mut t, &snap, port).map(Some)
+    }
+
+    /// A backend allocates an unbound host port; the guest connects with
+    /// `bind_interdomain(BACKEND_DOMID, id)`.
+    ///
+    /// # Errors
+    /// ENOSPC when [`MAX_HOST_PORTS`] are in use; ENOMEM if no eventfd can be made.
+    pub fn host_alloc_unbound<P: Level>(&self, token: &mut Token<'_, P>) -> Result<HostPort>
+    where
+        MemRead: LockAfter<P>,
+    {
+        let (_snap, mut t) = self.mem.read(token);
+        let (mut table, _t) = self.table.write(&mut t);
+        table.new_host_slot(None)
+    }
+
+    /// A backend binds to `guest_port`, which the guest allocated with
+    /// `alloc_unbound(DOMID_SELF, BACKEND_DOMID)`. The guest port is set pending, as Xen does.
+    ///
+    /// # Errors
+    /// EINVAL if the guest port is not unbound for the backend domain.
+    pub fn host_bind<P: Level>(&self, token: &mut Token<'_, P>, guest_port: u32) -> Result<HostPort>
+    where
+        MemRead: LockAfter<P>,
+    {
+        let nr = self.nr_ports();
+        let (snap, mut t) = self.mem.read(token);
+        let hp = {
+            let (mut table, _t) = self.table.write(&mut t);
+            let p = table.port(guest_port, nr)?;
+            if p.binding != (Binding::Unbound { remote_dom: BACKEND_DOMID }) {
+                return Err(Error::InvalidPort(guest_port));
+            }
+            let hp = table.new_host_slot(Some(guest_port))?;
+            table.ports[guest_port as usize] = Some(Port {
+                vcpu: p.vcpu,
+                binding: Binding::Interdomain(Remote::Host(hp.id)),
+            });
+            hp
+        };
+        let (table, mut t) = self.table.read(&mut t);
+        if table.ports[guest_port as usize].is_some() {
+            self.deliver_port(&table, &mut t, &snap, guest_port)?;
+        }
+        Ok(hp)
+    }
+
+    /// A backend notifies the guest through host port `id`. Dropped (Ok, `None`) if the
+    /// host port is not connected.
+    ///
+    /// # Errors
+    /// EINVAL for an unknown id; page errors.
+    pub fn host_send<P: Level>(&self, token: &mut Token<'_, P>, id: u32) -> Result<Option<Delivery>>
+    where
+        MemRead: LockAfter<P>,
+    {
+        let (snap, mut t) = self.mem.read(token);
+        let (table, mut t) = self.table.read(&mut t);
+        let slot = id
+            .checked_sub(1)
+            .and_then(|i| table.host.get(i as usize))
+            .and_then(|s| s.as_ref())
+            .ok_or(Error::InvalidHostPort(id))?;
+        match slot.guest_port {
+            Some(port) => self.deliver_port(&table, &mut t, &snap, port).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A backend closes host port `id`; the connected guest port becomes unbound.
+    ///
+    /// # Errors
+    /// EINVAL for an unknown id.
+    pub fn host_close<P: Level>(&self, token: &mut Token<'_, P>, id: u32) -> Result<()>
+    where
+        MemRead: LockAfter<P>,
+    {
+        let (_snap, mut t) = self.mem.read(token);
+        let (mut table, _t) = self.table.write(&mut t);
+        let slot = table.host_slot(id)?;
+        if let Some(gp) = slot.guest_port {
+            if let Some(p) = table.ports[gp as usize].as_mut() {
+                p.binding = Binding::Unbound {
+                    remote_dom: BACKEND_DOMID,
+                };
+            }
+        }
+        table.host[id as usize - 1] = None;
+        Ok(())
+    }
+
+    /// A new handle (its eventfd shares the counter) for host port `id`, e.g. after restore.
+    ///
+    /// # Errors
+    /// EINVAL for an unknown id; ENOMEM if the eventfd cannot be duplicated.
+    pub fn host_port<P: Level>(&self, token: &mut Token<'_, P>, id: u32) -> Result<HostPort>
+    where
+        MemRead: LockAfter<P>,
+    {
+        let (_snap, mut t) = self.mem.read(token);
+        let (mut table, _t) = self.table.write(&mut t);
+        let slot = table.host_slot(id)?;
+        Ok(HostPort {
+            id,
+            eventfd: slot.eventfd.try_clone().map_err(Error::EventFd)?,
+        })
+    }
+
+    /// Sets the VM-wide callback (`HVM_PARAM_CALLBACK_IRQ`).
+    pub fn set_callback<P: Level>(&self, token: &mut Token<'_, P>, via: CallbackVia)
+    where
+        XenLock: LockAfter<P>,
+    {
+        let (mut table, _t) = self.table.write(token);
+        table.callback = via;
+    }
+
+    /// Sets `vcpu`'s own upcall vector (`HVMOP_set_evtchn_upcall_vector`); 0 clears it.
+    ///
+    /// # Errors
+    /// ENOENT for a bad vCPU; EINVAL for a vector in 1..0x10.
+    pub fn set_vcpu_upcall_vector<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        vcpu: u32,
+        vector: u8,
+    ) -> Result<()>
+    where
+        XenLock: LockAfter<P>,
+    {
+        self.check_vcpu(vcpu)?;
+        if vector != 0 && vector < 0x10 {
+            return Err(Error::InvalidArgument("upcall vector below 0x10"));
+        }
+        let (mut table, _t) = self.table.write(token);
+        table.vcpu_vectors[vcpu as usize] = vector;
+        Ok(())
+    }
+
+    /// The upcall `vcpu` would get now.
+    pub fn upcall_kind<P: Level>(&self, token: &mut Token<'_, P>, vcpu: u32) -> UpcallKind
+    where
+        XenLock: LockAfter<P>,
+    {
+        let (table, _t) = self.table.read(token);
+        table.upcall_kind(vcpu)
+    }
+
+    /// After `vcpu_info` moved (`VCPUOP_register_vcpu_info`): marks every selector bit and the
+    /// upcall flag pending, so no event is lost (the guest gets a spurious scan), as Xen does.
+    ///
+    /// # Errors
+    /// ENOENT for a bad vCPU; page errors.
+    pub fn vcpu_info_moved<P: Level>(&self, token: &mut Token<'_, P>, vcpu: u32) -> Result<()>
+    where
+        MemRead: LockAfter<P>,
+    {
+        self.check_vcpu(vcpu)?;
+        let (snap, mut t) = self.mem.read(token);
+        let (table, mut t) = self.table.read(&mut t);
+        let raised = self.pages.with_vcpu_info(&mut t, &snap, vcpu, |vi| {
+            vi.set_all_pending_sel()?;
+            Ok(!vi.test_and_set_upcall_pending()?)
+        })?;
+        if raised {
+            self.sink.raise(vcpu, table.upcall_kind(vcpu));
+        }
+        Ok(())
+    }
+
+    /// Whether `port`'s pending bit is set in `shared_info`.
+    ///
+    /// # Errors
+    /// EINVAL for a port out of range; page errors.
+    pub fn is_pending<P: Level>(&self, token: &mut Token<'_, P>, port: u32) -> Result<bool>
+    where
+        MemRead: LockAfter<P>,
+    {
+        if port >= self.nr_ports() {
+            return Err(Error::InvalidPort(port));
+        }
+        let w = self.pages.width();
+        let (snap, mut t) = self.mem.read(token);
+        Ok(self
+            .pages
+            .with_shared_info(&mut t, &snap, |sh, _| {
+                sh.test_bit(w, w.shinfo_evtchn_pending(), port)
+            })??)
+    }
+
+    /// `SCHEDOP_poll`, first half: `vcpu` starts waiting on `ports`. Returns `true` if it must
+    /// not block (a port is already pending, or an upcall is pending and unmasked); then call
+    /// [`Evtchn::poll_end`] at once. Otherwise block the vCPU until
+    /// [`UpcallSink::poll_wake`] / [`UpcallSink::raise`] or the timeout, then call
+    /// [`Evtchn::poll_end`]. A port becoming pending after this call always wakes the vCPU.
+    ///
+    /// # Errors
+    /// ENOENT for a bad vCPU; EINVAL for more than 128 ports or a port out of range.
+    pub fn poll_begin<P: Level>(&self, token: &mut Token<'_, P>, vcpu: u32, ports: &[u32]) -> Result<bool>
+    where
+        MemRead: LockAfter<P>,
+    {
+        self.check_vcpu(vcpu)?;
+        if ports.len() > MAX_POLL_PORTS {
+            return Err(Error::InvalidArgument("more than 128 poll ports"));
+        }
+        let nr = self.nr_ports();
+        if let Some(&bad) = ports.iter().find(|&&p| p >= nr) {
+            return Err(Error::InvalidPort(bad));
+        }
+        let slot = &self.polls[vcpu as usize];
+        if slot.begin(ports) {
+            self.pollers.fetch_add(1, Ordering::SeqCst);
+        }
+        let w = self.pages.width();
+        let (snap, mut t) = self.mem.read(token);
+        let ready = self.pages.with_shared_info(&mut t, &snap, |sh, t0| -> Result<bool> {
+            for &p in ports {
+                if sh.test_bit(w, w.shinfo_evtchn_pending(), p)? {
+                    return Ok(true);
+                }
+            }
+            let r = self.pages.with_vcpu_info_in(Some(sh), t0, &snap, vcpu, |vi| {
+                Ok(vi.upcall_pending()? && !vi.upcall_mask()?)
+            });
+            match r {
+                Err(xen_shinfo_cache::Error::NoVcpuInfo(_)) => Ok(false),
+                r => Ok(r?),
+            }
+        });
+        match ready {
+            Ok(r) => r,
+            // No shared_info: nothing can be pending yet.
+            Err(xen_shinfo_cache::Error::Unset) => Ok(false),
+            Err(e) => {
+                self.poll_end(vcpu);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// `SCHEDOP_poll`, second half: `vcpu` stops waiting.
+    pub fn poll_end(&self, vcpu: u32) {
+        if let Some(slot) = self.polls.get(vcpu as usize) {
+            if slot.end() {
+                self.pollers.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    // ---- snapshot ---------------------------------------------------------------------------
+
+    /// The plain state, for snapshots.
+    pub fn state<P: Level>(&self, token: &mut Token<'_, P>) -> EvtchnState
+    where
+        XenLock: LockAfter<P>,
+    {
+        let (table, _t) = self.table.read(token);
+        EvtchnState {
+            domid: self.config.domid,
+            max_vcpus: self.max_vcpus,
+            nr_pirqs: self.config.nr_pirqs,
+            ports: table
+                .ports
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| {
+                    p.map(|p| PortState {
+                        port: i as u32,
+                        vcpu: p.vcpu,
+                        binding: p.binding,
+                    })
+                })
+                .collect(),
+            host_ports: table
+                .host
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| {
+                    s.as_ref().map(|s| HostPortState {
+                        id: i as u32 + 1,
+                        guest_port: s.guest_port,
+                    })
+                })
+                .collect(),
+            callback: table.callback,
+            vcpu_vectors: table.vcpu_vectors.clone(),
+        }
+    }
+
+    /// Rebuilds event channels from `state`. Host ports get new eventfds: backends fetch
+    /// them with [`Evtchn::host_port`]. Pending bits live in guest memory and need no restore.
+    ///
+    /// # Errors
+    /// [`Error::InvalidState`] if the state is inconsistent (ports out of range, duplicates,
+    /// vCPUs / VIRQs / PIRQs out of range or bound twice, interdomain peers that do not match).
+    pub fn from_state(
+        state: &EvtchnState,
+        mem: MemoryMap<M>,
+        pages: Arc<XenPages<M>>,
+        sink: S,
+    ) -> Result<Self> {
+        let bad = |m: String| Err(Error::InvalidState(m));
+        if state.max_vcpus != pages.max_vcpus() {
+            return bad(format!(
+                "{} vCPUs in state, {} in pages",
+                state.max_vcpus,
+                pages.max_vcpus()
+            ));
+        }
+        if state.nr_pirqs > 1 << 20 {
+            return bad("nr_pirqs too large".into());
+        }
+        if state.vcpu_vectors.len() != state.max_vcpus as usize {
+            return bad("vcpu_vectors length".into());
+        }
+        if state.vcpu_vectors.iter().any(|&v| v != 0 && v < 0x10) {
+            return bad("upcall vector below 0x10".into());
+        }
+        let config = EvtchnConfig {
+            domid: state.domid,
+            nr_pirqs: state.nr_pirqs,
+        };
+        let mut table = Table::new(state.max_vcpus, state.nr_pirqs);
+        table.callback = state.callback;
+        table.vcpu_vectors = state.vcpu_vectors.clone();
+        for h in &state.host_ports {
+            if h.id == 0 || h.id > MAX_HOST_PORTS {
+                return bad(format!("host port id {}", h.id));
+            }
+            let idx = h.id as usize - 1;
+            if table.host.len() <= idx {
+                table.host.resize_with(idx + 1, || None);
+            }
+            if table.host[idx].is_some() {
+                return bad(format!("host port {} twice", h.id));
+            }
+            table.host[idx] = Some(HostSlot {
+                guest_port: h.guest_port,
+                eventfd: EventFd::new(EFD_NONBLOCK).map_err(Error::EventFd)?,
+            });
+        }
+        for p in &state.ports {
+            if p.port == 0 || p.port >= MAX_PORTS {
+                return bad(format!("port {} out of range", p.port));
+            }
+            if p.vcpu >= state.max_vcpus {
+                return bad(format!("port {} on vCPU {}", p.port, p.vcpu));
+            }
+            if table.ports[p.port as usize].is_some() {
+                return bad(format!("port {} twice", p.port));
+            }
+            match p.binding {
+                Binding::Virq(v) => {
+                    if v >= NR_VIRQS {
+                        return bad(format!("VIRQ {v}"));
+                    }
+                    // Global VIRQs are recorded in vCPU 0's row whatever their notify vCPU.
+                    let row = if virq_is_global(v) { 0 } else { p.vcpu };
+                    let slot = &mut table.virqs[row as usize][v as usize];
+                    if *slot != 0 {
+                        return bad(format!("VIRQ {v} bound twice"));
+                    }
+                    *slot = p.port;
+                }
+                Binding::Pirq(q) => {
+                    let Some(slot) = table.pirqs.get_mut(q as usize) else {
+                        return bad(format!("PIRQ {q}"));
+                    };
+                    if *slot != 0 {
+                        return bad(format!("PIRQ {q} bound twice"));
+                    }
+                    *slot = p.port;
+                }
+                Binding::Unbound { remote_dom } => {
+                    if remote_dom >= DOMID_FIRST_RESERVED {
+                        return bad(format!("remote domain {remote_dom}"));
+                    }
+                }
+                Binding::Ipi | Binding::Interdomain(_) => {}
+            }
+            table.ports[p.port as usize] = Some(Port {
+                vcpu: p.vcpu,
+                binding: p.binding,
+            });
+        }
+        // Interdomain peers must point at each other.
+        for p in &state.ports {
+            match p.binding {
+                Binding::Interdomain(Remote::Loopback(o)) => {
+                    let back = table.ports.get(o as usize).copied().flatten();
+                    if o == p.port
+                        || back.map(|b| b.binding)
+                            != Some(Binding::Interdomain(Remote::Loopback(p.port)))
+                    {
+                        return bad(format!("loopback port {} -> {o} not mutual", p.port));
+                    }
+                }
+                Binding::Interdomain(Remote::Host(id)) => {
+                    let ok = id
+                        .checked_sub(1)
+                        .and_then(|i| table.host.get(i as usize))
+                        .and_then(|s| s.as_ref())
+                        .is_some_and(|s| s.guest_port == Some(p.port));
+                    if !ok {
+                        return bad(format!("port {} -> host {id} not mutual", p.port));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (i, h) in table.host.iter().enumerate() {
+            if let Some(gp) = h.as_ref().and_then(|h| h.guest_port) {
+                let ok = table
+                    .ports
+                    .get(gp as usize)
+                    .copied()
+                    .flatten()
+                    .is_some_and(|p| p.binding == Binding::Interdomain(Remote::Host(i as u32 + 1)));
+                if !ok {
+                    return bad(format!("host port {} -> {gp} not mutual", i + 1));
+                }
+            }
+        }
+        let max_vcpus = state.max_vcpus;
+        Ok(Evtchn {
+            config,
+            max_vcpus,
+            mem,
+            pages,
+            sink,
+            table: OrderedRwLock::new(table),
+            polls: (0..max_vcpus).map(|_| PollSlot::default()).collect(),
+            pollers: AtomicU32::new(0),
+        })
+    }
+}
