@@ -118,10 +118,7 @@ impl<L: Level, M: RegionArcs> GpaCache<L, M> {
         let Some((gpa, len)) = slot.target else {
             return Ok(f(None, &mut t));
         };
-        let fresh = match slot.mapped.as_ref() {
-            Some(_) if slot.generation >= snap.generation() => false,
-            _ => true,
-        };
+        let fresh = slot.mapped.is_none() || slot.generation < snap.generation();
         if fresh {
             // Drop the old mapping first: never keep a stale region alive on failure.
             slot.mapped = None;
