@@ -20,6 +20,8 @@ pub const NR_VIRQS: u32 = 24;
 pub const MAX_VCPUS: usize = 512;
 /// Most pages saved outside guest RAM.
 pub const MAX_OVERLAY_PAGES: usize = 256;
+/// Most HVM params.
+pub const MAX_HVM_PARAMS: usize = 64;
 /// Most grant-table frames.
 pub const MAX_GRANT_FRAMES: usize = 256;
 /// Most xenstore nodes.
@@ -54,6 +56,9 @@ pub enum PortKind {
     Virq = 4,
     /// Inter-processor interrupt.
     Ipi = 5,
+    /// Connected to a device of the VMM (console, xenstore); `irq` holds
+    /// the device number. Our extension: Xen would show an interdomain port.
+    Backend = 6,
 }
 
 impl PortKind {
@@ -65,6 +70,7 @@ impl PortKind {
             3 => PortKind::Pirq,
             4 => PortKind::Virq,
             5 => PortKind::Ipi,
+            6 => PortKind::Backend,
             _ => return None,
         })
     }
@@ -83,7 +89,7 @@ pub struct PortState {
     pub remote_domid: u16,
     /// Remote port (interdomain).
     pub remote_port: u32,
-    /// VIRQ number (virq) or PIRQ number (pirq).
+    /// VIRQ number (virq), PIRQ number (pirq) or device number (backend).
     pub irq: u32,
 }
 
@@ -165,8 +171,8 @@ pub struct XenstoreState {
 pub struct GrantState {
     /// Grant table ABI version (1 or 2; 0: not set up).
     pub version: u8,
-    /// GFN at which each grant frame is mapped (index = frame number).
-    pub frames: Vec<u64>,
+    /// GFN at which each grant frame is mapped, if mapped (index = frame number).
+    pub frames: Vec<Option<u64>>,
 }
 
 /// All Xen state of a guest.
@@ -180,6 +186,10 @@ pub struct XenState {
     pub shared_info_gfn: Option<u64>,
     /// HVM_PARAM_CALLBACK_IRQ.
     pub callback_param: u64,
+    /// All HVM params (index = param number), including store/console pfn and evtchn.
+    pub hvm_params: Vec<u64>,
+    /// Reason given to SCHEDOP_shutdown, if the guest already asked.
+    pub shutdown: Option<u32>,
     /// Xen system time (ns) when the snapshot was taken; timer deadlines are on this scale.
     pub system_time_ns: u64,
     /// One entry per vCPU, same order as the KVM vCPUs.
@@ -329,8 +339,15 @@ impl XenState {
                 MAX_GRANT_FRAMES,
             ));
         }
-        for &gfn in &self.grant.frames {
+        for &gfn in self.grant.frames.iter().flatten() {
             check_gfn("grant frame", gfn)?;
+        }
+        if self.hvm_params.len() > MAX_HVM_PARAMS {
+            return Err(too_large(
+                "HVM params",
+                self.hvm_params.len(),
+                MAX_HVM_PARAMS,
+            ));
         }
         if self.overlay_pages.len() > MAX_OVERLAY_PAGES {
             return Err(too_large(
@@ -410,7 +427,7 @@ impl XenState {
                         });
                     }
                 }
-                PortKind::Unbound | PortKind::Pirq | PortKind::Ipi => {}
+                PortKind::Unbound | PortKind::Pirq | PortKind::Ipi | PortKind::Backend => {}
             }
         }
         Ok(())
@@ -526,7 +543,8 @@ mod tests {
             |s| s.vcpus[1].upcall_vector = 3,
             |s| s.callback_param = 7 << 56,
             |s| s.grant.version = 3,
-            |s| s.grant.frames = vec![1 << 41],
+            |s| s.grant.frames = vec![None, Some(1 << 41)],
+            |s| s.hvm_params = vec![0; 65],
             |s| {
                 s.overlay_pages = vec![OverlayPage {
                     gfn: 5,
