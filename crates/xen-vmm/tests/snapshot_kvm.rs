@@ -231,3 +231,37 @@ fn running_guest_continues_after_restore_in_fresh_vm() {
         assert_eq!(next_out(&mut vcpu2), expected);
     }
 }
+
+/// The VMM core runs without an in-kernel irqchip (it injects with
+/// KVM_INTERRUPT): capture must then report no LAPIC/irqchip/PIT, and the
+/// state must still restore into a fresh VM of the same kind.
+#[test]
+fn capture_restore_without_in_kernel_irqchip() {
+    let Some(kvm) = kvm() else { return };
+    let mem = layout().create_guest_memory().unwrap();
+    let new_plain_vm = || {
+        let vm = kvm.create_vm().unwrap();
+        let vcpu = vm.create_vcpu(0).unwrap();
+        let cpuid = kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES).unwrap();
+        vcpu.set_cpuid2(&cpuid).unwrap();
+        (vm, vcpu)
+    };
+    let (vm, vcpu) = new_plain_vm();
+    let mut sregs = vcpu.get_sregs().unwrap();
+    sregs.interrupt_bitmap[0] = 1 << 0x31; // a pending external interrupt
+    vcpu.set_sregs(&sregs).unwrap();
+    let vm_state = VmKvmState::capture(&vm).unwrap();
+    assert!(vm_state.irqchips.is_empty());
+    assert!(vm_state.pit.is_none());
+    let state = VcpuState::capture(&vcpu, &kvm, 0).unwrap();
+    assert!(state.lapic.is_none());
+    assert_eq!(state.sregs.interrupt_bitmap[0], 1 << 0x31);
+
+    let (vm2, vcpu2) = new_plain_vm();
+    vm_state.restore(&vm2).unwrap();
+    state.restore(&vcpu2).unwrap();
+    let again = VcpuState::capture(&vcpu2, &kvm, 0).unwrap();
+    assert_eq!(again.sregs, state.sregs);
+    assert_eq!(again.regs, state.regs);
+    drop(mem);
+}

@@ -788,7 +788,9 @@ fn capture_msrs(vcpu: &VcpuFd, kvm: &Kvm) -> Result<Vec<MsrState>> {
 }
 
 fn restore_msrs(vcpu: &VcpuFd, msrs: &[MsrState]) -> Result<()> {
-    for chunk in msrs.chunks(256) {
+    let mut pending = msrs;
+    while !pending.is_empty() {
+        let chunk = &pending[..pending.len().min(256)];
         let entries: Vec<kvm_msr_entry> = chunk
             .iter()
             .map(|m| kvm_msr_entry {
@@ -799,14 +801,35 @@ fn restore_msrs(vcpu: &VcpuFd, msrs: &[MsrState]) -> Result<()> {
             .collect();
         let k = Msrs::from_entries(&entries).map_err(|e| Error::Invalid(format!("{e:?}")))?;
         let n = vcpu.set_msrs(&k).map_err(Error::kvm("KVM_SET_MSRS"))?;
-        if n != chunk.len() {
-            return Err(Error::Invalid(format!(
-                "KVM refused MSR {:#x} (value {:#x})",
-                chunk[n].index, chunk[n].data
-            )));
+        if n < chunk.len() {
+            // KVM lists some MSRs it can read but refuses to write in this VM's
+            // configuration (e.g. MSR_KVM_ASYNC_PF_INT without an in-kernel
+            // LAPIC). Nothing is lost if the vCPU already holds the value.
+            let refused = chunk[n];
+            if read_msr(vcpu, refused.index) != Some(refused.data) {
+                return Err(Error::Invalid(format!(
+                    "KVM refused MSR {:#x} (value {:#x})",
+                    refused.index, refused.data
+                )));
+            }
+            pending = &pending[n + 1..];
+        } else {
+            pending = &pending[n..];
         }
     }
     Ok(())
+}
+
+fn read_msr(vcpu: &VcpuFd, index: u32) -> Option<u64> {
+    let mut m = Msrs::from_entries(&[kvm_msr_entry {
+        index,
+        ..Default::default()
+    }])
+    .ok()?;
+    match vcpu.get_msrs(&mut m) {
+        Ok(1) => m.as_slice().first().map(|e| e.data),
+        _ => None,
+    }
 }
 
 /// State of one in-kernel interrupt controller (`kvm_irqchip`).
