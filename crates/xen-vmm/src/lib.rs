@@ -1,2 +1,39 @@
-//! xen-vmm (work in progress).
-pub mod snapshot;
+//! xen-vmm: a KVM VMM that runs Xen PVH/HVM guests, built from the
+//! xen-on-kvm crates. Library (this crate) and binary (`xen-vmm`).
+//!
+//! The guest's hypercalls are intercepted in user space: the hypercall MSR
+//! is routed to us with user-space MSR exits, the hypercall page we write
+//! holds `mov $nr,%eax; out %eax,$0x88; ret` stubs, and the port-I/O exit
+//! is decoded and dispatched to [`hypervisor::hypercalls`]. Upcalls are
+//! injected with `KVM_INTERRUPT` (see [`vcpu`]). Every lock goes through
+//! vm-lock: vCPU state at `VcpuMutex`, guest memory in a `MemoryMap` read
+//! section, Xen state at `XenLock`, output devices at the innermost levels.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use xen_vmm::{Kernel, Vm, VmConfig};
+//! let image = std::fs::read("guest.bin").unwrap();
+//! let vm = Vm::new(VmConfig::new(Kernel::Raw64(image))).unwrap();
+//! let reason = vm.run().unwrap();
+//! std::process::exit(reason.exit_status());
+//! ```
+
+pub mod abi;
+pub mod backends;
+pub mod boot;
+pub mod cpuid;
+pub mod demo;
+pub mod error;
+pub mod guest;
+pub mod hypercall_exit;
+pub mod hypervisor;
+pub mod memory;
+pub mod msr;
+pub mod serial;
+pub mod timers;
+pub mod vcpu;
+pub mod vm;
+
+pub use error::{Error, Result};
+pub use vm::{ExitReason, Kernel, Vm, VmConfig, VmShared};

@@ -1,0 +1,66 @@
+//! The one error type of this crate.
+
+use std::path::PathBuf;
+
+/// Errors of the VMM (host-side failures; guest mistakes get Xen errnos instead).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `/dev/kvm` could not be opened.
+    #[error("cannot open /dev/kvm ({0}); is KVM available and accessible?")]
+    NoKvm(#[source] kvm_ioctls::Error),
+    /// A KVM ioctl failed.
+    #[error("KVM {op} failed: {source}")]
+    Kvm {
+        /// What was being done.
+        op: &'static str,
+        /// The errno.
+        #[source]
+        source: kvm_ioctls::Error,
+    },
+    /// A required KVM capability is missing.
+    #[error("KVM lacks capability {0}")]
+    MissingCap(&'static str),
+    /// The kernel file could not be read.
+    #[error("cannot read kernel {path}: {source}")]
+    KernelFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The kernel image is not something we can boot.
+    #[error("invalid kernel image: {0}")]
+    InvalidKernel(String),
+    /// The configuration is unusable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// Guest memory could not be set up or accessed.
+    #[error("guest memory: {0}")]
+    Memory(String),
+    /// A host OS call failed.
+    #[error("{op}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The lock hierarchy refused (e.g. a second lock root on a thread).
+    #[error("lock: {0}")]
+    Lock(String),
+    /// A vCPU thread panicked or failed.
+    #[error("vCPU {0} failed: {1}")]
+    Vcpu(u32, String),
+}
+
+/// Result alias.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// Wraps a KVM error with the name of the operation.
+    pub fn kvm(op: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> Error {
+        move |source| Error::Kvm { op, source }
+    }
+}

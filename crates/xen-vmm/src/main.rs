@@ -1,0 +1,2 @@
+//! The `xen-vmm` binary.
+fn main() {}

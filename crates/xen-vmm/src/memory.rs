@@ -1,0 +1,142 @@
+//! Guest physical memory: the layout this VMM gives guests, building the
+//! `GuestMemoryMmap`, registering it with KVM, and adding single pages in
+//! holes (for shared_info / grant frames mapped at GFNs outside RAM).
+
+use std::sync::Arc;
+
+use kvm_bindings::kvm_userspace_memory_region;
+use kvm_ioctls::VmFd;
+use vm_memory::{
+    Address, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, GuestRegionMmap,
+    MmapRegion,
+};
+
+use crate::error::{Error, Result};
+
+/// Guest page size.
+pub const PAGE_SIZE: u64 = 0x1000;
+/// End of low RAM (start of the legacy hole, as Xen gives PVH guests).
+pub const LOW_RAM_END: u64 = 0xA_0000;
+/// Start of high RAM (end of the legacy hole).
+pub const HIGH_RAM_START: u64 = 0x10_0000;
+/// Smallest guest RAM size accepted.
+pub const MIN_MEM_BYTES: u64 = 4 << 20;
+/// Largest guest RAM size accepted (kept below the 32-bit MMIO hole).
+pub const MAX_MEM_BYTES: u64 = 3 << 30;
+/// Number of special pages reserved at the top of RAM (console ring, xenstore ring).
+pub const SPECIAL_PAGES: u64 = 2;
+/// Lowest GPA where the VMM adds pages for GFNs the guest maps in holes.
+pub const HOLE_MAP_LIMIT: u64 = 0xFEC0_0000;
+
+/// Where the VMM puts things in low memory.
+pub mod layout {
+    /// GDT used for raw 64-bit boot.
+    pub const GDT: u64 = 0x1000;
+    /// PML4 of the identity map for raw 64-bit boot (then PDPT, 4 PDs).
+    pub const PML4: u64 = 0x2000;
+    /// hvm_start_info for PVH boot.
+    pub const START_INFO: u64 = 0x9000;
+    /// e820-style memory map referenced by hvm_start_info.
+    pub const MEMMAP: u64 = 0x9100;
+    /// Kernel command line (NUL terminated, at most `CMDLINE_MAX` bytes with the NUL).
+    pub const CMDLINE: u64 = 0xA000;
+    /// Maximum command line size including the terminating NUL.
+    pub const CMDLINE_MAX: usize = 0x1000;
+    /// Where raw 64-bit images are loaded and entered.
+    pub const RAW_LOAD: u64 = 0x10_0000;
+    /// Initial stack pointer for raw 64-bit images.
+    pub const RAW_STACK: u64 = 0x8_0000;
+}
+
+/// GPA of the xenstore ring page for a guest with `mem_bytes` of RAM.
+pub fn store_page(mem_bytes: u64) -> u64 {
+    mem_bytes - SPECIAL_PAGES * PAGE_SIZE
+}
+
+/// GPA of the PV console ring page for a guest with `mem_bytes` of RAM.
+pub fn console_page(mem_bytes: u64) -> u64 {
+    mem_bytes - PAGE_SIZE
+}
+
+/// Builds the guest RAM: `[0, 640 KiB)` and `[1 MiB, mem_bytes)`.
+pub fn create_guest_memory(mem_bytes: u64) -> Result<GuestMemoryMmap> {
+    if mem_bytes < MIN_MEM_BYTES {
+        return Err(Error::Config(format!(
+            "guest memory {} MiB is too small (minimum {} MiB)",
+            mem_bytes >> 20,
+            MIN_MEM_BYTES >> 20
+        )));
+    }
+    if mem_bytes > MAX_MEM_BYTES {
+        return Err(Error::Config(format!(
+            "guest memory {} MiB is too large (maximum {} MiB)",
+            mem_bytes >> 20,
+            MAX_MEM_BYTES >> 20
+        )));
+    }
+    if mem_bytes % PAGE_SIZE != 0 {
+        return Err(Error::Config("guest memory must be page aligned".into()));
+    }
+    GuestMemoryMmap::from_ranges(&[
+        (GuestAddress(0), LOW_RAM_END as usize),
+        (
+            GuestAddress(HIGH_RAM_START),
+            (mem_bytes - HIGH_RAM_START) as usize,
+        ),
+    ])
+    .map_err(|e| Error::Memory(format!("cannot allocate guest RAM: {e}")))
+}
+
+/// Registers one region with KVM in `slot`.
+pub fn register_region(vm: &VmFd, slot: u32, region: &GuestRegionMmap) -> Result<()> {
+    let host = region
+        .get_host_address(vm_memory::MemoryRegionAddress(0))
+        .map_err(|e| Error::Memory(format!("region without host mapping: {e}")))?;
+    let desc = kvm_userspace_memory_region {
+        slot,
+        guest_phys_addr: region.start_addr().raw_value(),
+        memory_size: region.len(),
+        userspace_addr: host as u64,
+        flags: 0,
+    };
+    // SAFETY: the region is a live anonymous mapping of `len` bytes owned by the
+    // guest memory object, which the VM keeps alive (in its memory map, never
+    // unmapping a registered region) for as long as the VM exists.
+    unsafe { vm.set_user_memory_region(desc) }.map_err(Error::kvm("KVM_SET_USER_MEMORY_REGION"))
+}
+
+/// Registers every region of `mem` with KVM, slots numbered from 0.
+pub fn register_all(vm: &VmFd, mem: &GuestMemoryMmap) -> Result<u32> {
+    let mut slot = 0;
+    for region in mem.iter() {
+        register_region(vm, slot, region)?;
+        slot += 1;
+    }
+    Ok(slot)
+}
+
+/// Returns a copy of `mem` with one extra zeroed page at `gpa`, and the new region.
+///
+/// Fails if `gpa` is not page aligned, overlaps existing memory, or lies in
+/// the range reserved for MMIO.
+pub fn with_extra_page(
+    mem: &GuestMemoryMmap,
+    gpa: u64,
+) -> Result<(GuestMemoryMmap, Arc<GuestRegionMmap>)> {
+    if gpa % PAGE_SIZE != 0 || gpa >= HOLE_MAP_LIMIT {
+        return Err(Error::Memory(format!("cannot map a page at {gpa:#x}")));
+    }
+    if mem.address_in_range(GuestAddress(gpa)) {
+        return Err(Error::Memory(format!("{gpa:#x} is already backed")));
+    }
+    let mmap = MmapRegion::new(PAGE_SIZE as usize)
+        .map_err(|e| Error::Memory(format!("mmap of an extra page: {e}")))?;
+    let region = Arc::new(
+        GuestRegionMmap::new(mmap, GuestAddress(gpa))
+            .ok_or_else(|| Error::Memory("region overflows".into()))?,
+    );
+    let new = mem
+        .insert_region(region.clone())
+        .map_err(|e| Error::Memory(format!("insert region at {gpa:#x}: {e}")))?;
+    Ok((new, region))
+}

@@ -1,0 +1,60 @@
+//! The Xen hypercall MSR: user-space MSR exits (`KVM_CAP_X86_USER_SPACE_MSR`
+//! with an MSR filter denying in-kernel handling of that one MSR), and the
+//! hypercall page written when the guest writes it.
+
+use kvm_bindings::{kvm_enable_cap, KVM_CAP_X86_USER_SPACE_MSR, KVM_MSR_EXIT_REASON_FILTER};
+use kvm_ioctls::{MsrFilterDefaultAction, MsrFilterRange, MsrFilterRangeFlags, VmFd};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+use crate::error::{Error, Result};
+
+/// The hypercall MSR (advertised in CPUID leaf 0x40000002).
+pub const HYPERCALL_MSR: u32 = xen_abi::XEN_HYPERCALL_MSR;
+
+/// I/O port the hypercall stubs write to.
+pub const HYPERCALL_PORT: u8 = 0x88;
+
+/// Routes the hypercall MSR to user space.
+pub fn enable_msr_exits(vm: &VmFd) -> Result<()> {
+    let mut cap = kvm_enable_cap {
+        cap: KVM_CAP_X86_USER_SPACE_MSR,
+        ..Default::default()
+    };
+    cap.args[0] = u64::from(KVM_MSR_EXIT_REASON_FILTER);
+    vm.enable_cap(&cap)
+        .map_err(Error::kvm("KVM_ENABLE_CAP(X86_USER_SPACE_MSR)"))?;
+    // A clear bit denies in-kernel handling: the access exits to us.
+    let bitmap = [0u8; 1];
+    let range = MsrFilterRange {
+        flags: MsrFilterRangeFlags::READ | MsrFilterRangeFlags::WRITE,
+        base: HYPERCALL_MSR,
+        msr_count: 1,
+        bitmap: &bitmap,
+    };
+    vm.set_msr_filter(MsrFilterDefaultAction::ALLOW, &[range])
+        .map_err(Error::kvm("KVM_X86_SET_MSR_FILTER"))
+}
+
+/// Hypercall page contents: entry `i` (32 bytes) is
+/// `mov $i,%eax; out %eax,$HYPERCALL_PORT; ret`, padded with `int3`.
+pub fn hypercall_page() -> [u8; 4096] {
+    let mut page = [0xccu8; 4096];
+    for (i, e) in page.chunks_exact_mut(32).enumerate() {
+        e[0] = 0xb8;
+        e[1..5].copy_from_slice(&(i as u32).to_le_bytes());
+        e[5] = 0xe7;
+        e[6] = HYPERCALL_PORT;
+        e[7] = 0xc3;
+    }
+    page
+}
+
+/// Handles a guest write of `data` to the hypercall MSR: writes the page.
+/// Returns false (inject #GP) for a page index other than 0 or a GPA outside RAM.
+pub fn write_hypercall_page(mem: &GuestMemoryMmap, data: u64) -> bool {
+    if data & 0xfff != 0 {
+        return false;
+    }
+    mem.write_slice(&hypercall_page(), GuestAddress(data & !0xfff))
+        .is_ok()
+}

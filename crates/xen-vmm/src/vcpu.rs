@@ -1,0 +1,389 @@
+//! vCPU threads: the `KVM_RUN` loop, exit handling, upcall injection with
+//! `KVM_INTERRUPT`, kicks, and sleeping in HLT / `SCHEDOP_block` / `SCHEDOP_poll`.
+//!
+//! # Interrupt design
+//! The VM has no in-kernel irqchip, so `KVM_INTERRUPT` injects a vector
+//! directly, the way Xen injects its callback vector (no LAPIC, no EOI). An
+//! upcall is level-like: before each entry, if the vCPU has an upcall
+//! vector and its `vcpu_info.evtchn_upcall_pending` is set, the vector is
+//! injected when `kvm_run.ready_for_interrupt_injection` and `if_flag`
+//! allow it, otherwise an interrupt window is requested. HLT exits to us
+//! and parks the thread until an event. A kick (from timers, other vCPUs or
+//! shutdown) sets `kvm_run.immediate_exit`, signals the thread (ending
+//! `KVM_RUN` with EINTR) and unparks it.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Once;
+use std::time::Duration;
+
+use kvm_bindings::kvm_interrupt;
+use kvm_ioctls::{VcpuExit, VcpuFd};
+use vm_lock::{Root, Token, VcpuMutex};
+use vmm_sys_util::ioctl::ioctl_with_ref;
+use vmm_sys_util::ioctl_iow_nr;
+
+use crate::error::{Error, Result};
+use crate::guest;
+use crate::hypercall_exit::{decode, result_rax};
+use crate::hypervisor::evtchn::Backend;
+use crate::hypervisor::hypercalls::{self, Caller, Outcome, MAX_HOLE_PAGES};
+use crate::memory;
+use crate::msr::{HYPERCALL_MSR, HYPERCALL_PORT};
+use crate::serial::SerialDevice;
+use crate::vm::{ExitReason, VcpuState, VmShared};
+
+mod ioctls {
+    #![allow(missing_docs)]
+    use super::*;
+    const KVMIO: u32 = 0xAE;
+    ioctl_iow_nr!(KVM_INTERRUPT, KVMIO, 0x86, kvm_interrupt);
+}
+use ioctls::KVM_INTERRUPT;
+
+/// Port where a byte written is echoed to the console (Bochs/QEMU debug port).
+pub const DEBUG_PORT: u16 = 0xe9;
+
+/// The signal used to kick vCPU threads out of `KVM_RUN`.
+pub fn kick_signal() -> libc::c_int {
+    vmm_sys_util::signal::SIGRTMIN() + 4
+}
+
+extern "C" fn on_kick(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {}
+
+/// Installs the (empty) kick signal handler once per process.
+pub fn install_kick_handler() -> Result<()> {
+    static ONCE: Once = Once::new();
+    let mut res = Ok(());
+    ONCE.call_once(|| {
+        if let Err(e) = vmm_sys_util::signal::register_signal_handler(kick_signal(), on_kick) {
+            res = Err(Error::Io {
+                op: "register kick signal handler",
+                source: std::io::Error::from_raw_os_error(e.errno()),
+            });
+        }
+    });
+    res
+}
+
+/// What the thread does after one `KVM_RUN`.
+enum Action {
+    Continue,
+    Halt,
+    Poll(Vec<u32>, Option<u64>),
+    MapPage(u64),
+    Backend(Backend),
+    Exit,
+}
+
+fn set_immediate_exit(shared: &VmShared, id: u32, v: u8) {
+    let p = shared.ctl[id as usize]
+        .immediate_exit
+        .load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: points into this vCPU's kvm_run mapping, alive as long as `shared`.
+        unsafe { &*(p as *const AtomicU8) }.store(v, Ordering::SeqCst);
+    }
+}
+
+/// The body of a vCPU thread.
+pub fn vcpu_thread(shared: &VmShared, id: u32) -> Result<()> {
+    let c = &shared.ctl[id as usize];
+    let _ = c.thread.set(std::thread::current());
+    // SAFETY: pthread_self has no preconditions.
+    c.pthread
+        .store(unsafe { libc::pthread_self() } as u64, Ordering::Release);
+    let mut root = Root::new().map_err(|e| Error::Lock(e.to_string()))?;
+    let r = run_loop(shared, id, &mut root);
+    c.pthread.store(0, Ordering::Release);
+    if r.is_err() {
+        shared.finish(ExitReason::Crash);
+    }
+    r
+}
+
+fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
+    let c = &shared.ctl[id as usize];
+    let mut retry_hypercall = false;
+    loop {
+        if shared.is_done() {
+            return Ok(());
+        }
+        if !c.online.load(Ordering::Acquire) || shared.pause.load(Ordering::Acquire) {
+            std::thread::park_timeout(Duration::from_millis(50));
+            continue;
+        }
+        let action = {
+            let (mut vs, mut t) = shared.vcpus[id as usize].lock(root.token());
+            if retry_hypercall {
+                retry_hypercall = false;
+                hypercall(shared, &mut vs, &mut t)?
+            } else {
+                step(shared, &mut vs, &mut t)?
+            }
+        };
+        match action {
+            Action::Continue => {}
+            Action::Exit => return Ok(()),
+            Action::Halt => wait_event(shared, id, root),
+            Action::Poll(ports, deadline) => wait_poll(shared, id, root, &ports, deadline),
+            Action::MapPage(gpa) => {
+                map_page(shared, root, gpa);
+                retry_hypercall = true;
+            }
+            Action::Backend(b) => crate::backends::notify(shared, root, b),
+        }
+    }
+}
+
+fn map_page(shared: &VmShared, root: &mut Root, gpa: u64) {
+    let (mut slot, mut t) = shared.map_update.lock(root.token());
+    let current = {
+        let (m, _t) = shared.mem.read(&mut t);
+        (*m).clone()
+    };
+    if vm_memory::GuestMemoryBackend::address_in_range(&current, vm_memory::GuestAddress(gpa)) {
+        return;
+    }
+    if *slot >= 2 + MAX_HOLE_PAGES {
+        log::warn!("guest asked for more than {MAX_HOLE_PAGES} pages in holes");
+        return;
+    }
+    match memory::with_extra_page(&current, gpa) {
+        Ok((new, region)) => {
+            if let Err(e) = memory::register_region(&shared.vm_fd, *slot, &region) {
+                log::error!("{e}");
+                return;
+            }
+            *slot += 1;
+            shared.mem.replace(&mut t, new);
+        }
+        Err(e) => log::warn!("{e}"),
+    }
+}
+
+fn inject(shared: &VmShared, vs: &mut VcpuState, t: &mut Token<'_, VcpuMutex>) {
+    let c = &shared.ctl[vs.id as usize];
+    let vector = c.upcall_vector.load(Ordering::Acquire);
+    let vi = c.vcpu_info.load(Ordering::Acquire);
+    let pending = vector != 0 && vi != u64::MAX && {
+        let (mem, _t) = shared.mem.read(t);
+        guest::load_u8(&mem, vi).is_some_and(|b| b != 0)
+    };
+    let run = vs.fd.get_kvm_run();
+    if !pending {
+        run.request_interrupt_window = 0;
+        return;
+    }
+    if run.ready_for_interrupt_injection != 0 && run.if_flag != 0 {
+        run.request_interrupt_window = 0;
+        let irq = kvm_interrupt { irq: vector };
+        // SAFETY: KVM_INTERRUPT on our vCPU fd with a valid kvm_interrupt.
+        let r = unsafe { ioctl_with_ref(&vs.fd, KVM_INTERRUPT(), &irq) };
+        if r < 0 {
+            log::warn!(
+                "KVM_INTERRUPT({vector:#x}) failed: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    } else {
+        run.request_interrupt_window = 1;
+    }
+}
+
+fn step(shared: &VmShared, vs: &mut VcpuState, t: &mut Token<'_, VcpuMutex>) -> Result<Action> {
+    let id = vs.id;
+    set_immediate_exit(shared, id, 0);
+    if shared.is_done() {
+        return Ok(Action::Exit);
+    }
+    inject(shared, vs, t);
+    shared.ctl[id as usize]
+        .exits
+        .fetch_add(1, Ordering::Relaxed);
+    let exit = match vs.fd.run() {
+        Ok(e) => e,
+        Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
+            return Ok(Action::Continue)
+        }
+        Err(e) => return Err(Error::kvm("KVM_RUN")(e)),
+    };
+    let mut wrmsr = None;
+    match exit {
+        VcpuExit::IoOut(port, data) => {
+            if port == u16::from(HYPERCALL_PORT) {
+                // Falls through to the hypercall below (the exit borrows the fd).
+            } else {
+                if SerialDevice::claims(port) {
+                    let out = {
+                        let (mut s, _t) = shared.serial.lock(t);
+                        s.write(port, data.first().copied().unwrap_or(0))
+                    };
+                    shared.write_output(t, &out);
+                } else if port == DEBUG_PORT {
+                    let d = data.to_vec();
+                    shared.write_output(t, &d);
+                }
+                return Ok(Action::Continue);
+            }
+        }
+        VcpuExit::IoIn(port, data) => {
+            if SerialDevice::claims(port) {
+                let (mut s, _t) = shared.serial.lock(t);
+                let v = s.read(port);
+                data.fill(0);
+                if let Some(b) = data.first_mut() {
+                    *b = v;
+                }
+            } else {
+                data.fill(0xff);
+            }
+            return Ok(Action::Continue);
+        }
+        VcpuExit::MmioRead(_, data) => {
+            data.fill(0xff);
+            return Ok(Action::Continue);
+        }
+        VcpuExit::MmioWrite(..) | VcpuExit::IrqWindowOpen | VcpuExit::Intr => {
+            return Ok(Action::Continue)
+        }
+        VcpuExit::X86Wrmsr(e) => {
+            if e.index == HYPERCALL_MSR {
+                let ok = {
+                    let (mem, _t) = shared.mem.read(t);
+                    crate::msr::write_hypercall_page(&mem, e.data)
+                };
+                if ok {
+                    wrmsr = Some(());
+                } else {
+                    *e.error = 1;
+                }
+            } else {
+                *e.error = 1;
+            }
+            if wrmsr.is_none() {
+                return Ok(Action::Continue);
+            }
+        }
+        VcpuExit::X86Rdmsr(e) => {
+            *e.error = 1;
+            return Ok(Action::Continue);
+        }
+        VcpuExit::Hlt => return Ok(Action::Halt),
+        VcpuExit::Shutdown => {
+            log::error!("vCPU {id}: triple fault");
+            shared.finish(ExitReason::Crash);
+            return Ok(Action::Exit);
+        }
+        VcpuExit::SystemEvent(..) => {
+            shared.finish(ExitReason::Shutdown(xen_abi::SHUTDOWN_POWEROFF));
+            return Ok(Action::Exit);
+        }
+        other => {
+            let regs = format!("{other:?}");
+            let rip = vs.fd.get_regs().map(|r| r.rip).unwrap_or(0);
+            log::error!("vCPU {id}: unhandled exit {regs} at rip {rip:#x}");
+            shared.finish(ExitReason::Crash);
+            return Ok(Action::Exit);
+        }
+    }
+    if wrmsr.is_some() {
+        // Latch the guest's ABI width from the mode it wrote the MSR in.
+        let sregs = vs.fd.get_sregs().map_err(Error::kvm("KVM_GET_SREGS"))?;
+        let lm = sregs.efer & (1 << 10) != 0 && sregs.cs.l != 0;
+        let (mem, mut tr) = shared.mem.read(t);
+        let (mut xen, _t) = shared.xen.lock(&mut tr);
+        xen.long_mode = lm;
+        drop(xen);
+        drop(mem);
+        return Ok(Action::Continue);
+    }
+    hypercall(shared, vs, t)
+}
+
+fn hypercall(
+    shared: &VmShared,
+    vs: &mut VcpuState,
+    t: &mut Token<'_, VcpuMutex>,
+) -> Result<Action> {
+    let mut regs = vs.fd.get_regs().map_err(Error::kvm("KVM_GET_REGS"))?;
+    let sregs = vs.fd.get_sregs().map_err(Error::kvm("KVM_GET_SREGS"))?;
+    let hc = decode(&regs, &sregs);
+    let caller = Caller {
+        shared,
+        vcpu: vs.id,
+        fd: &vs.fd,
+        regs: hc,
+    };
+    let outcome = hypercalls::dispatch(&caller, t);
+    let (value, action) = match outcome {
+        Outcome::Return(v) => (v, Action::Continue),
+        Outcome::Block => (0, Action::Halt),
+        Outcome::Poll { ports, deadline_ns } => (0, Action::Poll(ports, deadline_ns)),
+        Outcome::Shutdown(reason) => {
+            shared.finish(ExitReason::Shutdown(reason));
+            (0, Action::Exit)
+        }
+        Outcome::MapPage(gpa) => return Ok(Action::MapPage(gpa)),
+        Outcome::Backend(b) => (0, Action::Backend(b)),
+    };
+    regs.rax = result_rax(hc.long_mode, value);
+    vs.fd.set_regs(&regs).map_err(Error::kvm("KVM_SET_REGS"))?;
+    Ok(action)
+}
+
+fn upcall_pending(shared: &VmShared, id: u32, root: &mut Root) -> bool {
+    let vi = shared.ctl[id as usize].vcpu_info.load(Ordering::Acquire);
+    if vi == u64::MAX {
+        return false;
+    }
+    let (mem, _t) = shared.mem.read(root.token());
+    guest::load_u8(&mem, vi).is_some_and(|b| b != 0)
+}
+
+/// Sleeps until an event is pending for vCPU `id` (or the VM ends / pauses).
+fn wait_event(shared: &VmShared, id: u32, root: &mut Root) {
+    loop {
+        if shared.is_done() || shared.pause.load(Ordering::Acquire) {
+            return;
+        }
+        if upcall_pending(shared, id, root) {
+            return;
+        }
+        std::thread::park();
+    }
+}
+
+fn wait_poll(shared: &VmShared, id: u32, root: &mut Root, ports: &[u32], deadline: Option<u64>) {
+    let c = &shared.ctl[id as usize];
+    c.polling.store(true, Ordering::Release);
+    loop {
+        if shared.is_done() || shared.pause.load(Ordering::Acquire) {
+            break;
+        }
+        let any = {
+            let (mem, mut tr) = shared.mem.read(root.token());
+            let (xen, _t) = shared.xen.lock(&mut tr);
+            xen.bitmaps()
+                .is_some_and(|bm| ports.iter().any(|&p| bm.is_pending(&mem, p)))
+        };
+        if any {
+            break;
+        }
+        match deadline {
+            Some(d) => {
+                let now = shared.system_time_ns();
+                if now >= d {
+                    break;
+                }
+                std::thread::park_timeout(Duration::from_nanos(d - now));
+            }
+            None => std::thread::park(),
+        }
+    }
+    c.polling.store(false, Ordering::Release);
+}
+
+/// Reads the registers of a vCPU fd (helper for tests and snapshot code).
+pub fn regs_of(fd: &VcpuFd) -> Result<kvm_bindings::kvm_regs> {
+    fd.get_regs().map_err(Error::kvm("KVM_GET_REGS"))
+}

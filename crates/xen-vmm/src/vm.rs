@@ -1,0 +1,480 @@
+//! The VM: KVM objects, guest memory, vCPUs, Xen state, and running it all
+//! (one thread per vCPU plus the timer thread).
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::Thread;
+
+use kvm_bindings::KVM_MAX_CPUID_ENTRIES;
+use kvm_ioctls::{Cap, Kvm, VcpuFd, VmFd};
+use vm_lock::{
+    LockAfter, MemRead, MemoryMap, OrderedMutex, PageCache, Root, Token, VcpuMutex, VmLock, XenLock,
+};
+use vm_memory::GuestMemoryMmap;
+use vmm_sys_util::eventfd::EventFd;
+
+use crate::boot::{self, BootEntry, EntryMode};
+use crate::error::{Error, Result};
+use crate::hypervisor::XenState;
+use crate::memory;
+use crate::serial::SerialDevice;
+use crate::timers::{monotonic_ns, VcpuTimers};
+
+/// What to boot.
+#[derive(Clone, Debug)]
+pub enum Kernel {
+    /// A PVH ELF kernel (file contents).
+    Pvh(Vec<u8>),
+    /// A flat binary entered in 64-bit long mode at 1 MiB (all vCPUs start there).
+    Raw64(Vec<u8>),
+    /// A flat binary entered in 32-bit flat protected mode at 1 MiB (all vCPUs start there).
+    Raw32(Vec<u8>),
+}
+
+/// VM configuration.
+pub struct VmConfig {
+    /// Guest RAM in MiB.
+    pub mem_mib: u64,
+    /// Number of vCPUs (1..=32).
+    pub vcpus: u32,
+    /// The guest.
+    pub kernel: Kernel,
+    /// Kernel command line (PVH).
+    pub cmdline: String,
+    /// Where guest console output (serial, console_io, PV console) goes.
+    pub output: Box<dyn Write + Send>,
+}
+
+impl VmConfig {
+    /// A configuration with 64 MiB, one vCPU, output to stdout.
+    pub fn new(kernel: Kernel) -> Self {
+        VmConfig {
+            mem_mib: 64,
+            vcpus: 1,
+            kernel,
+            cmdline: String::new(),
+            output: Box::new(std::io::stdout()),
+        }
+    }
+}
+
+/// How the guest ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitReason {
+    /// `SCHEDOP_shutdown` with this Xen reason (`SHUTDOWN_*`).
+    Shutdown(u32),
+    /// Triple fault, emulation failure or another fatal vCPU exit.
+    Crash,
+}
+
+impl ExitReason {
+    /// Process exit status: the Xen shutdown reason (poweroff 0, reboot 1,
+    /// suspend 2, crash 3, watchdog 4, ...); a VMM-detected crash is 3.
+    pub fn exit_status(self) -> i32 {
+        match self {
+            ExitReason::Shutdown(r) => r.min(100) as i32,
+            ExitReason::Crash => xen_abi::SHUTDOWN_CRASH as i32,
+        }
+    }
+}
+
+/// Cross-thread control of one vCPU (atomics only).
+#[derive(Debug, Default)]
+pub struct VcpuControl {
+    /// `kvm_run.immediate_exit` of this vCPU (set once at creation).
+    pub immediate_exit: AtomicPtr<u8>,
+    /// pthread of the vCPU thread while it runs (0 otherwise).
+    pub pthread: AtomicU64,
+    /// The vCPU thread, for unpark.
+    pub thread: OnceLock<Thread>,
+    /// Upcall vector to inject (0: none). Mirrors `XenState`.
+    pub upcall_vector: AtomicU32,
+    /// vcpu_info GPA (`u64::MAX`: none). Mirrors `XenState`.
+    pub vcpu_info: AtomicU64,
+    /// The vCPU is in `SCHEDOP_poll` (woken by any event).
+    pub polling: AtomicBool,
+    /// The vCPU runs (PVH secondary vCPUs stay down).
+    pub online: AtomicBool,
+    /// Exits handled (statistics).
+    pub exits: AtomicU64,
+}
+
+/// Per-vCPU state behind the vCPU mutex (like KVM's `vcpu->mutex`).
+pub struct VcpuState {
+    /// vCPU index.
+    pub id: u32,
+    /// The KVM vCPU.
+    pub fd: VcpuFd,
+}
+
+/// Everything the VM's threads share.
+pub struct VmShared {
+    /// The KVM VM.
+    pub vm_fd: VmFd,
+    /// Guest memory (read sections for access, replaced when pages are added in holes).
+    pub mem: MemoryMap<GuestMemoryMmap>,
+    /// Guest RAM size.
+    pub mem_bytes: u64,
+    /// Serialises memory-map updates; holds the next free KVM slot.
+    pub map_update: OrderedMutex<VmLock, u32>,
+    /// vCPUs.
+    pub vcpus: Vec<OrderedMutex<VcpuMutex, VcpuState>>,
+    /// Cross-thread vCPU control.
+    pub ctl: Vec<VcpuControl>,
+    /// Xen state.
+    pub xen: OrderedMutex<XenLock, XenState>,
+    /// Guest timers.
+    pub timers: Vec<VcpuTimers>,
+    /// The 16550 on 0x3f8.
+    pub serial: OrderedMutex<PageCache<0>, SerialDevice>,
+    /// Console output sink (innermost level: may be taken anywhere).
+    pub output: OrderedMutex<PageCache<1>, Box<dyn Write + Send>>,
+    /// Monotonic ns at boot (Xen system time 0).
+    pub boot_ns: u64,
+    done: AtomicBool,
+    exit_status: AtomicI32,
+    stop_evt: EventFd,
+    /// Asks vCPU threads to park outside `KVM_RUN` (snapshot pause).
+    pub pause: AtomicBool,
+}
+
+impl VmShared {
+    /// Xen system time in ns.
+    pub fn system_time_ns(&self) -> u64 {
+        monotonic_ns().saturating_sub(self.boot_ns)
+    }
+
+    /// Whether the VM has ended.
+    pub fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// Ends the VM with `reason` (first caller wins) and wakes every thread.
+    pub fn finish(&self, reason: ExitReason) {
+        if self
+            .done
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            let code = match reason {
+                ExitReason::Shutdown(r) => r as i32,
+                ExitReason::Crash => -1,
+            };
+            self.exit_status.store(code, Ordering::Release);
+        }
+        let _ = self.stop_evt.write(1);
+        for i in 0..self.ctl.len() {
+            self.kick(i as u32);
+        }
+    }
+
+    /// The exit reason, once done.
+    pub fn exit_reason(&self) -> Option<ExitReason> {
+        if !self.is_done() {
+            return None;
+        }
+        let c = self.exit_status.load(Ordering::Acquire);
+        Some(if c < 0 {
+            ExitReason::Crash
+        } else {
+            ExitReason::Shutdown(c as u32)
+        })
+    }
+
+    /// Makes vCPU `v` leave `KVM_RUN` (or a wait) and look at its events.
+    pub fn kick(&self, v: u32) {
+        let Some(c) = self.ctl.get(v as usize) else {
+            return;
+        };
+        let p = c.immediate_exit.load(Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: `p` points into the vCPU's kvm_run mapping, which lives as
+            // long as the VcpuFd inside `self.vcpus`, i.e. as long as `self`.
+            let a = unsafe { &*(p as *const std::sync::atomic::AtomicU8) };
+            a.store(1, Ordering::SeqCst);
+        }
+        let t = c.pthread.load(Ordering::Acquire);
+        if t != 0 {
+            // SAFETY: `t` is the pthread of a vCPU thread that has not been joined
+            // (it clears `pthread` before returning); the signal has a no-op handler.
+            unsafe { libc::pthread_kill(t as libc::pthread_t, crate::vcpu::kick_signal()) };
+        }
+        if let Some(th) = c.thread.get() {
+            th.unpark();
+        }
+    }
+
+    /// Copies the upcall routing of vCPU `v` from `xen` into its control atomics.
+    pub fn sync_vcpu_ctl(&self, xen: &XenState, v: u32) {
+        if let Some(c) = self.ctl.get(v as usize) {
+            c.upcall_vector.store(
+                u32::from(xen.upcall_vector(v).unwrap_or(0)),
+                Ordering::Release,
+            );
+            c.vcpu_info
+                .store(xen.vcpu_info_gpa(v).unwrap_or(u64::MAX), Ordering::Release);
+        }
+    }
+
+    /// Copies the routing of every vCPU.
+    pub fn sync_all_ctl(&self, xen: &XenState) {
+        for v in 0..self.ctl.len() {
+            self.sync_vcpu_ctl(xen, v as u32);
+        }
+    }
+
+    /// Writes guest console output.
+    pub fn write_output<P: vm_lock::Level>(&self, token: &mut Token<'_, P>, bytes: &[u8])
+    where
+        PageCache<1>: LockAfter<P>,
+    {
+        let (mut out, _t) = self.output.lock(token);
+        let _ = out.write_all(bytes);
+        let _ = out.flush();
+    }
+
+    /// Raises event channel `port` from any thread not holding the read
+    /// section or Xen lock: sets it pending and kicks the vCPU it targets.
+    pub fn raise_port<P: vm_lock::Level>(&self, token: &mut Token<'_, P>, port: u32)
+    where
+        MemRead: LockAfter<P>,
+    {
+        let (mem, mut t) = self.mem.read(token);
+        let (xen, _t) = self.xen.lock(&mut t);
+        let target = crate::hypervisor::hypercalls::set_port_pending(&xen, &mem, port);
+        drop(xen);
+        drop(mem);
+        if let Some(v) = target {
+            self.kick(v);
+        }
+        self.wake_pollers();
+    }
+
+    /// Kicks every vCPU blocked in `SCHEDOP_poll`.
+    pub fn wake_pollers(&self) {
+        for (i, c) in self.ctl.iter().enumerate() {
+            if c.polling.load(Ordering::Acquire) {
+                self.kick(i as u32);
+            }
+        }
+    }
+
+    /// A guest timer expired (timer thread).
+    pub fn timer_fired(&self, v: u32, singleshot: bool) {
+        let Ok(mut root) = Root::new() else {
+            log::error!("timer thread already holds a lock root");
+            return;
+        };
+        let port = {
+            let (mut xen, _t) = self.xen.lock(root.token());
+            if singleshot {
+                if let Some(x) = xen.vcpus.get_mut(v as usize) {
+                    x.singleshot_ns = None;
+                }
+            }
+            xen.ports.find_virq(xen_abi::VIRQ_TIMER, v)
+        };
+        if let Some(p) = port {
+            self.raise_port(root.token(), p);
+        }
+        // A poll with a timeout ends when the single-shot timer fires.
+        self.kick(v);
+    }
+}
+
+/// A VM ready to run.
+pub struct Vm {
+    shared: Arc<VmShared>,
+    boot: BootEntry,
+    /// Whether KVM has in-kernel Xen support (`KVM_CAP_XEN_HVM`); this VMM
+    /// then still uses the port-I/O path (documented limitation).
+    pub kvm_has_xen: bool,
+}
+
+/// Signal number the VMM uses to kick vCPU threads (re-exported for users
+/// who manage signal masks).
+pub use crate::vcpu::kick_signal;
+
+impl Vm {
+    /// Creates the VM: KVM VM, memory, guest image, vCPUs.
+    pub fn new(config: VmConfig) -> Result<Vm> {
+        if config.vcpus == 0 || config.vcpus > 32 {
+            return Err(Error::Config(format!(
+                "{} vCPUs requested; 1 to 32 are supported",
+                config.vcpus
+            )));
+        }
+        let mem_bytes = config
+            .mem_mib
+            .checked_mul(1 << 20)
+            .ok_or_else(|| Error::Config("memory size overflows".into()))?;
+        let guest_mem = memory::create_guest_memory(mem_bytes)?;
+        let kvm = Kvm::new().map_err(Error::NoKvm)?;
+        if !kvm.check_extension(Cap::X86UserSpaceMsr) {
+            return Err(Error::MissingCap("KVM_CAP_X86_USER_SPACE_MSR"));
+        }
+        let kvm_has_xen = kvm.check_extension_raw(u64::from(kvm_bindings::KVM_CAP_XEN_HVM)) != 0;
+        let vm_fd = kvm.create_vm().map_err(Error::kvm("KVM_CREATE_VM"))?;
+        vm_fd
+            .set_tss_address(0xfffb_d000)
+            .map_err(Error::kvm("KVM_SET_TSS_ADDR"))?;
+        let slots = memory::register_all(&vm_fd, &guest_mem)?;
+        crate::msr::enable_msr_exits(&vm_fd)?;
+
+        boot::raw64::write_tables(&guest_mem)?;
+        let start_info = boot::pvh::write_start_info(&guest_mem, &config.cmdline, mem_bytes)?;
+        let (boot, all_vcpus_start) = match &config.kernel {
+            Kernel::Pvh(f) => (
+                boot::pvh::load_pvh(&guest_mem, f, &config.cmdline, mem_bytes)?,
+                false,
+            ),
+            Kernel::Raw64(img) => (
+                boot::raw64::load_raw(&guest_mem, img, EntryMode::Long64, mem_bytes, start_info)?,
+                true,
+            ),
+            Kernel::Raw32(img) => (
+                boot::raw64::load_raw(
+                    &guest_mem,
+                    img,
+                    EntryMode::Protected32,
+                    mem_bytes,
+                    start_info,
+                )?,
+                true,
+            ),
+        };
+
+        let supported = kvm
+            .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+            .map_err(Error::kvm("KVM_GET_SUPPORTED_CPUID"))?;
+        let mut vcpus = Vec::new();
+        let mut ctl = Vec::new();
+        let mut timers = Vec::new();
+        for id in 0..config.vcpus {
+            let mut fd = vm_fd
+                .create_vcpu(u64::from(id))
+                .map_err(Error::kvm("KVM_CREATE_VCPU"))?;
+            fd.set_cpuid2(&crate::cpuid::build(&supported, id)?)
+                .map_err(Error::kvm("KVM_SET_CPUID2"))?;
+            let mut sregs = fd.get_sregs().map_err(Error::kvm("KVM_GET_SREGS"))?;
+            boot::setup_sregs(&mut sregs, boot.mode);
+            fd.set_sregs(&sregs).map_err(Error::kvm("KVM_SET_SREGS"))?;
+            let mut regs = boot::initial_regs(&boot);
+            regs.rsp = boot
+                .rsp
+                .saturating_sub(u64::from(id) * 0x2000)
+                .max(if boot.rsp == 0 { 0 } else { 0x10000 });
+            fd.set_regs(&regs).map_err(Error::kvm("KVM_SET_REGS"))?;
+            let c = VcpuControl {
+                vcpu_info: AtomicU64::new(u64::MAX),
+                ..Default::default()
+            };
+            let run = fd.get_kvm_run();
+            c.immediate_exit.store(
+                std::ptr::addr_of_mut!(run.immediate_exit),
+                Ordering::Release,
+            );
+            c.online
+                .store(id == 0 || all_vcpus_start, Ordering::Release);
+            ctl.push(c);
+            vcpus.push(OrderedMutex::new(VcpuState { id, fd }));
+            timers.push(VcpuTimers::new().map_err(|source| Error::Io {
+                op: "timerfd_create",
+                source,
+            })?);
+        }
+        let shared = VmShared {
+            vm_fd,
+            mem: MemoryMap::new(guest_mem),
+            mem_bytes,
+            map_update: OrderedMutex::new(slots),
+            vcpus,
+            ctl,
+            xen: OrderedMutex::new(XenState::new(config.vcpus, mem_bytes)),
+            timers,
+            serial: OrderedMutex::new(SerialDevice::new()),
+            output: OrderedMutex::new(config.output),
+            boot_ns: monotonic_ns(),
+            done: AtomicBool::new(false),
+            exit_status: AtomicI32::new(0),
+            stop_evt: EventFd::new(libc::EFD_NONBLOCK).map_err(|source| Error::Io {
+                op: "eventfd",
+                source,
+            })?,
+            pause: AtomicBool::new(false),
+        };
+        Ok(Vm {
+            shared: Arc::new(shared),
+            boot,
+            kvm_has_xen,
+        })
+    }
+
+    /// The shared state (for snapshot code, tests and benches).
+    pub fn shared(&self) -> &Arc<VmShared> {
+        &self.shared
+    }
+
+    /// Where the boot vCPU starts.
+    pub fn boot_entry(&self) -> BootEntry {
+        self.boot
+    }
+
+    /// Runs until the guest shuts down or a vCPU fails.
+    pub fn run(&self) -> Result<ExitReason> {
+        crate::vcpu::install_kick_handler()?;
+        let stop = self
+            .shared
+            .stop_evt
+            .try_clone()
+            .map_err(|source| Error::Io {
+                op: "eventfd clone",
+                source,
+            })?;
+        let errors: Vec<Error> = std::thread::scope(|s| {
+            let timer_shared = self.shared.clone();
+            let timer = std::thread::Builder::new()
+                .name("xen-timers".into())
+                .spawn_scoped(s, move || crate::timers::timer_thread(timer_shared, stop))
+                .map_err(|source| Error::Io {
+                    op: "spawn timer thread",
+                    source,
+                });
+            let mut handles = Vec::new();
+            for id in 0..self.shared.vcpus.len() as u32 {
+                let shared = &self.shared;
+                let h = std::thread::Builder::new()
+                    .name(format!("vcpu{id}"))
+                    .spawn_scoped(s, move || crate::vcpu::vcpu_thread(shared, id));
+                match h {
+                    Ok(h) => handles.push((id, h)),
+                    Err(source) => {
+                        self.shared.finish(ExitReason::Crash);
+                        return vec![Error::Io {
+                            op: "spawn vCPU thread",
+                            source,
+                        }];
+                    }
+                }
+            }
+            let mut errors = Vec::new();
+            for (id, h) in handles {
+                match h.join() {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => errors.push(e),
+                    Err(_) => errors.push(Error::Vcpu(id, "thread panicked".into())),
+                }
+            }
+            self.shared.finish(ExitReason::Crash);
+            if let Ok(t) = timer {
+                let _ = t.join();
+            }
+            errors
+        });
+        if let Some(e) = errors.into_iter().next() {
+            return Err(e);
+        }
+        Ok(self.shared.exit_reason().unwrap_or(ExitReason::Crash))
+    }
+}
