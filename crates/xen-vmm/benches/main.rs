@@ -1,1 +1,2 @@
+//! Benches (filled in below).
 fn main() {}

@@ -31,6 +31,7 @@ pub mod hypervisor;
 pub mod memory;
 pub mod msr;
 pub mod serial;
+pub mod snapshot;
 pub mod timers;
 pub mod vcpu;
 pub mod vm;
