@@ -8,7 +8,7 @@
 //! may be taken while holding any earlier level (levels may be skipped), never while holding the
 //! same or a later one.
 
-use crate::relation::{Level, LockAfter, MayWaitForReaders, Sealed};
+use crate::relation::{Level, LockAfter, MayWaitForReaders, NoToken, Sealed};
 
 /// Nothing held: the level of a thread's [`crate::Root`] token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -73,6 +73,15 @@ levels![
     (PageCache<0>, "PageCache<0>"),
     (PageCache<1>, "PageCache<1>"),
 ];
+
+// Diagnostics only (see `NoToken`): no `Token<NoToken>` exists, so this allows nothing.
+impl Sealed for NoToken {}
+impl Level for NoToken {
+    const NAME: &'static str = "NoToken";
+    const RANK: u8 = u8::MAX;
+}
+#[doc(hidden)]
+impl LockAfter<NoToken> for VmLock {}
 
 impl MayWaitForReaders for Unlocked {}
 impl MayWaitForReaders for VmLock {}

@@ -129,3 +129,8 @@ mod zero_cost {
     }
     assert_same_size_as_std!((), u8, u32, u64, [u8; 4096], Vec<u8>, Option<Box<u64>>);
 }
+
+/// The README's examples are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

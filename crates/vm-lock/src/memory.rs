@@ -9,7 +9,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -152,6 +152,9 @@ impl<M: GuestMemory> MemoryMap<M> {
         loop {
             waiting.retain(|w| w.strong_count() > 0);
             if waiting.is_empty() {
+                // Pairs with the Release decrement of the readers' last `Arc` drops: what the
+                // readers did in their read sections happens-before our return.
+                fence(Ordering::Acquire);
                 return;
             }
             backoff(round);

@@ -6,9 +6,18 @@
 mod sealed {
     /// Implemented only by the level types of this crate.
     pub trait Sealed {}
+
+    /// A level no token ever has (unnameable outside this crate, never constructed).
+    ///
+    /// It exists for diagnostics only: `VmLock` would otherwise have exactly one
+    /// `LockAfter` impl (`LockAfter<Unlocked>`), and rustc infers a type from a single impl,
+    /// reporting "mismatched types" instead of our `on_unimplemented` message for the seed bug.
+    /// With this second impl, `VmLock` under `VcpuMutex` reports the lock order violation.
+    #[derive(Debug)]
+    pub struct NoToken;
 }
 
-pub(crate) use sealed::Sealed;
+pub(crate) use sealed::{NoToken, Sealed};
 
 /// A lock level: a zero-sized marker type naming one rung of the VM lock hierarchy.
 ///

@@ -1,0 +1,7 @@
+//! Lock-order violations that must not compile, each with the reason in its `.stderr`.
+
+#[test]
+fn compile_fail() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/compile_fail/*.rs");
+}
