@@ -1,0 +1,119 @@
+//! Hypercall families from 64- and 32-bit guests on real KVM.
+
+mod common;
+
+use common::*;
+use iced_x86::code_asm::*;
+use xen_vmm::ExitReason;
+
+const EFAULT: i64 = -14;
+const EINVAL: i64 = -22;
+const ENOSYS: i64 = -38;
+
+fn version_and_console(mut g: Guest) -> Run {
+    g.hypercall_page();
+    g.hcall(17, &[0, 0]); // XENVER_version
+    g.store_result(DATA);
+    g.hcall(17, &[1, DATA + 0x100]); // XENVER_extraversion
+    g.store_result(DATA + 8);
+    g.hcall(17, &[1, 0xdead_0000]); // bad buffer
+    g.store_result(DATA + 16);
+    g.hcall(99, &[0, 0]); // no such hypercall
+    g.store_result(DATA + 24);
+    let msg = b"hello from the guest\n";
+    for (i, chunk) in msg.chunks(4).enumerate() {
+        let mut w = [0u8; 4];
+        w[..chunk.len()].copy_from_slice(chunk);
+        g.store32(DATA + 0x200 + 4 * i as u64, u32::from_le_bytes(w));
+    }
+    g.hcall(18, &[0, msg.len() as u64, DATA + 0x200]); // CONSOLEIO_write
+    g.store_result(DATA + 32);
+    g.hcall(18, &[0, 1 << 30, DATA + 0x200]); // huge length
+    g.store_result(DATA + 40);
+    g.hcall(7, &[0, 0]); // XENVER_pagesize (hypercall 17 sub 7) via wrong nr 7 -> ENOSYS
+    g.store_result(DATA + 48);
+    g.shutdown(0);
+    let img = g.assemble();
+    if g.bits == 64 {
+        run64(img, 1)
+    } else {
+        run32(img, 1)
+    }
+}
+
+fn check_version_and_console(r: &Run, wide: bool) {
+    let v = |a| {
+        if wide {
+            r.i64(a)
+        } else {
+            r.u32(a) as i32 as i64
+        }
+    };
+    assert_eq!(r.reason, ExitReason::Shutdown(0));
+    assert_eq!(v(DATA), (4 << 16) | 17);
+    assert_eq!(v(DATA + 8), 0);
+    assert_eq!(&r.u64(DATA + 0x100).to_le_bytes()[..6], b".0-kvm");
+    assert_eq!(v(DATA + 16), EFAULT);
+    assert_eq!(v(DATA + 24), ENOSYS);
+    assert_eq!(v(DATA + 32), 0);
+    assert_eq!(v(DATA + 40), EINVAL);
+    assert_eq!(v(DATA + 48), ENOSYS);
+    assert!(r.output.contains("hello from the guest"), "{:?}", r.output);
+}
+
+#[test]
+fn xen_version_console_io_64() {
+    if !require_kvm() {
+        return;
+    }
+    let r = version_and_console(Guest::new64());
+    check_version_and_console(&r, true);
+}
+
+#[test]
+fn xen_version_console_io_32() {
+    if !require_kvm() {
+        return;
+    }
+    let r = version_and_console(Guest::new32());
+    check_version_and_console(&r, false);
+}
+
+#[test]
+fn shutdown_reasons_give_exit_status() {
+    if !require_kvm() {
+        return;
+    }
+    for (reason, status) in [(0u32, 0), (3, 3), (1, 1)] {
+        let mut g = Guest::new64();
+        g.hypercall_page();
+        g.shutdown(reason);
+        let r = run64(g.assemble(), 1);
+        assert_eq!(r.reason, ExitReason::Shutdown(reason));
+        assert_eq!(r.reason.exit_status(), status);
+    }
+    // An invalid reason is refused; the guest then powers off.
+    let mut g = Guest::new64();
+    g.hypercall_page();
+    g.store32(ARGS, 1000);
+    g.hcall(29, &[2, ARGS]);
+    g.store_result(DATA);
+    g.shutdown(0);
+    let r = run64(g.assemble(), 1);
+    assert_eq!(r.i64(DATA), EINVAL);
+    assert_eq!(r.reason, ExitReason::Shutdown(0));
+}
+
+#[test]
+fn triple_fault_is_a_crash() {
+    if !require_kvm() {
+        return;
+    }
+    // A guest that triple-faults (jump to a non-canonical address with no IDT).
+    let mut g = Guest::new64();
+    g.a.mov(rax, 0x8000_0000_0000_0000u64).unwrap();
+    g.a.jmp(rax).unwrap();
+    let r = run64(g.assemble(), 1);
+    assert_eq!(r.reason, ExitReason::Crash);
+    assert_ne!(r.reason.exit_status(), 0);
+}
