@@ -1,0 +1,257 @@
+//! Event delivery on real KVM: upcalls into an IDT handler through the
+//! global callback vector and a per-vCPU upcall vector, IPIs between two
+//! vCPUs, VIRQ_TIMER from single-shot and periodic timers.
+
+mod common;
+
+use common::*;
+use iced_x86::code_asm::*;
+use xen_vmm::ExitReason;
+
+const VEC: u64 = 0xf3;
+const PERCPU_VEC: u64 = 0xe0;
+const IDT: u64 = 0x21_0000;
+const READY: u64 = DATA + 0x800;
+const P1_SLOT: u64 = DATA + 0x810; // IPI port targeting vCPU 1
+const P0_SLOT: u64 = DATA + 0x818; // IPI port targeting vCPU 0
+const PT_SLOT: u64 = DATA + 0x820; // VIRQ_TIMER port of vCPU 0
+const OWNED: u64 = DATA + 0x900; // per-vCPU mask of ports it handles
+const SEEN: u64 = DATA + 0x100;
+const COUNT: u64 = DATA + 0x180;
+const PERCPU_HITS: u64 = DATA + 0x1c0;
+const RESULTS: u64 = DATA + 0xa00;
+
+/// rcx = base + r15 * 8 (only rcx changes)
+fn per_vcpu_slot(a: &mut CodeAssembler, base: u64) {
+    a.lea(rcx, ptr(r15 * 8 + base as i32)).unwrap();
+}
+
+fn handler(a: &mut CodeAssembler, common: &mut CodeLabel, percpu: &mut CodeLabel) {
+    // Per-vCPU vector: count, then the common handler.
+    a.set_label(percpu).unwrap();
+    a.push(rax).unwrap();
+    a.push(rcx).unwrap();
+    per_vcpu_slot(a, PERCPU_HITS);
+    a.lock().inc(qword_ptr(rcx)).unwrap();
+    a.pop(rcx).unwrap();
+    a.pop(rax).unwrap();
+    a.set_label(common).unwrap();
+    a.push(rax).unwrap();
+    a.push(rcx).unwrap();
+    a.push(rdx).unwrap();
+    // vcpu_info = SHINFO + 64 * id: clear upcall_pending and the selector.
+    a.mov(rcx, r15).unwrap();
+    a.shl(rcx, 6).unwrap();
+    a.mov(rax, SHINFO).unwrap();
+    a.add(rcx, rax).unwrap();
+    a.mov(byte_ptr(rcx), 0).unwrap();
+    a.xor(eax, eax).unwrap();
+    a.xchg(qword_ptr(rcx + 8), rax).unwrap();
+    // mine = pending[0] & owned[id]; clear them; record.
+    per_vcpu_slot(a, OWNED);
+    a.mov(rdx, qword_ptr(rcx)).unwrap();
+    a.mov(rcx, SHINFO + 2048).unwrap();
+    a.mov(rax, qword_ptr(rcx)).unwrap();
+    a.and(rax, rdx).unwrap();
+    a.mov(rdx, rax).unwrap();
+    a.not(rdx).unwrap();
+    a.lock().and(qword_ptr(rcx), rdx).unwrap();
+    per_vcpu_slot(a, SEEN);
+    a.mov(rdx, rax).unwrap();
+    a.lock().or(qword_ptr(rcx), rdx).unwrap();
+    per_vcpu_slot(a, COUNT);
+    a.lock().inc(qword_ptr(rcx)).unwrap();
+    a.pop(rdx).unwrap();
+    a.pop(rcx).unwrap();
+    a.pop(rax).unwrap();
+    a.iretq().unwrap();
+}
+
+/// Installs `label` at `vector` in this vCPU's IDT (rbx = IDT base).
+fn gate(a: &mut CodeAssembler, vector: u64, label: CodeLabel) {
+    let off = (vector * 16) as i32;
+    a.lea(rax, ptr(label)).unwrap();
+    a.mov(word_ptr(rbx + off), ax).unwrap();
+    a.mov(word_ptr(rbx + off + 2), 0x08u32).unwrap();
+    a.mov(word_ptr(rbx + off + 4), 0x8e00u32).unwrap();
+    a.shr(rax, 16).unwrap();
+    a.mov(word_ptr(rbx + off + 6), ax).unwrap();
+    a.shr(rax, 16).unwrap();
+    a.mov(dword_ptr(rbx + off + 8), eax).unwrap();
+    a.mov(dword_ptr(rbx + off + 12), 0u32).unwrap();
+}
+
+fn load_idt(g: &mut Guest, common: CodeLabel, percpu: CodeLabel) {
+    let a = &mut g.a;
+    a.mov(rbx, r15).unwrap();
+    a.shl(rbx, 12).unwrap();
+    a.mov(rax, IDT).unwrap();
+    a.add(rbx, rax).unwrap();
+    gate(a, VEC, common);
+    gate(a, PERCPU_VEC, percpu);
+    a.mov(word_ptr(rbx + 0xff0), 0xfffu32).unwrap();
+    a.mov(qword_ptr(rbx + 0xff2), rbx).unwrap();
+    a.lidt(ptr(rbx + 0xff0)).unwrap();
+}
+
+/// Waits (sti; hlt) until this vCPU's count reaches `n`.
+fn wait_count(g: &mut Guest, n: u32) {
+    let a = &mut g.a;
+    let mut top = a.create_label();
+    let mut out = a.create_label();
+    a.nop().unwrap();
+    a.set_label(&mut top).unwrap();
+    a.cli().unwrap();
+    per_vcpu_slot(a, COUNT);
+    a.cmp(qword_ptr(rcx), n as i32).unwrap();
+    a.jae(out).unwrap();
+    a.sti().unwrap();
+    a.hlt().unwrap();
+    a.jmp(top).unwrap();
+    a.set_label(&mut out).unwrap();
+    a.sti().unwrap();
+}
+
+/// Spins until the u64 at `addr` is non-zero.
+fn wait_nonzero(g: &mut Guest, addr: u64) {
+    let a = &mut g.a;
+    let mut top = a.create_label();
+    a.nop().unwrap();
+    a.set_label(&mut top).unwrap();
+    a.pause().unwrap();
+    a.mov(rcx, addr).unwrap();
+    a.cmp(qword_ptr(rcx), 0).unwrap();
+    a.je(top).unwrap();
+}
+
+/// rax |= 1 << port(at slot) into OWNED[vcpu]
+fn own_port(g: &mut Guest, vcpu: u64, slot: u64) {
+    let a = &mut g.a;
+    a.mov(rcx, slot).unwrap();
+    a.mov(rcx, qword_ptr(rcx)).unwrap();
+    a.mov(eax, 1u32).unwrap();
+    a.shl(rax, cl).unwrap();
+    a.mov(rcx, OWNED + vcpu * 8).unwrap();
+    a.lock().or(qword_ptr(rcx), rax).unwrap();
+}
+
+#[test]
+fn ipis_timers_and_upcall_vectors_between_two_vcpus() {
+    if !require_kvm() {
+        return;
+    }
+    let mut g = Guest::new64();
+    let mut common_h = g.a.create_label();
+    let mut percpu_h = g.a.create_label();
+    let mut vcpu1 = g.a.create_label();
+    let mut after_handler = g.a.create_label();
+
+    g.a.jmp(after_handler).unwrap();
+    handler(&mut g.a, &mut common_h, &mut percpu_h);
+    g.a.set_label(&mut after_handler).unwrap();
+
+    g.hypercall_page();
+    g.a.mov(eax, 0x4000_0004u32).unwrap();
+    g.a.xor(ecx, ecx).unwrap();
+    g.a.cpuid().unwrap();
+    g.a.mov(r15d, ebx).unwrap();
+    load_idt(&mut g, common_h, percpu_h);
+    g.a.test(r15, r15).unwrap();
+    g.a.jnz(vcpu1).unwrap();
+
+    // ---- vCPU 0 ----
+    g.map_shared_info(SHINFO);
+    g.store_result(RESULTS);
+    g.callback_vector(VEC as u8);
+    g.store_result(RESULTS + 8);
+    g.store64(READY, 1);
+    wait_nonzero(&mut g, P0_SLOT);
+    own_port(&mut g, 0, P0_SLOT);
+    // IPI port notifying vCPU 1.
+    g.store32(ARGS, 1);
+    g.hcall(32, &[7, ARGS]); // EVTCHNOP_bind_ipi
+    g.store_result(RESULTS + 16);
+    g.a.mov(rcx, ARGS + 4).unwrap();
+    g.a.mov(eax, dword_ptr(rcx)).unwrap();
+    g.a.mov(rcx, P1_SLOT).unwrap();
+    g.a.mov(qword_ptr(rcx), rax).unwrap();
+    // Send it.
+    g.a.mov(rcx, ARGS + 0x40).unwrap();
+    g.a.mov(dword_ptr(rcx), eax).unwrap();
+    g.hcall(32, &[4, ARGS + 0x40]); // EVTCHNOP_send
+    g.store_result(RESULTS + 24);
+    // vCPU 1 answers with an IPI to us.
+    wait_count(&mut g, 1);
+    // VIRQ_TIMER on vCPU 0, a single-shot in the past fires at once.
+    g.store32(ARGS + 0x80, 0);
+    g.store32(ARGS + 0x84, 0);
+    g.hcall(32, &[1, ARGS + 0x80]); // EVTCHNOP_bind_virq
+    g.store_result(RESULTS + 32);
+    g.a.mov(rcx, ARGS + 0x88).unwrap();
+    g.a.mov(eax, dword_ptr(rcx)).unwrap();
+    g.a.mov(rcx, PT_SLOT).unwrap();
+    g.a.mov(qword_ptr(rcx), rax).unwrap();
+    own_port(&mut g, 0, PT_SLOT);
+    g.store64(ARGS + 0xc0, 1);
+    g.store64(ARGS + 0xc8, 0);
+    g.hcall(24, &[8, 0, ARGS + 0xc0]); // VCPUOP_set_singleshot_timer
+    g.store_result(RESULTS + 40);
+    wait_count(&mut g, 2);
+    // Periodic timer, 2 ms: three more ticks.
+    g.store64(ARGS + 0x100, 2_000_000);
+    g.hcall(24, &[6, 0, ARGS + 0x100]); // VCPUOP_set_periodic_timer
+    g.store_result(RESULTS + 48);
+    wait_count(&mut g, 5);
+    g.hcall(24, &[7, 0, 0]); // VCPUOP_stop_periodic_timer
+    g.store_result(RESULTS + 56);
+    g.shutdown(0);
+
+    // ---- vCPU 1 ----
+    g.a.set_label(&mut vcpu1).unwrap();
+    wait_nonzero(&mut g, READY);
+    // Per-vCPU upcall vector for vCPU 1.
+    g.store32(ARGS + 0x200, 1);
+    g.store32(ARGS + 0x204, PERCPU_VEC as u32);
+    g.hcall(34, &[23, ARGS + 0x200]); // HVMOP_set_evtchn_upcall_vector
+    g.store_result(RESULTS + 0x100);
+    g.store32(ARGS + 0x240, 0);
+    g.hcall(32, &[7, ARGS + 0x240]); // bind_ipi(vcpu 0)
+    g.store_result(RESULTS + 0x108);
+    g.a.mov(rcx, ARGS + 0x244).unwrap();
+    g.a.mov(eax, dword_ptr(rcx)).unwrap();
+    g.a.mov(rcx, P0_SLOT).unwrap();
+    g.a.mov(qword_ptr(rcx), rax).unwrap();
+    wait_nonzero(&mut g, P1_SLOT);
+    own_port(&mut g, 1, P1_SLOT);
+    wait_count(&mut g, 1);
+    g.a.mov(rcx, P0_SLOT).unwrap();
+    g.a.mov(rax, qword_ptr(rcx)).unwrap();
+    g.a.mov(rcx, ARGS + 0x280).unwrap();
+    g.a.mov(dword_ptr(rcx), eax).unwrap();
+    g.hcall(32, &[4, ARGS + 0x280]); // send to vCPU 0
+    g.store_result(RESULTS + 0x110);
+    let mut idle = g.a.create_label();
+    g.a.set_label(&mut idle).unwrap();
+    g.a.hlt().unwrap();
+    g.a.jmp(idle).unwrap();
+
+    let r = run64(g.assemble(), 2);
+    assert_eq!(r.reason, ExitReason::Shutdown(0), "output: {}", r.output);
+    for off in [0u64, 8, 16, 24, 32, 40, 48, 56, 0x100, 0x108, 0x110] {
+        assert_eq!(r.i64(RESULTS + off), 0, "result at +{off:#x}");
+    }
+    let p0 = r.u64(P0_SLOT);
+    let p1 = r.u64(P1_SLOT);
+    let pt = r.u64(PT_SLOT);
+    assert!(p0 > 0 && p1 > 0 && pt > 0 && p0 != p1 && pt != p0);
+    // vCPU 1 got the IPI through its per-vCPU vector.
+    assert!(r.u64(COUNT + 8) >= 1);
+    assert!(r.u64(PERCPU_HITS + 8) >= 1);
+    assert_ne!(r.u64(SEEN + 8) & (1 << p1), 0);
+    // vCPU 0 got the IPI and at least 4 timer events through the global vector.
+    assert!(r.u64(COUNT) >= 5, "count {}", r.u64(COUNT));
+    assert_eq!(r.u64(PERCPU_HITS), 0);
+    let seen0 = r.u64(SEEN);
+    assert_ne!(seen0 & (1 << p0), 0);
+    assert_ne!(seen0 & (1 << pt), 0);
+}
