@@ -1,1 +1,77 @@
-fn main() {}
+//! Benchmarks: events delivered per second from a host thread into guest memory, and the
+//! latency of one guest `EVTCHNOP_send` (IPI and to a host backend).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use vm_lock::{MemoryMap, Root};
+use vm_memory::{GuestAddress, GuestMemoryMmap};
+use xen_evtchn::{Evtchn, EvtchnConfig, UpcallKind, UpcallSink, BACKEND_DOMID};
+use xen_shinfo_cache::{WidthLayout, XenPages};
+
+struct NullSink;
+impl UpcallSink for NullSink {
+    fn raise(&self, _vcpu: u32, _how: UpcallKind) {}
+    fn poll_wake(&self, _vcpu: u32) {}
+}
+
+fn setup() -> (
+    Evtchn<GuestMemoryMmap, NullSink>,
+    MemoryMap<GuestMemoryMmap>,
+    Root,
+) {
+    let mem = MemoryMap::new(GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x40000)]).unwrap());
+    let pages = Arc::new(XenPages::new(4));
+    let mut root = Root::new().unwrap();
+    pages.set_shared_info_gfn(root.token(), Some(0x10)).unwrap();
+    (
+        Evtchn::new(EvtchnConfig::default(), mem.clone(), pages, NullSink),
+        mem,
+        root,
+    )
+}
+
+fn benches(c: &mut Criterion) {
+    let (evtchn, mem, mut root) = setup();
+    let t = root.token();
+    let hp = evtchn.host_alloc_unbound(t).unwrap();
+    let gp = evtchn.bind_interdomain(t, BACKEND_DOMID, hp.id()).unwrap();
+    let ipi = evtchn.bind_ipi(t, 1).unwrap();
+    let w = evtchn.pages().width();
+    let (mem, pages) = (mem.clone(), evtchn.pages().clone());
+
+    let mut g = c.benchmark_group("evtchn");
+    g.throughput(Throughput::Elements(1));
+    // A host thread delivers a fresh event (pending 0->1, selector, upcall 0->1) and the
+    // guest acknowledges it (clears upcall flag, selector and pending bit).
+    g.bench_function("host_send_fresh_event_and_guest_ack", |b| {
+        b.iter(|| {
+            evtchn.host_send(t, hp.id()).unwrap();
+            let (snap, mut tm) = mem.read(t);
+            pages
+                .with_shared_info(&mut tm, &snap, |sh, _| {
+                    sh.test_and_clear_bit(w, w.shinfo_evtchn_pending(), gp)
+                        .unwrap();
+                    sh.atomic_u8(0).unwrap().store(0, Ordering::SeqCst);
+                    sh.atomic_u64(8).unwrap().store(0, Ordering::SeqCst);
+                })
+                .unwrap();
+        })
+    });
+    g.bench_function("host_send_coalesced", |b| {
+        b.iter(|| evtchn.host_send(t, hp.id()).unwrap())
+    });
+    g.bench_function("guest_send_ipi", |b| {
+        b.iter(|| evtchn.send(t, ipi).unwrap())
+    });
+    g.bench_function("guest_send_to_host_eventfd", |b| {
+        b.iter(|| {
+            evtchn.send(t, gp).unwrap();
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(main_benches, benches);
+criterion_main!(main_benches);

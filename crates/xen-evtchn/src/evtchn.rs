@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use vm_lock::{
-    LockAfter, MemRead, MemReadGuard, MemoryMap, OrderedRwLock, PageCache, Level, Token, XenLock,
+    Level, LockAfter, MemRead, MemReadGuard, MemoryMap, OrderedRwLock, PageCache, Token, XenLock,
 };
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use xen_abi::{
@@ -433,7 +433,11 @@ where
             let local = table.free_port(nr)?;
             if loopback {
                 let r = table.port(remote_port, nr)?;
-                if r.binding != (Binding::Unbound { remote_dom: self.config.domid }) {
+                if r.binding
+                    != (Binding::Unbound {
+                        remote_dom: self.config.domid,
+                    })
+                {
                     return Err(Error::InvalidPort(remote_port));
                 }
                 table.ports[remote_port as usize] = Some(Port {
@@ -517,7 +521,12 @@ where
     ///
     /// # Errors
     /// EINVAL for a PIRQ out of range; EEXIST if bound; ENOSPC.
-    pub fn bind_pirq<P: Level>(&self, token: &mut Token<'_, P>, pirq: u32, _flags: u32) -> Result<u32>
+    pub fn bind_pirq<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        pirq: u32,
+        _flags: u32,
+    ) -> Result<u32>
     where
         MemRead: LockAfter<P>,
     {
@@ -629,7 +638,12 @@ where
     ///
     /// # Errors
     /// ESRCH if `dom` is not the guest; EINVAL for a port out of range.
-    pub fn status<P: Level>(&self, token: &mut Token<'_, P>, dom: u16, port: u32) -> Result<PortStatus>
+    pub fn status<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        dom: u16,
+        port: u32,
+    ) -> Result<PortStatus>
     where
         MemRead: LockAfter<P>,
     {
@@ -777,7 +791,11 @@ where
     ///
     /// # Errors
     /// EINVAL for a PIRQ out of range; page errors.
-    pub fn raise_pirq<P: Level>(&self, token: &mut Token<'_, P>, pirq: u32) -> Result<Option<Delivery>>
+    pub fn raise_pirq<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        pirq: u32,
+    ) -> Result<Option<Delivery>>
     where
         MemRead: LockAfter<P>,
     {
@@ -821,7 +839,11 @@ where
         let hp = {
             let (mut table, _t) = self.table.write(&mut t);
             let p = table.port(guest_port, nr)?;
-            if p.binding != (Binding::Unbound { remote_dom: BACKEND_DOMID }) {
+            if p.binding
+                != (Binding::Unbound {
+                    remote_dom: BACKEND_DOMID,
+                })
+            {
                 return Err(Error::InvalidPort(guest_port));
             }
             let hp = table.new_host_slot(Some(guest_port))?;
@@ -974,11 +996,9 @@ where
         }
         let w = self.pages.width();
         let (snap, mut t) = self.mem.read(token);
-        Ok(self
-            .pages
-            .with_shared_info(&mut t, &snap, |sh, _| {
-                sh.test_bit(w, w.shinfo_evtchn_pending(), port)
-            })??)
+        Ok(self.pages.with_shared_info(&mut t, &snap, |sh, _| {
+            sh.test_bit(w, w.shinfo_evtchn_pending(), port)
+        })??)
     }
 
     /// `SCHEDOP_poll`, first half: `vcpu` starts waiting on `ports`. Returns `true` if it must
@@ -989,7 +1009,12 @@ where
     ///
     /// # Errors
     /// ENOENT for a bad vCPU; EINVAL for more than 128 ports or a port out of range.
-    pub fn poll_begin<P: Level>(&self, token: &mut Token<'_, P>, vcpu: u32, ports: &[u32]) -> Result<bool>
+    pub fn poll_begin<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        vcpu: u32,
+        ports: &[u32],
+    ) -> Result<bool>
     where
         MemRead: LockAfter<P>,
     {
@@ -1007,20 +1032,24 @@ where
         }
         let w = self.pages.width();
         let (snap, mut t) = self.mem.read(token);
-        let ready = self.pages.with_shared_info(&mut t, &snap, |sh, t0| -> Result<bool> {
-            for &p in ports {
-                if sh.test_bit(w, w.shinfo_evtchn_pending(), p)? {
-                    return Ok(true);
+        let ready = self
+            .pages
+            .with_shared_info(&mut t, &snap, |sh, t0| -> Result<bool> {
+                for &p in ports {
+                    if sh.test_bit(w, w.shinfo_evtchn_pending(), p)? {
+                        return Ok(true);
+                    }
                 }
-            }
-            let r = self.pages.with_vcpu_info_in(Some(sh), t0, &snap, vcpu, |vi| {
-                Ok(vi.upcall_pending()? && !vi.upcall_mask()?)
+                let r = self
+                    .pages
+                    .with_vcpu_info_in(Some(sh), t0, &snap, vcpu, |vi| {
+                        Ok(vi.upcall_pending()? && !vi.upcall_mask()?)
+                    });
+                match r {
+                    Err(xen_shinfo_cache::Error::NoVcpuInfo(_)) => Ok(false),
+                    r => Ok(r?),
+                }
             });
-            match r {
-                Err(xen_shinfo_cache::Error::NoVcpuInfo(_)) => Ok(false),
-                r => Ok(r?),
-            }
-        });
         match ready {
             Ok(r) => r,
             // No shared_info: nothing can be pending yet.

@@ -32,7 +32,10 @@ fn ipi_delivery_raises_only_on_0_to_1() {
     assert_eq!(vm.sink.raises(2), 1);
     // The guest acks the upcall only: a port in a new word sets a new selector bit and raises.
     clear_upcall_pending(&vm, 2);
-    let far = (3..200).map(|_| vm.evtchn.bind_ipi(t, 2).unwrap()).last().unwrap();
+    let far = (3..200)
+        .map(|_| vm.evtchn.bind_ipi(t, 2).unwrap())
+        .last()
+        .unwrap();
     assert!(far >= 64);
     assert_eq!(vm.evtchn.set_pending(t, far).unwrap(), Delivery::Raised);
     assert_eq!(vm.sink.raises(2), 2);
@@ -106,7 +109,10 @@ fn host_backend_ports() {
     let mut root = Root::new().unwrap();
     let t = root.token();
     // Guest offers, backend binds.
-    let gp = vm.evtchn.alloc_unbound(t, DOMID_SELF, BACKEND_DOMID).unwrap();
+    let gp = vm
+        .evtchn
+        .alloc_unbound(t, DOMID_SELF, BACKEND_DOMID)
+        .unwrap();
     let hp = vm.evtchn.host_bind(t, gp).unwrap();
     assert!(pending(&vm, gp));
     let st = vm.evtchn.status(t, DOMID_SELF, gp).unwrap();
@@ -117,8 +123,15 @@ fn host_backend_ports() {
     assert_eq!(hp.eventfd().read().unwrap(), 3);
     // Backend allocates, guest binds.
     let hp2 = vm.evtchn.host_alloc_unbound(t).unwrap();
-    assert_eq!(vm.evtchn.host_send(t, hp2.id()).unwrap(), None, "not connected: dropped");
-    let gp2 = vm.evtchn.bind_interdomain(t, BACKEND_DOMID, hp2.id()).unwrap();
+    assert_eq!(
+        vm.evtchn.host_send(t, hp2.id()).unwrap(),
+        None,
+        "not connected: dropped"
+    );
+    let gp2 = vm
+        .evtchn
+        .bind_interdomain(t, BACKEND_DOMID, hp2.id())
+        .unwrap();
     clear_upcall_pending(&vm, 0);
     let w = vm.sink.raises(0);
     // Clear gp2's pending bit through close/rebind? The guest clears it in memory:
@@ -136,7 +149,10 @@ fn host_backend_ports() {
     assert_eq!(vm.evtchn.host_send(t, hp2.id()).unwrap(), None);
     // A new handle shares the counter.
     let again = vm.evtchn.host_port(t, hp2.id()).unwrap();
-    let gp3 = vm.evtchn.bind_interdomain(t, BACKEND_DOMID, hp2.id()).unwrap();
+    let gp3 = vm
+        .evtchn
+        .bind_interdomain(t, BACKEND_DOMID, hp2.id())
+        .unwrap();
     vm.evtchn.send(t, gp3).unwrap();
     assert_eq!(again.eventfd().read().unwrap(), 1);
 }
@@ -146,9 +162,15 @@ fn host_send_from_other_thread() {
     let vm = std::sync::Arc::new(vm(GuestWidth::Bits64));
     let mut root = Root::new().unwrap();
     let hp = vm.evtchn.host_alloc_unbound(root.token()).unwrap();
-    let gp = vm.evtchn.bind_interdomain(root.token(), 0, hp.id()).unwrap();
+    let gp = vm
+        .evtchn
+        .bind_interdomain(root.token(), 0, hp.id())
+        .unwrap();
     vm.evtchn.close(root.token(), gp).unwrap(); // clear the bind-time pending
-    let gp = vm.evtchn.bind_interdomain(root.token(), 0, hp.id()).unwrap();
+    let gp = vm
+        .evtchn
+        .bind_interdomain(root.token(), 0, hp.id())
+        .unwrap();
     let w = common::SHINFO;
     let _ = w;
     let vm2 = vm.clone();
@@ -169,13 +191,19 @@ fn virqs_per_vcpu_and_global() {
     let t = root.token();
     let t0 = vm.evtchn.bind_virq(t, VIRQ_TIMER, 0).unwrap();
     let t5 = vm.evtchn.bind_virq(t, VIRQ_TIMER, 5).unwrap();
-    assert_eq!(vm.evtchn.raise_virq(t, VIRQ_TIMER, 5).unwrap(), Some(Delivery::Raised));
+    assert_eq!(
+        vm.evtchn.raise_virq(t, VIRQ_TIMER, 5).unwrap(),
+        Some(Delivery::Raised)
+    );
     assert!(pending(&vm, t5));
     assert!(!pending(&vm, t0));
     assert_eq!(vm.sink.raises(5), 1);
     assert_eq!(vm.evtchn.raise_virq(t, VIRQ_TIMER, 6).unwrap(), None);
     let st = vm.evtchn.status(t, DOMID_SELF, t5).unwrap();
-    assert_eq!((st.status, st.vcpu, st.u[0]), (EVTCHNSTAT_VIRQ, 5, VIRQ_TIMER));
+    assert_eq!(
+        (st.status, st.vcpu, st.u[0]),
+        (EVTCHNSTAT_VIRQ, 5, VIRQ_TIMER)
+    );
     // A global VIRQ, retargeted to vCPU 7.
     let c = vm.evtchn.bind_virq(t, VIRQ_CONSOLE, 0).unwrap();
     vm.evtchn.bind_vcpu(t, c, 7).unwrap();
@@ -202,7 +230,10 @@ fn pirqs() {
     vm.evtchn.bind_vcpu(t, p, 4).unwrap();
     assert_eq!(vm.evtchn.status(t, DOMID_SELF, p).unwrap().vcpu, 4);
     let ipi = vm.evtchn.bind_ipi(t, 0).unwrap();
-    assert_eq!(vm.evtchn.status(t, DOMID_SELF, ipi).unwrap().status, EVTCHNSTAT_IPI);
+    assert_eq!(
+        vm.evtchn.status(t, DOMID_SELF, ipi).unwrap().status,
+        EVTCHNSTAT_IPI
+    );
 }
 
 #[test]
@@ -211,7 +242,9 @@ fn width_32_has_1024_ports_and_32_bit_words() {
     let mut root = Root::new().unwrap();
     let t = root.token();
     assert_eq!(vm.evtchn.nr_ports(), 1024);
-    let ports: Vec<u32> = (1..1024).map(|_| vm.evtchn.bind_ipi(t, 1).unwrap()).collect();
+    let ports: Vec<u32> = (1..1024)
+        .map(|_| vm.evtchn.bind_ipi(t, 1).unwrap())
+        .collect();
     assert_eq!(*ports.last().unwrap(), 1023);
     assert_eq!(vm.evtchn.bind_ipi(t, 1).unwrap_err().errno(), 28, "ENOSPC");
     vm.evtchn.send(t, 1023).unwrap();
@@ -219,7 +252,10 @@ fn width_32_has_1024_ports_and_32_bit_words() {
     assert_eq!(pending_sel(&vm, 1), 1 << 31);
     vm.evtchn.send(t, 33).unwrap();
     assert_eq!(pending_sel(&vm, 1), (1 << 31) | (1 << 1));
-    assert_eq!(vm.evtchn.status(t, DOMID_SELF, 1024).unwrap_err().errno(), 22);
+    assert_eq!(
+        vm.evtchn.status(t, DOMID_SELF, 1024).unwrap_err().errno(),
+        22
+    );
 }
 
 #[test]
@@ -255,8 +291,20 @@ fn upcall_kinds() {
     guest_ack_all(&vm, 1);
     vm.evtchn.send(t, p1).unwrap();
     assert_eq!(vm.sink.kind(1), 0x200 | 0xe0);
-    assert_eq!(vm.evtchn.set_vcpu_upcall_vector(t, 1, 5).unwrap_err().errno(), 22);
-    assert_eq!(vm.evtchn.set_vcpu_upcall_vector(t, 99, 0x40).unwrap_err().errno(), 2);
+    assert_eq!(
+        vm.evtchn
+            .set_vcpu_upcall_vector(t, 1, 5)
+            .unwrap_err()
+            .errno(),
+        22
+    );
+    assert_eq!(
+        vm.evtchn
+            .set_vcpu_upcall_vector(t, 99, 0x40)
+            .unwrap_err()
+            .errno(),
+        2
+    );
 }
 
 #[test]
@@ -296,14 +344,24 @@ fn vcpu_beyond_legacy_slots_and_vcpu_info_moved() {
     assert!(pending(&vm, p));
     {
         let (snap, mut tm) = vm.mem.read(t);
-        vm.pages.set_vcpu_info(&mut tm, &snap, 35, Some(0x30000)).unwrap();
+        vm.pages
+            .set_vcpu_info(&mut tm, &snap, 35, Some(0x30000))
+            .unwrap();
     }
     vm.evtchn.vcpu_info_moved(t, 35).unwrap();
     assert_eq!(vm.sink.raises(35), 1);
     let snap = vm.mem.atomic().memory();
     use vm_memory::{Bytes, GuestAddressSpace};
-    assert_eq!(snap.read_obj::<u8>(vm_memory::GuestAddress(0x30000)).unwrap(), 1);
-    assert_eq!(snap.read_obj::<u64>(vm_memory::GuestAddress(0x30008)).unwrap(), u64::MAX);
+    assert_eq!(
+        snap.read_obj::<u8>(vm_memory::GuestAddress(0x30000))
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        snap.read_obj::<u64>(vm_memory::GuestAddress(0x30008))
+            .unwrap(),
+        u64::MAX
+    );
 }
 
 #[test]

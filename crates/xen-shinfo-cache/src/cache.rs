@@ -123,7 +123,10 @@ impl<L: Level, M: RegionArcs> GpaCache<L, M> {
             // Drop the old mapping first: never keep a stale region alive on failure.
             slot.mapped = None;
             let mapped = MappedRange::new(&**snap, gpa, len)?;
-            log::trace!("page cache: mapped {gpa:#x}+{len:#x} at generation {}", snap.generation());
+            log::trace!(
+                "page cache: mapped {gpa:#x}+{len:#x} at generation {}",
+                snap.generation()
+            );
             slot.mapped = Some(mapped);
             slot.generation = snap.generation();
         }

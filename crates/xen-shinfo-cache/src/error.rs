@@ -72,9 +72,7 @@ impl Error {
     pub fn errno(&self) -> i32 {
         match self {
             Error::Unset | Error::NotMapped { .. } | Error::OutOfRange { .. } => errno::EFAULT,
-            Error::NotAtomic(_) | Error::Fragmented(_) | Error::AddressOverflow(_) => {
-                errno::EFAULT
-            }
+            Error::NotAtomic(_) | Error::Fragmented(_) | Error::AddressOverflow(_) => errno::EFAULT,
             Error::Misaligned { .. } | Error::CrossesPage { .. } | Error::InvalidState(_) => {
                 errno::EINVAL
             }

@@ -4,9 +4,7 @@ use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use vm_memory::bitmap::Bitmap;
-use vm_memory::{
-    GuestAddress, GuestMemoryBackend, GuestMemoryRegion, GuestRegionCollection,
-};
+use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryRegion, GuestRegionCollection};
 
 use crate::error::{Error, Result};
 use crate::layout::{GuestWidth, WidthLayout};
@@ -148,11 +146,14 @@ impl<R: GuestMemoryRegion> MappedRange<R> {
     /// Whether `self` still maps the same host memory as `mem` does for the same range.
     pub fn same_as<M: RegionArcs<R = R>>(&self, mem: &M) -> bool {
         MappedRange::new(mem, self.gpa, self.len).is_ok_and(|other| {
-            self.segs.iter().zip(other.segs.iter()).all(|(a, b)| match (a, b) {
-                (Some(a), Some(b)) => a.host == b.host && a.len == b.len,
-                (None, None) => true,
-                _ => false,
-            })
+            self.segs
+                .iter()
+                .zip(other.segs.iter())
+                .all(|(a, b)| match (a, b) {
+                    (Some(a), Some(b)) => a.host == b.host && a.len == b.len,
+                    (None, None) => true,
+                    _ => false,
+                })
         })
     }
 
@@ -303,7 +304,9 @@ impl<R: GuestMemoryRegion> MappedRange<R> {
     pub fn test_and_set_bit(&self, width: GuestWidth, array: usize, bit: u32) -> Result<bool> {
         let (off, mask) = Self::long_of(width, array, bit);
         Ok(match width {
-            GuestWidth::Bits64 => self.atomic_u64(off)?.fetch_or(mask, Ordering::SeqCst) & mask != 0,
+            GuestWidth::Bits64 => {
+                self.atomic_u64(off)?.fetch_or(mask, Ordering::SeqCst) & mask != 0
+            }
             GuestWidth::Bits32 => {
                 let m = mask as u32;
                 self.atomic_u32(off)?.fetch_or(m, Ordering::SeqCst) & m != 0
@@ -348,7 +351,8 @@ impl<R: GuestMemoryRegion> MappedRange<R> {
             GuestWidth::Bits64 => Ok(self.atomic_u64(offset)?.fetch_or(bits, Ordering::SeqCst)),
             GuestWidth::Bits32 => Ok(self
                 .atomic_u32(offset)?
-                .fetch_or(bits as u32, Ordering::SeqCst) as u64),
+                .fetch_or(bits as u32, Ordering::SeqCst)
+                as u64),
         }
     }
 }

@@ -5,11 +5,11 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use vm_lock::{Level, LockAfter, PageCache, Token};
 
 use crate::cache::GpaCache;
-use vm_lock::MemReadGuard;
 use crate::error::{Error, Result};
 use crate::layout::{self, time_info, GuestWidth, WidthLayout, PAGE_SIZE, VCPU_INFO_SIZE};
 use crate::mapping::{barrier, MappedRange, RegionArcs};
 use crate::state::{PagesState, VcpuPagesState};
+use vm_lock::MemReadGuard;
 
 /// Contents of a `vcpu_time_info` (pvclock) update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -53,19 +53,25 @@ impl<R: vm_memory::GuestMemoryRegion> VcpuInfoRef<'_, R> {
 
     /// Atomically sets `evtchn_upcall_pending`; returns its old value (true: already set).
     pub fn test_and_set_upcall_pending(&self) -> Result<bool> {
-        let a = self.range.atomic_u8(self.base + layout::VCPU_INFO_UPCALL_PENDING)?;
+        let a = self
+            .range
+            .atomic_u8(self.base + layout::VCPU_INFO_UPCALL_PENDING)?;
         Ok(a.swap(1, Ordering::SeqCst) != 0)
     }
 
     /// Reads `evtchn_upcall_pending`.
     pub fn upcall_pending(&self) -> Result<bool> {
-        let a = self.range.atomic_u8(self.base + layout::VCPU_INFO_UPCALL_PENDING)?;
+        let a = self
+            .range
+            .atomic_u8(self.base + layout::VCPU_INFO_UPCALL_PENDING)?;
         Ok(a.load(Ordering::SeqCst) != 0)
     }
 
     /// Reads `evtchn_upcall_mask`.
     pub fn upcall_mask(&self) -> Result<bool> {
-        let a = self.range.atomic_u8(self.base + layout::VCPU_INFO_UPCALL_MASK)?;
+        let a = self
+            .range
+            .atomic_u8(self.base + layout::VCPU_INFO_UPCALL_MASK)?;
         Ok(a.load(Ordering::SeqCst) != 0)
     }
 
@@ -295,19 +301,21 @@ impl<M: RegionArcs> XenPages<M> {
         PageCache<1>: LockAfter<P>,
     {
         let width = self.width();
-        self.vcpu(vcpu)?.vcpu_info.with_opt(token, snap, |vi, _| match (vi, shinfo) {
-            (Some(range), _) => f(VcpuInfoRef {
-                range,
-                base: 0,
-                width,
-            }),
-            (None, Some(range)) if vcpu < layout::LEGACY_MAX_VCPUS => f(VcpuInfoRef {
-                range,
-                base: vcpu as usize * VCPU_INFO_SIZE as usize,
-                width,
-            }),
-            _ => Err(Error::NoVcpuInfo(vcpu)),
-        })?
+        self.vcpu(vcpu)?
+            .vcpu_info
+            .with_opt(token, snap, |vi, _| match (vi, shinfo) {
+                (Some(range), _) => f(VcpuInfoRef {
+                    range,
+                    base: 0,
+                    width,
+                }),
+                (None, Some(range)) if vcpu < layout::LEGACY_MAX_VCPUS => f(VcpuInfoRef {
+                    range,
+                    base: vcpu as usize * VCPU_INFO_SIZE as usize,
+                    width,
+                }),
+                _ => Err(Error::NoVcpuInfo(vcpu)),
+            })?
     }
 
     /// Runs `f` on `vcpu`'s `vcpu_info` (takes `shared_info` itself).
@@ -371,7 +379,11 @@ impl<M: RegionArcs> XenPages<M> {
     }
 
     /// `vcpu`'s registered `vcpu_info` address.
-    pub fn vcpu_info_gpa<P: Level>(&self, token: &mut Token<'_, P>, vcpu: u32) -> Result<Option<u64>>
+    pub fn vcpu_info_gpa<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        vcpu: u32,
+    ) -> Result<Option<u64>>
     where
         PageCache<1>: LockAfter<P>,
     {
@@ -395,9 +407,10 @@ impl<M: RegionArcs> XenPages<M> {
         if let Some(gpa) = gpa {
             check_gpa(gpa, layout::VCPU_TIME_INFO_SIZE, 4, true)?;
         }
-        pages
-            .time_info
-            .set_target(token, gpa.map(|g| (g, layout::VCPU_TIME_INFO_SIZE as usize)));
+        pages.time_info.set_target(
+            token,
+            gpa.map(|g| (g, layout::VCPU_TIME_INFO_SIZE as usize)),
+        );
         Ok(())
     }
 

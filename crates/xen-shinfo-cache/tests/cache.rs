@@ -20,7 +20,9 @@ fn setup(width: GuestWidth) -> (MemoryMap<Mem>, XenPages<Mem>, Root) {
     let pages = XenPages::new(40);
     pages.set_width(width);
     let mut root = Root::new().unwrap();
-    pages.set_shared_info_gfn(root.token(), Some(SHINFO_GFN)).unwrap();
+    pages
+        .set_shared_info_gfn(root.token(), Some(SHINFO_GFN))
+        .unwrap();
     (mem, pages, root)
 }
 
@@ -31,12 +33,22 @@ fn bit_ops_64_bit_layout() {
     let (snap, mut t) = mem.read(root.token());
     pages
         .with_shared_info(&mut t, &snap, |sh, _| {
-            assert!(!sh.test_and_set_bit(w, w.shinfo_evtchn_pending(), 4095).unwrap());
-            assert!(sh.test_and_set_bit(w, w.shinfo_evtchn_pending(), 4095).unwrap());
-            assert!(!sh.test_and_set_bit(w, w.shinfo_evtchn_pending(), 65).unwrap());
+            assert!(!sh
+                .test_and_set_bit(w, w.shinfo_evtchn_pending(), 4095)
+                .unwrap());
+            assert!(sh
+                .test_and_set_bit(w, w.shinfo_evtchn_pending(), 4095)
+                .unwrap());
+            assert!(!sh
+                .test_and_set_bit(w, w.shinfo_evtchn_pending(), 65)
+                .unwrap());
             assert!(sh.test_bit(w, w.shinfo_evtchn_pending(), 65).unwrap());
-            assert!(sh.test_and_clear_bit(w, w.shinfo_evtchn_pending(), 65).unwrap());
-            assert!(!sh.test_and_clear_bit(w, w.shinfo_evtchn_pending(), 65).unwrap());
+            assert!(sh
+                .test_and_clear_bit(w, w.shinfo_evtchn_pending(), 65)
+                .unwrap());
+            assert!(!sh
+                .test_and_clear_bit(w, w.shinfo_evtchn_pending(), 65)
+                .unwrap());
         })
         .unwrap();
     let last: u64 = snap.read_obj(GuestAddress(SHINFO + 2048 + 63 * 8)).unwrap();
@@ -52,8 +64,12 @@ fn bit_ops_32_bit_layout() {
     let (snap, mut t) = mem.read(root.token());
     pages
         .with_shared_info(&mut t, &snap, |sh, _| {
-            assert!(!sh.test_and_set_bit(w, w.shinfo_evtchn_mask(), 1023).unwrap());
-            assert!(!sh.test_and_set_bit(w, w.shinfo_evtchn_pending(), 33).unwrap());
+            assert!(!sh
+                .test_and_set_bit(w, w.shinfo_evtchn_mask(), 1023)
+                .unwrap());
+            assert!(!sh
+                .test_and_set_bit(w, w.shinfo_evtchn_pending(), 33)
+                .unwrap());
         })
         .unwrap();
     // 32-bit: mask array at 2048 + 128, word 31 holds port 1023 in bit 31.
@@ -91,18 +107,26 @@ fn unset_and_unmapped_shared_info() {
     let mut root = Root::new().unwrap();
     {
         let (snap, mut t) = mem.read(root.token());
-        let e = pages.with_shared_info(&mut t, &snap, |_, _| ()).unwrap_err();
+        let e = pages
+            .with_shared_info(&mut t, &snap, |_, _| ())
+            .unwrap_err();
         assert_eq!(e, Error::Unset);
     }
     // A GFN outside RAM: EFAULT.
-    pages.set_shared_info_gfn(root.token(), Some(0x100)).unwrap();
+    pages
+        .set_shared_info_gfn(root.token(), Some(0x100))
+        .unwrap();
     let (snap, mut t) = mem.read(root.token());
-    let e = pages.with_shared_info(&mut t, &snap, |_, _| ()).unwrap_err();
+    let e = pages
+        .with_shared_info(&mut t, &snap, |_, _| ())
+        .unwrap_err();
     assert!(matches!(e, Error::NotMapped { .. }));
     assert_eq!(e.errno(), 14);
     // A GFN whose address overflows.
     drop(snap);
-    assert!(pages.set_shared_info_gfn(root.token(), Some(u64::MAX / 2)).is_err());
+    assert!(pages
+        .set_shared_info_gfn(root.token(), Some(u64::MAX / 2))
+        .is_err());
 }
 
 #[test]
@@ -114,7 +138,8 @@ fn invalidation_on_map_replace_keeps_old_region_alive() {
         let (snap, mut t) = mem.read(root.token());
         pages
             .with_shared_info(&mut t, &snap, |sh, _| {
-                sh.test_and_set_bit(w, w.shinfo_evtchn_pending(), 1).unwrap();
+                sh.test_and_set_bit(w, w.shinfo_evtchn_pending(), 1)
+                    .unwrap();
                 sh.clone()
             })
             .unwrap()
@@ -131,7 +156,8 @@ fn invalidation_on_map_replace_keeps_old_region_alive() {
         let (snap, mut t) = mem.read(root.token());
         let was = pages
             .with_shared_info(&mut t, &snap, |sh, _| {
-                sh.test_and_set_bit(w, w.shinfo_evtchn_pending(), 2).unwrap()
+                sh.test_and_set_bit(w, w.shinfo_evtchn_pending(), 2)
+                    .unwrap()
             })
             .unwrap();
         assert!(!was);
@@ -146,12 +172,17 @@ fn invalidation_on_map_replace_keeps_old_region_alive() {
 #[test]
 fn region_removal_and_hotplug() {
     let mem = MemoryMap::new(
-        GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x10000), (GuestAddress(0x100000), 0x10000)])
-            .unwrap(),
+        GuestMemoryMmap::from_ranges(&[
+            (GuestAddress(0), 0x10000),
+            (GuestAddress(0x100000), 0x10000),
+        ])
+        .unwrap(),
     );
     let pages: XenPages<Mem> = XenPages::new(1);
     let mut root = Root::new().unwrap();
-    pages.set_shared_info_gfn(root.token(), Some(0x101)).unwrap();
+    pages
+        .set_shared_info_gfn(root.token(), Some(0x101))
+        .unwrap();
     {
         let (snap, mut t) = mem.read(root.token());
         pages.with_shared_info(&mut t, &snap, |_, _| ()).unwrap();
@@ -165,14 +196,17 @@ fn region_removal_and_hotplug() {
     drop(removed);
     {
         let (snap, mut t) = mem.read(root.token());
-        let e = pages.with_shared_info(&mut t, &snap, |_, _| ()).unwrap_err();
+        let e = pages
+            .with_shared_info(&mut t, &snap, |_, _| ())
+            .unwrap_err();
         assert!(matches!(e, Error::NotMapped { .. }));
     }
     assert!(!pages.shared_info_is_mapped(root.token()));
     // Plug RAM back in: the cache maps it again.
     let bigger = {
         let (snap, _t) = mem.read(root.token());
-        let r = vm_memory::GuestRegionMmap::from_range(GuestAddress(0x100000), 0x10000, None).unwrap();
+        let r =
+            vm_memory::GuestRegionMmap::from_range(GuestAddress(0x100000), 0x10000, None).unwrap();
         snap.insert_region(std::sync::Arc::new(r)).unwrap()
     };
     mem.replace(root.token(), bigger);
@@ -190,11 +224,18 @@ fn shared_info_moved_to_another_gfn() {
     pages
         .with_shared_info(&mut t, &snap, |sh, _| {
             assert_eq!(sh.gpa(), 0x20000);
-            sh.test_and_set_bit(w, w.shinfo_evtchn_pending(), 0).unwrap();
+            sh.test_and_set_bit(w, w.shinfo_evtchn_pending(), 0)
+                .unwrap();
         })
         .unwrap();
-    assert_eq!(snap.read_obj::<u64>(GuestAddress(0x20000 + 2048)).unwrap(), 1);
-    assert_eq!(snap.read_obj::<u64>(GuestAddress(SHINFO + 2048)).unwrap(), 0);
+    assert_eq!(
+        snap.read_obj::<u64>(GuestAddress(0x20000 + 2048)).unwrap(),
+        1
+    );
+    assert_eq!(
+        snap.read_obj::<u64>(GuestAddress(SHINFO + 2048)).unwrap(),
+        0
+    );
 }
 
 #[test]
@@ -223,16 +264,29 @@ fn vcpu_info_default_and_registered() {
             Ok(())
         })
         .unwrap();
-    assert_eq!(snap.read_obj::<u8>(GuestAddress(SHINFO + 3 * 64)).unwrap(), 1);
-    assert_eq!(snap.read_obj::<u64>(GuestAddress(SHINFO + 3 * 64 + 8)).unwrap(), 1 << 5);
+    assert_eq!(
+        snap.read_obj::<u8>(GuestAddress(SHINFO + 3 * 64)).unwrap(),
+        1
+    );
+    assert_eq!(
+        snap.read_obj::<u64>(GuestAddress(SHINFO + 3 * 64 + 8))
+            .unwrap(),
+        1 << 5
+    );
     // vCPU 35 has no slot.
-    let e = pages.with_vcpu_info(&mut t, &snap, 35, |_| Ok(())).unwrap_err();
+    let e = pages
+        .with_vcpu_info(&mut t, &snap, 35, |_| Ok(()))
+        .unwrap_err();
     assert_eq!(e, Error::NoVcpuInfo(35));
     assert_eq!(e.errno(), 2);
-    let e = pages.with_vcpu_info(&mut t, &snap, 40, |_| Ok(())).unwrap_err();
+    let e = pages
+        .with_vcpu_info(&mut t, &snap, 40, |_| Ok(()))
+        .unwrap_err();
     assert_eq!(e, Error::NoSuchVcpu(40));
     // Register vCPU 3's elsewhere: contents are copied.
-    pages.set_vcpu_info(&mut t, &snap, 3, Some(0x30040)).unwrap();
+    pages
+        .set_vcpu_info(&mut t, &snap, 3, Some(0x30040))
+        .unwrap();
     assert_eq!(snap.read_obj::<u8>(GuestAddress(0x30040)).unwrap(), 1);
     assert_eq!(snap.read_obj::<u64>(GuestAddress(0x30048)).unwrap(), 1 << 5);
     pages
@@ -242,17 +296,25 @@ fn vcpu_info_default_and_registered() {
         })
         .unwrap();
     // Bad addresses: crossing a page, misaligned, not RAM.
-    let e = pages.set_vcpu_info(&mut t, &snap, 3, Some(0x30fc8)).unwrap_err();
+    let e = pages
+        .set_vcpu_info(&mut t, &snap, 3, Some(0x30fc8))
+        .unwrap_err();
     assert!(matches!(e, Error::CrossesPage { .. }));
     assert_eq!(e.errno(), 22);
-    let e = pages.set_vcpu_info(&mut t, &snap, 3, Some(0x30044)).unwrap_err();
+    let e = pages
+        .set_vcpu_info(&mut t, &snap, 3, Some(0x30044))
+        .unwrap_err();
     assert!(matches!(e, Error::Misaligned { .. }));
-    let e = pages.set_vcpu_info(&mut t, &snap, 3, Some(0x900000)).unwrap_err();
+    let e = pages
+        .set_vcpu_info(&mut t, &snap, 3, Some(0x900000))
+        .unwrap_err();
     assert_eq!(e.errno(), 14);
     // The failed attempts did not move it.
     assert_eq!(pages.vcpu_info_gpa(&mut t, 3).unwrap(), Some(0x30040));
     // vCPU 35 can register one.
-    pages.set_vcpu_info(&mut t, &snap, 35, Some(0x31000)).unwrap();
+    pages
+        .set_vcpu_info(&mut t, &snap, 35, Some(0x31000))
+        .unwrap();
     pages.with_vcpu_info(&mut t, &snap, 35, |_| Ok(())).unwrap();
 }
 
@@ -267,9 +329,14 @@ fn vcpu_info_32_bit_selector() {
             Ok(())
         })
         .unwrap();
-    assert_eq!(snap.read_obj::<u32>(GuestAddress(SHINFO + 64 + 4)).unwrap(), 1 << 31);
+    assert_eq!(
+        snap.read_obj::<u32>(GuestAddress(SHINFO + 64 + 4)).unwrap(),
+        1 << 31
+    );
     // A 32-bit vcpu_info needs only 4-byte alignment.
-    pages.set_vcpu_info(&mut t, &snap, 1, Some(0x30044)).unwrap();
+    pages
+        .set_vcpu_info(&mut t, &snap, 1, Some(0x30044))
+        .unwrap();
 }
 
 #[test]
@@ -289,13 +356,26 @@ fn pvclock_version_protocol_both_copies() {
     for base in [SHINFO + 2 * 64 + 32, 0x32000] {
         let v: u32 = snap.read_obj(GuestAddress(base)).unwrap();
         assert_eq!(v % 2, 0, "version must be even after the update");
-        assert_eq!(snap.read_obj::<u64>(GuestAddress(base + 8)).unwrap(), time.tsc_timestamp);
-        assert_eq!(snap.read_obj::<u64>(GuestAddress(base + 16)).unwrap(), time.system_time);
-        assert_eq!(snap.read_obj::<u32>(GuestAddress(base + 24)).unwrap(), 0xdeadbeef);
+        assert_eq!(
+            snap.read_obj::<u64>(GuestAddress(base + 8)).unwrap(),
+            time.tsc_timestamp
+        );
+        assert_eq!(
+            snap.read_obj::<u64>(GuestAddress(base + 16)).unwrap(),
+            time.system_time
+        );
+        assert_eq!(
+            snap.read_obj::<u32>(GuestAddress(base + 24)).unwrap(),
+            0xdeadbeef
+        );
         assert_eq!(snap.read_obj::<i8>(GuestAddress(base + 28)).unwrap(), -1);
         assert_eq!(snap.read_obj::<u8>(GuestAddress(base + 29)).unwrap(), 1);
     }
-    assert_eq!(snap.read_obj::<u32>(GuestAddress(SHINFO + 2 * 64 + 32)).unwrap(), 2);
+    assert_eq!(
+        snap.read_obj::<u32>(GuestAddress(SHINFO + 2 * 64 + 32))
+            .unwrap(),
+        2
+    );
     assert_eq!(snap.read_obj::<u32>(GuestAddress(0x32000)).unwrap(), 10);
     // Crossing a page is refused for the time area.
     assert!(matches!(
@@ -320,7 +400,10 @@ fn runstate_roundtrip(width: GuestWidth) {
     let et = width.runstate_entry_time() as u64;
     assert_eq!(snap.read_obj::<u32>(GuestAddress(gpa)).unwrap(), 2);
     let entry: u64 = snap.read_obj(GuestAddress(gpa + et)).unwrap();
-    assert_eq!(entry, rs.state_entry_time, "XEN_RUNSTATE_UPDATE must be clear after");
+    assert_eq!(
+        entry, rs.state_entry_time,
+        "XEN_RUNSTATE_UPDATE must be clear after"
+    );
     for i in 0..4u64 {
         let v: u64 = snap
             .read_obj(GuestAddress(gpa + width.runstate_time() as u64 + 8 * i))
@@ -353,8 +436,14 @@ fn wallclock_both_widths() {
             .set_wallclock(&mut t, &snap, 0x1_2345_6789, 999_999_999)
             .unwrap();
         assert_eq!(snap.read_obj::<u32>(GuestAddress(SHINFO + ver)).unwrap(), 2);
-        assert_eq!(snap.read_obj::<u32>(GuestAddress(SHINFO + sec)).unwrap(), 0x2345_6789);
-        assert_eq!(snap.read_obj::<u32>(GuestAddress(SHINFO + nsec)).unwrap(), 999_999_999);
+        assert_eq!(
+            snap.read_obj::<u32>(GuestAddress(SHINFO + sec)).unwrap(),
+            0x2345_6789
+        );
+        assert_eq!(
+            snap.read_obj::<u32>(GuestAddress(SHINFO + nsec)).unwrap(),
+            999_999_999
+        );
         assert_eq!(snap.read_obj::<u32>(GuestAddress(SHINFO + hi)).unwrap(), 1);
     }
 }
@@ -364,7 +453,9 @@ fn state_roundtrip_and_validation() {
     let (mem, pages, mut root) = setup(GuestWidth::Bits32);
     {
         let (snap, mut t) = mem.read(root.token());
-        pages.set_vcpu_info(&mut t, &snap, 1, Some(0x30044)).unwrap();
+        pages
+            .set_vcpu_info(&mut t, &snap, 1, Some(0x30044))
+            .unwrap();
         pages.set_runstate_area(&mut t, 2, Some(0x33ff0)).unwrap();
     }
     let state = pages.state(root.token());

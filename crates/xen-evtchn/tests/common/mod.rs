@@ -72,10 +72,17 @@ pub fn vm(width: GuestWidth) -> Vm {
     let pages = Arc::new(XenPages::new(VCPUS));
     pages.set_width(width);
     let mut root = Root::new().unwrap();
-    pages.set_shared_info_gfn(root.token(), Some(SHINFO_GFN)).unwrap();
+    pages
+        .set_shared_info_gfn(root.token(), Some(SHINFO_GFN))
+        .unwrap();
     drop(root);
     let sink = Arc::new(Recorder::new(VCPUS));
-    let evtchn = Evtchn::new(EvtchnConfig::default(), mem.clone(), pages.clone(), sink.clone());
+    let evtchn = Evtchn::new(
+        EvtchnConfig::default(),
+        mem.clone(),
+        pages.clone(),
+        sink.clone(),
+    );
     Vm {
         mem,
         pages,
@@ -105,7 +112,8 @@ pub fn pending(vm: &Vm, port: u32) -> bool {
 pub fn guest_mask(vm: &Vm, port: u32, on: bool) {
     let w = vm.pages.width();
     let bits = w.long_bits();
-    let addr = SHINFO + w.shinfo_evtchn_mask() as u64 + (port / bits) as u64 * w.long_bytes() as u64;
+    let addr =
+        SHINFO + w.shinfo_evtchn_mask() as u64 + (port / bits) as u64 * w.long_bytes() as u64;
     let snap = vm.mem.atomic().memory();
     let mut word: u64 = match w {
         GuestWidth::Bits64 => snap.read_obj::<u64>(GuestAddress(addr)).unwrap(),
