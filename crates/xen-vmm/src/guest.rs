@@ -36,6 +36,11 @@ impl GuestView<'_> {
         match self.translate {
             Translate::Identity => Ok(gva),
             Translate::Vcpu(fd) => {
+                // KVM's walker ignores bits 63:48; a non-canonical pointer faults.
+                let top = gva >> 47;
+                if top != 0 && top != (1 << 17) - 1 {
+                    return Err(EFAULT);
+                }
                 let t = fd.translate_gva(gva).map_err(|_| EFAULT)?;
                 if t.valid == 0 {
                     return Err(EFAULT);

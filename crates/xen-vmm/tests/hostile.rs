@@ -1,0 +1,316 @@
+//! Every hypercall family, driven with good and hostile arguments (bad
+//! pointers, huge lengths, bad ports, bad vCPUs, unknown sub-ops): the guest
+//! gets Xen errnos and the VMM keeps running.
+
+mod common;
+
+use common::*;
+use iced_x86::code_asm::*;
+use xen_vmm::ExitReason;
+
+const EPERM: i64 = -1;
+const ENOENT: i64 = -2;
+const EFAULT: i64 = -14;
+const EEXIST: i64 = -17;
+const EINVAL: i64 = -22;
+const ENOSYS: i64 = -38;
+const ETIME: i64 = -62;
+const EOPNOTSUPP: i64 = -95;
+
+const HOLE_SHINFO: u64 = 0xf000_0000;
+const HOLE_GRANT: u64 = 0xf000_1000;
+const RES: u64 = DATA + 0x1000;
+
+/// A guest that records each hypercall result with what the test expects.
+struct Script {
+    g: Guest,
+    expect: Vec<(i64, &'static str)>,
+}
+
+impl Script {
+    fn check(&mut self, expect: i64, what: &'static str) {
+        self.g.store_result(RES + 8 * self.expect.len() as u64);
+        self.expect.push((expect, what));
+    }
+
+    fn evtchn(&mut self, cmd: u64, words: &[u32], expect: i64, what: &'static str) {
+        for (i, w) in words.iter().enumerate() {
+            self.g.store32(ARGS + 4 * i as u64, *w);
+        }
+        self.g.hcall(32, &[cmd, ARGS]);
+        self.check(expect, what);
+    }
+
+    fn hvm_param(&mut self, cmd: u64, index: u32, value: u64, expect: i64, what: &'static str) {
+        self.g.store32(ARGS, 0x7ff0);
+        self.g.store32(ARGS + 4, index);
+        self.g.store64(ARGS + 8, value);
+        self.g.hcall(34, &[cmd, ARGS]);
+        self.check(expect, what);
+    }
+
+    fn physmap(&mut self, space: u32, idx: u64, gpfn: u64, expect: i64, what: &'static str) {
+        self.g.store32(ARGS, 0x7ff0);
+        self.g.store32(ARGS + 4, space);
+        self.g.store64(ARGS + 8, idx);
+        self.g.store64(ARGS + 16, gpfn);
+        self.g.hcall(12, &[7, ARGS]);
+        self.check(expect, what);
+    }
+
+    /// Copies the u32 at `from` to `to`.
+    fn copy32(&mut self, from: u64, to: u64) {
+        self.g.a.mov(rcx, from).unwrap();
+        self.g.a.mov(eax, dword_ptr(rcx)).unwrap();
+        self.g.a.mov(rcx, to).unwrap();
+        self.g.a.mov(dword_ptr(rcx), eax).unwrap();
+    }
+}
+
+const PORT_A: u64 = DATA + 0x10;
+const PORT_B: u64 = DATA + 0x18;
+
+#[test]
+fn hostile_arguments_get_errnos() {
+    if !require_kvm() {
+        return;
+    }
+    let mut s = Script {
+        g: Guest::new64(),
+        expect: Vec::new(),
+    };
+    s.g.hypercall_page();
+    // shared_info and a grant frame at GFNs in a hole (the VMM adds pages).
+    s.physmap(0, 0, HOLE_SHINFO >> 12, 0, "shared_info in a hole");
+    s.physmap(1, 0, HOLE_GRANT >> 12, 0, "grant frame 0 in a hole");
+    s.physmap(0, 1, 0x400, EINVAL, "shared_info idx 1");
+    s.physmap(1, 100, 0x400, EINVAL, "grant frame 100");
+    s.physmap(0, 0, 0xffff_ffff_ffff, EINVAL, "absurd gpfn");
+    s.physmap(0, 0, 0xfee00, EINVAL, "gpfn in the MMIO range");
+    s.physmap(99, 0, 0x400, ENOSYS, "unknown map space");
+    s.g.store64(HOLE_SHINFO + 3000, 0x5a5a_1234);
+
+    // Event channels: loopback interdomain pair.
+    s.evtchn(6, &[0x7ff0 | (0x7ff0 << 16)], 0, "alloc_unbound");
+    s.copy32(ARGS + 4, PORT_A);
+    s.evtchn(
+        6,
+        &[5 | (0x7ff0 << 16)],
+        EPERM,
+        "alloc_unbound for another domain",
+    );
+    s.g.store32(ARGS, 0x7ff0);
+    s.copy32(PORT_A, ARGS + 4);
+    s.g.hcall(32, &[0, ARGS]);
+    s.check(0, "bind_interdomain");
+    s.copy32(ARGS + 8, PORT_B);
+    s.evtchn(
+        0,
+        &[0x7ff0, 4000],
+        EINVAL,
+        "bind_interdomain to a free port",
+    );
+    s.copy32(PORT_B, ARGS);
+    s.g.hcall(32, &[4, ARGS]);
+    s.check(0, "send on the bound port");
+    s.g.store32(ARGS, 0x7ff0);
+    s.copy32(PORT_A, ARGS + 4);
+    s.g.hcall(32, &[5, ARGS]);
+    s.check(0, "status");
+    s.copy32(ARGS + 8, DATA + 0x20);
+    s.copy32(PORT_B, ARGS);
+    s.g.hcall(32, &[3, ARGS]);
+    s.check(0, "close");
+    s.g.store32(ARGS, 0x7ff0);
+    s.copy32(PORT_A, ARGS + 4);
+    s.g.hcall(32, &[5, ARGS]);
+    s.check(0, "status after close");
+    s.copy32(ARGS + 8, DATA + 0x28);
+    s.evtchn(4, &[9999], EINVAL, "send on port 9999");
+    s.evtchn(4, &[0], EINVAL, "send on port 0");
+    s.evtchn(3, &[0], EINVAL, "close port 0");
+    s.evtchn(3, &[u32::MAX], EINVAL, "close port 2^32-1");
+    s.evtchn(1, &[99, 0], EINVAL, "bind_virq 99");
+    s.evtchn(1, &[0, 7], ENOENT, "bind_virq on vCPU 7");
+    s.evtchn(1, &[0, 0], 0, "bind_virq timer");
+    s.evtchn(1, &[0, 0], EEXIST, "bind_virq timer twice");
+    s.evtchn(7, &[u32::MAX], ENOENT, "bind_ipi on a bad vCPU");
+    s.evtchn(9, &[100_000], EINVAL, "unmask a huge port");
+    s.evtchn(8, &[1, 3], ENOENT, "bind_vcpu to a bad vCPU");
+    s.evtchn(77, &[0], ENOSYS, "unknown evtchn op");
+    s.g.hcall(32, &[4, 0xdead_0000]);
+    s.check(EFAULT, "evtchn arg not mapped");
+    s.g.hcall(32, &[4, 0x8000_0000_0000_0000]);
+    s.check(EFAULT, "evtchn arg non-canonical");
+    s.g.hcall(32, &[4, u64::MAX - 1]);
+    s.check(EFAULT, "evtchn arg wrapping");
+
+    // HVM params.
+    s.hvm_param(1, 1, 0, 0, "get STORE_PFN");
+    s.copy32(ARGS + 8, DATA + 0x30);
+    s.hvm_param(1, 1000, 0, EINVAL, "get param 1000");
+    s.hvm_param(0, 1, 5, EPERM, "set STORE_PFN");
+    s.hvm_param(0, 0, 5 << 56, EINVAL, "callback of type 5");
+    s.hvm_param(0, 0, (2 << 56) | 3, EINVAL, "callback vector 3");
+    s.g.store32(ARGS, 9);
+    s.g.store32(ARGS + 4, 0xe0);
+    s.g.hcall(34, &[23, ARGS]);
+    s.check(ENOENT, "upcall vector for vCPU 9");
+    s.g.store32(ARGS, 0);
+    s.g.store32(ARGS + 4, 2);
+    s.g.hcall(34, &[23, ARGS]);
+    s.check(EINVAL, "upcall vector 2");
+    s.g.hcall(34, &[0x1234, ARGS]);
+    s.check(ENOSYS, "unknown hvm op");
+
+    // Memory ops.
+    s.g.store32(ARGS, 10);
+    s.g.store64(ARGS + 8, DATA + 0x400);
+    s.g.hcall(12, &[9, ARGS]);
+    s.check(0, "memory_map");
+    s.copy32(ARGS, DATA + 0x38);
+    s.g.store32(ARGS, 0x7ff0);
+    s.g.hcall(12, &[3, ARGS]);
+    s.check(16384, "current_reservation");
+    s.g.hcall(12, &[55, ARGS]);
+    s.check(ENOSYS, "unknown memory op");
+
+    // vCPU ops.
+    s.g.store64(ARGS, 0x300);
+    s.g.store32(ARGS + 8, 4090);
+    s.g.hcall(24, &[10, 0, ARGS]);
+    s.check(EINVAL, "vcpu_info crossing a page");
+    s.g.store64(ARGS, u64::MAX);
+    s.g.store32(ARGS + 8, 0);
+    s.g.hcall(24, &[10, 0, ARGS]);
+    s.check(EINVAL, "vcpu_info at an absurd mfn");
+    s.g.hcall(24, &[10, 5, ARGS]);
+    s.check(ENOENT, "vcpu_info for vCPU 5");
+    s.g.store64(ARGS, 10);
+    s.g.hcall(24, &[6, 0, ARGS]);
+    s.check(EINVAL, "10 ns periodic timer");
+    s.g.store64(ARGS, 1);
+    s.g.store32(ARGS + 8, 1);
+    s.g.hcall(24, &[8, 0, ARGS]);
+    s.check(ETIME, "past single-shot with VCPU_SSHOTTMR_future");
+    s.g.hcall(24, &[99, 0, ARGS]);
+    s.check(ENOSYS, "unknown vcpu op");
+    s.g.hcall(24, &[3, 0, 0]);
+    s.check(1, "is_up");
+
+    // Scheduler: poll.
+    s.g.store64(ARGS + 0x100, PORT_A);
+    s.g.store64(ARGS, ARGS + 0x100 - 0x100 + 0x100);
+    s.g.store64(ARGS, PORT_A);
+    s.g.store32(ARGS + 8, 1000);
+    s.g.store64(ARGS + 16, 0);
+    s.g.hcall(29, &[3, ARGS]);
+    s.check(EINVAL, "poll 1000 ports");
+    s.g.store32(ARGS + 8, 1);
+    s.g.hcall(29, &[3, ARGS]);
+    s.check(0, "poll a pending port");
+    s.g.store32(ARGS + 0x200, 99_999);
+    s.g.store64(ARGS, ARGS + 0x200);
+    s.g.hcall(29, &[3, ARGS]);
+    s.check(EINVAL, "poll port 99999");
+    s.g.store32(ARGS + 0x200, 1);
+    s.g.store64(ARGS + 16, 1);
+    s.g.hcall(29, &[3, ARGS]);
+    s.check(0, "poll an idle port with an expired timeout");
+    s.g.store64(ARGS, 0xdead_0000);
+    s.g.hcall(29, &[3, ARGS]);
+    s.check(EFAULT, "poll with an unmapped port list");
+    s.g.hcall(29, &[99, ARGS]);
+    s.check(ENOSYS, "unknown sched op");
+    s.g.hcall(29, &[0, 0]);
+    s.check(0, "yield");
+
+    // Grant table.
+    s.g.hcall(20, &[6, ARGS, 1]);
+    s.check(0, "query_size");
+    s.copy32(ARGS + 4, DATA + 0x40);
+    s.g.hcall(20, &[6, ARGS, 1 << 40]);
+    s.check(EINVAL, "query_size with a huge count");
+    s.g.store32(ARGS, 2);
+    s.g.hcall(20, &[8, ARGS, 1]);
+    s.check(EOPNOTSUPP, "grant table v2");
+    s.g.hcall(20, &[1234, ARGS, 1]);
+    s.check(ENOSYS, "unknown grant op");
+
+    // Console and version with bad buffers.
+    s.g.hcall(18, &[0, 16, 0xdead_0000]);
+    s.check(EFAULT, "console_io from an unmapped buffer");
+    s.g.hcall(18, &[0, u64::MAX, DATA]);
+    s.check(EINVAL, "console_io with 2^32-1 bytes");
+    s.g.hcall(17, &[3, 0xffff_ffff_ffff_f000]);
+    s.check(EFAULT, "capabilities into an unmapped buffer");
+    s.g.hcall(17, &[1000, 0]);
+    s.check(ENOSYS, "unknown xen_version op");
+    s.g.hcall(15, &[0]);
+    s.check(0, "set_timer_op(0)");
+    s.g.hcall(0, &[0]);
+    s.check(ENOSYS, "hypercall 0");
+    s.g.hcall(127, &[0]);
+    s.check(ENOSYS, "hypercall 127");
+
+    s.g.shutdown(0);
+    let r = run64(s.g.assemble(), 1);
+    assert_eq!(r.reason, ExitReason::Shutdown(0), "{}", r.output);
+    let mut bad = Vec::new();
+    for (i, (want, what)) in s.expect.iter().enumerate() {
+        let got = r.i64(RES + 8 * i as u64);
+        if got != *want {
+            bad.push(format!("{what}: got {got}, want {want}"));
+        }
+    }
+    assert!(bad.is_empty(), "{bad:#?}");
+    // The hole page really backs shared_info: the guest's write is there,
+    // and the send set port A pending in its bitmap.
+    assert_eq!(r.u64(HOLE_SHINFO + 3000), 0x5a5a_1234);
+    let a = r.u64(PORT_A);
+    assert_ne!(r.u64(HOLE_SHINFO + 2048) & (1 << a), 0);
+    assert_eq!(r.u32(DATA + 0x20), 2, "status: interdomain");
+    assert_eq!(r.u32(DATA + 0x28), 1, "status after close: unbound");
+    assert_eq!(r.u32(DATA + 0x30), (64 << 20) / 4096 - 2, "store pfn");
+    assert_eq!(r.u32(DATA + 0x38), 3, "memory map entries");
+    assert_eq!(r.u32(DATA + 0x40), 4, "grant frames");
+}
+
+#[test]
+fn sched_block_sleeps_until_an_event() {
+    if !require_kvm() {
+        return;
+    }
+    let mut g = Guest::new64();
+    g.hypercall_page();
+    g.map_shared_info(SHINFO);
+    // VIRQ_TIMER + periodic 2 ms timer, no callback: events only wake SCHEDOP_block.
+    g.store32(ARGS, 0);
+    g.store32(ARGS + 4, 0);
+    g.hcall(32, &[1, ARGS]);
+    g.store64(ARGS + 0x40, 2_000_000);
+    g.hcall(24, &[6, 0, ARGS + 0x40]);
+    for i in 0..3u64 {
+        // Clear upcall_pending, the selector and the pending bits, block,
+        // record upcall_pending after the wake-up.
+        g.a.mov(rcx, SHINFO).unwrap();
+        g.a.mov(byte_ptr(rcx), 0).unwrap();
+        g.a.xor(eax, eax).unwrap();
+        g.a.xchg(qword_ptr(rcx + 8), rax).unwrap();
+        g.a.xor(eax, eax).unwrap();
+        g.a.xchg(qword_ptr(rcx + 2048), rax).unwrap();
+        g.hcall(29, &[1, 0]);
+        g.store_result(DATA + 8 * i);
+        g.a.mov(rcx, SHINFO).unwrap();
+        g.a.movzx(eax, byte_ptr(rcx)).unwrap();
+        g.a.mov(rcx, DATA + 0x100 + 8 * i).unwrap();
+        g.a.mov(qword_ptr(rcx), rax).unwrap();
+    }
+    g.shutdown(0);
+    let r = run64(g.assemble(), 1);
+    assert_eq!(r.reason, ExitReason::Shutdown(0));
+    for i in 0..3 {
+        assert_eq!(r.i64(DATA + 8 * i), 0);
+        assert_eq!(r.u64(DATA + 0x100 + 8 * i), 1, "woken by an event");
+    }
+}
