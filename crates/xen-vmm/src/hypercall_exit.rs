@@ -79,8 +79,10 @@ mod tests {
             r8: 11,
             ..Default::default()
         };
-        let mut sregs = kvm_sregs::default();
-        sregs.efer = EFER_LMA;
+        let mut sregs = kvm_sregs {
+            efer: EFER_LMA,
+            ..Default::default()
+        };
         sregs.cs.l = 1;
         let d = decode(&regs, &sregs);
         assert!(d.long_mode);

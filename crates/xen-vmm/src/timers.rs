@@ -50,9 +50,8 @@ impl HostTimer {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-        Ok(HostTimer {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(HostTimer { fd })
     }
 
     fn settime(&self, flags: i32, value_ns: u64, interval_ns: u64) -> io::Result<()> {
