@@ -40,6 +40,8 @@ pub const ENOSPC: i32 = 28;
 pub const ERANGE: i32 = 34;
 /// Function not implemented.
 pub const ENOSYS: i32 = 38;
+/// Timer expired (single-shot timer in the past with `VCPU_SSHOTTMR_future`).
+pub const ETIME: i32 = 62;
 /// No data available.
 pub const ENODATA: i32 = 61;
 /// Operation not supported.

@@ -1,0 +1,588 @@
+//! Register and argument decoding into a typed [`Request`].
+
+use vm_memory::{Bytes, GuestAddress};
+use xen_abi::*;
+
+use crate::error::{Errno, XenResult};
+use crate::guest::{AddressTranslate, GuestAccess};
+use crate::regs::HypercallRegs;
+use crate::request::*;
+
+/// Caller facts needed to validate arguments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeContext {
+    /// Calling vCPU.
+    pub vcpu: u32,
+    /// The guest's domain id.
+    pub domid: u16,
+    /// Number of vCPUs of the guest.
+    pub nr_vcpus: u32,
+}
+
+impl DecodeContext {
+    fn is_self(&self, dom: u16) -> bool {
+        dom == DOMID_SELF || dom == self.domid
+    }
+
+    fn check_self(&self, dom: u16) -> XenResult<()> {
+        if self.is_self(dom) {
+            Ok(())
+        } else {
+            Err(Errno::ESRCH)
+        }
+    }
+
+    fn check_vcpu(&self, vcpu: u32) -> XenResult<u32> {
+        if vcpu < self.nr_vcpus {
+            Ok(vcpu)
+        } else {
+            Err(Errno::ENOENT)
+        }
+    }
+}
+
+/// Period below which `VCPUOP_set_periodic_timer` is rejected (1 ms, as Xen).
+pub const MIN_PERIODIC_TIMER_NS: u64 = 1_000_000;
+
+/// Decodes the hypercall in `regs` into a [`Request`], reading argument structs from guest
+/// memory (through `xlate`) with bounds checks.
+///
+/// Errors: -EPERM from CPL > 0, -ENOSYS for unknown hypercalls and sub-ops, -EFAULT for bad
+/// pointers, -EINVAL/-ESRCH/-ENOENT for invalid arguments.
+pub fn decode<M, T>(
+    regs: &HypercallRegs,
+    ctx: &DecodeContext,
+    mem: &M,
+    xlate: &mut T,
+) -> XenResult<Request>
+where
+    M: Bytes<GuestAddress> + ?Sized,
+    T: AddressTranslate + ?Sized,
+{
+    if regs.cpl != 0 {
+        return Err(Errno::EPERM);
+    }
+    let mut g = GuestAccess::new(mem, xlate, ctx.vcpu, regs.mode);
+    let a0 = regs.arg(0);
+    let a1 = regs.arg(1);
+    let a2 = regs.arg(2);
+    let cmd = a0 as u32;
+    // Xen takes `cmd` as a C int: upper bits of a 64-bit register are ignored, except for
+    // memory_op whose upper bits encode a continuation we never use.
+    match regs.nr {
+        HYPERVISOR_XEN_VERSION => decode_version(cmd, a1, &mut g).map(Request::XenVersion),
+        HYPERVISOR_MEMORY_OP => decode_memory(regs, ctx, a0, a1, &mut g).map(Request::Memory),
+        HYPERVISOR_HVM_OP => decode_hvm(ctx, cmd, a1, &mut g).map(Request::Hvm),
+        HYPERVISOR_VCPU_OP => decode_vcpu(regs, ctx, cmd, a1 as u32, a2, &mut g),
+        HYPERVISOR_SET_TIMER_OP => {
+            let t = match regs.mode {
+                GuestWidth::Bits64 => a0,
+                // 32-bit guests pass the 64-bit deadline as (low in EBX, high in ECX).
+                GuestWidth::Bits32 => a0 | (a1 << 32),
+            };
+            Ok(Request::SetTimer {
+                deadline_ns: (t != 0).then_some(t),
+            })
+        }
+        HYPERVISOR_SCHED_OP => decode_sched(regs, cmd, a1, &mut g).map(Request::Sched),
+        HYPERVISOR_EVENT_CHANNEL_OP => decode_evtchn(ctx, cmd, a1, &mut g).map(Request::Evtchn),
+        HYPERVISOR_GRANT_TABLE_OP => {
+            decode_gnttab(regs, ctx, cmd, a1, a2, &mut g).map(Request::Gnttab)
+        }
+        HYPERVISOR_CONSOLE_IO => decode_console(cmd, a1, a2).map(Request::Console),
+        _ => Err(Errno::ENOSYS),
+    }
+}
+
+fn decode_version<M, T>(
+    cmd: u32,
+    arg: u64,
+    g: &mut GuestAccess<'_, M, T>,
+) -> XenResult<XenVersionReq>
+where
+    M: Bytes<GuestAddress> + ?Sized,
+    T: AddressTranslate + ?Sized,
+{
+    Ok(match cmd {
+        XENVER_VERSION => XenVersionReq::Version,
+        XENVER_EXTRAVERSION => XenVersionReq::Extraversion { out: arg },
+        XENVER_COMPILE_INFO => XenVersionReq::CompileInfo { out: arg },
+        XENVER_CAPABILITIES => XenVersionReq::Capabilities { out: arg },
+        XENVER_CHANGESET => XenVersionReq::Changeset { out: arg },
+        XENVER_GET_FEATURES => {
+            let f: XenFeatureInfo = g.read_obj(arg)?;
+            if f.submap_idx >= XENFEAT_NR_SUBMAPS {
+                return Err(Errno::EINVAL);
+            }
+            XenVersionReq::GetFeatures {
+                submap_idx: f.submap_idx,
+                out: arg,
+            }
+        }
+        XENVER_PAGESIZE => XenVersionReq::Pagesize,
+        _ => return Err(Errno::ENOSYS),
+    })
+}
+
+fn decode_memory<M, T>(
+    regs: &HypercallRegs,
+    ctx: &DecodeContext,
+    cmd: u64,
+    arg: u64,
+    g: &mut GuestAccess<'_, M, T>,
+) -> XenResult<MemoryReq>
+where
+    M: Bytes<GuestAddress> + ?Sized,
+    T: AddressTranslate + ?Sized,
+{
+    let Ok(cmd) = u32::try_from(cmd) else {
+        return Err(Errno::ENOSYS);
+    };
+    match cmd {
+        XENMEM_ADD_TO_PHYSMAP => {
+            let (domid, space, idx, gpfn) = match regs.mode {
+                GuestWidth::Bits64 => {
+                    let x: XenAddToPhysmap64 = g.read_obj(arg)?;
+                    (x.domid, x.space, x.idx, x.gpfn)
+                }
+                GuestWidth::Bits32 => {
+                    let x: XenAddToPhysmap32 = g.read_obj(arg)?;
+                    (x.domid, x.space, u64::from(x.idx), u64::from(x.gpfn))
+                }
+            };
+            ctx.check_self(domid)?;
+            let space = match space {
+                XENMAPSPACE_SHARED_INFO if idx == 0 => MapSpace::SharedInfo,
+                XENMAPSPACE_SHARED_INFO => return Err(Errno::EINVAL),
+                XENMAPSPACE_GRANT_TABLE => {
+                    let status = idx & XENMAPIDX_GRANT_TABLE_STATUS != 0;
+                    let frame = idx & !XENMAPIDX_GRANT_TABLE_STATUS;
+                    let frame = u32::try_from(frame).map_err(|_| Errno::EINVAL)?;
+                    MapSpace::GrantTable { frame, status }
+                }
+                XENMAPSPACE_GMFN
+                | XENMAPSPACE_GMFN_RANGE
+                | XENMAPSPACE_GMFN_FOREIGN
+                | XENMAPSPACE_DEV_MMIO => return Err(Errno::EOPNOTSUPP),
+                _ => return Err(Errno::EINVAL),
+            };
+            // A GFN must give a page address representable in 64 bits (52-bit phys max).
+            if gpfn >> (64 - XEN_PAGE_SHIFT) != 0 {
+                return Err(Errno::EINVAL);
+            }
+            Ok(MemoryReq::AddToPhysmap { space, gfn: gpfn })
+        }
+        XENMEM_MEMORY_MAP => {
+            let (capacity, buffer) = match regs.mode {
+                GuestWidth::Bits64 => {
+                    let m: XenMemoryMap64 = g.read_obj(arg)?;
+                    (m.nr_entries, m.buffer)
+                }
+                GuestWidth::Bits32 => {
+                    let m: XenMemoryMap32 = g.read_obj(arg)?;
+                    (m.nr_entries, u64::from(m.buffer))
+                }
+            };
+            Ok(MemoryReq::MemoryMap {
+                capacity,
+                buffer,
+                out: arg,
+            })
+        }
+        _ => Err(Errno::ENOSYS),
+    }
+}
+
+fn decode_hvm<M, T>(
+    ctx: &DecodeContext,
+    cmd: u32,
+    arg: u64,
+    g: &mut GuestAccess<'_, M, T>,
+) -> XenResult<HvmReq>
+where
+    M: Bytes<GuestAddress> + ?Sized,
+    T: AddressTranslate + ?Sized,
+{
+    match cmd {
+        HVMOP_SET_PARAM | HVMOP_GET_PARAM => {
+            let p: XenHvmParam = g.read_obj(arg)?;
+            ctx.check_self(p.domid)?;
+            if p.index >= HVM_NR_PARAMS {
+                return Err(Errno::EINVAL);
+            }
+            if cmd == HVMOP_GET_PARAM {
+                return Ok(HvmReq::GetParam {
+                    index: p.index,
+                    out: arg,
+                });
+            }
+            let v = p.value;
+            let param = match p.index {
+                HVM_PARAM_CALLBACK_IRQ => {
+                    HvmParam::CallbackIrq(HvmCallbackVia::from_param(v).map_err(|_| Errno::EINVAL)?)
+                }
+                HVM_PARAM_STORE_PFN => HvmParam::StorePfn(v),
+                HVM_PARAM_STORE_EVTCHN => HvmParam::StoreEvtchn(v),
+                HVM_PARAM_CONSOLE_PFN => HvmParam::ConsolePfn(v),
+                HVM_PARAM_CONSOLE_EVTCHN => HvmParam::ConsoleEvtchn(v),
+                index => HvmParam::Other { index, value: v },
+            };
+            Ok(HvmReq::SetParam(param))
+        }
+        HVMOP_SET_EVTCHN_UPCALL_VECTOR => {
+            let u: XenHvmEvtchnUpcallVector = g.read_obj(arg)?;
+            if u.vector < 0x10 {
+                return Err(Errno::EINVAL);
+            }
+            Ok(HvmReq::SetEvtchnUpcallVector {
+                vcpu: ctx.check_vcpu(u.vcpu)?,
+                vector: u.vector,
+            })
+        }
+        _ => Err(Errno::ENOSYS),
+    }
+}
+
+fn guest_area<M, T>(
+    g: &mut GuestAccess<'_, M, T>,
+    gva: u64,
+    len: usize,
+) -> XenResult<Option<GuestArea>>
+where
+    M: Bytes<GuestAddress> + ?Sized,
+    T: AddressTranslate + ?Sized,
+{
+    if gva == 0 {
+        return Ok(None);
+    }
+    let gpa = g.translate(gva)?;
+    let in_page = (XEN_PAGE_SIZE - (gva & (XEN_PAGE_SIZE - 1))) as usize;
+    let split = if in_page < len {
+        let second = gva.checked_add(in_page as u64).ok_or(Errno::EFAULT)?;
+        Some((in_page, g.translate(second)?))
+    } else {
+        // Still check the last byte is addressable for this width.
+        g.translate(gva + len as u64 - 1)?;
+        None
+    };
+    Ok(Some(GuestArea {
+        gva,
+        gpa,
+        len,
+        split,
+    }))
+}
+
+fn decode_vcpu<M, T>(
+    regs: &HypercallRegs,
+    ctx: &DecodeContext,
+    cmd: u32,
+    target: u32,
+    arg: u64,
+    g: &mut GuestAccess<'_, M, T>,
+) -> XenResult<Request>
+where
+    M: Bytes<GuestAddress> + ?Sized,
+    T: AddressTranslate + ?Sized,
+{
+    // Unknown sub-ops are -ENOSYS whatever the vCPU id.
+    if !matches!(
+        cmd,
+        VCPUOP_REGISTER_VCPU_INFO
+            | VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA
+            | VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA
+            | VCPUOP_SET_SINGLESHOT_TIMER
+            | VCPUOP_STOP_SINGLESHOT_TIMER
+            | VCPUOP_SET_PERIODIC_TIMER
+            | VCPUOP_STOP_PERIODIC_TIMER
+    ) {
+        return Err(Errno::ENOSYS);
+    }
+    let target = ctx.check_vcpu(target)?;
+    // 32-bit guests may fill only the low half of the handle/uint64 unions.
+    let area_addr = |a: u64| match regs.mode {
+        GuestWidth::Bits64 => a,
+        GuestWidth::Bits32 => a & 0xffff_ffff,
+    };
+    let op = match cmd {
+        VCPUOP_REGISTER_VCPU_INFO => {
+            let r: VcpuRegisterVcpuInfo = g.read_obj(arg)?;
+            let vi_size = match regs.mode {
+                GuestWidth::Bits64 => core::mem::size_of::<VcpuInfo64>(),
+                GuestWidth::Bits32 => core::mem::size_of::<VcpuInfo32>(),
+            } as u64;
+            if r.rsvd != 0 || u64::from(r.offset) > XEN_PAGE_SIZE - vi_size {
+                return Err(Errno::EINVAL);
+            }
+            if r.mfn >> (64 - XEN_PAGE_SHIFT) != 0 {
+                return Err(Errno::EINVAL);
+            }
+            VcpuReq::RegisterVcpuInfo {
+                gfn: r.mfn,
+                offset: r.offset,
+            }
+        }
+        VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA => {
+            let r: VcpuRegisterRunstateMemoryArea = g.read_obj(arg)?;
+            let len = regs.mode.runstate_info_size();
+            VcpuReq::RegisterRunstateArea(guest_area(g, area_addr(r.addr), len)?)
+        }
+        VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA => {
+            let r: VcpuRegisterTimeMemoryArea = g.read_obj(arg)?;
+            let len = core::mem::size_of::<VcpuTimeInfo>();
+            VcpuReq::RegisterTimeArea(guest_area(g, area_addr(r.addr), len)?)
+        }
+        VCPUOP_SET_SINGLESHOT_TIMER => {
+            let (timeout_abs_ns, flags) = match regs.mode {
+                GuestWidth::Bits64 => {
+                    let t: VcpuSetSingleshotTimer64 = g.read_obj(arg)?;
+                    (t.timeout_abs_ns, t.flags)
+                }
+                GuestWidth::Bits32 => {
+                    let t: VcpuSetSingleshotTimer32 = g.read_obj(arg)?;
+                    (t.timeout_abs_ns, t.flags)
+                }
+            };
+            if flags & !VCPU_SSHOTTMR_FUTURE != 0 {
+                return Err(Errno::EINVAL);
+            }
+            VcpuReq::SetSingleshotTimer {
+                timeout_abs_ns,
+                future: flags & VCPU_SSHOTTMR_FUTURE != 0,
+            }
+        }
+        VCPUOP_STOP_SINGLESHOT_TIMER => VcpuReq::StopSingleshotTimer,
+        VCPUOP_SET_PERIODIC_TIMER => {
+            let t: VcpuSetPeriodicTimer = g.read_obj(arg)?;
+            if t.period_ns < MIN_PERIODIC_TIMER_NS {
+                return Err(Errno::EINVAL);
+            }
+            VcpuReq::SetPeriodicTimer {
+                period_ns: t.period_ns,
+            }
+        }
+        _ => VcpuReq::StopPeriodicTimer,
+    };
+    Ok(Request::Vcpu { target, op })
+}
+
+fn decode_sched<M, T>(
+    regs: &HypercallRegs,
+    cmd: u32,
+    arg: u64,
+    g: &mut GuestAccess<'_, M, T>,
+) -> XenResult<SchedReq>
+where
+    M: Bytes<GuestAddress> + ?Sized,
+    T: AddressTranslate + ?Sized,
+{
+    match cmd {
+        SCHEDOP_YIELD => Ok(SchedReq::Yield),
+        SCHEDOP_BLOCK => Ok(SchedReq::Block),
+        SCHEDOP_SHUTDOWN => {
+            let s: SchedShutdown = g.read_obj(arg)?;
+            if s.reason > SHUTDOWN_MAX {
+                return Err(Errno::EINVAL);
+            }
+            Ok(SchedReq::Shutdown(s.reason))
+        }
+        SCHEDOP_POLL => {
+            let (ports_ptr, nr, timeout) = match regs.mode {
+                GuestWidth::Bits64 => {
+                    let p: SchedPoll64 = g.read_obj(arg)?;
+                    (p.ports, p.nr_ports, p.timeout)
+                }
+                GuestWidth::Bits32 => {
+                    let p: SchedPoll32 = g.read_obj(arg)?;
+                    (u64::from(p.ports), p.nr_ports, p.timeout)
+                }
+            };
+            let nr = nr as usize;
+            if nr > MAX_POLL_PORTS {
+                return Err(Errno::EINVAL);
+            }
+            let mut raw = [0u8; MAX_POLL_PORTS * 4];
+            g.read_bytes(ports_ptr, &mut raw[..nr * 4])?;
+            let mut ports = [0u32; MAX_POLL_PORTS];
+            let max = regs.mode.nr_event_channels();
+            for (p, b) in ports.iter_mut().zip(raw[..nr * 4].chunks_exact(4)) {
+                *p = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                if *p >= max {
+                    return Err(Errno::EINVAL);
+                }
+            }
+            let ports = PollPorts::new(&ports[..nr]).ok_or(Errno::EINVAL)?;
+            Ok(SchedReq::Poll {
+                ports,
+                timeout_ns: (timeout != 0).then_some(timeout),
+            })
+        }
+        _ => Err(Errno::ENOSYS),
+    }
+}
+
+fn decode_evtchn<M, T>(
+    ctx: &DecodeContext,
+    cmd: u32,
+    arg: u64,
+    g: &mut GuestAccess<'_, M, T>,
+) -> XenResult<EvtchnReq>
+where
+    M: Bytes<GuestAddress> + ?Sized,
+    T: AddressTranslate + ?Sized,
+{
+    Ok(match cmd {
+        EVTCHNOP_ALLOC_UNBOUND => {
+            let a: EvtchnAllocUnbound = g.read_obj(arg)?;
+            ctx.check_self(a.dom)?;
+            EvtchnReq::AllocUnbound {
+                remote_dom: a.remote_dom,
+                out: arg,
+            }
+        }
+        EVTCHNOP_BIND_INTERDOMAIN => {
+            let b: EvtchnBindInterdomain = g.read_obj(arg)?;
+            EvtchnReq::BindInterdomain {
+                remote_dom: b.remote_dom,
+                remote_port: b.remote_port,
+                out: arg,
+            }
+        }
+        EVTCHNOP_BIND_VIRQ => {
+            let b: EvtchnBindVirq = g.read_obj(arg)?;
+            if b.virq >= NR_VIRQS {
+                return Err(Errno::EINVAL);
+            }
+            EvtchnReq::BindVirq {
+                virq: b.virq,
+                vcpu: ctx.check_vcpu(b.vcpu)?,
+                out: arg,
+            }
+        }
+        EVTCHNOP_BIND_PIRQ => {
+            let b: EvtchnBindPirq = g.read_obj(arg)?;
+            EvtchnReq::BindPirq {
+                pirq: b.pirq,
+                flags: b.flags,
+                out: arg,
+            }
+        }
+        EVTCHNOP_BIND_IPI => {
+            let b: EvtchnBindIpi = g.read_obj(arg)?;
+            EvtchnReq::BindIpi {
+                vcpu: ctx.check_vcpu(b.vcpu)?,
+                out: arg,
+            }
+        }
+        EVTCHNOP_CLOSE => EvtchnReq::Close {
+            port: g.read_obj::<EvtchnClose>(arg)?.port,
+        },
+        EVTCHNOP_SEND => EvtchnReq::Send {
+            port: g.read_obj::<EvtchnSend>(arg)?.port,
+        },
+        EVTCHNOP_STATUS => {
+            let s: EvtchnStatus = g.read_obj(arg)?;
+            ctx.check_self(s.dom)?;
+            EvtchnReq::Status {
+                port: s.port,
+                out: arg,
+            }
+        }
+        EVTCHNOP_BIND_VCPU => {
+            let b: EvtchnBindVcpu = g.read_obj(arg)?;
+            EvtchnReq::BindVcpu {
+                port: b.port,
+                vcpu: ctx.check_vcpu(b.vcpu)?,
+            }
+        }
+        EVTCHNOP_UNMASK => EvtchnReq::Unmask {
+            port: g.read_obj::<EvtchnUnmask>(arg)?.port,
+        },
+        EVTCHNOP_RESET => {
+            let r: EvtchnReset = g.read_obj(arg)?;
+            ctx.check_self(r.dom)?;
+            EvtchnReq::Reset
+        }
+        // FIFO ops: -ENOSYS makes guests fall back to the 2-level ABI.
+        _ => return Err(Errno::ENOSYS),
+    })
+}
+
+fn decode_gnttab<M, T>(
+    regs: &HypercallRegs,
+    ctx: &DecodeContext,
+    cmd: u32,
+    arg: u64,
+    count: u64,
+    g: &mut GuestAccess<'_, M, T>,
+) -> XenResult<GnttabReq>
+where
+    M: Bytes<GuestAddress> + ?Sized,
+    T: AddressTranslate + ?Sized,
+{
+    if !matches!(
+        cmd,
+        GNTTABOP_QUERY_SIZE | GNTTABOP_SETUP_TABLE | GNTTABOP_SET_VERSION | GNTTABOP_GET_VERSION
+    ) {
+        return Err(Errno::ENOSYS);
+    }
+    if count as u32 != 1 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(match cmd {
+        GNTTABOP_QUERY_SIZE => {
+            let q: GnttabQuerySize = g.read_obj(arg)?;
+            GnttabReq::QuerySize {
+                out: arg,
+                bad_domain: !ctx.is_self(q.dom),
+            }
+        }
+        GNTTABOP_SETUP_TABLE => {
+            let (dom, nr_frames, frame_list) = match regs.mode {
+                GuestWidth::Bits64 => {
+                    let s: GnttabSetupTable64 = g.read_obj(arg)?;
+                    (s.dom, s.nr_frames, s.frame_list)
+                }
+                GuestWidth::Bits32 => {
+                    let s: GnttabSetupTable32 = g.read_obj(arg)?;
+                    (s.dom, s.nr_frames, u64::from(s.frame_list))
+                }
+            };
+            GnttabReq::SetupTable {
+                nr_frames,
+                frame_list,
+                out: arg,
+                bad_domain: !ctx.is_self(dom),
+            }
+        }
+        GNTTABOP_SET_VERSION => {
+            let s: GnttabSetVersion = g.read_obj(arg)?;
+            if s.version != 1 {
+                return Err(Errno::EINVAL);
+            }
+            GnttabReq::SetVersion {
+                version: s.version,
+                out: arg,
+            }
+        }
+        _ => {
+            let v: GnttabGetVersion = g.read_obj(arg)?;
+            ctx.check_self(v.dom)?;
+            GnttabReq::GetVersion { out: arg }
+        }
+    })
+}
+
+fn decode_console(cmd: u32, count: u64, buffer: u64) -> XenResult<ConsoleReq> {
+    let count = count as u32;
+    match cmd {
+        CONSOLEIO_WRITE => {
+            if count > MAX_CONSOLE_WRITE {
+                return Err(Errno::EINVAL);
+            }
+            Ok(ConsoleReq::Write { count, buffer })
+        }
+        CONSOLEIO_READ => Ok(ConsoleReq::Read { count, buffer }),
+        _ => Err(Errno::ENOSYS),
+    }
+}

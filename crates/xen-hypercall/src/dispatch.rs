@@ -1,0 +1,466 @@
+//! The dispatcher: decode, call the handler, write outputs back, encode the result.
+
+use core::mem::offset_of;
+
+use vm_memory::{Bytes, GuestAddress};
+use xen_abi::*;
+
+use crate::decode::{decode, DecodeContext};
+use crate::error::{Errno, XenResult};
+use crate::guest::GuestAccess;
+use crate::handler::{EvtchnState, HypercallOutcome, Hypervisor};
+use crate::regs::HypercallRegs;
+use crate::request::*;
+
+/// Result of [`dispatch`]: what to do with the vCPU and the RAX value to write now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HypercallResult {
+    /// What the vCPU does next.
+    pub outcome: HypercallOutcome,
+    /// Value for RAX (already width-encoded: 32-bit guests get a zero-extended EAX).
+    pub rax: u64,
+}
+
+/// Handles one hypercall exit of vCPU `vcpu`: decodes `regs`, calls `h`, writes output
+/// structs back to guest memory and returns the outcome and RAX value.
+///
+/// Never panics on guest input; every failure becomes a Xen errno in RAX. No heap allocation.
+pub fn dispatch<M, H>(regs: &HypercallRegs, vcpu: u32, mem: &M, h: &mut H) -> HypercallResult
+where
+    M: Bytes<GuestAddress> + ?Sized,
+    H: Hypervisor + ?Sized,
+{
+    let ctx = DecodeContext {
+        vcpu,
+        domid: h.domid(),
+        nr_vcpus: h.nr_vcpus(),
+    };
+    let outcome = match decode(regs, &ctx, mem, h) {
+        Ok(req) => execute(regs, vcpu, req, mem, h),
+        Err(e) => HypercallOutcome::Done(e.to_return()),
+    };
+    HypercallResult {
+        outcome,
+        rax: regs.encode_result(outcome.return_value()),
+    }
+}
+
+/// Runs an already-decoded request (see [`decode`]) against `h`, writing outputs back.
+pub fn execute<M, H>(
+    regs: &HypercallRegs,
+    vcpu: u32,
+    req: Request,
+    mem: &M,
+    h: &mut H,
+) -> HypercallOutcome
+where
+    M: Bytes<GuestAddress> + ?Sized,
+    H: Hypervisor + ?Sized,
+{
+    let done = |r: XenResult<i64>| HypercallOutcome::from_result(r);
+    match req {
+        Request::XenVersion(r) => done(xen_version(regs, vcpu, r, mem, h)),
+        Request::Memory(r) => done(memory(regs, vcpu, r, mem, h)),
+        Request::Hvm(r) => done(hvm(regs, vcpu, r, mem, h)),
+        Request::Vcpu { target, op } => done(
+            match op {
+                VcpuReq::RegisterVcpuInfo { gfn, offset } => {
+                    h.register_vcpu_info(vcpu, target, gfn, offset)
+                }
+                VcpuReq::RegisterRunstateArea(a) => h.register_runstate_area(vcpu, target, a),
+                VcpuReq::RegisterTimeArea(a) => h.register_time_area(vcpu, target, a),
+                VcpuReq::SetSingleshotTimer {
+                    timeout_abs_ns,
+                    future,
+                } => h.set_singleshot_timer(vcpu, target, timeout_abs_ns, future),
+                VcpuReq::StopSingleshotTimer => h.stop_singleshot_timer(vcpu, target),
+                VcpuReq::SetPeriodicTimer { period_ns } => {
+                    h.set_periodic_timer(vcpu, target, period_ns)
+                }
+                VcpuReq::StopPeriodicTimer => h.stop_periodic_timer(vcpu, target),
+            }
+            .map(|()| 0),
+        ),
+        Request::SetTimer { deadline_ns } => done(h.set_timer_op(vcpu, deadline_ns).map(|()| 0)),
+        Request::Sched(r) => match r {
+            SchedReq::Yield => {
+                h.yield_now(vcpu);
+                HypercallOutcome::Done(0)
+            }
+            SchedReq::Block => h.block(vcpu),
+            SchedReq::Shutdown(reason) => h.shutdown(vcpu, reason),
+            SchedReq::Poll { ports, timeout_ns } => h.poll(vcpu, ports.as_slice(), timeout_ns),
+        },
+        Request::Evtchn(r) => done(evtchn(regs, vcpu, r, mem, h)),
+        Request::Gnttab(r) => done(gnttab(regs, vcpu, r, mem, h)),
+        Request::Console(r) => done(console(regs, vcpu, r, mem, h)),
+    }
+}
+
+fn guest<'a, M, H>(
+    regs: &HypercallRegs,
+    vcpu: u32,
+    mem: &'a M,
+    h: &'a mut H,
+) -> GuestAccess<'a, M, H>
+where
+    M: Bytes<GuestAddress> + ?Sized,
+    H: Hypervisor + ?Sized,
+{
+    GuestAccess::new(mem, h, vcpu, regs.mode)
+}
+
+fn xen_version<M, H>(
+    regs: &HypercallRegs,
+    vcpu: u32,
+    r: XenVersionReq,
+    mem: &M,
+    h: &mut H,
+) -> XenResult<i64>
+where
+    M: Bytes<GuestAddress> + ?Sized,
+    H: Hypervisor + ?Sized,
+{
+    match r {
+        XenVersionReq::Version => {
+            let (major, minor) = h.xen_version(vcpu);
+            Ok(i64::from(u32::from(major) << 16 | u32::from(minor)))
+        }
+        XenVersionReq::Pagesize => Ok(XEN_PAGE_SIZE as i64),
+        XenVersionReq::Extraversion { out } => {
+            let mut b: XenExtraversion = [0; XEN_EXTRAVERSION_LEN];
+            h.extraversion(vcpu, &mut b);
+            terminate(&mut b);
+            guest(regs, vcpu, mem, h).write_bytes(out, &b).map(|()| 0)
+        }
+        XenVersionReq::Capabilities { out } => {
+            let mut b: XenCapabilitiesInfo = [0; XEN_CAPABILITIES_INFO_LEN];
+            h.capabilities(vcpu, &mut b);
+            terminate(&mut b);
+            guest(regs, vcpu, mem, h).write_bytes(out, &b).map(|()| 0)
+        }
+        XenVersionReq::Changeset { out } => {
+            let mut b: XenChangesetInfo = [0; XEN_CHANGESET_INFO_LEN];
+            h.changeset(vcpu, &mut b);
+            terminate(&mut b);
+            guest(regs, vcpu, mem, h).write_bytes(out, &b).map(|()| 0)
+        }
+        XenVersionReq::CompileInfo { out } => {
+            let mut c = XenCompileInfo::default();
+            h.compile_info(vcpu, &mut c);
+            terminate(&mut c.compiler);
+            terminate(&mut c.compile_by);
+            terminate(&mut c.compile_domain);
+            terminate(&mut c.compile_date);
+            guest(regs, vcpu, mem, h).write_obj(out, &c).map(|()| 0)
+        }
+        XenVersionReq::GetFeatures { submap_idx, out } => {
+            let f = XenFeatureInfo {
+                submap_idx,
+                submap: h.features(vcpu, submap_idx),
+            };
+            guest(regs, vcpu, mem, h).write_obj(out, &f).map(|()| 0)
+        }
+    }
+}
+
+/// Address of a field at `off` inside the struct at `out` (-EFAULT on overflow).
+fn field(out: u64, off: usize) -> XenResult<u64> {
+    out.checked_add(off as u64).ok_or(Errno::EFAULT)
+}
+
+/// Forces a NUL at the end of a fixed-size string buffer filled by the VMM.
+fn terminate(b: &mut [u8]) {
+    if let Some(last) = b.last_mut() {
+        *last = 0;
+    }
+}
+
+fn memory<M, H>(regs: &HypercallRegs, vcpu: u32, r: MemoryReq, mem: &M, h: &mut H) -> XenResult<i64>
+where
+    M: Bytes<GuestAddress> + ?Sized,
+    H: Hypervisor + ?Sized,
+{
+    match r {
+        MemoryReq::AddToPhysmap { space, gfn } => h.add_to_physmap(vcpu, space, gfn).map(|()| 0),
+        MemoryReq::MemoryMap {
+            capacity,
+            buffer,
+            out,
+        } => {
+            let mut entries = [E820Entry::default(); MAX_E820_ENTRIES];
+            let n = {
+                let map = h.memory_map(vcpu)?;
+                let n = map.len().min(capacity as usize).min(MAX_E820_ENTRIES);
+                entries[..n].copy_from_slice(&map[..n]);
+                n
+            };
+            let mut g = guest(regs, vcpu, mem, h);
+            for (i, e) in entries[..n].iter().enumerate() {
+                let at = buffer
+                    .checked_add((i * core::mem::size_of::<E820Entry>()) as u64)
+                    .ok_or(Errno::EFAULT)?;
+                g.write_obj(at, e)?;
+            }
+            // nr_entries is at offset 0 in both layouts.
+            guest(regs, vcpu, mem, h).write_obj(out, &(n as u32))?;
+            Ok(0)
+        }
+    }
+}
+
+fn hvm<M, H>(regs: &HypercallRegs, vcpu: u32, r: HvmReq, mem: &M, h: &mut H) -> XenResult<i64>
+where
+    M: Bytes<GuestAddress> + ?Sized,
+    H: Hypervisor + ?Sized,
+{
+    match r {
+        HvmReq::SetParam(p) => h.set_param(vcpu, p).map(|()| 0),
+        HvmReq::GetParam { index, out } => {
+            let v = h.get_param(vcpu, index)?;
+            let at = field(out, offset_of!(XenHvmParam, value))?;
+            guest(regs, vcpu, mem, h).write_obj(at, &v).map(|()| 0)
+        }
+        HvmReq::SetEvtchnUpcallVector { vcpu: t, vector } => {
+            h.set_evtchn_upcall_vector(vcpu, t, vector).map(|()| 0)
+        }
+    }
+}
+
+fn write_port<M, H>(
+    regs: &HypercallRegs,
+    vcpu: u32,
+    mem: &M,
+    h: &mut H,
+    at: u64,
+    port: u32,
+) -> XenResult<i64>
+where
+    M: Bytes<GuestAddress> + ?Sized,
+    H: Hypervisor + ?Sized,
+{
+    guest(regs, vcpu, mem, h).write_obj(at, &port).map(|()| 0)
+}
+
+fn evtchn<M, H>(regs: &HypercallRegs, vcpu: u32, r: EvtchnReq, mem: &M, h: &mut H) -> XenResult<i64>
+where
+    M: Bytes<GuestAddress> + ?Sized,
+    H: Hypervisor + ?Sized,
+{
+    match r {
+        EvtchnReq::AllocUnbound { remote_dom, out } => {
+            let p = h.alloc_unbound(vcpu, remote_dom)?;
+            write_port(
+                regs,
+                vcpu,
+                mem,
+                h,
+                field(out, offset_of!(EvtchnAllocUnbound, port))?,
+                p,
+            )
+        }
+        EvtchnReq::BindInterdomain {
+            remote_dom,
+            remote_port,
+            out,
+        } => {
+            let p = h.bind_interdomain(vcpu, remote_dom, remote_port)?;
+            let at = field(out, offset_of!(EvtchnBindInterdomain, local_port))?;
+            write_port(regs, vcpu, mem, h, at, p)
+        }
+        EvtchnReq::BindVirq { virq, vcpu: t, out } => {
+            let p = h.bind_virq(vcpu, virq, t)?;
+            write_port(
+                regs,
+                vcpu,
+                mem,
+                h,
+                field(out, offset_of!(EvtchnBindVirq, port))?,
+                p,
+            )
+        }
+        EvtchnReq::BindPirq { pirq, flags, out } => {
+            let p = h.bind_pirq(vcpu, pirq, flags)?;
+            write_port(
+                regs,
+                vcpu,
+                mem,
+                h,
+                field(out, offset_of!(EvtchnBindPirq, port))?,
+                p,
+            )
+        }
+        EvtchnReq::BindIpi { vcpu: t, out } => {
+            let p = h.bind_ipi(vcpu, t)?;
+            write_port(
+                regs,
+                vcpu,
+                mem,
+                h,
+                field(out, offset_of!(EvtchnBindIpi, port))?,
+                p,
+            )
+        }
+        EvtchnReq::Close { port } => h.close(vcpu, port).map(|()| 0),
+        EvtchnReq::Send { port } => h.send(vcpu, port).map(|()| 0),
+        EvtchnReq::Status { port, out } => {
+            let (state, bound) = h.status(vcpu, port)?;
+            let (status, u) = match state {
+                EvtchnState::Closed => (EVTCHNSTAT_CLOSED, [0, 0]),
+                EvtchnState::Unbound { remote_dom } => {
+                    (EVTCHNSTAT_UNBOUND, [u32::from(remote_dom), 0])
+                }
+                EvtchnState::Interdomain {
+                    remote_dom,
+                    remote_port,
+                } => (EVTCHNSTAT_INTERDOMAIN, [u32::from(remote_dom), remote_port]),
+                EvtchnState::Pirq(p) => (EVTCHNSTAT_PIRQ, [p, 0]),
+                EvtchnState::Virq(v) => (EVTCHNSTAT_VIRQ, [v, 0]),
+                EvtchnState::Ipi => (EVTCHNSTAT_IPI, [0, 0]),
+            };
+            // status, vcpu, u[0], u[1]: 16 contiguous bytes from offset 8.
+            let words = [status, bound, u[0], u[1]];
+            let mut b = [0u8; 16];
+            for (d, w) in b.chunks_exact_mut(4).zip(words) {
+                d.copy_from_slice(&w.to_le_bytes());
+            }
+            let at = field(out, offset_of!(EvtchnStatus, status))?;
+            guest(regs, vcpu, mem, h).write_bytes(at, &b).map(|()| 0)
+        }
+        EvtchnReq::BindVcpu { port, vcpu: t } => h.bind_vcpu(vcpu, port, t).map(|()| 0),
+        EvtchnReq::Unmask { port } => h.unmask(vcpu, port).map(|()| 0),
+        EvtchnReq::Reset => h.reset(vcpu).map(|()| 0),
+    }
+}
+
+fn gnttab<M, H>(regs: &HypercallRegs, vcpu: u32, r: GnttabReq, mem: &M, h: &mut H) -> XenResult<i64>
+where
+    M: Bytes<GuestAddress> + ?Sized,
+    H: Hypervisor + ?Sized,
+{
+    match r {
+        GnttabReq::QuerySize { out, bad_domain } => {
+            let mut q = GnttabQuerySize::default();
+            if bad_domain {
+                q.status = GNTST_BAD_DOMAIN;
+            } else {
+                (q.nr_frames, q.max_nr_frames) = h.query_size(vcpu);
+            }
+            // Keep the guest's `dom`: write from nr_frames on.
+            let mut g = guest(regs, vcpu, mem, h);
+            let start = offset_of!(GnttabQuerySize, nr_frames);
+            let bytes = &vm_memory::ByteValued::as_slice(&q)[start..];
+            g.write_bytes(field(out, start)?, bytes).map(|()| 0)
+        }
+        GnttabReq::SetupTable {
+            nr_frames,
+            frame_list,
+            out,
+            bad_domain,
+        } => {
+            let status_at = field(
+                out,
+                match regs.mode {
+                    GuestWidth::Bits64 => offset_of!(GnttabSetupTable64, status),
+                    GuestWidth::Bits32 => offset_of!(GnttabSetupTable32, status),
+                },
+            )?;
+            let mut frames = [0u64; MAX_GRANT_FRAMES];
+            let status = if bad_domain {
+                GNTST_BAD_DOMAIN
+            } else if nr_frames as usize > MAX_GRANT_FRAMES {
+                GNTST_GENERAL_ERROR
+            } else {
+                let frames = &mut frames[..nr_frames as usize];
+                match h.setup_table(vcpu, frames) {
+                    Ok(()) => {
+                        write_frames(regs, vcpu, mem, h, frame_list, frames)?;
+                        GNTST_OKAY
+                    }
+                    Err(s) if s < 0 => s,
+                    Err(_) => GNTST_GENERAL_ERROR,
+                }
+            };
+            guest(regs, vcpu, mem, h)
+                .write_obj(status_at, &status)
+                .map(|()| 0)
+        }
+        GnttabReq::SetVersion { version, out } => {
+            h.set_version(vcpu, version)?;
+            let v = h.get_version(vcpu);
+            guest(regs, vcpu, mem, h).write_obj(out, &v).map(|()| 0)
+        }
+        GnttabReq::GetVersion { out } => {
+            let v = h.get_version(vcpu);
+            let at = field(out, offset_of!(GnttabGetVersion, version))?;
+            guest(regs, vcpu, mem, h).write_obj(at, &v).map(|()| 0)
+        }
+    }
+}
+
+fn write_frames<M, H>(
+    regs: &HypercallRegs,
+    vcpu: u32,
+    mem: &M,
+    h: &mut H,
+    list: u64,
+    frames: &[u64],
+) -> XenResult<()>
+where
+    M: Bytes<GuestAddress> + ?Sized,
+    H: Hypervisor + ?Sized,
+{
+    let mut g = guest(regs, vcpu, mem, h);
+    for (i, &f) in frames.iter().enumerate() {
+        match regs.mode {
+            GuestWidth::Bits64 => {
+                let at = list.checked_add(i as u64 * 8).ok_or(Errno::EFAULT)?;
+                g.write_obj(at, &f)?;
+            }
+            GuestWidth::Bits32 => {
+                let at = list.checked_add(i as u64 * 4).ok_or(Errno::EFAULT)?;
+                let f = u32::try_from(f).map_err(|_| Errno::EINVAL)?;
+                g.write_obj(at, &f)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Chunk size of console writes handed to the handler.
+const CONSOLE_CHUNK: usize = 256;
+
+fn console<M, H>(
+    regs: &HypercallRegs,
+    vcpu: u32,
+    r: ConsoleReq,
+    mem: &M,
+    h: &mut H,
+) -> XenResult<i64>
+where
+    M: Bytes<GuestAddress> + ?Sized,
+    H: Hypervisor + ?Sized,
+{
+    match r {
+        ConsoleReq::Write { count, buffer } => {
+            let mut chunk = [0u8; CONSOLE_CHUNK];
+            let mut done = 0usize;
+            let count = count as usize;
+            while done < count {
+                let n = CONSOLE_CHUNK.min(count - done);
+                let at = buffer.checked_add(done as u64).ok_or(Errno::EFAULT)?;
+                guest(regs, vcpu, mem, h).read_bytes(at, &mut chunk[..n])?;
+                h.console_write(vcpu, &chunk[..n])?;
+                done += n;
+            }
+            Ok(0)
+        }
+        ConsoleReq::Read { count, buffer } => {
+            let mut buf = [0u8; MAX_CONSOLE_READ];
+            let cap = (count as usize).min(MAX_CONSOLE_READ);
+            let n = h.console_read(vcpu, &mut buf[..cap]).min(cap);
+            guest(regs, vcpu, mem, h).write_bytes(buffer, &buf[..n])?;
+            Ok(n as i64)
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! Handler traits, one per hypercall family, combined into [`Hypervisor`].
+//!
+//! The VMM implements them by calling the crates that own the state (xen-evtchn for event
+//! channels, xen-shinfo-cache for guest pages, its own timers...). Every method receives the
+//! id of the calling vCPU. Arguments have been validated as far as possible without VMM
+//! state (ranges, domain ids, vCPU ids, flag bits); the rest (e.g. whether a port is open) is
+//! the handler's job, reported with an [`Errno`].
+
+use xen_abi::{E820Entry, XenCapabilitiesInfo, XenChangesetInfo, XenCompileInfo, XenExtraversion};
+
+use crate::error::{Errno, XenResult};
+use crate::guest::AddressTranslate;
+use crate::request::{GuestArea, HvmParam, MapSpace};
+
+/// What the vCPU does after a hypercall.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HypercallOutcome {
+    /// Finished: write this value (0, a result, or `-errno`) to RAX and resume.
+    Done(i64),
+    /// The vCPU must sleep (`SCHEDOP_block` / `SCHEDOP_poll`) until an event is pending for
+    /// it (for poll: one of the polled ports) or `deadline_ns` (Xen system time) passes.
+    /// When it wakes, the VMM writes 0 to RAX and resumes it.
+    Block {
+        /// Absolute wake-up time, if any.
+        deadline_ns: Option<u64>,
+    },
+    /// The guest asked to shut down with `SHUTDOWN_*` `reason`. RAX gets 0 should the vCPU
+    /// ever resume (e.g. after `SHUTDOWN_suspend`).
+    Shutdown(u32),
+}
+
+impl HypercallOutcome {
+    /// Outcome of a handler result: `Ok(v)` gives `Done(v)`, `Err(e)` gives `Done(-e)`.
+    pub fn from_result(r: XenResult<i64>) -> Self {
+        match r {
+            Ok(v) => Self::Done(v),
+            Err(e) => Self::Done(e.to_return()),
+        }
+    }
+
+    /// The value to place in RAX now (0 for `Block` and `Shutdown`).
+    pub fn return_value(&self) -> i64 {
+        match *self {
+            Self::Done(v) => v,
+            Self::Block { .. } | Self::Shutdown(_) => 0,
+        }
+    }
+}
+
+/// `xen_version`.
+pub trait VersionHandler {
+    /// `(major, minor)` reported by `XENVER_version`.
+    fn xen_version(&mut self, vcpu: u32) -> (u16, u16);
+    /// Fills the extraversion string (NUL-terminated, e.g. `".0"`).
+    fn extraversion(&mut self, vcpu: u32, out: &mut XenExtraversion);
+    /// Fills the capabilities string (e.g. `"hvm-3.0-x86_64 hvm-3.0-x86_32"`).
+    fn capabilities(&mut self, vcpu: u32, out: &mut XenCapabilitiesInfo);
+    /// Fills the compile info; default: all empty strings.
+    fn compile_info(&mut self, vcpu: u32, out: &mut XenCompileInfo) {
+        let _ = (vcpu, out);
+    }
+    /// Fills the changeset string; default: empty.
+    fn changeset(&mut self, vcpu: u32, out: &mut XenChangesetInfo) {
+        let _ = (vcpu, out);
+    }
+    /// Feature word `submap_idx` (`XENFEAT_*` bits); the dispatcher already rejects
+    /// `submap_idx >= XENFEAT_NR_SUBMAPS` with -EINVAL.
+    fn features(&mut self, vcpu: u32, submap_idx: u32) -> u32;
+}
+
+/// `memory_op`.
+pub trait MemoryHandler {
+    /// Places `space` at `gfn`; the GFN may lie outside RAM (e.g. in an e820 hole).
+    fn add_to_physmap(&mut self, vcpu: u32, space: MapSpace, gfn: u64) -> XenResult<()>;
+    /// The guest's memory map; the dispatcher copies as many entries as the guest has room
+    /// for. Return `Err(Errno::ENOSYS)` if there is none.
+    fn memory_map(&mut self, vcpu: u32) -> XenResult<&[E820Entry]>;
+}
+
+/// `hvm_op`.
+pub trait HvmHandler {
+    /// `HVMOP_set_param`.
+    fn set_param(&mut self, vcpu: u32, param: HvmParam) -> XenResult<()>;
+    /// `HVMOP_get_param` of `index` (`< HVM_NR_PARAMS`).
+    fn get_param(&mut self, vcpu: u32, index: u32) -> XenResult<u64>;
+    /// `HVMOP_set_evtchn_upcall_vector` for vCPU `target`.
+    fn set_evtchn_upcall_vector(&mut self, vcpu: u32, target: u32, vector: u8) -> XenResult<()>;
+}
+
+/// `vcpu_op` and `set_timer_op`. `target` is the vCPU named by the guest (`< nr_vcpus`).
+pub trait VcpuHandler {
+    /// `VCPUOP_register_vcpu_info`.
+    fn register_vcpu_info(
+        &mut self,
+        vcpu: u32,
+        target: u32,
+        gfn: u64,
+        offset: u32,
+    ) -> XenResult<()>;
+    /// `VCPUOP_register_runstate_memory_area` (`None` unregisters).
+    fn register_runstate_area(
+        &mut self,
+        vcpu: u32,
+        target: u32,
+        area: Option<GuestArea>,
+    ) -> XenResult<()>;
+    /// `VCPUOP_register_vcpu_time_memory_area` (`None` unregisters).
+    fn register_time_area(
+        &mut self,
+        vcpu: u32,
+        target: u32,
+        area: Option<GuestArea>,
+    ) -> XenResult<()>;
+    /// `VCPUOP_set_singleshot_timer`; return `Err(Errno::ETIME)` if `future` and the
+    /// deadline has passed.
+    fn set_singleshot_timer(
+        &mut self,
+        vcpu: u32,
+        target: u32,
+        timeout_abs_ns: u64,
+        future: bool,
+    ) -> XenResult<()>;
+    /// `VCPUOP_stop_singleshot_timer`.
+    fn stop_singleshot_timer(&mut self, vcpu: u32, target: u32) -> XenResult<()>;
+    /// `VCPUOP_set_periodic_timer`.
+    fn set_periodic_timer(&mut self, vcpu: u32, target: u32, period_ns: u64) -> XenResult<()>;
+    /// `VCPUOP_stop_periodic_timer`.
+    fn stop_periodic_timer(&mut self, vcpu: u32, target: u32) -> XenResult<()>;
+    /// `set_timer_op` on the calling vCPU (`None` cancels).
+    fn set_timer_op(&mut self, vcpu: u32, deadline_ns: Option<u64>) -> XenResult<()>;
+}
+
+/// `sched_op`. Blocking ones return a [`HypercallOutcome`].
+pub trait SchedHandler {
+    /// `SCHEDOP_yield`.
+    fn yield_now(&mut self, vcpu: u32) {
+        let _ = vcpu;
+    }
+    /// `SCHEDOP_block`: return `Done(0)` if an event is already pending, else `Block`.
+    fn block(&mut self, vcpu: u32) -> HypercallOutcome;
+    /// `SCHEDOP_poll`: return `Done(0)` if a port is pending, `Done(-errno)` for a bad port,
+    /// else `Block { deadline_ns: timeout_ns }`.
+    fn poll(&mut self, vcpu: u32, ports: &[u32], timeout_ns: Option<u64>) -> HypercallOutcome;
+    /// `SCHEDOP_shutdown` (`reason <= SHUTDOWN_MAX`).
+    fn shutdown(&mut self, vcpu: u32, reason: u32) -> HypercallOutcome;
+}
+
+/// Status of a port for `EVTCHNOP_status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvtchnState {
+    /// Not in use.
+    Closed,
+    /// Unbound, waiting for `remote_dom`.
+    Unbound {
+        /// Remote domain.
+        remote_dom: u16,
+    },
+    /// Connected to a remote port.
+    Interdomain {
+        /// Remote domain.
+        remote_dom: u16,
+        /// Remote port.
+        remote_port: u32,
+    },
+    /// Bound to a PIRQ.
+    Pirq(u32),
+    /// Bound to a VIRQ.
+    Virq(u32),
+    /// IPI.
+    Ipi,
+}
+
+/// `event_channel_op` (2-level ABI). Ports returned are written back by the dispatcher.
+pub trait EvtchnHandler {
+    /// `EVTCHNOP_alloc_unbound`.
+    fn alloc_unbound(&mut self, vcpu: u32, remote_dom: u16) -> XenResult<u32>;
+    /// `EVTCHNOP_bind_interdomain`.
+    fn bind_interdomain(&mut self, vcpu: u32, remote_dom: u16, remote_port: u32) -> XenResult<u32>;
+    /// `EVTCHNOP_bind_virq`.
+    fn bind_virq(&mut self, vcpu: u32, virq: u32, target: u32) -> XenResult<u32>;
+    /// `EVTCHNOP_bind_pirq`; default: -EPERM (no physical IRQs for guests).
+    fn bind_pirq(&mut self, vcpu: u32, pirq: u32, flags: u32) -> XenResult<u32> {
+        let _ = (vcpu, pirq, flags);
+        Err(Errno::EPERM)
+    }
+    /// `EVTCHNOP_bind_ipi`.
+    fn bind_ipi(&mut self, vcpu: u32, target: u32) -> XenResult<u32>;
+    /// `EVTCHNOP_close`.
+    fn close(&mut self, vcpu: u32, port: u32) -> XenResult<()>;
+    /// `EVTCHNOP_send`.
+    fn send(&mut self, vcpu: u32, port: u32) -> XenResult<()>;
+    /// `EVTCHNOP_status`: state and bound vCPU.
+    fn status(&mut self, vcpu: u32, port: u32) -> XenResult<(EvtchnState, u32)>;
+    /// `EVTCHNOP_bind_vcpu`.
+    fn bind_vcpu(&mut self, vcpu: u32, port: u32, target: u32) -> XenResult<()>;
+    /// `EVTCHNOP_unmask`.
+    fn unmask(&mut self, vcpu: u32, port: u32) -> XenResult<()>;
+    /// `EVTCHNOP_reset` of the caller's domain.
+    fn reset(&mut self, vcpu: u32) -> XenResult<()>;
+}
+
+/// `grant_table_op` (v1 only).
+pub trait GnttabHandler {
+    /// `(nr_frames, max_nr_frames)`.
+    fn query_size(&mut self, vcpu: u32) -> (u32, u32);
+    /// Grows the table to `frames.len()` frames and fills `frames` with their GFNs.
+    /// `Err(status)` is a negative `GNTST_*` written to the guest's status field.
+    fn setup_table(&mut self, vcpu: u32, frames: &mut [u64]) -> Result<(), i16>;
+    /// `GNTTABOP_set_version` with `version == 1` (others are rejected by the dispatcher).
+    fn set_version(&mut self, vcpu: u32, version: u32) -> XenResult<()>;
+    /// `GNTTABOP_get_version`.
+    fn get_version(&mut self, vcpu: u32) -> u32;
+}
+
+/// `console_io`.
+pub trait ConsoleHandler {
+    /// Bytes written by the guest (called once per chunk of up to 256 bytes).
+    fn console_write(&mut self, vcpu: u32, bytes: &[u8]) -> XenResult<()>;
+    /// Fills `buf` with console input; returns the count. Default: no input.
+    fn console_read(&mut self, vcpu: u32, buf: &mut [u8]) -> usize {
+        let _ = (vcpu, buf);
+        0
+    }
+}
+
+/// Everything the dispatcher needs from the VMM.
+pub trait Hypervisor:
+    AddressTranslate
+    + VersionHandler
+    + MemoryHandler
+    + HvmHandler
+    + VcpuHandler
+    + SchedHandler
+    + EvtchnHandler
+    + GnttabHandler
+    + ConsoleHandler
+{
+    /// The guest's own domain id (accepted besides `DOMID_SELF`).
+    fn domid(&self) -> u16;
+    /// Number of vCPUs; vCPU ids in arguments must be below it.
+    fn nr_vcpus(&self) -> u32;
+}

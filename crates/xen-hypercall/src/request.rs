@@ -1,0 +1,386 @@
+//! Typed hypercall requests produced by [`decode`](crate::decode).
+//!
+//! Guest addresses named `out` are guest-virtual addresses where the dispatcher writes the
+//! results back; handlers never need them.
+
+use xen_abi::HvmCallbackVia;
+
+/// Maximum number of ports accepted by `SCHEDOP_poll` (Xen's limit).
+pub const MAX_POLL_PORTS: usize = 128;
+/// Maximum number of grant frames accepted by `GNTTABOP_setup_table`.
+pub const MAX_GRANT_FRAMES: usize = 64;
+/// Maximum number of e820 entries returned by `XENMEM_memory_map`.
+pub const MAX_E820_ENTRIES: usize = 128;
+/// Maximum byte count of one `CONSOLEIO_write` (larger writes fail with -EINVAL).
+pub const MAX_CONSOLE_WRITE: u32 = 1 << 20;
+/// Maximum byte count returned by one `CONSOLEIO_read`.
+pub const MAX_CONSOLE_READ: usize = 1024;
+
+/// A decoded hypercall.
+// Poll ports are held inline to keep the hot path free of heap allocations.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// `xen_version`.
+    XenVersion(XenVersionReq),
+    /// `memory_op`.
+    Memory(MemoryReq),
+    /// `hvm_op`.
+    Hvm(HvmReq),
+    /// `vcpu_op` on vCPU `target` (already checked `< nr_vcpus`).
+    Vcpu {
+        /// The vCPU the operation applies to.
+        target: u32,
+        /// The operation.
+        op: VcpuReq,
+    },
+    /// `set_timer_op`: one-shot timer at an absolute system time; `None` cancels it.
+    SetTimer {
+        /// Deadline in ns of Xen system time.
+        deadline_ns: Option<u64>,
+    },
+    /// `sched_op`.
+    Sched(SchedReq),
+    /// `event_channel_op`.
+    Evtchn(EvtchnReq),
+    /// `grant_table_op`.
+    Gnttab(GnttabReq),
+    /// `console_io`.
+    Console(ConsoleReq),
+}
+
+/// `xen_version` sub-ops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XenVersionReq {
+    /// `XENVER_version`: returns `major << 16 | minor`.
+    Version,
+    /// `XENVER_extraversion`: 16-byte string.
+    Extraversion {
+        /// Output buffer.
+        out: u64,
+    },
+    /// `XENVER_compile_info`: 144-byte struct.
+    CompileInfo {
+        /// Output buffer.
+        out: u64,
+    },
+    /// `XENVER_capabilities`: 1024-byte string.
+    Capabilities {
+        /// Output buffer.
+        out: u64,
+    },
+    /// `XENVER_changeset`: 64-byte string.
+    Changeset {
+        /// Output buffer.
+        out: u64,
+    },
+    /// `XENVER_get_features`: feature word `submap_idx`.
+    GetFeatures {
+        /// Index of the 32-bit feature word.
+        submap_idx: u32,
+        /// Address of the `xen_feature_info`.
+        out: u64,
+    },
+    /// `XENVER_pagesize`: returns 4096.
+    Pagesize,
+}
+
+/// Map spaces of `XENMEM_add_to_physmap` we support.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapSpace {
+    /// The shared_info page.
+    SharedInfo,
+    /// Grant table frame `frame` (`status`: a v2 status frame was requested).
+    GrantTable {
+        /// Frame index.
+        frame: u32,
+        /// Bit 31 of idx (`XENMAPIDX_grant_table_status`).
+        status: bool,
+    },
+}
+
+/// `memory_op` sub-ops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryReq {
+    /// `XENMEM_add_to_physmap`: place `space` at guest frame `gfn` (may be outside RAM).
+    AddToPhysmap {
+        /// What to map.
+        space: MapSpace,
+        /// Destination GFN.
+        gfn: u64,
+    },
+    /// `XENMEM_memory_map`: copy up to `capacity` e820 entries to `buffer`.
+    MemoryMap {
+        /// Capacity of the guest buffer in entries.
+        capacity: u32,
+        /// Guest address of the `E820Entry` array.
+        buffer: u64,
+        /// Address of the `xen_memory_map` (for `nr_entries` write-back).
+        out: u64,
+    },
+}
+
+/// A typed HVM parameter for `HVMOP_set_param`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HvmParam {
+    /// `HVM_PARAM_CALLBACK_IRQ`, decoded.
+    CallbackIrq(HvmCallbackVia),
+    /// `HVM_PARAM_STORE_PFN`.
+    StorePfn(u64),
+    /// `HVM_PARAM_STORE_EVTCHN`.
+    StoreEvtchn(u64),
+    /// `HVM_PARAM_CONSOLE_PFN`.
+    ConsolePfn(u64),
+    /// `HVM_PARAM_CONSOLE_EVTCHN`.
+    ConsoleEvtchn(u64),
+    /// Any other index `< HVM_NR_PARAMS`.
+    Other {
+        /// `HVM_PARAM_*`.
+        index: u32,
+        /// Raw value.
+        value: u64,
+    },
+}
+
+/// `hvm_op` sub-ops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HvmReq {
+    /// `HVMOP_set_param`.
+    SetParam(HvmParam),
+    /// `HVMOP_get_param` of `index` (`< HVM_NR_PARAMS`).
+    GetParam {
+        /// `HVM_PARAM_*`.
+        index: u32,
+        /// Address of the `xen_hvm_param` (value write-back).
+        out: u64,
+    },
+    /// `HVMOP_set_evtchn_upcall_vector` (vector `>= 0x10`, vCPU checked).
+    SetEvtchnUpcallVector {
+        /// Target vCPU.
+        vcpu: u32,
+        /// Vector.
+        vector: u8,
+    },
+}
+
+/// A guest area registered by address (runstate / time area).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuestArea {
+    /// Address the guest passed (guest-virtual).
+    pub gva: u64,
+    /// Guest-physical address of the first byte.
+    pub gpa: u64,
+    /// Size of the area for this guest width.
+    pub len: usize,
+    /// If the area crosses a page boundary: bytes in the first page and GPA of the second.
+    pub split: Option<(usize, u64)>,
+}
+
+/// `vcpu_op` sub-ops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VcpuReq {
+    /// `VCPUOP_register_vcpu_info`: `vcpu_info` at `gfn`/`offset` (offset fits in the page).
+    RegisterVcpuInfo {
+        /// Guest frame.
+        gfn: u64,
+        /// Offset in the frame.
+        offset: u32,
+    },
+    /// `VCPUOP_register_runstate_memory_area`; `None` (NULL address) unregisters.
+    RegisterRunstateArea(Option<GuestArea>),
+    /// `VCPUOP_register_vcpu_time_memory_area`; `None` (NULL address) unregisters.
+    RegisterTimeArea(Option<GuestArea>),
+    /// `VCPUOP_set_singleshot_timer`.
+    SetSingleshotTimer {
+        /// Absolute deadline (ns of system time).
+        timeout_abs_ns: u64,
+        /// `VCPU_SSHOTTMR_future`: fail with -ETIME if already past.
+        future: bool,
+    },
+    /// `VCPUOP_stop_singleshot_timer`.
+    StopSingleshotTimer,
+    /// `VCPUOP_set_periodic_timer` (period `>=` 1 ms).
+    SetPeriodicTimer {
+        /// Period in ns.
+        period_ns: u64,
+    },
+    /// `VCPUOP_stop_periodic_timer`.
+    StopPeriodicTimer,
+}
+
+/// Ports of a `SCHEDOP_poll`, held inline (no allocation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PollPorts {
+    ports: [u32; MAX_POLL_PORTS],
+    len: usize,
+}
+
+impl PollPorts {
+    /// Builds from a slice of at most [`MAX_POLL_PORTS`] ports.
+    pub fn new(ports: &[u32]) -> Option<Self> {
+        if ports.len() > MAX_POLL_PORTS {
+            return None;
+        }
+        let mut p = Self {
+            ports: [0; MAX_POLL_PORTS],
+            len: ports.len(),
+        };
+        p.ports[..ports.len()].copy_from_slice(ports);
+        Some(p)
+    }
+
+    /// The ports.
+    pub fn as_slice(&self) -> &[u32] {
+        &self.ports[..self.len]
+    }
+}
+
+/// `sched_op` sub-ops.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchedReq {
+    /// `SCHEDOP_yield`.
+    Yield,
+    /// `SCHEDOP_block`: sleep until an event is pending.
+    Block,
+    /// `SCHEDOP_shutdown` with reason `<= SHUTDOWN_MAX`.
+    Shutdown(u32),
+    /// `SCHEDOP_poll`: sleep until one of `ports` is pending or `timeout_ns` passes.
+    Poll {
+        /// Ports (each `< NR_EVENT_CHANNELS` for the guest width).
+        ports: PollPorts,
+        /// Absolute timeout, `None` = no timeout.
+        timeout_ns: Option<u64>,
+    },
+}
+
+/// `event_channel_op` sub-ops (2-level ABI). `dom` fields were checked to be the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvtchnReq {
+    /// `EVTCHNOP_alloc_unbound`.
+    AllocUnbound {
+        /// Domain allowed to bind.
+        remote_dom: u16,
+        /// Struct address (port write-back).
+        out: u64,
+    },
+    /// `EVTCHNOP_bind_interdomain`.
+    BindInterdomain {
+        /// Remote domain.
+        remote_dom: u16,
+        /// Remote port.
+        remote_port: u32,
+        /// Struct address (port write-back).
+        out: u64,
+    },
+    /// `EVTCHNOP_bind_virq` (virq `< NR_VIRQS`, vcpu checked).
+    BindVirq {
+        /// `VIRQ_*`.
+        virq: u32,
+        /// vCPU.
+        vcpu: u32,
+        /// Struct address (port write-back).
+        out: u64,
+    },
+    /// `EVTCHNOP_bind_pirq`.
+    BindPirq {
+        /// PIRQ.
+        pirq: u32,
+        /// Flags.
+        flags: u32,
+        /// Struct address (port write-back).
+        out: u64,
+    },
+    /// `EVTCHNOP_bind_ipi` (vcpu checked).
+    BindIpi {
+        /// vCPU.
+        vcpu: u32,
+        /// Struct address (port write-back).
+        out: u64,
+    },
+    /// `EVTCHNOP_close`.
+    Close {
+        /// Port.
+        port: u32,
+    },
+    /// `EVTCHNOP_send`.
+    Send {
+        /// Port.
+        port: u32,
+    },
+    /// `EVTCHNOP_status`.
+    Status {
+        /// Port.
+        port: u32,
+        /// Struct address (status write-back).
+        out: u64,
+    },
+    /// `EVTCHNOP_bind_vcpu` (vcpu checked).
+    BindVcpu {
+        /// Port.
+        port: u32,
+        /// New vCPU.
+        vcpu: u32,
+    },
+    /// `EVTCHNOP_unmask`.
+    Unmask {
+        /// Port.
+        port: u32,
+    },
+    /// `EVTCHNOP_reset` of the caller.
+    Reset,
+}
+
+/// `grant_table_op` sub-ops (count must be 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GnttabReq {
+    /// `GNTTABOP_query_size`.
+    QuerySize {
+        /// Struct address.
+        out: u64,
+        /// The domain was not the caller: answer `GNTST_bad_domain`.
+        bad_domain: bool,
+    },
+    /// `GNTTABOP_setup_table`.
+    SetupTable {
+        /// Frames wanted.
+        nr_frames: u32,
+        /// Guest array of frames (u64 for 64-bit guests, u32 for 32-bit ones).
+        frame_list: u64,
+        /// Struct address (status write-back).
+        out: u64,
+        /// The domain was not the caller: answer `GNTST_bad_domain`.
+        bad_domain: bool,
+    },
+    /// `GNTTABOP_set_version`.
+    SetVersion {
+        /// Requested version.
+        version: u32,
+        /// Struct address (version write-back).
+        out: u64,
+    },
+    /// `GNTTABOP_get_version`.
+    GetVersion {
+        /// Struct address (version write-back).
+        out: u64,
+    },
+}
+
+/// `console_io` sub-ops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsoleReq {
+    /// `CONSOLEIO_write` of `count` bytes at `buffer` (`count <= MAX_CONSOLE_WRITE`).
+    Write {
+        /// Byte count.
+        count: u32,
+        /// Guest buffer.
+        buffer: u64,
+    },
+    /// `CONSOLEIO_read` of at most `count` bytes into `buffer`.
+    Read {
+        /// Capacity.
+        count: u32,
+        /// Guest buffer.
+        buffer: u64,
+    },
+}

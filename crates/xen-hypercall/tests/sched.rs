@@ -1,0 +1,155 @@
+//! sched_op: yield, block, poll, shutdown.
+
+mod common;
+use common::*;
+use vm_memory::Bytes;
+use xen_abi::errno::*;
+use xen_abi::*;
+use xen_hypercall::testing::Call;
+use xen_hypercall::*;
+
+fn sched(e: &mut Env, cmd: u32, arg: u64) -> HypercallResult {
+    e.call(HYPERVISOR_SCHED_OP, [cmd.into(), arg, 0, 0, 0, 0])
+}
+
+#[test]
+fn yield_and_block() {
+    for w in both() {
+        let mut e = Env::new(w);
+        assert_eq!(
+            sched(&mut e, SCHEDOP_YIELD, 0).outcome,
+            HypercallOutcome::Done(0)
+        );
+        assert_eq!(e.hv.last, Some(Call::Yield));
+        let r = sched(&mut e, SCHEDOP_BLOCK, 0);
+        assert_eq!(r.outcome, HypercallOutcome::Block { deadline_ns: None });
+        assert_eq!(r.rax, 0);
+        e.hv.event_pending = true;
+        assert_eq!(
+            sched(&mut e, SCHEDOP_BLOCK, 0).outcome,
+            HypercallOutcome::Done(0)
+        );
+    }
+}
+
+#[test]
+fn shutdown_reasons() {
+    for w in both() {
+        let mut e = Env::new(w);
+        for reason in 0..=SHUTDOWN_MAX {
+            e.put(SchedShutdown { reason });
+            let r = sched(&mut e, SCHEDOP_SHUTDOWN, ARG);
+            assert_eq!(r.outcome, HypercallOutcome::Shutdown(reason));
+            assert_eq!(r.rax, 0);
+        }
+        e.put(SchedShutdown {
+            reason: SHUTDOWN_MAX + 1,
+        });
+        assert_eq!(
+            sched(&mut e, SCHEDOP_SHUTDOWN, ARG).outcome,
+            HypercallOutcome::Done(neg(EINVAL))
+        );
+        assert_eq!(
+            sched(&mut e, SCHEDOP_SHUTDOWN, BAD).outcome,
+            HypercallOutcome::Done(neg(EFAULT))
+        );
+    }
+}
+
+fn poll_arg(e: &Env, ports: u64, nr: u32, timeout: u64) -> u64 {
+    match e.width {
+        GuestWidth::Bits64 => e.put(SchedPoll64 {
+            ports,
+            nr_ports: nr,
+            pad: 0,
+            timeout,
+        }),
+        GuestWidth::Bits32 => e.put(SchedPoll32 {
+            ports: ports as u32,
+            nr_ports: nr,
+            timeout,
+        }),
+    }
+}
+
+#[test]
+fn poll_valid() {
+    for w in both() {
+        let mut e = Env::new(w);
+        e.mem
+            .write_obj([5u32, 6, 7], vm_memory::GuestAddress(BUF))
+            .unwrap();
+        let a = poll_arg(&e, BUF, 3, 123_456);
+        let r = sched(&mut e, SCHEDOP_POLL, a);
+        assert_eq!(
+            r.outcome,
+            HypercallOutcome::Block {
+                deadline_ns: Some(123_456)
+            }
+        );
+        assert_eq!(
+            e.hv.last,
+            Some(Call::Poll {
+                first_port: Some(5),
+                nr: 3,
+                timeout: Some(123_456)
+            })
+        );
+        e.hv.event_pending = true;
+        let a = poll_arg(&e, BUF, 1, 0);
+        assert_eq!(
+            sched(&mut e, SCHEDOP_POLL, a).outcome,
+            HypercallOutcome::Done(0)
+        );
+        assert_eq!(
+            e.hv.last,
+            Some(Call::Poll {
+                first_port: Some(5),
+                nr: 1,
+                timeout: None
+            })
+        );
+    }
+}
+
+#[test]
+fn poll_invalid() {
+    for w in both() {
+        let mut e = Env::new(w);
+        let a = poll_arg(&e, BUF, 129, 0);
+        assert_eq!(
+            sched(&mut e, SCHEDOP_POLL, a).outcome,
+            HypercallOutcome::Done(neg(EINVAL))
+        );
+        let a = poll_arg(&e, BAD, 2, 0);
+        assert_eq!(
+            sched(&mut e, SCHEDOP_POLL, a).outcome,
+            HypercallOutcome::Done(neg(EFAULT))
+        );
+        // Port beyond NR_EVENT_CHANNELS for the width.
+        let nr = w.nr_event_channels();
+        e.mem
+            .write_obj([1u32, nr], vm_memory::GuestAddress(BUF))
+            .unwrap();
+        let a = poll_arg(&e, BUF, 2, 0);
+        assert_eq!(
+            sched(&mut e, SCHEDOP_POLL, a).outcome,
+            HypercallOutcome::Done(neg(EINVAL))
+        );
+        assert_eq!(
+            sched(&mut e, SCHEDOP_POLL, BAD).outcome,
+            HypercallOutcome::Done(neg(EFAULT))
+        );
+        assert_eq!(e.hv.calls, 0);
+    }
+    // 1024 is valid for 64-bit guests only.
+    let mut e = Env::new(GuestWidth::Bits64);
+    e.mem
+        .write_obj(1024u32, vm_memory::GuestAddress(BUF))
+        .unwrap();
+    let a = poll_arg(&e, BUF, 1, 0);
+    assert!(matches!(
+        sched(&mut e, SCHEDOP_POLL, a).outcome,
+        HypercallOutcome::Block { .. }
+    ));
+}

@@ -1,0 +1,102 @@
+//! xen_version.
+
+mod common;
+use common::*;
+use xen_abi::errno::*;
+use xen_abi::*;
+
+fn cstr(b: &[u8]) -> &[u8] {
+    &b[..b.iter().position(|&c| c == 0).unwrap()]
+}
+
+#[test]
+fn version_and_pagesize() {
+    for w in both() {
+        let mut e = Env::new(w);
+        assert_eq!(
+            e.op(HYPERVISOR_XEN_VERSION, XENVER_VERSION, 0),
+            4 << 16 | 17
+        );
+        assert_eq!(e.op(HYPERVISOR_XEN_VERSION, XENVER_PAGESIZE, 0), 4096);
+    }
+}
+
+#[test]
+fn strings_written_to_fixed_buffers() {
+    for w in both() {
+        let mut e = Env::new(w);
+        e.mem
+            .write_slice(&[0xffu8; 2048], vm_memory::GuestAddress(BUF))
+            .unwrap();
+        use vm_memory::Bytes;
+        assert_eq!(e.op(HYPERVISOR_XEN_VERSION, XENVER_EXTRAVERSION, BUF), 0);
+        let b: [u8; 16] = e.get(BUF);
+        assert_eq!(cstr(&b), b".0-xok");
+        assert_eq!(b[15], 0);
+        // Exactly 16 bytes written.
+        assert_eq!(e.get::<u8>(BUF + 16), 0xff);
+
+        assert_eq!(e.op(HYPERVISOR_XEN_VERSION, XENVER_CAPABILITIES, BUF), 0);
+        let mut b = [0u8; 1024];
+        e.mem
+            .read_slice(&mut b, vm_memory::GuestAddress(BUF))
+            .unwrap();
+        assert_eq!(cstr(&b), b"hvm-3.0-x86_64 hvm-3.0-x86_32");
+        assert_eq!(e.get::<u8>(BUF + 1024), 0xff);
+
+        assert_eq!(e.op(HYPERVISOR_XEN_VERSION, XENVER_CHANGESET, BUF), 0);
+        let mut b = [0u8; 64];
+        e.mem
+            .read_slice(&mut b, vm_memory::GuestAddress(BUF))
+            .unwrap();
+        assert_eq!(cstr(&b), b"xen-on-kvm");
+
+        assert_eq!(e.op(HYPERVISOR_XEN_VERSION, XENVER_COMPILE_INFO, BUF), 0);
+        let c: XenCompileInfo = e.get(BUF);
+        assert_eq!(cstr(&c.compiler), b"rustc");
+        assert_eq!(c.compile_date[0], 0);
+    }
+}
+
+#[test]
+fn strings_to_bad_buffer_efault() {
+    for w in both() {
+        let mut e = Env::new(w);
+        for cmd in [
+            XENVER_EXTRAVERSION,
+            XENVER_CAPABILITIES,
+            XENVER_CHANGESET,
+            XENVER_COMPILE_INFO,
+        ] {
+            assert_eq!(e.op(HYPERVISOR_XEN_VERSION, cmd, BAD), neg(EFAULT));
+            // Buffer running off the end of RAM.
+            assert_eq!(e.op(HYPERVISOR_XEN_VERSION, cmd, RAM - 8), neg(EFAULT));
+        }
+    }
+}
+
+#[test]
+fn get_features() {
+    for w in both() {
+        let mut e = Env::new(w);
+        e.put(XenFeatureInfo {
+            submap_idx: 0,
+            submap: 0,
+        });
+        assert_eq!(e.op(HYPERVISOR_XEN_VERSION, XENVER_GET_FEATURES, ARG), 0);
+        let f: XenFeatureInfo = e.get(ARG);
+        assert_eq!(f.submap, 1 << XENFEAT_HVM_CALLBACK_VECTOR);
+        e.put(XenFeatureInfo {
+            submap_idx: 1,
+            submap: 0,
+        });
+        assert_eq!(
+            e.op(HYPERVISOR_XEN_VERSION, XENVER_GET_FEATURES, ARG),
+            neg(EINVAL)
+        );
+        assert_eq!(
+            e.op(HYPERVISOR_XEN_VERSION, XENVER_GET_FEATURES, BAD),
+            neg(EFAULT)
+        );
+    }
+}
