@@ -288,7 +288,11 @@ fn step(shared: &VmShared, vs: &mut VcpuState, t: &mut Token<'_, VcpuMutex>) -> 
     }
     if wrmsr.is_some() {
         // Latch the guest's ABI width from the mode it wrote the MSR in.
-        let sregs = vs.fd.get_sregs().map_err(Error::kvm("KVM_GET_SREGS"))?;
+        let sregs = if vs.sync_regs {
+            vs.fd.sync_regs().sregs
+        } else {
+            vs.fd.get_sregs().map_err(Error::kvm("KVM_GET_SREGS"))?
+        };
         let lm = sregs.efer & (1 << 10) != 0 && sregs.cs.l != 0;
         let (mem, mut tr) = shared.mem.read(t);
         let (mut xen, _t) = shared.xen.lock(&mut tr);
@@ -305,8 +309,15 @@ fn hypercall(
     vs: &mut VcpuState,
     t: &mut Token<'_, VcpuMutex>,
 ) -> Result<Action> {
-    let mut regs = vs.fd.get_regs().map_err(Error::kvm("KVM_GET_REGS"))?;
-    let sregs = vs.fd.get_sregs().map_err(Error::kvm("KVM_GET_SREGS"))?;
+    let (mut regs, sregs) = if vs.sync_regs {
+        let s = vs.fd.sync_regs();
+        (s.regs, s.sregs)
+    } else {
+        (
+            vs.fd.get_regs().map_err(Error::kvm("KVM_GET_REGS"))?,
+            vs.fd.get_sregs().map_err(Error::kvm("KVM_GET_SREGS"))?,
+        )
+    };
     let hc = decode(&regs, &sregs);
     let caller = Caller {
         shared,
@@ -327,7 +338,12 @@ fn hypercall(
         Outcome::Backend(b) => (0, Action::Backend(b)),
     };
     regs.rax = result_rax(hc.long_mode, value);
-    vs.fd.set_regs(&regs).map_err(Error::kvm("KVM_SET_REGS"))?;
+    if vs.sync_regs {
+        vs.fd.sync_regs_mut().regs.rax = regs.rax;
+        vs.fd.set_sync_dirty_reg(kvm_ioctls::SyncReg::Register);
+    } else {
+        vs.fd.set_regs(&regs).map_err(Error::kvm("KVM_SET_REGS"))?;
+    }
     Ok(action)
 }
 

@@ -106,6 +106,9 @@ pub struct VcpuState {
     pub id: u32,
     /// The KVM vCPU.
     pub fd: VcpuFd,
+    /// Registers are synced through `kvm_run` (`KVM_CAP_SYNC_REGS`), saving
+    /// the GET/SET_REGS and GET_SREGS ioctls on each hypercall.
+    pub sync_regs: bool,
 }
 
 /// Everything the VM's threads share.
@@ -348,6 +351,7 @@ impl Vm {
         let supported = kvm
             .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
             .map_err(Error::kvm("KVM_GET_SUPPORTED_CPUID"))?;
+        let sync_regs = kvm.check_extension_int(Cap::SyncRegs) as u32 & 0x3 == 0x3;
         let mut vcpus = Vec::new();
         let mut ctl = Vec::new();
         let mut timers = Vec::new();
@@ -378,7 +382,11 @@ impl Vm {
             c.online
                 .store(id == 0 || all_vcpus_start, Ordering::Release);
             ctl.push(c);
-            vcpus.push(OrderedMutex::new(VcpuState { id, fd }));
+            if sync_regs {
+                fd.set_sync_valid_reg(kvm_ioctls::SyncReg::Register);
+                fd.set_sync_valid_reg(kvm_ioctls::SyncReg::SystemRegister);
+            }
+            vcpus.push(OrderedMutex::new(VcpuState { id, fd, sync_regs }));
             timers.push(VcpuTimers::new().map_err(|source| Error::Io {
                 op: "timerfd_create",
                 source,
