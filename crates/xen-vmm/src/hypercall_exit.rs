@@ -54,6 +54,22 @@ pub fn decode(regs: &kvm_regs, sregs: &kvm_sregs) -> HypercallRegs {
     }
 }
 
+impl HypercallRegs {
+    /// The same registers in xen-hypercall's form.
+    pub fn to_crate_regs(&self) -> xen_hypercall::HypercallRegs {
+        let a = self.args;
+        if self.long_mode {
+            xen_hypercall::HypercallRegs::from_regs64(
+                self.cpl, self.nr, a[0], a[1], a[2], a[3], a[4], a[5],
+            )
+        } else {
+            xen_hypercall::HypercallRegs::from_regs32(
+                self.cpl, self.nr, a[0], a[1], a[2], a[3], a[4], a[5],
+            )
+        }
+    }
+}
+
 /// The value to put in rax for `ret` (a 32-bit caller sees eax only).
 pub fn result_rax(long_mode: bool, ret: i64) -> u64 {
     if long_mode {

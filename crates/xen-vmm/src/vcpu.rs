@@ -24,9 +24,13 @@ use vmm_sys_util::ioctl_iow_nr;
 
 use crate::error::{Error, Result};
 use crate::guest;
-use crate::hypercall_exit::{decode, result_rax};
+use crate::hypercall_exit::decode;
 use crate::hypervisor::evtchn::Backend;
-use crate::hypervisor::hypercalls::{self, Caller, Outcome, MAX_HOLE_PAGES};
+use crate::hypervisor::xen_hv::XenHv;
+use xen_hypercall::HypercallOutcome;
+
+/// Maximum number of pages the guest may have the VMM add in holes.
+pub const MAX_HOLE_PAGES: u32 = 64;
 use crate::memory;
 use crate::msr::{HYPERCALL_MSR, HYPERCALL_PORT};
 use crate::serial::SerialDevice;
@@ -319,25 +323,33 @@ fn hypercall(
         )
     };
     let hc = decode(&regs, &sregs);
-    let caller = Caller {
-        shared,
-        vcpu: vs.id,
-        fd: &vs.fd,
-        regs: hc,
+    let (result, effects) = {
+        let (mem, mut tr) = shared.mem.read(t);
+        let mut hv = XenHv::new(shared, &vs.fd, hc.paging, hc.long_mode, &mem, &mut tr);
+        let r = xen_hypercall::dispatch(&hc.to_crate_regs(), vs.id, &*mem, &mut hv);
+        (r, hv.effects)
     };
-    let outcome = hypercalls::dispatch(&caller, t);
-    let (value, action) = match outcome {
-        Outcome::Return(v) => (v, Action::Continue),
-        Outcome::Block => (0, Action::Halt),
-        Outcome::Poll { ports, deadline_ns } => (0, Action::Poll(ports, deadline_ns)),
-        Outcome::Shutdown(reason) => {
+    for k in &effects.kicks {
+        shared.kick(*k);
+    }
+    if let Some(gpa) = effects.map_page {
+        return Ok(Action::MapPage(gpa));
+    }
+    let action = match result.outcome {
+        HypercallOutcome::Done(_) => match effects.backend {
+            Some(b) => Action::Backend(b),
+            None => Action::Continue,
+        },
+        HypercallOutcome::Block { deadline_ns } => match effects.poll_ports {
+            Some(ports) => Action::Poll(ports, deadline_ns),
+            None => Action::Halt,
+        },
+        HypercallOutcome::Shutdown(reason) => {
             shared.finish(ExitReason::Shutdown(reason));
-            (0, Action::Exit)
+            Action::Exit
         }
-        Outcome::MapPage(gpa) => return Ok(Action::MapPage(gpa)),
-        Outcome::Backend(b) => (0, Action::Backend(b)),
     };
-    regs.rax = result_rax(hc.long_mode, value);
+    regs.rax = result.rax;
     if vs.sync_regs {
         vs.fd.sync_regs_mut().regs.rax = regs.rax;
         vs.fd.set_sync_dirty_reg(kvm_ioctls::SyncReg::Register);

@@ -5,6 +5,7 @@
 
 pub mod evtchn;
 pub mod hypercalls;
+pub mod xen_hv;
 
 use evtchn::{Backend, Bitmaps, PortKind, PortTable};
 

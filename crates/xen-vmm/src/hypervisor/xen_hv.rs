@@ -1,0 +1,596 @@
+//! The VMM's implementation of xen-hypercall's handler traits: the
+//! dispatcher decodes and validates a hypercall and calls these methods,
+//! which act on [`XenState`](super::XenState) (lock level `XenLock`) inside the
+//! caller's memory-map read section.
+
+use kvm_ioctls::VcpuFd;
+use vm_lock::{MemRead, Token};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+use xen_abi::{
+    E820Entry, HvmCallbackVia, XenCapabilitiesInfo, XenChangesetInfo, XenCompileInfo,
+    XenExtraversion, DOMID_SELF, VIRQ_DEBUG, VIRQ_TIMER, XENFEAT_AUTO_TRANSLATED_PHYSMAP,
+    XENFEAT_HVM_CALLBACK_VECTOR, XENFEAT_HVM_SAFE_PVCLOCK,
+};
+use xen_hypercall::{
+    AddressTranslate, ConsoleHandler, Errno, EvtchnHandler, EvtchnState, GnttabHandler, GuestArea,
+    HvmHandler, HvmParam, HypercallOutcome, Hypervisor, MapSpace, MemoryHandler, SchedHandler,
+    VcpuHandler, VersionHandler, XenResult,
+};
+
+use super::evtchn::{Backend, PortKind, PortTable};
+use super::hypercalls::{arm_singleshot, set_port_pending};
+use super::{Callback, GRANT_FRAMES};
+use crate::cpuid::{DOMID, XEN_VERSION};
+use crate::memory::{HOLE_MAP_LIMIT, PAGE_SIZE};
+use crate::vm::VmShared;
+
+/// What the vCPU loop must do besides writing RAX.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SideEffects {
+    /// Back this GPA with a page, then run the hypercall again (RAX untouched).
+    pub map_page: Option<u64>,
+    /// `Block` came from `SCHEDOP_poll` on these ports (else from `SCHEDOP_block`).
+    pub poll_ports: Option<Vec<u32>>,
+    /// The guest notified a VMM backend.
+    pub backend: Option<Backend>,
+    /// vCPUs to kick once the locks are dropped.
+    pub kicks: Vec<u32>,
+}
+
+/// One hypercall's view of the VM, handed to `xen_hypercall::dispatch`.
+pub struct XenHv<'a, 't> {
+    shared: &'a VmShared,
+    fd: &'a VcpuFd,
+    paging: bool,
+    long_mode: bool,
+    mem: &'a GuestMemoryMmap,
+    token: &'a mut Token<'t, MemRead>,
+    memmap: Vec<E820Entry>,
+    /// Effects for the vCPU loop.
+    pub effects: SideEffects,
+}
+
+impl<'a, 't> XenHv<'a, 't> {
+    /// A handler for a hypercall of the vCPU `fd` (`paging`: CR0.PG, `long_mode`: caller width).
+    pub fn new(
+        shared: &'a VmShared,
+        fd: &'a VcpuFd,
+        paging: bool,
+        long_mode: bool,
+        mem: &'a GuestMemoryMmap,
+        token: &'a mut Token<'t, MemRead>,
+    ) -> Self {
+        let memmap = crate::boot::e820::memory_map(shared.mem_bytes)
+            .iter()
+            .map(|e| E820Entry {
+                addr: e.addr,
+                size: e.size,
+                kind: e.kind,
+            })
+            .collect();
+        XenHv {
+            shared,
+            fd,
+            paging,
+            long_mode,
+            mem,
+            token,
+            memmap,
+            effects: SideEffects::default(),
+        }
+    }
+
+    fn vcpu_info_byte(&self, vi: u64) -> u8 {
+        crate::guest::load_u8(self.mem, vi).unwrap_or(0)
+    }
+}
+
+fn copy_str(out: &mut [u8], s: &str) {
+    let n = s.len().min(out.len().saturating_sub(1));
+    out[..n].copy_from_slice(&s.as_bytes()[..n]);
+}
+
+impl AddressTranslate for XenHv<'_, '_> {
+    fn translate_gva(&mut self, _vcpu: u32, gva: u64) -> Option<u64> {
+        if !self.paging {
+            return Some(gva);
+        }
+        // KVM's walker ignores bits 63:48; a non-canonical pointer faults.
+        let top = gva >> 47;
+        if top != 0 && top != (1 << 17) - 1 {
+            return None;
+        }
+        let t = self.fd.translate_gva(gva).ok()?;
+        (t.valid != 0).then_some(t.physical_address)
+    }
+}
+
+impl VersionHandler for XenHv<'_, '_> {
+    fn xen_version(&mut self, _vcpu: u32) -> (u16, u16) {
+        ((XEN_VERSION >> 16) as u16, XEN_VERSION as u16)
+    }
+    fn extraversion(&mut self, _vcpu: u32, out: &mut XenExtraversion) {
+        copy_str(out, ".0-kvm");
+    }
+    fn capabilities(&mut self, _vcpu: u32, out: &mut XenCapabilitiesInfo) {
+        copy_str(out, "hvm-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p");
+    }
+    fn compile_info(&mut self, _vcpu: u32, out: &mut XenCompileInfo) {
+        copy_str(&mut out.compiler, "rustc");
+        copy_str(&mut out.compile_by, "xen-on-kvm");
+    }
+    fn changeset(&mut self, _vcpu: u32, out: &mut XenChangesetInfo) {
+        copy_str(out, "xen-on-kvm");
+    }
+    fn features(&mut self, _vcpu: u32, submap_idx: u32) -> u32 {
+        if submap_idx == 0 {
+            (1 << XENFEAT_AUTO_TRANSLATED_PHYSMAP)
+                | (1 << XENFEAT_HVM_CALLBACK_VECTOR)
+                | (1 << XENFEAT_HVM_SAFE_PVCLOCK)
+        } else {
+            0
+        }
+    }
+}
+
+impl MemoryHandler for XenHv<'_, '_> {
+    fn add_to_physmap(&mut self, _vcpu: u32, space: MapSpace, gfn: u64) -> XenResult<()> {
+        let gpa = gfn.checked_mul(PAGE_SIZE).ok_or(Errno::EINVAL)?;
+        let backed = self
+            .mem
+            .get_slice(GuestAddress(gpa), PAGE_SIZE as usize)
+            .is_ok();
+        if !backed && gpa >= HOLE_MAP_LIMIT {
+            return Err(Errno::EINVAL);
+        }
+        let (mut xen, _t) = self.shared.xen.lock(self.token);
+        let old = match space {
+            MapSpace::SharedInfo => xen.shared_info,
+            MapSpace::GrantTable {
+                frame,
+                status: false,
+            } if frame < GRANT_FRAMES => xen.grant_frames[frame as usize],
+            MapSpace::GrantTable { .. } => return Err(Errno::EINVAL),
+        };
+        if !backed {
+            self.effects.map_page = Some(gpa);
+            return Err(Errno::EAGAIN);
+        }
+        let mut page = vec![0u8; PAGE_SIZE as usize];
+        if let Some(o) = old {
+            let _ = self.mem.read_slice(&mut page, GuestAddress(o));
+        }
+        self.mem
+            .write_slice(&page, GuestAddress(gpa))
+            .map_err(|_| Errno::EINVAL)?;
+        match space {
+            MapSpace::SharedInfo => {
+                xen.shared_info = Some(gpa);
+                xen.long_mode = self.long_mode;
+                self.shared.sync_all_ctl(&xen);
+            }
+            MapSpace::GrantTable { frame, .. } => xen.grant_frames[frame as usize] = Some(gpa),
+        }
+        Ok(())
+    }
+
+    fn memory_map(&mut self, _vcpu: u32) -> XenResult<&[E820Entry]> {
+        Ok(&self.memmap)
+    }
+}
+
+impl HvmHandler for XenHv<'_, '_> {
+    fn set_param(&mut self, _vcpu: u32, param: HvmParam) -> XenResult<()> {
+        let (mut xen, _t) = self.shared.xen.lock(self.token);
+        match param {
+            HvmParam::CallbackIrq(via) => {
+                xen.callback = match via {
+                    HvmCallbackVia::None => Callback::None,
+                    HvmCallbackVia::Gsi(g) if g < 48 => Callback::Gsi(g),
+                    HvmCallbackVia::Vector(v) if v >= 0x10 => Callback::Vector(v),
+                    _ => return Err(Errno::EINVAL),
+                };
+                xen.long_mode = self.long_mode;
+                self.shared.sync_all_ctl(&xen);
+                self.effects.kicks = (0..self.shared.vcpus.len() as u32).collect();
+            }
+            HvmParam::StorePfn(_)
+            | HvmParam::StoreEvtchn(_)
+            | HvmParam::ConsolePfn(_)
+            | HvmParam::ConsoleEvtchn(_) => return Err(Errno::EPERM),
+            HvmParam::Other { index, value } => {
+                *xen.params.get_mut(index as usize).ok_or(Errno::EINVAL)? = value
+            }
+        }
+        Ok(())
+    }
+
+    fn get_param(&mut self, _vcpu: u32, index: u32) -> XenResult<u64> {
+        let (xen, _t) = self.shared.xen.lock(self.token);
+        if index == xen_abi::HVM_PARAM_CALLBACK_IRQ {
+            return Ok(match xen.callback {
+                Callback::None => 0,
+                Callback::Gsi(g) => u64::from(g),
+                Callback::Vector(v) => (2 << 56) | u64::from(v),
+            });
+        }
+        xen.params.get(index as usize).copied().ok_or(Errno::EINVAL)
+    }
+
+    fn set_evtchn_upcall_vector(&mut self, _vcpu: u32, target: u32, vector: u8) -> XenResult<()> {
+        if vector < 0x10 {
+            return Err(Errno::EINVAL);
+        }
+        let (mut xen, _t) = self.shared.xen.lock(self.token);
+        xen.vcpus
+            .get_mut(target as usize)
+            .ok_or(Errno::ENOENT)?
+            .upcall_vector = Some(vector);
+        self.shared.sync_vcpu_ctl(&xen, target);
+        self.effects.kicks.push(target);
+        Ok(())
+    }
+}
+
+impl VcpuHandler for XenHv<'_, '_> {
+    fn register_vcpu_info(
+        &mut self,
+        _vcpu: u32,
+        target: u32,
+        gfn: u64,
+        offset: u32,
+    ) -> XenResult<()> {
+        if u64::from(offset) > PAGE_SIZE - 64 {
+            return Err(Errno::EINVAL);
+        }
+        let gpa = gfn
+            .checked_mul(PAGE_SIZE)
+            .and_then(|g| g.checked_add(u64::from(offset)))
+            .ok_or(Errno::EINVAL)?;
+        if self.mem.get_slice(GuestAddress(gpa), 64).is_err() {
+            return Err(Errno::EINVAL);
+        }
+        let (mut xen, _t) = self.shared.xen.lock(self.token);
+        if target as usize >= xen.vcpus.len() {
+            return Err(Errno::ENOENT);
+        }
+        let mut old = [0u8; 64];
+        if let Some(o) = xen.vcpu_info_gpa(target) {
+            let _ = self.mem.read_slice(&mut old, GuestAddress(o));
+        }
+        self.mem
+            .write_slice(&old, GuestAddress(gpa))
+            .map_err(|_| Errno::EINVAL)?;
+        xen.vcpus[target as usize].vcpu_info = Some(gpa);
+        self.shared.sync_vcpu_ctl(&xen, target);
+        self.effects.kicks.push(target);
+        Ok(())
+    }
+
+    fn register_runstate_area(&mut self, _: u32, _: u32, _: Option<GuestArea>) -> XenResult<()> {
+        Err(Errno::ENOSYS)
+    }
+
+    fn register_time_area(&mut self, _: u32, _: u32, _: Option<GuestArea>) -> XenResult<()> {
+        Err(Errno::ENOSYS)
+    }
+
+    fn set_singleshot_timer(
+        &mut self,
+        vcpu: u32,
+        target: u32,
+        timeout: u64,
+        future: bool,
+    ) -> XenResult<()> {
+        if target != vcpu {
+            return Err(Errno::EINVAL);
+        }
+        if future && timeout < self.shared.system_time_ns() {
+            return Err(Errno::ETIME);
+        }
+        let (mut xen, _t) = self.shared.xen.lock(self.token);
+        arm_singleshot(self.shared, &mut xen, target, Some(timeout));
+        Ok(())
+    }
+
+    fn stop_singleshot_timer(&mut self, vcpu: u32, target: u32) -> XenResult<()> {
+        if target != vcpu {
+            return Err(Errno::EINVAL);
+        }
+        let (mut xen, _t) = self.shared.xen.lock(self.token);
+        arm_singleshot(self.shared, &mut xen, target, None);
+        Ok(())
+    }
+
+    fn set_periodic_timer(&mut self, _vcpu: u32, target: u32, period_ns: u64) -> XenResult<()> {
+        if !(1_000_000..=(1u64 << 50)).contains(&period_ns) {
+            return Err(Errno::EINVAL);
+        }
+        let (mut xen, _t) = self.shared.xen.lock(self.token);
+        let t = xen.vcpus.get_mut(target as usize).ok_or(Errno::ENOENT)?;
+        t.period_ns = Some(period_ns);
+        let tm = &self.shared.timers[target as usize].periodic;
+        if let Err(e) = tm.arm_at(crate::timers::monotonic_ns() + period_ns, period_ns) {
+            log::error!("timerfd: {e}");
+        }
+        Ok(())
+    }
+
+    fn stop_periodic_timer(&mut self, _vcpu: u32, target: u32) -> XenResult<()> {
+        let (mut xen, _t) = self.shared.xen.lock(self.token);
+        xen.vcpus
+            .get_mut(target as usize)
+            .ok_or(Errno::ENOENT)?
+            .period_ns = None;
+        let _ = self.shared.timers[target as usize].periodic.disarm();
+        Ok(())
+    }
+
+    fn set_timer_op(&mut self, vcpu: u32, deadline_ns: Option<u64>) -> XenResult<()> {
+        let (mut xen, _t) = self.shared.xen.lock(self.token);
+        arm_singleshot(self.shared, &mut xen, vcpu, deadline_ns);
+        Ok(())
+    }
+}
+
+impl SchedHandler for XenHv<'_, '_> {
+    fn yield_now(&mut self, _vcpu: u32) {
+        std::thread::yield_now();
+    }
+
+    fn block(&mut self, vcpu: u32) -> HypercallOutcome {
+        // Blocking re-enables event delivery (clears evtchn_upcall_mask).
+        let vi = self.shared.ctl[vcpu as usize]
+            .vcpu_info
+            .load(std::sync::atomic::Ordering::Acquire);
+        if vi != u64::MAX {
+            let _ = self.mem.write_obj(0u8, GuestAddress(vi + 1));
+            if self.vcpu_info_byte(vi) != 0 {
+                return HypercallOutcome::Done(0);
+            }
+        }
+        HypercallOutcome::Block { deadline_ns: None }
+    }
+
+    fn poll(&mut self, _vcpu: u32, ports: &[u32], timeout_ns: Option<u64>) -> HypercallOutcome {
+        let (xen, _t) = self.shared.xen.lock(self.token);
+        let limit = PortTable::limit(xen.long_mode);
+        if ports.iter().any(|&p| p >= limit) {
+            return HypercallOutcome::Done(Errno::EINVAL.to_return());
+        }
+        if let Some(bm) = xen.bitmaps() {
+            if ports.iter().any(|&p| bm.is_pending(self.mem, p)) {
+                return HypercallOutcome::Done(0);
+            }
+        }
+        if timeout_ns.is_some_and(|d| d <= self.shared.system_time_ns()) {
+            return HypercallOutcome::Done(0);
+        }
+        self.effects.poll_ports = Some(ports.to_vec());
+        HypercallOutcome::Block {
+            deadline_ns: timeout_ns,
+        }
+    }
+
+    fn shutdown(&mut self, _vcpu: u32, reason: u32) -> HypercallOutcome {
+        HypercallOutcome::Shutdown(reason)
+    }
+}
+
+fn remote_is_self(dom: u16) -> bool {
+    dom == DOMID_SELF || u32::from(dom) == DOMID
+}
+
+impl EvtchnHandler for XenHv<'_, '_> {
+    fn alloc_unbound(&mut self, _vcpu: u32, remote_dom: u16) -> XenResult<u32> {
+        let remote = if remote_dom == DOMID_SELF {
+            DOMID as u16
+        } else {
+            remote_dom
+        };
+        let (mut xen, _t) = self.shared.xen.lock(self.token);
+        let lm = xen.long_mode;
+        xen.ports
+            .alloc(PortKind::Unbound { remote }, 0, lm)
+            .map_err(|e| Errno(e as i32))
+    }
+
+    fn bind_interdomain(&mut self, vcpu: u32, remote_dom: u16, remote_port: u32) -> XenResult<u32> {
+        if !remote_is_self(remote_dom) {
+            return Err(Errno::EINVAL);
+        }
+        let (mut xen, _t) = self.shared.xen.lock(self.token);
+        match xen.ports.get(remote_port) {
+            Some(p)
+                if p.kind
+                    == (PortKind::Unbound {
+                        remote: DOMID as u16,
+                    }) => {}
+            _ => return Err(Errno::EINVAL),
+        }
+        let lm = xen.long_mode;
+        let local = xen
+            .ports
+            .alloc(PortKind::Interdomain { peer: remote_port }, vcpu, lm)
+            .map_err(|e| Errno(e as i32))?;
+        if let Some(p) = xen.ports.get_mut(remote_port) {
+            p.kind = PortKind::Interdomain { peer: local };
+        }
+        Ok(local)
+    }
+
+    fn bind_virq(&mut self, _vcpu: u32, virq: u32, target: u32) -> XenResult<u32> {
+        if virq >= xen_abi::NR_VIRQS {
+            return Err(Errno::EINVAL);
+        }
+        if target as usize >= self.shared.vcpus.len() {
+            return Err(Errno::ENOENT);
+        }
+        if virq != VIRQ_TIMER && virq != VIRQ_DEBUG && target != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let (mut xen, _t) = self.shared.xen.lock(self.token);
+        if xen.ports.find_virq(virq, target).is_some() {
+            return Err(Errno::EEXIST);
+        }
+        let lm = xen.long_mode;
+        xen.ports
+            .alloc(PortKind::Virq(virq), target, lm)
+            .map_err(|e| Errno(e as i32))
+    }
+
+    fn bind_ipi(&mut self, _vcpu: u32, target: u32) -> XenResult<u32> {
+        if target as usize >= self.shared.vcpus.len() {
+            return Err(Errno::ENOENT);
+        }
+        let (mut xen, _t) = self.shared.xen.lock(self.token);
+        let lm = xen.long_mode;
+        xen.ports
+            .alloc(PortKind::Ipi, target, lm)
+            .map_err(|e| Errno(e as i32))
+    }
+
+    fn close(&mut self, _vcpu: u32, port: u32) -> XenResult<()> {
+        let (mut xen, _t) = self.shared.xen.lock(self.token);
+        let old = xen.ports.free(port).map_err(|e| Errno(e as i32))?;
+        if let PortKind::Interdomain { peer } = old.kind {
+            if let Some(p) = xen.ports.get_mut(peer) {
+                p.kind = PortKind::Unbound {
+                    remote: DOMID as u16,
+                };
+            }
+        }
+        if let Some(bm) = xen.bitmaps() {
+            bm.clear_pending(self.mem, port);
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, _vcpu: u32, port: u32) -> XenResult<()> {
+        let (xen, _t) = self.shared.xen.lock(self.token);
+        let p = *xen.ports.get(port).ok_or(Errno::EINVAL)?;
+        let target = match p.kind {
+            PortKind::Interdomain { peer } => peer,
+            PortKind::Ipi => port,
+            PortKind::Unbound { .. } => return Ok(()),
+            PortKind::Backend(b) => {
+                self.effects.backend = Some(b);
+                return Ok(());
+            }
+            PortKind::Virq(_) | PortKind::Free => return Err(Errno::EINVAL),
+        };
+        if let Some(k) = set_port_pending(&xen, self.mem, target) {
+            self.effects.kicks.push(k);
+        }
+        for (i, c) in self.shared.ctl.iter().enumerate() {
+            if c.polling.load(std::sync::atomic::Ordering::Acquire) {
+                self.effects.kicks.push(i as u32);
+            }
+        }
+        Ok(())
+    }
+
+    fn status(&mut self, _vcpu: u32, port: u32) -> XenResult<(EvtchnState, u32)> {
+        let (xen, _t) = self.shared.xen.lock(self.token);
+        if port >= PortTable::limit(xen.long_mode) {
+            return Err(Errno::EINVAL);
+        }
+        let Some(p) = xen.ports.get(port) else {
+            return Ok((EvtchnState::Closed, 0));
+        };
+        let s = match p.kind {
+            PortKind::Free => EvtchnState::Closed,
+            PortKind::Unbound { remote } => EvtchnState::Unbound { remote_dom: remote },
+            PortKind::Interdomain { peer } => EvtchnState::Interdomain {
+                remote_dom: DOMID as u16,
+                remote_port: peer,
+            },
+            PortKind::Backend(_) => EvtchnState::Interdomain {
+                remote_dom: 0,
+                remote_port: 0,
+            },
+            PortKind::Virq(v) => EvtchnState::Virq(v),
+            PortKind::Ipi => EvtchnState::Ipi,
+        };
+        Ok((s, p.vcpu))
+    }
+
+    fn bind_vcpu(&mut self, _vcpu: u32, port: u32, target: u32) -> XenResult<()> {
+        if target as usize >= self.shared.vcpus.len() {
+            return Err(Errno::ENOENT);
+        }
+        let (mut xen, _t) = self.shared.xen.lock(self.token);
+        let p = xen.ports.get_mut(port).ok_or(Errno::EINVAL)?;
+        match p.kind {
+            PortKind::Virq(v) if v == VIRQ_TIMER || v == VIRQ_DEBUG => Err(Errno::EINVAL),
+            _ => {
+                p.vcpu = target;
+                Ok(())
+            }
+        }
+    }
+
+    fn unmask(&mut self, vcpu: u32, port: u32) -> XenResult<()> {
+        let (xen, _t) = self.shared.xen.lock(self.token);
+        if port >= PortTable::limit(xen.long_mode) {
+            return Err(Errno::EINVAL);
+        }
+        let Some(bm) = xen.bitmaps() else {
+            return Ok(());
+        };
+        let target = xen.ports.get(port).map(|p| p.vcpu).unwrap_or(vcpu);
+        if bm.unmask(self.mem, port, xen.vcpu_info_gpa(target)) {
+            self.effects.kicks.push(target);
+        }
+        Ok(())
+    }
+
+    fn reset(&mut self, _vcpu: u32) -> XenResult<()> {
+        Err(Errno::ENOSYS)
+    }
+}
+
+impl GnttabHandler for XenHv<'_, '_> {
+    fn query_size(&mut self, _vcpu: u32) -> (u32, u32) {
+        (GRANT_FRAMES, GRANT_FRAMES)
+    }
+
+    fn setup_table(&mut self, _vcpu: u32, frames: &mut [u64]) -> Result<(), i16> {
+        let (xen, _t) = self.shared.xen.lock(self.token);
+        if frames.len() > GRANT_FRAMES as usize {
+            return Err(xen_abi::GNTST_GENERAL_ERROR);
+        }
+        for (i, f) in frames.iter_mut().enumerate() {
+            *f = xen.grant_frames[i].ok_or(xen_abi::GNTST_GENERAL_ERROR)? >> 12;
+        }
+        Ok(())
+    }
+
+    fn set_version(&mut self, _vcpu: u32, version: u32) -> XenResult<()> {
+        if version == 1 {
+            Ok(())
+        } else {
+            Err(Errno::EOPNOTSUPP)
+        }
+    }
+
+    fn get_version(&mut self, _vcpu: u32) -> u32 {
+        1
+    }
+}
+
+impl ConsoleHandler for XenHv<'_, '_> {
+    fn console_write(&mut self, _vcpu: u32, bytes: &[u8]) -> XenResult<()> {
+        self.shared.write_output(self.token, bytes);
+        Ok(())
+    }
+}
+
+impl Hypervisor for XenHv<'_, '_> {
+    fn domid(&self) -> u16 {
+        DOMID as u16
+    }
+    fn nr_vcpus(&self) -> u32 {
+        self.shared.vcpus.len() as u32
+    }
+}
