@@ -24,6 +24,7 @@ pub mod backends;
 pub mod boot;
 pub mod cpuid;
 pub mod demo;
+pub mod devices;
 pub mod error;
 pub mod guest;
 pub mod hypercall_exit;

@@ -1,0 +1,403 @@
+//! The Xen PV console: the `xencons_interface` page.
+//!
+//! The page (`HVM_PARAM_CONSOLE_PFN`) holds two byte rings: `in` (1024
+//! bytes, host to guest) and `out` (2048 bytes, guest to host), with the
+//! free-running `u32` indices `in_cons`, `in_prod`, `out_cons`, `out_prod`
+//! after them. The guest produces on `out` and consumes on `in`; we do the
+//! opposite.
+//!
+//! The VMM core calls [`Console::process`] whenever the guest signals the
+//! console event channel (`HVM_PARAM_CONSOLE_EVTCHN`) or yields
+//! (`SCHEDOP_yield`: GRUB spins on yield until the output ring is empty),
+//! and after [`Console::queue_input`] (bytes read from stdin). When
+//! `process` returns `true` the core must raise the console event channel.
+//!
+//! ```
+//! use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+//! use xen_vmm::devices::console::{Console, OUT_PROD};
+//!
+//! let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x10000)]).unwrap();
+//! let mut con = Console::new(0xf, Vec::new()).unwrap(); // ring page at GFN 0xf
+//! // The guest writes "hi" to out[0..2] and bumps out_prod.
+//! mem.write_slice(b"hi", GuestAddress(0xf000 + 1024)).unwrap();
+//! mem.write_obj(2u32, GuestAddress(0xf000 + OUT_PROD)).unwrap();
+//! con.queue_input(b"x");
+//! assert!(con.process(&mem).unwrap()); // notify the guest
+//! assert_eq!(con.output(), b"hi");
+//! ```
+
+use std::collections::VecDeque;
+use std::io::Write;
+
+use log::warn;
+use vm_memory::{Bytes, GuestAddress};
+
+use super::{load_idx, page_base, store_idx, ByteRing, Error, Result};
+
+/// Size of the host-to-guest ring.
+pub const IN_SIZE: u32 = 1024;
+/// Size of the guest-to-host ring.
+pub const OUT_SIZE: u32 = 2048;
+/// Offset of `in[]` in the page.
+pub const IN_OFF: u64 = 0;
+/// Offset of `out[]` in the page.
+pub const OUT_OFF: u64 = 1024;
+/// Offset of `in_cons`.
+pub const IN_CONS: u64 = 3072;
+/// Offset of `in_prod`.
+pub const IN_PROD: u64 = 3076;
+/// Offset of `out_cons`.
+pub const OUT_CONS: u64 = 3080;
+/// Offset of `out_prod`.
+pub const OUT_PROD: u64 = 3084;
+
+/// Bound on host input waiting for room in the guest's ring; input beyond
+/// it is dropped (and counted).
+pub const MAX_PENDING_INPUT: usize = 64 * 1024;
+
+/// Snapshot state of the console (the ring itself lives in guest memory).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConsoleState {
+    /// Guest frame number of the ring page.
+    pub ring_gfn: u64,
+    /// Host input not yet copied into the guest's ring.
+    pub pending_input: Vec<u8>,
+    /// Host input bytes dropped because the queue was full.
+    pub dropped_input: u64,
+    /// Times the guest broke the ring protocol (bad indices).
+    pub guest_errors: u64,
+}
+
+/// The console backend: drains guest output into a [`Write`] sink and
+/// feeds queued host input into the guest.
+#[derive(Debug)]
+pub struct Console<W: Write> {
+    ring: GuestAddress,
+    state: ConsoleState,
+    pending: VecDeque<u8>,
+    out: W,
+}
+
+impl<W: Write> Console<W> {
+    /// A console whose ring page is guest frame `ring_gfn`, writing guest
+    /// output to `out`.
+    pub fn new(ring_gfn: u64, out: W) -> Result<Self> {
+        Self::from_state(
+            &ConsoleState {
+                ring_gfn,
+                ..Default::default()
+            },
+            out,
+        )
+    }
+
+    /// Restores a console from a snapshot.
+    pub fn from_state(state: &ConsoleState, out: W) -> Result<Self> {
+        let ring = page_base(state.ring_gfn)?;
+        let mut pending: VecDeque<u8> = state.pending_input.iter().copied().collect();
+        pending.truncate(MAX_PENDING_INPUT);
+        Ok(Console {
+            ring,
+            state: ConsoleState {
+                pending_input: Vec::new(),
+                ..state.clone()
+            },
+            pending,
+            out,
+        })
+    }
+
+    /// The state to snapshot.
+    pub fn state(&self) -> ConsoleState {
+        ConsoleState {
+            pending_input: self.pending.iter().copied().collect(),
+            ..self.state.clone()
+        }
+    }
+
+    /// The output sink.
+    pub fn output(&self) -> &W {
+        &self.out
+    }
+
+    /// The output sink, mutably.
+    pub fn output_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
+    /// Bytes of host input still waiting for room in the guest's ring.
+    pub fn pending_input(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Queues host input (e.g. read from stdin) for the guest. Returns how
+    /// many bytes were accepted; the rest is dropped because the queue
+    /// holds [`MAX_PENDING_INPUT`] bytes already. Call [`Console::process`]
+    /// afterwards to copy it into the ring.
+    pub fn queue_input(&mut self, bytes: &[u8]) -> usize {
+        let room = MAX_PENDING_INPUT.saturating_sub(self.pending.len());
+        let n = room.min(bytes.len());
+        self.pending.extend(&bytes[..n]);
+        let dropped = (bytes.len() - n) as u64;
+        if dropped > 0 {
+            self.state.dropped_input = self.state.dropped_input.saturating_add(dropped);
+            warn!("xen console: input queue full, dropped {dropped} bytes");
+        }
+        n
+    }
+
+    /// Drains the guest's output ring into the sink and copies pending
+    /// input into the guest's input ring. Returns `true` when the guest
+    /// must be notified (its console event channel raised): output was
+    /// consumed (the guest may wait for room) or input was produced.
+    ///
+    /// On a sink error the output is still consumed (so a guest never
+    /// blocks on a broken host terminal) and the error is returned.
+    pub fn process<M: Bytes<GuestAddress> + ?Sized>(&mut self, mem: &M) -> Result<bool> {
+        let (drained, out_err) = self.drain_output(mem)?;
+        let pushed = self.push_input(mem)?;
+        if let Some(e) = out_err {
+            return Err(e);
+        }
+        Ok(drained || pushed)
+    }
+
+    fn gpa(&self, off: u64) -> u64 {
+        self.ring.0 + off
+    }
+
+    /// Returns (consumed anything, sink error).
+    fn drain_output<M: Bytes<GuestAddress> + ?Sized>(
+        &mut self,
+        mem: &M,
+    ) -> Result<(bool, Option<Error>)> {
+        let cons = load_idx(mem, self.gpa(OUT_CONS))?;
+        let prod = load_idx(mem, self.gpa(OUT_PROD))?;
+        let avail = prod.wrapping_sub(cons);
+        if avail == 0 {
+            return Ok((false, None));
+        }
+        if avail > OUT_SIZE {
+            self.state.guest_errors = self.state.guest_errors.saturating_add(1);
+            warn!(
+                "xen console: guest out_prod {prod:#x} is {avail} bytes ahead of out_cons {cons:#x} (ring holds {OUT_SIZE}); dropping"
+            );
+            store_idx(mem, self.gpa(OUT_CONS), prod)?;
+            return Ok((true, None));
+        }
+        let ring = ByteRing {
+            base: GuestAddress(self.gpa(OUT_OFF)),
+            size: OUT_SIZE,
+        };
+        let mut buf = [0u8; OUT_SIZE as usize];
+        let buf = &mut buf[..avail as usize];
+        ring.read(mem, cons, buf)?;
+        let res = self.out.write_all(buf).and_then(|()| self.out.flush());
+        store_idx(mem, self.gpa(OUT_CONS), prod)?;
+        Ok((true, res.err().map(Error::Output)))
+    }
+
+    fn push_input<M: Bytes<GuestAddress> + ?Sized>(&mut self, mem: &M) -> Result<bool> {
+        if self.pending.is_empty() {
+            return Ok(false);
+        }
+        let cons = load_idx(mem, self.gpa(IN_CONS))?;
+        let mut prod = load_idx(mem, self.gpa(IN_PROD))?;
+        let mut fill = prod.wrapping_sub(cons);
+        if fill > IN_SIZE {
+            // The guest moved in_cons past what we produced (or scribbled
+            // on in_prod): treat the ring as empty from its consumer on.
+            self.state.guest_errors = self.state.guest_errors.saturating_add(1);
+            warn!(
+                "xen console: in_cons {cons:#x} / in_prod {prod:#x} out of range; resetting input ring"
+            );
+            prod = cons;
+            fill = 0;
+        }
+        let room = (IN_SIZE - fill) as usize;
+        let n = room.min(self.pending.len());
+        if n == 0 {
+            return Ok(false);
+        }
+        let bytes: Vec<u8> = self.pending.drain(..n).collect();
+        let ring = ByteRing {
+            base: GuestAddress(self.gpa(IN_OFF)),
+            size: IN_SIZE,
+        };
+        ring.write(mem, prod, &bytes)?;
+        // n <= IN_SIZE.
+        store_idx(mem, self.gpa(IN_PROD), prod.wrapping_add(n as u32))?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::mem;
+    use super::*;
+    use vm_memory::GuestMemoryMmap;
+
+    const GFN: u64 = 2;
+    const BASE: u64 = GFN * 4096;
+
+    fn set(mem: &GuestMemoryMmap, off: u64, v: u32) {
+        mem.write_obj(v, GuestAddress(BASE + off)).unwrap();
+    }
+    fn get(mem: &GuestMemoryMmap, off: u64) -> u32 {
+        mem.read_obj(GuestAddress(BASE + off)).unwrap()
+    }
+    /// Guest side: put bytes on the out ring.
+    fn guest_put(mem: &GuestMemoryMmap, bytes: &[u8]) {
+        let mut prod = get(mem, OUT_PROD);
+        for &b in bytes {
+            let off = u64::from(prod & (OUT_SIZE - 1));
+            mem.write_obj(b, GuestAddress(BASE + OUT_OFF + off))
+                .unwrap();
+            prod = prod.wrapping_add(1);
+        }
+        set(mem, OUT_PROD, prod);
+    }
+    /// Guest side: take everything from the in ring.
+    fn guest_get(mem: &GuestMemoryMmap) -> Vec<u8> {
+        let mut cons = get(mem, IN_CONS);
+        let prod = get(mem, IN_PROD);
+        let mut v = Vec::new();
+        while cons != prod {
+            let off = u64::from(cons & (IN_SIZE - 1));
+            v.push(mem.read_obj(GuestAddress(BASE + IN_OFF + off)).unwrap());
+            cons = cons.wrapping_add(1);
+        }
+        set(mem, IN_CONS, cons);
+        v
+    }
+
+    #[test]
+    fn drains_output() {
+        let m = mem();
+        let mut c = Console::new(GFN, Vec::new()).unwrap();
+        assert!(!c.process(&m).unwrap(), "nothing to do, no notify");
+        guest_put(&m, b"hello\n");
+        assert!(c.process(&m).unwrap());
+        assert_eq!(c.output(), b"hello\n");
+        assert_eq!(get(&m, OUT_CONS), 6);
+        assert!(!c.process(&m).unwrap());
+    }
+
+    #[test]
+    fn output_wraps_ring_and_index() {
+        let m = mem();
+        let start = u32::MAX - 5;
+        set(&m, OUT_CONS, start);
+        set(&m, OUT_PROD, start);
+        let mut c = Console::new(GFN, Vec::new()).unwrap();
+        let data: Vec<u8> = (0..OUT_SIZE).map(|i| (i % 251) as u8).collect();
+        guest_put(&m, &data);
+        assert!(c.process(&m).unwrap());
+        assert_eq!(c.output(), &data);
+        assert_eq!(get(&m, OUT_CONS), start.wrapping_add(OUT_SIZE));
+    }
+
+    #[test]
+    fn output_prod_too_far_ahead_is_dropped() {
+        let m = mem();
+        set(&m, OUT_CONS, 10);
+        set(&m, OUT_PROD, 10 + OUT_SIZE + 1);
+        let mut c = Console::new(GFN, Vec::new()).unwrap();
+        assert!(c.process(&m).unwrap());
+        assert!(c.output().is_empty());
+        assert_eq!(get(&m, OUT_CONS), 10 + OUT_SIZE + 1);
+        assert_eq!(c.state().guest_errors, 1);
+        // Prod "behind" cons is also > OUT_SIZE ahead after wrapping.
+        set(&m, OUT_PROD, 0);
+        assert!(c.process(&m).unwrap());
+        assert_eq!(c.state().guest_errors, 2);
+        // And the ring works again afterwards.
+        guest_put(&m, b"ok");
+        c.process(&m).unwrap();
+        assert_eq!(c.output(), b"ok");
+    }
+
+    #[test]
+    fn input_waits_for_room() {
+        let m = mem();
+        let mut c = Console::new(GFN, Vec::new()).unwrap();
+        let data: Vec<u8> = (0..IN_SIZE + 100).map(|i| (i % 253) as u8).collect();
+        assert_eq!(c.queue_input(&data), data.len());
+        assert!(c.process(&m).unwrap());
+        assert_eq!(c.pending_input(), 100);
+        assert_eq!(get(&m, IN_PROD), IN_SIZE);
+        // Ring full: nothing more goes in, no notify.
+        assert!(!c.process(&m).unwrap());
+        let got = guest_get(&m);
+        assert_eq!(&got[..], &data[..IN_SIZE as usize]);
+        assert!(c.process(&m).unwrap());
+        assert_eq!(c.pending_input(), 0);
+        assert_eq!(guest_get(&m), &data[IN_SIZE as usize..]);
+    }
+
+    #[test]
+    fn input_with_bad_guest_consumer_resets() {
+        let m = mem();
+        // Guest claims to have consumed far more than we produced.
+        set(&m, IN_CONS, 5000);
+        set(&m, IN_PROD, 3);
+        let mut c = Console::new(GFN, Vec::new()).unwrap();
+        c.queue_input(b"abc");
+        assert!(c.process(&m).unwrap());
+        assert_eq!(get(&m, IN_PROD), 5003);
+        assert_eq!(guest_get(&m), b"abc");
+        assert_eq!(c.state().guest_errors, 1);
+    }
+
+    #[test]
+    fn input_queue_is_bounded() {
+        let mut c = Console::new(GFN, Vec::new()).unwrap();
+        let big = vec![b'a'; MAX_PENDING_INPUT + 10];
+        assert_eq!(c.queue_input(&big), MAX_PENDING_INPUT);
+        assert_eq!(c.queue_input(b"x"), 0);
+        assert_eq!(c.state().dropped_input, 11);
+    }
+
+    #[test]
+    fn state_round_trip() {
+        let m = mem();
+        let mut c = Console::new(GFN, Vec::new()).unwrap();
+        set(&m, IN_PROD, IN_SIZE); // ring full
+        c.queue_input(b"later");
+        c.process(&m).unwrap();
+        let st = c.state();
+        assert_eq!(st.pending_input, b"later");
+        let mut c2 = Console::from_state(&st, Vec::new()).unwrap();
+        assert_eq!(c2.state(), st);
+        set(&m, IN_CONS, IN_SIZE); // guest consumed all
+        assert!(c2.process(&m).unwrap());
+        assert_eq!(guest_get(&m), b"later");
+    }
+
+    struct Broken;
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn sink_error_still_consumes() {
+        let m = mem();
+        let mut c = Console::new(GFN, Broken).unwrap();
+        guest_put(&m, b"lost");
+        assert!(matches!(c.process(&m), Err(Error::Output(_))));
+        assert_eq!(get(&m, OUT_CONS), 4);
+    }
+
+    #[test]
+    fn ring_outside_ram_is_an_error() {
+        let m = mem();
+        let mut c = Console::new(0x1000, Vec::new()).unwrap();
+        assert!(matches!(c.process(&m), Err(Error::GuestMemory(_))));
+        assert!(Console::new(u64::MAX, Vec::new()).is_err());
+    }
+}
