@@ -35,6 +35,41 @@ pub fn enable_msr_exits(vm: &VmFd) -> Result<()> {
         .map_err(Error::kvm("KVM_X86_SET_MSR_FILTER"))
 }
 
+mod ioctls {
+    #![allow(missing_docs)]
+    use kvm_bindings::kvm_xen_hvm_config;
+    use vmm_sys_util::ioctl_iow_nr;
+    const KVMIO: u32 = 0xAE;
+    ioctl_iow_nr!(KVM_XEN_HVM_CONFIG, KVMIO, 0x7a, kvm_xen_hvm_config);
+}
+
+/// Whether KVM can intercept Xen hypercalls itself (`KVM_CAP_XEN_HVM` with
+/// `KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL`).
+pub fn kernel_xen_supported(kvm: &kvm_ioctls::Kvm) -> bool {
+    let caps = kvm.check_extension_raw(u64::from(kvm_bindings::KVM_CAP_XEN_HVM));
+    caps > 0 && caps as u32 & kvm_bindings::KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL != 0
+}
+
+/// The kernel path: KVM fills the hypercall page (vmcall/vmmcall stubs) on
+/// the MSR write and reports each hypercall as `KVM_EXIT_XEN`.
+pub fn enable_kernel_xen(vm: &VmFd) -> Result<()> {
+    let cfg = kvm_bindings::kvm_xen_hvm_config {
+        flags: kvm_bindings::KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL,
+        msr: HYPERCALL_MSR,
+        ..Default::default()
+    };
+    // SAFETY: KVM_XEN_HVM_CONFIG on our VM fd with a valid, fully initialised struct
+    // that the kernel only reads.
+    let r = unsafe { vmm_sys_util::ioctl::ioctl_with_ref(vm, ioctls::KVM_XEN_HVM_CONFIG(), &cfg) };
+    if r < 0 {
+        return Err(Error::Kvm {
+            op: "KVM_XEN_HVM_CONFIG",
+            source: kvm_ioctls::Error::last(),
+        });
+    }
+    Ok(())
+}
+
 /// Hypercall page contents: entry `i` (32 bytes) is
 /// `mov $i,%eax; out %eax,$HYPERCALL_PORT; ret`, padded with `int3`.
 pub fn hypercall_page() -> [u8; 4096] {

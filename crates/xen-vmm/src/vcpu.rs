@@ -24,7 +24,7 @@ use vmm_sys_util::ioctl_iow_nr;
 
 use crate::error::{Error, Result};
 use crate::guest;
-use crate::hypercall_exit::decode;
+use crate::hypercall_exit::{decode, HypercallRegs};
 use crate::hypervisor::evtchn::Backend;
 use crate::hypervisor::xen_hv::XenHv;
 use xen_hypercall::HypercallOutcome;
@@ -74,7 +74,7 @@ enum Action {
     Continue,
     Halt,
     Poll(Vec<u32>, Option<u64>),
-    MapPage(u64),
+    MapPage(u64, HypercallRegs, Source),
     Backend(Backend),
     Exit,
 }
@@ -107,7 +107,7 @@ pub fn vcpu_thread(shared: &VmShared, id: u32) -> Result<()> {
 
 fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
     let c = &shared.ctl[id as usize];
-    let mut retry_hypercall = false;
+    let mut retry: Option<(HypercallRegs, Source)> = None;
     loop {
         if shared.is_done() {
             return Ok(());
@@ -118,9 +118,8 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
         }
         let action = {
             let (mut vs, mut t) = shared.vcpus[id as usize].lock(root.token());
-            if retry_hypercall {
-                retry_hypercall = false;
-                hypercall(shared, &mut vs, &mut t)?
+            if let Some((hc, source)) = retry.take() {
+                complete_hypercall(shared, &mut vs, &mut t, hc, source)?
             } else {
                 step(shared, &mut vs, &mut t)?
             }
@@ -130,9 +129,9 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
             Action::Exit => return Ok(()),
             Action::Halt => wait_event(shared, id, root),
             Action::Poll(ports, deadline) => wait_poll(shared, id, root, &ports, deadline),
-            Action::MapPage(gpa) => {
+            Action::MapPage(gpa, hc, source) => {
                 map_page(shared, root, gpa);
-                retry_hypercall = true;
+                retry = Some((hc, source));
             }
             Action::Backend(b) => crate::backends::notify(shared, root, b),
         }
@@ -278,6 +277,9 @@ fn step(shared: &VmShared, vs: &mut VcpuState, t: &mut Token<'_, VcpuMutex>) -> 
             shared.finish(ExitReason::Crash);
             return Ok(Action::Exit);
         }
+        VcpuExit::Unsupported(kvm_bindings::KVM_EXIT_XEN) => {
+            return kernel_hypercall(shared, vs, t);
+        }
         VcpuExit::SystemEvent(..) => {
             shared.finish(ExitReason::Shutdown(xen_abi::SHUTDOWN_POWEROFF));
             return Ok(Action::Exit);
@@ -308,12 +310,17 @@ fn step(shared: &VmShared, vs: &mut VcpuState, t: &mut Token<'_, VcpuMutex>) -> 
     hypercall(shared, vs, t)
 }
 
-fn hypercall(
-    shared: &VmShared,
-    vs: &mut VcpuState,
-    t: &mut Token<'_, VcpuMutex>,
-) -> Result<Action> {
-    let (mut regs, sregs) = if vs.sync_regs {
+/// Where a hypercall came from (and where its result goes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// A port-I/O stub: result in RAX.
+    PortIo,
+    /// `KVM_EXIT_XEN` (in-kernel Xen support): result in `kvm_run.xen.u.hcall.result`.
+    KernelXen,
+}
+
+fn current_regs(vs: &VcpuState) -> Result<(kvm_bindings::kvm_regs, kvm_bindings::kvm_sregs)> {
+    Ok(if vs.sync_regs {
         let s = vs.fd.sync_regs();
         (s.regs, s.sregs)
     } else {
@@ -321,8 +328,53 @@ fn hypercall(
             vs.fd.get_regs().map_err(Error::kvm("KVM_GET_REGS"))?,
             vs.fd.get_sregs().map_err(Error::kvm("KVM_GET_SREGS"))?,
         )
+    })
+}
+
+/// A hypercall exit by port I/O from the hypercall page.
+fn hypercall(
+    shared: &VmShared,
+    vs: &mut VcpuState,
+    t: &mut Token<'_, VcpuMutex>,
+) -> Result<Action> {
+    let (regs, sregs) = current_regs(vs)?;
+    complete_hypercall(shared, vs, t, decode(&regs, &sregs), Source::PortIo)
+}
+
+/// A `KVM_EXIT_XEN` hypercall exit (hosts with `KVM_CAP_XEN_HVM`).
+fn kernel_hypercall(
+    shared: &VmShared,
+    vs: &mut VcpuState,
+    t: &mut Token<'_, VcpuMutex>,
+) -> Result<Action> {
+    let run = vs.fd.get_kvm_run();
+    // SAFETY: the exit reason is KVM_EXIT_XEN, so `xen` is the live union member.
+    let xen = unsafe { run.__bindgen_anon_1.xen };
+    if xen.type_ != kvm_bindings::KVM_EXIT_XEN_HCALL {
+        return Ok(Action::Continue);
+    }
+    // SAFETY: type KVM_EXIT_XEN_HCALL selects the `hcall` member.
+    let h = unsafe { xen.u.hcall };
+    let (_, sregs) = current_regs(vs)?;
+    let long_mode = h.longmode != 0;
+    let m = |v: u64| if long_mode { v } else { v & 0xffff_ffff };
+    let hc = HypercallRegs {
+        nr: m(h.input),
+        args: h.params.map(m),
+        long_mode,
+        cpl: h.cpl as u8,
+        paging: sregs.cr0 & (1 << 31) != 0,
     };
-    let hc = decode(&regs, &sregs);
+    complete_hypercall(shared, vs, t, hc, Source::KernelXen)
+}
+
+fn complete_hypercall(
+    shared: &VmShared,
+    vs: &mut VcpuState,
+    t: &mut Token<'_, VcpuMutex>,
+    hc: HypercallRegs,
+    source: Source,
+) -> Result<Action> {
     let (result, effects) = {
         let (mem, mut tr) = shared.mem.read(t);
         let mut hv = XenHv::new(shared, &vs.fd, hc.paging, hc.long_mode, &mem, &mut tr);
@@ -333,7 +385,7 @@ fn hypercall(
         shared.kick(*k);
     }
     if let Some(gpa) = effects.map_page {
-        return Ok(Action::MapPage(gpa));
+        return Ok(Action::MapPage(gpa, hc, source));
     }
     let action = match result.outcome {
         HypercallOutcome::Done(_) => match effects.backend {
@@ -349,12 +401,22 @@ fn hypercall(
             Action::Exit
         }
     };
-    regs.rax = result.rax;
-    if vs.sync_regs {
-        vs.fd.sync_regs_mut().regs.rax = regs.rax;
-        vs.fd.set_sync_dirty_reg(kvm_ioctls::SyncReg::Register);
-    } else {
-        vs.fd.set_regs(&regs).map_err(Error::kvm("KVM_SET_REGS"))?;
+    match source {
+        Source::PortIo if vs.sync_regs => {
+            vs.fd.sync_regs_mut().regs.rax = result.rax;
+            vs.fd.set_sync_dirty_reg(kvm_ioctls::SyncReg::Register);
+        }
+        Source::PortIo => {
+            let mut regs = vs.fd.get_regs().map_err(Error::kvm("KVM_GET_REGS"))?;
+            regs.rax = result.rax;
+            vs.fd.set_regs(&regs).map_err(Error::kvm("KVM_SET_REGS"))?;
+        }
+        Source::KernelXen => {
+            let run = vs.fd.get_kvm_run();
+            // Completing a KVM_EXIT_XEN hcall exit: KVM reads `result` from this
+            // union member on the next KVM_RUN (writing a union field is safe).
+            run.__bindgen_anon_1.xen.u.hcall.result = result.rax;
+        }
     }
     Ok(action)
 }

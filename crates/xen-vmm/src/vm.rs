@@ -44,6 +44,9 @@ pub struct VmConfig {
     pub cmdline: String,
     /// Where guest console output (serial, console_io, PV console) goes.
     pub output: Box<dyn Write + Send>,
+    /// Use KVM's Xen hypercall interception (`KVM_XEN_HVM_CONFIG`) when the
+    /// host has it (default); false forces the MSR-exit + port-I/O path.
+    pub kernel_xen: bool,
 }
 
 impl VmConfig {
@@ -55,6 +58,7 @@ impl VmConfig {
             kernel,
             cmdline: String::new(),
             output: Box::new(std::io::stdout()),
+            kernel_xen: true,
         }
     }
 }
@@ -290,8 +294,8 @@ impl VmShared {
 pub struct Vm {
     shared: Arc<VmShared>,
     boot: BootEntry,
-    /// Whether KVM has in-kernel Xen support (`KVM_CAP_XEN_HVM`); this VMM
-    /// then still uses the port-I/O path (documented limitation).
+    /// Hypercalls arrive as `KVM_EXIT_XEN` (in-kernel Xen support with
+    /// `INTERCEPT_HCALL`) rather than through the MSR exit and port-I/O stubs.
     pub kvm_has_xen: bool,
 }
 
@@ -317,13 +321,17 @@ impl Vm {
         if !kvm.check_extension(Cap::X86UserSpaceMsr) {
             return Err(Error::MissingCap("KVM_CAP_X86_USER_SPACE_MSR"));
         }
-        let kvm_has_xen = kvm.check_extension_raw(u64::from(kvm_bindings::KVM_CAP_XEN_HVM)) != 0;
+        let kvm_has_xen = crate::msr::kernel_xen_supported(&kvm) && config.kernel_xen;
         let vm_fd = kvm.create_vm().map_err(Error::kvm("KVM_CREATE_VM"))?;
         vm_fd
             .set_tss_address(0xfffb_d000)
             .map_err(Error::kvm("KVM_SET_TSS_ADDR"))?;
         let slots = memory::register_all(&vm_fd, &guest_mem)?;
-        crate::msr::enable_msr_exits(&vm_fd)?;
+        if kvm_has_xen {
+            crate::msr::enable_kernel_xen(&vm_fd)?;
+        } else {
+            crate::msr::enable_msr_exits(&vm_fd)?;
+        }
 
         boot::raw64::write_tables(&guest_mem)?;
         let start_info = boot::pvh::write_start_info(&guest_mem, &config.cmdline, mem_bytes)?;
