@@ -92,6 +92,10 @@ fn run(args: Args) -> Result<i32, xen_vmm::Error> {
     cfg.vcpus = vcpus;
     cfg.mem_mib = args.mem_mib;
     cfg.cmdline = args.cmdline;
+    if args.kernel.is_some() {
+        // Host stdin feeds the guest's PV console.
+        cfg.console_input = Some(Box::new(std::io::stdin()));
+    }
     let vm = Vm::new(cfg)?;
     let reason = vm.run()?;
     Ok(reason.exit_status())

@@ -75,7 +75,7 @@ enum Action {
     Halt,
     Poll(Vec<u32>, Option<u64>),
     MapPage(u64, HypercallRegs, Source),
-    Backend(Backend),
+    Backend(Option<Backend>),
     Exit,
 }
 
@@ -388,9 +388,10 @@ fn complete_hypercall(
         return Ok(Action::MapPage(gpa, hc, source));
     }
     let action = match result.outcome {
-        HypercallOutcome::Done(_) => match effects.backend {
-            Some(b) => Action::Backend(b),
-            None => Action::Continue,
+        HypercallOutcome::Done(_) => match (effects.backend, effects.yielded) {
+            (Some(b), _) => Action::Backend(Some(b)),
+            (None, true) => Action::Backend(None),
+            (None, false) => Action::Continue,
         },
         HypercallOutcome::Block { deadline_ns } => match effects.poll_ports {
             Some(ports) => Action::Poll(ports, deadline_ns),

@@ -44,6 +44,10 @@ pub struct VmConfig {
     pub cmdline: String,
     /// Where guest console output (serial, console_io, PV console) goes.
     pub output: Box<dyn Write + Send>,
+    /// Guest name (xenstore `name`).
+    pub name: String,
+    /// Host input for the PV console (e.g. stdin), read on its own thread.
+    pub console_input: Option<Box<dyn std::io::Read + Send>>,
     /// Use KVM's Xen hypercall interception (`KVM_XEN_HVM_CONFIG`) when the
     /// host has it (default); false forces the MSR-exit + port-I/O path.
     pub kernel_xen: bool,
@@ -59,6 +63,8 @@ impl VmConfig {
             cmdline: String::new(),
             output: Box::new(std::io::stdout()),
             kernel_xen: true,
+            name: "xen-vmm-guest".into(),
+            console_input: None,
         }
     }
 }
@@ -135,6 +141,8 @@ pub struct VmShared {
     pub timers: Vec<VcpuTimers>,
     /// The 16550 on 0x3f8.
     pub serial: OrderedMutex<PageCache<0>, SerialDevice>,
+    /// PV console, xenstore and grant table (never locked together with `serial`).
+    pub backends: OrderedMutex<PageCache<0>, crate::backends::Backends>,
     /// Console output sink (innermost level: may be taken anywhere).
     pub output: OrderedMutex<PageCache<1>, Box<dyn Write + Send>>,
     /// Monotonic ns at boot (Xen system time 0).
@@ -410,6 +418,11 @@ impl Vm {
             xen: OrderedMutex::new(XenState::new(config.vcpus, mem_bytes)),
             timers,
             serial: OrderedMutex::new(SerialDevice::new()),
+            backends: OrderedMutex::new(crate::backends::Backends::new(
+                mem_bytes,
+                crate::cpuid::DOMID as u16,
+                &config.name,
+            )?),
             output: OrderedMutex::new(config.output),
             boot_ns: monotonic_ns(),
             done: AtomicBool::new(false),
@@ -420,8 +433,19 @@ impl Vm {
             })?,
             pause: AtomicBool::new(false),
         };
+        let shared = Arc::new(shared);
+        if let Some(input) = config.console_input {
+            let s = shared.clone();
+            std::thread::Builder::new()
+                .name("console-input".into())
+                .spawn(move || crate::backends::console_input(s, input))
+                .map_err(|source| Error::Io {
+                    op: "spawn console input thread",
+                    source,
+                })?;
+        }
         Ok(Vm {
-            shared: Arc::new(shared),
+            shared,
             boot,
             kvm_has_xen,
         })

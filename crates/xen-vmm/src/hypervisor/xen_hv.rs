@@ -33,6 +33,8 @@ pub struct SideEffects {
     pub poll_ports: Option<Vec<u32>>,
     /// The guest notified a VMM backend.
     pub backend: Option<Backend>,
+    /// The guest yielded (backends polled by the guest get a turn).
+    pub yielded: bool,
     /// vCPUs to kick once the locks are dropped.
     pub kicks: Vec<u32>,
 }
@@ -80,9 +82,71 @@ impl<'a, 't> XenHv<'a, 't> {
         }
     }
 
+    /// Writes `vcpu_time_info` (pvclock) into every vCPU's vcpu_info, with the
+    /// calling vCPU's TSC now as the reference (KVM keeps the vCPUs' TSCs in sync).
+    fn write_pvclock_all(
+        shared: &VmShared,
+        fd: &VcpuFd,
+        mem: &GuestMemoryMmap,
+        xen: &super::XenState,
+    ) {
+        let khz = match fd.get_tsc_khz() {
+            Ok(k) if k > 0 => u64::from(k),
+            _ => return,
+        };
+        let mut msrs = match kvm_bindings::Msrs::from_entries(&[kvm_bindings::kvm_msr_entry {
+            index: 0x10, // IA32_TIME_STAMP_COUNTER
+            ..Default::default()
+        }]) {
+            Ok(m) => m,
+            Err(_) => return,
+        };
+        if fd.get_msrs(&mut msrs) != Ok(1) {
+            return;
+        }
+        let tsc = msrs.as_slice()[0].data;
+        let now = shared.system_time_ns();
+        let (mul, shift) = pvclock_scale(khz);
+        for v in 0..xen.vcpus.len() as u32 {
+            let Some(vi) = xen.vcpu_info_gpa(v) else {
+                continue;
+            };
+            let t = vi + 32;
+            let mut b = [0u8; 32];
+            b[0..4].copy_from_slice(&2u32.to_le_bytes()); // version (even: stable)
+            b[8..16].copy_from_slice(&tsc.to_le_bytes());
+            b[16..24].copy_from_slice(&now.to_le_bytes());
+            b[24..28].copy_from_slice(&mul.to_le_bytes());
+            b[28] = shift as u8;
+            b[29] = xen_abi::XEN_PVCLOCK_TSC_STABLE_BIT;
+            let _ = mem.write_slice(&b, GuestAddress(t));
+        }
+    }
+
     fn vcpu_info_byte(&self, vi: u64) -> u8 {
         crate::guest::load_u8(self.mem, vi).unwrap_or(0)
     }
+}
+
+/// `tsc_to_system_mul` and `tsc_shift` for a TSC of `khz` (pvclock:
+/// ns = ((tsc << shift) * mul) >> 32, or `>> -shift`).
+pub fn pvclock_scale(khz: u64) -> (u32, i8) {
+    let hz = khz.max(1) * 1000;
+    let mut shift = 0i8;
+    let mut f = hz;
+    // Bring the TSC rate into (0.5 GHz, 1 GHz]... so that 1e9/f is in [1, 2):
+    // then mul = 2^32 * 1e9 / (2 * f) with one more left shift.
+    while f > 1_000_000_000 {
+        f >>= 1;
+        shift -= 1;
+    }
+    while f <= 500_000_000 {
+        f <<= 1;
+        shift += 1;
+    }
+    // Now f in (5e8, 1e9]: 1e9/f in [1, 2); use f*2 so the ratio is < 1.
+    let mul = ((1_000_000_000u128 << 32) / (u128::from(f) * 2)) as u32;
+    (mul, shift + 1)
 }
 
 fn copy_str(out: &mut [u8], s: &str) {
@@ -143,7 +207,7 @@ impl MemoryHandler for XenHv<'_, '_> {
         if !backed && gpa >= HOLE_MAP_LIMIT {
             return Err(Errno::EINVAL);
         }
-        let (mut xen, _t) = self.shared.xen.lock(self.token);
+        let (mut xen, mut _t) = self.shared.xen.lock(self.token);
         let old = match space {
             MapSpace::SharedInfo => xen.shared_info,
             MapSpace::GrantTable {
@@ -169,7 +233,20 @@ impl MemoryHandler for XenHv<'_, '_> {
                 xen.long_mode = self.long_mode;
                 self.shared.sync_all_ctl(&xen);
             }
-            MapSpace::GrantTable { frame, .. } => xen.grant_frames[frame as usize] = Some(gpa),
+            MapSpace::GrantTable { frame, .. } => {
+                let (mut be, _t2) = self.shared.backends.lock(&mut _t);
+                let remap = be
+                    .gnttab
+                    .add_to_physmap(u64::from(frame), gfn)
+                    .map_err(|e| Errno(-(e.xen_errno() as i32)))?;
+                if let Some(d) = remap.displaced {
+                    xen.grant_frames[d as usize] = None;
+                }
+                xen.grant_frames[frame as usize] = Some(gpa);
+            }
+        }
+        if space == MapSpace::SharedInfo {
+            Self::write_pvclock_all(self.shared, self.fd, self.mem, &xen);
         }
         Ok(())
     }
@@ -263,6 +340,7 @@ impl VcpuHandler for XenHv<'_, '_> {
             .map_err(|_| Errno::EINVAL)?;
         xen.vcpus[target as usize].vcpu_info = Some(gpa);
         self.shared.sync_vcpu_ctl(&xen, target);
+        Self::write_pvclock_all(self.shared, self.fd, self.mem, &xen);
         self.effects.kicks.push(target);
         Ok(())
     }
@@ -335,6 +413,7 @@ impl VcpuHandler for XenHv<'_, '_> {
 
 impl SchedHandler for XenHv<'_, '_> {
     fn yield_now(&mut self, _vcpu: u32) {
+        self.effects.yielded = true;
         std::thread::yield_now();
     }
 
@@ -552,30 +631,35 @@ impl EvtchnHandler for XenHv<'_, '_> {
 
 impl GnttabHandler for XenHv<'_, '_> {
     fn query_size(&mut self, _vcpu: u32) -> (u32, u32) {
-        (GRANT_FRAMES, GRANT_FRAMES)
+        let (be, _t) = self.shared.backends.lock(self.token);
+        be.gnttab.query_size()
     }
 
     fn setup_table(&mut self, _vcpu: u32, frames: &mut [u64]) -> Result<(), i16> {
-        let (xen, _t) = self.shared.xen.lock(self.token);
-        if frames.len() > GRANT_FRAMES as usize {
-            return Err(xen_abi::GNTST_GENERAL_ERROR);
-        }
-        for (i, f) in frames.iter_mut().enumerate() {
-            *f = xen.grant_frames[i].ok_or(xen_abi::GNTST_GENERAL_ERROR)? >> 12;
+        let (mut be, _t) = self.shared.backends.lock(self.token);
+        let gfns = be
+            .gnttab
+            .setup_table(frames.len() as u32)
+            .map_err(|_| xen_abi::GNTST_GENERAL_ERROR)?;
+        for (f, g) in frames.iter_mut().zip(gfns) {
+            // Frames not placed in the physmap yet have no GFN (HVM guests map
+            // them with XENMEM_add_to_physmap).
+            *f = g.ok_or(xen_abi::GNTST_GENERAL_ERROR)?;
         }
         Ok(())
     }
 
     fn set_version(&mut self, _vcpu: u32, version: u32) -> XenResult<()> {
-        if version == 1 {
-            Ok(())
-        } else {
-            Err(Errno::EOPNOTSUPP)
-        }
+        let (mut be, _t) = self.shared.backends.lock(self.token);
+        be.gnttab
+            .set_version(version)
+            .map(|_| ())
+            .map_err(|e| Errno(-(e.xen_errno() as i32)))
     }
 
     fn get_version(&mut self, _vcpu: u32) -> u32 {
-        1
+        let (be, _t) = self.shared.backends.lock(self.token);
+        be.gnttab.version()
     }
 }
 
@@ -592,5 +676,33 @@ impl Hypervisor for XenHv<'_, '_> {
     }
     fn nr_vcpus(&self) -> u32 {
         self.shared.vcpus.len() as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pvclock_scale;
+
+    fn ns(tsc: u64, (mul, shift): (u32, i8)) -> u64 {
+        let t = if shift >= 0 {
+            tsc << shift
+        } else {
+            tsc >> -shift
+        };
+        ((u128::from(t) * u128::from(mul)) >> 32) as u64
+    }
+
+    #[test]
+    fn pvclock_scale_converts_ticks_to_ns() {
+        for khz in [
+            100_000u64, 500_000, 1_000_000, 2_500_000, 3_000_000, 4_200_000,
+        ] {
+            let s = pvclock_scale(khz);
+            let one_second = ns(khz * 1000, s);
+            assert!(
+                one_second.abs_diff(1_000_000_000) < 1_000,
+                "{khz} kHz: {one_second}"
+            );
+        }
     }
 }
