@@ -1,0 +1,4 @@
+//! Shared code of the xen-on-kvm fuzz targets: input decoders that both the targets and the
+//! seed-corpus generator (`gen_corpus`) use, so that seeds mean what the targets read.
+
+pub mod evtchn_input;
