@@ -394,6 +394,31 @@ mod tests {
     }
 
     #[test]
+    fn random_indices_never_panic() {
+        let m = mem();
+        let mut c = Console::new(GFN, std::io::sink()).unwrap();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..5000 {
+            let r = next();
+            let off = [IN_CONS, IN_PROD, OUT_CONS, OUT_PROD][(r % 4) as usize];
+            set(&m, off, next() as u32);
+            c.queue_input(&[b'k'; 300]);
+            let _ = c.process(&m).unwrap();
+            // Whatever the guest wrote, we never leave more than a ring's
+            // worth of input outstanding, and output is fully consumed.
+            assert!(get(&m, IN_PROD).wrapping_sub(get(&m, IN_CONS)) <= IN_SIZE);
+            assert_eq!(get(&m, OUT_CONS), get(&m, OUT_PROD));
+            assert!(c.pending_input() <= MAX_PENDING_INPUT);
+        }
+    }
+
+    #[test]
     fn ring_outside_ram_is_an_error() {
         let m = mem();
         let mut c = Console::new(0x1000, Vec::new()).unwrap();
