@@ -97,7 +97,9 @@ pub fn vcpu_thread(shared: &VmShared, id: u32) -> Result<()> {
     c.pthread
         .store(unsafe { libc::pthread_self() } as u64, Ordering::Release);
     let mut root = Root::new().map_err(|e| Error::Lock(e.to_string()))?;
+    shared.running.fetch_add(1, Ordering::SeqCst);
     let r = run_loop(shared, id, &mut root);
+    shared.running.fetch_sub(1, Ordering::SeqCst);
     c.pthread.store(0, Ordering::Release);
     if r.is_err() {
         shared.finish(ExitReason::Crash);
@@ -112,7 +114,15 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
         if shared.is_done() {
             return Ok(());
         }
-        if !c.online.load(Ordering::Acquire) || shared.pause.load(Ordering::Acquire) {
+        if shared.pause.load(Ordering::Acquire) {
+            shared.paused.fetch_add(1, Ordering::SeqCst);
+            while shared.pause.load(Ordering::Acquire) && !shared.is_done() {
+                std::thread::park_timeout(Duration::from_millis(50));
+            }
+            shared.paused.fetch_sub(1, Ordering::SeqCst);
+            continue;
+        }
+        if !c.online.load(Ordering::Acquire) {
             std::thread::park_timeout(Duration::from_millis(50));
             continue;
         }

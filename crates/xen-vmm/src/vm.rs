@@ -152,6 +152,10 @@ pub struct VmShared {
     stop_evt: EventFd,
     /// Asks vCPU threads to park outside `KVM_RUN` (snapshot pause).
     pub pause: AtomicBool,
+    /// vCPU threads running their loop.
+    pub running: AtomicU32,
+    /// vCPU threads parked because of `pause`.
+    pub paused: AtomicU32,
 }
 
 impl VmShared {
@@ -217,6 +221,33 @@ impl VmShared {
         }
         if let Some(th) = c.thread.get() {
             th.unpark();
+        }
+    }
+
+    /// Stops every vCPU thread outside `KVM_RUN`, not holding its vCPU mutex,
+    /// and waits until they all are (or the VM ended). Then
+    /// `vm_lock::lock_all_vcpus` on [`VmShared::vcpus`] gets every vCPU
+    /// (snapshot). A vCPU halted or blocked returns from the wait (a spurious
+    /// wake-up for the guest).
+    pub fn pause_vcpus(&self) {
+        self.pause.store(true, Ordering::SeqCst);
+        for i in 0..self.ctl.len() {
+            self.kick(i as u32);
+        }
+        while !self.is_done()
+            && self.paused.load(Ordering::SeqCst) < self.running.load(Ordering::SeqCst)
+        {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+    }
+
+    /// Lets paused vCPU threads run again.
+    pub fn resume_vcpus(&self) {
+        self.pause.store(false, Ordering::SeqCst);
+        for c in &self.ctl {
+            if let Some(t) = c.thread.get() {
+                t.unpark();
+            }
         }
     }
 
@@ -432,6 +463,8 @@ impl Vm {
                 source,
             })?,
             pause: AtomicBool::new(false),
+            running: AtomicU32::new(0),
+            paused: AtomicU32::new(0),
         };
         let shared = Arc::new(shared);
         if let Some(input) = config.console_input {
