@@ -274,7 +274,11 @@ fn hostile_arguments_get_errnos() {
     assert_eq!(r.u32(DATA + 0x28), 1, "status after close: unbound");
     assert_eq!(r.u32(DATA + 0x30), (64 << 20) / 4096 - 2, "store pfn");
     assert_eq!(r.u32(DATA + 0x38), 3, "memory map entries");
-    assert_eq!(r.u32(DATA + 0x40), 1, "grant frames in use (frame 0 mapped)");
+    assert_eq!(
+        r.u32(DATA + 0x40),
+        1,
+        "grant frames in use (frame 0 mapped)"
+    );
 }
 
 #[test]
@@ -314,4 +318,72 @@ fn sched_block_sleeps_until_an_event() {
         assert_eq!(r.i64(DATA + 8 * i), 0);
         assert_eq!(r.u64(DATA + 0x100 + 8 * i), 1, "woken by an event");
     }
+}
+
+#[test]
+fn user_mode_hypercalls_get_eperm() {
+    if !require_kvm() {
+        return;
+    }
+    let mut g = Guest::new64();
+    let mut user = g.a.create_label();
+    let mut gp_handler = g.a.create_label();
+    let mut main = g.a.create_label();
+    g.a.jmp(main).unwrap();
+    // #GP from user mode (its `hlt`): back in ring 0, power off.
+    g.a.set_label(&mut gp_handler).unwrap();
+    g.shutdown(0);
+    // Ring 3: a hypercall (IOPL 3 lets the stub's `out` exit), store rax, then
+    // a privileged instruction to get back to ring 0.
+    g.a.set_label(&mut user).unwrap();
+    g.hcall(17, &[0, 0]);
+    g.store_result(DATA);
+    g.a.hlt().unwrap();
+
+    g.a.set_label(&mut main).unwrap();
+    g.hypercall_page();
+    // User code/data segments (DPL 3) after the VMM's GDT at 0x1000; reload it.
+    g.store64(0x1030, 0x00cf_f300_0000_ffff);
+    g.store64(0x1038, 0x00af_fb00_0000_ffff);
+    g.store32(ARGS + 0x800, 0x3f | (0x1000 << 16));
+    g.store32(ARGS + 0x804, 0);
+    g.a.mov(rcx, ARGS + 0x800).unwrap();
+    g.a.lgdt(ptr(rcx)).unwrap();
+    // User bit on the identity map entries covering the first 4 MiB.
+    for a in [0x2000u64, 0x3000, 0x4000, 0x4008] {
+        g.a.mov(rcx, a).unwrap();
+        g.a.or(qword_ptr(rcx), 4).unwrap();
+    }
+    g.a.mov(rax, cr3).unwrap();
+    g.a.mov(cr3, rax).unwrap();
+    // TSS.rsp0 for the fault back to ring 0; IDT with the #GP handler.
+    g.store64(0x1800 + 4, 0x7_0000);
+    let idt = 0x21_0000u64;
+    g.a.lea(rax, ptr(gp_handler)).unwrap();
+    g.a.mov(rbx, idt).unwrap();
+    let off = 13 * 16;
+    g.a.mov(word_ptr(rbx + off), ax).unwrap();
+    g.a.mov(word_ptr(rbx + off + 2), 0x08u32).unwrap();
+    g.a.mov(word_ptr(rbx + off + 4), 0x8e00u32).unwrap();
+    g.a.shr(rax, 16).unwrap();
+    g.a.mov(word_ptr(rbx + off + 6), ax).unwrap();
+    g.a.shr(rax, 16).unwrap();
+    g.a.mov(dword_ptr(rbx + off + 8), eax).unwrap();
+    g.a.mov(dword_ptr(rbx + off + 12), 0u32).unwrap();
+    g.a.mov(word_ptr(rbx + 0xff0), 0xfffu32).unwrap();
+    g.a.mov(qword_ptr(rbx + 0xff2), rbx).unwrap();
+    g.a.lidt(ptr(rbx + 0xff0)).unwrap();
+    // iretq to ring 3 with IOPL 3.
+    g.store64(DATA, 0x1234);
+    g.a.push(0x33).unwrap();
+    g.a.push(0x7_f000).unwrap();
+    g.a.push(0x3002).unwrap();
+    g.a.push(0x3b).unwrap();
+    g.a.lea(rax, ptr(user)).unwrap();
+    g.a.push(rax).unwrap();
+    g.a.iretq().unwrap();
+
+    let r = run64(g.assemble(), 1);
+    assert_eq!(r.reason, ExitReason::Shutdown(0), "{}", r.output);
+    assert_eq!(r.i64(DATA), EPERM, "hypercall from CPL 3");
 }

@@ -68,7 +68,7 @@ pub fn setup_sregs(sregs: &mut kvm_sregs, mode: EntryMode) {
     sregs.gs = data;
     sregs.ss = data;
     sregs.tr = kvm_segment {
-        base: 0,
+        base: raw64::TSS,
         limit: 0x67,
         selector: selectors::TSS,
         type_: 0xb,
