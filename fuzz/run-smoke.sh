@@ -41,6 +41,8 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
 fi
 
 echo "fuzz smoke: $(cargo +nightly --version), $(cargo +nightly fuzz --version)"
+echo "fuzz smoke: input decoder tests"
+cargo +nightly test --quiet --lib
 echo "fuzz smoke: generating seed corpus"
 cargo +nightly run --quiet --bin gen_corpus -- corpus
 

@@ -83,7 +83,9 @@ fn ok<T>(r: xen_evtchn::Result<T>) -> Option<T> {
 /// Guest-side address of the word of a `shared_info` bitmap that holds `port`.
 fn guest_word(w: GuestWidth, array: usize, port: u32) -> GuestAddress {
     GuestAddress(
-        SHINFO_GFN * 0x1000 + array as u64 + u64::from(port / w.long_bits()) * w.long_bytes() as u64,
+        SHINFO_GFN * 0x1000
+            + array as u64
+            + u64::from(port / w.long_bits()) * w.long_bytes() as u64,
     )
 }
 

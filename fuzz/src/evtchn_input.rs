@@ -206,9 +206,7 @@ impl Op {
                 let n = if b >= 0xf0 { 129 } else { usize::from(b % 8) };
                 Op::Poll {
                     vcpu: vcpu(a),
-                    ports: (0..n)
-                        .map(|i| port(c.wrapping_add(i as u8), d))
-                        .collect(),
+                    ports: (0..n).map(|i| port(c.wrapping_add(i as u8), d)).collect(),
                 }
             }
             22 => Op::SetCallback {

@@ -41,27 +41,30 @@ fn hypercall_seeds(dir: &Path) -> usize {
     n
 }
 
+/// A named `evtchn_ops` seed: header and operations.
+type Script = (&'static str, [u8; 4], Vec<[u8; OP_LEN]>);
+
 /// `evtchn_ops`: a header and a script of operations.
 fn evtchn_seeds(dir: &Path) -> usize {
-    let scripts: Vec<(&str, [u8; 4], Vec<[u8; OP_LEN]>)> = vec![
+    let scripts: Vec<Script> = vec![
         (
             "ipi",
             [0, 0, 16, 0],
             vec![
-                op(BIND_IPI, 0, 1, 0),   // port 1 -> vCPU 1
-                op(SEND, 1, 0, 0),       // raise
-                op(SEND, 1, 0, 0),       // already pending
-                op(GUEST_ACK, 0, 1, 0),  // guest handles it
-                op(STATUS, 1, 0, 0),     // IPI on vCPU 1
-                op(CLOSE, 1, 0, 0),      // closed, pending cleared
-                op(STATUS, 1, 0, 0),     // closed
+                op(BIND_IPI, 0, 1, 0),  // port 1 -> vCPU 1
+                op(SEND, 1, 0, 0),      // raise
+                op(SEND, 1, 0, 0),      // already pending
+                op(GUEST_ACK, 0, 1, 0), // guest handles it
+                op(STATUS, 1, 0, 0),    // IPI on vCPU 1
+                op(CLOSE, 1, 0, 0),     // closed, pending cleared
+                op(STATUS, 1, 0, 0),    // closed
             ],
         ),
         (
             "loopback",
             [0, 0, 0, 0],
             vec![
-                op(ALLOC_UNBOUND, 0, 0, 0), // port 1 for DOMID_SELF
+                op(ALLOC_UNBOUND, 0, 0, 0),    // port 1 for DOMID_SELF
                 op(BIND_INTERDOMAIN, 1, 0, 0), // port 2 <-> port 1
                 op(SEND, 2, 0, 0),
                 op(SEND, 1, 0, 0),
@@ -75,10 +78,10 @@ fn evtchn_seeds(dir: &Path) -> usize {
             "backend",
             [0, 0, 0, 0],
             vec![
-                [ALLOC_UNBOUND, 0, 1, 0, 0], // port 1 offered to domain 0
-                op(HOST_BIND, 1, 0, 0),      // backend binds it (id 1)
-                op(SEND, 1, 0, 0),           // guest -> backend eventfd
-                op(HOST_SEND, 1, 0, 0),      // backend -> guest
+                [ALLOC_UNBOUND, 0, 1, 0, 0],     // port 1 offered to domain 0
+                op(HOST_BIND, 1, 0, 0),          // backend binds it (id 1)
+                op(SEND, 1, 0, 0),               // guest -> backend eventfd
+                op(HOST_SEND, 1, 0, 0),          // backend -> guest
                 op(HOST_ALLOC_UNBOUND, 0, 0, 0), // id 2
                 [BIND_INTERDOMAIN, 2, 0, 1, 0],  // guest binds host id 2
                 op(HOST_SEND, 2, 0, 0),
@@ -91,11 +94,11 @@ fn evtchn_seeds(dir: &Path) -> usize {
             "virq-mask",
             [0, 0, 0, 0],
             vec![
-                op(BIND_VIRQ, 0, 0, 0), // VIRQ_TIMER on vCPU 0
+                op(BIND_VIRQ, 0, 0, 0),        // VIRQ_TIMER on vCPU 0
                 [SET_CALLBACK, 1, 0xf2, 0, 0], // callback vector 0xf2
-                [GUEST_SET_BIT, 1, 0, 3, 0], // guest masks port 1
-                op(RAISE_VIRQ, 0, 0, 0),     // pending, masked
-                op(UNMASK, 1, 0, 0),         // delivers now
+                [GUEST_SET_BIT, 1, 0, 3, 0],   // guest masks port 1
+                op(RAISE_VIRQ, 0, 0, 0),       // pending, masked
+                op(UNMASK, 1, 0, 0),           // delivers now
                 op(GUEST_ACK, 0, 0, 0),
                 op(RAISE_VIRQ, 0, 0, 0),
                 [SET_UPCALL_VECTOR, 0, 0xf3, 0, 0], // vCPU 0 vector 0xf3
