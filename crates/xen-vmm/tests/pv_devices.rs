@@ -157,4 +157,7 @@ fn pv_console_xenstore_and_pvclock() {
     let t = SHINFO + 32;
     assert_eq!(run.u32(t) % 2, 0);
     assert_ne!(run.u32(t + 24), 0, "tsc_to_system_mul");
+    // Wallclock: version even, seconds after 2020.
+    assert_eq!(run.u32(SHINFO + 3072) % 2, 0);
+    assert!(run.u32(SHINFO + 3076) > 1_577_836_800, "wc_sec");
 }

@@ -107,6 +107,20 @@ impl<'a, 't> XenHv<'a, 't> {
         let tsc = msrs.as_slice()[0].data;
         let now = shared.system_time_ns();
         let (mul, shift) = pvclock_scale(khz);
+        // Wallclock: Unix time at Xen system time 0.
+        if let Some(si) = xen.shared_info {
+            let unix = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0)
+                .saturating_sub(now);
+            let wc = if xen.long_mode { si + 3072 } else { si + 2304 };
+            let mut b = [0u8; 12];
+            b[0..4].copy_from_slice(&2u32.to_le_bytes());
+            b[4..8].copy_from_slice(&((unix / 1_000_000_000) as u32).to_le_bytes());
+            b[8..12].copy_from_slice(&((unix % 1_000_000_000) as u32).to_le_bytes());
+            let _ = mem.write_slice(&b, GuestAddress(wc));
+        }
         for v in 0..xen.vcpus.len() as u32 {
             let Some(vi) = xen.vcpu_info_gpa(v) else {
                 continue;
