@@ -13,9 +13,17 @@ use crate::devices::console::Console;
 use crate::devices::gnttab::GrantTable;
 use crate::devices::xenstore::{Xenstore, XenstoreConfig};
 use crate::error::{Error, Result};
-use crate::hypervisor::evtchn::Backend;
 use crate::hypervisor::GRANT_FRAMES;
 use crate::vm::VmShared;
+
+/// VMM-side devices reachable through an event channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The PV console.
+    Console,
+    /// The xenstore ring.
+    Store,
+}
 
 /// The backend devices (lock level `PageCache<0>`).
 pub struct Backends {
@@ -48,13 +56,7 @@ impl Backends {
 /// yielded, run both), writes console output, and raises the device's port
 /// if it has something for the guest.
 pub fn notify(shared: &VmShared, root: &mut Root, which: Option<Backend>) {
-    let (console_port, store_port) = {
-        let (xen, _t) = shared.xen.lock(root.token());
-        (
-            xen.params[xen_abi::HVM_PARAM_CONSOLE_EVTCHN as usize] as u32,
-            xen.params[xen_abi::HVM_PARAM_STORE_EVTCHN as usize] as u32,
-        )
-    };
+    let (console_port, store_port) = (shared.console_port, shared.store_port);
     let (raise_console, raise_store) = {
         let (mem, mut t) = shared.mem.read(root.token());
         let (mut be, mut t) = shared.backends.lock(&mut t);

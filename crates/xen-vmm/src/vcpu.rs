@@ -22,10 +22,10 @@ use vm_lock::{Root, Token, VcpuMutex};
 use vmm_sys_util::ioctl::ioctl_with_ref;
 use vmm_sys_util::ioctl_iow_nr;
 
+use crate::backends::Backend;
 use crate::error::{Error, Result};
 use crate::guest;
 use crate::hypercall_exit::{decode, HypercallRegs};
-use crate::hypervisor::evtchn::Backend;
 use crate::hypervisor::xen_hv::XenHv;
 use xen_hypercall::HypercallOutcome;
 
@@ -310,11 +310,13 @@ fn step(shared: &VmShared, vs: &mut VcpuState, t: &mut Token<'_, VcpuMutex>) -> 
             vs.fd.get_sregs().map_err(Error::kvm("KVM_GET_SREGS"))?
         };
         let lm = sregs.efer & (1 << 10) != 0 && sregs.cs.l != 0;
-        let (mem, mut tr) = shared.mem.read(t);
-        let (mut xen, _t) = shared.xen.lock(&mut tr);
+        shared.pages.set_width(if lm {
+            xen_abi::GuestWidth::Bits64
+        } else {
+            xen_abi::GuestWidth::Bits32
+        });
+        let (mut xen, _t) = shared.xen.lock(t);
         xen.long_mode = lm;
-        drop(xen);
-        drop(mem);
         return Ok(Action::Continue);
     }
     hypercall(shared, vs, t)
@@ -386,8 +388,9 @@ fn complete_hypercall(
     source: Source,
 ) -> Result<Action> {
     let (result, effects) = {
-        let (mem, mut tr) = shared.mem.read(t);
-        let mut hv = XenHv::new(shared, &vs.fd, hc.paging, hc.long_mode, &mem, &mut tr);
+        // A snapshot of the map for the dispatcher (see `hypervisor::xen_hv`).
+        let mem = vm_memory::GuestAddressSpace::memory(shared.mem.atomic());
+        let mut hv = XenHv::new(shared, &vs.fd, hc.paging, hc.long_mode, &mem, t);
         let r = xen_hypercall::dispatch(&hc.to_crate_regs(), vs.id, &*mem, &mut hv);
         (r, hv.effects)
     };
@@ -461,12 +464,9 @@ fn wait_poll(shared: &VmShared, id: u32, root: &mut Root, ports: &[u32], deadlin
         if shared.is_done() || shared.pause.load(Ordering::Acquire) {
             break;
         }
-        let any = {
-            let (mem, mut tr) = shared.mem.read(root.token());
-            let (xen, _t) = shared.xen.lock(&mut tr);
-            xen.bitmaps()
-                .is_some_and(|bm| ports.iter().any(|&p| bm.is_pending(&mem, p)))
-        };
+        let any = ports
+            .iter()
+            .any(|&p| shared.evtchn.is_pending(root.token(), p).unwrap_or(false));
         if any {
             break;
         }
@@ -482,6 +482,7 @@ fn wait_poll(shared: &VmShared, id: u32, root: &mut Root, ports: &[u32], deadlin
         }
     }
     c.polling.store(false, Ordering::Release);
+    shared.evtchn.poll_end(id);
 }
 
 /// Reads the registers of a vCPU fd (helper for tests and snapshot code).

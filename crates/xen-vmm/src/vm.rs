@@ -20,6 +20,50 @@ use crate::hypervisor::XenState;
 use crate::memory;
 use crate::serial::SerialDevice;
 use crate::timers::{monotonic_ns, VcpuTimers};
+use xen_evtchn::{Evtchn, EvtchnConfig, UpcallKind, UpcallSink};
+use xen_shinfo_cache::XenPages;
+
+/// Kicks one vCPU: `immediate_exit`, the kick signal, unpark.
+pub fn kick_ctl(c: &VcpuControl) {
+    let p = c.immediate_exit.load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: `p` points into the vCPU's kvm_run mapping, which lives as
+        // long as the VcpuFd inside the VM's `vcpus`, i.e. as long as any
+        // holder of the control block can run (threads are joined first).
+        let a = unsafe { &*(p as *const std::sync::atomic::AtomicU8) };
+        a.store(1, Ordering::SeqCst);
+    }
+    let t = c.pthread.load(Ordering::Acquire);
+    if t != 0 {
+        // SAFETY: `t` is the pthread of a vCPU thread that has not been joined
+        // (it clears `pthread` before returning); the signal has a no-op handler.
+        unsafe { libc::pthread_kill(t as libc::pthread_t, crate::vcpu::kick_signal()) };
+    }
+    if let Some(th) = c.thread.get() {
+        th.unpark();
+    }
+}
+
+/// The VMM's upcall hook for xen-evtchn: a raised upcall or a poll wake-up
+/// kicks the vCPU; the vCPU thread injects the vector itself before its next
+/// entry (level-like on `evtchn_upcall_pending`, see [`crate::vcpu`]).
+pub struct VmmSink {
+    ctl: Arc<Vec<VcpuControl>>,
+}
+
+impl UpcallSink for VmmSink {
+    fn raise(&self, vcpu: u32, _how: UpcallKind) {
+        if let Some(c) = self.ctl.get(vcpu as usize) {
+            kick_ctl(c);
+        }
+    }
+
+    fn poll_wake(&self, vcpu: u32) {
+        if let Some(c) = self.ctl.get(vcpu as usize) {
+            kick_ctl(c);
+        }
+    }
+}
 
 /// What to boot.
 #[derive(Clone, Debug)]
@@ -133,10 +177,18 @@ pub struct VmShared {
     pub map_update: OrderedMutex<VmLock, u32>,
     /// vCPUs.
     pub vcpus: Vec<OrderedMutex<VcpuMutex, VcpuState>>,
-    /// Cross-thread vCPU control.
-    pub ctl: Vec<VcpuControl>,
-    /// Xen state.
+    /// Cross-thread vCPU control (shared with the upcall sink).
+    pub ctl: Arc<Vec<VcpuControl>>,
+    /// Xen state kept by the VMM (timers, params, where pages are).
     pub xen: OrderedMutex<XenLock, XenState>,
+    /// shared_info / vcpu_info page caches (xen-shinfo-cache).
+    pub pages: Arc<XenPages<GuestMemoryMmap>>,
+    /// Event channels (xen-evtchn): port table, 2-level delivery, polls.
+    pub evtchn: Evtchn<GuestMemoryMmap, VmmSink>,
+    /// Guest port of the PV console (toward the backend domain).
+    pub console_port: u32,
+    /// Guest port of xenstore (toward the backend domain).
+    pub store_port: u32,
     /// Guest timers.
     pub timers: Vec<VcpuTimers>,
     /// The 16550 on 0x3f8.
@@ -203,24 +255,8 @@ impl VmShared {
 
     /// Makes vCPU `v` leave `KVM_RUN` (or a wait) and look at its events.
     pub fn kick(&self, v: u32) {
-        let Some(c) = self.ctl.get(v as usize) else {
-            return;
-        };
-        let p = c.immediate_exit.load(Ordering::Acquire);
-        if !p.is_null() {
-            // SAFETY: `p` points into the vCPU's kvm_run mapping, which lives as
-            // long as the VcpuFd inside `self.vcpus`, i.e. as long as `self`.
-            let a = unsafe { &*(p as *const std::sync::atomic::AtomicU8) };
-            a.store(1, Ordering::SeqCst);
-        }
-        let t = c.pthread.load(Ordering::Acquire);
-        if t != 0 {
-            // SAFETY: `t` is the pthread of a vCPU thread that has not been joined
-            // (it clears `pthread` before returning); the signal has a no-op handler.
-            unsafe { libc::pthread_kill(t as libc::pthread_t, crate::vcpu::kick_signal()) };
-        }
-        if let Some(th) = c.thread.get() {
-            th.unpark();
+        if let Some(c) = self.ctl.get(v as usize) {
+            kick_ctl(c);
         }
     }
 
@@ -244,29 +280,52 @@ impl VmShared {
     /// Lets paused vCPU threads run again.
     pub fn resume_vcpus(&self) {
         self.pause.store(false, Ordering::SeqCst);
-        for c in &self.ctl {
+        for c in self.ctl.iter() {
             if let Some(t) = c.thread.get() {
                 t.unpark();
             }
         }
     }
 
-    /// Copies the upcall routing of vCPU `v` from `xen` into its control atomics.
-    pub fn sync_vcpu_ctl(&self, xen: &XenState, v: u32) {
-        if let Some(c) = self.ctl.get(v as usize) {
-            c.upcall_vector.store(
-                u32::from(xen.upcall_vector(v).unwrap_or(0)),
-                Ordering::Release,
-            );
-            c.vcpu_info
-                .store(xen.vcpu_info_gpa(v).unwrap_or(u64::MAX), Ordering::Release);
-        }
+    /// Mirrors the upcall vector and vcpu_info GPA of vCPU `v` (from the
+    /// event-channel and page-cache state) into its control atomics, which the
+    /// vCPU thread reads before each entry.
+    pub fn sync_vcpu_ctl<P: vm_lock::Level>(&self, token: &mut Token<'_, P>, v: u32)
+    where
+        XenLock: LockAfter<P>,
+        PageCache<0>: LockAfter<P>,
+        PageCache<1>: LockAfter<P>,
+    {
+        let Some(c) = self.ctl.get(v as usize) else {
+            return;
+        };
+        let vector = match self.evtchn.upcall_kind(token, v) {
+            UpcallKind::PerVcpuVector(x) | UpcallKind::Vector(x) => u32::from(x),
+            UpcallKind::Gsi(g) => crate::hypervisor::GSI_VECTOR_BASE + g,
+            UpcallKind::Kick => 0,
+        };
+        let explicit = self.pages.vcpu_info_gpa(token, v).ok().flatten();
+        let legacy = if v < 32 {
+            self.pages
+                .shared_info_gfn(token)
+                .map(|g| g * 4096 + 64 * u64::from(v))
+        } else {
+            None
+        };
+        c.upcall_vector.store(vector & 0xff, Ordering::Release);
+        c.vcpu_info
+            .store(explicit.or(legacy).unwrap_or(u64::MAX), Ordering::Release);
     }
 
-    /// Copies the routing of every vCPU.
-    pub fn sync_all_ctl(&self, xen: &XenState) {
+    /// [`VmShared::sync_vcpu_ctl`] for every vCPU.
+    pub fn sync_all_ctl<P: vm_lock::Level>(&self, token: &mut Token<'_, P>)
+    where
+        XenLock: LockAfter<P>,
+        PageCache<0>: LockAfter<P>,
+        PageCache<1>: LockAfter<P>,
+    {
         for v in 0..self.ctl.len() {
-            self.sync_vcpu_ctl(xen, v as u32);
+            self.sync_vcpu_ctl(token, v as u32);
         }
     }
 
@@ -280,29 +339,14 @@ impl VmShared {
         let _ = out.flush();
     }
 
-    /// Raises event channel `port` from any thread not holding the read
-    /// section or Xen lock: sets it pending and kicks the vCPU it targets.
+    /// Raises event channel `port` from VMM code (a backend): sets it pending
+    /// as its binding would, kicking the vCPU it targets.
     pub fn raise_port<P: vm_lock::Level>(&self, token: &mut Token<'_, P>, port: u32)
     where
         MemRead: LockAfter<P>,
     {
-        let (mem, mut t) = self.mem.read(token);
-        let (xen, _t) = self.xen.lock(&mut t);
-        let target = crate::hypervisor::hypercalls::set_port_pending(&xen, &mem, port);
-        drop(xen);
-        drop(mem);
-        if let Some(v) = target {
-            self.kick(v);
-        }
-        self.wake_pollers();
-    }
-
-    /// Kicks every vCPU blocked in `SCHEDOP_poll`.
-    pub fn wake_pollers(&self) {
-        for (i, c) in self.ctl.iter().enumerate() {
-            if c.polling.load(Ordering::Acquire) {
-                self.kick(i as u32);
-            }
+        if let Err(e) = self.evtchn.set_pending(token, port) {
+            log::debug!("raise port {port}: {e}");
         }
     }
 
@@ -312,17 +356,14 @@ impl VmShared {
             log::error!("timer thread already holds a lock root");
             return;
         };
-        let port = {
+        if singleshot {
             let (mut xen, _t) = self.xen.lock(root.token());
-            if singleshot {
-                if let Some(x) = xen.vcpus.get_mut(v as usize) {
-                    x.singleshot_ns = None;
-                }
+            if let Some(x) = xen.vcpus.get_mut(v as usize) {
+                x.singleshot_ns = None;
             }
-            xen.ports.find_virq(xen_abi::VIRQ_TIMER, v)
-        };
-        if let Some(p) = port {
-            self.raise_port(root.token(), p);
+        }
+        if let Err(e) = self.evtchn.raise_virq(root.token(), xen_abi::VIRQ_TIMER, v) {
+            log::debug!("VIRQ_TIMER on vCPU {v}: {e}");
         }
         // A poll with a timeout ends when the single-shot timer fires.
         self.kick(v);
@@ -439,14 +480,46 @@ impl Vm {
                 source,
             })?);
         }
+        let ctl = Arc::new(ctl);
+        let mem = MemoryMap::new(guest_mem);
+        let pages = Arc::new(XenPages::new(config.vcpus));
+        let evtchn = Evtchn::new(
+            EvtchnConfig {
+                domid: crate::cpuid::DOMID as u16,
+                nr_pirqs: 0,
+            },
+            mem.clone(),
+            pages.clone(),
+            VmmSink { ctl: ctl.clone() },
+        );
+        // The console and xenstore channels: unbound toward the backend domain,
+        // as a toolstack leaves them; the VMM's backends use them by number.
+        let (console_port, store_port) = {
+            let mut root = Root::new().map_err(|e| Error::Lock(e.to_string()))?;
+            let t = root.token();
+            let mut alloc = || {
+                evtchn
+                    .alloc_unbound(t, xen_abi::DOMID_SELF, xen_evtchn::BACKEND_DOMID)
+                    .map_err(|e| Error::Config(format!("event channel setup: {e}")))
+            };
+            let store = alloc()?;
+            (alloc()?, store)
+        };
+        let mut xen_state = XenState::new(config.vcpus, mem_bytes);
+        xen_state.params[xen_abi::HVM_PARAM_STORE_EVTCHN as usize] = u64::from(store_port);
+        xen_state.params[xen_abi::HVM_PARAM_CONSOLE_EVTCHN as usize] = u64::from(console_port);
         let shared = VmShared {
             vm_fd,
-            mem: MemoryMap::new(guest_mem),
+            mem,
+            pages,
+            evtchn,
+            console_port,
+            store_port,
             mem_bytes,
             map_update: OrderedMutex::new(slots),
             vcpus,
             ctl,
-            xen: OrderedMutex::new(XenState::new(config.vcpus, mem_bytes)),
+            xen: OrderedMutex::new(xen_state),
             timers,
             serial: OrderedMutex::new(SerialDevice::new()),
             backends: OrderedMutex::new(crate::backends::Backends::new(

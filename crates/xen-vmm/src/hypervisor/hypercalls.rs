@@ -1,18 +1,7 @@
 //! Helpers shared by the hypercall handlers and the VMM's own event sources.
 
-use vm_memory::GuestMemoryMmap;
-
 use super::XenState;
 use crate::vm::VmShared;
-
-/// Sets `port` pending (2-level); returns the vCPU to kick.
-pub fn set_port_pending(xen: &XenState, mem: &GuestMemoryMmap, port: u32) -> Option<u32> {
-    let bm = xen.bitmaps()?;
-    let p = xen.ports.get(port)?;
-    let vi = xen.vcpu_info_gpa(p.vcpu);
-    bm.set_pending(mem, port, vi);
-    Some(p.vcpu)
-}
 
 /// Arms (or with `None` stops) vCPU `vcpu`'s single-shot timer at Xen system time `timeout`.
 pub fn arm_singleshot(shared: &VmShared, xen: &mut XenState, vcpu: u32, timeout: Option<u64>) {

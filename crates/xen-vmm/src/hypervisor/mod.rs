@@ -1,13 +1,12 @@
-//! The Xen side of the VM: state the hypercalls change (shared_info,
-//! vcpu_info, upcall routing, event channels, timers, parameters), kept in
-//! [`XenState`] behind the `XenLock` level of vm-lock, and the hypercall
-//! handlers in [`hypercalls`].
+//! The Xen side of the VM: the state the VMM keeps itself ([`XenState`],
+//! lock level `XenLock`: timers, parameters, where shared_info / vcpu_info /
+//! grant frames are), and the hypercall handlers ([`xen_hv`]) that
+//! xen-hypercall's dispatcher calls. Event channels and the shared_info /
+//! vcpu_info page caches are xen-evtchn's and xen-shinfo-cache's
+//! ([`crate::vm::VmShared::evtchn`], [`crate::vm::VmShared::pages`]).
 
-pub mod evtchn;
 pub mod hypercalls;
 pub mod xen_hv;
-
-use evtchn::{Backend, Bitmaps, PortKind, PortTable};
 
 /// How upcalls reach a vCPU (`HVM_PARAM_CALLBACK_IRQ`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,12 +49,10 @@ pub struct XenState {
     pub shared_info: Option<u64>,
     /// Per-vCPU state.
     pub vcpus: Vec<XenVcpu>,
-    /// Upcall routing.
+    /// Upcall routing (mirror of what xen-evtchn was told, for `get_param`).
     pub callback: Callback,
     /// HVM params: store pfn, store evtchn, console pfn, console evtchn.
     pub params: Vec<u64>,
-    /// Event channels.
-    pub ports: PortTable,
     /// GPAs where grant frames are mapped.
     pub grant_frames: Vec<Option<u64>>,
     /// Shutdown reason once `SCHEDOP_shutdown` was called.
@@ -63,7 +60,7 @@ pub struct XenState {
 }
 
 impl XenState {
-    /// Fresh state for `nr_vcpus`, with the console and xenstore channels bound to the VMM.
+    /// Fresh state for `nr_vcpus` (the event-channel params are filled in by the VM).
     pub fn new(nr_vcpus: u32, mem_bytes: u64) -> Self {
         let mut s = XenState {
             long_mode: true,
@@ -72,20 +69,10 @@ impl XenState {
             params: vec![0; xen_abi::HVM_NR_PARAMS as usize],
             ..Default::default()
         };
-        let store = s
-            .ports
-            .alloc(PortKind::Backend(Backend::Store), 0, false)
-            .unwrap_or(0);
-        let console = s
-            .ports
-            .alloc(PortKind::Backend(Backend::Console), 0, false)
-            .unwrap_or(0);
         s.params[xen_abi::HVM_PARAM_STORE_PFN as usize] =
             crate::memory::store_page(mem_bytes) >> 12;
-        s.params[xen_abi::HVM_PARAM_STORE_EVTCHN as usize] = u64::from(store);
         s.params[xen_abi::HVM_PARAM_CONSOLE_PFN as usize] =
             crate::memory::console_page(mem_bytes) >> 12;
-        s.params[xen_abi::HVM_PARAM_CONSOLE_EVTCHN as usize] = u64::from(console);
         s
     }
 
@@ -99,28 +86,6 @@ impl XenState {
             self.shared_info.map(|s| s + 64 * u64::from(v))
         } else {
             None
-        }
-    }
-
-    /// The 2-level bitmaps, once shared_info is mapped.
-    pub fn bitmaps(&self) -> Option<Bitmaps> {
-        self.shared_info.map(|s| Bitmaps {
-            shared_info: s,
-            long_mode: self.long_mode,
-        })
-    }
-
-    /// The vector to inject into vCPU `v` when it has an upcall pending.
-    pub fn upcall_vector(&self, v: u32) -> Option<u8> {
-        let x = self.vcpus.get(v as usize)?;
-        if let Some(vec) = x.upcall_vector {
-            return Some(vec);
-        }
-        match self.callback {
-            Callback::None => None,
-            Callback::Vector(vec) => Some(vec),
-            Callback::Gsi(g) if v == 0 => Some((GSI_VECTOR_BASE + g) as u8),
-            Callback::Gsi(_) => None,
         }
     }
 }

@@ -1,15 +1,22 @@
 //! The VMM's implementation of xen-hypercall's handler traits: the
 //! dispatcher decodes and validates a hypercall and calls these methods,
-//! which act on [`XenState`](super::XenState) (lock level `XenLock`) inside the
-//! caller's memory-map read section.
+//! which act on [`XenState`](super::XenState) (lock level `XenLock`), on
+//! xen-evtchn's port table and on xen-shinfo-cache's page caches.
+//!
+//! Locking: the handler holds the vCPU's `VcpuMutex` token. The dispatcher
+//! needs guest memory for the whole call, while xen-evtchn's operations open
+//! their own memory-map read sections, so the dispatcher's memory is a
+//! snapshot of the map taken with `GuestMemoryAtomic::memory()` (what a read
+//! section holds, without its token; `MemoryMap::synchronize` still waits for
+//! it since it keeps the map alive).
 
 use kvm_ioctls::VcpuFd;
-use vm_lock::{MemRead, Token};
+use vm_lock::{Token, VcpuMutex};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 use xen_abi::{
     E820Entry, HvmCallbackVia, XenCapabilitiesInfo, XenChangesetInfo, XenCompileInfo,
-    XenExtraversion, DOMID_SELF, VIRQ_DEBUG, VIRQ_TIMER, XENFEAT_AUTO_TRANSLATED_PHYSMAP,
-    XENFEAT_HVM_CALLBACK_VECTOR, XENFEAT_HVM_SAFE_PVCLOCK,
+    XenExtraversion, DOMID_SELF, XENFEAT_AUTO_TRANSLATED_PHYSMAP, XENFEAT_HVM_CALLBACK_VECTOR,
+    XENFEAT_HVM_SAFE_PVCLOCK,
 };
 use xen_hypercall::{
     AddressTranslate, ConsoleHandler, Errno, EvtchnHandler, EvtchnState, GnttabHandler, GuestArea,
@@ -17,12 +24,13 @@ use xen_hypercall::{
     VcpuHandler, VersionHandler, XenResult,
 };
 
-use super::evtchn::{Backend, PortKind, PortTable};
-use super::hypercalls::{arm_singleshot, set_port_pending};
+use super::hypercalls::arm_singleshot;
 use super::{Callback, GRANT_FRAMES};
+use crate::backends::Backend;
 use crate::cpuid::{DOMID, XEN_VERSION};
 use crate::memory::{HOLE_MAP_LIMIT, PAGE_SIZE};
 use crate::vm::VmShared;
+use xen_evtchn::CallbackVia;
 
 /// What the vCPU loop must do besides writing RAX.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -46,7 +54,7 @@ pub struct XenHv<'a, 't> {
     paging: bool,
     long_mode: bool,
     mem: &'a GuestMemoryMmap,
-    token: &'a mut Token<'t, MemRead>,
+    token: &'a mut Token<'t, VcpuMutex>,
     memmap: Vec<E820Entry>,
     /// Effects for the vCPU loop.
     pub effects: SideEffects,
@@ -60,7 +68,7 @@ impl<'a, 't> XenHv<'a, 't> {
         paging: bool,
         long_mode: bool,
         mem: &'a GuestMemoryMmap,
-        token: &'a mut Token<'t, MemRead>,
+        token: &'a mut Token<'t, VcpuMutex>,
     ) -> Self {
         let memmap = crate::boot::e820::memory_map(shared.mem_bytes)
             .iter()
@@ -211,6 +219,25 @@ impl VersionHandler for XenHv<'_, '_> {
     }
 }
 
+impl XenHv<'_, '_> {
+    fn width(&self) -> xen_abi::GuestWidth {
+        if self.long_mode {
+            xen_abi::GuestWidth::Bits64
+        } else {
+            xen_abi::GuestWidth::Bits32
+        }
+    }
+
+    fn write_pvclock(&mut self) {
+        let (xen, _t) = self.shared.xen.lock(self.token);
+        Self::write_pvclock_all(self.shared, self.fd, self.mem, &xen);
+    }
+}
+
+fn evtchn_err(e: xen_evtchn::Error) -> Errno {
+    Errno(e.errno())
+}
+
 impl MemoryHandler for XenHv<'_, '_> {
     fn add_to_physmap(&mut self, _vcpu: u32, space: MapSpace, gfn: u64) -> XenResult<()> {
         let gpa = gfn.checked_mul(PAGE_SIZE).ok_or(Errno::EINVAL)?;
@@ -221,14 +248,16 @@ impl MemoryHandler for XenHv<'_, '_> {
         if !backed && gpa >= HOLE_MAP_LIMIT {
             return Err(Errno::EINVAL);
         }
-        let (mut xen, mut _t) = self.shared.xen.lock(self.token);
-        let old = match space {
-            MapSpace::SharedInfo => xen.shared_info,
-            MapSpace::GrantTable {
-                frame,
-                status: false,
-            } if frame < GRANT_FRAMES => xen.grant_frames[frame as usize],
-            MapSpace::GrantTable { .. } => return Err(Errno::EINVAL),
+        let old = {
+            let (xen, _t) = self.shared.xen.lock(self.token);
+            match space {
+                MapSpace::SharedInfo => xen.shared_info,
+                MapSpace::GrantTable {
+                    frame,
+                    status: false,
+                } if frame < GRANT_FRAMES => xen.grant_frames[frame as usize],
+                MapSpace::GrantTable { .. } => return Err(Errno::EINVAL),
+            }
         };
         if !backed {
             self.effects.map_page = Some(gpa);
@@ -243,12 +272,22 @@ impl MemoryHandler for XenHv<'_, '_> {
             .map_err(|_| Errno::EINVAL)?;
         match space {
             MapSpace::SharedInfo => {
-                xen.shared_info = Some(gpa);
-                xen.long_mode = self.long_mode;
-                self.shared.sync_all_ctl(&xen);
+                {
+                    let (mut xen, _t) = self.shared.xen.lock(self.token);
+                    xen.shared_info = Some(gpa);
+                    xen.long_mode = self.long_mode;
+                }
+                self.shared.pages.set_width(self.width());
+                self.shared
+                    .pages
+                    .set_shared_info_gfn(self.token, Some(gfn))
+                    .map_err(|_| Errno::EINVAL)?;
+                self.shared.sync_all_ctl(self.token);
+                self.write_pvclock();
             }
             MapSpace::GrantTable { frame, .. } => {
-                let (mut be, _t2) = self.shared.backends.lock(&mut _t);
+                let (mut xen, mut t) = self.shared.xen.lock(self.token);
+                let (mut be, _t2) = self.shared.backends.lock(&mut t);
                 let remap = be
                     .gnttab
                     .add_to_physmap(u64::from(frame), gfn)
@@ -258,9 +297,6 @@ impl MemoryHandler for XenHv<'_, '_> {
                 }
                 xen.grant_frames[frame as usize] = Some(gpa);
             }
-        }
-        if space == MapSpace::SharedInfo {
-            Self::write_pvclock_all(self.shared, self.fd, self.mem, &xen);
         }
         Ok(())
     }
@@ -272,17 +308,24 @@ impl MemoryHandler for XenHv<'_, '_> {
 
 impl HvmHandler for XenHv<'_, '_> {
     fn set_param(&mut self, _vcpu: u32, param: HvmParam) -> XenResult<()> {
-        let (mut xen, _t) = self.shared.xen.lock(self.token);
         match param {
             HvmParam::CallbackIrq(via) => {
-                xen.callback = match via {
-                    HvmCallbackVia::None => Callback::None,
-                    HvmCallbackVia::Gsi(g) if g < 48 => Callback::Gsi(g),
-                    HvmCallbackVia::Vector(v) if v >= 0x10 => Callback::Vector(v),
+                let (cb, ev) = match via {
+                    HvmCallbackVia::None => (Callback::None, CallbackVia::None),
+                    HvmCallbackVia::Gsi(g) if g < 48 => (Callback::Gsi(g), CallbackVia::Gsi(g)),
+                    HvmCallbackVia::Vector(v) if v >= 0x10 => {
+                        (Callback::Vector(v), CallbackVia::Vector(v))
+                    }
                     _ => return Err(Errno::EINVAL),
                 };
-                xen.long_mode = self.long_mode;
-                self.shared.sync_all_ctl(&xen);
+                {
+                    let (mut xen, _t) = self.shared.xen.lock(self.token);
+                    xen.callback = cb;
+                    xen.long_mode = self.long_mode;
+                }
+                self.shared.pages.set_width(self.width());
+                self.shared.evtchn.set_callback(self.token, ev);
+                self.shared.sync_all_ctl(self.token);
                 self.effects.kicks = (0..self.shared.vcpus.len() as u32).collect();
             }
             HvmParam::StorePfn(_)
@@ -290,6 +333,7 @@ impl HvmHandler for XenHv<'_, '_> {
             | HvmParam::ConsolePfn(_)
             | HvmParam::ConsoleEvtchn(_) => return Err(Errno::EPERM),
             HvmParam::Other { index, value } => {
+                let (mut xen, _t) = self.shared.xen.lock(self.token);
                 *xen.params.get_mut(index as usize).ok_or(Errno::EINVAL)? = value
             }
         }
@@ -312,12 +356,17 @@ impl HvmHandler for XenHv<'_, '_> {
         if vector < 0x10 {
             return Err(Errno::EINVAL);
         }
-        let (mut xen, _t) = self.shared.xen.lock(self.token);
-        xen.vcpus
-            .get_mut(target as usize)
-            .ok_or(Errno::ENOENT)?
-            .upcall_vector = Some(vector);
-        self.shared.sync_vcpu_ctl(&xen, target);
+        self.shared
+            .evtchn
+            .set_vcpu_upcall_vector(self.token, target, vector)
+            .map_err(evtchn_err)?;
+        {
+            let (mut xen, _t) = self.shared.xen.lock(self.token);
+            if let Some(v) = xen.vcpus.get_mut(target as usize) {
+                v.upcall_vector = Some(vector);
+            }
+        }
+        self.shared.sync_vcpu_ctl(self.token, target);
         self.effects.kicks.push(target);
         Ok(())
     }
@@ -341,20 +390,26 @@ impl VcpuHandler for XenHv<'_, '_> {
         if self.mem.get_slice(GuestAddress(gpa), 64).is_err() {
             return Err(Errno::EINVAL);
         }
-        let (mut xen, _t) = self.shared.xen.lock(self.token);
-        if target as usize >= xen.vcpus.len() {
+        if target as usize >= self.shared.vcpus.len() {
             return Err(Errno::ENOENT);
         }
-        let mut old = [0u8; 64];
-        if let Some(o) = xen.vcpu_info_gpa(target) {
-            let _ = self.mem.read_slice(&mut old, GuestAddress(o));
+        {
+            let (snap, mut t) = self.shared.mem.read(self.token);
+            self.shared
+                .pages
+                .set_vcpu_info(&mut t, &snap, target, Some(gpa))
+                .map_err(|_| Errno::EINVAL)?;
         }
-        self.mem
-            .write_slice(&old, GuestAddress(gpa))
-            .map_err(|_| Errno::EINVAL)?;
-        xen.vcpus[target as usize].vcpu_info = Some(gpa);
-        self.shared.sync_vcpu_ctl(&xen, target);
-        Self::write_pvclock_all(self.shared, self.fd, self.mem, &xen);
+        {
+            let (mut xen, _t) = self.shared.xen.lock(self.token);
+            xen.vcpus[target as usize].vcpu_info = Some(gpa);
+        }
+        // As Xen: everything may be pending at the new place.
+        if let Err(e) = self.shared.evtchn.vcpu_info_moved(self.token, target) {
+            log::debug!("vcpu_info_moved: {e}");
+        }
+        self.shared.sync_vcpu_ctl(self.token, target);
+        self.write_pvclock();
         self.effects.kicks.push(target);
         Ok(())
     }
@@ -445,20 +500,23 @@ impl SchedHandler for XenHv<'_, '_> {
         HypercallOutcome::Block { deadline_ns: None }
     }
 
-    fn poll(&mut self, _vcpu: u32, ports: &[u32], timeout_ns: Option<u64>) -> HypercallOutcome {
-        let (xen, _t) = self.shared.xen.lock(self.token);
-        let limit = PortTable::limit(xen.long_mode);
-        if ports.iter().any(|&p| p >= limit) {
-            return HypercallOutcome::Done(Errno::EINVAL.to_return());
-        }
-        if let Some(bm) = xen.bitmaps() {
-            if ports.iter().any(|&p| bm.is_pending(self.mem, p)) {
+    fn poll(&mut self, vcpu: u32, ports: &[u32], timeout_ns: Option<u64>) -> HypercallOutcome {
+        match self.shared.evtchn.poll_begin(self.token, vcpu, ports) {
+            Ok(true) => {
+                self.shared.evtchn.poll_end(vcpu);
                 return HypercallOutcome::Done(0);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                self.shared.evtchn.poll_end(vcpu);
+                return HypercallOutcome::Done(-i64::from(e.errno()));
             }
         }
         if timeout_ns.is_some_and(|d| d <= self.shared.system_time_ns()) {
+            self.shared.evtchn.poll_end(vcpu);
             return HypercallOutcome::Done(0);
         }
+        // The vCPU loop waits, then calls `poll_end`.
         self.effects.poll_ports = Some(ports.to_vec());
         HypercallOutcome::Block {
             deadline_ns: timeout_ns,
@@ -470,176 +528,100 @@ impl SchedHandler for XenHv<'_, '_> {
     }
 }
 
-fn remote_is_self(dom: u16) -> bool {
-    dom == DOMID_SELF || u32::from(dom) == DOMID
-}
-
 impl EvtchnHandler for XenHv<'_, '_> {
     fn alloc_unbound(&mut self, _vcpu: u32, remote_dom: u16) -> XenResult<u32> {
-        let remote = if remote_dom == DOMID_SELF {
-            DOMID as u16
-        } else {
-            remote_dom
-        };
-        let (mut xen, _t) = self.shared.xen.lock(self.token);
-        let lm = xen.long_mode;
-        xen.ports
-            .alloc(PortKind::Unbound { remote }, 0, lm)
-            .map_err(|e| Errno(e as i32))
+        self.shared
+            .evtchn
+            .alloc_unbound(self.token, DOMID_SELF, remote_dom)
+            .map_err(evtchn_err)
     }
 
-    fn bind_interdomain(&mut self, vcpu: u32, remote_dom: u16, remote_port: u32) -> XenResult<u32> {
-        if !remote_is_self(remote_dom) {
-            return Err(Errno::EINVAL);
-        }
-        let (mut xen, _t) = self.shared.xen.lock(self.token);
-        match xen.ports.get(remote_port) {
-            Some(p)
-                if p.kind
-                    == (PortKind::Unbound {
-                        remote: DOMID as u16,
-                    }) => {}
-            _ => return Err(Errno::EINVAL),
-        }
-        let lm = xen.long_mode;
-        let local = xen
-            .ports
-            .alloc(PortKind::Interdomain { peer: remote_port }, vcpu, lm)
-            .map_err(|e| Errno(e as i32))?;
-        if let Some(p) = xen.ports.get_mut(remote_port) {
-            p.kind = PortKind::Interdomain { peer: local };
-        }
-        Ok(local)
+    fn bind_interdomain(
+        &mut self,
+        _vcpu: u32,
+        remote_dom: u16,
+        remote_port: u32,
+    ) -> XenResult<u32> {
+        self.shared
+            .evtchn
+            .bind_interdomain(self.token, remote_dom, remote_port)
+            .map_err(evtchn_err)
     }
 
     fn bind_virq(&mut self, _vcpu: u32, virq: u32, target: u32) -> XenResult<u32> {
-        if virq >= xen_abi::NR_VIRQS {
-            return Err(Errno::EINVAL);
-        }
-        if target as usize >= self.shared.vcpus.len() {
-            return Err(Errno::ENOENT);
-        }
-        if virq != VIRQ_TIMER && virq != VIRQ_DEBUG && target != 0 {
-            return Err(Errno::EINVAL);
-        }
-        let (mut xen, _t) = self.shared.xen.lock(self.token);
-        if xen.ports.find_virq(virq, target).is_some() {
-            return Err(Errno::EEXIST);
-        }
-        let lm = xen.long_mode;
-        xen.ports
-            .alloc(PortKind::Virq(virq), target, lm)
-            .map_err(|e| Errno(e as i32))
+        self.shared
+            .evtchn
+            .bind_virq(self.token, virq, target)
+            .map_err(evtchn_err)
     }
 
     fn bind_ipi(&mut self, _vcpu: u32, target: u32) -> XenResult<u32> {
-        if target as usize >= self.shared.vcpus.len() {
-            return Err(Errno::ENOENT);
-        }
-        let (mut xen, _t) = self.shared.xen.lock(self.token);
-        let lm = xen.long_mode;
-        xen.ports
-            .alloc(PortKind::Ipi, target, lm)
-            .map_err(|e| Errno(e as i32))
+        self.shared
+            .evtchn
+            .bind_ipi(self.token, target)
+            .map_err(evtchn_err)
     }
 
     fn close(&mut self, _vcpu: u32, port: u32) -> XenResult<()> {
-        let (mut xen, _t) = self.shared.xen.lock(self.token);
-        let old = xen.ports.free(port).map_err(|e| Errno(e as i32))?;
-        if let PortKind::Interdomain { peer } = old.kind {
-            if let Some(p) = xen.ports.get_mut(peer) {
-                p.kind = PortKind::Unbound {
-                    remote: DOMID as u16,
-                };
-            }
-        }
-        if let Some(bm) = xen.bitmaps() {
-            bm.clear_pending(self.mem, port);
-        }
-        Ok(())
+        self.shared
+            .evtchn
+            .close(self.token, port)
+            .map_err(evtchn_err)
     }
 
     fn send(&mut self, _vcpu: u32, port: u32) -> XenResult<()> {
-        let (xen, _t) = self.shared.xen.lock(self.token);
-        let p = *xen.ports.get(port).ok_or(Errno::EINVAL)?;
-        let target = match p.kind {
-            PortKind::Interdomain { peer } => peer,
-            PortKind::Ipi => port,
-            PortKind::Unbound { .. } => return Ok(()),
-            PortKind::Backend(b) => {
-                self.effects.backend = Some(b);
-                return Ok(());
-            }
-            PortKind::Virq(_) | PortKind::Free => return Err(Errno::EINVAL),
-        };
-        if let Some(k) = set_port_pending(&xen, self.mem, target) {
-            self.effects.kicks.push(k);
+        if port == self.shared.console_port {
+            self.effects.backend = Some(Backend::Console);
+        } else if port == self.shared.store_port {
+            self.effects.backend = Some(Backend::Store);
         }
-        for (i, c) in self.shared.ctl.iter().enumerate() {
-            if c.polling.load(std::sync::atomic::Ordering::Acquire) {
-                self.effects.kicks.push(i as u32);
-            }
-        }
-        Ok(())
+        self.shared
+            .evtchn
+            .send(self.token, port)
+            .map_err(evtchn_err)
     }
 
     fn status(&mut self, _vcpu: u32, port: u32) -> XenResult<(EvtchnState, u32)> {
-        let (xen, _t) = self.shared.xen.lock(self.token);
-        if port >= PortTable::limit(xen.long_mode) {
-            return Err(Errno::EINVAL);
-        }
-        let Some(p) = xen.ports.get(port) else {
-            return Ok((EvtchnState::Closed, 0));
-        };
-        let s = match p.kind {
-            PortKind::Free => EvtchnState::Closed,
-            PortKind::Unbound { remote } => EvtchnState::Unbound { remote_dom: remote },
-            PortKind::Interdomain { peer } => EvtchnState::Interdomain {
-                remote_dom: DOMID as u16,
-                remote_port: peer,
+        let st = self
+            .shared
+            .evtchn
+            .status(self.token, DOMID_SELF, port)
+            .map_err(evtchn_err)?;
+        let s = match st.status {
+            xen_abi::EVTCHNSTAT_UNBOUND => EvtchnState::Unbound {
+                remote_dom: st.u[0] as u16,
             },
-            PortKind::Backend(_) => EvtchnState::Interdomain {
-                remote_dom: 0,
-                remote_port: 0,
+            xen_abi::EVTCHNSTAT_INTERDOMAIN => EvtchnState::Interdomain {
+                remote_dom: st.u[0] as u16,
+                remote_port: st.u[1],
             },
-            PortKind::Virq(v) => EvtchnState::Virq(v),
-            PortKind::Ipi => EvtchnState::Ipi,
+            xen_abi::EVTCHNSTAT_PIRQ => EvtchnState::Pirq(st.u[0]),
+            xen_abi::EVTCHNSTAT_VIRQ => EvtchnState::Virq(st.u[0]),
+            xen_abi::EVTCHNSTAT_IPI => EvtchnState::Ipi,
+            _ => EvtchnState::Closed,
         };
-        Ok((s, p.vcpu))
+        Ok((s, st.vcpu))
     }
 
     fn bind_vcpu(&mut self, _vcpu: u32, port: u32, target: u32) -> XenResult<()> {
-        if target as usize >= self.shared.vcpus.len() {
-            return Err(Errno::ENOENT);
-        }
-        let (mut xen, _t) = self.shared.xen.lock(self.token);
-        let p = xen.ports.get_mut(port).ok_or(Errno::EINVAL)?;
-        match p.kind {
-            PortKind::Virq(v) if v == VIRQ_TIMER || v == VIRQ_DEBUG => Err(Errno::EINVAL),
-            _ => {
-                p.vcpu = target;
-                Ok(())
-            }
-        }
+        self.shared
+            .evtchn
+            .bind_vcpu(self.token, port, target)
+            .map_err(evtchn_err)
     }
 
-    fn unmask(&mut self, vcpu: u32, port: u32) -> XenResult<()> {
-        let (xen, _t) = self.shared.xen.lock(self.token);
-        if port >= PortTable::limit(xen.long_mode) {
-            return Err(Errno::EINVAL);
-        }
-        let Some(bm) = xen.bitmaps() else {
-            return Ok(());
-        };
-        let target = xen.ports.get(port).map(|p| p.vcpu).unwrap_or(vcpu);
-        if bm.unmask(self.mem, port, xen.vcpu_info_gpa(target)) {
-            self.effects.kicks.push(target);
-        }
-        Ok(())
+    fn unmask(&mut self, _vcpu: u32, port: u32) -> XenResult<()> {
+        self.shared
+            .evtchn
+            .unmask(self.token, port)
+            .map_err(evtchn_err)
     }
 
     fn reset(&mut self, _vcpu: u32) -> XenResult<()> {
-        Err(Errno::ENOSYS)
+        self.shared
+            .evtchn
+            .reset(self.token, DOMID_SELF)
+            .map_err(evtchn_err)
     }
 }
 
