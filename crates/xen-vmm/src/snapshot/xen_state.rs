@@ -1,14 +1,25 @@
 //! Versionize mirrors of the Xen state our VMM emulates in userspace.
 //!
 //! Pending and mask bits of event channels live in guest memory (shared_info
-//! and vcpu_info), so they travel with guest memory or with
-//! [`XenState::overlay_pages`]; only the VMM-side tables are here.
+//! and vcpu_info, including pages the VMM added in holes, which are memory
+//! regions of the snapshot); only the VMM-side tables are here. The mirrors
+//! convert to and from the plain states of xen-evtchn (`EvtchnState`),
+//! xen-shinfo-cache (`PagesState`) and the devices (console, xenstore, grant
+//! table), whose `from_state` check them again on restore.
 
 use versionize::{VersionMap, Versionize, VersionizeResult};
 use versionize_derive::Versionize;
 
+use xen_evtchn::{
+    Binding, CallbackVia, EvtchnState, HostPortState, PortState as EvtchnPortState, Remote,
+};
+use xen_shinfo_cache::{GuestWidth, PagesState, VcpuPagesState};
+
 use super::error::{Error, Result};
 use super::memory::{MemoryState, PAGE_SIZE};
+use crate::devices::console::ConsoleState;
+use crate::devices::gnttab::GrantTableState;
+use crate::devices::xenstore::{Watch, XenstoreState as DevXenstoreState};
 
 /// Event-channel ports of a 64-bit guest (2-level ABI: 64 x 64).
 pub const EVTCHN_PORTS_64: u32 = 4096;
@@ -18,8 +29,8 @@ pub const EVTCHN_PORTS_32: u32 = 1024;
 pub const NR_VIRQS: u32 = 24;
 /// Most vCPUs a snapshot may describe.
 pub const MAX_VCPUS: usize = 512;
-/// Most pages saved outside guest RAM.
-pub const MAX_OVERLAY_PAGES: usize = 256;
+/// Most host (backend) event-channel ports.
+pub const MAX_HOST_PORTS: usize = 4096;
 /// Most HVM params.
 pub const MAX_HVM_PARAMS: usize = 64;
 /// Most grant-table frames.
@@ -112,27 +123,31 @@ pub struct XenVcpuState {
     pub periodic_next_ns: u64,
     /// Runstate accounting: ns spent in running, runnable, blocked, offline.
     pub runstate_time_ns: [u64; 4],
+    /// The vCPU was brought up (PVH secondaries start down).
+    pub online: bool,
 }
 
-/// A page that is not guest RAM (e.g. shared_info or grant frames placed in
-/// an e820 hole) and whose contents the VMM keeps.
+/// One host (backend) event-channel port of the VMM (xen-evtchn's `HostPortState`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Versionize)]
-pub struct OverlayPage {
-    /// Guest frame number the page is mapped at.
-    pub gfn: u64,
-    /// The 4096 bytes of the page.
-    pub data: Vec<u8>,
+pub struct HostPortMirror {
+    /// Host port id (>= 1).
+    pub id: u32,
+    /// Guest port it is connected to, if any.
+    pub guest_port: Option<u32>,
 }
 
-/// A PV ring shared with a backend in the VMM (console or xenstore).
+/// The PV console backend (mirror of `devices::console::ConsoleState`);
+/// the ring itself is in guest memory.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Versionize)]
-pub struct RingState {
+pub struct ConsoleMirror {
     /// Guest frame of the ring page.
-    pub gfn: u64,
-    /// Event-channel port of the guest end.
-    pub port: u32,
-    /// Bytes the backend consumed from the ring but has not processed yet.
-    pub pending: Vec<u8>,
+    pub ring_gfn: u64,
+    /// Host input not yet copied into the guest's ring.
+    pub pending_input: Vec<u8>,
+    /// Host input bytes dropped (queue full).
+    pub dropped_input: u64,
+    /// Times the guest broke the ring protocol.
+    pub guest_errors: u64,
 }
 
 /// One xenstore node.
@@ -153,38 +168,55 @@ pub struct XenstoreWatch {
     pub token: String,
 }
 
-/// The xenstore backend.
+/// The xenstore server (mirror of `devices::xenstore::XenstoreState`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Versionize)]
-pub struct XenstoreState {
-    /// The ring.
-    pub ring: RingState,
-    /// The store.
+pub struct XenstoreMirror {
+    /// Guest frame of the ring page.
+    pub ring_gfn: u64,
+    /// The guest's domain id.
+    pub domid: u16,
+    /// The store, in path order.
     pub nodes: Vec<XenstoreNode>,
+    /// Path prefixes the guest may write.
+    pub writable: Vec<String>,
     /// Registered watches.
     pub watches: Vec<XenstoreWatch>,
+    /// Open transaction ids.
+    pub transactions: Vec<u32>,
+    /// Last transaction id handed out.
+    pub last_tx_id: u32,
+    /// Request bytes read from the ring that do not form a whole message yet.
+    pub partial_request: Vec<u8>,
     /// Replies not yet written to the ring (ring full).
     pub pending_replies: Vec<u8>,
+    /// Times the guest broke the ring protocol.
+    pub guest_errors: u64,
 }
 
-/// The grant table.
+/// The grant table (mirror of `devices::gnttab::GrantTableState`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Versionize)]
 pub struct GrantState {
-    /// Grant table ABI version (1 or 2; 0: not set up).
+    /// Grant table ABI version (1; 0: default state).
     pub version: u8,
-    /// GFN at which each grant frame is mapped, if mapped (index = frame number).
+    /// Frames the table may grow to.
+    pub max_frames: u32,
+    /// GFN at which each frame in use is mapped, if mapped (index = frame number).
     pub frames: Vec<Option<u64>>,
 }
 
 /// All Xen state of a guest.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Versionize)]
 pub struct XenState {
+    /// Guest RAM size the VM was created with (bytes; 0: not recorded).
+    pub mem_bytes: u64,
     /// Guest is 64-bit (long mode hypercall ABI) rather than 32-bit.
     pub long_mode: bool,
-    /// GPA of the hypercall page, once the guest wrote the hypercall MSR.
-    pub hypercall_page_gpa: Option<u64>,
+    /// Runstate updates use `XEN_RUNSTATE_UPDATE`.
+    pub runstate_update_flag: bool,
     /// GFN of shared_info, once mapped (XENMAPSPACE_shared_info).
     pub shared_info_gfn: Option<u64>,
-    /// HVM_PARAM_CALLBACK_IRQ.
+    /// HVM_PARAM_CALLBACK_IRQ encoding of the VM-wide callback
+    /// (type in bits 56..64: 0 GSI, 2 vector; 0 = none).
     pub callback_param: u64,
     /// All HVM params (index = param number), including store/console pfn and evtchn.
     pub hvm_params: Vec<u64>,
@@ -194,16 +226,26 @@ pub struct XenState {
     pub system_time_ns: u64,
     /// One entry per vCPU, same order as the KVM vCPUs.
     pub vcpus: Vec<XenVcpuState>,
+    /// Domain id the event channels were created for.
+    pub domid: u16,
+    /// Number of PIRQs the guest may bind.
+    pub nr_pirqs: u32,
     /// Open event-channel ports.
     pub ports: Vec<PortState>,
-    /// PV console ring, if set up.
-    pub console: Option<RingState>,
-    /// Xenstore, if set up.
-    pub xenstore: Option<XenstoreState>,
+    /// Host (backend) ends of event channels.
+    pub host_ports: Vec<HostPortMirror>,
+    /// Guest port of the PV console (toward the backend).
+    pub console_port: u32,
+    /// Guest port of xenstore (toward the backend).
+    pub store_port: u32,
+    /// PV console, if the VMM has one.
+    pub console: Option<ConsoleMirror>,
+    /// Xenstore, if the VMM has one.
+    pub xenstore: Option<XenstoreMirror>,
     /// Grant table.
     pub grant: GrantState,
-    /// Contents of Xen pages that are not guest RAM.
-    pub overlay_pages: Vec<OverlayPage>,
+    /// GPAs where the VMM mapped grant frames (index = frame number).
+    pub grant_frame_gpas: Vec<Option<u64>>,
 }
 
 impl XenState {
@@ -228,9 +270,8 @@ impl XenState {
                 self.vcpus.len()
             )));
         }
-        let overlay_ok = |gfn: u64| self.overlay_pages.iter().any(|p| p.gfn == gfn);
         let in_guest = |what: &str, gpa: u64, len: u64| -> Result<()> {
-            if memory.contains(gpa, len) || overlay_ok(gpa / PAGE_SIZE) {
+            if memory.contains(gpa, len) {
                 Ok(())
             } else {
                 Err(Error::Invalid(format!(
@@ -238,17 +279,20 @@ impl XenState {
                 )))
             }
         };
-        if let Some(gpa) = self.hypercall_page_gpa {
-            in_guest("hypercall page", gpa, PAGE_SIZE)?;
-        }
         if let Some(gfn) = self.shared_info_gfn {
             check_gfn("shared_info", gfn)?;
         }
         let cb_type = self.callback_param >> 56;
-        if cb_type > 3 {
+        if cb_type != 0 && cb_type != 2 {
             return Err(Error::Invalid(format!(
-                "callback parameter {:#x} has unknown type {cb_type}",
+                "callback parameter {:#x} has unsupported type {cb_type}",
                 self.callback_param
+            )));
+        }
+        if cb_type == 2 && (self.callback_param & 0xff) < 0x10 {
+            return Err(Error::Invalid(format!(
+                "callback vector {:#x}",
+                self.callback_param & 0xff
             )));
         }
         let runstate_size = if self.long_mode {
@@ -285,23 +329,33 @@ impl XenState {
         }
         self.validate_ports(nr_vcpus)?;
         let limit = self.port_limit();
-        let check_port = |port: u32| {
-            if port >= limit || port == 0 {
-                Err(Error::PortOutOfRange { port, limit })
-            } else {
-                Ok(())
+        for (what, port) in [
+            ("console", self.console_port),
+            ("xenstore", self.store_port),
+        ] {
+            if port >= limit {
+                return Err(Error::PortOutOfRange { port, limit });
             }
-        };
+            if port != 0 && !self.ports.iter().any(|p| p.port == port) {
+                return Err(Error::Invalid(format!("{what} port {port} is not open")));
+            }
+        }
         if let Some(c) = &self.console {
-            check_port(c.port)?;
-            check_gfn("console ring", c.gfn)?;
-            check_pending("console", &c.pending)?;
+            check_gfn("console ring", c.ring_gfn)?;
+            check_pending("console input", &c.pending_input, 64 * 1024)?;
         }
         if let Some(x) = &self.xenstore {
-            check_port(x.ring.port)?;
-            check_gfn("xenstore ring", x.ring.gfn)?;
-            check_pending("xenstore", &x.ring.pending)?;
-            check_pending("xenstore replies", &x.pending_replies)?;
+            check_gfn("xenstore ring", x.ring_gfn)?;
+            check_pending(
+                "xenstore request",
+                &x.partial_request,
+                4 * XENSTORE_PAYLOAD_MAX,
+            )?;
+            check_pending(
+                "xenstore replies",
+                &x.pending_replies,
+                64 * XENSTORE_PAYLOAD_MAX,
+            )?;
             if x.nodes.len() > MAX_XENSTORE_NODES {
                 return Err(too_large(
                     "xenstore nodes",
@@ -316,6 +370,13 @@ impl XenState {
                     MAX_XENSTORE_WATCHES,
                 ));
             }
+            if x.transactions.len() > MAX_XENSTORE_WATCHES
+                || x.writable.len() > MAX_XENSTORE_WATCHES
+            {
+                return Err(Error::Invalid(
+                    "too many xenstore transactions or writable paths".into(),
+                ));
+            }
             for n in &x.nodes {
                 if !n.path.starts_with('/') || n.value.len() > XENSTORE_PAYLOAD_MAX {
                     return Err(Error::Invalid(format!(
@@ -326,21 +387,33 @@ impl XenState {
                 }
             }
         }
-        if self.grant.version > 2 {
+        if self.grant.version > 1 {
             return Err(Error::Invalid(format!(
                 "grant table version {}",
                 self.grant.version
             )));
         }
-        if self.grant.frames.len() > MAX_GRANT_FRAMES {
+        if self.grant.max_frames as usize > MAX_GRANT_FRAMES {
             return Err(too_large(
                 "grant frames",
-                self.grant.frames.len(),
+                self.grant.max_frames as usize,
                 MAX_GRANT_FRAMES,
             ));
         }
+        if self.grant.frames.len() > self.grant.max_frames as usize
+            || self.grant_frame_gpas.len() > MAX_GRANT_FRAMES
+        {
+            return Err(Error::Invalid(format!(
+                "{} grant frames in use, {} at most",
+                self.grant.frames.len(),
+                self.grant.max_frames
+            )));
+        }
         for &gfn in self.grant.frames.iter().flatten() {
             check_gfn("grant frame", gfn)?;
+        }
+        for &gpa in self.grant_frame_gpas.iter().flatten() {
+            check_gfn("grant frame", gpa / PAGE_SIZE)?;
         }
         if self.hvm_params.len() > MAX_HVM_PARAMS {
             return Err(too_large(
@@ -349,29 +422,6 @@ impl XenState {
                 MAX_HVM_PARAMS,
             ));
         }
-        if self.overlay_pages.len() > MAX_OVERLAY_PAGES {
-            return Err(too_large(
-                "overlay pages",
-                self.overlay_pages.len(),
-                MAX_OVERLAY_PAGES,
-            ));
-        }
-        for (i, p) in self.overlay_pages.iter().enumerate() {
-            check_gfn("overlay page", p.gfn)?;
-            if p.data.len() as u64 != PAGE_SIZE {
-                return Err(Error::Invalid(format!(
-                    "overlay page at gfn {:#x}: {} bytes",
-                    p.gfn,
-                    p.data.len()
-                )));
-            }
-            if self.overlay_pages[..i].iter().any(|q| q.gfn == p.gfn) {
-                return Err(Error::Invalid(format!(
-                    "overlay page gfn {:#x} twice",
-                    p.gfn
-                )));
-            }
-        }
         Ok(())
     }
 
@@ -379,6 +429,23 @@ impl XenState {
         let limit = self.port_limit();
         if self.ports.len() > limit as usize {
             return Err(too_large("ports", self.ports.len(), limit as usize));
+        }
+        if self.host_ports.len() > MAX_HOST_PORTS {
+            return Err(too_large(
+                "host ports",
+                self.host_ports.len(),
+                MAX_HOST_PORTS,
+            ));
+        }
+        for h in &self.host_ports {
+            if h.id == 0 || h.id as usize > MAX_HOST_PORTS {
+                return Err(Error::Invalid(format!("host port id {}", h.id)));
+            }
+            if let Some(gp) = h.guest_port {
+                if gp == 0 || gp >= limit {
+                    return Err(Error::PortOutOfRange { port: gp, limit });
+                }
+            }
         }
         // Bitmap of seen ports: `limit` is at most 4096, so this is small.
         let mut seen = vec![false; limit as usize];
@@ -449,14 +516,273 @@ fn check_gfn(what: &str, gfn: u64) -> Result<()> {
     Ok(())
 }
 
-fn check_pending(what: &str, bytes: &[u8]) -> Result<()> {
-    if bytes.len() > XENSTORE_PAYLOAD_MAX * 4 {
+fn check_pending(what: &str, bytes: &[u8], limit: usize) -> Result<()> {
+    if bytes.len() > limit {
         return Err(Error::Invalid(format!(
             "{what}: {} pending bytes",
             bytes.len()
         )));
     }
     Ok(())
+}
+
+// ---- conversions to and from the plain states of the crates ---------------------------------
+
+/// `HVM_PARAM_CALLBACK_IRQ` type of a vector callback.
+const CALLBACK_TYPE_VECTOR: u64 = 2;
+
+impl XenState {
+    /// Records the event-channel state (ports, host ports, callback, per-vCPU vectors).
+    pub fn set_evtchn(&mut self, e: &EvtchnState) {
+        self.domid = e.domid;
+        self.nr_pirqs = e.nr_pirqs;
+        self.callback_param = match e.callback {
+            CallbackVia::None => 0,
+            CallbackVia::Vector(v) => (CALLBACK_TYPE_VECTOR << 56) | u64::from(v),
+            CallbackVia::Gsi(g) => u64::from(g),
+        };
+        for (v, &vec) in self.vcpus.iter_mut().zip(&e.vcpu_vectors) {
+            v.upcall_vector = vec;
+        }
+        self.ports = e
+            .ports
+            .iter()
+            .map(|p| {
+                let mut m = PortState {
+                    port: p.port,
+                    vcpu: p.vcpu,
+                    ..Default::default()
+                };
+                match p.binding {
+                    Binding::Unbound { remote_dom } => {
+                        m.kind = PortKind::Unbound as u8;
+                        m.remote_domid = remote_dom;
+                    }
+                    Binding::Interdomain(Remote::Loopback(o)) => {
+                        m.kind = PortKind::Interdomain as u8;
+                        m.remote_domid = e.domid;
+                        m.remote_port = o;
+                    }
+                    Binding::Interdomain(Remote::Host(id)) => {
+                        m.kind = PortKind::Backend as u8;
+                        m.irq = id;
+                    }
+                    Binding::Virq(v) => {
+                        m.kind = PortKind::Virq as u8;
+                        m.irq = v;
+                    }
+                    Binding::Ipi => m.kind = PortKind::Ipi as u8,
+                    Binding::Pirq(q) => {
+                        m.kind = PortKind::Pirq as u8;
+                        m.irq = q;
+                    }
+                }
+                m
+            })
+            .collect();
+        self.host_ports = e
+            .host_ports
+            .iter()
+            .map(|h| HostPortMirror {
+                id: h.id,
+                guest_port: h.guest_port,
+            })
+            .collect();
+    }
+
+    /// The event-channel state to rebuild xen-evtchn from (call after
+    /// [`XenState::validate`]; `Evtchn::from_state` checks it again).
+    pub fn evtchn_state(&self) -> Result<EvtchnState> {
+        let callback = match (self.callback_param >> 56, self.callback_param) {
+            (_, 0) => CallbackVia::None,
+            (CALLBACK_TYPE_VECTOR, p) => CallbackVia::Vector((p & 0xff) as u8),
+            (0, p) => CallbackVia::Gsi(
+                u32::try_from(p).map_err(|_| Error::Invalid(format!("callback GSI {p:#x}")))?,
+            ),
+            (t, _) => {
+                return Err(Error::Invalid(format!("callback type {t}")));
+            }
+        };
+        let ports = self
+            .ports
+            .iter()
+            .map(|p| {
+                let kind = PortKind::from_u8(p.kind).ok_or_else(|| {
+                    Error::Invalid(format!("port {}: unknown type {}", p.port, p.kind))
+                })?;
+                let binding = match kind {
+                    PortKind::Unbound => Binding::Unbound {
+                        remote_dom: p.remote_domid,
+                    },
+                    PortKind::Interdomain => Binding::Interdomain(Remote::Loopback(p.remote_port)),
+                    PortKind::Backend => Binding::Interdomain(Remote::Host(p.irq)),
+                    PortKind::Virq => Binding::Virq(p.irq),
+                    PortKind::Ipi => Binding::Ipi,
+                    PortKind::Pirq => Binding::Pirq(p.irq),
+                };
+                Ok(EvtchnPortState {
+                    port: p.port,
+                    vcpu: p.vcpu,
+                    binding,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(EvtchnState {
+            domid: self.domid,
+            max_vcpus: self.vcpus.len() as u32,
+            nr_pirqs: self.nr_pirqs,
+            ports,
+            host_ports: self
+                .host_ports
+                .iter()
+                .map(|h| HostPortState {
+                    id: h.id,
+                    guest_port: h.guest_port,
+                })
+                .collect(),
+            callback,
+            vcpu_vectors: self.vcpus.iter().map(|v| v.upcall_vector).collect(),
+        })
+    }
+
+    /// Records the page-cache configuration (width, shared_info, per-vCPU areas).
+    pub fn set_pages(&mut self, p: &PagesState) {
+        self.long_mode = p.width == GuestWidth::Bits64;
+        self.runstate_update_flag = p.runstate_update_flag;
+        self.shared_info_gfn = p.shared_info_gfn;
+        for (v, pv) in self.vcpus.iter_mut().zip(&p.vcpus) {
+            v.vcpu_info_gpa = pv.vcpu_info_gpa;
+            v.time_info_gpa = pv.time_info_gpa;
+            v.runstate_gpa = pv.runstate_gpa;
+        }
+    }
+
+    /// The page-cache configuration to rebuild xen-shinfo-cache from.
+    pub fn pages_state(&self) -> PagesState {
+        PagesState {
+            width: if self.long_mode {
+                GuestWidth::Bits64
+            } else {
+                GuestWidth::Bits32
+            },
+            runstate_update_flag: self.runstate_update_flag,
+            shared_info_gfn: self.shared_info_gfn,
+            vcpus: self
+                .vcpus
+                .iter()
+                .map(|v| VcpuPagesState {
+                    vcpu_info_gpa: v.vcpu_info_gpa,
+                    time_info_gpa: v.time_info_gpa,
+                    runstate_gpa: v.runstate_gpa,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<&ConsoleState> for ConsoleMirror {
+    fn from(c: &ConsoleState) -> Self {
+        ConsoleMirror {
+            ring_gfn: c.ring_gfn,
+            pending_input: c.pending_input.clone(),
+            dropped_input: c.dropped_input,
+            guest_errors: c.guest_errors,
+        }
+    }
+}
+
+impl ConsoleMirror {
+    /// The console device state.
+    pub fn to_state(&self) -> ConsoleState {
+        ConsoleState {
+            ring_gfn: self.ring_gfn,
+            pending_input: self.pending_input.clone(),
+            dropped_input: self.dropped_input,
+            guest_errors: self.guest_errors,
+        }
+    }
+}
+
+impl From<&DevXenstoreState> for XenstoreMirror {
+    fn from(x: &DevXenstoreState) -> Self {
+        XenstoreMirror {
+            ring_gfn: x.ring_gfn,
+            domid: x.domid,
+            nodes: x
+                .nodes
+                .iter()
+                .map(|(path, value)| XenstoreNode {
+                    path: path.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            writable: x.writable.clone(),
+            watches: x
+                .watches
+                .iter()
+                .map(|w| XenstoreWatch {
+                    path: w.path.clone(),
+                    token: w.token.clone(),
+                })
+                .collect(),
+            transactions: x.transactions.clone(),
+            last_tx_id: x.last_tx_id,
+            partial_request: x.partial_request.clone(),
+            pending_replies: x.pending_replies.clone(),
+            guest_errors: x.guest_errors,
+        }
+    }
+}
+
+impl XenstoreMirror {
+    /// The xenstore device state.
+    pub fn to_state(&self) -> DevXenstoreState {
+        DevXenstoreState {
+            ring_gfn: self.ring_gfn,
+            domid: self.domid,
+            nodes: self
+                .nodes
+                .iter()
+                .map(|n| (n.path.clone(), n.value.clone()))
+                .collect(),
+            writable: self.writable.clone(),
+            watches: self
+                .watches
+                .iter()
+                .map(|w| Watch {
+                    path: w.path.clone(),
+                    token: w.token.clone(),
+                })
+                .collect(),
+            transactions: self.transactions.clone(),
+            last_tx_id: self.last_tx_id,
+            partial_request: self.partial_request.clone(),
+            pending_replies: self.pending_replies.clone(),
+            guest_errors: self.guest_errors,
+        }
+    }
+}
+
+impl From<&GrantTableState> for GrantState {
+    fn from(g: &GrantTableState) -> Self {
+        GrantState {
+            version: g.version.min(u32::from(u8::MAX)) as u8,
+            max_frames: g.max_frames,
+            frames: g.frame_gfns.clone(),
+        }
+    }
+}
+
+impl GrantState {
+    /// The grant-table device state.
+    pub fn to_state(&self) -> GrantTableState {
+        GrantTableState {
+            max_frames: self.max_frames,
+            nr_frames: self.frames.len() as u32,
+            frame_gfns: self.frames.clone(),
+            version: u32::from(self.version),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -476,7 +802,6 @@ mod tests {
     fn state() -> XenState {
         XenState {
             long_mode: true,
-            hypercall_page_gpa: Some(0x2000),
             shared_info_gfn: Some(0xfeffe),
             callback_param: (2 << 56) | 0xf3,
             vcpus: vec![XenVcpuState::default(), XenVcpuState::default()],
@@ -528,6 +853,10 @@ mod tests {
             s.validate(2, &mem()),
             Err(Error::PortOutOfRange { port: 0, .. })
         ));
+        let mut s = state();
+        s.console_port = 5000;
+        let e = s.validate(2, &mem()).unwrap_err();
+        assert!(e.to_string().contains("port 5000 out of range"), "{e}");
     }
 
     #[test]
@@ -541,21 +870,36 @@ mod tests {
             |s| s.vcpus[0].vcpu_info_gpa = Some(0xffff_0000),
             |s| s.vcpus[0].vcpu_info_gpa = Some(0x1fe0),
             |s| s.vcpus[1].upcall_vector = 3,
+            |s| s.vcpus[1].periodic_period_ns = Some(0),
             |s| s.callback_param = 7 << 56,
-            |s| s.grant.version = 3,
-            |s| s.grant.frames = vec![None, Some(1 << 41)],
-            |s| s.hvm_params = vec![0; 65],
+            |s| s.callback_param = 2 << 56 | 3,
+            |s| s.grant.version = 2,
             |s| {
-                s.overlay_pages = vec![OverlayPage {
-                    gfn: 5,
-                    data: vec![0; 12],
+                s.grant.max_frames = 4;
+                s.grant.frames = vec![None, Some(1 << 41)]
+            },
+            |s| s.grant.frames = vec![None],
+            |s| s.hvm_params = vec![0; 65],
+            |s| s.store_port = 7,
+            |s| {
+                s.host_ports = vec![HostPortMirror {
+                    id: 0,
+                    guest_port: None,
                 }]
             },
             |s| {
-                s.console = Some(RingState {
-                    gfn: 3,
-                    port: 5000,
-                    pending: vec![],
+                s.console = Some(ConsoleMirror {
+                    ring_gfn: 1 << 45,
+                    ..Default::default()
+                })
+            },
+            |s| {
+                s.xenstore = Some(XenstoreMirror {
+                    nodes: vec![XenstoreNode {
+                        path: "relative".into(),
+                        value: vec![],
+                    }],
+                    ..Default::default()
                 })
             },
         ];
@@ -567,14 +911,125 @@ mod tests {
     }
 
     #[test]
-    fn overlay_page_makes_gpa_valid() {
-        let mut s = state();
-        s.vcpus[0].vcpu_info_gpa = Some(0xfeffe040);
-        assert!(s.validate(2, &mem()).is_err());
-        s.overlay_pages.push(OverlayPage {
-            gfn: 0xfeffe,
-            data: vec![0; 4096],
-        });
+    fn evtchn_state_round_trips() {
+        let e = EvtchnState {
+            domid: 1,
+            max_vcpus: 2,
+            nr_pirqs: 0,
+            ports: vec![
+                EvtchnPortState {
+                    port: 1,
+                    vcpu: 0,
+                    binding: Binding::Interdomain(Remote::Host(1)),
+                },
+                EvtchnPortState {
+                    port: 2,
+                    vcpu: 0,
+                    binding: Binding::Unbound { remote_dom: 0 },
+                },
+                EvtchnPortState {
+                    port: 3,
+                    vcpu: 1,
+                    binding: Binding::Virq(0),
+                },
+                EvtchnPortState {
+                    port: 4,
+                    vcpu: 1,
+                    binding: Binding::Ipi,
+                },
+                EvtchnPortState {
+                    port: 5,
+                    vcpu: 0,
+                    binding: Binding::Interdomain(Remote::Loopback(6)),
+                },
+                EvtchnPortState {
+                    port: 6,
+                    vcpu: 1,
+                    binding: Binding::Interdomain(Remote::Loopback(5)),
+                },
+            ],
+            host_ports: vec![HostPortState {
+                id: 1,
+                guest_port: Some(1),
+            }],
+            callback: CallbackVia::Vector(0xf3),
+            vcpu_vectors: vec![0, 0xf4],
+        };
+        let mut s = XenState {
+            vcpus: vec![XenVcpuState::default(); 2],
+            long_mode: true,
+            ..Default::default()
+        };
+        s.set_evtchn(&e);
         s.validate(2, &mem()).unwrap();
+        assert_eq!(s.vcpus[1].upcall_vector, 0xf4);
+        assert_eq!(s.evtchn_state().unwrap(), e);
+        s.ports[0].kind = 42;
+        assert!(s.evtchn_state().is_err());
+        for cb in [CallbackVia::None, CallbackVia::Gsi(5)] {
+            let mut s2 = s.clone();
+            s2.set_evtchn(&EvtchnState {
+                callback: cb,
+                ..e.clone()
+            });
+            assert_eq!(s2.evtchn_state().unwrap().callback, cb);
+        }
+    }
+
+    #[test]
+    fn pages_and_devices_round_trip() {
+        let p = PagesState {
+            width: GuestWidth::Bits32,
+            runstate_update_flag: true,
+            shared_info_gfn: Some(0x7f),
+            vcpus: vec![
+                VcpuPagesState {
+                    vcpu_info_gpa: Some(0x5040),
+                    time_info_gpa: Some(0x6000),
+                    runstate_gpa: Some(0x6100),
+                },
+                VcpuPagesState::default(),
+            ],
+        };
+        let mut s = XenState {
+            vcpus: vec![XenVcpuState::default(); 2],
+            ..Default::default()
+        };
+        s.set_pages(&p);
+        assert!(!s.long_mode);
+        assert_eq!(s.pages_state(), p);
+
+        let c = ConsoleState {
+            ring_gfn: 9,
+            pending_input: b"abc".to_vec(),
+            dropped_input: 2,
+            guest_errors: 1,
+        };
+        assert_eq!(ConsoleMirror::from(&c).to_state(), c);
+        let mut x = DevXenstoreState {
+            ring_gfn: 8,
+            domid: 1,
+            writable: vec!["/local/domain/1/data".into()],
+            watches: vec![Watch {
+                path: "device".into(),
+                token: "t".into(),
+            }],
+            transactions: vec![3],
+            last_tx_id: 3,
+            partial_request: vec![1, 2],
+            pending_replies: vec![4],
+            guest_errors: 5,
+            ..Default::default()
+        };
+        x.nodes.insert("/a".into(), b"1".to_vec());
+        x.nodes.insert("/b".into(), b"2".to_vec());
+        assert_eq!(XenstoreMirror::from(&x).to_state(), x);
+        let g = GrantTableState {
+            max_frames: 4,
+            nr_frames: 2,
+            frame_gfns: vec![Some(0xf0000), None],
+            version: 1,
+        };
+        assert_eq!(GrantState::from(&g).to_state(), g);
     }
 }
