@@ -48,7 +48,7 @@ pub fn kick_ctl(c: &VcpuControl) {
 /// kicks the vCPU; the vCPU thread injects the vector itself before its next
 /// entry (level-like on `evtchn_upcall_pending`, see [`crate::vcpu`]).
 pub struct VmmSink {
-    ctl: Arc<Vec<VcpuControl>>,
+    pub(crate) ctl: Arc<Vec<VcpuControl>>,
 }
 
 impl UpcallSink for VmmSink {
@@ -560,6 +560,12 @@ impl Vm {
     /// The shared state (for snapshot code, tests and benches).
     pub fn shared(&self) -> &Arc<VmShared> {
         &self.shared
+    }
+
+    /// The shared state, mutably, while no other thread holds it (restore
+    /// rebuilds a fresh VM's Xen state in place before it runs).
+    pub(crate) fn shared_mut(&mut self) -> Option<&mut VmShared> {
+        Arc::get_mut(&mut self.shared)
     }
 
     /// Where the boot vCPU starts.
