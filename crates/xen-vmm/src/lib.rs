@@ -36,6 +36,7 @@ pub mod snapshot;
 pub mod timers;
 pub mod vcpu;
 pub mod vm;
+mod vm_snapshot;
 
 pub use error::{Error, Result};
 pub use vm::{ExitReason, Kernel, Vm, VmConfig, VmShared};

@@ -1,0 +1,313 @@
+//! Snapshot and restore of a whole [`Vm`]: the glue between the VMM and the
+//! [`crate::snapshot`] file format.
+//!
+//! [`Vm::snapshot`] pauses every vCPU thread ([`VmShared::pause_vcpus`]),
+//! takes every vCPU mutex with `vm_lock::lock_all_vcpus`, completes in-flight
+//! I/O (one `KVM_RUN` with `immediate_exit`), captures KVM and Xen state and
+//! streams guest memory to the file, then lets the vCPUs run on.
+//!
+//! [`Vm::restore`] checks the whole file (header, CRCs, every value) before
+//! it builds anything, creates a fresh VM with the saved shape, adds the
+//! pages the guest had mapped in holes, loads memory, restores each vCPU,
+//! rebuilds event channels, page caches and devices with their crates'
+//! `from_state` (which validate again), and re-arms the timers at their
+//! absolute deadlines on the restored Xen clock. On any error the new VM is
+//! dropped: nothing half-restored ever runs.
+
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use kvm_ioctls::Kvm;
+use vm_lock::{lock_all_vcpus, Root};
+use vm_memory::{GuestAddress, GuestMemoryBackend};
+use xen_evtchn::{CallbackVia, Evtchn};
+use xen_shinfo_cache::XenPages;
+
+use crate::devices::console::Console;
+use crate::devices::gnttab::GrantTable;
+use crate::devices::xenstore::Xenstore;
+use crate::hypervisor::Callback;
+use crate::snapshot::kvm_state::{VcpuState as KvmVcpuState, VmKvmState};
+use crate::snapshot::memory::{MemoryState, PAGE_SIZE};
+use crate::snapshot::xen_state::{
+    ConsoleMirror, GrantState, XenState as XenMirror, XenVcpuState, XenstoreMirror,
+};
+use crate::snapshot::{self, Error, Result, VmSnapshot, WriteStats};
+use crate::timers::{monotonic_ns, HostTimer};
+use crate::vm::{Kernel, Vm, VmConfig, VmShared, VmmSink};
+
+/// Time left (ns) before `timer` expires, 0 if disarmed.
+fn remaining_ns(timer: &HostTimer) -> u64 {
+    let mut cur = libc::itimerspec {
+        it_interval: libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+        it_value: libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+    };
+    // SAFETY: a valid timerfd and a writable itimerspec.
+    let r = unsafe { libc::timerfd_gettime(timer.as_raw_fd(), &mut cur) };
+    if r < 0 {
+        return 0;
+    }
+    cur.it_value.tv_sec as u64 * 1_000_000_000 + cur.it_value.tv_nsec as u64
+}
+
+fn vmm_err(what: &str) -> impl FnOnce(crate::Error) -> Error + '_ {
+    move |e| Error::Invalid(format!("{what}: {e}"))
+}
+
+fn lock_err(e: vm_lock::Error) -> Error {
+    Error::Invalid(format!("lock root: {e}"))
+}
+
+impl Vm {
+    /// Writes a snapshot of the running (or not yet started) VM to `path`.
+    ///
+    /// Call from any thread that is not a vCPU thread; the guest is paused
+    /// for the duration and resumes afterwards.
+    pub fn snapshot(&self, path: &Path) -> Result<WriteStats> {
+        let shared = self.shared();
+        shared.pause_vcpus();
+        let res = capture(shared).and_then(|(state, root)| {
+            let mut root = root;
+            let (mem, _t) = shared.mem.read(root.token());
+            snapshot::save_to_file(path, &state, &*mem)
+        });
+        shared.resume_vcpus();
+        res
+    }
+
+    /// Builds a VM from the snapshot at `path`, ready to [`Vm::run`].
+    ///
+    /// `output` receives the guest's console output. Every value is checked
+    /// before it reaches the VM; an error leaves nothing behind.
+    pub fn restore(path: &Path, output: Box<dyn std::io::Write + Send>) -> Result<Vm> {
+        let reader = snapshot::open_file(path)?;
+        let st = reader.state().clone();
+        let nr_vcpus = st.vcpus.len() as u32;
+        let mem_bytes = st.xen.mem_bytes;
+        if mem_bytes == 0 || mem_bytes % (1 << 20) != 0 {
+            return Err(Error::Invalid(format!(
+                "guest RAM size {mem_bytes:#x} is not a whole number of MiB"
+            )));
+        }
+        // Reject inconsistent Xen state before creating anything.
+        let evtchn_state = st.xen.evtchn_state()?;
+        let pages_state = st.xen.pages_state();
+        let console_state = st.xen.console.as_ref().map(ConsoleMirror::to_state);
+        let store_state = st.xen.xenstore.as_ref().map(XenstoreMirror::to_state);
+        let grant_state = st.xen.grant.to_state();
+
+        let mut cfg = VmConfig::new(Kernel::Raw64(vec![0xf4]));
+        cfg.vcpus = nr_vcpus;
+        cfg.mem_mib = mem_bytes >> 20;
+        cfg.output = output;
+        let mut vm = Vm::new(cfg).map_err(vmm_err("creating the VM"))?;
+        add_hole_pages(vm.shared(), &st.memory)?;
+        {
+            let mut root = Root::new().map_err(lock_err)?;
+            let (mem, _t) = vm.shared().mem.read(root.token());
+            reader.load_memory(&*mem)?;
+        }
+        st.vm.restore(&vm.shared().vm_fd)?;
+        {
+            let shared = vm.shared();
+            let mut root = Root::new().map_err(lock_err)?;
+            let (_slots, mut t) = shared.map_update.lock(root.token());
+            let (mut vcpus, _t) = lock_all_vcpus(&mut t, &shared.vcpus);
+            for (vs, saved) in vcpus.iter_mut().zip(&st.vcpus) {
+                saved.restore(&vs.fd)?;
+            }
+        }
+
+        let shared = vm
+            .shared_mut()
+            .ok_or_else(|| Error::Invalid("the new VM is already shared".into()))?;
+        let pages = Arc::new(
+            XenPages::from_state(&pages_state)
+                .map_err(|e| Error::Invalid(format!("shared_info/vcpu_info pages: {e}")))?,
+        );
+        let evtchn = Evtchn::from_state(
+            &evtchn_state,
+            shared.mem.clone(),
+            pages.clone(),
+            VmmSink {
+                ctl: shared.ctl.clone(),
+            },
+        )
+        .map_err(|e| Error::Invalid(format!("event channels: {e}")))?;
+        {
+            let be = shared.backends.get_mut();
+            if let Some(c) = &console_state {
+                be.console = Console::from_state(c, Vec::new())
+                    .map_err(|e| Error::Invalid(format!("console: {e}")))?;
+            }
+            if let Some(x) = &store_state {
+                be.store = Xenstore::from_state(x)
+                    .map_err(|e| Error::Invalid(format!("xenstore: {e}")))?;
+            }
+            be.gnttab = GrantTable::from_state(&grant_state)
+                .map_err(|e| Error::Invalid(format!("grant table: {e}")))?;
+        }
+        apply_xen(shared.xen.get_mut(), &st.xen, evtchn_state.callback);
+        shared.pages = pages;
+        shared.evtchn = evtchn;
+        shared.console_port = st.xen.console_port;
+        shared.store_port = st.xen.store_port;
+        shared.boot_ns = monotonic_ns().saturating_sub(st.xen.system_time_ns);
+        for (c, x) in shared.ctl.iter().zip(&st.xen.vcpus) {
+            c.online.store(x.online, Ordering::Release);
+        }
+        let shared: &VmShared = shared;
+        for (t, x) in shared.timers.iter().zip(&st.xen.vcpus) {
+            let arm = |timer: &HostTimer, at: u64, every: u64| {
+                timer
+                    .arm_at(shared.boot_ns.saturating_add(at), every)
+                    .map_err(Error::io("arming a restored timer"))
+            };
+            if let Some(d) = x.timer_deadline_ns {
+                arm(&t.singleshot, d, 0)?;
+            }
+            if let Some(p) = x.periodic_period_ns {
+                arm(&t.periodic, x.periodic_next_ns, p)?;
+            }
+        }
+        let mut root = Root::new().map_err(lock_err)?;
+        shared.sync_all_ctl(root.token());
+        Ok(vm)
+    }
+}
+
+/// Pauses nothing itself: the caller has paused the vCPU threads. Takes
+/// every vCPU and captures the whole state (guest memory excepted).
+fn capture(shared: &VmShared) -> Result<(VmSnapshot, Root)> {
+    let kvm = Kvm::new().map_err(Error::kvm("open /dev/kvm"))?;
+    let mut root = Root::new().map_err(lock_err)?;
+    let state = {
+        let (_slots, mut t) = shared.map_update.lock(root.token());
+        let (mut vcpus, mut t) = lock_all_vcpus(&mut t, &shared.vcpus);
+        let mut kvm_vcpus = Vec::with_capacity(vcpus.len());
+        for vs in vcpus.iter_mut() {
+            // Complete in-flight port I/O and flush registers left dirty in
+            // kvm_run (sync regs): one KVM_RUN that exits at once.
+            vs.fd.get_kvm_run().immediate_exit = 1;
+            match vs.fd.run() {
+                Ok(_) => {}
+                Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {}
+                Err(e) => return Err(Error::kvm("KVM_RUN (immediate exit)")(e)),
+            }
+            vs.fd.get_kvm_run().immediate_exit = 0;
+            kvm_vcpus.push(KvmVcpuState::capture(&vs.fd, &kvm, vs.id)?);
+        }
+        let vm = VmKvmState::capture(&shared.vm_fd)?;
+        let system_time_ns = shared.system_time_ns();
+        let mut xen = XenMirror {
+            mem_bytes: shared.mem_bytes,
+            system_time_ns,
+            vcpus: vec![XenVcpuState::default(); vcpus.len()],
+            console_port: shared.console_port,
+            store_port: shared.store_port,
+            ..Default::default()
+        };
+        xen.set_evtchn(&shared.evtchn.state(&mut t));
+        xen.set_pages(&shared.pages.state(&mut t));
+        {
+            let (x, _t) = shared.xen.lock(&mut t);
+            xen.hvm_params = x.params.clone();
+            xen.shutdown = x.shutdown;
+            xen.grant_frame_gpas = x.grant_frames.clone();
+            for (i, (m, v)) in xen.vcpus.iter_mut().zip(&x.vcpus).enumerate() {
+                m.timer_deadline_ns = v.singleshot_ns;
+                m.periodic_period_ns = v.period_ns;
+                if v.period_ns.is_some() {
+                    let left = shared
+                        .timers
+                        .get(i)
+                        .map_or(0, |t| remaining_ns(&t.periodic));
+                    m.periodic_next_ns = system_time_ns.saturating_add(left);
+                }
+            }
+        }
+        for (m, c) in xen.vcpus.iter_mut().zip(shared.ctl.iter()) {
+            m.online = c.online.load(Ordering::Acquire);
+        }
+        {
+            let (be, _t) = shared.backends.lock(&mut t);
+            xen.console = Some(ConsoleMirror::from(&be.console.state()));
+            xen.xenstore = Some(XenstoreMirror::from(&be.store.state()));
+            xen.grant = GrantState::from(&be.gnttab.state());
+        }
+        let (mem, _t) = shared.mem.read(&mut t);
+        VmSnapshot {
+            memory: MemoryState::of(&*mem),
+            vm,
+            vcpus: kvm_vcpus,
+            xen,
+        }
+    };
+    state.validate()?;
+    Ok((state, root))
+}
+
+/// Copies the saved Xen state into the VMM's own [`crate::hypervisor::XenState`].
+fn apply_xen(x: &mut crate::hypervisor::XenState, m: &XenMirror, callback: CallbackVia) {
+    x.long_mode = m.long_mode;
+    x.shared_info = m.shared_info_gfn.map(|g| g * PAGE_SIZE);
+    x.callback = match callback {
+        CallbackVia::None => Callback::None,
+        CallbackVia::Vector(v) => Callback::Vector(v),
+        CallbackVia::Gsi(g) => Callback::Gsi(g),
+    };
+    if !m.hvm_params.is_empty() {
+        x.params = m.hvm_params.clone();
+    }
+    if let Some(p) = x.params.get_mut(xen_abi::HVM_PARAM_CALLBACK_IRQ as usize) {
+        *p = m.callback_param;
+    }
+    if !m.grant_frame_gpas.is_empty() {
+        x.grant_frames = m.grant_frame_gpas.clone();
+    }
+    x.shutdown = m.shutdown;
+    for (v, s) in x.vcpus.iter_mut().zip(&m.vcpus) {
+        v.vcpu_info = s.vcpu_info_gpa;
+        v.upcall_vector = (s.upcall_vector != 0).then_some(s.upcall_vector);
+        v.singleshot_ns = s.timer_deadline_ns;
+        v.period_ns = s.periodic_period_ns;
+    }
+}
+
+/// Adds, as the running VM would, the single pages the guest had mapped in
+/// holes, then checks that guest memory has the saved layout.
+fn add_hole_pages(shared: &VmShared, layout: &MemoryState) -> Result<()> {
+    let mut root = Root::new().map_err(lock_err)?;
+    let (mut slot, mut t) = shared.map_update.lock(root.token());
+    for r in &layout.regions {
+        let current = {
+            let (m, _t) = shared.mem.read(&mut t);
+            (*m).clone()
+        };
+        if current.address_in_range(GuestAddress(r.guest_addr)) {
+            continue;
+        }
+        if r.size != PAGE_SIZE {
+            return Err(Error::MemoryLayout(format!(
+                "region [{:#x} + {:#x}] is neither RAM of this size nor a hole page",
+                r.guest_addr, r.size
+            )));
+        }
+        let (new, region) =
+            crate::memory::with_extra_page(&current, r.guest_addr).map_err(vmm_err("hole page"))?;
+        crate::memory::register_region(&shared.vm_fd, *slot, &region)
+            .map_err(vmm_err("hole page"))?;
+        *slot += 1;
+        shared.mem.replace(&mut t, new);
+    }
+    let (m, _t) = shared.mem.read(&mut t);
+    layout.check_matches(&*m)
+}
