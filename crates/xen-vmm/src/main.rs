@@ -1,19 +1,28 @@
 //! `xen-vmm`: run a Xen PVH guest (or the built-in demo) on KVM.
 //!
 //! ```text
-//! xen-vmm run [--kernel FILE] [--cmdline S] [--vcpus N] [--mem MiB]
+//! xen-vmm run [--kernel FILE] [--cmdline S] [--vcpus N] [--mem MiB] [--snapshot-on-signal FILE]
+//! xen-vmm restore SNAPSHOT [--snapshot-on-signal FILE]
 //! ```
+//! With `--snapshot-on-signal FILE`, each SIGUSR1 writes a snapshot of the
+//! running guest to FILE (the guest then runs on); `restore` resumes a
+//! snapshot in this new process.
 //! Exit status: the guest's shutdown reason (poweroff 0, reboot 1,
 //! suspend 2, crash 3, watchdog 4); 64 for a usage error; 70 when the VMM
 //! itself fails (no /dev/kvm, bad kernel file, too little memory...).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use xen_vmm::{Kernel, Vm, VmConfig};
 
 const USAGE: &str = "usage: xen-vmm run [--kernel FILE] [--cmdline S] [--vcpus N] [--mem MiB]
+                   [--snapshot-on-signal FILE]
        (--raw64 FILE / --raw32 FILE boot flat test images)
+       xen-vmm restore SNAPSHOT [--snapshot-on-signal FILE]
+SIGUSR1 writes a snapshot to the --snapshot-on-signal FILE; the guest runs on.
 Without a kernel, runs the built-in demo guest (2 vCPUs).";
 
 const EX_USAGE: u8 = 64;
@@ -24,11 +33,19 @@ struct Args {
     cmdline: String,
     vcpus: Option<u32>,
     mem_mib: u64,
+    restore: Option<PathBuf>,
+    snapshot_on_signal: Option<PathBuf>,
 }
 
 fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut restore = None;
     match it.next().as_deref() {
         Some("run") => {}
+        Some("restore") => {
+            restore = Some(PathBuf::from(
+                it.next().ok_or("restore needs a snapshot file")?,
+            ))
+        }
         Some("-h" | "--help") => return Err(String::new()),
         Some(other) => return Err(format!("unknown command `{other}`")),
         None => return Err("missing command".into()),
@@ -38,6 +55,8 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         cmdline: String::new(),
         vcpus: None,
         mem_mib: 128,
+        restore,
+        snapshot_on_signal: None,
     };
     while let Some(flag) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -46,6 +65,9 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--raw64" => a.kernel = Some((value("--raw64")?.into(), "raw64")),
             "--raw32" => a.kernel = Some((value("--raw32")?.into(), "raw32")),
             "--cmdline" => a.cmdline = value("--cmdline")?,
+            "--snapshot-on-signal" => {
+                a.snapshot_on_signal = Some(value("--snapshot-on-signal")?.into())
+            }
             "--vcpus" => {
                 let v = value("--vcpus")?;
                 a.vcpus = Some(v.parse().map_err(|_| format!("bad --vcpus `{v}`"))?);
@@ -58,10 +80,71 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             other => return Err(format!("unknown option `{other}`")),
         }
     }
+    if a.restore.is_some() && (a.kernel.is_some() || a.vcpus.is_some()) {
+        return Err("restore takes no kernel or vCPU options".into());
+    }
     Ok(a)
 }
 
-fn run(args: Args) -> Result<i32, xen_vmm::Error> {
+static SNAPSHOT_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigusr1(_: libc::c_int) {
+    SNAPSHOT_REQUESTED.store(true, Ordering::SeqCst);
+}
+
+/// Runs `vm`; with `snapshot_to`, a SIGUSR1 writes a snapshot there.
+fn run_vm(vm: &Vm, snapshot_to: Option<&Path>) -> Result<i32, String> {
+    let Some(path) = snapshot_to else {
+        return Ok(vm.run().map_err(|e| e.to_string())?.exit_status());
+    };
+    // SAFETY: the handler only stores to an atomic (async-signal-safe).
+    let old = unsafe {
+        libc::signal(
+            libc::SIGUSR1,
+            on_sigusr1 as extern "C" fn(libc::c_int) as *const () as libc::sighandler_t,
+        )
+    };
+    if old == libc::SIG_ERR {
+        return Err(format!(
+            "cannot handle SIGUSR1: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !vm.shared().is_done() {
+                std::thread::sleep(Duration::from_millis(5));
+                if SNAPSHOT_REQUESTED.swap(false, Ordering::SeqCst) {
+                    match vm.snapshot(path) {
+                        Ok(st) => eprintln!(
+                            "xen-vmm: snapshot written to {} ({} bytes)",
+                            path.display(),
+                            st.file_len
+                        ),
+                        Err(e) => eprintln!("xen-vmm: snapshot failed: {e}"),
+                    }
+                }
+            }
+        });
+        vm.run().map(|r| r.exit_status()).map_err(|e| e.to_string())
+    })
+}
+
+fn run(args: Args) -> Result<i32, String> {
+    if let Some(file) = &args.restore {
+        let vm = Vm::restore(file, Box::new(std::io::stdout()))
+            .map_err(|e| format!("cannot restore {}: {e}", file.display()))?;
+        let shared = vm.shared().clone();
+        std::thread::Builder::new()
+            .name("console-input".into())
+            .spawn(move || xen_vmm::backends::console_input(shared, Box::new(std::io::stdin())))
+            .map_err(|e| format!("spawn console input thread: {e}"))?;
+        return run_vm(&vm, args.snapshot_on_signal.as_deref());
+    }
+    run_new(args).map_err(|e| e.to_string())?
+}
+
+fn run_new(args: Args) -> Result<Result<i32, String>, xen_vmm::Error> {
     let (kernel, default_vcpus) = match &args.kernel {
         None => {
             let img = xen_vmm::demo::demo_image()
@@ -97,8 +180,7 @@ fn run(args: Args) -> Result<i32, xen_vmm::Error> {
         cfg.console_input = Some(Box::new(std::io::stdin()));
     }
     let vm = Vm::new(cfg)?;
-    let reason = vm.run()?;
-    Ok(reason.exit_status())
+    Ok(run_vm(&vm, args.snapshot_on_signal.as_deref()))
 }
 
 fn main() -> ExitCode {
