@@ -255,3 +255,60 @@ fn ipis_timers_and_upcall_vectors_between_two_vcpus() {
     assert_ne!(seen0 & (1 << p0), 0);
     assert_ne!(seen0 & (1 << pt), 0);
 }
+
+#[test]
+fn gsi_callback_is_injected_on_vcpu0() {
+    if !require_kvm() {
+        return;
+    }
+    // HVM_PARAM_CALLBACK_IRQ = GSI 5: without an emulated IOAPIC the VMM
+    // injects vector 0x20 + 5 into vCPU 0.
+    let mut g = Guest::new64();
+    let mut common_h = g.a.create_label();
+    let mut percpu_h = g.a.create_label();
+    let mut after_handler = g.a.create_label();
+    g.a.jmp(after_handler).unwrap();
+    handler(&mut g.a, &mut common_h, &mut percpu_h);
+    g.a.set_label(&mut after_handler).unwrap();
+    g.hypercall_page();
+    g.a.xor(r15d, r15d).unwrap();
+    load_idt(&mut g, common_h, percpu_h);
+    gate(&mut g.a, 0x25, common_h);
+    g.map_shared_info(SHINFO);
+    // Callback via GSI 5 (type 0).
+    g.store32(ARGS + 0x300, 0x7ff0);
+    g.store32(ARGS + 0x304, 0);
+    g.store64(ARGS + 0x308, 5);
+    g.hcall(34, &[0, ARGS + 0x300]);
+    g.store_result(RESULTS);
+    // IPI to ourselves.
+    g.store32(ARGS, 0);
+    g.hcall(32, &[7, ARGS]);
+    g.store_result(RESULTS + 8);
+    g.a.mov(rcx, ARGS + 4).unwrap();
+    g.a.mov(eax, dword_ptr(rcx)).unwrap();
+    g.a.mov(rcx, P0_SLOT).unwrap();
+    g.a.mov(qword_ptr(rcx), rax).unwrap();
+    own_port(&mut g, 0, P0_SLOT);
+    g.a.mov(rcx, P0_SLOT).unwrap();
+    g.a.mov(rax, qword_ptr(rcx)).unwrap();
+    g.a.mov(rcx, ARGS + 0x40).unwrap();
+    g.a.mov(dword_ptr(rcx), eax).unwrap();
+    g.hcall(32, &[4, ARGS + 0x40]);
+    g.store_result(RESULTS + 16);
+    wait_count(&mut g, 1);
+    // HVMOP_get_param(CALLBACK_IRQ) reads the GSI back.
+    g.store32(ARGS + 0x300, 0x7ff0);
+    g.store32(ARGS + 0x304, 0);
+    g.hcall(34, &[1, ARGS + 0x300]);
+    g.store_result(RESULTS + 24);
+    g.shutdown(0);
+    let r = run64(g.assemble(), 1);
+    assert_eq!(r.reason, ExitReason::Shutdown(0), "{}", r.output);
+    for off in [0u64, 8, 16, 24] {
+        assert_eq!(r.i64(RESULTS + off), 0, "result at +{off:#x}");
+    }
+    assert_eq!(r.u64(ARGS + 0x308), 5);
+    assert!(r.u64(COUNT) >= 1);
+    assert_ne!(r.u64(SEEN) & (1 << r.u64(P0_SLOT)), 0);
+}
