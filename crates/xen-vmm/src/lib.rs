@@ -4,10 +4,13 @@
 //! The guest's hypercalls are intercepted in user space: the hypercall MSR
 //! is routed to us with user-space MSR exits, the hypercall page we write
 //! holds `mov $nr,%eax; out %eax,$0x88; ret` stubs, and the port-I/O exit
-//! is decoded and dispatched to [`hypervisor::hypercalls`]. Upcalls are
-//! injected with `KVM_INTERRUPT` (see [`vcpu`]). Every lock goes through
-//! vm-lock: vCPU state at `VcpuMutex`, guest memory in a `MemoryMap` read
-//! section, Xen state at `XenLock`, output devices at the innermost levels.
+//! is decoded and handed to xen-hypercall's dispatcher, whose handler traits
+//! [`hypervisor::xen_hv::XenHv`] implements on top of xen-evtchn (event
+//! channels) and xen-shinfo-cache (shared_info / vcpu_info). Hosts with
+//! `KVM_CAP_XEN_HVM` use `KVM_EXIT_XEN` instead. Upcalls are injected with
+//! `KVM_INTERRUPT` (see [`vcpu`]). Every lock goes through vm-lock: vCPU
+//! state at `VcpuMutex`, guest memory in a `MemoryMap`, Xen state at
+//! `XenLock`, page caches and devices at the innermost levels.
 //!
 //! # Example
 //!
