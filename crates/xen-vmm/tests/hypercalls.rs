@@ -117,3 +117,44 @@ fn triple_fault_is_a_crash() {
     assert_eq!(r.reason, ExitReason::Crash);
     assert_ne!(r.reason.exit_status(), 0);
 }
+
+#[test]
+fn event_delivery_uses_the_32_bit_layout_for_32_bit_guests() {
+    if !require_kvm() {
+        return;
+    }
+    let mut g = Guest::new32();
+    g.hypercall_page();
+    g.map_shared_info(SHINFO);
+    g.store_result(DATA);
+    // IPI to ourselves, then send on it (no upcall configured: bits only).
+    g.store32(ARGS, 0);
+    g.hcall(32, &[7, ARGS]);
+    g.store_result(DATA + 4);
+    g.a.mov(eax, dword_ptr((ARGS + 4) as u32)).unwrap();
+    g.a.mov(dword_ptr((DATA + 8) as u32), eax).unwrap();
+    g.a.mov(dword_ptr((ARGS + 0x40) as u32), eax).unwrap();
+    g.hcall(32, &[4, ARGS + 0x40]);
+    g.store_result(DATA + 12);
+    // SCHEDOP_poll on the now pending port returns at once.
+    g.store32(ARGS + 0x80, ARGS as u32 + 0x40); // ports pointer (32-bit)
+    g.store32(ARGS + 0x84, 1); // nr_ports
+    g.store32(ARGS + 0x88, 0); // timeout (u64)
+    g.store32(ARGS + 0x8c, 0);
+    g.hcall(29, &[3, ARGS + 0x80]);
+    g.store_result(DATA + 16);
+    g.shutdown(0);
+    let r = run32(g.assemble(), 1);
+    assert_eq!(r.reason, ExitReason::Shutdown(0));
+    for off in [0, 4, 12, 16] {
+        assert_eq!(r.u32(DATA + off), 0, "result at +{off}");
+    }
+    let port = r.u32(DATA + 8);
+    assert!(port > 0 && port < 32);
+    // 32-bit shared_info: evtchn_pending is u32[32] at 2048, the selector a u32
+    // at offset 4 of vcpu_info.
+    assert_eq!(r.u32(SHINFO + 2048), 1 << port);
+    assert_eq!(r.u32(SHINFO + 4), 1);
+    assert_eq!(r.u32(SHINFO) & 0xff, 1, "evtchn_upcall_pending");
+    assert_eq!(r.u32(SHINFO + 2048 + 128), 0, "mask array follows at 2176");
+}
