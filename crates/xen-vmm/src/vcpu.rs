@@ -109,7 +109,8 @@ pub fn vcpu_thread(shared: &VmShared, id: u32) -> Result<()> {
 
 fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
     let c = &shared.ctl[id as usize];
-    let mut retry: Option<(HypercallRegs, Source)> = None;
+    // A hypercall to run again after backing a page; `bool`: the page could not be added.
+    let mut retry: Option<(HypercallRegs, Source, bool)> = None;
     loop {
         if shared.is_done() {
             return Ok(());
@@ -128,8 +129,8 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
         }
         let action = {
             let (mut vs, mut t) = shared.vcpus[id as usize].lock(root.token());
-            if let Some((hc, source)) = retry.take() {
-                complete_hypercall(shared, &mut vs, &mut t, hc, source)?
+            if let Some((hc, source, failed)) = retry.take() {
+                complete_hypercall(shared, &mut vs, &mut t, hc, source, failed)?
             } else {
                 step(shared, &mut vs, &mut t)?
             }
@@ -140,37 +141,42 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
             Action::Halt => wait_event(shared, id, root),
             Action::Poll(ports, deadline) => wait_poll(shared, id, root, &ports, deadline),
             Action::MapPage(gpa, hc, source) => {
-                map_page(shared, root, gpa);
-                retry = Some((hc, source));
+                let ok = map_page(shared, root, gpa);
+                retry = Some((hc, source, !ok));
             }
             Action::Backend(b) => crate::backends::notify(shared, root, b),
         }
     }
 }
 
-fn map_page(shared: &VmShared, root: &mut Root, gpa: u64) {
+/// Backs `gpa` with a new page (own KVM slot); false if that is refused.
+fn map_page(shared: &VmShared, root: &mut Root, gpa: u64) -> bool {
     let (mut slot, mut t) = shared.map_update.lock(root.token());
     let current = {
         let (m, _t) = shared.mem.read(&mut t);
         (*m).clone()
     };
     if vm_memory::GuestMemoryBackend::address_in_range(&current, vm_memory::GuestAddress(gpa)) {
-        return;
+        return true;
     }
     if *slot >= 2 + MAX_HOLE_PAGES {
         log::warn!("guest asked for more than {MAX_HOLE_PAGES} pages in holes");
-        return;
+        return false;
     }
     match memory::with_extra_page(&current, gpa) {
         Ok((new, region)) => {
             if let Err(e) = memory::register_region(&shared.vm_fd, *slot, &region) {
                 log::error!("{e}");
-                return;
+                return false;
             }
             *slot += 1;
             shared.mem.replace(&mut t, new);
+            true
         }
-        Err(e) => log::warn!("{e}"),
+        Err(e) => {
+            log::warn!("{e}");
+            false
+        }
     }
 }
 
@@ -350,7 +356,7 @@ fn hypercall(
     t: &mut Token<'_, VcpuMutex>,
 ) -> Result<Action> {
     let (regs, sregs) = current_regs(vs)?;
-    complete_hypercall(shared, vs, t, decode(&regs, &sregs), Source::PortIo)
+    complete_hypercall(shared, vs, t, decode(&regs, &sregs), Source::PortIo, false)
 }
 
 /// A `KVM_EXIT_XEN` hypercall exit (hosts with `KVM_CAP_XEN_HVM`).
@@ -377,7 +383,7 @@ fn kernel_hypercall(
         cpl: h.cpl as u8,
         paging: sregs.cr0 & (1 << 31) != 0,
     };
-    complete_hypercall(shared, vs, t, hc, Source::KernelXen)
+    complete_hypercall(shared, vs, t, hc, Source::KernelXen, false)
 }
 
 fn complete_hypercall(
@@ -386,11 +392,13 @@ fn complete_hypercall(
     t: &mut Token<'_, VcpuMutex>,
     hc: HypercallRegs,
     source: Source,
+    no_new_pages: bool,
 ) -> Result<Action> {
     let (result, effects) = {
         // A snapshot of the map for the dispatcher (see `hypervisor::xen_hv`).
         let mem = vm_memory::GuestAddressSpace::memory(shared.mem.atomic());
         let mut hv = XenHv::new(shared, &vs.fd, hc.paging, hc.long_mode, &mem, t);
+        hv.no_new_pages = no_new_pages;
         let r = xen_hypercall::dispatch(&hc.to_crate_regs(), vs.id, &*mem, &mut hv);
         (r, hv.effects)
     };

@@ -387,3 +387,36 @@ fn user_mode_hypercalls_get_eperm() {
     assert_eq!(r.reason, ExitReason::Shutdown(0), "{}", r.output);
     assert_eq!(r.i64(DATA), EPERM, "hypercall from CPL 3");
 }
+
+#[test]
+fn hole_pages_are_bounded() {
+    if !require_kvm() {
+        return;
+    }
+    // shared_info moved to 70 different GFNs in a hole: the VMM backs at most
+    // 64 pages, then answers -ENOMEM (and the vCPU keeps running).
+    let mut g = Guest::new64();
+    g.hypercall_page();
+    g.a.xor(r12d, r12d).unwrap();
+    let mut top = g.a.create_label();
+    g.a.set_label(&mut top).unwrap();
+    g.a.mov(rcx, ARGS).unwrap();
+    g.a.mov(dword_ptr(rcx), 0x7ff0u32).unwrap();
+    g.a.mov(dword_ptr(rcx + 4), 0u32).unwrap();
+    g.a.mov(qword_ptr(rcx + 8), 0i32).unwrap();
+    g.a.mov(rax, 0xf_0000u64).unwrap();
+    g.a.add(rax, r12).unwrap();
+    g.a.mov(qword_ptr(rcx + 16), rax).unwrap();
+    g.hcall(12, &[7, ARGS]);
+    g.a.mov(rcx, RES).unwrap();
+    g.a.mov(qword_ptr(rcx + r12 * 8), rax).unwrap();
+    g.a.inc(r12).unwrap();
+    g.a.cmp(r12, 70).unwrap();
+    g.a.jb(top).unwrap();
+    g.shutdown(0);
+    let r = run64(g.assemble(), 1);
+    assert_eq!(r.reason, ExitReason::Shutdown(0));
+    let results: Vec<i64> = (0..70).map(|i| r.i64(RES + 8 * i)).collect();
+    assert!(results[..64].iter().all(|&v| v == 0), "{results:?}");
+    assert!(results[64..].iter().all(|&v| v == -12), "{results:?}");
+}

@@ -58,6 +58,9 @@ pub struct XenHv<'a, 't> {
     memmap: Vec<E820Entry>,
     /// Effects for the vCPU loop.
     pub effects: SideEffects,
+    /// The VMM refused to add a page for this hypercall: answer -ENOMEM
+    /// instead of asking again.
+    pub no_new_pages: bool,
 }
 
 impl<'a, 't> XenHv<'a, 't> {
@@ -87,6 +90,7 @@ impl<'a, 't> XenHv<'a, 't> {
             token,
             memmap,
             effects: SideEffects::default(),
+            no_new_pages: false,
         }
     }
 
@@ -260,6 +264,9 @@ impl MemoryHandler for XenHv<'_, '_> {
             }
         };
         if !backed {
+            if self.no_new_pages {
+                return Err(Errno::ENOMEM);
+            }
             self.effects.map_page = Some(gpa);
             return Err(Errno::EAGAIN);
         }
