@@ -267,9 +267,6 @@ fn apply_xen(x: &mut crate::hypervisor::XenState, m: &XenMirror, callback: Callb
     if !m.hvm_params.is_empty() {
         x.params = m.hvm_params.clone();
     }
-    if let Some(p) = x.params.get_mut(xen_abi::HVM_PARAM_CALLBACK_IRQ as usize) {
-        *p = m.callback_param;
-    }
     if !m.grant_frame_gpas.is_empty() {
         x.grant_frames = m.grant_frame_gpas.clone();
     }
