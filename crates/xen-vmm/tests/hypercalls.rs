@@ -158,3 +158,55 @@ fn event_delivery_uses_the_32_bit_layout_for_32_bit_guests() {
     assert_eq!(r.u32(SHINFO) & 0xff, 1, "evtchn_upcall_pending");
     assert_eq!(r.u32(SHINFO + 2048 + 128), 0, "mask array follows at 2176");
 }
+
+#[test]
+fn serial_port_output_reaches_the_console() {
+    if !require_kvm() {
+        return;
+    }
+    let mut g = Guest::new64();
+    g.a.mov(dx, 0x3f8u32).unwrap();
+    for &b in b"uart ok\n" {
+        g.a.mov(al, b as u32).unwrap();
+        g.a.out(dx, al).unwrap();
+    }
+    // Line status register: transmitter empty.
+    g.a.mov(dx, 0x3fdu32).unwrap();
+    g.a.in_(al, dx).unwrap();
+    g.a.movzx(eax, al).unwrap();
+    g.a.mov(rcx, DATA).unwrap();
+    g.a.mov(qword_ptr(rcx), rax).unwrap();
+    g.hypercall_page();
+    g.shutdown(0);
+    let r = run64(g.assemble(), 1);
+    assert_eq!(r.reason, ExitReason::Shutdown(0));
+    assert!(r.output.contains("uart ok"), "{:?}", r.output);
+    assert_ne!(r.u64(DATA) & 0x20, 0, "THR empty");
+}
+
+#[test]
+fn set_timer_op_fires_virq_timer_and_wakes_block() {
+    if !require_kvm() {
+        return;
+    }
+    let mut g = Guest::new64();
+    g.hypercall_page();
+    g.map_shared_info(SHINFO);
+    g.store32(ARGS, 0); // VIRQ_TIMER
+    g.store32(ARGS + 4, 0); // vCPU 0
+    g.hcall(32, &[1, ARGS]);
+    g.store_result(DATA);
+    g.hcall(15, &[1]); // set_timer_op(1 ns): already past, fires at once
+    g.store_result(DATA + 8);
+    g.hcall(29, &[1, 0]); // SCHEDOP_block until it arrives
+    g.store_result(DATA + 16);
+    g.shutdown(0);
+    let r = run64(g.assemble(), 1);
+    assert_eq!(r.reason, ExitReason::Shutdown(0));
+    assert_eq!(r.i64(DATA), 0);
+    assert_eq!(r.i64(DATA + 8), 0);
+    assert_eq!(r.i64(DATA + 16), 0);
+    let port = r.u32(ARGS + 8);
+    assert_ne!(r.u64(SHINFO + 2048) & (1 << port), 0, "VIRQ_TIMER pending");
+    assert_eq!(r.u32(SHINFO) & 0xff, 1, "upcall pending");
+}
