@@ -74,13 +74,21 @@ impl Vm {
     pub fn snapshot(&self, path: &Path) -> Result<WriteStats> {
         let shared = self.shared();
         shared.pause_vcpus();
-        let res = capture(shared).and_then(|(state, root)| {
+        // Stop the guest timers too, so that no event lands in guest memory
+        // while it is being written out; an expiry already being delivered
+        // gets a moment to finish (it clears its single-shot deadline).
+        let periodic_next = stop_timers(shared);
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        let res = capture(shared, &periodic_next).and_then(|(state, root)| {
             let mut root = root;
             let (mem, _t) = shared.mem.read(root.token());
             snapshot::save_to_file(path, &state, &*mem)
         });
+        let rearmed = restart_timers(shared, &periodic_next);
         shared.resume_vcpus();
-        res
+        let stats = res?;
+        rearmed?;
+        Ok(stats)
     }
 
     /// Builds a VM from the snapshot at `path`, ready to [`Vm::run`].
@@ -184,9 +192,44 @@ impl Vm {
     }
 }
 
+/// Disarms every guest timer; returns, per vCPU, the Xen system time of the
+/// next periodic expiry (None if the periodic timer is not running).
+fn stop_timers(shared: &VmShared) -> Vec<Option<u64>> {
+    shared
+        .timers
+        .iter()
+        .map(|t| {
+            let now = shared.system_time_ns();
+            let left = remaining_ns(&t.periodic);
+            let _ = t.singleshot.disarm();
+            let _ = t.periodic.disarm();
+            (left > 0).then(|| now.saturating_add(left))
+        })
+        .collect()
+}
+
+/// Re-arms what [`stop_timers`] stopped, at the same absolute deadlines.
+fn restart_timers(shared: &VmShared, periodic_next: &[Option<u64>]) -> Result<()> {
+    let mut root = Root::new().map_err(lock_err)?;
+    let (xen, _t) = shared.xen.lock(root.token());
+    for ((t, v), next) in shared.timers.iter().zip(&xen.vcpus).zip(periodic_next) {
+        if let Some(d) = v.singleshot_ns {
+            t.singleshot
+                .arm_at(shared.boot_ns.saturating_add(d), 0)
+                .map_err(Error::io("re-arming a timer"))?;
+        }
+        if let (Some(p), Some(n)) = (v.period_ns, next) {
+            t.periodic
+                .arm_at(shared.boot_ns.saturating_add(*n), p)
+                .map_err(Error::io("re-arming a timer"))?;
+        }
+    }
+    Ok(())
+}
+
 /// Pauses nothing itself: the caller has paused the vCPU threads. Takes
 /// every vCPU and captures the whole state (guest memory excepted).
-fn capture(shared: &VmShared) -> Result<(VmSnapshot, Root)> {
+fn capture(shared: &VmShared, periodic_next: &[Option<u64>]) -> Result<(VmSnapshot, Root)> {
     let kvm = Kvm::new().map_err(Error::kvm("open /dev/kvm"))?;
     let mut root = Root::new().map_err(lock_err)?;
     let state = {
@@ -226,11 +269,9 @@ fn capture(shared: &VmShared) -> Result<(VmSnapshot, Root)> {
                 m.timer_deadline_ns = v.singleshot_ns;
                 m.periodic_period_ns = v.period_ns;
                 if v.period_ns.is_some() {
-                    let left = shared
-                        .timers
-                        .get(i)
-                        .map_or(0, |t| remaining_ns(&t.periodic));
-                    m.periodic_next_ns = system_time_ns.saturating_add(left);
+                    // Stopped timers: due at once after a restore.
+                    let next = periodic_next.get(i).copied().flatten();
+                    m.periodic_next_ns = next.unwrap_or(system_time_ns);
                 }
             }
         }
