@@ -24,6 +24,7 @@ const P0_SLOT: u64 = DATA + 0x818;
 const PT_SLOT: u64 = DATA + 0x820;
 const OWNED: u64 = DATA + 0x900;
 const COUNT: u64 = DATA + 0x180;
+const SEEN: u64 = DATA + 0x1c0; // per vCPU: ports its handler took
 const VINFO: u64 = DATA + 0x980; // vcpu_info address per vCPU
 
 type R = Result<(), IcedError>;
@@ -79,14 +80,38 @@ impl Demo {
         self.a.lea(rcx, ptr(r15 * 8 + base as i32))
     }
 
-    fn wait_count(&mut self, n: i32) -> R {
+    /// `sti; hlt` until this vCPU's handler has taken the port stored at `slot`.
+    fn wait_seen(&mut self, slot: u64) -> R {
         let mut top = self.a.create_label();
         let out = self.a.create_label();
         self.a.nop()?;
         self.a.set_label(&mut top)?;
         self.a.cli()?;
-        self.slot(COUNT)?;
-        self.a.cmp(qword_ptr(rcx), n)?;
+        self.slot(SEEN)?;
+        self.a.mov(rax, qword_ptr(rcx))?;
+        self.a.mov(rcx, slot)?;
+        self.a.mov(rcx, qword_ptr(rcx))?;
+        self.a.bt(rax, rcx)?;
+        self.a.jb(out)?;
+        self.a.sti()?;
+        self.a.hlt()?;
+        self.a.jmp(top)?;
+        let mut out = out;
+        self.a.set_label(&mut out)?;
+        self.a.sti()
+    }
+
+    /// `sti; hlt` until vCPU 0 took `n` more upcalls than when this starts.
+    fn wait_more(&mut self, n: i32) -> R {
+        self.a.mov(rcx, COUNT)?;
+        self.a.mov(r13, qword_ptr(rcx))?;
+        self.a.add(r13, n)?;
+        let mut top = self.a.create_label();
+        let out = self.a.create_label();
+        self.a.set_label(&mut top)?;
+        self.a.cli()?;
+        self.a.mov(rcx, COUNT)?;
+        self.a.cmp(qword_ptr(rcx), r13)?;
         self.a.jae(out)?;
         self.a.sti()?;
         self.a.hlt()?;
@@ -170,8 +195,11 @@ impl Demo {
         a.mov(rcx, SHINFO + 2048)?;
         a.mov(rax, qword_ptr(rcx))?;
         a.and(rax, rdx)?;
+        a.mov(rdx, rax)?;
         a.not(rax)?;
         a.lock().and(qword_ptr(rcx), rax)?;
+        a.lea(rcx, ptr(r15 * 8 + SEEN as i32))?;
+        a.lock().or(qword_ptr(rcx), rdx)?;
         a.lea(rcx, ptr(r15 * 8 + COUNT as i32))?;
         a.lock().inc(qword_ptr(rcx))?;
         a.pop(rdx)?;
@@ -238,8 +266,24 @@ impl Demo {
         self.print_val("xen_version (major<<16|minor): ")?;
         self.call(17, &[1, BUF + 0x200])?;
         self.print("xen_version extraversion: ")?;
-        self.store32(BUF + 0x20f, 0x0a)?;
-        self.call(18, &[0, 16, BUF + 0x200])?;
+        // strlen (at most 15) of the NUL-terminated string, then print it.
+        {
+            let a = &mut self.a;
+            a.xor(esi, esi)?;
+            a.mov(rdx, BUF + 0x200)?;
+            let mut top = a.create_label();
+            let mut done = a.create_label();
+            a.set_label(&mut top)?;
+            a.cmp(byte_ptr(rdx + rsi), 0)?;
+            a.je(done)?;
+            a.inc(esi)?;
+            a.cmp(esi, 15)?;
+            a.jb(top)?;
+            a.set_label(&mut done)?;
+            a.xor(edi, edi)?;
+            a.call(PAGE + 18 * 32)?;
+        }
+        self.print("\n")?;
 
         // shared_info at SHINFO, vcpu_info of vCPU 0 registered elsewhere.
         self.store32(ARGS, 0x7ff0)?;
@@ -275,7 +319,7 @@ impl Demo {
         self.print_mem("EVTCHNOP_bind_ipi(vCPU 1) -> port ", P1_SLOT)?;
         self.copy32(P1_SLOT, ARGS + 0x40)?;
         self.call(32, &[4, ARGS + 0x40])?;
-        self.wait_count(1)?;
+        self.wait_seen(P0_SLOT)?;
         self.print_mem("vCPU 0: upcall from vCPU 1's IPI on port ", P0_SLOT)?;
         self.print_mem("vCPU 1 saw upcalls: ", COUNT + 8)?;
 
@@ -289,13 +333,14 @@ impl Demo {
         self.store64(ARGS + 0xc0, 1)?;
         self.store64(ARGS + 0xc8, 0)?;
         self.call(24, &[8, 0, ARGS + 0xc0])?;
-        self.wait_count(2)?;
+        self.wait_seen(PT_SLOT)?;
         self.print("single-shot timer fired\n")?;
         self.store64(ARGS + 0x100, 10_000_000)?;
         self.call(24, &[6, 0, ARGS + 0x100])?;
-        self.wait_count(7)?;
+        self.wait_more(5)?;
         self.call(24, &[7, 0, 0])?;
-        self.print_mem("periodic 10 ms timer: upcalls on vCPU 0 so far ", COUNT)?;
+        self.print("periodic 10 ms timer: 5 ticks\n")?;
+        self.print_mem("upcalls on vCPU 0 in all: ", COUNT)?;
         self.print("demo done, powering off\n")?;
         self.store32(ARGS, 0)?;
         self.call(29, &[2, ARGS])?;
@@ -309,7 +354,7 @@ impl Demo {
         self.copy32(ARGS + 0x244, P0_SLOT)?;
         self.wait_nonzero(P1_SLOT)?;
         self.own_port(1, P1_SLOT)?;
-        self.wait_count(1)?;
+        self.wait_seen(P1_SLOT)?;
         self.copy32(P0_SLOT, ARGS + 0x280)?;
         self.call(32, &[4, ARGS + 0x280])?;
         let mut idle = self.a.create_label();
