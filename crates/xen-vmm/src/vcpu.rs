@@ -115,7 +115,9 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
         if shared.is_done() {
             return Ok(());
         }
-        if shared.pause.load(Ordering::Acquire) {
+        // A hypercall waiting for its retry completes before the vCPU parks
+        // (a snapshot must not catch it half done).
+        if retry.is_none() && shared.pause.load(Ordering::Acquire) {
             shared.paused.fetch_add(1, Ordering::SeqCst);
             while shared.pause.load(Ordering::Acquire) && !shared.is_done() {
                 std::thread::park_timeout(Duration::from_millis(50));
