@@ -13,8 +13,9 @@ use common::*;
 use iced_x86::code_asm::*;
 use vm_lock::Root;
 use vm_memory::{Bytes, GuestAddress};
-use xen_vmm::snapshot::xen_state::PortKind;
-use xen_vmm::snapshot::{open_file, VmSnapshot};
+use xen_vmm::snapshot::format::{Header, HEADER_LEN, TRAILER_LEN};
+use xen_vmm::snapshot::xen_state::{PortKind, PortState};
+use xen_vmm::snapshot::{open_file, parse, VmSnapshot};
 use xen_vmm::{ExitReason, Kernel, Vm, VmConfig};
 
 const VEC: u64 = 0xf3;
@@ -201,4 +202,110 @@ fn xen_state_survives_snapshot_and_restore() {
     assert!(e.to_string().contains("CRC64 mismatch"), "{e}");
     let _ = std::fs::remove_file(&p1);
     let _ = std::fs::remove_file(&p2);
+}
+
+/// Runs the guest until its periodic timer ticks and snapshots it to `path`.
+fn snapshot_running_guest(path: &Path) {
+    let mut cfg = VmConfig::new(Kernel::Raw64(guest()));
+    cfg.mem_mib = 16;
+    cfg.output = Box::new(std::io::sink());
+    let vm = Vm::new(cfg).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| vm.run().unwrap());
+        wait_until("timer ticks", || read_u64(&vm, COUNT) >= 3);
+        vm.snapshot(path).unwrap();
+        vm.shared().finish(ExitReason::Shutdown(0));
+    });
+}
+
+/// `file` with its state changed by `f` and sealed again with valid CRCs
+/// (no validation on the way, as a hostile file would be).
+fn reseal(file: &[u8], f: impl FnOnce(&mut VmSnapshot)) -> Vec<u8> {
+    let parsed = parse(file).unwrap();
+    let mut state = parsed.state;
+    f(&mut state);
+    let v = parsed.header.format_version;
+    let encoded = state.encode(v).unwrap();
+    let header = Header {
+        format_version: v,
+        state_len: encoded.len() as u64,
+        state_crc: crc64::crc64(0, &encoded),
+        memory_len: parsed.header.memory_len,
+    };
+    let old_state_end = HEADER_LEN + parsed.header.state_len as usize;
+    let mut out = header.encode().to_vec();
+    out.extend_from_slice(&encoded);
+    out.extend_from_slice(&file[old_state_end..]);
+    assert_eq!(
+        out.len(),
+        HEADER_LEN + encoded.len() + parsed.memory.len() + TRAILER_LEN
+    );
+    out
+}
+
+#[test]
+fn restore_refuses_inconsistent_state_with_a_clear_error() {
+    if !require_kvm() {
+        return;
+    }
+    let p = tmp("vm-bad-src");
+    let bad = tmp("vm-bad");
+    snapshot_running_guest(&p);
+    let file = std::fs::read(&p).unwrap();
+    // Sealed again unchanged, the file restores.
+    std::fs::write(&bad, reseal(&file, |_| {})).unwrap();
+    assert!(Vm::restore(&bad, Box::new(std::io::sink())).is_ok());
+
+    let cases: Vec<(&str, Box<dyn FnOnce(&mut VmSnapshot)>)> = vec![
+        (
+            "port 5000 out of range",
+            Box::new(|s| {
+                s.xen.ports.push(PortState {
+                    port: 5000,
+                    kind: PortKind::Ipi as u8,
+                    ..Default::default()
+                })
+            }),
+        ),
+        ("vCPU 7 out of range", Box::new(|s| s.xen.ports[0].vcpu = 7)),
+        (
+            // Passes the mirror's checks; xen-evtchn's from_state refuses it.
+            "event channels",
+            Box::new(|s| {
+                s.xen.ports.push(PortState {
+                    port: 100,
+                    kind: PortKind::Backend as u8,
+                    irq: 99,
+                    ..Default::default()
+                })
+            }),
+        ),
+        (
+            "outside guest memory",
+            Box::new(|s| s.xen.vcpus[0].vcpu_info_gpa = Some(0x7000_0000)),
+        ),
+        (
+            "shared_info/vcpu_info pages",
+            Box::new(|s| s.xen.vcpus[0].vcpu_info_gpa = Some(0x5003)),
+        ),
+        (
+            "console ring gfn",
+            Box::new(|s| {
+                if let Some(c) = &mut s.xen.console {
+                    c.ring_gfn = 1 << 45;
+                }
+            }),
+        ),
+        ("grant table", Box::new(|s| s.xen.grant.max_frames = 0)),
+        ("callback", Box::new(|s| s.xen.callback_param = 5 << 56)),
+    ];
+    for (needle, f) in cases {
+        std::fs::write(&bad, reseal(&file, f)).unwrap();
+        let e = Vm::restore(&bad, Box::new(std::io::sink()))
+            .err()
+            .unwrap_or_else(|| panic!("restored a file with {needle}"));
+        assert!(e.to_string().contains(needle), "{needle}: {e}");
+    }
+    let _ = std::fs::remove_file(&p);
+    let _ = std::fs::remove_file(&bad);
 }
