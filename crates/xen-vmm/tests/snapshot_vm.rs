@@ -218,6 +218,9 @@ fn snapshot_running_guest(path: &Path) {
     });
 }
 
+/// A change made to a snapshot's state.
+type Mutation = Box<dyn FnOnce(&mut VmSnapshot)>;
+
 /// `file` with its state changed by `f` and sealed again with valid CRCs
 /// (no validation on the way, as a hostile file would be).
 fn reseal(file: &[u8], f: impl FnOnce(&mut VmSnapshot)) -> Vec<u8> {
@@ -256,7 +259,7 @@ fn restore_refuses_inconsistent_state_with_a_clear_error() {
     std::fs::write(&bad, reseal(&file, |_| {})).unwrap();
     assert!(Vm::restore(&bad, Box::new(std::io::sink())).is_ok());
 
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut VmSnapshot)>)> = vec![
+    let cases: Vec<(&str, Mutation)> = vec![
         (
             "port 5000 out of range",
             Box::new(|s| {
