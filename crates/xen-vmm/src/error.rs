@@ -64,3 +64,23 @@ impl Error {
         move |source| Error::Kvm { op, source }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_problem() {
+        let e = Error::NoKvm(kvm_ioctls::Error::new(libc::ENOENT));
+        assert!(e.to_string().contains("/dev/kvm"), "{e}");
+        let e = Error::KernelFile {
+            path: "/x/k".into(),
+            source: std::io::Error::from_raw_os_error(libc::ENOENT),
+        };
+        assert!(e.to_string().starts_with("cannot read kernel /x/k"), "{e}");
+        assert!(crate::memory::create_guest_memory(1 << 20)
+            .unwrap_err()
+            .to_string()
+            .contains("too small"));
+    }
+}
