@@ -79,7 +79,7 @@ impl Vm {
         // gets a moment to finish (it clears its single-shot deadline).
         let periodic_next = stop_timers(shared);
         std::thread::sleep(std::time::Duration::from_millis(1));
-        let res = capture(shared, &periodic_next).and_then(|(state, root)| {
+        let res = capture(shared, self.kvm_has_xen, &periodic_next).and_then(|(state, root)| {
             let mut root = root;
             let (mem, _t) = shared.mem.read(root.token());
             snapshot::save_to_file(path, &state, &*mem)
@@ -100,7 +100,13 @@ impl Vm {
         let st = reader.state().clone();
         let nr_vcpus = st.vcpus.len() as u32;
         let mem_bytes = st.xen.mem_bytes;
-        if mem_bytes == 0 || mem_bytes % (1 << 20) != 0 {
+        if mem_bytes == 0 {
+            return Err(Error::Invalid(
+                "the snapshot does not record the guest RAM size (not written by Vm::snapshot)"
+                    .into(),
+            ));
+        }
+        if mem_bytes % (1 << 20) != 0 {
             return Err(Error::Invalid(format!(
                 "guest RAM size {mem_bytes:#x} is not a whole number of MiB"
             )));
@@ -115,8 +121,14 @@ impl Vm {
         let mut cfg = VmConfig::new(Kernel::Raw64(vec![0xf4]));
         cfg.vcpus = nr_vcpus;
         cfg.mem_mib = mem_bytes >> 20;
+        cfg.kernel_xen = st.xen.kernel_xen;
         cfg.output = output;
         let mut vm = Vm::new(cfg).map_err(vmm_err("creating the VM"))?;
+        if st.xen.kernel_xen && !vm.kvm_has_xen {
+            return Err(Error::Invalid(
+                "the guest used KVM's Xen hypercall interception, which this host lacks".into(),
+            ));
+        }
         add_hole_pages(vm.shared(), &st.memory)?;
         {
             let mut root = Root::new().map_err(lock_err)?;
@@ -229,7 +241,11 @@ fn restart_timers(shared: &VmShared, periodic_next: &[Option<u64>]) -> Result<()
 
 /// Pauses nothing itself: the caller has paused the vCPU threads. Takes
 /// every vCPU and captures the whole state (guest memory excepted).
-fn capture(shared: &VmShared, periodic_next: &[Option<u64>]) -> Result<(VmSnapshot, Root)> {
+fn capture(
+    shared: &VmShared,
+    kernel_xen: bool,
+    periodic_next: &[Option<u64>],
+) -> Result<(VmSnapshot, Root)> {
     let kvm = Kvm::new().map_err(Error::kvm("open /dev/kvm"))?;
     let mut root = Root::new().map_err(lock_err)?;
     let state = {
@@ -252,6 +268,7 @@ fn capture(shared: &VmShared, periodic_next: &[Option<u64>]) -> Result<(VmSnapsh
         let system_time_ns = shared.system_time_ns();
         let mut xen = XenMirror {
             mem_bytes: shared.mem_bytes,
+            kernel_xen,
             system_time_ns,
             vcpus: vec![XenVcpuState::default(); vcpus.len()],
             console_port: shared.console_port,

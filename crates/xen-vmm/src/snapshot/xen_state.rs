@@ -209,6 +209,9 @@ pub struct GrantState {
 pub struct XenState {
     /// Guest RAM size the VM was created with (bytes; 0: not recorded).
     pub mem_bytes: u64,
+    /// Hypercalls went through KVM's Xen support (`KVM_EXIT_XEN`) rather
+    /// than MSR exits and port-I/O stubs.
+    pub kernel_xen: bool,
     /// Guest is 64-bit (long mode hypercall ABI) rather than 32-bit.
     pub long_mode: bool,
     /// Runstate updates use `XEN_RUNSTATE_UPDATE`.
