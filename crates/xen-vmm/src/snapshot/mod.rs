@@ -2,7 +2,7 @@
 //!
 //! A snapshot holds guest memory, the KVM state of every vCPU and of the VM,
 //! and all the Xen state the VMM emulates ([`xen_state::XenState`]). The file
-//! layout is described in [`format`]: a checked header, a versionize-encoded
+//! layout is described in [`format`](mod@format): a checked header, a versionize-encoded
 //! [`VmSnapshot`], the raw guest memory streamed region by region, and a
 //! trailer with the memory CRC64.
 //!
