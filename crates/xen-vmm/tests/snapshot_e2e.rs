@@ -1,5 +1,6 @@
-//! Snapshot and restore end to end, through the `xen-vmm` binary: a guest
-//! counting timer and IPI events is snapshotted mid-run with SIGUSR1, then
+//! Snapshot and restore end to end, through the `xen-vmm` binary: a
+//! two-vCPU guest counting timer events and IPIs between its vCPUs (ping,
+//! pong) is snapshotted mid-run with SIGUSR1, then
 //! `xen-vmm restore` in a fresh process finishes it with the right counts
 //! (no event lost, none delivered twice). Bad snapshot files give clear
 //! errors.
@@ -16,11 +17,17 @@ use iced_x86::code_asm::*;
 
 const VEC: u64 = 0xf3;
 const IDT: u64 = 0x21_0000;
-const TIMER_COUNT: u64 = DATA + 0x100;
-const IPI_COUNT: u64 = DATA + 0x108;
-const PT_SLOT: u64 = DATA + 0x110;
-const PI_SLOT: u64 = DATA + 0x118;
-/// Rounds of (single-shot timer, IPI); a dot is printed every `DOT_EVERY`.
+const READY: u64 = DATA + 0x80;
+/// Port numbers: VIRQ_TIMER of vCPU 0, IPI to vCPU 0 (pong), IPI to vCPU 1 (ping).
+const SLOTS: [u64; 3] = [DATA + 0x110, DATA + 0x118, DATA + 0x120];
+/// Events counted per port of `SLOTS`.
+const COUNTS: [u64; 3] = [DATA + 0x100, DATA + 0x108, DATA + 0x130];
+/// Ports each vCPU handles (bit mask), index = vCPU.
+const OWNED: u64 = DATA + 0x140;
+const PT: usize = 0;
+const PONG: usize = 1;
+const PING: usize = 2;
+/// Rounds of (single-shot timer, ping to vCPU 1, pong back); a dot every `DOT_EVERY`.
 const ROUNDS: u32 = 4096;
 const DOT_EVERY: u32 = 256;
 
@@ -60,36 +67,40 @@ fn out_hex(a: &mut CodeAssembler, addr: u64) {
     a.jnz(top).unwrap();
 }
 
-/// Upcall handler: takes every pending port and counts timer and IPI events.
+/// Upcall handler (r15 = vCPU id): takes the pending ports this vCPU owns
+/// and counts them per port.
 fn handler(a: &mut CodeAssembler, label: &mut CodeLabel) {
     a.set_label(label).unwrap();
     a.push(rax).unwrap();
     a.push(rcx).unwrap();
     a.push(rdx).unwrap();
-    a.mov(rcx, SHINFO).unwrap();
-    a.mov(byte_ptr(rcx), 0).unwrap(); // evtchn_upcall_pending
+    // vcpu_info = SHINFO + 64 * id: clear upcall_pending and the selector.
+    a.mov(rcx, r15).unwrap();
+    a.shl(rcx, 6).unwrap();
+    a.mov(rax, SHINFO).unwrap();
+    a.add(rcx, rax).unwrap();
+    a.mov(byte_ptr(rcx), 0).unwrap();
     a.xor(eax, eax).unwrap();
-    a.xchg(qword_ptr(rcx + 8), rax).unwrap(); // selector
-    a.xor(eax, eax).unwrap();
+    a.xchg(qword_ptr(rcx + 8), rax).unwrap();
+    // mine = pending[0] & owned[id]; clear exactly those bits.
+    a.lea(rcx, ptr(r15 * 8 + OWNED as i32)).unwrap();
+    a.mov(rdx, qword_ptr(rcx)).unwrap();
     a.mov(rcx, SHINFO + 2048).unwrap();
-    a.xchg(qword_ptr(rcx), rax).unwrap(); // pending[0], taken whole
+    a.mov(rax, qword_ptr(rcx)).unwrap();
+    a.and(rax, rdx).unwrap();
     a.mov(rdx, rax).unwrap();
-    let mut no_timer = a.create_label();
-    let mut no_ipi = a.create_label();
-    a.mov(rcx, PT_SLOT).unwrap();
-    a.mov(rcx, qword_ptr(rcx)).unwrap();
-    a.bt(rdx, rcx).unwrap();
-    a.jnc(no_timer).unwrap();
-    a.mov(rcx, TIMER_COUNT).unwrap();
-    a.inc(qword_ptr(rcx)).unwrap();
-    a.set_label(&mut no_timer).unwrap();
-    a.mov(rcx, PI_SLOT).unwrap();
-    a.mov(rcx, qword_ptr(rcx)).unwrap();
-    a.bt(rdx, rcx).unwrap();
-    a.jnc(no_ipi).unwrap();
-    a.mov(rcx, IPI_COUNT).unwrap();
-    a.inc(qword_ptr(rcx)).unwrap();
-    a.set_label(&mut no_ipi).unwrap();
+    a.not(rdx).unwrap();
+    a.lock().and(qword_ptr(rcx), rdx).unwrap();
+    for k in 0..3 {
+        let mut skip = a.create_label();
+        a.mov(rcx, SLOTS[k]).unwrap();
+        a.mov(rcx, qword_ptr(rcx)).unwrap();
+        a.bt(rax, rcx).unwrap();
+        a.jnc(skip).unwrap();
+        a.mov(rcx, COUNTS[k]).unwrap();
+        a.lock().inc(qword_ptr(rcx)).unwrap();
+        a.set_label(&mut skip).unwrap();
+    }
     a.pop(rdx).unwrap();
     a.pop(rcx).unwrap();
     a.pop(rax).unwrap();
@@ -112,15 +123,56 @@ fn wait_reaches(a: &mut CodeAssembler, addr: u64) {
     a.sti().unwrap();
 }
 
+/// Spins until the u64 at `addr` is non-zero.
+fn wait_nonzero(a: &mut CodeAssembler, addr: u64) {
+    let mut top = a.create_label();
+    a.nop().unwrap();
+    a.set_label(&mut top).unwrap();
+    a.pause().unwrap();
+    a.mov(rcx, addr).unwrap();
+    a.cmp(qword_ptr(rcx), 0).unwrap();
+    a.je(top).unwrap();
+}
+
+/// Stores eax (a port just bound, read from `result`) at `slot` and ORs
+/// its bit into OWNED[vcpu] first.
+fn publish_port(g: &mut Guest, result: u64, slot: u64, vcpu: u64) {
+    let a = &mut g.a;
+    a.mov(rcx, result).unwrap();
+    a.mov(edx, dword_ptr(rcx)).unwrap();
+    a.mov(eax, 1u32).unwrap();
+    a.mov(ecx, edx).unwrap();
+    a.shl(rax, cl).unwrap();
+    a.mov(rcx, OWNED + vcpu * 8).unwrap();
+    a.lock().or(qword_ptr(rcx), rax).unwrap();
+    a.mov(rcx, slot).unwrap();
+    a.mov(qword_ptr(rcx), rdx).unwrap();
+}
+
+/// EVTCHNOP_send on the port stored at `slot`, argument struct at `arg`.
+fn send(g: &mut Guest, slot: u64, arg: u64) {
+    g.a.mov(rcx, slot).unwrap();
+    g.a.mov(rax, qword_ptr(rcx)).unwrap();
+    g.a.mov(rcx, arg).unwrap();
+    g.a.mov(dword_ptr(rcx), eax).unwrap();
+    g.hcall(32, &[4, arg]);
+}
+
+/// Two vCPUs: vCPU 0 runs ROUNDS rounds of (single-shot timer event,
+/// ping IPI to vCPU 1, wait for vCPU 1's pong IPI), then prints the counts.
 fn guest() -> Vec<u8> {
     let mut g = Guest::new64();
     let mut h = g.a.create_label();
     let mut start = g.a.create_label();
+    let mut vcpu1 = g.a.create_label();
     g.a.jmp(start).unwrap();
     handler(&mut g.a, &mut h);
     g.a.set_label(&mut start).unwrap();
     g.hypercall_page();
-    // IDT with the callback vector.
+    g.a.mov(eax, 0x4000_0004u32).unwrap();
+    g.a.xor(ecx, ecx).unwrap();
+    g.a.cpuid().unwrap();
+    g.a.mov(r15d, ebx).unwrap();
     {
         let a = &mut g.a;
         a.mov(rbx, IDT).unwrap();
@@ -138,27 +190,23 @@ fn guest() -> Vec<u8> {
         a.mov(qword_ptr(rbx + 0xff2), rbx).unwrap();
         a.lidt(ptr(rbx + 0xff0)).unwrap();
     }
+    g.a.test(r15, r15).unwrap();
+    g.a.jnz(vcpu1).unwrap();
+
+    // ---- vCPU 0 ----
     g.map_shared_info(SHINFO);
     g.callback_vector(VEC as u8);
-    // VIRQ_TIMER on vCPU 0.
     g.store32(ARGS, 0);
     g.store32(ARGS + 4, 0);
-    g.hcall(32, &[1, ARGS]); // EVTCHNOP_bind_virq
-    g.a.mov(rcx, ARGS + 8).unwrap();
-    g.a.mov(eax, dword_ptr(rcx)).unwrap();
-    g.a.mov(rcx, PT_SLOT).unwrap();
-    g.a.mov(qword_ptr(rcx), rax).unwrap();
-    // IPI port to ourselves.
+    g.hcall(32, &[1, ARGS]); // EVTCHNOP_bind_virq(VIRQ_TIMER, vCPU 0)
+    publish_port(&mut g, ARGS + 8, SLOTS[PT], 0);
     g.store32(ARGS + 0x40, 0);
-    g.hcall(32, &[7, ARGS + 0x40]); // EVTCHNOP_bind_ipi
-    g.a.mov(rcx, ARGS + 0x44).unwrap();
-    g.a.mov(eax, dword_ptr(rcx)).unwrap();
-    g.a.mov(rcx, PI_SLOT).unwrap();
-    g.a.mov(qword_ptr(rcx), rax).unwrap();
+    g.hcall(32, &[7, ARGS + 0x40]); // EVTCHNOP_bind_ipi(vCPU 0): pong
+    publish_port(&mut g, ARGS + 0x44, SLOTS[PONG], 0);
+    g.store64(READY, 1);
+    wait_nonzero(&mut g.a, SLOTS[PING]);
     g.a.sti().unwrap();
     out_str(&mut g.a, "S\n");
-
-    // r12 = round (1-based).
     let mut round = g.a.create_label();
     let mut no_dot = g.a.create_label();
     g.a.xor(r12d, r12d).unwrap();
@@ -168,27 +216,47 @@ fn guest() -> Vec<u8> {
     g.store64(ARGS + 0x80, 1);
     g.store64(ARGS + 0x88, 0);
     g.hcall(24, &[8, 0, ARGS + 0x80]); // VCPUOP_set_singleshot_timer
-    wait_reaches(&mut g.a, TIMER_COUNT);
-    // IPI to ourselves.
-    g.a.mov(rcx, PI_SLOT).unwrap();
-    g.a.mov(rax, qword_ptr(rcx)).unwrap();
-    g.a.mov(rcx, ARGS + 0xc0).unwrap();
-    g.a.mov(dword_ptr(rcx), eax).unwrap();
-    g.hcall(32, &[4, ARGS + 0xc0]); // EVTCHNOP_send
-    wait_reaches(&mut g.a, IPI_COUNT);
+    wait_reaches(&mut g.a, COUNTS[PT]);
+    send(&mut g, SLOTS[PING], ARGS + 0xc0);
+    wait_reaches(&mut g.a, COUNTS[PONG]);
     g.a.test(r12d, DOT_EVERY - 1).unwrap();
     g.a.jnz(no_dot).unwrap();
     out_char(&mut g.a, b'.');
     g.a.set_label(&mut no_dot).unwrap();
     g.a.cmp(r12d, ROUNDS).unwrap();
     g.a.jb(round).unwrap();
-
     out_str(&mut g.a, "\ntimer=");
-    out_hex(&mut g.a, TIMER_COUNT);
-    out_str(&mut g.a, " ipi=");
-    out_hex(&mut g.a, IPI_COUNT);
+    out_hex(&mut g.a, COUNTS[PT]);
+    out_str(&mut g.a, " ping=");
+    out_hex(&mut g.a, COUNTS[PING]);
+    out_str(&mut g.a, " pong=");
+    out_hex(&mut g.a, COUNTS[PONG]);
     out_str(&mut g.a, "\n");
     g.shutdown(0);
+
+    // ---- vCPU 1: answers each ping with a pong ----
+    g.a.set_label(&mut vcpu1).unwrap();
+    wait_nonzero(&mut g.a, READY);
+    g.store32(ARGS + 0x200, 1);
+    g.hcall(32, &[7, ARGS + 0x200]); // EVTCHNOP_bind_ipi(vCPU 1): ping
+    publish_port(&mut g, ARGS + 0x204, SLOTS[PING], 1);
+    g.a.sti().unwrap();
+    g.a.xor(r13d, r13d).unwrap();
+    let mut top = g.a.create_label();
+    let mut got = g.a.create_label();
+    g.a.set_label(&mut top).unwrap();
+    g.a.cli().unwrap();
+    g.a.mov(rcx, COUNTS[PING]).unwrap();
+    g.a.cmp(qword_ptr(rcx), r13).unwrap();
+    g.a.ja(got).unwrap();
+    g.a.sti().unwrap();
+    g.a.hlt().unwrap();
+    g.a.jmp(top).unwrap();
+    g.a.set_label(&mut got).unwrap();
+    g.a.sti().unwrap();
+    g.a.inc(r13).unwrap();
+    send(&mut g, SLOTS[PONG], ARGS + 0x240);
+    g.a.jmp(top).unwrap();
     g.assemble()
 }
 
@@ -199,7 +267,7 @@ fn tmpdir(name: &str) -> PathBuf {
 }
 
 fn expected_counts() -> String {
-    format!("timer={:016x} ipi={:016x}", ROUNDS, ROUNDS)
+    format!("timer={ROUNDS:016x} ping={ROUNDS:016x} pong={ROUNDS:016x}")
 }
 
 /// Runs `cmd` to the end with a time limit; returns (status, stdout, stderr).
@@ -251,7 +319,7 @@ fn snapshot_on_sigusr1_and_restore_in_a_fresh_process() {
     std::fs::write(&image, guest()).unwrap();
 
     let mut child = bin()
-        .args(["run", "--mem", "32", "--raw64"])
+        .args(["run", "--mem", "32", "--vcpus", "2", "--raw64"])
         .arg(&image)
         .arg("--snapshot-on-signal")
         .arg(&snap)
