@@ -26,6 +26,55 @@ const SHINFO_HOLE: u64 = 0xf000_0000;
 const READY: u64 = DATA + 0x800;
 const COUNT: u64 = DATA + 0x100;
 const PERIOD_NS: u64 = 1_000_000;
+/// Grant frame 0 goes in another hole page.
+const GRANT_HOLE: u64 = 0xf000_1000;
+const MEM: u64 = 16 << 20;
+const STORE: u64 = MEM - 0x2000;
+const STORE_PORT: u64 = DATA + 0x900;
+
+fn put_bytes(g: &mut Guest, addr: u64, bytes: &[u8]) {
+    for (i, c) in bytes.chunks(4).enumerate() {
+        let mut w = [0u8; 4];
+        w[..c.len()].copy_from_slice(c);
+        g.store32(addr + 4 * i as u64, u32::from_le_bytes(w));
+    }
+}
+
+/// Registers a xenstore watch on "device" (token "tok") and yields until
+/// the reply is in the ring.
+fn xenstore_watch(g: &mut Guest) {
+    g.store32(ARGS + 0x300, 0x7ff0);
+    g.store32(ARGS + 0x304, 2); // HVM_PARAM_STORE_EVTCHN
+    g.hcall(34, &[1, ARGS + 0x300]); // HVMOP_get_param
+    g.a.mov(rcx, ARGS + 0x308).unwrap();
+    g.a.mov(rax, qword_ptr(rcx)).unwrap();
+    g.a.mov(rcx, STORE_PORT).unwrap();
+    g.a.mov(qword_ptr(rcx), rax).unwrap();
+    let payload = b"device\0tok\0";
+    let mut req = Vec::new();
+    for w in [4u32, 9, 0, payload.len() as u32] {
+        req.extend_from_slice(&w.to_le_bytes()); // XS_WATCH
+    }
+    req.extend_from_slice(payload);
+    put_bytes(g, STORE, &req);
+    g.store32(STORE + 2052, req.len() as u32); // req_prod
+    g.a.mov(rcx, STORE_PORT).unwrap();
+    g.a.mov(rax, qword_ptr(rcx)).unwrap();
+    g.a.mov(rcx, ARGS + 0x340).unwrap();
+    g.a.mov(dword_ptr(rcx), eax).unwrap();
+    g.hcall(32, &[4, ARGS + 0x340]); // EVTCHNOP_send
+    let mut top = g.a.create_label();
+    let mut out = g.a.create_label();
+    g.a.nop().unwrap();
+    g.a.set_label(&mut top).unwrap();
+    g.a.mov(rcx, STORE + 2060).unwrap(); // rsp_prod
+    g.a.cmp(dword_ptr(rcx), 16 + 3).unwrap(); // header + "OK\0"
+    g.a.jae(out).unwrap();
+    g.hcall(29, &[0, 0]); // SCHEDOP_yield
+    g.a.jmp(top).unwrap();
+    g.a.set_label(&mut out).unwrap();
+    g.a.nop().unwrap();
+}
 
 fn guest() -> Vec<u8> {
     let mut g = Guest::new64();
@@ -82,6 +131,15 @@ fn guest() -> Vec<u8> {
     g.hcall(32, &[7, ARGS + 0x40]); // EVTCHNOP_bind_ipi(0)
     g.store64(ARGS + 0x100, PERIOD_NS);
     g.hcall(24, &[6, 0, ARGS + 0x100]); // VCPUOP_set_periodic_timer
+                                        // Grant frame 0 at a GFN in a hole (XENMEM_add_to_physmap, XENMAPSPACE_grant_table).
+    let x = ARGS + 0x400;
+    g.store32(x, 0x7ff0);
+    g.store32(x + 4, 1);
+    g.store64(x + 8, 0);
+    g.store64(x + 16, GRANT_HOLE >> 12);
+    g.hcall(12, &[7, x]);
+    g.store_result(DATA + 0x980);
+    xenstore_watch(&mut g);
     g.store64(READY, 1);
     let mut idle = g.a.create_label();
     g.a.set_label(&mut idle).unwrap();
@@ -121,7 +179,7 @@ fn xen_state_survives_snapshot_and_restore() {
     let p1 = tmp("vm-a");
     let p2 = tmp("vm-b");
     let mut cfg = VmConfig::new(Kernel::Raw64(guest()));
-    cfg.mem_mib = 16;
+    cfg.mem_mib = MEM >> 20;
     cfg.output = Box::new(std::io::sink());
     let vm = Vm::new(cfg).unwrap();
     let saved_count = std::thread::scope(|s| {
@@ -142,6 +200,25 @@ fn xen_state_survives_snapshot_and_restore() {
             .any(|r| r.guest_addr == SHINFO_HOLE && r.size == 4096),
         "hole page missing: {:x?}",
         s1.memory.regions
+    );
+    assert!(
+        s1.memory
+            .regions
+            .iter()
+            .any(|r| r.guest_addr == GRANT_HOLE && r.size == 4096),
+        "grant frame page missing: {:x?}",
+        s1.memory.regions
+    );
+    assert_eq!(x.grant.frames, vec![Some(GRANT_HOLE >> 12)]);
+    assert_eq!(x.grant_frame_gpas.first(), Some(&Some(GRANT_HOLE)));
+    let store = x.xenstore.as_ref().unwrap();
+    assert!(
+        store
+            .watches
+            .iter()
+            .any(|w| w.path == "device" && w.token == "tok"),
+        "{:?}",
+        store.watches
     );
     assert!(x.long_mode);
     assert_eq!(x.callback_param, (2 << 56) | VEC);
@@ -207,7 +284,7 @@ fn xen_state_survives_snapshot_and_restore() {
 /// Runs the guest until its periodic timer ticks and snapshots it to `path`.
 fn snapshot_running_guest(path: &Path) {
     let mut cfg = VmConfig::new(Kernel::Raw64(guest()));
-    cfg.mem_mib = 16;
+    cfg.mem_mib = MEM >> 20;
     cfg.output = Box::new(std::io::sink());
     let vm = Vm::new(cfg).unwrap();
     std::thread::scope(|s| {
@@ -299,7 +376,7 @@ fn restore_refuses_inconsistent_state_with_a_clear_error() {
                 }
             }),
         ),
-        ("grant table", Box::new(|s| s.xen.grant.max_frames = 0)),
+        ("grant", Box::new(|s| s.xen.grant.max_frames = 0)),
         ("callback", Box::new(|s| s.xen.callback_param = 5 << 56)),
     ];
     for (needle, f) in cases {
