@@ -23,6 +23,8 @@ const PERCPU_VEC: u64 = 0xe0;
 const IDT: u64 = 0x21_0000;
 /// shared_info goes in a hole: the VMM adds a page there.
 const SHINFO_HOLE: u64 = 0xf000_0000;
+/// vCPU 0 registers its vcpu_info here (VCPUOP_register_vcpu_info).
+const VCPU_INFO: u64 = DATA + 0xc40;
 const READY: u64 = DATA + 0x800;
 const COUNT: u64 = DATA + 0x100;
 const PERIOD_NS: u64 = 1_000_000;
@@ -86,10 +88,11 @@ fn guest() -> Vec<u8> {
         a.set_label(&mut h).unwrap();
         a.push(rax).unwrap();
         a.push(rcx).unwrap();
-        a.mov(rcx, SHINFO_HOLE).unwrap();
+        a.mov(rcx, VCPU_INFO).unwrap();
         a.mov(byte_ptr(rcx), 0).unwrap();
         a.xor(eax, eax).unwrap();
         a.xchg(qword_ptr(rcx + 8), rax).unwrap();
+        a.mov(rcx, SHINFO_HOLE).unwrap();
         a.xor(eax, eax).unwrap();
         a.xchg(qword_ptr(rcx + 2048), rax).unwrap();
         a.mov(rcx, COUNT).unwrap();
@@ -120,6 +123,11 @@ fn guest() -> Vec<u8> {
         a.lidt(ptr(rbx + 0xff0)).unwrap();
     }
     g.map_shared_info(SHINFO_HOLE);
+    g.store64(ARGS + 0x280, VCPU_INFO >> 12);
+    g.store32(ARGS + 0x288, (VCPU_INFO & 0xfff) as u32);
+    g.store32(ARGS + 0x28c, 0);
+    g.hcall(24, &[10, 0, ARGS + 0x280]); // VCPUOP_register_vcpu_info
+    g.store_result(DATA + 0x988);
     g.callback_vector(VEC as u8);
     g.store32(ARGS + 0x200, 0);
     g.store32(ARGS + 0x204, PERCPU_VEC as u32);
@@ -209,6 +217,7 @@ fn xen_state_survives_snapshot_and_restore() {
         "grant frame page missing: {:x?}",
         s1.memory.regions
     );
+    assert_eq!(x.vcpus[0].vcpu_info_gpa, Some(VCPU_INFO));
     assert_eq!(x.grant.frames, vec![Some(GRANT_HOLE >> 12)]);
     assert_eq!(x.grant_frame_gpas.first(), Some(&Some(GRANT_HOLE)));
     let store = x.xenstore.as_ref().unwrap();
