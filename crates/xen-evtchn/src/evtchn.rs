@@ -1,6 +1,6 @@
 //! [`Evtchn`]: the per-VM port table, the event-channel operations and 2-level delivery.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use vm_lock::{
@@ -201,6 +201,9 @@ pub enum Delivery {
     Raised,
     /// Now pending; the vCPU has no `vcpu_info` yet (a vCPU >= 32 before registering one).
     NoVcpuInfo,
+    /// `shared_info` is not placed yet: the port is pending in a host-side shadow and is
+    /// delivered (2-level, with the upcall) by [`Evtchn::shared_info_mapped`].
+    Deferred,
 }
 
 /// The event channels of one VM.
@@ -209,6 +212,12 @@ pub enum Delivery {
 /// called from any thread (vCPU threads for hypercalls, host threads for backends, the
 /// timer thread for `VIRQ_TIMER`). Lock order inside: memory-map read section (`MemRead`),
 /// the port table (`XenLock`), `shared_info` (`PageCache<0>`), `vcpu_info` (`PageCache<1>`).
+///
+/// Ops that touch guest memory come in two forms: `op(token, ..)` opens its own read
+/// section (token level before `MemRead`), `op_in(token, snap, ..)` runs inside the
+/// caller's (`snap` is the section's map, `token` its `MemRead` token). A VMM that holds a
+/// read section for a whole hypercall uses the `_in` forms; calling a plain form with the
+/// `MemRead` token does not compile.
 pub struct Evtchn<M: RegionArcs, S: UpcallSink> {
     config: EvtchnConfig,
     max_vcpus: u32,
@@ -218,6 +227,13 @@ pub struct Evtchn<M: RegionArcs, S: UpcallSink> {
     table: OrderedRwLock<XenLock, Table>,
     polls: Box<[PollSlot]>,
     pollers: AtomicU32,
+    /// Ports set pending while `shared_info` was not placed (one bit per port). Set with the
+    /// table read-locked, flushed with it write-locked, so no event slips between the two.
+    deferred: Box<[AtomicU64]>,
+}
+
+fn new_deferred() -> Box<[AtomicU64]> {
+    (0..MAX_PORTS / 64).map(|_| AtomicU64::new(0)).collect()
 }
 
 impl<M: RegionArcs, S: UpcallSink> std::fmt::Debug for Evtchn<M, S> {
@@ -247,6 +263,7 @@ where
             table: OrderedRwLock::new(Table::new(max_vcpus, config.nr_pirqs)),
             polls: (0..max_vcpus).map(|_| PollSlot::default()).collect(),
             pollers: AtomicU32::new(0),
+            deferred: new_deferred(),
         }
     }
 
@@ -321,8 +338,43 @@ where
                 Err(xen_shinfo_cache::Error::NoVcpuInfo(_)) => Ok(Delivery::NoVcpuInfo),
                 r => Ok(r?),
             }
-        })??;
-        Ok(d)
+        });
+        match d {
+            // No shared_info yet: keep the event in the shadow (the caller holds the table
+            // read-locked, so `shared_info_mapped` cannot be flushing right now).
+            Err(xen_shinfo_cache::Error::Unset) => {
+                if self.set_deferred(port) {
+                    return Ok(Delivery::AlreadyPending);
+                }
+                self.wake_pollers(port);
+                Ok(Delivery::Deferred)
+            }
+            d => Ok(d??),
+        }
+    }
+
+    /// Sets `port`'s shadow pending bit; returns its old value.
+    fn set_deferred(&self, port: u32) -> bool {
+        let Some(w) = self.deferred.get((port / 64) as usize) else {
+            return false;
+        };
+        let bit = 1u64 << (port % 64);
+        w.fetch_or(bit, Ordering::SeqCst) & bit != 0
+    }
+
+    /// Clears `port`'s shadow pending bit; returns its old value.
+    fn take_deferred(&self, port: u32) -> bool {
+        let Some(w) = self.deferred.get((port / 64) as usize) else {
+            return false;
+        };
+        let bit = 1u64 << (port % 64);
+        w.fetch_and(!bit, Ordering::SeqCst) & bit != 0
+    }
+
+    fn is_deferred(&self, port: u32) -> bool {
+        self.deferred
+            .get((port / 64) as usize)
+            .is_some_and(|w| w.load(Ordering::SeqCst) & (1u64 << (port % 64)) != 0)
     }
 
     fn wake_pollers(&self, port: u32) {
@@ -364,11 +416,28 @@ where
     where
         MemRead: LockAfter<P>,
     {
-        let nr = self.nr_ports();
         let (snap, mut t) = self.mem.read(token);
-        let (table, mut t) = self.table.read(&mut t);
+        self.set_pending_in(&mut t, &snap, port)
+    }
+
+    /// [`Evtchn::set_pending`] inside the caller's memory-map read section: `snap` is the map
+    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    ///
+    /// # Errors
+    /// As [`Evtchn::set_pending`].
+    pub fn set_pending_in<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        snap: &MemReadGuard<'_, M>,
+        port: u32,
+    ) -> Result<Delivery>
+    where
+        XenLock: LockAfter<P>,
+    {
+        let nr = self.nr_ports();
+        let (table, mut t) = self.table.read(token);
         table.port(port, nr)?;
-        self.deliver_port(&table, &mut t, &snap, port)
+        self.deliver_port(&table, &mut t, snap, port)
     }
 
     // ---- guest operations ----------------------------------------------------------------
@@ -377,6 +446,8 @@ where
     ///
     /// # Errors
     /// ESRCH if `dom` is not the guest or `remote_dom` is not a valid domain id; ENOSPC.
+    ///
+    /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn alloc_unbound<P: Level>(
         &self,
         token: &mut Token<'_, P>,
@@ -384,7 +455,7 @@ where
         remote_dom: u16,
     ) -> Result<u32>
     where
-        MemRead: LockAfter<P>,
+        XenLock: LockAfter<P>,
     {
         if !self.is_self(dom) {
             return Err(Error::NoSuchDomain(dom));
@@ -397,8 +468,7 @@ where
             return Err(Error::NoSuchDomain(remote_dom));
         };
         let nr = self.nr_ports();
-        let (_snap, mut t) = self.mem.read(token);
-        let (mut table, _t) = self.table.write(&mut t);
+        let (mut table, _t) = self.table.write(token);
         let port = table.free_port(nr)?;
         table.ports[port as usize] = Some(Port {
             vcpu: 0,
@@ -422,14 +492,32 @@ where
     where
         MemRead: LockAfter<P>,
     {
+        let (snap, mut t) = self.mem.read(token);
+        self.bind_interdomain_in(&mut t, &snap, remote_dom, remote_port)
+    }
+
+    /// [`Evtchn::bind_interdomain`] inside the caller's memory-map read section: `snap` is the map
+    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    ///
+    /// # Errors
+    /// As [`Evtchn::bind_interdomain`].
+    pub fn bind_interdomain_in<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        snap: &MemReadGuard<'_, M>,
+        remote_dom: u16,
+        remote_port: u32,
+    ) -> Result<u32>
+    where
+        XenLock: LockAfter<P>,
+    {
         let nr = self.nr_ports();
         let loopback = self.is_self(remote_dom);
         if !loopback && remote_dom != BACKEND_DOMID {
             return Err(Error::NoSuchDomain(remote_dom));
         }
-        let (snap, mut t) = self.mem.read(token);
         let local = {
-            let (mut table, _t) = self.table.write(&mut t);
+            let (mut table, _t) = self.table.write(token);
             let local = table.free_port(nr)?;
             if loopback {
                 let r = table.port(remote_port, nr)?;
@@ -461,9 +549,9 @@ where
             }
             local
         };
-        let (table, mut t) = self.table.read(&mut t);
+        let (table, mut t) = self.table.read(token);
         if table.ports[local as usize].is_some() {
-            self.deliver_port(&table, &mut t, &snap, local)?;
+            self.deliver_port(&table, &mut t, snap, local)?;
         }
         Ok(local)
     }
@@ -473,17 +561,18 @@ where
     /// # Errors
     /// EINVAL for a bad VIRQ or a global VIRQ on a vCPU other than 0; ENOENT for a bad vCPU;
     /// EEXIST if already bound; ENOSPC.
+    ///
+    /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn bind_virq<P: Level>(&self, token: &mut Token<'_, P>, virq: u32, vcpu: u32) -> Result<u32>
     where
-        MemRead: LockAfter<P>,
+        XenLock: LockAfter<P>,
     {
         if virq >= NR_VIRQS || (virq_is_global(virq) && vcpu != 0) {
             return Err(Error::InvalidVirq { virq, vcpu });
         }
         self.check_vcpu(vcpu)?;
         let nr = self.nr_ports();
-        let (_snap, mut t) = self.mem.read(token);
-        let (mut table, _t) = self.table.write(&mut t);
+        let (mut table, _t) = self.table.write(token);
         if table.virqs[vcpu as usize][virq as usize] != 0 {
             return Err(Error::AlreadyBound);
         }
@@ -500,14 +589,15 @@ where
     ///
     /// # Errors
     /// ENOENT for a bad vCPU; ENOSPC.
+    ///
+    /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn bind_ipi<P: Level>(&self, token: &mut Token<'_, P>, vcpu: u32) -> Result<u32>
     where
-        MemRead: LockAfter<P>,
+        XenLock: LockAfter<P>,
     {
         self.check_vcpu(vcpu)?;
         let nr = self.nr_ports();
-        let (_snap, mut t) = self.mem.read(token);
-        let (mut table, _t) = self.table.write(&mut t);
+        let (mut table, _t) = self.table.write(token);
         let port = table.free_port(nr)?;
         table.ports[port as usize] = Some(Port {
             vcpu,
@@ -521,6 +611,8 @@ where
     ///
     /// # Errors
     /// EINVAL for a PIRQ out of range; EEXIST if bound; ENOSPC.
+    ///
+    /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn bind_pirq<P: Level>(
         &self,
         token: &mut Token<'_, P>,
@@ -528,14 +620,13 @@ where
         _flags: u32,
     ) -> Result<u32>
     where
-        MemRead: LockAfter<P>,
+        XenLock: LockAfter<P>,
     {
         if pirq >= self.config.nr_pirqs {
             return Err(Error::InvalidPirq(pirq));
         }
         let nr = self.nr_ports();
-        let (_snap, mut t) = self.mem.read(token);
-        let (mut table, _t) = self.table.write(&mut t);
+        let (mut table, _t) = self.table.write(token);
         if table.pirqs[pirq as usize] != 0 {
             return Err(Error::AlreadyBound);
         }
@@ -553,14 +644,15 @@ where
     ///
     /// # Errors
     /// ENOENT for a bad vCPU; EINVAL for a bad port or an IPI / per-vCPU VIRQ port.
+    ///
+    /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn bind_vcpu<P: Level>(&self, token: &mut Token<'_, P>, port: u32, vcpu: u32) -> Result<()>
     where
-        MemRead: LockAfter<P>,
+        XenLock: LockAfter<P>,
     {
         self.check_vcpu(vcpu)?;
         let nr = self.nr_ports();
-        let (_snap, mut t) = self.mem.read(token);
-        let (mut table, _t) = self.table.write(&mut t);
+        let (mut table, _t) = self.table.write(token);
         let p = table.port(port, nr)?;
         match p.binding {
             Binding::Virq(v) if !virq_is_global(v) => return Err(Error::WrongState(port)),
@@ -580,17 +672,35 @@ where
     where
         MemRead: LockAfter<P>,
     {
-        let nr = self.nr_ports();
         let (snap, mut t) = self.mem.read(token);
-        let (mut table, mut t) = self.table.write(&mut t);
+        self.close_in(&mut t, &snap, port)
+    }
+
+    /// [`Evtchn::close`] inside the caller's memory-map read section: `snap` is the map
+    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    ///
+    /// # Errors
+    /// As [`Evtchn::close`].
+    pub fn close_in<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        snap: &MemReadGuard<'_, M>,
+        port: u32,
+    ) -> Result<()>
+    where
+        XenLock: LockAfter<P>,
+    {
+        let nr = self.nr_ports();
+        let (mut table, mut t) = self.table.write(token);
         table.port(port, nr)?;
         table.close(port, self.config.domid)?;
-        self.clear_pending(&mut t, &snap, port);
+        self.clear_pending(&mut t, snap, port);
         Ok(())
     }
 
     fn clear_pending(&self, token: &mut Token<'_, XenLock>, snap: &MemReadGuard<'_, M>, port: u32) {
         let w = self.pages.width();
+        self.take_deferred(port);
         // No shared_info: nothing to clear.
         let _ = self.pages.with_shared_info(token, snap, |sh, _| {
             sh.test_and_clear_bit(w, w.shinfo_evtchn_pending(), port)
@@ -606,16 +716,33 @@ where
     where
         MemRead: LockAfter<P>,
     {
-        let nr = self.nr_ports();
         let (snap, mut t) = self.mem.read(token);
-        let (table, mut t) = self.table.read(&mut t);
+        self.send_in(&mut t, &snap, port)
+    }
+
+    /// [`Evtchn::send`] inside the caller's memory-map read section: `snap` is the map
+    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    ///
+    /// # Errors
+    /// As [`Evtchn::send`].
+    pub fn send_in<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        snap: &MemReadGuard<'_, M>,
+        port: u32,
+    ) -> Result<()>
+    where
+        XenLock: LockAfter<P>,
+    {
+        let nr = self.nr_ports();
+        let (table, mut t) = self.table.read(token);
         let p = table.port(port, nr)?;
         match p.binding {
             Binding::Ipi => {
-                self.deliver_port(&table, &mut t, &snap, port)?;
+                self.deliver_port(&table, &mut t, snap, port)?;
             }
             Binding::Interdomain(Remote::Loopback(other)) => {
-                self.deliver_port(&table, &mut t, &snap, other)?;
+                self.deliver_port(&table, &mut t, snap, other)?;
             }
             Binding::Interdomain(Remote::Host(id)) => {
                 let slot = id
@@ -638,6 +765,8 @@ where
     ///
     /// # Errors
     /// ESRCH if `dom` is not the guest; EINVAL for a port out of range.
+    ///
+    /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn status<P: Level>(
         &self,
         token: &mut Token<'_, P>,
@@ -645,7 +774,7 @@ where
         port: u32,
     ) -> Result<PortStatus>
     where
-        MemRead: LockAfter<P>,
+        XenLock: LockAfter<P>,
     {
         if !self.is_self(dom) {
             return Err(Error::NoSuchDomain(dom));
@@ -653,8 +782,7 @@ where
         if port >= self.nr_ports() {
             return Err(Error::InvalidPort(port));
         }
-        let (_snap, mut t) = self.mem.read(token);
-        let (table, _t) = self.table.read(&mut t);
+        let (table, _t) = self.table.read(token);
         let Some(p) = table.ports[port as usize] else {
             return Ok(PortStatus {
                 status: EVTCHNSTAT_CLOSED,
@@ -690,22 +818,39 @@ where
     where
         MemRead: LockAfter<P>,
     {
+        let (snap, mut t) = self.mem.read(token);
+        self.unmask_in(&mut t, &snap, port)
+    }
+
+    /// [`Evtchn::unmask`] inside the caller's memory-map read section: `snap` is the map
+    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    ///
+    /// # Errors
+    /// As [`Evtchn::unmask`].
+    pub fn unmask_in<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        snap: &MemReadGuard<'_, M>,
+        port: u32,
+    ) -> Result<()>
+    where
+        XenLock: LockAfter<P>,
+    {
         let nr = self.nr_ports();
         if port >= nr {
             return Err(Error::InvalidPort(port));
         }
         let w = self.pages.width();
-        let (snap, mut t) = self.mem.read(token);
-        let (table, mut t) = self.table.read(&mut t);
+        let (table, mut t) = self.table.read(token);
         let vcpu = table.ports[port as usize].map_or(0, |p| p.vcpu);
         let pages = &self.pages;
-        let raised = pages.with_shared_info(&mut t, &snap, |sh, t0| -> Result<bool> {
+        let raised = pages.with_shared_info(&mut t, snap, |sh, t0| -> Result<bool> {
             if !sh.test_and_clear_bit(w, w.shinfo_evtchn_mask(), port)?
                 || !sh.test_bit(w, w.shinfo_evtchn_pending(), port)?
             {
                 return Ok(false);
             }
-            let r = pages.with_vcpu_info_in(Some(sh), t0, &snap, vcpu, |vi| {
+            let r = pages.with_vcpu_info_in(Some(sh), t0, snap, vcpu, |vi| {
                 Ok(!vi.test_and_set_pending_sel(port / w.long_bits())?
                     && !vi.test_and_set_upcall_pending()?)
             });
@@ -713,7 +858,12 @@ where
                 Err(xen_shinfo_cache::Error::NoVcpuInfo(_)) => Ok(false),
                 r => Ok(r?),
             }
-        })??;
+        });
+        let raised = match raised {
+            // No shared_info: no mask bits yet, nothing to re-raise.
+            Err(xen_shinfo_cache::Error::Unset) => false,
+            r => r??,
+        };
         if raised {
             self.sink.raise(vcpu, table.upcall_kind(vcpu));
         }
@@ -728,18 +878,96 @@ where
     where
         MemRead: LockAfter<P>,
     {
+        let (snap, mut t) = self.mem.read(token);
+        self.reset_in(&mut t, &snap, dom)
+    }
+
+    /// [`Evtchn::reset`] inside the caller's memory-map read section: `snap` is the map
+    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    ///
+    /// # Errors
+    /// As [`Evtchn::reset`].
+    pub fn reset_in<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        snap: &MemReadGuard<'_, M>,
+        dom: u16,
+    ) -> Result<()>
+    where
+        XenLock: LockAfter<P>,
+    {
         if !self.is_self(dom) {
             return Err(Error::NoSuchDomain(dom));
         }
-        let (snap, mut t) = self.mem.read(token);
-        let (mut table, mut t) = self.table.write(&mut t);
+        let (mut table, mut t) = self.table.write(token);
         for port in 1..MAX_PORTS {
             if table.ports[port as usize].is_some() {
                 table.close(port, self.config.domid)?;
-                self.clear_pending(&mut t, &snap, port);
+                self.clear_pending(&mut t, snap, port);
             }
         }
         Ok(())
+    }
+
+    /// `shared_info` was placed (after `XENMEM_add_to_physmap` of `XENMAPSPACE_shared_info`,
+    /// once [`XenPages::set_shared_info_gfn`] was called): delivers, 2-level with the upcall,
+    /// every event that was set pending while there was no `shared_info`
+    /// ([`Delivery::Deferred`]). Returns how many ports were delivered. Does nothing if
+    /// nothing was deferred or `shared_info` is still not placed.
+    ///
+    /// # Errors
+    /// Page errors (EFAULT if the new `shared_info` is not RAM); the undelivered ports stay
+    /// deferred.
+    pub fn shared_info_mapped<P: Level>(&self, token: &mut Token<'_, P>) -> Result<u32>
+    where
+        MemRead: LockAfter<P>,
+    {
+        let (snap, mut t) = self.mem.read(token);
+        self.shared_info_mapped_in(&mut t, &snap)
+    }
+
+    /// [`Evtchn::shared_info_mapped`] inside the caller's memory-map read section: `snap` is
+    /// the map and `token` the section's `MemRead` token (or any level before `XenLock`).
+    ///
+    /// # Errors
+    /// As [`Evtchn::shared_info_mapped`].
+    pub fn shared_info_mapped_in<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        snap: &MemReadGuard<'_, M>,
+    ) -> Result<u32>
+    where
+        XenLock: LockAfter<P>,
+    {
+        if self.deferred.iter().all(|w| w.load(Ordering::SeqCst) == 0) {
+            return Ok(0);
+        }
+        // Write-locked: no delivery can defer a port while the shadow is flushed.
+        let (table, mut t) = self.table.write(token);
+        let nr = self.nr_ports();
+        let mut delivered = 0;
+        for (i, word) in self.deferred.iter().enumerate() {
+            let mut bits = word.swap(0, Ordering::SeqCst);
+            while bits != 0 {
+                let bit = bits.trailing_zeros();
+                bits &= bits - 1;
+                let port = i as u32 * 64 + bit;
+                // Closed meanwhile, or beyond the guest's port limit: nothing to deliver.
+                if table.port(port, nr).is_err() {
+                    continue;
+                }
+                match self.deliver_port(&table, &mut t, snap, port) {
+                    Ok(Delivery::Deferred) => {}
+                    Ok(_) => delivered += 1,
+                    Err(e) => {
+                        // Keep this port and the rest of the word for a later call.
+                        word.fetch_or(bits | (1 << bit), Ordering::SeqCst);
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(delivered)
     }
 
     /// `EVTCHNOP_init_control` (FIFO ABI): not supported, ENOSYS.
@@ -773,18 +1001,36 @@ where
     where
         MemRead: LockAfter<P>,
     {
+        let (snap, mut t) = self.mem.read(token);
+        self.raise_virq_in(&mut t, &snap, virq, vcpu)
+    }
+
+    /// [`Evtchn::raise_virq`] inside the caller's memory-map read section: `snap` is the map
+    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    ///
+    /// # Errors
+    /// As [`Evtchn::raise_virq`].
+    pub fn raise_virq_in<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        snap: &MemReadGuard<'_, M>,
+        virq: u32,
+        vcpu: u32,
+    ) -> Result<Option<Delivery>>
+    where
+        XenLock: LockAfter<P>,
+    {
         if virq >= NR_VIRQS {
             return Err(Error::InvalidVirq { virq, vcpu });
         }
         self.check_vcpu(vcpu)?;
         let row = if virq_is_global(virq) { 0 } else { vcpu };
-        let (snap, mut t) = self.mem.read(token);
-        let (table, mut t) = self.table.read(&mut t);
+        let (table, mut t) = self.table.read(token);
         let port = table.virqs[row as usize][virq as usize];
         if port == 0 {
             return Ok(None);
         }
-        self.deliver_port(&table, &mut t, &snap, port).map(Some)
+        self.deliver_port(&table, &mut t, snap, port).map(Some)
     }
 
     /// Delivers `pirq`. Returns `None` if the PIRQ is not bound.
@@ -799,16 +1045,33 @@ where
     where
         MemRead: LockAfter<P>,
     {
+        let (snap, mut t) = self.mem.read(token);
+        self.raise_pirq_in(&mut t, &snap, pirq)
+    }
+
+    /// [`Evtchn::raise_pirq`] inside the caller's memory-map read section: `snap` is the map
+    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    ///
+    /// # Errors
+    /// As [`Evtchn::raise_pirq`].
+    pub fn raise_pirq_in<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        snap: &MemReadGuard<'_, M>,
+        pirq: u32,
+    ) -> Result<Option<Delivery>>
+    where
+        XenLock: LockAfter<P>,
+    {
         if pirq >= self.config.nr_pirqs {
             return Err(Error::InvalidPirq(pirq));
         }
-        let (snap, mut t) = self.mem.read(token);
-        let (table, mut t) = self.table.read(&mut t);
+        let (table, mut t) = self.table.read(token);
         let port = table.pirqs[pirq as usize];
         if port == 0 {
             return Ok(None);
         }
-        self.deliver_port(&table, &mut t, &snap, port).map(Some)
+        self.deliver_port(&table, &mut t, snap, port).map(Some)
     }
 
     /// A backend allocates an unbound host port; the guest connects with
@@ -816,12 +1079,13 @@ where
     ///
     /// # Errors
     /// ENOSPC when [`MAX_HOST_PORTS`] are in use; ENOMEM if no eventfd can be made.
+    ///
+    /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn host_alloc_unbound<P: Level>(&self, token: &mut Token<'_, P>) -> Result<HostPort>
     where
-        MemRead: LockAfter<P>,
+        XenLock: LockAfter<P>,
     {
-        let (_snap, mut t) = self.mem.read(token);
-        let (mut table, _t) = self.table.write(&mut t);
+        let (mut table, _t) = self.table.write(token);
         table.new_host_slot(None)
     }
 
@@ -834,10 +1098,27 @@ where
     where
         MemRead: LockAfter<P>,
     {
-        let nr = self.nr_ports();
         let (snap, mut t) = self.mem.read(token);
+        self.host_bind_in(&mut t, &snap, guest_port)
+    }
+
+    /// [`Evtchn::host_bind`] inside the caller's memory-map read section: `snap` is the map
+    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    ///
+    /// # Errors
+    /// As [`Evtchn::host_bind`].
+    pub fn host_bind_in<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        snap: &MemReadGuard<'_, M>,
+        guest_port: u32,
+    ) -> Result<HostPort>
+    where
+        XenLock: LockAfter<P>,
+    {
+        let nr = self.nr_ports();
         let hp = {
-            let (mut table, _t) = self.table.write(&mut t);
+            let (mut table, _t) = self.table.write(token);
             let p = table.port(guest_port, nr)?;
             if p.binding
                 != (Binding::Unbound {
@@ -853,9 +1134,9 @@ where
             });
             hp
         };
-        let (table, mut t) = self.table.read(&mut t);
+        let (table, mut t) = self.table.read(token);
         if table.ports[guest_port as usize].is_some() {
-            self.deliver_port(&table, &mut t, &snap, guest_port)?;
+            self.deliver_port(&table, &mut t, snap, guest_port)?;
         }
         Ok(hp)
     }
@@ -870,14 +1151,31 @@ where
         MemRead: LockAfter<P>,
     {
         let (snap, mut t) = self.mem.read(token);
-        let (table, mut t) = self.table.read(&mut t);
+        self.host_send_in(&mut t, &snap, id)
+    }
+
+    /// [`Evtchn::host_send`] inside the caller's memory-map read section: `snap` is the map
+    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    ///
+    /// # Errors
+    /// As [`Evtchn::host_send`].
+    pub fn host_send_in<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        snap: &MemReadGuard<'_, M>,
+        id: u32,
+    ) -> Result<Option<Delivery>>
+    where
+        XenLock: LockAfter<P>,
+    {
+        let (table, mut t) = self.table.read(token);
         let slot = id
             .checked_sub(1)
             .and_then(|i| table.host.get(i as usize))
             .and_then(|s| s.as_ref())
             .ok_or(Error::InvalidHostPort(id))?;
         match slot.guest_port {
-            Some(port) => self.deliver_port(&table, &mut t, &snap, port).map(Some),
+            Some(port) => self.deliver_port(&table, &mut t, snap, port).map(Some),
             None => Ok(None),
         }
     }
@@ -886,12 +1184,13 @@ where
     ///
     /// # Errors
     /// EINVAL for an unknown id.
+    ///
+    /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn host_close<P: Level>(&self, token: &mut Token<'_, P>, id: u32) -> Result<()>
     where
-        MemRead: LockAfter<P>,
+        XenLock: LockAfter<P>,
     {
-        let (_snap, mut t) = self.mem.read(token);
-        let (mut table, _t) = self.table.write(&mut t);
+        let (mut table, _t) = self.table.write(token);
         let slot = table.host_slot(id)?;
         if let Some(gp) = slot.guest_port {
             if let Some(p) = table.ports[gp as usize].as_mut() {
@@ -908,12 +1207,13 @@ where
     ///
     /// # Errors
     /// EINVAL for an unknown id; ENOMEM if the eventfd cannot be duplicated.
+    ///
+    /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn host_port<P: Level>(&self, token: &mut Token<'_, P>, id: u32) -> Result<HostPort>
     where
-        MemRead: LockAfter<P>,
+        XenLock: LockAfter<P>,
     {
-        let (_snap, mut t) = self.mem.read(token);
-        let (mut table, _t) = self.table.write(&mut t);
+        let (mut table, _t) = self.table.write(token);
         let slot = table.host_slot(id)?;
         Ok(HostPort {
             id,
@@ -970,10 +1270,27 @@ where
     where
         MemRead: LockAfter<P>,
     {
-        self.check_vcpu(vcpu)?;
         let (snap, mut t) = self.mem.read(token);
-        let (table, mut t) = self.table.read(&mut t);
-        let raised = self.pages.with_vcpu_info(&mut t, &snap, vcpu, |vi| {
+        self.vcpu_info_moved_in(&mut t, &snap, vcpu)
+    }
+
+    /// [`Evtchn::vcpu_info_moved`] inside the caller's memory-map read section: `snap` is the map
+    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    ///
+    /// # Errors
+    /// As [`Evtchn::vcpu_info_moved`].
+    pub fn vcpu_info_moved_in<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        snap: &MemReadGuard<'_, M>,
+        vcpu: u32,
+    ) -> Result<()>
+    where
+        XenLock: LockAfter<P>,
+    {
+        self.check_vcpu(vcpu)?;
+        let (table, mut t) = self.table.read(token);
+        let raised = self.pages.with_vcpu_info(&mut t, snap, vcpu, |vi| {
             vi.set_all_pending_sel()?;
             Ok(!vi.test_and_set_upcall_pending()?)
         })?;
@@ -983,7 +1300,8 @@ where
         Ok(())
     }
 
-    /// Whether `port`'s pending bit is set in `shared_info`.
+    /// Whether `port`'s pending bit is set in `shared_info` (before `shared_info` is placed:
+    /// in the host-side shadow, see [`Delivery::Deferred`]).
     ///
     /// # Errors
     /// EINVAL for a port out of range; page errors.
@@ -991,14 +1309,36 @@ where
     where
         MemRead: LockAfter<P>,
     {
+        let (snap, mut t) = self.mem.read(token);
+        self.is_pending_in(&mut t, &snap, port)
+    }
+
+    /// [`Evtchn::is_pending`] inside the caller's memory-map read section: `snap` is the map
+    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    ///
+    /// # Errors
+    /// As [`Evtchn::is_pending`].
+    pub fn is_pending_in<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        snap: &MemReadGuard<'_, M>,
+        port: u32,
+    ) -> Result<bool>
+    where
+        XenLock: LockAfter<P>,
+    {
         if port >= self.nr_ports() {
             return Err(Error::InvalidPort(port));
         }
         let w = self.pages.width();
-        let (snap, mut t) = self.mem.read(token);
-        Ok(self.pages.with_shared_info(&mut t, &snap, |sh, _| {
+        let (_table, mut t) = self.table.read(token);
+        match self.pages.with_shared_info(&mut t, snap, |sh, _| {
             sh.test_bit(w, w.shinfo_evtchn_pending(), port)
-        })??)
+        }) {
+            // No shared_info yet: the host-side shadow holds the pending bits.
+            Err(xen_shinfo_cache::Error::Unset) => Ok(self.is_deferred(port)),
+            r => Ok(r??),
+        }
     }
 
     /// `SCHEDOP_poll`, first half: `vcpu` starts waiting on `ports`. Returns `true` if it must
@@ -1018,6 +1358,25 @@ where
     where
         MemRead: LockAfter<P>,
     {
+        let (snap, mut t) = self.mem.read(token);
+        self.poll_begin_in(&mut t, &snap, vcpu, ports)
+    }
+
+    /// [`Evtchn::poll_begin`] inside the caller's memory-map read section: `snap` is the map
+    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    ///
+    /// # Errors
+    /// As [`Evtchn::poll_begin`].
+    pub fn poll_begin_in<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        snap: &MemReadGuard<'_, M>,
+        vcpu: u32,
+        ports: &[u32],
+    ) -> Result<bool>
+    where
+        XenLock: LockAfter<P>,
+    {
         self.check_vcpu(vcpu)?;
         if ports.len() > MAX_POLL_PORTS {
             return Err(Error::InvalidArgument("more than 128 poll ports"));
@@ -1031,10 +1390,10 @@ where
             self.pollers.fetch_add(1, Ordering::SeqCst);
         }
         let w = self.pages.width();
-        let (snap, mut t) = self.mem.read(token);
+        let (_table, mut t) = self.table.read(token);
         let ready = self
             .pages
-            .with_shared_info(&mut t, &snap, |sh, t0| -> Result<bool> {
+            .with_shared_info(&mut t, snap, |sh, t0| -> Result<bool> {
                 for &p in ports {
                     if sh.test_bit(w, w.shinfo_evtchn_pending(), p)? {
                         return Ok(true);
@@ -1042,7 +1401,7 @@ where
                 }
                 let r = self
                     .pages
-                    .with_vcpu_info_in(Some(sh), t0, &snap, vcpu, |vi| {
+                    .with_vcpu_info_in(Some(sh), t0, snap, vcpu, |vi| {
                         Ok(vi.upcall_pending()? && !vi.upcall_mask()?)
                     });
                 match r {
@@ -1052,8 +1411,8 @@ where
             });
         match ready {
             Ok(r) => r,
-            // No shared_info: nothing can be pending yet.
-            Err(xen_shinfo_cache::Error::Unset) => Ok(false),
+            // No shared_info: only the host-side shadow can hold pending ports.
+            Err(xen_shinfo_cache::Error::Unset) => Ok(ports.iter().any(|&p| self.is_deferred(p))),
             Err(e) => {
                 self.poll_end(vcpu);
                 Err(e.into())
@@ -1254,6 +1613,7 @@ where
             table: OrderedRwLock::new(table),
             polls: (0..max_vcpus).map(|_| PollSlot::default()).collect(),
             pollers: AtomicU32::new(0),
+            deferred: new_deferred(),
         })
     }
 }

@@ -6,6 +6,7 @@ use common::*;
 use vm_lock::Root;
 use xen_abi::errno::{EEXIST, EINVAL, ENOENT, ENOSPC, ENOSYS, ESRCH};
 use xen_abi::{DOMID_SELF, NR_VIRQS, VIRQ_CONSOLE, VIRQ_TIMER};
+use xen_evtchn::Delivery;
 use xen_shinfo_cache::GuestWidth;
 
 #[test]
@@ -115,9 +116,17 @@ fn exhausted_ports_and_no_shared_info() {
             .errno(),
         ENOSPC
     );
-    // Without shared_info delivery is EFAULT, not a panic.
+    // Without shared_info delivery is deferred (host-side shadow), not EFAULT nor a panic.
     vm.pages.set_shared_info_gfn(t, None).unwrap();
-    assert_eq!(vm.evtchn.set_pending(t, 1).unwrap_err().errno(), 14);
+    assert_eq!(vm.evtchn.set_pending(t, 1).unwrap(), Delivery::Deferred);
+    assert_eq!(
+        vm.evtchn.set_pending(t, 1).unwrap(),
+        Delivery::AlreadyPending
+    );
+    assert!(vm.evtchn.is_pending(t, 1).unwrap());
+    assert_eq!(vm.evtchn.set_pending(t, 0).unwrap_err().errno(), EINVAL);
+    // No mask bits without shared_info: unmask has nothing to do.
+    vm.evtchn.unmask(t, 1).unwrap();
     // shared_info outside RAM: EFAULT too.
     vm.pages.set_shared_info_gfn(t, Some(0xfffff)).unwrap();
     assert_eq!(vm.evtchn.unmask(t, 1).unwrap_err().errno(), 14);

@@ -433,3 +433,111 @@ fn state_roundtrip_and_validation() {
         s.ports.push(dup);
     });
 }
+
+#[test]
+fn ops_inside_one_read_section() {
+    // A VMM opens one read section per hypercall and runs every op inside it with the
+    // section's MemRead token (the `*_in` forms and the ops that need no memory).
+    let vm = vm(GuestWidth::Bits64);
+    let mut root = Root::new().unwrap();
+    let (snap, mut t) = vm.mem.read(root.token());
+    let t = &mut t;
+    let a = vm.evtchn.alloc_unbound(t, DOMID_SELF, DOMID_SELF).unwrap();
+    let b = vm
+        .evtchn
+        .bind_interdomain_in(t, &snap, DOMID_SELF, a)
+        .unwrap();
+    assert!(pending(&vm, b), "a new interdomain port is set pending");
+    let ipi = vm.evtchn.bind_ipi(t, 1).unwrap();
+    let virq = vm.evtchn.bind_virq(t, VIRQ_TIMER, 0).unwrap();
+    vm.evtchn.bind_vcpu(t, a, 1).unwrap();
+    assert_eq!(
+        vm.evtchn.status(t, DOMID_SELF, b).unwrap().status,
+        EVTCHNSTAT_INTERDOMAIN
+    );
+    let raised = vm.sink.raises(1);
+    vm.evtchn.send_in(t, &snap, b).unwrap();
+    assert!(pending(&vm, a));
+    assert!(vm.evtchn.is_pending_in(t, &snap, a).unwrap());
+    assert_eq!(vm.sink.raises(1), raised + 1, "delivered to a's vCPU 1");
+    vm.evtchn.send_in(t, &snap, ipi).unwrap();
+    assert!(pending(&vm, ipi));
+    assert_eq!(
+        vm.evtchn.raise_virq_in(t, &snap, VIRQ_TIMER, 0).unwrap(),
+        Some(Delivery::Coalesced),
+        "vCPU 0's upcall is still pending from b"
+    );
+    assert!(pending(&vm, virq));
+    assert!(vm.evtchn.poll_begin_in(t, &snap, 0, &[virq]).unwrap());
+    vm.evtchn.poll_end(0);
+    guest_mask(&vm, ipi, true);
+    vm.evtchn.unmask_in(t, &snap, ipi).unwrap();
+    vm.evtchn.close_in(t, &snap, ipi).unwrap();
+    assert!(!pending(&vm, ipi), "close clears the pending bit");
+    let gp = vm
+        .evtchn
+        .alloc_unbound(t, DOMID_SELF, BACKEND_DOMID)
+        .unwrap();
+    let hp = vm.evtchn.host_bind_in(t, &snap, gp).unwrap();
+    vm.evtchn.send_in(t, &snap, gp).unwrap();
+    assert_eq!(hp.eventfd().read().unwrap(), 1);
+    assert!(vm.evtchn.host_send_in(t, &snap, hp.id()).unwrap().is_some());
+    assert_eq!(
+        vm.evtchn.set_pending_in(t, &snap, gp).unwrap(),
+        Delivery::AlreadyPending
+    );
+    vm.evtchn.vcpu_info_moved_in(t, &snap, 0).unwrap();
+    // The section's token still orders the Xen leaf lock after it.
+    let _ = vm.evtchn.upcall_kind(t, 0);
+    vm.evtchn.reset_in(t, &snap, DOMID_SELF).unwrap();
+    assert_eq!(
+        vm.evtchn.status(t, DOMID_SELF, a).unwrap().status,
+        EVTCHNSTAT_CLOSED
+    );
+}
+
+#[test]
+fn events_before_shared_info_are_deferred_not_lost() {
+    let vm = vm(GuestWidth::Bits64);
+    let mut root = Root::new().unwrap();
+    let t = root.token();
+    vm.pages.set_shared_info_gfn(t, None).unwrap();
+    // The backend binds before the guest placed shared_info: no EFAULT.
+    let gp = vm
+        .evtchn
+        .alloc_unbound(t, DOMID_SELF, BACKEND_DOMID)
+        .unwrap();
+    let hp = vm.evtchn.host_bind(t, gp).unwrap();
+    let st = vm.evtchn.status(t, DOMID_SELF, gp).unwrap();
+    assert_eq!((st.status, st.u), (EVTCHNSTAT_INTERDOMAIN, [0, hp.id()]));
+    assert_eq!(
+        vm.evtchn.host_send(t, hp.id()).unwrap(),
+        Some(Delivery::AlreadyPending),
+        "the bind already left it pending in the shadow"
+    );
+    assert!(vm.evtchn.is_pending(t, gp).unwrap());
+    // A polling vCPU sees the shadow and is not put to sleep.
+    assert!(vm.evtchn.poll_begin(t, 0, &[gp]).unwrap());
+    vm.evtchn.poll_end(0);
+    // A deferred port that is closed is dropped; a later port is kept.
+    let ipi = vm.evtchn.bind_ipi(t, 0).unwrap();
+    vm.evtchn.send(t, ipi).unwrap();
+    vm.evtchn.close(t, ipi).unwrap();
+    let ipi2 = vm.evtchn.bind_ipi(t, 0).unwrap();
+    assert_eq!(ipi, ipi2, "the freed port is reused");
+    assert!(!vm.evtchn.is_pending(t, ipi2).unwrap());
+    assert_eq!(vm.sink.raises(0), 0, "nothing injected without shared_info");
+    assert!(!pending(&vm, gp));
+    // Still not placed: flushing keeps everything.
+    assert_eq!(vm.evtchn.shared_info_mapped(t).unwrap(), 0);
+    assert!(vm.evtchn.is_pending(t, gp).unwrap());
+    // The guest places shared_info: the event arrives, with its upcall.
+    vm.pages.set_shared_info_gfn(t, Some(SHINFO_GFN)).unwrap();
+    assert_eq!(vm.evtchn.shared_info_mapped(t).unwrap(), 1);
+    assert!(pending(&vm, gp));
+    assert!(!pending(&vm, ipi2));
+    assert_eq!(vm.sink.raises(0), 1);
+    // Nothing left in the shadow.
+    assert_eq!(vm.evtchn.shared_info_mapped(t).unwrap(), 0);
+    assert_eq!(vm.sink.raises(0), 1);
+}

@@ -397,9 +397,11 @@ fn complete_hypercall(
     no_new_pages: bool,
 ) -> Result<Action> {
     let (result, effects) = {
-        // A snapshot of the map for the dispatcher (see `hypervisor::xen_hv`).
-        let mem = vm_memory::GuestAddressSpace::memory(shared.mem.atomic());
-        let mut hv = XenHv::new(shared, &vs.fd, hc.paging, hc.long_mode, &mem, t);
+        // One read section for the whole hypercall: the dispatcher reads guest
+        // memory through its map, the handler holds its `MemRead` token (see
+        // `hypervisor::xen_hv`).
+        let (mem, mut t_read) = shared.mem.read(t);
+        let mut hv = XenHv::new(shared, &vs.fd, hc.paging, hc.long_mode, &mem, &mut t_read);
         hv.no_new_pages = no_new_pages;
         let r = xen_hypercall::dispatch(&hc.to_crate_regs(), vs.id, &*mem, &mut hv);
         (r, hv.effects)

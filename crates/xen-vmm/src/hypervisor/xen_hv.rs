@@ -3,15 +3,17 @@
 //! which act on [`XenState`](super::XenState) (lock level `XenLock`), on
 //! xen-evtchn's port table and on xen-shinfo-cache's page caches.
 //!
-//! Locking: the handler holds the vCPU's `VcpuMutex` token. The dispatcher
-//! needs guest memory for the whole call, while xen-evtchn's operations open
-//! their own memory-map read sections, so the dispatcher's memory is a
-//! snapshot of the map taken with `GuestMemoryAtomic::memory()` (what a read
-//! section holds, without its token; `MemoryMap::synchronize` still waits for
-//! it since it keeps the map alive).
+//! Locking: the vCPU loop holds the vCPU's `VcpuMutex` and opens ONE
+//! memory-map read section per hypercall exit (`MemoryMap::read`). The
+//! dispatcher gets that section's map (`MemReadGuard`) for the whole call and
+//! the handler holds the section's `MemRead` token: every xen-evtchn and
+//! xen-shinfo-cache operation runs inside the section (their `*_in` forms,
+//! taking the map as an argument), and the Xen leaf lock, page caches and
+//! backends are taken after it. Nothing here can take the VM lock, a vCPU
+//! mutex or the slots lock, or wait for readers: that does not compile.
 
 use kvm_ioctls::VcpuFd;
-use vm_lock::{Token, VcpuMutex};
+use vm_lock::{MemRead, MemReadGuard, Token};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 use xen_abi::{
     E820Entry, HvmCallbackVia, XenCapabilitiesInfo, XenChangesetInfo, XenCompileInfo,
@@ -53,8 +55,8 @@ pub struct XenHv<'a, 't> {
     fd: &'a VcpuFd,
     paging: bool,
     long_mode: bool,
-    mem: &'a GuestMemoryMmap,
-    token: &'a mut Token<'t, VcpuMutex>,
+    mem: &'a MemReadGuard<'t, GuestMemoryMmap>,
+    token: &'a mut Token<'t, MemRead>,
     memmap: Vec<E820Entry>,
     /// Effects for the vCPU loop.
     pub effects: SideEffects,
@@ -64,14 +66,15 @@ pub struct XenHv<'a, 't> {
 }
 
 impl<'a, 't> XenHv<'a, 't> {
-    /// A handler for a hypercall of the vCPU `fd` (`paging`: CR0.PG, `long_mode`: caller width).
+    /// A handler for a hypercall of the vCPU `fd` (`paging`: CR0.PG, `long_mode`: caller
+    /// width), inside the read section `mem` / `token` the vCPU loop opened for this exit.
     pub fn new(
         shared: &'a VmShared,
         fd: &'a VcpuFd,
         paging: bool,
         long_mode: bool,
-        mem: &'a GuestMemoryMmap,
-        token: &'a mut Token<'t, VcpuMutex>,
+        mem: &'a MemReadGuard<'t, GuestMemoryMmap>,
+        token: &'a mut Token<'t, MemRead>,
     ) -> Self {
         let memmap = crate::boot::e820::memory_map(shared.mem_bytes)
             .iter()
@@ -400,19 +403,20 @@ impl VcpuHandler for XenHv<'_, '_> {
         if target as usize >= self.shared.vcpus.len() {
             return Err(Errno::ENOENT);
         }
-        {
-            let (snap, mut t) = self.shared.mem.read(self.token);
-            self.shared
-                .pages
-                .set_vcpu_info(&mut t, &snap, target, Some(gpa))
-                .map_err(|_| Errno::EINVAL)?;
-        }
+        self.shared
+            .pages
+            .set_vcpu_info(self.token, self.mem, target, Some(gpa))
+            .map_err(|_| Errno::EINVAL)?;
         {
             let (mut xen, _t) = self.shared.xen.lock(self.token);
             xen.vcpus[target as usize].vcpu_info = Some(gpa);
         }
         // As Xen: everything may be pending at the new place.
-        if let Err(e) = self.shared.evtchn.vcpu_info_moved(self.token, target) {
+        if let Err(e) = self
+            .shared
+            .evtchn
+            .vcpu_info_moved_in(self.token, self.mem, target)
+        {
             log::debug!("vcpu_info_moved: {e}");
         }
         self.shared.sync_vcpu_ctl(self.token, target);
@@ -508,7 +512,11 @@ impl SchedHandler for XenHv<'_, '_> {
     }
 
     fn poll(&mut self, vcpu: u32, ports: &[u32], timeout_ns: Option<u64>) -> HypercallOutcome {
-        match self.shared.evtchn.poll_begin(self.token, vcpu, ports) {
+        match self
+            .shared
+            .evtchn
+            .poll_begin_in(self.token, self.mem, vcpu, ports)
+        {
             Ok(true) => {
                 self.shared.evtchn.poll_end(vcpu);
                 return HypercallOutcome::Done(0);
@@ -551,7 +559,7 @@ impl EvtchnHandler for XenHv<'_, '_> {
     ) -> XenResult<u32> {
         self.shared
             .evtchn
-            .bind_interdomain(self.token, remote_dom, remote_port)
+            .bind_interdomain_in(self.token, self.mem, remote_dom, remote_port)
             .map_err(evtchn_err)
     }
 
@@ -572,7 +580,7 @@ impl EvtchnHandler for XenHv<'_, '_> {
     fn close(&mut self, _vcpu: u32, port: u32) -> XenResult<()> {
         self.shared
             .evtchn
-            .close(self.token, port)
+            .close_in(self.token, self.mem, port)
             .map_err(evtchn_err)
     }
 
@@ -584,7 +592,7 @@ impl EvtchnHandler for XenHv<'_, '_> {
         }
         self.shared
             .evtchn
-            .send(self.token, port)
+            .send_in(self.token, self.mem, port)
             .map_err(evtchn_err)
     }
 
@@ -620,14 +628,14 @@ impl EvtchnHandler for XenHv<'_, '_> {
     fn unmask(&mut self, _vcpu: u32, port: u32) -> XenResult<()> {
         self.shared
             .evtchn
-            .unmask(self.token, port)
+            .unmask_in(self.token, self.mem, port)
             .map_err(evtchn_err)
     }
 
     fn reset(&mut self, _vcpu: u32) -> XenResult<()> {
         self.shared
             .evtchn
-            .reset(self.token, DOMID_SELF)
+            .reset_in(self.token, self.mem, DOMID_SELF)
             .map_err(evtchn_err)
     }
 }
