@@ -1090,53 +1090,37 @@ where
     }
 
     /// A backend binds to `guest_port`, which the guest allocated with
-    /// `alloc_unbound(DOMID_SELF, BACKEND_DOMID)`. The guest port is set pending, as Xen does.
+    /// `alloc_unbound(DOMID_SELF, BACKEND_DOMID)`. As in Xen, the binding side's own end is
+    /// notified (in case the guest sent while the port was unbound): the new host port's
+    /// eventfd is signalled once; the guest port is not set pending. Works whether or not
+    /// `shared_info` is placed.
+    ///
+    /// Needs no read section: callable inside one (level up to `MemRead`).
     ///
     /// # Errors
-    /// EINVAL if the guest port is not unbound for the backend domain.
+    /// EINVAL if the guest port is not unbound for the backend domain; ENOSPC / ENOMEM as
+    /// [`Evtchn::host_alloc_unbound`].
     pub fn host_bind<P: Level>(&self, token: &mut Token<'_, P>, guest_port: u32) -> Result<HostPort>
-    where
-        MemRead: LockAfter<P>,
-    {
-        let (snap, mut t) = self.mem.read(token);
-        self.host_bind_in(&mut t, &snap, guest_port)
-    }
-
-    /// [`Evtchn::host_bind`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
-    ///
-    /// # Errors
-    /// As [`Evtchn::host_bind`].
-    pub fn host_bind_in<P: Level>(
-        &self,
-        token: &mut Token<'_, P>,
-        snap: &MemReadGuard<'_, M>,
-        guest_port: u32,
-    ) -> Result<HostPort>
     where
         XenLock: LockAfter<P>,
     {
         let nr = self.nr_ports();
-        let hp = {
-            let (mut table, _t) = self.table.write(token);
-            let p = table.port(guest_port, nr)?;
-            if p.binding
-                != (Binding::Unbound {
-                    remote_dom: BACKEND_DOMID,
-                })
-            {
-                return Err(Error::InvalidPort(guest_port));
-            }
-            let hp = table.new_host_slot(Some(guest_port))?;
-            table.ports[guest_port as usize] = Some(Port {
-                vcpu: p.vcpu,
-                binding: Binding::Interdomain(Remote::Host(hp.id)),
-            });
-            hp
-        };
-        let (table, mut t) = self.table.read(token);
-        if table.ports[guest_port as usize].is_some() {
-            self.deliver_port(&table, &mut t, snap, guest_port)?;
+        let (mut table, _t) = self.table.write(token);
+        let p = table.port(guest_port, nr)?;
+        if p.binding
+            != (Binding::Unbound {
+                remote_dom: BACKEND_DOMID,
+            })
+        {
+            return Err(Error::InvalidPort(guest_port));
+        }
+        let hp = table.new_host_slot(Some(guest_port))?;
+        table.ports[guest_port as usize] = Some(Port {
+            vcpu: p.vcpu,
+            binding: Binding::Interdomain(Remote::Host(hp.id)),
+        });
+        if let Err(e) = hp.eventfd.write(1) {
+            log::warn!("evtchn: host port {} eventfd write failed: {e}", hp.id);
         }
         Ok(hp)
     }

@@ -43,11 +43,11 @@
 //!
 //! // The guest offers a port to the backend domain, the backend binds it.
 //! let port = evtchn.alloc_unbound(token, xen_abi::DOMID_SELF, BACKEND_DOMID).unwrap();
-//! let backend = evtchn.host_bind(token, port).unwrap(); // sets the port pending once
+//! let backend = evtchn.host_bind(token, port).unwrap(); // notifies the backend once, as Xen
 //! // The guest notifies the backend ...
 //! evtchn.send(token, port).unwrap();
-//! assert_eq!(backend.eventfd().read().unwrap(), 1);
-//! // ... and the backend notifies the guest (already pending: coalesced).
+//! assert_eq!(backend.eventfd().read().unwrap(), 2);
+//! // ... and the backend notifies the guest (an upcall on vCPU 0).
 //! evtchn.host_send(token, backend.id()).unwrap();
 //! assert!(evtchn.is_pending(token, port).unwrap());
 //! assert_eq!(evtchn.sink().0.load(Ordering::SeqCst), 1);

@@ -492,15 +492,20 @@ impl Vm {
             pages.clone(),
             VmmSink { ctl: ctl.clone() },
         );
-        // The console and xenstore channels: unbound toward the backend domain,
-        // as a toolstack leaves them; the VMM's backends use them by number.
+        // The console and xenstore channels: allocated toward the backend domain
+        // and bound by it (interdomain to dom0, as xenconsoled / xenstored leave
+        // them). Guest sends on them run the backends synchronously (by port
+        // number); the host ports' eventfds are not read.
         let (console_port, store_port) = {
             let mut root = Root::new().map_err(|e| Error::Lock(e.to_string()))?;
             let t = root.token();
             let mut alloc = || {
-                evtchn
+                let err = |e| Error::Config(format!("event channel setup: {e}"));
+                let port = evtchn
                     .alloc_unbound(t, xen_abi::DOMID_SELF, xen_evtchn::BACKEND_DOMID)
-                    .map_err(|e| Error::Config(format!("event channel setup: {e}")))
+                    .map_err(err)?;
+                evtchn.host_bind(t, port).map_err(err)?;
+                Ok::<u32, Error>(port)
             };
             let store = alloc()?;
             (alloc()?, store)

@@ -312,3 +312,92 @@ fn gsi_callback_is_injected_on_vcpu0() {
     assert!(r.u64(COUNT) >= 1);
     assert_ne!(r.u64(SEEN) & (1 << r.u64(P0_SLOT)), 0);
 }
+
+/// EVTCHNOP_status of `port` (in eax) into `at`: status, vcpu, remote dom, remote port.
+fn evtchn_status(g: &mut Guest, at: u64) {
+    g.a.mov(rcx, ARGS + 0x100).unwrap();
+    g.a.mov(word_ptr(rcx), 0x7ff0u32).unwrap(); // DOMID_SELF
+    g.a.mov(dword_ptr(rcx + 4), eax).unwrap();
+    g.hcall(32, &[5, ARGS + 0x100]);
+    g.store_result(at);
+    g.a.mov(rcx, ARGS + 0x100).unwrap();
+    g.a.mov(rdx, at).unwrap();
+    g.a.mov(eax, dword_ptr(rcx + 8)).unwrap(); // status
+    g.a.mov(qword_ptr(rdx + 8), rax).unwrap();
+    g.a.movzx(eax, word_ptr(rcx + 16)).unwrap(); // interdomain.dom
+    g.a.mov(qword_ptr(rdx + 16), rax).unwrap();
+    g.a.mov(eax, dword_ptr(rcx + 20)).unwrap(); // interdomain.port
+    g.a.mov(qword_ptr(rdx + 24), rax).unwrap();
+}
+
+/// HVMOP_get_param(index) into eax (value) and `at` (result).
+fn get_param(g: &mut Guest, index: u32, at: u64) {
+    g.store32(ARGS + 0x180, 0x7ff0);
+    g.store32(ARGS + 0x184, index);
+    g.store64(ARGS + 0x188, 0);
+    g.hcall(34, &[1, ARGS + 0x180]);
+    g.store_result(at);
+    g.a.mov(rcx, ARGS + 0x188).unwrap();
+    g.a.mov(eax, dword_ptr(rcx)).unwrap();
+}
+
+#[test]
+fn backend_ports_are_interdomain_and_early_events_are_not_lost() {
+    if !require_kvm() {
+        return;
+    }
+    const R: u64 = RESULTS;
+    let mut g = Guest::new64();
+    g.hypercall_page();
+    // Console and xenstore ports: bound by the backend domain (dom0).
+    get_param(&mut g, 18, R); // HVM_PARAM_CONSOLE_EVTCHN
+    g.a.mov(rcx, R + 0x100).unwrap();
+    g.a.mov(qword_ptr(rcx), rax).unwrap();
+    evtchn_status(&mut g, R + 0x10);
+    get_param(&mut g, 2, R + 8); // HVM_PARAM_STORE_EVTCHN
+    g.a.mov(rcx, R + 0x108).unwrap();
+    g.a.mov(qword_ptr(rcx), rax).unwrap();
+    evtchn_status(&mut g, R + 0x30);
+    // Before shared_info exists: an IPI to ourselves and a send on it work.
+    g.store32(ARGS, 0);
+    g.hcall(32, &[7, ARGS]); // EVTCHNOP_bind_ipi
+    g.store_result(R + 0x50);
+    g.a.mov(rcx, ARGS + 4).unwrap();
+    g.a.mov(eax, dword_ptr(rcx)).unwrap();
+    g.a.mov(rcx, R + 0x110).unwrap();
+    g.a.mov(qword_ptr(rcx), rax).unwrap();
+    g.a.mov(rcx, ARGS + 0x40).unwrap();
+    g.a.mov(dword_ptr(rcx), eax).unwrap();
+    g.hcall(32, &[4, ARGS + 0x40]); // EVTCHNOP_send
+    g.store_result(R + 0x58);
+    // SCHEDOP_poll on it returns at once: the event is pending (host-side).
+    g.store64(ARGS + 0x80, ARGS + 0x40);
+    g.store64(ARGS + 0x88, 1);
+    g.store64(ARGS + 0x90, 0);
+    g.hcall(29, &[3, ARGS + 0x80]);
+    g.store_result(R + 0x60);
+    // shared_info appears: the event is there, with the upcall flag.
+    g.map_shared_info(SHINFO);
+    g.store_result(R + 0x68);
+    g.shutdown(0);
+    let r = run64(g.assemble(), 1);
+    assert_eq!(r.reason, ExitReason::Shutdown(0), "{}", r.output);
+    for off in [0, 8, 0x10, 0x30, 0x50, 0x58, 0x60, 0x68] {
+        assert_eq!(r.i64(R + off), 0, "result at +{off:#x}");
+    }
+    let console = r.u64(R + 0x100);
+    let store = r.u64(R + 0x108);
+    assert!(console > 0 && store > 0 && console != store);
+    for base in [R + 0x10, R + 0x30] {
+        assert_eq!(r.u64(base + 8), 2, "EVTCHNSTAT_interdomain");
+        assert_eq!(r.u64(base + 16), 0, "remote domain: dom0");
+        assert_ne!(r.u64(base + 24), 0, "remote (host) port");
+    }
+    assert_ne!(r.u64(R + 0x10 + 24), r.u64(R + 0x30 + 24));
+    let ipi = r.u64(R + 0x110);
+    assert!(ipi > 0 && ipi < 64);
+    let pending = r.u64(SHINFO + 2048);
+    assert_eq!(pending, 1 << ipi, "only the early IPI is pending");
+    assert_eq!(r.u64(SHINFO + 8) & 1, 1, "evtchn_pending_sel");
+    assert_eq!(r.u64(SHINFO) & 0xff, 1, "evtchn_upcall_pending");
+}

@@ -292,6 +292,15 @@ impl MemoryHandler for XenHv<'_, '_> {
                     .pages
                     .set_shared_info_gfn(self.token, Some(gfn))
                     .map_err(|_| Errno::EINVAL)?;
+                // Events sent before shared_info existed (e.g. the backends'
+                // binds at VM creation) arrive now, with their upcalls.
+                if let Err(e) = self
+                    .shared
+                    .evtchn
+                    .shared_info_mapped_in(self.token, self.mem)
+                {
+                    log::debug!("deferred events: {e}");
+                }
                 self.shared.sync_all_ctl(self.token);
                 self.write_pvclock();
             }
