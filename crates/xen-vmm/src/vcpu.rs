@@ -11,6 +11,11 @@
 //! and parks the thread until an event. A kick (from timers, other vCPUs or
 //! shutdown) sets `kvm_run.immediate_exit`, signals the thread (ending
 //! `KVM_RUN` with EINTR) and unparks it.
+//!
+//! # Runstate
+//! Around each wait the thread reports its runstate
+//! ([`crate::hypervisor::runstate`]): blocked while parked, runnable once
+//! woken, running when it enters `KVM_RUN` again.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Once;
@@ -26,7 +31,9 @@ use crate::backends::Backend;
 use crate::error::{Error, Result};
 use crate::guest;
 use crate::hypercall_exit::{decode, HypercallRegs};
+use crate::hypervisor::runstate::set_runstate;
 use crate::hypervisor::xen_hv::XenHv;
+use xen_abi::{RUNSTATE_BLOCKED, RUNSTATE_RUNNABLE, RUNSTATE_RUNNING};
 use xen_hypercall::HypercallOutcome;
 
 /// Maximum number of pages the guest may have the VMM add in holes.
@@ -111,6 +118,8 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
     let c = &shared.ctl[id as usize];
     // A hypercall to run again after backing a page; `bool`: the page could not be added.
     let mut retry: Option<(HypercallRegs, Source, bool)> = None;
+    // Woken from a wait: the runstate becomes `running` at the next entry.
+    let mut woken = false;
     loop {
         if shared.is_done() {
             return Ok(());
@@ -131,6 +140,9 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
         }
         let action = {
             let (mut vs, mut t) = shared.vcpus[id as usize].lock(root.token());
+            if std::mem::take(&mut woken) {
+                set_runstate(shared, &mut t, id, RUNSTATE_RUNNING);
+            }
             if let Some((hc, source, failed)) = retry.take() {
                 complete_hypercall(shared, &mut vs, &mut t, hc, source, failed)?
             } else {
@@ -140,8 +152,18 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
         match action {
             Action::Continue => {}
             Action::Exit => return Ok(()),
-            Action::Halt => wait_event(shared, id, root),
-            Action::Poll(ports, deadline) => wait_poll(shared, id, root, &ports, deadline),
+            Action::Halt => {
+                set_runstate(shared, root.token(), id, RUNSTATE_BLOCKED);
+                wait_event(shared, id, root);
+                set_runstate(shared, root.token(), id, RUNSTATE_RUNNABLE);
+                woken = true;
+            }
+            Action::Poll(ports, deadline) => {
+                set_runstate(shared, root.token(), id, RUNSTATE_BLOCKED);
+                wait_poll(shared, id, root, &ports, deadline);
+                set_runstate(shared, root.token(), id, RUNSTATE_RUNNABLE);
+                woken = true;
+            }
             Action::MapPage(gpa, hc, source) => {
                 let ok = map_page(shared, root, gpa);
                 retry = Some((hc, source, !ok));

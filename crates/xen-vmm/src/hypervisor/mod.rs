@@ -6,6 +6,7 @@
 //! ([`crate::vm::VmShared::evtchn`], [`crate::vm::VmShared::pages`]).
 
 pub mod hypercalls;
+pub mod runstate;
 pub mod xen_hv;
 
 /// How upcalls reach a vCPU (`HVM_PARAM_CALLBACK_IRQ`).
@@ -35,6 +36,9 @@ pub struct XenVcpu {
     pub singleshot_ns: Option<u64>,
     /// Periodic timer period (ns).
     pub period_ns: Option<u64>,
+    /// Runstate accounting (Xen system time, ns), written to the guest's
+    /// runstate area on each change ([`runstate`]).
+    pub runstate: xen_shinfo_cache::Runstate,
 }
 
 /// Number of grant-table frames the guest may map.

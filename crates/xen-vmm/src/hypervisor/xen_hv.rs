@@ -13,7 +13,7 @@
 //! mutex or the slots lock, or wait for readers: that does not compile.
 
 use kvm_ioctls::VcpuFd;
-use vm_lock::{MemRead, MemReadGuard, Token};
+use vm_lock::{MemRead, MemReadGuard, Token, XenLock};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 use xen_abi::{
     E820Entry, HvmCallbackVia, XenCapabilitiesInfo, XenChangesetInfo, XenCompileInfo,
@@ -33,6 +33,7 @@ use crate::cpuid::{DOMID, XEN_VERSION};
 use crate::memory::{HOLE_MAP_LIMIT, PAGE_SIZE};
 use crate::vm::VmShared;
 use xen_evtchn::CallbackVia;
+use xen_shinfo_cache::PvclockTime;
 
 /// What the vCPU loop must do besides writing RAX.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -97,13 +98,16 @@ impl<'a, 't> XenHv<'a, 't> {
         }
     }
 
-    /// Writes `vcpu_time_info` (pvclock) into every vCPU's vcpu_info, with the
-    /// calling vCPU's TSC now as the reference (KVM keeps the vCPUs' TSCs in sync).
+    /// Writes `vcpu_time_info` (pvclock) into every vCPU's vcpu_info and its
+    /// registered time area (`VCPUOP_register_vcpu_time_memory_area`), both
+    /// with the version protocol, with the calling vCPU's TSC now as the
+    /// reference (KVM keeps the vCPUs' TSCs in sync).
     fn write_pvclock_all(
         shared: &VmShared,
         fd: &VcpuFd,
-        mem: &GuestMemoryMmap,
+        mem: &MemReadGuard<'_, GuestMemoryMmap>,
         xen: &super::XenState,
+        token: &mut Token<'_, XenLock>,
     ) {
         let khz = match fd.get_tsc_khz() {
             Ok(k) if k > 0 => u64::from(k),
@@ -136,19 +140,17 @@ impl<'a, 't> XenHv<'a, 't> {
             b[8..12].copy_from_slice(&((unix % 1_000_000_000) as u32).to_le_bytes());
             let _ = mem.write_slice(&b, GuestAddress(wc));
         }
+        let time = PvclockTime {
+            tsc_timestamp: tsc,
+            system_time: now,
+            tsc_to_system_mul: mul,
+            tsc_shift: shift,
+            flags: xen_abi::XEN_PVCLOCK_TSC_STABLE_BIT,
+        };
         for v in 0..xen.vcpus.len() as u32 {
-            let Some(vi) = xen.vcpu_info_gpa(v) else {
-                continue;
-            };
-            let t = vi + 32;
-            let mut b = [0u8; 32];
-            b[0..4].copy_from_slice(&2u32.to_le_bytes()); // version (even: stable)
-            b[8..16].copy_from_slice(&tsc.to_le_bytes());
-            b[16..24].copy_from_slice(&now.to_le_bytes());
-            b[24..28].copy_from_slice(&mul.to_le_bytes());
-            b[28] = shift as u8;
-            b[29] = xen_abi::XEN_PVCLOCK_TSC_STABLE_BIT;
-            let _ = mem.write_slice(&b, GuestAddress(t));
+            if let Err(e) = shared.pages.update_pvclock(token, mem, v, &time) {
+                log::debug!("vCPU {v}: pvclock: {e}");
+            }
         }
     }
 
@@ -235,9 +237,37 @@ impl XenHv<'_, '_> {
         }
     }
 
+    /// The guest-physical address of a registered area: one contiguous range
+    /// of RAM (`may_cross`: it may span two pages, if they are adjacent in
+    /// guest-physical memory too).
+    fn area_gpa(&self, a: &GuestArea, may_cross: bool) -> XenResult<u64> {
+        if let Some((first, second)) = a.split {
+            if !may_cross {
+                return Err(Errno::EINVAL);
+            }
+            if a.gpa.checked_add(first as u64) != Some(second) {
+                // Pages not adjacent in guest-physical memory: one range
+                // cannot describe it.
+                return Err(Errno::EINVAL);
+            }
+        }
+        let len = u64::try_from(a.len).map_err(|_| Errno::EINVAL)?;
+        let last = a
+            .gpa
+            .checked_add(len.checked_sub(1).ok_or(Errno::EINVAL)?)
+            .ok_or(Errno::EFAULT)?;
+        // At most two pages: both ends in RAM means all of it is.
+        if !self.mem.address_in_range(GuestAddress(a.gpa))
+            || !self.mem.address_in_range(GuestAddress(last))
+        {
+            return Err(Errno::EFAULT);
+        }
+        Ok(a.gpa)
+    }
+
     fn write_pvclock(&mut self) {
-        let (xen, _t) = self.shared.xen.lock(self.token);
-        Self::write_pvclock_all(self.shared, self.fd, self.mem, &xen);
+        let (xen, mut t) = self.shared.xen.lock(self.token);
+        Self::write_pvclock_all(self.shared, self.fd, self.mem, &xen, &mut t);
     }
 }
 
@@ -434,12 +464,51 @@ impl VcpuHandler for XenHv<'_, '_> {
         Ok(())
     }
 
-    fn register_runstate_area(&mut self, _: u32, _: u32, _: Option<GuestArea>) -> XenResult<()> {
-        Err(Errno::ENOSYS)
+    fn register_runstate_area(
+        &mut self,
+        _vcpu: u32,
+        target: u32,
+        area: Option<GuestArea>,
+    ) -> XenResult<()> {
+        let gpa = area.map(|a| self.area_gpa(&a, true)).transpose()?;
+        let (xen, mut t) = self.shared.xen.lock(self.token);
+        let rs = xen
+            .vcpus
+            .get(target as usize)
+            .ok_or(Errno::ENOENT)?
+            .runstate;
+        self.shared
+            .pages
+            .set_runstate_area(&mut t, target, gpa)
+            .map_err(|e| Errno(e.errno()))?;
+        // As Xen: the area holds the current runstate at once.
+        if let Err(e) = self
+            .shared
+            .pages
+            .update_runstate(&mut t, self.mem, target, &rs)
+        {
+            log::debug!("vCPU {target}: runstate area: {e}");
+        }
+        Ok(())
     }
 
-    fn register_time_area(&mut self, _: u32, _: u32, _: Option<GuestArea>) -> XenResult<()> {
-        Err(Errno::ENOSYS)
+    fn register_time_area(
+        &mut self,
+        _vcpu: u32,
+        target: u32,
+        area: Option<GuestArea>,
+    ) -> XenResult<()> {
+        let gpa = area.map(|a| self.area_gpa(&a, false)).transpose()?;
+        if target as usize >= self.shared.vcpus.len() {
+            return Err(Errno::ENOENT);
+        }
+        self.shared
+            .pages
+            .set_time_info(self.token, target, gpa)
+            .map_err(|e| Errno(e.errno()))?;
+        // Filled at once, together with every vcpu_info's pvclock.
+        self.write_pvclock();
+        Ok(())
     }
 
     fn set_singleshot_timer(
