@@ -218,6 +218,48 @@ pub enum Delivery {
 /// caller's (`snap` is the section's map, `token` its `MemRead` token). A VMM that holds a
 /// read section for a whole hypercall uses the `_in` forms; calling a plain form with the
 /// `MemRead` token does not compile.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use vm_lock::{MemoryMap, Root};
+/// # use vm_memory::{GuestAddress, GuestMemoryMmap};
+/// # use xen_evtchn::{Evtchn, EvtchnConfig, UpcallKind, UpcallSink};
+/// # use xen_shinfo_cache::XenPages;
+/// # struct Sink;
+/// # impl UpcallSink for Sink {
+/// #     fn raise(&self, _: u32, _: UpcallKind) {}
+/// #     fn poll_wake(&self, _: u32) {}
+/// # }
+/// # let mem = MemoryMap::new(GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x10000)]).unwrap());
+/// # let pages = Arc::new(XenPages::new(1));
+/// # let evtchn = Evtchn::new(EvtchnConfig::default(), mem.clone(), pages, Sink);
+/// let mut root = Root::new().unwrap();
+/// // One read section for a whole hypercall.
+/// let (snap, mut t) = mem.read(root.token());
+/// let port = evtchn.bind_ipi(&mut t, 0).unwrap();
+/// evtchn.send_in(&mut t, &snap, port).unwrap();
+/// assert!(evtchn.is_pending_in(&mut t, &snap, port).unwrap()); // (deferred: no shared_info)
+/// ```
+///
+/// ```compile_fail
+/// # use std::sync::Arc;
+/// # use vm_lock::{MemoryMap, Root};
+/// # use vm_memory::{GuestAddress, GuestMemoryMmap};
+/// # use xen_evtchn::{Evtchn, EvtchnConfig, UpcallKind, UpcallSink};
+/// # use xen_shinfo_cache::XenPages;
+/// # struct Sink;
+/// # impl UpcallSink for Sink {
+/// #     fn raise(&self, _: u32, _: UpcallKind) {}
+/// #     fn poll_wake(&self, _: u32) {}
+/// # }
+/// # let mem = MemoryMap::new(GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x10000)]).unwrap());
+/// # let pages = Arc::new(XenPages::new(1));
+/// # let evtchn = Evtchn::new(EvtchnConfig::default(), mem.clone(), pages, Sink);
+/// let mut root = Root::new().unwrap();
+/// let (_snap, mut t) = mem.read(root.token());
+/// // A second read section inside the first: `MemRead` cannot be taken under `MemRead`.
+/// evtchn.send(&mut t, 1).unwrap();
+/// ```
 pub struct Evtchn<M: RegionArcs, S: UpcallSink> {
     config: EvtchnConfig,
     max_vcpus: u32,
