@@ -72,6 +72,22 @@ impl Vm {
     /// Call from any thread that is not a vCPU thread; the guest is paused
     /// for the duration and resumes afterwards.
     pub fn snapshot(&self, path: &Path) -> Result<WriteStats> {
+        // One snapshot (or pause) of this VM at a time: a second one's
+        // resume would let the vCPUs run under the first one's capture.
+        if self
+            .shared()
+            .pause
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(Error::Invalid(
+                "the VM is already paused (another snapshot is being taken?)".into(),
+            ));
+        }
+        self.snapshot_paused(path)
+    }
+
+    fn snapshot_paused(&self, path: &Path) -> Result<WriteStats> {
         let shared = self.shared();
         shared.pause_vcpus();
         // Stop the guest timers too, so that no event lands in guest memory
