@@ -301,6 +301,9 @@ fn capture(
             for (i, (m, v)) in xen.vcpus.iter_mut().zip(&x.vcpus).enumerate() {
                 m.timer_deadline_ns = v.singleshot_ns;
                 m.periodic_period_ns = v.period_ns;
+                m.runstate = v.runstate.state.clamp(0, 3) as u32;
+                m.runstate_entry_ns = v.runstate.state_entry_time;
+                m.runstate_time_ns = v.runstate.time;
                 if v.period_ns.is_some() {
                     // Stopped timers: due at once after a restore.
                     let next = periodic_next.get(i).copied().flatten();
@@ -350,6 +353,11 @@ fn apply_xen(x: &mut crate::hypervisor::XenState, m: &XenMirror, callback: Callb
         v.upcall_vector = (s.upcall_vector != 0).then_some(s.upcall_vector);
         v.singleshot_ns = s.timer_deadline_ns;
         v.period_ns = s.periodic_period_ns;
+        v.runstate = xen_shinfo_cache::Runstate {
+            state: s.runstate as i32,
+            state_entry_time: s.runstate_entry_ns,
+            time: s.runstate_time_ns,
+        };
     }
 }
 

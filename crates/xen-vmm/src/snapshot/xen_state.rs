@@ -123,6 +123,10 @@ pub struct XenVcpuState {
     pub periodic_next_ns: u64,
     /// Runstate accounting: ns spent in running, runnable, blocked, offline.
     pub runstate_time_ns: [u64; 4],
+    /// Current runstate (`RUNSTATE_*`, 0..=3).
+    pub runstate: u32,
+    /// Xen system time (ns) when the vCPU entered `runstate`.
+    pub runstate_entry_ns: u64,
     /// The vCPU was brought up (PVH secondaries start down).
     pub online: bool,
 }
@@ -323,6 +327,9 @@ impl XenState {
                     "vCPU {i}: upcall vector {:#x}",
                     v.upcall_vector
                 )));
+            }
+            if v.runstate > 3 {
+                return Err(Error::Invalid(format!("vCPU {i}: runstate {}", v.runstate)));
             }
             if v.periodic_period_ns == Some(0) {
                 return Err(Error::Invalid(format!(
@@ -874,6 +881,7 @@ mod tests {
             |s| s.vcpus[0].vcpu_info_gpa = Some(0x1fe0),
             |s| s.vcpus[1].upcall_vector = 3,
             |s| s.vcpus[1].periodic_period_ns = Some(0),
+            |s| s.vcpus[1].runstate = 4,
             |s| s.callback_param = 7 << 56,
             |s| s.callback_param = 2 << 56 | 3,
             |s| s.grant.version = 2,
