@@ -80,8 +80,9 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             other => return Err(format!("unknown option `{other}`")),
         }
     }
-    if a.restore.is_some() && (a.kernel.is_some() || a.vcpus.is_some()) {
-        return Err("restore takes no kernel or vCPU options".into());
+    let run_options = a.kernel.is_some() || a.vcpus.is_some() || !a.cmdline.is_empty();
+    if a.restore.is_some() && (run_options || a.mem_mib != 128) {
+        return Err("restore takes only --snapshot-on-signal (the snapshot holds the rest)".into());
     }
     Ok(a)
 }

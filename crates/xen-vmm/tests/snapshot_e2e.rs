@@ -408,5 +408,11 @@ fn restore_of_bad_files_fails_clearly() {
     }
     let out = bin().arg("restore").output().unwrap();
     assert_eq!(out.status.code(), Some(64));
+    let out = bin()
+        .args(["restore", "x.snap", "--mem", "64"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("restore takes only"));
     let _ = std::fs::remove_dir_all(dir);
 }
