@@ -32,24 +32,28 @@ use std::io::Write;
 use log::warn;
 use vm_memory::{Bytes, GuestAddress};
 
+use std::mem::offset_of;
+
+use xen_abi::{XenconsInterface, XENCONS_IN_SIZE, XENCONS_OUT_SIZE};
+
 use super::{load_idx, page_base, store_idx, ByteRing, Error, Result};
 
 /// Size of the host-to-guest ring.
-pub const IN_SIZE: u32 = 1024;
+pub const IN_SIZE: u32 = XENCONS_IN_SIZE as u32;
 /// Size of the guest-to-host ring.
-pub const OUT_SIZE: u32 = 2048;
+pub const OUT_SIZE: u32 = XENCONS_OUT_SIZE as u32;
 /// Offset of `in[]` in the page.
-pub const IN_OFF: u64 = 0;
+pub const IN_OFF: u64 = offset_of!(XenconsInterface, input) as u64;
 /// Offset of `out[]` in the page.
-pub const OUT_OFF: u64 = 1024;
+pub const OUT_OFF: u64 = offset_of!(XenconsInterface, output) as u64;
 /// Offset of `in_cons`.
-pub const IN_CONS: u64 = 3072;
+pub const IN_CONS: u64 = offset_of!(XenconsInterface, in_cons) as u64;
 /// Offset of `in_prod`.
-pub const IN_PROD: u64 = 3076;
+pub const IN_PROD: u64 = offset_of!(XenconsInterface, in_prod) as u64;
 /// Offset of `out_cons`.
-pub const OUT_CONS: u64 = 3080;
+pub const OUT_CONS: u64 = offset_of!(XenconsInterface, out_cons) as u64;
 /// Offset of `out_prod`.
-pub const OUT_PROD: u64 = 3084;
+pub const OUT_PROD: u64 = offset_of!(XenconsInterface, out_prod) as u64;
 
 /// Bound on host input waiting for room in the guest's ring; input beyond
 /// it is dropped (and counted).

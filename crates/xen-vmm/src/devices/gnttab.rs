@@ -44,7 +44,7 @@ use vm_memory::{Bytes, GuestAddress};
 use super::{Error, Result, XEN_PAGE_SIZE};
 
 /// Size of a `grant_entry_v1`.
-pub const GRANT_ENTRY_V1_SIZE: u64 = 8;
+pub const GRANT_ENTRY_V1_SIZE: u64 = std::mem::size_of::<xen_abi::GrantEntryV1>() as u64;
 /// Grant entries in one v1 frame.
 pub const ENTRIES_PER_FRAME: u32 = (XEN_PAGE_SIZE / GRANT_ENTRY_V1_SIZE) as u32;
 /// Bit of the `add_to_physmap` index that asks for a v2 status frame.
@@ -54,10 +54,8 @@ pub const MAX_FRAMES_LIMIT: u32 = 1024;
 /// GFNs must stay below 2^40 (52-bit guest physical addresses).
 pub const MAX_GFN: u64 = 1 << 40;
 
-/// `GTF_permit_access`: the entry grants access to `frame` to `domid`.
-pub const GTF_PERMIT_ACCESS: u16 = 1;
-/// `GTF_readonly`.
-pub const GTF_READONLY: u16 = 1 << 2;
+/// The grant entry flags, from xen-abi.
+pub use xen_abi::{GTF_PERMIT_ACCESS, GTF_READONLY};
 
 /// Snapshot state of the grant table bookkeeping.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -48,26 +48,30 @@ use std::collections::{BTreeMap, VecDeque};
 use log::{debug, warn};
 use vm_memory::{Bytes, GuestAddress};
 
+use std::mem::offset_of;
+
+use xen_abi::{XenstoreDomainInterface, XsdSockmsg, XENSTORE_PAYLOAD_MAX, XENSTORE_RING_SIZE};
+
 use super::{load_idx, page_base, store_idx, ByteRing, Result};
 
 /// Size of each ring.
-pub const RING_SIZE: u32 = 1024;
+pub const RING_SIZE: u32 = XENSTORE_RING_SIZE as u32;
 /// Offset of `req[]`.
-pub const REQ_OFF: u64 = 0;
+pub const REQ_OFF: u64 = offset_of!(XenstoreDomainInterface, req) as u64;
 /// Offset of `rsp[]`.
-pub const RSP_OFF: u64 = 1024;
+pub const RSP_OFF: u64 = offset_of!(XenstoreDomainInterface, rsp) as u64;
 /// Offset of `req_cons`.
-pub const REQ_CONS: u64 = 2048;
+pub const REQ_CONS: u64 = offset_of!(XenstoreDomainInterface, req_cons) as u64;
 /// Offset of `req_prod`.
-pub const REQ_PROD: u64 = 2052;
+pub const REQ_PROD: u64 = offset_of!(XenstoreDomainInterface, req_prod) as u64;
 /// Offset of `rsp_cons`.
-pub const RSP_CONS: u64 = 2056;
+pub const RSP_CONS: u64 = offset_of!(XenstoreDomainInterface, rsp_cons) as u64;
 /// Offset of `rsp_prod`.
-pub const RSP_PROD: u64 = 2060;
+pub const RSP_PROD: u64 = offset_of!(XenstoreDomainInterface, rsp_prod) as u64;
 /// Size of the `xsd_sockmsg` header.
-pub const HEADER_SIZE: usize = 16;
+pub const HEADER_SIZE: usize = std::mem::size_of::<XsdSockmsg>();
 /// Largest payload (`XENSTORE_PAYLOAD_MAX`).
-pub const PAYLOAD_MAX: usize = 4096;
+pub const PAYLOAD_MAX: usize = XENSTORE_PAYLOAD_MAX as usize;
 /// Longest absolute path (`XENSTORE_ABS_PATH_MAX`).
 pub const ABS_PATH_MAX: usize = 3072;
 /// Most nodes the store holds.
@@ -83,50 +87,13 @@ pub const MAX_PENDING_REPLIES: usize = 64 * 1024;
 /// guest that keeps producing can hold the caller).
 pub const MAX_MESSAGES_PER_CALL: usize = 256;
 
-/// `XS_CONTROL` (`XS_DEBUG`).
-pub const XS_CONTROL: u32 = 0;
-/// `XS_DIRECTORY`.
-pub const XS_DIRECTORY: u32 = 1;
-/// `XS_READ`.
-pub const XS_READ: u32 = 2;
-/// `XS_GET_PERMS`.
-pub const XS_GET_PERMS: u32 = 3;
-/// `XS_WATCH`.
-pub const XS_WATCH: u32 = 4;
-/// `XS_UNWATCH`.
-pub const XS_UNWATCH: u32 = 5;
-/// `XS_TRANSACTION_START`.
-pub const XS_TRANSACTION_START: u32 = 6;
-/// `XS_TRANSACTION_END`.
-pub const XS_TRANSACTION_END: u32 = 7;
-/// `XS_INTRODUCE`.
-pub const XS_INTRODUCE: u32 = 8;
-/// `XS_RELEASE`.
-pub const XS_RELEASE: u32 = 9;
-/// `XS_GET_DOMAIN_PATH`.
-pub const XS_GET_DOMAIN_PATH: u32 = 10;
-/// `XS_WRITE`.
-pub const XS_WRITE: u32 = 11;
-/// `XS_MKDIR`.
-pub const XS_MKDIR: u32 = 12;
-/// `XS_RM`.
-pub const XS_RM: u32 = 13;
-/// `XS_SET_PERMS`.
-pub const XS_SET_PERMS: u32 = 14;
-/// `XS_WATCH_EVENT`.
-pub const XS_WATCH_EVENT: u32 = 15;
-/// `XS_ERROR`.
-pub const XS_ERROR: u32 = 16;
-/// `XS_IS_DOMAIN_INTRODUCED`.
-pub const XS_IS_DOMAIN_INTRODUCED: u32 = 17;
-/// `XS_RESUME`.
-pub const XS_RESUME: u32 = 18;
-/// `XS_SET_TARGET`.
-pub const XS_SET_TARGET: u32 = 19;
-/// `XS_RESET_WATCHES`.
-pub const XS_RESET_WATCHES: u32 = 21;
-/// `XS_DIRECTORY_PART`.
-pub const XS_DIRECTORY_PART: u32 = 22;
+/// The `XS_*` message types, from xen-abi.
+pub use xen_abi::{
+    XS_CONTROL, XS_DIRECTORY, XS_DIRECTORY_PART, XS_ERROR, XS_GET_DOMAIN_PATH, XS_GET_PERMS,
+    XS_INTRODUCE, XS_IS_DOMAIN_INTRODUCED, XS_MKDIR, XS_READ, XS_RELEASE, XS_RESET_WATCHES,
+    XS_RESUME, XS_RM, XS_SET_PERMS, XS_SET_TARGET, XS_TRANSACTION_END, XS_TRANSACTION_START,
+    XS_UNWATCH, XS_WATCH, XS_WATCH_EVENT, XS_WRITE,
+};
 
 /// Nodes a guest may create and write, relative to its home, by default
 /// (what a toolstack makes guest-owned).
