@@ -24,8 +24,15 @@ pub const HYPERVISOR_CONSOLE_IO: u64 = 18;
 pub const HYPERVISOR_PHYSDEV_OP_COMPAT: u64 = 19;
 /// `grant_table_op`: `GNTTABOP_*` sub-ops.
 pub const HYPERVISOR_GRANT_TABLE_OP: u64 = 20;
-/// `vm_assist`.
+/// `vm_assist`: `(cmd, type)` with `VMASST_CMD_*` and `VMASST_TYPE_*`.
 pub const HYPERVISOR_VM_ASSIST: u64 = 21;
+/// `vm_assist` command: turn the assist on.
+pub const VMASST_CMD_ENABLE: u32 = 0;
+/// `vm_assist` command: turn the assist off.
+pub const VMASST_CMD_DISABLE: u32 = 1;
+/// `vm_assist` type: runstate updates set [`XEN_RUNSTATE_UPDATE`](crate::XEN_RUNSTATE_UPDATE)
+/// in `state_entry_time` while the area is being written (the only type HVM guests may use).
+pub const VMASST_TYPE_RUNSTATE_UPDATE_FLAG: u32 = 5;
 /// `vcpu_op`: `VCPUOP_*` sub-ops.
 pub const HYPERVISOR_VCPU_OP: u64 = 24;
 /// `mmuext_op` (PV only).

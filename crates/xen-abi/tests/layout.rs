@@ -110,6 +110,15 @@ fn runstate_both_widths() {
     assert_eq!(GuestWidth::Bits64.runstate_info_size(), 48);
     assert_eq!(GuestWidth::Bits32.runstate_info_size(), 44);
     assert_eq!(XEN_RUNSTATE_UPDATE, 0x8000_0000_0000_0000);
+    assert_eq!(HYPERVISOR_VM_ASSIST, 21);
+    assert_eq!(
+        (
+            VMASST_CMD_ENABLE,
+            VMASST_CMD_DISABLE,
+            VMASST_TYPE_RUNSTATE_UPDATE_FLAG
+        ),
+        (0, 1, 5)
+    );
     assert_eq!(
         (
             RUNSTATE_RUNNING,

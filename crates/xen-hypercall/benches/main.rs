@@ -39,6 +39,16 @@ fn bench(c: &mut Criterion) {
         regs(HYPERVISOR_XEN_VERSION, XENVER_VERSION, 0, 0),
     );
     run(
+        "vm_assist/enable_runstate_update_flag",
+        &|_| {},
+        regs(
+            HYPERVISOR_VM_ASSIST,
+            VMASST_CMD_ENABLE,
+            VMASST_TYPE_RUNSTATE_UPDATE_FLAG.into(),
+            0,
+        ),
+    );
+    run(
         "xen_version/capabilities",
         &|_| {},
         regs(HYPERVISOR_XEN_VERSION, XENVER_CAPABILITIES, BUF, 0),

@@ -90,8 +90,23 @@ where
             decode_gnttab(regs, ctx, cmd, a1, a2, &mut g).map(Request::Gnttab)
         }
         HYPERVISOR_CONSOLE_IO => decode_console(cmd, a1, a2).map(Request::Console),
+        HYPERVISOR_VM_ASSIST => decode_vm_assist(cmd, a1 as u32).map(Request::VmAssist),
         _ => Err(Errno::ENOSYS),
     }
+}
+
+/// Xen checks the type first (-EINVAL beyond the bit width of its mask), then the command
+/// (-ENOSYS for anything but enable/disable).
+fn decode_vm_assist(cmd: u32, vm_type: u32) -> XenResult<VmAssistReq> {
+    if vm_type >= u64::BITS {
+        return Err(Errno::EINVAL);
+    }
+    let enable = match cmd {
+        VMASST_CMD_ENABLE => true,
+        VMASST_CMD_DISABLE => false,
+        _ => return Err(Errno::ENOSYS),
+    };
+    Ok(VmAssistReq { enable, vm_type })
 }
 
 fn decode_version<M, T>(

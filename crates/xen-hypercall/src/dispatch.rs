@@ -94,6 +94,7 @@ where
         Request::Evtchn(r) => done(evtchn(regs, vcpu, r, mem, h)),
         Request::Gnttab(r) => done(gnttab(regs, vcpu, r, mem, h)),
         Request::Console(r) => done(console(regs, vcpu, r, mem, h)),
+        Request::VmAssist(r) => done(h.vm_assist(vcpu, r.vm_type, r.enable).map(|()| 0)),
     }
 }
 

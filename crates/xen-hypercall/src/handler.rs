@@ -223,6 +223,17 @@ pub trait ConsoleHandler {
     }
 }
 
+/// `vm_assist`.
+pub trait VmAssistHandler {
+    /// Turns assist `vm_type` (`VMASST_TYPE_*`, `< 64`) on or off for the domain. Default:
+    /// -EINVAL, Xen's answer for a type it does not offer (for HVM guests Xen offers only
+    /// `VMASST_TYPE_runstate_update_flag`).
+    fn vm_assist(&mut self, vcpu: u32, vm_type: u32, enable: bool) -> XenResult<()> {
+        let _ = (vcpu, vm_type, enable);
+        Err(Errno::EINVAL)
+    }
+}
+
 /// Everything the dispatcher needs from the VMM.
 pub trait Hypervisor:
     AddressTranslate
@@ -234,6 +245,7 @@ pub trait Hypervisor:
     + EvtchnHandler
     + GnttabHandler
     + ConsoleHandler
+    + VmAssistHandler
 {
     /// The guest's own domain id (accepted besides `DOMID_SELF`).
     fn domid(&self) -> u16;

@@ -59,7 +59,7 @@ pub use error::{Errno, Error, XenResult};
 pub use guest::{AddressTranslate, GuestAccess};
 pub use handler::{
     ConsoleHandler, EvtchnHandler, EvtchnState, GnttabHandler, HvmHandler, HypercallOutcome,
-    Hypervisor, MemoryHandler, SchedHandler, VcpuHandler, VersionHandler,
+    Hypervisor, MemoryHandler, SchedHandler, VcpuHandler, VersionHandler, VmAssistHandler,
 };
 pub use page::{
     hypercall_page, hypercall_page_gpa, write_hypercall_page, HypercallPageKind, PAGE_FILL_BYTE,

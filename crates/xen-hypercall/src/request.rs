@@ -47,6 +47,19 @@ pub enum Request {
     Gnttab(GnttabReq),
     /// `console_io`.
     Console(ConsoleReq),
+    /// `vm_assist`.
+    VmAssist(VmAssistReq),
+}
+
+/// `vm_assist(cmd, type)`: the command was checked to be `VMASST_CMD_enable` or
+/// `VMASST_CMD_disable` and the type to be `< 64`; whether the type is supported is the
+/// handler's call ([`VmAssistHandler`](crate::VmAssistHandler)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VmAssistReq {
+    /// `true` for `VMASST_CMD_enable`, `false` for `VMASST_CMD_disable`.
+    pub enable: bool,
+    /// `VMASST_TYPE_*`.
+    pub vm_type: u32,
 }
 
 /// `xen_version` sub-ops.

@@ -3,7 +3,7 @@
 
 use xen_abi::{
     E820Entry, XenCapabilitiesInfo, XenChangesetInfo, XenCompileInfo, XenExtraversion, E820_RAM,
-    E820_RESERVED, HVM_NR_PARAMS, XENFEAT_HVM_CALLBACK_VECTOR,
+    E820_RESERVED, HVM_NR_PARAMS, VMASST_TYPE_RUNSTATE_UPDATE_FLAG, XENFEAT_HVM_CALLBACK_VECTOR,
 };
 
 use crate::error::{Errno, XenResult};
@@ -90,6 +90,10 @@ pub enum Call {
     SetVersion(u32),
     ConsoleWrite {
         len: usize,
+    },
+    VmAssist {
+        vm_type: u32,
+        enable: bool,
     },
 }
 
@@ -415,6 +419,16 @@ impl ConsoleHandler for RecordingHypervisor {
         let n = s.len().min(buf.len());
         buf[..n].copy_from_slice(&s[..n]);
         n
+    }
+}
+
+/// Offers `VMASST_TYPE_runstate_update_flag` only (as Xen does for HVM guests).
+impl VmAssistHandler for RecordingHypervisor {
+    fn vm_assist(&mut self, _vcpu: u32, vm_type: u32, enable: bool) -> XenResult<()> {
+        if vm_type != VMASST_TYPE_RUNSTATE_UPDATE_FLAG {
+            return Err(Errno::EINVAL);
+        }
+        self.rec(Call::VmAssist { vm_type, enable })
     }
 }
 

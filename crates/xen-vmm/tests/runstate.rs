@@ -1,15 +1,19 @@
 //! `VCPUOP_register_runstate_memory_area` and `VCPUOP_register_vcpu_time_memory_area`
 //! on real KVM: a guest registers both areas, blocks once, and the areas hold a sane
-//! runstate (accounting of running / blocked time) and pvclock.
+//! runstate (accounting of running / blocked time) and pvclock. The guest first enables
+//! `VMASST_TYPE_runstate_update_flag` with `HYPERVISOR_vm_assist`, so every runstate write
+//! uses the `XEN_RUNSTATE_UPDATE` protocol.
 
 mod common;
 
 use common::*;
 use iced_x86::code_asm::*;
+use vm_lock::Root;
 use xen_vmm::ExitReason;
 
 const EFAULT: i64 = -14;
 const EINVAL: i64 = -22;
+const ENOSYS: i64 = -38;
 
 const RES: u64 = DATA;
 /// The runstate area.
@@ -61,6 +65,13 @@ fn guest(mut g: Guest) -> Run {
     g.hypercall_page();
     g.map_shared_info(SHINFO);
     g.store_result(RES);
+    // vm_assist(VMASST_CMD_enable, VMASST_TYPE_runstate_update_flag), then bad requests.
+    g.hcall(21, &[0, 5]);
+    g.store_result(RES + 0x68);
+    g.hcall(21, &[0, 2]); // writable_pagetables: PV only
+    g.store_result(RES + 0x70);
+    g.hcall(21, &[9, 5]); // no such command
+    g.store_result(RES + 0x78);
     g.store32(ARGS, 0); // VIRQ_TIMER
     g.store32(ARGS + 4, 0); // vCPU 0
     g.hcall(32, &[1, ARGS]);
@@ -110,6 +121,16 @@ fn check(r: &Run, wide: bool) {
     assert_eq!(res(0x40), EINVAL, "time area crossing a page");
     assert_eq!(res(0x48), EINVAL, "misaligned time area");
     assert_eq!(res(0x50), -2, "vCPU 64: ENOENT");
+    assert_eq!(res(0x68), 0, "vm_assist enable runstate_update_flag");
+    assert_eq!(res(0x70), EINVAL, "vm_assist of a PV-only type");
+    assert_eq!(res(0x78), ENOSYS, "vm_assist with a bad command");
+    {
+        let mut root = Root::new().unwrap();
+        assert!(
+            r.vm.shared().pages.state(root.token()).runstate_update_flag,
+            "the flag protocol is on for runstate writes"
+        );
+    }
 
     // At registration: running, the area filled at once.
     let (s1, e1, t1) = runstate(r, COPY1, wide);

@@ -17,13 +17,13 @@ use vm_lock::{MemRead, MemReadGuard, Token, XenLock};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 use xen_abi::{
     E820Entry, HvmCallbackVia, XenCapabilitiesInfo, XenChangesetInfo, XenCompileInfo,
-    XenExtraversion, DOMID_SELF, XENFEAT_AUTO_TRANSLATED_PHYSMAP, XENFEAT_HVM_CALLBACK_VECTOR,
-    XENFEAT_HVM_SAFE_PVCLOCK,
+    XenExtraversion, DOMID_SELF, VMASST_TYPE_RUNSTATE_UPDATE_FLAG, XENFEAT_AUTO_TRANSLATED_PHYSMAP,
+    XENFEAT_HVM_CALLBACK_VECTOR, XENFEAT_HVM_SAFE_PVCLOCK,
 };
 use xen_hypercall::{
     AddressTranslate, ConsoleHandler, Errno, EvtchnHandler, EvtchnState, GnttabHandler, GuestArea,
     HvmHandler, HvmParam, HypercallOutcome, Hypervisor, MapSpace, MemoryHandler, SchedHandler,
-    VcpuHandler, VersionHandler, XenResult,
+    VcpuHandler, VersionHandler, VmAssistHandler, XenResult,
 };
 
 use super::hypercalls::arm_singleshot;
@@ -755,6 +755,18 @@ impl GnttabHandler for XenHv<'_, '_> {
 impl ConsoleHandler for XenHv<'_, '_> {
     fn console_write(&mut self, _vcpu: u32, bytes: &[u8]) -> XenResult<()> {
         self.shared.write_output(self.token, bytes);
+        Ok(())
+    }
+}
+
+/// Offers `VMASST_TYPE_runstate_update_flag` only, as Xen does for HVM guests.
+impl VmAssistHandler for XenHv<'_, '_> {
+    fn vm_assist(&mut self, _vcpu: u32, vm_type: u32, enable: bool) -> XenResult<()> {
+        if vm_type != VMASST_TYPE_RUNSTATE_UPDATE_FLAG {
+            return Err(Errno::EINVAL);
+        }
+        // Every later runstate-area write sets XEN_RUNSTATE_UPDATE while it runs.
+        self.shared.pages.set_runstate_update_flag(enable);
         Ok(())
     }
 }
