@@ -241,6 +241,16 @@ fn xen_state_survives_snapshot_and_restore() {
     assert_ne!(x.console_port, 0);
     assert_ne!(x.store_port, 0);
     assert_eq!(x.mem_bytes, 16 << 20);
+    // Runstate accounting: the guest idled in HLT between ticks, so it has blocked time;
+    // every ns since boot is in exactly one state.
+    let rs0 = x.vcpus[0].clone();
+    assert!(rs0.runstate_time_ns[2] > 0, "{:?}", rs0.runstate_time_ns);
+    assert!(rs0.runstate_time_ns[0] > 0, "{:?}", rs0.runstate_time_ns);
+    assert_eq!(
+        rs0.runstate_time_ns.iter().sum::<u64>(),
+        rs0.runstate_entry_ns
+    );
+    assert!(rs0.runstate_entry_ns <= x.system_time_ns);
     let count_at_snapshot = {
         let r = open_file(&p1).unwrap();
         let (_, mem) = r.into_guest_memory().unwrap();
@@ -276,6 +286,25 @@ fn xen_state_survives_snapshot_and_restore() {
         });
         vm2.shared().finish(ExitReason::Shutdown(0));
     });
+    // The restored accounting went on from the saved one: no time lost in any state.
+    {
+        let mut root = Root::new().unwrap();
+        let (xs, _t) = vm2.shared().xen.lock(root.token());
+        let rs = xs.vcpus[0].runstate;
+        for i in 0..4 {
+            assert!(
+                rs.time[i] >= rs0.runstate_time_ns[i],
+                "state {i}: {:?} after restore, {:?} saved",
+                rs.time,
+                rs0.runstate_time_ns
+            );
+        }
+        assert!(
+            rs.time[2] > rs0.runstate_time_ns[2],
+            "blocked again after restore"
+        );
+        assert!(rs.state_entry_time >= rs0.runstate_entry_ns);
+    }
 
     // A flipped bit in guest memory is caught by the CRC before any VM runs.
     let mut bytes = std::fs::read(&p1).unwrap();
