@@ -18,6 +18,7 @@ use versionize::{VersionMap, Versionize};
 
 use super::error::{Error, Result};
 use super::kvm_state::VcpuState;
+use super::xen_state::XenVcpuState;
 
 /// First bytes of a snapshot.
 pub const MAGIC: [u8; 8] = *b"XKVMSNAP";
@@ -27,8 +28,11 @@ pub const END_MAGIC: [u8; 8] = *b"XKVMEND\0";
 pub const FORMAT_V1: u16 = 1;
 /// Format version 2: adds `VcpuState::tsc_khz`.
 pub const FORMAT_V2: u16 = 2;
+/// Format version 3: adds `XenVcpuState::runstate` and `XenVcpuState::runstate_entry_ns`
+/// (the runstate accounting; older files read them as 0, `RUNSTATE_running` since boot).
+pub const FORMAT_V3: u16 = 3;
 /// The version this build writes and the newest it reads.
-pub const CURRENT_FORMAT_VERSION: u16 = FORMAT_V2;
+pub const CURRENT_FORMAT_VERSION: u16 = FORMAT_V3;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 48;
 /// Trailer length in bytes.
@@ -41,6 +45,9 @@ pub fn version_map() -> VersionMap {
     let mut map = VersionMap::new();
     // Version 2: VcpuState gains tsc_khz.
     map.new_version().set_type_version(VcpuState::type_id(), 2);
+    // Version 3: XenVcpuState gains runstate and runstate_entry_ns.
+    map.new_version()
+        .set_type_version(XenVcpuState::type_id(), 2);
     debug_assert_eq!(map.latest_version(), CURRENT_FORMAT_VERSION);
     map
 }
@@ -227,11 +234,11 @@ mod tests {
         assert!(matches!(
             e,
             Error::UnsupportedVersion {
-                found: 3,
+                found: 4,
                 max: CURRENT_FORMAT_VERSION
             }
         ));
-        assert!(e.to_string().contains("version 3 is not supported"), "{e}");
+        assert!(e.to_string().contains("version 4 is not supported"), "{e}");
         let zero = Header {
             format_version: 0,
             ..header()
@@ -311,10 +318,13 @@ mod tests {
     }
 
     #[test]
-    fn version_map_has_both_versions() {
+    fn version_map_has_every_version() {
         let m = version_map();
-        assert_eq!(m.latest_version(), 2);
+        assert_eq!(m.latest_version(), 3);
         assert_eq!(m.get_type_version(1, VcpuState::type_id()), 1);
         assert_eq!(m.get_type_version(2, VcpuState::type_id()), 2);
+        assert_eq!(m.get_type_version(3, VcpuState::type_id()), 2);
+        assert_eq!(m.get_type_version(2, XenVcpuState::type_id()), 1);
+        assert_eq!(m.get_type_version(3, XenVcpuState::type_id()), 2);
     }
 }

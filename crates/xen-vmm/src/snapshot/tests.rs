@@ -4,7 +4,7 @@ use std::io::Cursor;
 
 use vm_memory::{Bytes, GuestAddress};
 
-use super::format::{FORMAT_V1, FORMAT_V2, HEADER_LEN, TRAILER_LEN};
+use super::format::{FORMAT_V1, FORMAT_V2, FORMAT_V3, HEADER_LEN, TRAILER_LEN};
 use super::kvm_state::{MsrState, XsaveState, LAPIC_REGS_LEN};
 use super::memory::MemoryRegionState;
 use super::xen_state::{PortKind, PortState, XenVcpuState};
@@ -92,7 +92,7 @@ fn round_trip_through_parse_and_reader() {
     let file = sample_file(&state, CURRENT_FORMAT_VERSION);
     let parsed = parse(&file).unwrap();
     assert_eq!(parsed.state, state);
-    assert_eq!(parsed.header.format_version, FORMAT_V2);
+    assert_eq!(parsed.header.format_version, FORMAT_V3);
     assert_eq!(&parsed.memory[0x8000 + 0x1000..][..11], b"guest bytes");
 
     let reader = SnapshotReader::open(Cursor::new(&file)).unwrap();
@@ -117,25 +117,50 @@ fn v1_file_is_read_with_added_field_defaulted() {
     for v in &mut expected.vcpus {
         v.tsc_khz = 0;
     }
+    for v in &mut expected.xen.vcpus {
+        v.runstate = 0;
+        v.runstate_entry_ns = 0;
+    }
     assert_eq!(parsed.state, expected);
+}
+
+#[test]
+fn v2_file_is_read_with_runstate_defaulted() {
+    let mut state = sample_state();
+    state.xen.vcpus[0].runstate = 2;
+    state.xen.vcpus[0].runstate_entry_ns = 1_234;
+    state.xen.vcpus[0].runstate_time_ns = [1_000, 0, 234, 0];
+    let v2 = sample_file(&state, FORMAT_V2);
+    let v3 = sample_file(&state, FORMAT_V3);
+    // v2 lacks runstate (4 bytes) and runstate_entry_ns (8 bytes) in each Xen vCPU.
+    assert_eq!(v2.len() + 12 * state.xen.vcpus.len(), v3.len());
+    let parsed = parse(&v2).unwrap();
+    assert_eq!(parsed.header.format_version, FORMAT_V2);
+    let mut expected = state.clone();
+    for v in &mut expected.xen.vcpus {
+        v.runstate = 0;
+        v.runstate_entry_ns = 0;
+    }
+    assert_eq!(parsed.state, expected);
+    assert_eq!(parse(&v3).unwrap().state, state);
 }
 
 #[test]
 fn newer_unknown_version_is_rejected() {
     let state = sample_state();
     let mut file = sample_file(&state, CURRENT_FORMAT_VERSION);
-    file[8..10].copy_from_slice(&3u16.to_le_bytes());
+    file[8..10].copy_from_slice(&4u16.to_le_bytes());
     let crc = crc64::crc64(0, &file[..40]);
     file[40..48].copy_from_slice(&crc.to_le_bytes());
     let e = parse(&file).unwrap_err();
-    assert!(matches!(e, Error::UnsupportedVersion { found: 3, max: 2 }));
+    assert!(matches!(e, Error::UnsupportedVersion { found: 4, max: 3 }));
     assert_eq!(
         e.to_string(),
-        "snapshot format version 3 is not supported (this build reads 1..=2)"
+        "snapshot format version 4 is not supported (this build reads 1..=3)"
     );
     assert!(SnapshotReader::open(Cursor::new(&file)).is_err());
     assert!(matches!(
-        state.encode(3),
+        state.encode(4),
         Err(Error::UnsupportedVersion { .. })
     ));
 }

@@ -123,12 +123,25 @@ pub struct XenVcpuState {
     pub periodic_next_ns: u64,
     /// Runstate accounting: ns spent in running, runnable, blocked, offline.
     pub runstate_time_ns: [u64; 4],
-    /// Current runstate (`RUNSTATE_*`, 0..=3).
+    /// Current runstate (`RUNSTATE_*`, 0..=3). Added in format version 3 (older files: 0).
+    #[version(start = 2, default_fn = "default_runstate")]
     pub runstate: u32,
-    /// Xen system time (ns) when the vCPU entered `runstate`.
+    /// Xen system time (ns) when the vCPU entered `runstate`. Added in format version 3
+    /// (older files: 0).
+    #[version(start = 2, default_fn = "default_runstate_entry_ns")]
     pub runstate_entry_ns: u64,
     /// The vCPU was brought up (PVH secondaries start down).
     pub online: bool,
+}
+
+impl XenVcpuState {
+    fn default_runstate(_source_version: u16) -> u32 {
+        0
+    }
+
+    fn default_runstate_entry_ns(_source_version: u16) -> u64 {
+        0
+    }
 }
 
 /// One host (backend) event-channel port of the VMM (xen-evtchn's `HostPortState`).
