@@ -28,6 +28,8 @@ done
 [ -n "$features" ] && args+=(--features "$features")
 
 export XEN_ON_KVM_REQUIRE_KVM="${XEN_ON_KVM_REQUIRE_KVM:-1}"
+# Profiles left by an earlier run of changed code would mix old and new counters.
+cargo llvm-cov clean --workspace
 out="$(cargo llvm-cov "${args[@]}")"
 printf '%s\n' "$out"
 # TOTAL  regions missed cover  functions missed executed  lines missed cover ...
