@@ -80,7 +80,8 @@ pub fn install_kick_handler() -> Result<()> {
 enum Action {
     Continue,
     Halt,
-    Poll(Vec<u32>, Option<u64>),
+    /// `SCHEDOP_poll`: ports, deadline, the vCPU's upcall count at the start.
+    Poll(Vec<u32>, Option<u64>, u64),
     MapPage(u64, HypercallRegs, Source),
     Backend(Option<Backend>),
     Exit,
@@ -158,9 +159,9 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
                 set_runstate(shared, root.token(), id, RUNSTATE_RUNNABLE);
                 woken = true;
             }
-            Action::Poll(ports, deadline) => {
+            Action::Poll(ports, deadline, upcalls) => {
                 set_runstate(shared, root.token(), id, RUNSTATE_BLOCKED);
-                wait_poll(shared, id, root, &ports, deadline);
+                wait_poll(shared, id, root, &ports, deadline, upcalls);
                 set_runstate(shared, root.token(), id, RUNSTATE_RUNNABLE);
                 woken = true;
             }
@@ -441,7 +442,7 @@ fn complete_hypercall(
             (None, false) => Action::Continue,
         },
         HypercallOutcome::Block { deadline_ns } => match effects.poll_ports {
-            Some(ports) => Action::Poll(ports, deadline_ns),
+            Some(ports) => Action::Poll(ports, deadline_ns, effects.poll_upcalls),
             None => Action::Halt,
         },
         HypercallOutcome::Shutdown(reason) => {
@@ -491,11 +492,26 @@ fn wait_event(shared: &VmShared, id: u32, root: &mut Root) {
     }
 }
 
-fn wait_poll(shared: &VmShared, id: u32, root: &mut Root, ports: &[u32], deadline: Option<u64>) {
+/// Sleeps in `SCHEDOP_poll` until one of `ports` is pending, an upcall is
+/// raised for vCPU `id` (its count moved from `upcalls`, the value when the
+/// poll began), the deadline passes, or the VM ends / pauses. As in Xen, any
+/// event for the vCPU ends the poll, not only the polled ports: Linux's PV
+/// spinlocks poll one port and rely on that.
+fn wait_poll(
+    shared: &VmShared,
+    id: u32,
+    root: &mut Root,
+    ports: &[u32],
+    deadline: Option<u64>,
+    upcalls: u64,
+) {
     let c = &shared.ctl[id as usize];
     c.polling.store(true, Ordering::Release);
     loop {
         if shared.is_done() || shared.pause.load(Ordering::Acquire) {
+            break;
+        }
+        if c.upcalls.load(Ordering::SeqCst) != upcalls {
             break;
         }
         let any = ports

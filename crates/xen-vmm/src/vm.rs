@@ -54,6 +54,8 @@ pub struct VmmSink {
 impl UpcallSink for VmmSink {
     fn raise(&self, vcpu: u32, _how: UpcallKind) {
         if let Some(c) = self.ctl.get(vcpu as usize) {
+            // Counted before the kick: a vCPU in `SCHEDOP_poll` sees the change.
+            c.upcalls.fetch_add(1, Ordering::SeqCst);
             kick_ctl(c);
         }
     }
@@ -148,6 +150,9 @@ pub struct VcpuControl {
     pub vcpu_info: AtomicU64,
     /// The vCPU is in `SCHEDOP_poll` (woken by any event).
     pub polling: AtomicBool,
+    /// Upcalls raised for this vCPU (`evtchn_upcall_pending` 0 -> 1), counted:
+    /// `SCHEDOP_poll` ends when this changes, as Xen's poll ends on any event.
+    pub upcalls: AtomicU64,
     /// The vCPU runs (PVH secondary vCPUs stay down).
     pub online: AtomicBool,
     /// Exits handled (statistics).

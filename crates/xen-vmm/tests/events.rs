@@ -401,3 +401,72 @@ fn backend_ports_are_interdomain_and_early_events_are_not_lost() {
     assert_eq!(r.u64(SHINFO + 8) & 1, 1, "evtchn_pending_sel");
     assert_eq!(r.u64(SHINFO) & 0xff, 1, "evtchn_upcall_pending");
 }
+
+#[test]
+fn poll_ends_when_another_event_raises_the_upcall() {
+    if !require_kvm() {
+        return;
+    }
+    // SCHEDOP_poll on an idle port with a 10 s timeout, interrupts off (as
+    // Linux's PV spinlocks may), while a single-shot timer raises the upcall
+    // through VIRQ_TIMER at ~50 ms: as in Xen, the poll ends then.
+    const R: u64 = RESULTS;
+    let mut g = Guest::new64();
+    g.hypercall_page();
+    g.a.cli().unwrap();
+    g.map_shared_info(SHINFO);
+    g.store_result(R);
+    g.callback_vector(VEC as u8);
+    g.store_result(R + 8);
+    g.store32(ARGS, 0); // VIRQ_TIMER
+    g.store32(ARGS + 4, 0); // vCPU 0
+    g.hcall(32, &[1, ARGS]); // EVTCHNOP_bind_virq -> port at ARGS + 8
+    g.store_result(R + 0x10);
+    g.store32(ARGS + 0x40, 0);
+    g.hcall(32, &[7, ARGS + 0x40]); // EVTCHNOP_bind_ipi -> idle port at ARGS + 0x44
+    g.store_result(R + 0x18);
+    // Xen system time from vCPU 0's vcpu_time_info (written when shared_info was mapped).
+    g.a.mov(rcx, SHINFO).unwrap();
+    g.a.mov(rbx, qword_ptr(rcx + 48)).unwrap();
+    g.a.mov(rcx, R + 0x40).unwrap();
+    g.a.mov(qword_ptr(rcx), rbx).unwrap();
+    // set_timer_op(now + 50 ms)
+    g.a.lea(rdi, ptr(rbx + 50_000_000)).unwrap();
+    g.call(15);
+    g.store_result(R + 0x20);
+    // sched_poll { ports = &idle, nr_ports = 1, timeout = now + 10 s }
+    g.store64(ARGS + 0x80, ARGS + 0x44);
+    g.store64(ARGS + 0x88, 1);
+    g.a.mov(rax, 10_000_000_000u64).unwrap();
+    g.a.add(rax, rbx).unwrap();
+    g.a.mov(rcx, ARGS + 0x90).unwrap();
+    g.a.mov(qword_ptr(rcx), rax).unwrap();
+    // No upcall pending when the poll starts.
+    g.a.mov(rcx, SHINFO).unwrap();
+    g.a.movzx(eax, byte_ptr(rcx)).unwrap();
+    g.a.mov(rcx, R + 0x48).unwrap();
+    g.a.mov(qword_ptr(rcx), rax).unwrap();
+    g.hcall(29, &[3, ARGS + 0x80]); // SCHEDOP_poll
+    g.store_result(R + 0x28);
+    g.shutdown(0);
+    let start = std::time::Instant::now();
+    let r = run64(g.assemble(), 1);
+    let took = start.elapsed();
+    assert_eq!(r.reason, ExitReason::Shutdown(0), "{}", r.output);
+    for off in [0u64, 8, 0x10, 0x18, 0x20, 0x28] {
+        assert_eq!(r.i64(R + off), 0, "result at +{off:#x}");
+    }
+    assert_ne!(r.u64(R + 0x40), 0, "system time");
+    assert_eq!(r.u64(R + 0x48), 0, "upcall pending before the poll");
+    // Hang guard, not a speed test: the poll's own timeout is 10 s.
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "poll did not end on the timer event ({took:?})"
+    );
+    let timer = r.u32(ARGS + 8);
+    let idle = r.u32(ARGS + 0x44);
+    let pending = r.u64(SHINFO + 2048);
+    assert_ne!(pending & (1 << timer), 0, "VIRQ_TIMER pending");
+    assert_eq!(pending & (1 << idle), 0, "the polled port stayed idle");
+    assert_eq!(r.u64(SHINFO) & 0xff, 1, "evtchn_upcall_pending");
+}

@@ -42,6 +42,9 @@ pub struct SideEffects {
     pub map_page: Option<u64>,
     /// `Block` came from `SCHEDOP_poll` on these ports (else from `SCHEDOP_block`).
     pub poll_ports: Option<Vec<u32>>,
+    /// The polling vCPU's upcall count ([`crate::vm::VcpuControl::upcalls`])
+    /// when the poll began: the poll also ends once it changes.
+    pub poll_upcalls: u64,
     /// The guest notified a VMM backend.
     pub backend: Option<Backend>,
     /// The guest yielded (backends polled by the guest get a turn).
@@ -590,6 +593,13 @@ impl SchedHandler for XenHv<'_, '_> {
     }
 
     fn poll(&mut self, vcpu: u32, ports: &[u32], timeout_ns: Option<u64>) -> HypercallOutcome {
+        // Read before the ports and the upcall flag are checked: an upcall
+        // raised after that check changes the count and ends the wait.
+        let upcalls = self
+            .shared
+            .ctl
+            .get(vcpu as usize)
+            .map_or(0, |c| c.upcalls.load(std::sync::atomic::Ordering::SeqCst));
         match self
             .shared
             .evtchn
@@ -611,6 +621,7 @@ impl SchedHandler for XenHv<'_, '_> {
         }
         // The vCPU loop waits, then calls `poll_end`.
         self.effects.poll_ports = Some(ports.to_vec());
+        self.effects.poll_upcalls = upcalls;
         HypercallOutcome::Block {
             deadline_ns: timeout_ns,
         }
