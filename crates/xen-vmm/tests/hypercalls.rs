@@ -210,3 +210,63 @@ fn set_timer_op_fires_virq_timer_and_wakes_block() {
     assert_ne!(r.u64(SHINFO + 2048) & (1 << port), 0, "VIRQ_TIMER pending");
     assert_eq!(r.u32(SHINFO) & 0xff, 1, "upcall pending");
 }
+
+#[test]
+fn set_timer_op_with_a_wrapped_deadline_fires_soon() {
+    if !require_kvm() {
+        return;
+    }
+    // Deadlines that look negative (s64) or lie more than 2^50 ns ahead come
+    // from Linux's wrapped jiffies arithmetic: Xen fires them after 100 ms.
+    let mut g = Guest::new64();
+    g.hypercall_page();
+    g.map_shared_info(SHINFO);
+    g.store32(ARGS, 0); // VIRQ_TIMER
+    g.store32(ARGS + 4, 0); // vCPU 0
+    g.hcall(32, &[1, ARGS]);
+    g.store_result(DATA);
+    for i in 0..3u64 {
+        // Clear upcall_pending, the selector and the pending bits.
+        g.a.mov(rcx, SHINFO).unwrap();
+        g.a.mov(byte_ptr(rcx), 0).unwrap();
+        g.a.xor(eax, eax).unwrap();
+        g.a.xchg(qword_ptr(rcx + 8), rax).unwrap();
+        g.a.xor(eax, eax).unwrap();
+        g.a.xchg(qword_ptr(rcx + 2048), rax).unwrap();
+        match i {
+            0 => g.a.mov(rdi, u64::MAX).unwrap(),                 // -1 ns
+            1 => g.a.mov(rdi, 0x8000_0000_0000_0000u64).unwrap(), // most negative
+            _ => {
+                // Xen system time now + 2^51 ns (about 26 days).
+                g.a.mov(rcx, SHINFO).unwrap();
+                g.a.mov(rdi, qword_ptr(rcx + 48)).unwrap();
+                g.a.mov(rax, 1u64 << 51).unwrap();
+                g.a.add(rdi, rax).unwrap();
+            }
+        }
+        g.call(15); // set_timer_op
+        g.store_result(DATA + 8 + 16 * i);
+        g.hcall(29, &[1, 0]); // SCHEDOP_block until the timer fires
+        g.store_result(DATA + 16 + 16 * i);
+        g.a.mov(rcx, SHINFO).unwrap();
+        g.a.movzx(eax, byte_ptr(rcx)).unwrap();
+        g.a.mov(rcx, DATA + 0x100 + 8 * i).unwrap();
+        g.a.mov(qword_ptr(rcx), rax).unwrap();
+    }
+    g.shutdown(0);
+    // A generous hang guard: without the workaround the timer never fires.
+    let r = run_vm(
+        xen_vmm::Kernel::Raw64(g.assemble()),
+        1,
+        std::time::Duration::from_secs(20),
+    );
+    assert_eq!(r.reason, ExitReason::Shutdown(0), "{}", r.output);
+    for off in 0..7u64 {
+        assert_eq!(r.i64(DATA + 8 * off), 0, "result {off}");
+    }
+    let port = r.u32(ARGS + 8);
+    for i in 0..3 {
+        assert_eq!(r.u64(DATA + 0x100 + 8 * i), 1, "deadline {i}: upcall");
+    }
+    assert_ne!(r.u64(SHINFO + 2048) & (1 << port), 0, "VIRQ_TIMER pending");
+}

@@ -183,6 +183,23 @@ pub fn pvclock_scale(khz: u64) -> (u32, i8) {
     (mul, shift + 1)
 }
 
+/// Delay of a `set_timer_op` deadline that is out of range (see [`timer_op_deadline`]).
+pub const TIMER_OP_HUGE_DELAY_NS: u64 = 100_000_000;
+
+/// The deadline `set_timer_op(timeout)` arms at system time `now`, as Xen's
+/// `do_set_timer_op`: Linux's wrapped jiffies arithmetic sometimes passes a
+/// deadline that is negative (as an s64) or 2^50 ns (about 13 days) or more
+/// ahead, when it has work due; such a timer fires after
+/// [`TIMER_OP_HUGE_DELAY_NS`] rather than never.
+pub fn timer_op_deadline(timeout: u64, now: u64) -> u64 {
+    let ahead = (timeout as i64).checked_sub(now as i64).unwrap_or(i64::MAX);
+    if (timeout as i64) < 0 || ahead >= 1 << 50 {
+        now.saturating_add(TIMER_OP_HUGE_DELAY_NS)
+    } else {
+        timeout
+    }
+}
+
 fn copy_str(out: &mut [u8], s: &str) {
     let n = s.len().min(out.len().saturating_sub(1));
     out[..n].copy_from_slice(&s.as_bytes()[..n]);
@@ -566,8 +583,10 @@ impl VcpuHandler for XenHv<'_, '_> {
     }
 
     fn set_timer_op(&mut self, vcpu: u32, deadline_ns: Option<u64>) -> XenResult<()> {
+        let now = self.shared.system_time_ns();
+        let deadline = deadline_ns.map(|d| timer_op_deadline(d, now));
         let (mut xen, _t) = self.shared.xen.lock(self.token);
-        arm_singleshot(self.shared, &mut xen, vcpu, deadline_ns);
+        arm_singleshot(self.shared, &mut xen, vcpu, deadline);
         Ok(())
     }
 }
@@ -793,7 +812,23 @@ impl Hypervisor for XenHv<'_, '_> {
 
 #[cfg(test)]
 mod tests {
-    use super::pvclock_scale;
+    use super::{pvclock_scale, timer_op_deadline, TIMER_OP_HUGE_DELAY_NS};
+
+    #[test]
+    fn wrapped_timer_op_deadlines_fire_soon() {
+        let now = 5_000_000_000u64;
+        let soon = now + TIMER_OP_HUGE_DELAY_NS;
+        // Negative as an s64, or 2^50 ns or more ahead: Linux's wrapped jiffies.
+        assert_eq!(timer_op_deadline(u64::MAX, now), soon);
+        assert_eq!(timer_op_deadline(1 << 63, now), soon);
+        assert_eq!(timer_op_deadline(now + (1 << 50), now), soon);
+        assert_eq!(timer_op_deadline(i64::MAX as u64, now), soon);
+        // Past, near and far-but-sane deadlines stay as they are.
+        assert_eq!(timer_op_deadline(1, now), 1);
+        assert_eq!(timer_op_deadline(now + 1_000, now), now + 1_000);
+        let far = now + (1 << 50) - 1;
+        assert_eq!(timer_op_deadline(far, now), far);
+    }
 
     fn ns(tsc: u64, (mul, shift): (u32, i8)) -> u64 {
         let t = if shift >= 0 {
