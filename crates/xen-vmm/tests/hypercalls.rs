@@ -270,3 +270,56 @@ fn set_timer_op_with_a_wrapped_deadline_fires_soon() {
     }
     assert_ne!(r.u64(SHINFO + 2048) & (1 << port), 0, "VIRQ_TIMER pending");
 }
+
+#[test]
+fn vcpu_info_cannot_be_registered_twice() {
+    if !require_kvm() {
+        return;
+    }
+    const VI_PAGE: u64 = DATA + 0x1000;
+    let mut g = Guest::new64();
+    g.hypercall_page();
+    g.map_shared_info(SHINFO);
+    g.store_result(DATA);
+    for (i, offset) in [0x100u32, 0x400, 0x100].into_iter().enumerate() {
+        g.store64(ARGS, VI_PAGE >> 12);
+        g.store32(ARGS + 8, offset);
+        g.store32(ARGS + 12, 0);
+        g.hcall(24, &[10, 0, ARGS]); // VCPUOP_register_vcpu_info
+        g.store_result(DATA + 8 + 8 * i as u64);
+    }
+    // Registration marks everything pending at the new place: clear it.
+    g.a.mov(rcx, VI_PAGE + 0x100).unwrap();
+    g.a.mov(byte_ptr(rcx), 0).unwrap();
+    g.a.xor(eax, eax).unwrap();
+    g.a.xchg(qword_ptr(rcx + 8), rax).unwrap();
+    // An IPI to ourselves reaches the vcpu_info registered first.
+    g.store32(ARGS + 0x40, 0);
+    g.hcall(32, &[7, ARGS + 0x40]); // EVTCHNOP_bind_ipi
+    g.store_result(DATA + 0x20);
+    g.a.mov(rcx, ARGS + 0x44).unwrap();
+    g.a.mov(eax, dword_ptr(rcx)).unwrap();
+    g.a.mov(rcx, ARGS + 0x80).unwrap();
+    g.a.mov(dword_ptr(rcx), eax).unwrap();
+    g.hcall(32, &[4, ARGS + 0x80]); // EVTCHNOP_send
+    g.store_result(DATA + 0x28);
+    g.shutdown(0);
+    let r = run64(g.assemble(), 1);
+    assert_eq!(r.reason, ExitReason::Shutdown(0), "{}", r.output);
+    assert_eq!(r.i64(DATA), 0, "map shared_info");
+    assert_eq!(r.i64(DATA + 8), 0, "first registration");
+    assert_eq!(r.i64(DATA + 16), EINVAL, "second registration elsewhere");
+    assert_eq!(
+        r.i64(DATA + 24),
+        EINVAL,
+        "second registration at the same place"
+    );
+    assert_eq!(r.i64(DATA + 0x20), 0, "bind_ipi");
+    assert_eq!(r.i64(DATA + 0x28), 0, "send");
+    assert_eq!(
+        r.u64(VI_PAGE + 0x100) & 0xff,
+        1,
+        "upcall at the first vcpu_info"
+    );
+    assert_eq!(r.u64(VI_PAGE + 0x400), 0, "nothing at the refused one");
+}

@@ -459,16 +459,26 @@ impl VcpuHandler for XenHv<'_, '_> {
         if self.mem.get_slice(GuestAddress(gpa), 64).is_err() {
             return Err(Errno::EINVAL);
         }
-        if target as usize >= self.shared.vcpus.len() {
-            return Err(Errno::ENOENT);
+        {
+            // As Xen (4.17: -EINVAL; 4.18 on: -EBUSY): a vcpu_info stays where it
+            // was first registered. Claimed here, under the lock, so that two
+            // registrations racing cannot both pass.
+            let (mut xen, _t) = self.shared.xen.lock(self.token);
+            let v = xen.vcpus.get_mut(target as usize).ok_or(Errno::ENOENT)?;
+            if v.vcpu_info.is_some() {
+                return Err(Errno::EINVAL);
+            }
+            v.vcpu_info = Some(gpa);
         }
-        self.shared
+        if self
+            .shared
             .pages
             .set_vcpu_info(self.token, self.mem, target, Some(gpa))
-            .map_err(|_| Errno::EINVAL)?;
+            .is_err()
         {
             let (mut xen, _t) = self.shared.xen.lock(self.token);
-            xen.vcpus[target as usize].vcpu_info = Some(gpa);
+            xen.vcpus[target as usize].vcpu_info = None;
+            return Err(Errno::EINVAL);
         }
         // As Xen: everything may be pending at the new place.
         if let Err(e) = self
