@@ -13,6 +13,7 @@ const ENOENT: i64 = -2;
 const ESRCH: i64 = -3;
 const EFAULT: i64 = -14;
 const EEXIST: i64 = -17;
+const ENODEV: i64 = -19;
 const EINVAL: i64 = -22;
 const ENOSYS: i64 = -38;
 const ETIME: i64 = -62;
@@ -56,6 +57,14 @@ impl Script {
         self.g.store64(ARGS + 16, gpfn);
         self.g.hcall(12, &[7, ARGS]);
         self.check(expect, what);
+    }
+
+    /// Copies the u64 at `from` to `to`.
+    fn copy64(&mut self, from: u64, to: u64) {
+        self.g.a.mov(rcx, from).unwrap();
+        self.g.a.mov(rax, qword_ptr(rcx)).unwrap();
+        self.g.a.mov(rcx, to).unwrap();
+        self.g.a.mov(qword_ptr(rcx), rax).unwrap();
     }
 
     /// Copies the u32 at `from` to `to`.
@@ -279,6 +288,85 @@ fn hostile_arguments_get_errnos() {
         1,
         "grant frames in use (frame 0 mapped)"
     );
+}
+
+#[test]
+fn hvm_params_follow_xens_guest_policy() {
+    if !require_kvm() {
+        return;
+    }
+    const VALUES: u64 = DATA + 0x100;
+    let mut s = Script {
+        g: Guest::new64(),
+        expect: Vec::new(),
+    };
+    let (set, get) = (0, 1);
+    s.g.hypercall_page();
+    // Deprecated: -EINVAL both ways.
+    s.hvm_param(set, 4, 1, EINVAL, "set PAE_ENABLED");
+    s.hvm_param(get, 4, 0, EINVAL, "get PAE_ENABLED");
+    s.hvm_param(set, 24, 1, EINVAL, "set NESTEDHVM");
+    // Read-only for the guest.
+    s.hvm_param(set, 35, 1, EEXIST, "set ALTP2M");
+    s.hvm_param(get, 35, 7, 0, "get ALTP2M");
+    s.copy64(ARGS + 8, VALUES);
+    // The toolstack's: -EPERM.
+    for (index, what) in [
+        (1, "STORE_PFN"),
+        (5, "IOREQ_PFN"),
+        (10, "TIMER_MODE"),
+        (12, "IDENT_PT"),
+        (14, "ACPI_S_STATE"),
+        (17, "CONSOLE_PFN"),
+        (38, "MCA_CAP"),
+    ] {
+        s.hvm_param(set, index, 3, EPERM, what);
+    }
+    for (index, what) in [(5, "IOREQ_PFN"), (12, "IDENT_PT"), (14, "ACPI_S_STATE")] {
+        s.hvm_param(get, index, 0, EPERM, what);
+    }
+    // The guest's own, with their values checked.
+    s.hvm_param(set, 36, 5, EINVAL, "set X87_FIP_WIDTH 5");
+    s.hvm_param(set, 36, 8, 0, "set X87_FIP_WIDTH 8");
+    s.hvm_param(get, 36, 0, 0, "get X87_FIP_WIDTH");
+    s.copy64(ARGS + 8, VALUES + 8);
+    s.hvm_param(set, 15, 1 << 32, EINVAL, "set VM86_TSS above 4 GiB");
+    s.hvm_param(set, 15, 0x9000, 0, "set VM86_TSS");
+    s.hvm_param(get, 15, 0, 0, "get VM86_TSS");
+    s.copy64(ARGS + 8, VALUES + 16);
+    s.hvm_param(get, 37, 0, 0, "get VM86_TSS_SIZED");
+    s.copy64(ARGS + 8, VALUES + 24);
+    s.hvm_param(
+        set,
+        37,
+        (8 << 32) | 0x9000,
+        EINVAL,
+        "VM86_TSS_SIZED too small",
+    );
+    s.hvm_param(set, 34, 0x1234_5000, 0, "set VM_GENERATION_ID_ADDR");
+    s.hvm_param(get, 34, 0, 0, "get VM_GENERATION_ID_ADDR");
+    s.copy64(ARGS + 8, VALUES + 32);
+    s.hvm_param(set, 19, 1, ENODEV, "ACPI_IOPORTS_LOCATION: no PM timer");
+    s.hvm_param(set, 2, 77, 0, "set STORE_EVTCHN");
+    s.hvm_param(get, 2, 0, 0, "get STORE_EVTCHN");
+    s.copy64(ARGS + 8, VALUES + 40);
+    s.g.shutdown(0);
+    let r = run64(s.g.assemble(), 1);
+    assert_eq!(r.reason, ExitReason::Shutdown(0), "{}", r.output);
+    let mut bad = Vec::new();
+    for (i, (want, what)) in s.expect.iter().enumerate() {
+        let got = r.i64(RES + 8 * i as u64);
+        if got != *want {
+            bad.push(format!("{what}: got {got}, want {want}"));
+        }
+    }
+    assert!(bad.is_empty(), "{bad:#?}");
+    assert_eq!(r.u64(VALUES), 0, "ALTP2M");
+    assert_eq!(r.u64(VALUES + 8), 8, "X87_FIP_WIDTH");
+    assert_eq!(r.u64(VALUES + 16), 0x9000, "VM86_TSS");
+    assert_eq!(r.u64(VALUES + 24), (128 << 32) | 0x9000, "VM86_TSS_SIZED");
+    assert_eq!(r.u64(VALUES + 32), 0x1234_5000, "VM_GENERATION_ID_ADDR");
+    assert_eq!(r.u64(VALUES + 40), 77, "STORE_EVTCHN");
 }
 
 #[test]

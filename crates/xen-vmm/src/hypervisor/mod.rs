@@ -6,6 +6,7 @@
 //! ([`crate::vm::VmShared::evtchn`], [`crate::vm::VmShared::pages`]).
 
 pub mod hypercalls;
+pub mod params;
 pub mod runstate;
 pub mod xen_hv;
 
@@ -55,7 +56,8 @@ pub struct XenState {
     pub vcpus: Vec<XenVcpu>,
     /// Upcall routing (mirror of what xen-evtchn was told, for `get_param`).
     pub callback: Callback,
-    /// HVM params: store pfn, store evtchn, console pfn, console evtchn.
+    /// HVM params (index = param number): store / console pfn and evtchn,
+    /// and those the guest may set itself ([`params`]).
     pub params: Vec<u64>,
     /// GPAs where grant frames are mapped.
     pub grant_frames: Vec<Option<u64>>,

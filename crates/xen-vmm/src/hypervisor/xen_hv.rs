@@ -27,6 +27,7 @@ use xen_hypercall::{
 };
 
 use super::hypercalls::arm_singleshot;
+use super::params;
 use super::{Callback, GRANT_FRAMES};
 use crate::backends::Backend;
 use crate::cpuid::{DOMID, XEN_VERSION};
@@ -375,6 +376,14 @@ impl MemoryHandler for XenHv<'_, '_> {
     }
 }
 
+impl XenHv<'_, '_> {
+    fn store_param(&mut self, index: u32, value: u64) -> XenResult<()> {
+        let (mut xen, _t) = self.shared.xen.lock(self.token);
+        *xen.params.get_mut(index as usize).ok_or(Errno::EINVAL)? = value;
+        Ok(())
+    }
+}
+
 impl HvmHandler for XenHv<'_, '_> {
     fn set_param(&mut self, _vcpu: u32, param: HvmParam) -> XenResult<()> {
         match param {
@@ -397,28 +406,36 @@ impl HvmHandler for XenHv<'_, '_> {
                 self.shared.sync_all_ctl(self.token);
                 self.effects.kicks = (0..self.shared.vcpus.len() as u32).collect();
             }
-            HvmParam::StorePfn(_)
-            | HvmParam::StoreEvtchn(_)
-            | HvmParam::ConsolePfn(_)
-            | HvmParam::ConsoleEvtchn(_) => return Err(Errno::EPERM),
+            HvmParam::StorePfn(_) | HvmParam::ConsolePfn(_) => return Err(Errno::EPERM),
+            // As Xen: the guest may overwrite these; only what it reads back
+            // changes (the backends keep their ports).
+            HvmParam::StoreEvtchn(v) => self.store_param(xen_abi::HVM_PARAM_STORE_EVTCHN, v)?,
+            HvmParam::ConsoleEvtchn(v) => self.store_param(xen_abi::HVM_PARAM_CONSOLE_EVTCHN, v)?,
             HvmParam::Other { index, value } => {
-                let (mut xen, _t) = self.shared.xen.lock(self.token);
-                *xen.params.get_mut(index as usize).ok_or(Errno::EINVAL)? = value
+                params::guest_may_set(index)?;
+                let (index, value) = params::checked_value(index, value)?;
+                self.store_param(index, value)?
             }
         }
         Ok(())
     }
 
     fn get_param(&mut self, _vcpu: u32, index: u32) -> XenResult<u64> {
+        params::guest_may_get(index)?;
         let (xen, _t) = self.shared.xen.lock(self.token);
-        if index == xen_abi::HVM_PARAM_CALLBACK_IRQ {
-            return Ok(match xen.callback {
+        let param = |i: u32| xen.params.get(i as usize).copied().ok_or(Errno::EINVAL);
+        match index {
+            xen_abi::HVM_PARAM_CALLBACK_IRQ => Ok(match xen.callback {
                 Callback::None => 0,
                 Callback::Gsi(g) => u64::from(g),
                 Callback::Vector(v) => (2 << 56) | u64::from(v),
-            });
+            }),
+            // Kept in its sized form, as Xen does.
+            xen_abi::HVM_PARAM_VM86_TSS => {
+                Ok(param(params::HVM_PARAM_VM86_TSS_SIZED)? & 0xffff_ffff)
+            }
+            _ => param(index),
         }
-        xen.params.get(index as usize).copied().ok_or(Errno::EINVAL)
     }
 
     fn set_evtchn_upcall_vector(&mut self, _vcpu: u32, target: u32, vector: u8) -> XenResult<()> {
