@@ -6,8 +6,9 @@
 //! holds `mov $nr,%eax; out %eax,$0x88; ret` stubs, and the port-I/O exit
 //! is decoded and handed to xen-hypercall's dispatcher, whose handler traits
 //! [`hypervisor::xen_hv::XenHv`] implements on top of xen-evtchn (event
-//! channels) and xen-shinfo-cache (shared_info / vcpu_info). Hosts with
-//! `KVM_CAP_XEN_HVM` use `KVM_EXIT_XEN` instead. Upcalls are injected with
+//! channels) and xen-shinfo-cache (shared_info / vcpu_info). On hosts with
+//! `KVM_CAP_XEN_HVM`, [`VmConfig::kernel_xen`] (opt-in, not tested on such a
+//! host yet) has KVM intercept hypercalls as `KVM_EXIT_XEN` instead. Upcalls are injected with
 //! `KVM_INTERRUPT` (see [`vcpu`]). Every lock goes through vm-lock: vCPU
 //! state at `VcpuMutex`, guest memory in a `MemoryMap`, Xen state at
 //! `XenLock`, page caches and devices at the innermost levels.

@@ -2,8 +2,12 @@
 //!
 //! ```text
 //! xen-vmm run [--kernel FILE] [--cmdline S] [--vcpus N] [--mem MiB] [--snapshot-on-signal FILE]
+//!              [--kernel-xen]
 //! xen-vmm restore SNAPSHOT [--snapshot-on-signal FILE]
 //! ```
+//! Hypercalls take the MSR-exit + port-I/O path; `--kernel-xen` selects
+//! KVM's in-kernel Xen hypercall interception instead (`KVM_CAP_XEN_HVM`;
+//! not tested on such a host yet, fails on a host without it).
 //! With `--snapshot-on-signal FILE`, each SIGUSR1 writes a snapshot of the
 //! running guest to FILE (the guest then runs on); `restore` resumes a
 //! snapshot in this new process.
@@ -19,8 +23,9 @@ use std::time::Duration;
 use xen_vmm::{Kernel, Vm, VmConfig};
 
 const USAGE: &str = "usage: xen-vmm run [--kernel FILE] [--cmdline S] [--vcpus N] [--mem MiB]
-                   [--snapshot-on-signal FILE]
-       (--raw64 FILE / --raw32 FILE boot flat test images)
+                   [--snapshot-on-signal FILE] [--kernel-xen]
+       (--raw64 FILE / --raw32 FILE boot flat test images;
+        --kernel-xen: KVM's Xen hypercall interception, untested, needs KVM_CAP_XEN_HVM)
        xen-vmm restore SNAPSHOT [--snapshot-on-signal FILE]
 SIGUSR1 writes a snapshot to the --snapshot-on-signal FILE; the guest runs on.
 Without a kernel, runs the built-in demo guest (2 vCPUs).";
@@ -35,6 +40,7 @@ struct Args {
     mem_mib: u64,
     restore: Option<PathBuf>,
     snapshot_on_signal: Option<PathBuf>,
+    kernel_xen: bool,
 }
 
 fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -57,6 +63,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         mem_mib: 128,
         restore,
         snapshot_on_signal: None,
+        kernel_xen: false,
     };
     while let Some(flag) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -65,6 +72,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--raw64" => a.kernel = Some((value("--raw64")?.into(), "raw64")),
             "--raw32" => a.kernel = Some((value("--raw32")?.into(), "raw32")),
             "--cmdline" => a.cmdline = value("--cmdline")?,
+            "--kernel-xen" => a.kernel_xen = true,
             "--snapshot-on-signal" => {
                 a.snapshot_on_signal = Some(value("--snapshot-on-signal")?.into())
             }
@@ -80,7 +88,8 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             other => return Err(format!("unknown option `{other}`")),
         }
     }
-    let run_options = a.kernel.is_some() || a.vcpus.is_some() || !a.cmdline.is_empty();
+    let run_options =
+        a.kernel.is_some() || a.vcpus.is_some() || !a.cmdline.is_empty() || a.kernel_xen;
     if a.restore.is_some() && (run_options || a.mem_mib != 128) {
         return Err("restore takes only --snapshot-on-signal (the snapshot holds the rest)".into());
     }
@@ -176,6 +185,7 @@ fn run_new(args: Args) -> Result<Result<i32, String>, xen_vmm::Error> {
     cfg.vcpus = vcpus;
     cfg.mem_mib = args.mem_mib;
     cfg.cmdline = args.cmdline;
+    cfg.kernel_xen = args.kernel_xen;
     if args.kernel.is_some() {
         // Host stdin feeds the guest's PV console.
         cfg.console_input = Some(Box::new(std::io::stdin()));
