@@ -80,6 +80,49 @@ impl XenState {
         s
     }
 
+    /// Guest port of the PV console channel: `HVM_PARAM_CONSOLE_EVTCHN`,
+    /// the VMM's only record of it (0: none). The VMM sets it when it binds
+    /// the channel (VM creation, after `EVTCHNOP_reset`, restore); the guest
+    /// cannot (`-EPERM`).
+    pub fn console_port(&self) -> u32 {
+        self.param_port(xen_abi::HVM_PARAM_CONSOLE_EVTCHN)
+    }
+
+    /// Guest port of the xenstore channel: `HVM_PARAM_STORE_EVTCHN` (0: none).
+    pub fn store_port(&self) -> u32 {
+        self.param_port(xen_abi::HVM_PARAM_STORE_EVTCHN)
+    }
+
+    /// Records the backends' guest ports in `HVM_PARAM_CONSOLE_EVTCHN` /
+    /// `HVM_PARAM_STORE_EVTCHN`.
+    pub fn set_backend_ports(&mut self, console: u32, store: u32) {
+        if self.params.len() < xen_abi::HVM_NR_PARAMS as usize {
+            self.params.resize(xen_abi::HVM_NR_PARAMS as usize, 0);
+        }
+        self.params[xen_abi::HVM_PARAM_CONSOLE_EVTCHN as usize] = u64::from(console);
+        self.params[xen_abi::HVM_PARAM_STORE_EVTCHN as usize] = u64::from(store);
+    }
+
+    /// The backend the guest reaches through `port`, if any.
+    pub fn backend_of(&self, port: u32) -> Option<crate::backends::Backend> {
+        if port == 0 {
+            None
+        } else if port == self.console_port() {
+            Some(crate::backends::Backend::Console)
+        } else if port == self.store_port() {
+            Some(crate::backends::Backend::Store)
+        } else {
+            None
+        }
+    }
+
+    fn param_port(&self, index: u32) -> u32 {
+        self.params
+            .get(index as usize)
+            .and_then(|&v| u32::try_from(v).ok())
+            .unwrap_or(0)
+    }
+
     /// Where vCPU `v`'s vcpu_info is (registered area, else the legacy slot in shared_info).
     pub fn vcpu_info_gpa(&self, v: u32) -> Option<u64> {
         let x = self.vcpus.get(v as usize)?;
