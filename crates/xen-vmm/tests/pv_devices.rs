@@ -81,6 +81,13 @@ fn peek(vm: &Vm, gpa: u64) -> u32 {
     m.read_obj(GuestAddress(gpa)).unwrap()
 }
 
+/// Writes the u32 at `gpa` of a VM that may be running.
+fn poke(vm: &Vm, gpa: u64, v: u32) {
+    let mut root = Root::new().unwrap();
+    let (m, _t) = vm.shared().mem.read(root.token());
+    m.write_obj(v, GuestAddress(gpa)).unwrap();
+}
+
 /// Whether event-channel port `port` is pending in the guest's shared_info.
 fn port_pending(run: &Run, port: u64) -> bool {
     let word = run.u64(SHINFO + 2048 + port / 64 * 8);
@@ -369,9 +376,9 @@ fn console_io_read_gets_host_input() {
     g.store32(ARGS + 0x404, 0);
     g.hcall(32, &[1, ARGS + 0x400]);
     g.store_result(DATA + 0x40);
-    // Read until 3 bytes arrived: r12 = bytes so far, r13 = reads left.
+    // Read until 3 bytes arrived (r12 = bytes so far) or the host gives up
+    // (a hang guard: it sets the u32 at DATA + 0x20).
     g.a.xor(r12d, r12d).unwrap();
-    g.a.mov(r13, 50_000_000u64).unwrap();
     let mut top = g.a.create_label();
     let mut done = g.a.create_label();
     g.a.set_label(&mut top).unwrap();
@@ -388,8 +395,9 @@ fn console_io_read_gets_host_input() {
     g.store32(DATA, 1); // the host may send input now
     g.a.cmp(r12, 3).unwrap();
     g.a.jae(done).unwrap();
-    g.a.dec(r13).unwrap();
-    g.a.jz(done).unwrap();
+    g.a.mov(rcx, DATA + 0x20).unwrap();
+    g.a.cmp(dword_ptr(rcx), 0).unwrap();
+    g.a.jne(done).unwrap();
     g.hcall(29, &[0, 0]); // SCHEDOP_yield
     g.a.jmp(top).unwrap();
     g.a.set_label(&mut done).unwrap();
@@ -399,10 +407,16 @@ fn console_io_read_gets_host_input() {
 
     let (tx, rx) = mpsc::channel();
     let mut tx = Some(tx);
+    let mut sent = None;
     let run = run_guest(g.assemble(), Some(Box::new(Input(rx))), |vm| {
         // Once the guest has read (nothing) once, the host types "xyz".
         if tx.is_some() && peek(vm, DATA) == 1 {
             tx.take().unwrap().send(b"xyz".to_vec()).unwrap();
+            sent = Some(Instant::now());
+        }
+        // Hang guard (not a speed test): stop a guest that never gets it.
+        if sent.is_some_and(|t| t.elapsed() > Duration::from_secs(30)) {
+            poke(vm, DATA + 0x20, 1);
         }
     });
     assert_eq!(run.reason, ExitReason::Shutdown(0), "{}", run.output);
