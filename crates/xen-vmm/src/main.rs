@@ -177,7 +177,7 @@ fn run_new(args: Args) -> Result<Result<i32, String>, xen_vmm::Error> {
     cfg.mem_mib = args.mem_mib;
     cfg.cmdline = args.cmdline;
     if args.kernel.is_some() {
-        // Host stdin feeds the guest's PV console.
+        // Host stdin feeds the guest's console (PV ring or CONSOLEIO_read).
         cfg.console_input = Some(Box::new(std::io::stdin()));
     }
     let vm = Vm::new(cfg)?;

@@ -91,7 +91,8 @@ pub struct VmConfig {
     pub output: Box<dyn Write + Send>,
     /// Guest name (xenstore `name`).
     pub name: String,
-    /// Host input for the PV console (e.g. stdin), read on its own thread.
+    /// Host console input (e.g. stdin), read on its own thread: to the PV
+    /// console ring or `CONSOLEIO_read`, whichever the guest uses.
     pub console_input: Option<Box<dyn std::io::Read + Send>>,
     /// Use KVM's Xen hypercall interception (`KVM_XEN_HVM_CONFIG`) when the
     /// host has it (default); false forces the MSR-exit + port-I/O path.
