@@ -3,18 +3,26 @@
 //! ring (`HVM_PARAM_STORE_PFN/EVTCHN`), and the grant-table bookkeeping.
 //! The device logic lives in [`crate::devices`]; this module is the host
 //! plumbing: when to run it, where output goes, which port to raise.
+//!
+//! The backends' guest ports are `HVM_PARAM_CONSOLE_EVTCHN` /
+//! `HVM_PARAM_STORE_EVTCHN` in [`crate::hypervisor::XenState`] (the one
+//! record, saved by snapshots with the rest of that state). They are bound
+//! at VM creation and bound again after the guest's `EVTCHNOP_reset`
+//! closed them ([`rebind_after_reset`]).
 
 use std::io::Read;
 use std::sync::Arc;
 
-use vm_lock::Root;
+use vm_lock::{LockAfter, Root, Token, XenLock};
+use vm_memory::GuestMemoryMmap;
+use xen_evtchn::Evtchn;
 
-use crate::devices::console::Console;
+use crate::devices::console::{Console, HypervisorConsole, InputRoute};
 use crate::devices::gnttab::GrantTable;
 use crate::devices::xenstore::{Xenstore, XenstoreConfig};
 use crate::error::{Error, Result};
 use crate::hypervisor::GRANT_FRAMES;
-use crate::vm::VmShared;
+use crate::vm::{VmShared, VmmSink};
 
 /// VMM-side devices reachable through an event channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +41,8 @@ pub struct Backends {
     pub store: Xenstore,
     /// Grant-table frames.
     pub gnttab: GrantTable,
+    /// Xen's console as `CONSOLEIO_write` reaches it (line-buffered, `(dN) ` prefixed).
+    pub hv_console: HypervisorConsole,
 }
 
 impl Backends {
@@ -48,15 +58,74 @@ impl Backends {
             )
             .map_err(err)?,
             gnttab: GrantTable::new(GRANT_FRAMES).map_err(err)?,
+            hv_console: HypervisorConsole::new(domid),
         })
     }
+}
+
+/// Allocates the xenstore and then the console channel toward the backend
+/// domain and binds the backend's end of each (interdomain to dom0, as
+/// xenstored / xenconsoled leave them). Returns (console, store) guest ports.
+///
+/// # Errors
+/// xen-evtchn's (no free port, no eventfd).
+pub fn bind_ports<P: vm_lock::Level>(
+    evtchn: &Evtchn<GuestMemoryMmap, VmmSink>,
+    token: &mut Token<'_, P>,
+) -> xen_evtchn::Result<(u32, u32)>
+where
+    XenLock: LockAfter<P>,
+{
+    let bind = |t: &mut Token<'_, P>| {
+        let port = evtchn.alloc_unbound(t, xen_abi::DOMID_SELF, xen_evtchn::BACKEND_DOMID)?;
+        evtchn.host_bind(t, port)?;
+        Ok::<u32, xen_evtchn::Error>(port)
+    };
+    let store = bind(token)?;
+    Ok((bind(token)?, store))
+}
+
+/// The guest's `EVTCHNOP_reset` closed every port, the backends' too (their
+/// host ends are left unconnected). As Xen's toolstack and QEMU do on a soft
+/// reset, the VMM re-establishes the console and xenstore channels: it
+/// frees the stale host ends (every host port is a backend's), binds new
+/// channels and records their ports in `HVM_PARAM_CONSOLE_EVTCHN` /
+/// `HVM_PARAM_STORE_EVTCHN`, where the guest reads them again. Rings and
+/// queued data are kept: they live in guest memory and in the devices.
+///
+/// # Errors
+/// As [`bind_ports`]; the parameters then read 0 (no channel).
+pub fn rebind_after_reset<P: vm_lock::Level>(
+    shared: &VmShared,
+    token: &mut Token<'_, P>,
+) -> xen_evtchn::Result<()>
+where
+    XenLock: LockAfter<P>,
+{
+    let stale: Vec<u32> = shared
+        .evtchn
+        .state(token)
+        .host_ports
+        .iter()
+        .filter(|h| h.guest_port.is_none())
+        .map(|h| h.id)
+        .collect();
+    for id in stale {
+        if let Err(e) = shared.evtchn.host_close(token, id) {
+            log::debug!("closing host port {id}: {e}");
+        }
+    }
+    let bound = bind_ports(&shared.evtchn, token);
+    let (console, store) = *bound.as_ref().unwrap_or(&(0, 0));
+    let (mut xen, _t) = shared.xen.lock(token);
+    xen.set_backend_ports(console, store);
+    bound.map(|_| ())
 }
 
 /// Runs the device(s) after the guest notified `which` (None: the guest
 /// yielded, run both), writes console output, and raises the device's port
 /// if it has something for the guest.
 pub fn notify(shared: &VmShared, root: &mut Root, which: Option<Backend>) {
-    let (console_port, store_port) = (shared.console_port, shared.store_port);
     let (raise_console, raise_store) = {
         let (mem, mut t) = shared.mem.read(root.token());
         let (mut be, mut t) = shared.backends.lock(&mut t);
@@ -80,6 +149,10 @@ pub fn notify(shared: &VmShared, root: &mut Root, which: Option<Backend>) {
         }
         (rc, rs)
     };
+    let (console_port, store_port) = {
+        let (xen, _t) = shared.xen.lock(root.token());
+        (xen.console_port(), xen.store_port())
+    };
     if raise_console {
         shared.raise_port(root.token(), console_port);
     }
@@ -88,7 +161,38 @@ pub fn notify(shared: &VmShared, root: &mut Root, which: Option<Backend>) {
     }
 }
 
-/// Feeds host input (e.g. stdin) to the PV console until EOF or the VM ends.
+/// Writes `CONSOLEIO_write` bytes to Xen's console: complete lines go to the
+/// output sink, prefixed `(dN) `.
+pub fn console_io_write<P: vm_lock::Level>(
+    shared: &VmShared,
+    token: &mut Token<'_, P>,
+    bytes: &[u8],
+) where
+    vm_lock::PageCache<0>: LockAfter<P>,
+{
+    let (mut be, mut t) = shared.backends.lock(token);
+    let mut out = Vec::new();
+    be.hv_console.write(bytes, &mut out);
+    if !out.is_empty() {
+        shared.write_output(&mut t, &out);
+    }
+}
+
+/// Writes out what is left of the console outputs (a `CONSOLEIO_write` line
+/// without its newline); the VM calls it when it ends.
+pub fn flush_output(shared: &VmShared, root: &mut Root) {
+    let (mut be, mut t) = shared.backends.lock(root.token());
+    let mut out = Vec::new();
+    be.hv_console.flush(&mut out);
+    if !out.is_empty() {
+        shared.write_output(&mut t, &out);
+    }
+}
+
+/// Feeds host input (e.g. stdin) to the console until EOF or the VM ends:
+/// to the PV ring, or kept for `CONSOLEIO_read` with `VIRQ_CONSOLE` raised
+/// (as Xen does for the domain that has console input), whichever the
+/// guest uses (see [`crate::devices::console`]).
 /// Runs on its own thread; returns when `input` ends.
 pub fn console_input(shared: Arc<VmShared>, mut input: Box<dyn Read + Send>) {
     let Ok(mut root) = Root::new() else {
@@ -100,10 +204,21 @@ pub fn console_input(shared: Arc<VmShared>, mut input: Box<dyn Read + Send>) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        {
+        let route = {
             let (mut be, _t) = shared.backends.lock(root.token());
             be.console.queue_input(&buf[..n]);
+            be.console.input_route()
+        };
+        match route {
+            InputRoute::Ring => notify(&shared, &mut root, Some(Backend::Console)),
+            InputRoute::ConsoleIo => {
+                if let Err(e) = shared
+                    .evtchn
+                    .raise_virq(root.token(), xen_abi::VIRQ_CONSOLE, 0)
+                {
+                    log::debug!("VIRQ_CONSOLE: {e}");
+                }
+            }
         }
-        notify(&shared, &mut root, Some(Backend::Console));
     }
 }

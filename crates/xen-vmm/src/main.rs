@@ -187,7 +187,7 @@ fn run_new(args: Args) -> Result<Result<i32, String>, xen_vmm::Error> {
     cfg.cmdline = args.cmdline;
     cfg.kernel_xen = args.kernel_xen;
     if args.kernel.is_some() {
-        // Host stdin feeds the guest's PV console.
+        // Host stdin feeds the guest's console (PV ring or CONSOLEIO_read).
         cfg.console_input = Some(Box::new(std::io::stdin()));
     }
     let vm = Vm::new(cfg)?;

@@ -88,11 +88,13 @@ pub struct VmConfig {
     pub kernel: Kernel,
     /// Kernel command line (PVH).
     pub cmdline: String,
-    /// Where guest console output (serial, console_io, PV console) goes.
+    /// Where guest console output goes: the PV console ring, serial and port
+    /// 0xe9 as they come, `console_io` as `(dN) `-prefixed lines.
     pub output: Box<dyn Write + Send>,
     /// Guest name (xenstore `name`).
     pub name: String,
-    /// Host input for the PV console (e.g. stdin), read on its own thread.
+    /// Host console input (e.g. stdin), read on its own thread: to the PV
+    /// console ring or `CONSOLEIO_read`, whichever the guest uses.
     pub console_input: Option<Box<dyn std::io::Read + Send>>,
     /// Use KVM's Xen hypercall interception (`KVM_XEN_HVM_CONFIG`,
     /// `KVM_EXIT_XEN`) instead of the MSR-exit + port-I/O path. Off by default:
@@ -193,10 +195,6 @@ pub struct VmShared {
     pub pages: Arc<XenPages<GuestMemoryMmap>>,
     /// Event channels (xen-evtchn): port table, 2-level delivery, polls.
     pub evtchn: Evtchn<GuestMemoryMmap, VmmSink>,
-    /// Guest port of the PV console (toward the backend domain).
-    pub console_port: u32,
-    /// Guest port of xenstore (toward the backend domain).
-    pub store_port: u32,
     /// Guest timers.
     pub timers: Vec<VcpuTimers>,
     /// The 16550 on 0x3f8.
@@ -509,31 +507,20 @@ impl Vm {
         // The console and xenstore channels: allocated toward the backend domain
         // and bound by it (interdomain to dom0, as xenconsoled / xenstored leave
         // them). Guest sends on them run the backends synchronously (by port
-        // number); the host ports' eventfds are not read.
+        // number); the host ports' eventfds are not read. Their ports are
+        // recorded in the HVM params only (`XenState::console_port`).
         let (console_port, store_port) = {
             let mut root = Root::new().map_err(|e| Error::Lock(e.to_string()))?;
-            let t = root.token();
-            let mut alloc = || {
-                let err = |e| Error::Config(format!("event channel setup: {e}"));
-                let port = evtchn
-                    .alloc_unbound(t, xen_abi::DOMID_SELF, xen_evtchn::BACKEND_DOMID)
-                    .map_err(err)?;
-                evtchn.host_bind(t, port).map_err(err)?;
-                Ok::<u32, Error>(port)
-            };
-            let store = alloc()?;
-            (alloc()?, store)
+            crate::backends::bind_ports(&evtchn, root.token())
+                .map_err(|e| Error::Config(format!("event channel setup: {e}")))?
         };
         let mut xen_state = XenState::new(config.vcpus, mem_bytes);
-        xen_state.params[xen_abi::HVM_PARAM_STORE_EVTCHN as usize] = u64::from(store_port);
-        xen_state.params[xen_abi::HVM_PARAM_CONSOLE_EVTCHN as usize] = u64::from(console_port);
+        xen_state.set_backend_ports(console_port, store_port);
         let shared = VmShared {
             vm_fd,
             mem,
             pages,
             evtchn,
-            console_port,
-            store_port,
             mem_bytes,
             map_update: OrderedMutex::new(slots),
             vcpus,
@@ -643,6 +630,9 @@ impl Vm {
             }
             errors
         });
+        if let Ok(mut root) = Root::new() {
+            crate::backends::flush_output(&self.shared, &mut root);
+        }
         if let Some(e) = errors.into_iter().next() {
             return Err(e);
         }

@@ -194,8 +194,6 @@ impl Vm {
         apply_xen(shared.xen.get_mut(), &st.xen, evtchn_state.callback);
         shared.pages = pages;
         shared.evtchn = evtchn;
-        shared.console_port = st.xen.console_port;
-        shared.store_port = st.xen.store_port;
         shared.boot_ns = monotonic_ns().saturating_sub(st.xen.system_time_ns);
         for (c, x) in shared.ctl.iter().zip(&st.xen.vcpus) {
             c.online.store(x.online, Ordering::Release);
@@ -287,8 +285,6 @@ fn capture(
             kernel_xen,
             system_time_ns,
             vcpus: vec![XenVcpuState::default(); vcpus.len()],
-            console_port: shared.console_port,
-            store_port: shared.store_port,
             ..Default::default()
         };
         xen.set_evtchn(&shared.evtchn.state(&mut t));
@@ -296,6 +292,8 @@ fn capture(
         {
             let (x, _t) = shared.xen.lock(&mut t);
             xen.hvm_params = x.params.clone();
+            xen.console_port = x.console_port();
+            xen.store_port = x.store_port();
             xen.shutdown = x.shutdown;
             xen.grant_frame_gpas = x.grant_frames.clone();
             for (i, (m, v)) in xen.vcpus.iter_mut().zip(&x.vcpus).enumerate() {
@@ -341,8 +339,12 @@ fn apply_xen(x: &mut crate::hypervisor::XenState, m: &XenMirror, callback: Callb
         CallbackVia::Vector(v) => Callback::Vector(v),
         CallbackVia::Gsi(g) => Callback::Gsi(g),
     };
-    if !m.hvm_params.is_empty() {
+    if m.hvm_params.is_empty() {
+        // Files without params (format v1): publish the ports as at creation.
+        x.set_backend_ports(m.console_port, m.store_port);
+    } else {
         x.params = m.hvm_params.clone();
+        x.restore_backend_ports(m.console_port, m.store_port);
     }
     if !m.grant_frame_gpas.is_empty() {
         x.grant_frames = m.grant_frame_gpas.clone();

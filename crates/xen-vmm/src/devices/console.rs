@@ -12,6 +12,23 @@
 //! and after [`Console::queue_input`] (bytes read from stdin). When
 //! `process` returns `true` the core must raise the console event channel.
 //!
+//! # Host input: the PV ring or `CONSOLEIO_read`
+//!
+//! Host input is queued here ([`Console::queue_input`], bounded by
+//! [`MAX_PENDING_INPUT`]) and goes to whichever input path the guest uses
+//! last ([`InputRoute`]): the `in` ring (the default, and again each time
+//! the guest signals the console event channel, see [`Console::use_ring`])
+//! or the `CONSOLEIO_read` hypercall (from the guest's first
+//! [`Console::read_input`] on). While the route is `CONSOLEIO_read`,
+//! [`Console::process`] leaves the input queued and the hypercall drains
+//! it; input is never given to both. Input that reached the ring before a
+//! guest switched to `CONSOLEIO_read` stays in the ring.
+//!
+//! `CONSOLEIO_write` output is Xen's hypervisor console rather than the
+//! guest's PV console: [`HypervisorConsole`] line-buffers it and prefixes
+//! each line with `(dN) `, as Xen prints a domain's `console_io` output,
+//! so that it stays apart from the ring's raw byte stream.
+//!
 //! ```
 //! use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 //! use xen_vmm::devices::console::{Console, OUT_PROD};
@@ -59,6 +76,16 @@ pub const OUT_PROD: u64 = offset_of!(XenconsInterface, out_prod) as u64;
 /// it is dropped (and counted).
 pub const MAX_PENDING_INPUT: usize = 64 * 1024;
 
+/// Where queued host input goes (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InputRoute {
+    /// Into the guest's `in` ring (copied by [`Console::process`]).
+    #[default]
+    Ring,
+    /// Kept queued for `CONSOLEIO_read` ([`Console::read_input`]).
+    ConsoleIo,
+}
+
 /// Snapshot state of the console (the ring itself lives in guest memory).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConsoleState {
@@ -79,6 +106,7 @@ pub struct Console<W: Write> {
     ring: GuestAddress,
     state: ConsoleState,
     pending: VecDeque<u8>,
+    route: InputRoute,
     out: W,
 }
 
@@ -107,6 +135,7 @@ impl<W: Write> Console<W> {
                 ..state.clone()
             },
             pending,
+            route: InputRoute::Ring,
             out,
         })
     }
@@ -150,8 +179,32 @@ impl<W: Write> Console<W> {
         n
     }
 
+    /// Where queued input goes now.
+    pub fn input_route(&self) -> InputRoute {
+        self.route
+    }
+
+    /// The guest uses the PV ring (it signalled the console event channel):
+    /// queued input goes into the `in` ring from now on.
+    pub fn use_ring(&mut self) {
+        self.route = InputRoute::Ring;
+    }
+
+    /// `CONSOLEIO_read`: moves up to `buf.len()` bytes of queued input into
+    /// `buf` and returns how many (0: none waiting; it never blocks, as in
+    /// Xen). From now on input stays queued for this hypercall instead of
+    /// going into the ring, until the guest signals the console channel.
+    pub fn read_input(&mut self, buf: &mut [u8]) -> usize {
+        self.route = InputRoute::ConsoleIo;
+        let n = buf.len().min(self.pending.len());
+        for (b, p) in buf.iter_mut().zip(self.pending.drain(..n)) {
+            *b = p;
+        }
+        n
+    }
+
     /// Drains the guest's output ring into the sink and copies pending
-    /// input into the guest's input ring. Returns `true` when the guest
+    /// input into the guest's input ring (route [`InputRoute::Ring`]). Returns `true` when the guest
     /// must be notified (its console event channel raised): output was
     /// consumed (the guest may wait for room) or input was produced.
     ///
@@ -202,7 +255,7 @@ impl<W: Write> Console<W> {
     }
 
     fn push_input<M: Bytes<GuestAddress> + ?Sized>(&mut self, mem: &M) -> Result<bool> {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() || self.route != InputRoute::Ring {
             return Ok(false);
         }
         let cons = load_idx(mem, self.gpa(IN_CONS))?;
@@ -232,6 +285,61 @@ impl<W: Write> Console<W> {
         // n <= IN_SIZE.
         store_idx(mem, self.gpa(IN_PROD), prod.wrapping_add(n as u32))?;
         Ok(true)
+    }
+}
+
+/// Longest line [`HypervisorConsole`] holds; a longer one is split (Xen
+/// flushes a domain's buffer at 200 bytes too).
+pub const MAX_LINE: usize = 200;
+
+/// Xen's hypervisor console as a domain's `CONSOLEIO_write` reaches it:
+/// bytes are collected into lines, each printed with a `(dN) ` prefix once
+/// its newline arrives (or [`MAX_LINE`] bytes are held, or at
+/// [`HypervisorConsole::flush`]). Control characters other than tab are
+/// dropped (a guest must not drive the host terminal through this log;
+/// its PV console ring is passed through untouched).
+#[derive(Clone, Debug)]
+pub struct HypervisorConsole {
+    prefix: Vec<u8>,
+    line: Vec<u8>,
+}
+
+impl HypervisorConsole {
+    /// The console of domain `domid`.
+    pub fn new(domid: u16) -> Self {
+        HypervisorConsole {
+            prefix: format!("(d{domid}) ").into_bytes(),
+            line: Vec::with_capacity(MAX_LINE),
+        }
+    }
+
+    /// Adds guest bytes; complete lines are appended to `out`.
+    pub fn write(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
+        for &b in bytes {
+            match b {
+                b'\n' => self.emit(out),
+                b'\t' | 0x20..=0x7e | 0x80..=0xff => {
+                    self.line.push(b);
+                    if self.line.len() >= MAX_LINE {
+                        self.emit(out);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Appends the partial line, if any, to `out` (e.g. when the VM ends).
+    pub fn flush(&mut self, out: &mut Vec<u8>) {
+        if !self.line.is_empty() {
+            self.emit(out);
+        }
+    }
+
+    fn emit(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.prefix);
+        out.append(&mut self.line);
+        out.push(b'\n');
     }
 }
 
@@ -420,6 +528,49 @@ mod tests {
             assert_eq!(get(&m, OUT_CONS), get(&m, OUT_PROD));
             assert!(c.pending_input() <= MAX_PENDING_INPUT);
         }
+    }
+
+    #[test]
+    fn console_io_read_takes_input_and_keeps_it_from_the_ring() {
+        let m = mem();
+        let mut c = Console::new(GFN, Vec::new()).unwrap();
+        assert_eq!(c.input_route(), InputRoute::Ring);
+        let mut buf = [0u8; 8];
+        assert_eq!(c.read_input(&mut buf), 0, "nothing queued");
+        assert_eq!(c.input_route(), InputRoute::ConsoleIo);
+        c.queue_input(b"abcdef");
+        // Not copied into the ring while the guest reads with the hypercall.
+        assert!(!c.process(&m).unwrap());
+        assert_eq!(get(&m, IN_PROD), 0);
+        assert_eq!(c.read_input(&mut buf[..4]), 4);
+        assert_eq!(&buf[..4], b"abcd");
+        // The guest signals its console channel: the rest goes to the ring.
+        c.use_ring();
+        assert!(c.process(&m).unwrap());
+        assert_eq!(guest_get(&m), b"ef");
+        assert_eq!(c.read_input(&mut buf), 0, "input is never given twice");
+    }
+
+    #[test]
+    fn hypervisor_console_prefixes_whole_lines() {
+        let mut h = HypervisorConsole::new(1);
+        let mut out = Vec::new();
+        h.write(b"par", &mut out);
+        assert!(out.is_empty(), "held until the newline");
+        h.write(b"tial\nnext\x1b[2J\r line\n", &mut out);
+        assert_eq!(out, b"(d1) partial\n(d1) next[2J line\n");
+        out.clear();
+        h.write(&[b'x'; MAX_LINE + 3], &mut out);
+        let mut want = b"(d1) ".to_vec();
+        want.extend_from_slice(&[b'x'; MAX_LINE]);
+        want.push(b'\n');
+        assert_eq!(out, want, "a full buffer is printed");
+        out.clear();
+        h.flush(&mut out);
+        assert_eq!(out, b"(d1) xxx\n");
+        out.clear();
+        h.flush(&mut out);
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //!
 //! | module | guest ABI | the core calls |
 //! | --- | --- | --- |
-//! | [`console`] | `xencons_interface` at `HVM_PARAM_CONSOLE_PFN` | [`console::Console::process`], [`console::Console::queue_input`] |
+//! | [`console`] | `xencons_interface` at `HVM_PARAM_CONSOLE_PFN` | [`console::Console::process`], [`console::Console::queue_input`], [`console::Console::read_input`] (`CONSOLEIO_read`), [`console::Console::use_ring`] |
 //! | [`xenstore`] | `xenstore_domain_interface` at `HVM_PARAM_STORE_PFN` | [`xenstore::Xenstore::process`], [`xenstore::Xenstore::write`] |
 //! | [`gnttab`] | `GNTTABOP_*`, `XENMEM_add_to_physmap(XENMAPSPACE_grant_table)` | [`gnttab::GrantTable::add_to_physmap`], [`gnttab::GrantTable::setup_table`], ... |
 //!

@@ -63,6 +63,10 @@ pub struct XenState {
     pub grant_frames: Vec<Option<u64>>,
     /// Shutdown reason once `SCHEDOP_shutdown` was called.
     pub shutdown: Option<u32>,
+    /// Guest ports of the backends' channels (console, xenstore; 0: none).
+    /// Kept apart from `HVM_PARAM_CONSOLE_EVTCHN` / `STORE_EVTCHN`, which the
+    /// guest may overwrite (Xen lets it) without moving the backends.
+    backend_ports: (u32, u32),
 }
 
 impl XenState {
@@ -80,6 +84,48 @@ impl XenState {
         s.params[xen_abi::HVM_PARAM_CONSOLE_PFN as usize] =
             crate::memory::console_page(mem_bytes) >> 12;
         s
+    }
+
+    /// Guest port of the PV console channel (0: none). The VMM sets it when
+    /// it binds the channel (VM creation, after `EVTCHNOP_reset`, restore).
+    pub fn console_port(&self) -> u32 {
+        self.backend_ports.0
+    }
+
+    /// Guest port of the xenstore channel (0: none).
+    pub fn store_port(&self) -> u32 {
+        self.backend_ports.1
+    }
+
+    /// Records the backends' guest ports and publishes them in
+    /// `HVM_PARAM_CONSOLE_EVTCHN` / `HVM_PARAM_STORE_EVTCHN` (VM creation,
+    /// rebinding after `EVTCHNOP_reset`).
+    pub fn set_backend_ports(&mut self, console: u32, store: u32) {
+        if self.params.len() < xen_abi::HVM_NR_PARAMS as usize {
+            self.params.resize(xen_abi::HVM_NR_PARAMS as usize, 0);
+        }
+        self.params[xen_abi::HVM_PARAM_CONSOLE_EVTCHN as usize] = u64::from(console);
+        self.params[xen_abi::HVM_PARAM_STORE_EVTCHN as usize] = u64::from(store);
+        self.backend_ports = (console, store);
+    }
+
+    /// Records the backends' guest ports without touching the params (restore:
+    /// the saved params keep whatever the guest wrote there).
+    pub fn restore_backend_ports(&mut self, console: u32, store: u32) {
+        self.backend_ports = (console, store);
+    }
+
+    /// The backend the guest reaches through `port`, if any.
+    pub fn backend_of(&self, port: u32) -> Option<crate::backends::Backend> {
+        if port == 0 {
+            None
+        } else if port == self.console_port() {
+            Some(crate::backends::Backend::Console)
+        } else if port == self.store_port() {
+            Some(crate::backends::Backend::Store)
+        } else {
+            None
+        }
     }
 
     /// Where vCPU `v`'s vcpu_info is (registered area, else the legacy slot in shared_info).

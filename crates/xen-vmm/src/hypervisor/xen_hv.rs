@@ -720,11 +720,16 @@ impl EvtchnHandler for XenHv<'_, '_> {
     }
 
     fn send(&mut self, _vcpu: u32, port: u32) -> XenResult<()> {
-        if port == self.shared.console_port {
-            self.effects.backend = Some(Backend::Console);
-        } else if port == self.shared.store_port {
-            self.effects.backend = Some(Backend::Store);
+        let backend = {
+            let (xen, _t) = self.shared.xen.lock(self.token);
+            xen.backend_of(port)
+        };
+        if backend == Some(Backend::Console) {
+            // A PV ring user: host input goes to its ring.
+            let (mut be, _t) = self.shared.backends.lock(self.token);
+            be.console.use_ring();
         }
+        self.effects.backend = backend;
         self.shared
             .evtchn
             .send_in(self.token, self.mem, port)
@@ -767,11 +772,18 @@ impl EvtchnHandler for XenHv<'_, '_> {
             .map_err(evtchn_err)
     }
 
+    /// Closes every port, as Xen; then the VMM binds its console and
+    /// xenstore channels again and updates their HVM params (Xen leaves that
+    /// to the toolstack's soft reset; here the VMM is the toolstack).
     fn reset(&mut self, _vcpu: u32) -> XenResult<()> {
         self.shared
             .evtchn
             .reset_in(self.token, self.mem, DOMID_SELF)
-            .map_err(evtchn_err)
+            .map_err(evtchn_err)?;
+        crate::backends::rebind_after_reset(self.shared, self.token).map_err(|e| {
+            log::error!("rebinding the console / xenstore channels after EVTCHNOP_reset: {e}");
+            evtchn_err(e)
+        })
     }
 }
 
@@ -809,10 +821,19 @@ impl GnttabHandler for XenHv<'_, '_> {
     }
 }
 
+/// `console_io` as Xen offers it to a domain that owns the console
+/// (`is_console`): writes go to Xen's console, reads take host console input.
+/// Stock Xen refuses both to other domUs (-EPERM; writes are allowed in debug
+/// builds); this VMM's guest is its console's only domain.
 impl ConsoleHandler for XenHv<'_, '_> {
     fn console_write(&mut self, _vcpu: u32, bytes: &[u8]) -> XenResult<()> {
-        self.shared.write_output(self.token, bytes);
+        crate::backends::console_io_write(self.shared, self.token, bytes);
         Ok(())
+    }
+
+    fn console_read(&mut self, _vcpu: u32, buf: &mut [u8]) -> usize {
+        let (mut be, _t) = self.shared.backends.lock(self.token);
+        be.console.read_input(buf)
     }
 }
 
