@@ -326,7 +326,8 @@ where
                 GuestWidth::Bits64 => core::mem::size_of::<VcpuInfo64>(),
                 GuestWidth::Bits32 => core::mem::size_of::<VcpuInfo32>(),
             } as u64;
-            if r.rsvd != 0 || u64::from(r.offset) > XEN_PAGE_SIZE - vi_size {
+            // `rsvd` is ignored, as Xen does: Linux (e.g. 5.10) leaves it uninitialised.
+            if u64::from(r.offset) > XEN_PAGE_SIZE - vi_size {
                 return Err(Errno::EINVAL);
             }
             if r.mfn >> (64 - XEN_PAGE_SHIFT) != 0 {
