@@ -397,10 +397,8 @@ where
         SCHEDOP_BLOCK => Ok(SchedReq::Block),
         SCHEDOP_SHUTDOWN => {
             let s: SchedShutdown = g.read_obj(arg)?;
-            if s.reason > SHUTDOWN_MAX {
-                return Err(Errno::EINVAL);
-            }
-            Ok(SchedReq::Shutdown(s.reason))
+            // As Xen: any reason is accepted, as a `u8` (`domain_shutdown(d, (u8)reason)`).
+            Ok(SchedReq::Shutdown(s.reason & 0xff))
         }
         SCHEDOP_POLL => {
             let (ports_ptr, nr, timeout) = match regs.mode {

@@ -24,8 +24,15 @@ pub enum HypercallOutcome {
         /// Absolute wake-up time, if any.
         deadline_ns: Option<u64>,
     },
-    /// The guest asked to shut down with `SHUTDOWN_*` `reason`. RAX gets 0 should the vCPU
+    /// The guest asked to shut down with `reason` (`0..=255`). RAX gets 0 should the vCPU
     /// ever resume (e.g. after `SHUTDOWN_suspend`).
+    ///
+    /// The reason is the guest's `SHUTDOWN_*` value truncated to 8 bits, as Xen keeps it.
+    /// Xen accepts any value: it stops the domain whatever the reason and records the code
+    /// for the toolstack. A reason above `SHUTDOWN_MAX` is one the VMM cannot know the
+    /// meaning of: stop the VM for good, as Xen's `xl` toolstack does (it destroys a domain
+    /// whose shutdown code it does not know). Never restart, suspend or resume it, and never
+    /// answer it with an errno.
     Shutdown(u32),
 }
 
@@ -141,7 +148,8 @@ pub trait SchedHandler {
     /// `SCHEDOP_poll`: return `Done(0)` if a port is pending, `Done(-errno)` for a bad port,
     /// else `Block { deadline_ns: timeout_ns }`.
     fn poll(&mut self, vcpu: u32, ports: &[u32], timeout_ns: Option<u64>) -> HypercallOutcome;
-    /// `SCHEDOP_shutdown` (`reason <= SHUTDOWN_MAX`).
+    /// `SCHEDOP_shutdown` with `reason` in `0..=255` (possibly above `SHUTDOWN_MAX`; see
+    /// [`HypercallOutcome::Shutdown`]).
     fn shutdown(&mut self, vcpu: u32, reason: u32) -> HypercallOutcome;
 }
 

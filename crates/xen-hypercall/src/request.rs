@@ -256,7 +256,8 @@ pub enum SchedReq {
     Yield,
     /// `SCHEDOP_block`: sleep until an event is pending.
     Block,
-    /// `SCHEDOP_shutdown` with reason `<= SHUTDOWN_MAX`.
+    /// `SCHEDOP_shutdown`: the guest's reason truncated to 8 bits, as Xen does; it may be
+    /// above `SHUTDOWN_MAX` (see [`HypercallOutcome::Shutdown`](crate::HypercallOutcome)).
     Shutdown(u32),
     /// `SCHEDOP_poll`: sleep until one of `ports` is pending or `timeout_ns` passes.
     Poll {
