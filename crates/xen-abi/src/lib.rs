@@ -66,19 +66,6 @@ pub use xenstore::*;
 
 use vm_memory::ByteValued;
 
-/// Errors of this crate (decoding ABI values).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Error {
-    /// A value is not a valid encoding of `what`.
-    #[error("invalid {what} value {value:#x}")]
-    InvalidValue {
-        /// Which ABI field was being decoded.
-        what: &'static str,
-        /// The offending raw value.
-        value: u64,
-    },
-}
-
 /// Page size of the Xen x86 ABI.
 pub const XEN_PAGE_SIZE: u64 = 4096;
 /// Page shift of the Xen x86 ABI.

@@ -233,9 +233,8 @@ where
             }
             let v = p.value;
             let param = match p.index {
-                HVM_PARAM_CALLBACK_IRQ => {
-                    HvmParam::CallbackIrq(HvmCallbackVia::from_param(v).map_err(|_| Errno::EINVAL)?)
-                }
+                // Never an error, as in Xen: see `HvmCallbackVia::from_param`.
+                HVM_PARAM_CALLBACK_IRQ => HvmParam::CallbackIrq(HvmCallbackVia::from_param(v)),
                 HVM_PARAM_STORE_PFN => HvmParam::StorePfn(v),
                 HVM_PARAM_STORE_EVTCHN => HvmParam::StoreEvtchn(v),
                 HVM_PARAM_CONSOLE_PFN => HvmParam::ConsolePfn(v),

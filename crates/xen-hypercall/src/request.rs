@@ -136,7 +136,8 @@ pub enum MemoryReq {
 /// A typed HVM parameter for `HVMOP_set_param`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HvmParam {
-    /// `HVM_PARAM_CALLBACK_IRQ`, decoded.
+    /// `HVM_PARAM_CALLBACK_IRQ`, decoded as Xen does ([`HvmCallbackVia::from_param`]: any
+    /// value decodes; the handler refuses what it cannot deliver).
     CallbackIrq(HvmCallbackVia),
     /// `HVM_PARAM_STORE_PFN`.
     StorePfn(u64),
