@@ -2,8 +2,9 @@
 //! trait that records the last call. Enabled by the `test-support` feature.
 
 use xen_abi::{
-    E820Entry, XenCapabilitiesInfo, XenChangesetInfo, XenCompileInfo, XenExtraversion, E820_RAM,
-    E820_RESERVED, HVM_NR_PARAMS, VMASST_TYPE_RUNSTATE_UPDATE_FLAG, XENFEAT_HVM_CALLBACK_VECTOR,
+    E820Entry, HvmCallbackVia, XenCapabilitiesInfo, XenChangesetInfo, XenCompileInfo,
+    XenExtraversion, E820_RAM, E820_RESERVED, HVM_NR_PARAMS, VMASST_TYPE_RUNSTATE_UPDATE_FLAG,
+    XENFEAT_HVM_CALLBACK_VECTOR,
 };
 
 use crate::error::{Errno, XenResult};
@@ -97,7 +98,8 @@ pub enum Call {
     },
 }
 
-/// An in-memory hypervisor for tests, benches and fuzzing.
+/// An in-memory hypervisor for tests, benches and fuzzing. Where the reference VMM (xen-vmm)
+/// refuses something, so does it, with the same errno, so tests assert real behaviour.
 #[derive(Debug)]
 pub struct RecordingHypervisor {
     /// Domain id.
@@ -129,6 +131,9 @@ pub struct RecordingHypervisor {
 }
 
 impl RecordingHypervisor {
+    /// GSIs a callback may use (those of the reference VMM's IOAPIC: 0..48).
+    pub const NR_GSIS: u32 = 48;
+
     /// A domain `domid` with `nr_vcpus` vCPUs and a small memory map.
     pub fn new(domid: u16, nr_vcpus: u32) -> Self {
         Self {
@@ -217,15 +222,26 @@ impl MemoryHandler for RecordingHypervisor {
     }
 }
 
+/// As the reference VMM (xen-vmm): the xenstore and console parameters are the VMM's
+/// (-EPERM), and a callback it cannot deliver is refused with -EINVAL: PCI INTx (there is no
+/// PCI device), a GSI at or above [`RecordingHypervisor::NR_GSIS`], a vector below 0x10.
 impl HvmHandler for RecordingHypervisor {
     fn set_param(&mut self, _vcpu: u32, param: HvmParam) -> XenResult<()> {
         self.rec(Call::SetParam(param))?;
         let (i, v) = match param {
-            HvmParam::CallbackIrq(via) => (xen_abi::HVM_PARAM_CALLBACK_IRQ, via.to_param()),
-            HvmParam::StorePfn(v) => (xen_abi::HVM_PARAM_STORE_PFN, v),
-            HvmParam::StoreEvtchn(v) => (xen_abi::HVM_PARAM_STORE_EVTCHN, v),
-            HvmParam::ConsolePfn(v) => (xen_abi::HVM_PARAM_CONSOLE_PFN, v),
-            HvmParam::ConsoleEvtchn(v) => (xen_abi::HVM_PARAM_CONSOLE_EVTCHN, v),
+            HvmParam::CallbackIrq(via) => {
+                match via {
+                    HvmCallbackVia::None => {}
+                    HvmCallbackVia::Gsi(g) if g < Self::NR_GSIS => {}
+                    HvmCallbackVia::Vector(v) if v >= 0x10 => {}
+                    _ => return Err(Errno::EINVAL),
+                }
+                (xen_abi::HVM_PARAM_CALLBACK_IRQ, via.to_param())
+            }
+            HvmParam::StorePfn(_)
+            | HvmParam::StoreEvtchn(_)
+            | HvmParam::ConsolePfn(_)
+            | HvmParam::ConsoleEvtchn(_) => return Err(Errno::EPERM),
             HvmParam::Other { index, value } => (index, value),
         };
         *self.params.get_mut(i as usize).ok_or(Errno::EINVAL)? = v;
