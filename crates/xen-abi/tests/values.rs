@@ -64,6 +64,14 @@ fn cpuid_signature_spells_xenvmm() {
 }
 
 #[test]
+fn errno_newtype() {
+    assert_eq!(Errno::EINVAL, Errno(errno::EINVAL));
+    assert_eq!(Errno::ENOSYS.0, 38);
+    assert_eq!(Errno::EINVAL.to_return(), -22);
+    assert_eq!(Errno::ETIMEDOUT.to_return(), -110);
+}
+
+#[test]
 fn callback_via_decode_and_encode() {
     assert_eq!(HvmCallbackVia::from_param(0), HvmCallbackVia::None);
     assert_eq!(HvmCallbackVia::from_param(5), HvmCallbackVia::Gsi(5));
