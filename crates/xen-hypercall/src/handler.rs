@@ -153,9 +153,10 @@ pub trait SchedHandler {
     fn shutdown(&mut self, vcpu: u32, reason: u32) -> HypercallOutcome;
 }
 
-/// Status of a port for `EVTCHNOP_status`.
+/// Status of a port: the typed answer to `EVTCHNOP_status`, which the dispatcher encodes
+/// into the guest's [`xen_abi::EvtchnStatus`] (`EVTCHNSTAT_*` and the `u` words).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EvtchnState {
+pub enum PortStatus {
     /// Not in use.
     Closed,
     /// Unbound, waiting for `remote_dom`.
@@ -198,7 +199,7 @@ pub trait EvtchnHandler {
     /// `EVTCHNOP_send`.
     fn send(&mut self, vcpu: u32, port: u32) -> XenResult<()>;
     /// `EVTCHNOP_status`: state and bound vCPU.
-    fn status(&mut self, vcpu: u32, port: u32) -> XenResult<(EvtchnState, u32)>;
+    fn status(&mut self, vcpu: u32, port: u32) -> XenResult<(PortStatus, u32)>;
     /// `EVTCHNOP_bind_vcpu`.
     fn bind_vcpu(&mut self, vcpu: u32, port: u32, target: u32) -> XenResult<()>;
     /// `EVTCHNOP_unmask`.

@@ -58,8 +58,8 @@ pub use dispatch::{dispatch, execute, HypercallResult};
 pub use error::{Errno, Error, XenResult};
 pub use guest::{AddressTranslate, GuestAccess};
 pub use handler::{
-    ConsoleHandler, EvtchnHandler, EvtchnState, GnttabHandler, HvmHandler, HypercallOutcome,
-    Hypervisor, MemoryHandler, SchedHandler, VcpuHandler, VersionHandler, VmAssistHandler,
+    ConsoleHandler, EvtchnHandler, GnttabHandler, HvmHandler, HypercallOutcome, Hypervisor,
+    MemoryHandler, PortStatus, SchedHandler, VcpuHandler, VersionHandler, VmAssistHandler,
 };
 pub use page::{
     hypercall_page, hypercall_page_gpa, write_hypercall_page, HypercallPageKind, PAGE_FILL_BYTE,

@@ -373,10 +373,10 @@ impl EvtchnHandler for RecordingHypervisor {
     fn send(&mut self, _v: u32, port: u32) -> XenResult<()> {
         self.rec(Call::Send(port))
     }
-    fn status(&mut self, _v: u32, port: u32) -> XenResult<(EvtchnState, u32)> {
+    fn status(&mut self, _v: u32, port: u32) -> XenResult<(PortStatus, u32)> {
         self.rec(Call::Status(port))?;
         Ok((
-            EvtchnState::Interdomain {
+            PortStatus::Interdomain {
                 remote_dom: 0,
                 remote_port: port + 100,
             },

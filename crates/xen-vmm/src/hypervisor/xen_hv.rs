@@ -21,8 +21,8 @@ use xen_abi::{
     XENFEAT_HVM_CALLBACK_VECTOR, XENFEAT_HVM_SAFE_PVCLOCK,
 };
 use xen_hypercall::{
-    AddressTranslate, ConsoleHandler, Errno, EvtchnHandler, EvtchnState, GnttabHandler, GuestArea,
-    HvmHandler, HvmParam, HypercallOutcome, Hypervisor, MapSpace, MemoryHandler, SchedHandler,
+    AddressTranslate, ConsoleHandler, Errno, EvtchnHandler, GnttabHandler, GuestArea, HvmHandler,
+    HvmParam, HypercallOutcome, Hypervisor, MapSpace, MemoryHandler, PortStatus, SchedHandler,
     VcpuHandler, VersionHandler, VmAssistHandler, XenResult,
 };
 
@@ -674,24 +674,24 @@ impl EvtchnHandler for XenHv<'_, '_> {
             .map_err(evtchn_err)
     }
 
-    fn status(&mut self, _vcpu: u32, port: u32) -> XenResult<(EvtchnState, u32)> {
+    fn status(&mut self, _vcpu: u32, port: u32) -> XenResult<(PortStatus, u32)> {
         let st = self
             .shared
             .evtchn
             .status(self.token, DOMID_SELF, port)
             .map_err(evtchn_err)?;
         let s = match st.status {
-            xen_abi::EVTCHNSTAT_UNBOUND => EvtchnState::Unbound {
+            xen_abi::EVTCHNSTAT_UNBOUND => PortStatus::Unbound {
                 remote_dom: st.u[0] as u16,
             },
-            xen_abi::EVTCHNSTAT_INTERDOMAIN => EvtchnState::Interdomain {
+            xen_abi::EVTCHNSTAT_INTERDOMAIN => PortStatus::Interdomain {
                 remote_dom: st.u[0] as u16,
                 remote_port: st.u[1],
             },
-            xen_abi::EVTCHNSTAT_PIRQ => EvtchnState::Pirq(st.u[0]),
-            xen_abi::EVTCHNSTAT_VIRQ => EvtchnState::Virq(st.u[0]),
-            xen_abi::EVTCHNSTAT_IPI => EvtchnState::Ipi,
-            _ => EvtchnState::Closed,
+            xen_abi::EVTCHNSTAT_PIRQ => PortStatus::Pirq(st.u[0]),
+            xen_abi::EVTCHNSTAT_VIRQ => PortStatus::Virq(st.u[0]),
+            xen_abi::EVTCHNSTAT_IPI => PortStatus::Ipi,
+            _ => PortStatus::Closed,
         };
         Ok((s, st.vcpu))
     }
