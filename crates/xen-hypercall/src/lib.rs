@@ -15,6 +15,23 @@
 //!    event or deadline ([`HypercallOutcome::Block`], RAX already 0), or shut the VM down
 //!    ([`HypercallOutcome::Shutdown`]).
 //!
+//! # Defaults
+//!
+//! Every handler method has a default giving Xen's answer for something it does not offer,
+//! so a VMM implements only what it supports (a [`Hypervisor`] needs just
+//! [`Hypervisor::domid`] and [`Hypervisor::nr_vcpus`]):
+//!
+//! | Family | Default |
+//! |---|---|
+//! | [`VersionHandler`] | version [`DEFAULT_XEN_VERSION`] (4.17), empty strings, no features |
+//! | [`MemoryHandler`], [`HvmHandler`], [`VcpuHandler`] | `-ENOSYS` |
+//! | [`SchedHandler`] | yield: nothing; block / poll: `Done(-ENOSYS)`; shutdown: passed on |
+//! | [`EvtchnHandler`] | `-ENOSYS` (`bind_pirq`: `-EPERM`) |
+//! | [`GnttabHandler`] | a grant table of 0 frames (Xen's answer for `max_grant_frames=0`) |
+//! | [`ConsoleHandler`] | write: `-ENOSYS`; read: no input |
+//! | [`VmAssistHandler`] | `-EINVAL` (no assist offered) |
+//! | [`AddressTranslate`] | identity (flat, unpaged guests) |
+//!
 //! # Example
 //!
 //! ```
@@ -60,6 +77,7 @@ pub use guest::{AddressTranslate, GuestAccess};
 pub use handler::{
     ConsoleHandler, EvtchnHandler, GnttabHandler, HvmHandler, HypercallOutcome, Hypervisor,
     MemoryHandler, PortStatus, SchedHandler, VcpuHandler, VersionHandler, VmAssistHandler,
+    DEFAULT_XEN_VERSION,
 };
 pub use page::{
     hypercall_page, hypercall_page_gpa, write_hypercall_page, HypercallPageKind, PAGE_FILL_BYTE,
