@@ -82,5 +82,5 @@ pub use handler::{
 pub use page::{
     hypercall_page, hypercall_page_gpa, write_hypercall_page, HypercallPageKind, PAGE_FILL_BYTE,
 };
-pub use regs::{GuestWidth, HypercallRegs};
+pub use regs::{GuestWidth, HypercallRegs, X86Regs};
 pub use request::*;
