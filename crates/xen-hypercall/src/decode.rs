@@ -10,6 +10,7 @@ use crate::request::*;
 
 /// Caller facts needed to validate arguments.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DecodeContext {
     /// Calling vCPU.
     pub vcpu: u32,
@@ -20,6 +21,15 @@ pub struct DecodeContext {
 }
 
 impl DecodeContext {
+    /// The context of a hypercall of vCPU `vcpu` in domain `domid` with `nr_vcpus` vCPUs.
+    pub fn new(vcpu: u32, domid: u16, nr_vcpus: u32) -> Self {
+        Self {
+            vcpu,
+            domid,
+            nr_vcpus,
+        }
+    }
+
     fn is_self(&self, dom: u16) -> bool {
         dom == DOMID_SELF || dom == self.domid
     }

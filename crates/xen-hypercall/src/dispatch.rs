@@ -14,6 +14,7 @@ use crate::request::*;
 
 /// Result of [`dispatch`]: what to do with the vCPU and the RAX value to write now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HypercallResult {
     /// What the vCPU does next.
     pub outcome: HypercallOutcome,

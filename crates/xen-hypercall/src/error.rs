@@ -9,6 +9,7 @@ pub type XenResult<T> = Result<T, Errno>;
 
 /// VMM-facing errors of this crate.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The hypercall MSR value selects a page other than page 0 (we provide one page).
     #[error("hypercall MSR value {0:#x} selects non-zero page index {idx}", idx = .0 & 0xfff)]

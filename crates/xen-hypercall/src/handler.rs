@@ -19,6 +19,7 @@ use crate::request::{GuestArea, HvmParam, MapSpace};
 
 /// What the vCPU does after a hypercall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HypercallOutcome {
     /// Finished: write this value (0, a result, or `-errno`) to RAX and resume.
     Done(i64),
@@ -228,6 +229,7 @@ pub trait SchedHandler {
 /// Status of a port: the typed answer to `EVTCHNOP_status`, which the dispatcher encodes
 /// into the guest's [`xen_abi::EvtchnStatus`] (`EVTCHNSTAT_*` and the `u` words).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PortStatus {
     /// Not in use.
     Closed,

@@ -15,6 +15,7 @@ use crate::request::{GuestArea, HvmParam, MapSpace};
 /// A handler call, as recorded by [`RecordingHypervisor`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[allow(missing_docs)]
+#[non_exhaustive]
 pub enum Call {
     AddToPhysmap {
         space: MapSpace,

@@ -449,6 +449,8 @@ fn complete_hypercall(
             shared.finish(ExitReason::Shutdown(reason));
             Action::Exit
         }
+        // An outcome this VMM does not know: RAX holds its return value; resume.
+        _ => Action::Continue,
     };
     match source {
         Source::PortIo if vs.sync_regs => {

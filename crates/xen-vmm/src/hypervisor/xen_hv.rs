@@ -294,6 +294,7 @@ impl MemoryHandler for XenHv<'_, '_> {
                     status: false,
                 } if frame < GRANT_FRAMES => xen.grant_frames[frame as usize],
                 MapSpace::GrantTable { .. } => return Err(Errno::EINVAL),
+                _ => return Err(Errno::EOPNOTSUPP),
             }
         };
         if !backed {
@@ -346,6 +347,8 @@ impl MemoryHandler for XenHv<'_, '_> {
                 }
                 xen.grant_frames[frame as usize] = Some(gpa);
             }
+            // Refused above.
+            _ => return Err(Errno::EOPNOTSUPP),
         }
         Ok(())
     }
@@ -385,6 +388,8 @@ impl HvmHandler for XenHv<'_, '_> {
                 let (mut xen, _t) = self.shared.xen.lock(self.token);
                 *xen.params.get_mut(index as usize).ok_or(Errno::EINVAL)? = value
             }
+            // A parameter this VMM does not know: Xen's answer to a guest setting one.
+            _ => return Err(Errno::EPERM),
         }
         Ok(())
     }
