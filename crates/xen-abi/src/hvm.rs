@@ -1,7 +1,5 @@
 //! `hvm_op` sub-ops, HVM parameters (`hvm/params.h`) and the callback-IRQ encoding.
 
-use crate::Error;
-
 /// Set an HVM parameter (`struct xen_hvm_param`).
 pub const HVMOP_SET_PARAM: u32 = 0;
 /// Get an HVM parameter (`struct xen_hvm_param`).
@@ -50,7 +48,7 @@ pub const HVM_NR_PARAMS: u32 = 39;
 pub const HVM_PARAM_CALLBACK_IRQ_TYPE_MASK: u64 = 0xff00_0000_0000_0000;
 /// Shift of the type field of the `HVM_PARAM_CALLBACK_IRQ` value.
 pub const HVM_PARAM_CALLBACK_IRQ_TYPE_SHIFT: u32 = 56;
-/// Callback type: GSI in bits 31..0 (0 disables the callback).
+/// Callback type: GSI in bits 55..0 (0 disables the callback).
 pub const HVM_PARAM_CALLBACK_TYPE_GSI: u8 = 0;
 /// Callback type: PCI INTx (domain 47..32, bus 31..16, devfn 15..8, pin 1..0).
 pub const HVM_PARAM_CALLBACK_TYPE_PCI_INTX: u8 = 1;
@@ -106,41 +104,36 @@ pub enum HvmCallbackVia {
 }
 
 impl HvmCallbackVia {
-    /// Decodes an `HVM_PARAM_CALLBACK_IRQ` value.
+    /// Decodes an `HVM_PARAM_CALLBACK_IRQ` value the way Xen's `hvm_set_callback_via` reads
+    /// it. The type is bits 63:56:
     ///
-    /// Fails with [`Error::InvalidValue`] on an unknown type, a GSI above `u32`, or a
-    /// vector / INTx value with bits outside their fields.
-    pub fn from_param(value: u64) -> Result<Self, Error> {
+    /// - [`HVM_PARAM_CALLBACK_TYPE_GSI`]: bits 55:0 are the GSI. 0 gives [`Self::None`] (the
+    ///   whole value is 0: callbacks off); a GSI above `u32::MAX` exists on no platform and
+    ///   gives [`Self::None`], as Xen disables the callback for a GSI it does not have.
+    /// - [`HVM_PARAM_CALLBACK_TYPE_PCI_INTX`]: domain 47:32, bus 31:16, devfn 15:8, pin 1:0;
+    ///   the other bits are ignored.
+    /// - [`HVM_PARAM_CALLBACK_TYPE_VECTOR`]: bits 7:0 are the vector; bits 55:8 are ignored.
+    /// - any other type gives [`Self::None`].
+    ///
+    /// It never fails: Xen accepts every value of this parameter (the set succeeds and an
+    /// unusable value turns the callback off); whether the VMM can deliver a given GSI,
+    /// vector or INTx line is its own decision.
+    pub fn from_param(value: u64) -> Self {
         let ty = (value >> HVM_PARAM_CALLBACK_IRQ_TYPE_SHIFT) as u8;
         let payload = value & !HVM_PARAM_CALLBACK_IRQ_TYPE_MASK;
-        let bad = Error::InvalidValue {
-            what: "HVM_PARAM_CALLBACK_IRQ",
-            value,
-        };
         match ty {
             HVM_PARAM_CALLBACK_TYPE_GSI => match u32::try_from(payload) {
-                Ok(0) => Ok(Self::None),
-                Ok(gsi) => Ok(Self::Gsi(gsi)),
-                Err(_) => Err(bad),
+                Ok(0) | Err(_) => Self::None,
+                Ok(gsi) => Self::Gsi(gsi),
             },
-            HVM_PARAM_CALLBACK_TYPE_PCI_INTX => {
-                if payload & !0xffff_ffff_ff03 != 0 {
-                    return Err(bad);
-                }
-                Ok(Self::PciIntx {
-                    domain: (payload >> 32) as u16,
-                    bus: (payload >> 16) as u16,
-                    devfn: (payload >> 8) as u8,
-                    pin: (payload & 3) as u8,
-                })
-            }
-            HVM_PARAM_CALLBACK_TYPE_VECTOR => {
-                if payload > 0xff {
-                    return Err(bad);
-                }
-                Ok(Self::Vector(payload as u8))
-            }
-            _ => Err(bad),
+            HVM_PARAM_CALLBACK_TYPE_PCI_INTX => Self::PciIntx {
+                domain: (payload >> 32) as u16,
+                bus: (payload >> 16) as u16,
+                devfn: (payload >> 8) as u8,
+                pin: (payload & 3) as u8,
+            },
+            HVM_PARAM_CALLBACK_TYPE_VECTOR => Self::Vector(payload as u8),
+            _ => Self::None,
         }
     }
 

@@ -66,19 +66,6 @@ pub use xenstore::*;
 
 use vm_memory::ByteValued;
 
-/// Errors of this crate (decoding ABI values).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Error {
-    /// A value is not a valid encoding of `what`.
-    #[error("invalid {what} value {value:#x}")]
-    InvalidValue {
-        /// Which ABI field was being decoded.
-        what: &'static str,
-        /// The offending raw value.
-        value: u64,
-    },
-}
-
 /// Page size of the Xen x86 ABI.
 pub const XEN_PAGE_SIZE: u64 = 4096;
 /// Page shift of the Xen x86 ABI.
@@ -126,6 +113,71 @@ impl GuestWidth {
             Self::Bits64 => core::mem::size_of::<VcpuRunstateInfo64>(),
             Self::Bits32 => core::mem::size_of::<VcpuRunstateInfo32>(),
         }
+    }
+}
+
+/// A Xen errno for the guest: one of the positive values of [`errno`]; hypercalls return it
+/// negated ([`Errno::to_return`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Errno(pub i32);
+
+impl Errno {
+    /// Operation not permitted.
+    pub const EPERM: Self = Self(errno::EPERM);
+    /// No such file or directory / entry.
+    pub const ENOENT: Self = Self(errno::ENOENT);
+    /// No such process.
+    pub const ESRCH: Self = Self(errno::ESRCH);
+    /// Interrupted system call.
+    pub const EINTR: Self = Self(errno::EINTR);
+    /// I/O error.
+    pub const EIO: Self = Self(errno::EIO);
+    /// Argument list too long.
+    pub const E2BIG: Self = Self(errno::E2BIG);
+    /// Bad file number (e.g. bad event channel port).
+    pub const EBADF: Self = Self(errno::EBADF);
+    /// Try again.
+    pub const EAGAIN: Self = Self(errno::EAGAIN);
+    /// Out of memory.
+    pub const ENOMEM: Self = Self(errno::ENOMEM);
+    /// Permission denied.
+    pub const EACCES: Self = Self(errno::EACCES);
+    /// Bad address.
+    pub const EFAULT: Self = Self(errno::EFAULT);
+    /// Device or resource busy.
+    pub const EBUSY: Self = Self(errno::EBUSY);
+    /// File exists.
+    pub const EEXIST: Self = Self(errno::EEXIST);
+    /// Cross-device link.
+    pub const EXDEV: Self = Self(errno::EXDEV);
+    /// No such device.
+    pub const ENODEV: Self = Self(errno::ENODEV);
+    /// Invalid argument.
+    pub const EINVAL: Self = Self(errno::EINVAL);
+    /// No space left on device.
+    pub const ENOSPC: Self = Self(errno::ENOSPC);
+    /// Result not representable.
+    pub const ERANGE: Self = Self(errno::ERANGE);
+    /// Function not implemented.
+    pub const ENOSYS: Self = Self(errno::ENOSYS);
+    /// Timer expired (single-shot timer in the past with `VCPU_SSHOTTMR_future`).
+    pub const ETIME: Self = Self(errno::ETIME);
+    /// No data available.
+    pub const ENODATA: Self = Self(errno::ENODATA);
+    /// Operation not supported.
+    pub const EOPNOTSUPP: Self = Self(errno::EOPNOTSUPP);
+    /// No buffer space available.
+    pub const ENOBUFS: Self = Self(errno::ENOBUFS);
+    /// Already connected.
+    pub const EISCONN: Self = Self(errno::EISCONN);
+    /// Not connected.
+    pub const ENOTCONN: Self = Self(errno::ENOTCONN);
+    /// Timed out.
+    pub const ETIMEDOUT: Self = Self(errno::ETIMEDOUT);
+
+    /// The value returned to the guest (`-errno`).
+    pub const fn to_return(self) -> i64 {
+        -(self.0 as i64)
     }
 }
 

@@ -40,7 +40,7 @@ pub struct VcpuRegisterVcpuInfo {
     pub mfn: u64,
     /// Offset inside that page.
     pub offset: u32,
-    /// Reserved, must be 0.
+    /// Reserved. Xen ignores it (guests such as Linux 5.10 leave it uninitialised).
     pub rsvd: u32,
 }
 

@@ -10,6 +10,7 @@ use crate::request::*;
 
 /// Caller facts needed to validate arguments.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DecodeContext {
     /// Calling vCPU.
     pub vcpu: u32,
@@ -20,6 +21,15 @@ pub struct DecodeContext {
 }
 
 impl DecodeContext {
+    /// The context of a hypercall of vCPU `vcpu` in domain `domid` with `nr_vcpus` vCPUs.
+    pub fn new(vcpu: u32, domid: u16, nr_vcpus: u32) -> Self {
+        Self {
+            vcpu,
+            domid,
+            nr_vcpus,
+        }
+    }
+
     fn is_self(&self, dom: u16) -> bool {
         dom == DOMID_SELF || dom == self.domid
     }
@@ -233,9 +243,8 @@ where
             }
             let v = p.value;
             let param = match p.index {
-                HVM_PARAM_CALLBACK_IRQ => {
-                    HvmParam::CallbackIrq(HvmCallbackVia::from_param(v).map_err(|_| Errno::EINVAL)?)
-                }
+                // Never an error, as in Xen: see `HvmCallbackVia::from_param`.
+                HVM_PARAM_CALLBACK_IRQ => HvmParam::CallbackIrq(HvmCallbackVia::from_param(v)),
                 HVM_PARAM_STORE_PFN => HvmParam::StorePfn(v),
                 HVM_PARAM_STORE_EVTCHN => HvmParam::StoreEvtchn(v),
                 HVM_PARAM_CONSOLE_PFN => HvmParam::ConsolePfn(v),
@@ -326,7 +335,8 @@ where
                 GuestWidth::Bits64 => core::mem::size_of::<VcpuInfo64>(),
                 GuestWidth::Bits32 => core::mem::size_of::<VcpuInfo32>(),
             } as u64;
-            if r.rsvd != 0 || u64::from(r.offset) > XEN_PAGE_SIZE - vi_size {
+            // `rsvd` is ignored, as Xen does: Linux (e.g. 5.10) leaves it uninitialised.
+            if u64::from(r.offset) > XEN_PAGE_SIZE - vi_size {
                 return Err(Errno::EINVAL);
             }
             if r.mfn >> (64 - XEN_PAGE_SHIFT) != 0 {
@@ -396,10 +406,8 @@ where
         SCHEDOP_BLOCK => Ok(SchedReq::Block),
         SCHEDOP_SHUTDOWN => {
             let s: SchedShutdown = g.read_obj(arg)?;
-            if s.reason > SHUTDOWN_MAX {
-                return Err(Errno::EINVAL);
-            }
-            Ok(SchedReq::Shutdown(s.reason))
+            // As Xen: any reason is accepted, as a `u8` (`domain_shutdown(d, (u8)reason)`).
+            Ok(SchedReq::Shutdown(s.reason & 0xff))
         }
         SCHEDOP_POLL => {
             let (ports_ptr, nr, timeout) = match regs.mode {

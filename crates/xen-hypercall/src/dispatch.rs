@@ -8,12 +8,13 @@ use xen_abi::*;
 use crate::decode::{decode, DecodeContext};
 use crate::error::{Errno, XenResult};
 use crate::guest::GuestAccess;
-use crate::handler::{EvtchnState, HypercallOutcome, Hypervisor};
+use crate::handler::{HypercallOutcome, Hypervisor, PortStatus};
 use crate::regs::HypercallRegs;
 use crate::request::*;
 
 /// Result of [`dispatch`]: what to do with the vCPU and the RAX value to write now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HypercallResult {
     /// What the vCPU does next.
     pub outcome: HypercallOutcome,
@@ -307,17 +308,17 @@ where
         EvtchnReq::Status { port, out } => {
             let (state, bound) = h.status(vcpu, port)?;
             let (status, u) = match state {
-                EvtchnState::Closed => (EVTCHNSTAT_CLOSED, [0, 0]),
-                EvtchnState::Unbound { remote_dom } => {
+                PortStatus::Closed => (EVTCHNSTAT_CLOSED, [0, 0]),
+                PortStatus::Unbound { remote_dom } => {
                     (EVTCHNSTAT_UNBOUND, [u32::from(remote_dom), 0])
                 }
-                EvtchnState::Interdomain {
+                PortStatus::Interdomain {
                     remote_dom,
                     remote_port,
                 } => (EVTCHNSTAT_INTERDOMAIN, [u32::from(remote_dom), remote_port]),
-                EvtchnState::Pirq(p) => (EVTCHNSTAT_PIRQ, [p, 0]),
-                EvtchnState::Virq(v) => (EVTCHNSTAT_VIRQ, [v, 0]),
-                EvtchnState::Ipi => (EVTCHNSTAT_IPI, [0, 0]),
+                PortStatus::Pirq(p) => (EVTCHNSTAT_PIRQ, [p, 0]),
+                PortStatus::Virq(v) => (EVTCHNSTAT_VIRQ, [v, 0]),
+                PortStatus::Ipi => (EVTCHNSTAT_IPI, [0, 0]),
             };
             // status, vcpu, u[0], u[1]: 16 contiguous bytes from offset 8.
             let words = [status, bound, u[0], u[1]];

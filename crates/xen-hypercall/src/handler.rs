@@ -5,8 +5,13 @@
 //! id of the calling vCPU. Arguments have been validated as far as possible without VMM
 //! state (ranges, domain ids, vCPU ids, flag bits); the rest (e.g. whether a port is open) is
 //! the handler's job, reported with an [`Errno`].
+//!
+//! Every method has a default: see the crate docs ("Defaults").
 
-use xen_abi::{E820Entry, XenCapabilitiesInfo, XenChangesetInfo, XenCompileInfo, XenExtraversion};
+use xen_abi::{
+    E820Entry, XenCapabilitiesInfo, XenChangesetInfo, XenCompileInfo, XenExtraversion,
+    GNTST_GENERAL_ERROR,
+};
 
 use crate::error::{Errno, XenResult};
 use crate::guest::AddressTranslate;
@@ -14,6 +19,7 @@ use crate::request::{GuestArea, HvmParam, MapSpace};
 
 /// What the vCPU does after a hypercall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HypercallOutcome {
     /// Finished: write this value (0, a result, or `-errno`) to RAX and resume.
     Done(i64),
@@ -24,8 +30,15 @@ pub enum HypercallOutcome {
         /// Absolute wake-up time, if any.
         deadline_ns: Option<u64>,
     },
-    /// The guest asked to shut down with `SHUTDOWN_*` `reason`. RAX gets 0 should the vCPU
+    /// The guest asked to shut down with `reason` (`0..=255`). RAX gets 0 should the vCPU
     /// ever resume (e.g. after `SHUTDOWN_suspend`).
+    ///
+    /// The reason is the guest's `SHUTDOWN_*` value truncated to 8 bits, as Xen keeps it.
+    /// Xen accepts any value: it stops the domain whatever the reason and records the code
+    /// for the toolstack. A reason above `SHUTDOWN_MAX` is one the VMM cannot know the
+    /// meaning of: stop the VM for good, as Xen's `xl` toolstack does (it destroys a domain
+    /// whose shutdown code it does not know). Never restart, suspend or resume it, and never
+    /// answer it with an errno.
     Shutdown(u32),
 }
 
@@ -47,14 +60,26 @@ impl HypercallOutcome {
     }
 }
 
-/// `xen_version`.
+/// `(major, minor)` answered by the default [`VersionHandler::xen_version`]: Xen 4.17, the
+/// version whose ABI this workspace follows.
+pub const DEFAULT_XEN_VERSION: (u16, u16) = (4, 17);
+
+/// `xen_version`. Every method has a default (see the [crate docs](crate#defaults)).
 pub trait VersionHandler {
-    /// `(major, minor)` reported by `XENVER_version`.
-    fn xen_version(&mut self, vcpu: u32) -> (u16, u16);
-    /// Fills the extraversion string (NUL-terminated, e.g. `".0"`).
-    fn extraversion(&mut self, vcpu: u32, out: &mut XenExtraversion);
-    /// Fills the capabilities string (e.g. `"hvm-3.0-x86_64 hvm-3.0-x86_32"`).
-    fn capabilities(&mut self, vcpu: u32, out: &mut XenCapabilitiesInfo);
+    /// `(major, minor)` reported by `XENVER_version`. Default: [`DEFAULT_XEN_VERSION`].
+    fn xen_version(&mut self, vcpu: u32) -> (u16, u16) {
+        let _ = vcpu;
+        DEFAULT_XEN_VERSION
+    }
+    /// Fills the extraversion string (NUL-terminated, e.g. `".0"`). Default: empty.
+    fn extraversion(&mut self, vcpu: u32, out: &mut XenExtraversion) {
+        let _ = (vcpu, out);
+    }
+    /// Fills the capabilities string (e.g. `"hvm-3.0-x86_64 hvm-3.0-x86_32"`). Default:
+    /// empty.
+    fn capabilities(&mut self, vcpu: u32, out: &mut XenCapabilitiesInfo) {
+        let _ = (vcpu, out);
+    }
     /// Fills the compile info; default: all empty strings.
     fn compile_info(&mut self, vcpu: u32, out: &mut XenCompileInfo) {
         let _ = (vcpu, out);
@@ -64,30 +89,51 @@ pub trait VersionHandler {
         let _ = (vcpu, out);
     }
     /// Feature word `submap_idx` (`XENFEAT_*` bits); the dispatcher already rejects
-    /// `submap_idx >= XENFEAT_NR_SUBMAPS` with -EINVAL.
-    fn features(&mut self, vcpu: u32, submap_idx: u32) -> u32;
+    /// `submap_idx >= XENFEAT_NR_SUBMAPS` with -EINVAL. Default: 0 (no feature).
+    fn features(&mut self, vcpu: u32, submap_idx: u32) -> u32 {
+        let _ = (vcpu, submap_idx);
+        0
+    }
 }
 
-/// `memory_op`.
+/// `memory_op`. Defaults: -ENOSYS.
 pub trait MemoryHandler {
     /// Places `space` at `gfn`; the GFN may lie outside RAM (e.g. in an e820 hole).
-    fn add_to_physmap(&mut self, vcpu: u32, space: MapSpace, gfn: u64) -> XenResult<()>;
+    fn add_to_physmap(&mut self, vcpu: u32, space: MapSpace, gfn: u64) -> XenResult<()> {
+        let _ = (vcpu, space, gfn);
+        Err(Errno::ENOSYS)
+    }
     /// The guest's memory map; the dispatcher copies as many entries as the guest has room
-    /// for. Return `Err(Errno::ENOSYS)` if there is none.
-    fn memory_map(&mut self, vcpu: u32) -> XenResult<&[E820Entry]>;
+    /// for. Default: -ENOSYS, Xen's answer when the domain has no memory map.
+    fn memory_map(&mut self, vcpu: u32) -> XenResult<&[E820Entry]> {
+        let _ = vcpu;
+        Err(Errno::ENOSYS)
+    }
 }
 
-/// `hvm_op`.
+/// `hvm_op`. Defaults: -ENOSYS.
 pub trait HvmHandler {
     /// `HVMOP_set_param`.
-    fn set_param(&mut self, vcpu: u32, param: HvmParam) -> XenResult<()>;
+    fn set_param(&mut self, vcpu: u32, param: HvmParam) -> XenResult<()> {
+        let _ = (vcpu, param);
+        Err(Errno::ENOSYS)
+    }
     /// `HVMOP_get_param` of `index` (`< HVM_NR_PARAMS`).
-    fn get_param(&mut self, vcpu: u32, index: u32) -> XenResult<u64>;
-    /// `HVMOP_set_evtchn_upcall_vector` for vCPU `target`.
-    fn set_evtchn_upcall_vector(&mut self, vcpu: u32, target: u32, vector: u8) -> XenResult<()>;
+    fn get_param(&mut self, vcpu: u32, index: u32) -> XenResult<u64> {
+        let _ = (vcpu, index);
+        Err(Errno::ENOSYS)
+    }
+    /// `HVMOP_set_evtchn_upcall_vector` for vCPU `target`. The default -ENOSYS is what Xen
+    /// versions without the op answer; Linux then falls back to the callback parameter.
+    fn set_evtchn_upcall_vector(&mut self, vcpu: u32, target: u32, vector: u8) -> XenResult<()> {
+        let _ = (vcpu, target, vector);
+        Err(Errno::ENOSYS)
+    }
 }
 
 /// `vcpu_op` and `set_timer_op`. `target` is the vCPU named by the guest (`< nr_vcpus`).
+/// Defaults: -ENOSYS (for `register_vcpu_info`, guests then keep their `vcpu_info` in
+/// `shared_info`).
 pub trait VcpuHandler {
     /// `VCPUOP_register_vcpu_info`.
     fn register_vcpu_info(
@@ -96,21 +142,30 @@ pub trait VcpuHandler {
         target: u32,
         gfn: u64,
         offset: u32,
-    ) -> XenResult<()>;
+    ) -> XenResult<()> {
+        let _ = (vcpu, target, gfn, offset);
+        Err(Errno::ENOSYS)
+    }
     /// `VCPUOP_register_runstate_memory_area` (`None` unregisters).
     fn register_runstate_area(
         &mut self,
         vcpu: u32,
         target: u32,
         area: Option<GuestArea>,
-    ) -> XenResult<()>;
+    ) -> XenResult<()> {
+        let _ = (vcpu, target, area);
+        Err(Errno::ENOSYS)
+    }
     /// `VCPUOP_register_vcpu_time_memory_area` (`None` unregisters).
     fn register_time_area(
         &mut self,
         vcpu: u32,
         target: u32,
         area: Option<GuestArea>,
-    ) -> XenResult<()>;
+    ) -> XenResult<()> {
+        let _ = (vcpu, target, area);
+        Err(Errno::ENOSYS)
+    }
     /// `VCPUOP_set_singleshot_timer`; return `Err(Errno::ETIME)` if `future` and the
     /// deadline has passed.
     fn set_singleshot_timer(
@@ -119,35 +174,63 @@ pub trait VcpuHandler {
         target: u32,
         timeout_abs_ns: u64,
         future: bool,
-    ) -> XenResult<()>;
+    ) -> XenResult<()> {
+        let _ = (vcpu, target, timeout_abs_ns, future);
+        Err(Errno::ENOSYS)
+    }
     /// `VCPUOP_stop_singleshot_timer`.
-    fn stop_singleshot_timer(&mut self, vcpu: u32, target: u32) -> XenResult<()>;
+    fn stop_singleshot_timer(&mut self, vcpu: u32, target: u32) -> XenResult<()> {
+        let _ = (vcpu, target);
+        Err(Errno::ENOSYS)
+    }
     /// `VCPUOP_set_periodic_timer`.
-    fn set_periodic_timer(&mut self, vcpu: u32, target: u32, period_ns: u64) -> XenResult<()>;
+    fn set_periodic_timer(&mut self, vcpu: u32, target: u32, period_ns: u64) -> XenResult<()> {
+        let _ = (vcpu, target, period_ns);
+        Err(Errno::ENOSYS)
+    }
     /// `VCPUOP_stop_periodic_timer`.
-    fn stop_periodic_timer(&mut self, vcpu: u32, target: u32) -> XenResult<()>;
+    fn stop_periodic_timer(&mut self, vcpu: u32, target: u32) -> XenResult<()> {
+        let _ = (vcpu, target);
+        Err(Errno::ENOSYS)
+    }
     /// `set_timer_op` on the calling vCPU (`None` cancels).
-    fn set_timer_op(&mut self, vcpu: u32, deadline_ns: Option<u64>) -> XenResult<()>;
+    fn set_timer_op(&mut self, vcpu: u32, deadline_ns: Option<u64>) -> XenResult<()> {
+        let _ = (vcpu, deadline_ns);
+        Err(Errno::ENOSYS)
+    }
 }
 
 /// `sched_op`. Blocking ones return a [`HypercallOutcome`].
 pub trait SchedHandler {
-    /// `SCHEDOP_yield`.
+    /// `SCHEDOP_yield`. Default: nothing (the guest resumes at once).
     fn yield_now(&mut self, vcpu: u32) {
         let _ = vcpu;
     }
     /// `SCHEDOP_block`: return `Done(0)` if an event is already pending, else `Block`.
-    fn block(&mut self, vcpu: u32) -> HypercallOutcome;
+    /// Default: `Done(-ENOSYS)` (a VMM without event delivery cannot wake the vCPU).
+    fn block(&mut self, vcpu: u32) -> HypercallOutcome {
+        let _ = vcpu;
+        HypercallOutcome::Done(Errno::ENOSYS.to_return())
+    }
     /// `SCHEDOP_poll`: return `Done(0)` if a port is pending, `Done(-errno)` for a bad port,
-    /// else `Block { deadline_ns: timeout_ns }`.
-    fn poll(&mut self, vcpu: u32, ports: &[u32], timeout_ns: Option<u64>) -> HypercallOutcome;
-    /// `SCHEDOP_shutdown` (`reason <= SHUTDOWN_MAX`).
-    fn shutdown(&mut self, vcpu: u32, reason: u32) -> HypercallOutcome;
+    /// else `Block { deadline_ns: timeout_ns }`. Default: `Done(-ENOSYS)`.
+    fn poll(&mut self, vcpu: u32, ports: &[u32], timeout_ns: Option<u64>) -> HypercallOutcome {
+        let _ = (vcpu, ports, timeout_ns);
+        HypercallOutcome::Done(Errno::ENOSYS.to_return())
+    }
+    /// `SCHEDOP_shutdown` with `reason` in `0..=255` (possibly above `SHUTDOWN_MAX`; see
+    /// [`HypercallOutcome::Shutdown`]). Default: `Shutdown(reason)`, handed to the VMM.
+    fn shutdown(&mut self, vcpu: u32, reason: u32) -> HypercallOutcome {
+        let _ = vcpu;
+        HypercallOutcome::Shutdown(reason)
+    }
 }
 
-/// Status of a port for `EVTCHNOP_status`.
+/// Status of a port: the typed answer to `EVTCHNOP_status`, which the dispatcher encodes
+/// into the guest's [`xen_abi::EvtchnStatus`] (`EVTCHNSTAT_*` and the `u` words).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EvtchnState {
+#[non_exhaustive]
+pub enum PortStatus {
     /// Not in use.
     Closed,
     /// Unbound, waiting for `remote_dom`.
@@ -171,51 +254,106 @@ pub enum EvtchnState {
 }
 
 /// `event_channel_op` (2-level ABI). Ports returned are written back by the dispatcher.
+/// Defaults: -ENOSYS, except `bind_pirq`.
 pub trait EvtchnHandler {
     /// `EVTCHNOP_alloc_unbound`.
-    fn alloc_unbound(&mut self, vcpu: u32, remote_dom: u16) -> XenResult<u32>;
+    fn alloc_unbound(&mut self, vcpu: u32, remote_dom: u16) -> XenResult<u32> {
+        let _ = (vcpu, remote_dom);
+        Err(Errno::ENOSYS)
+    }
     /// `EVTCHNOP_bind_interdomain`.
-    fn bind_interdomain(&mut self, vcpu: u32, remote_dom: u16, remote_port: u32) -> XenResult<u32>;
+    fn bind_interdomain(&mut self, vcpu: u32, remote_dom: u16, remote_port: u32) -> XenResult<u32> {
+        let _ = (vcpu, remote_dom, remote_port);
+        Err(Errno::ENOSYS)
+    }
     /// `EVTCHNOP_bind_virq`.
-    fn bind_virq(&mut self, vcpu: u32, virq: u32, target: u32) -> XenResult<u32>;
+    fn bind_virq(&mut self, vcpu: u32, virq: u32, target: u32) -> XenResult<u32> {
+        let _ = (vcpu, virq, target);
+        Err(Errno::ENOSYS)
+    }
     /// `EVTCHNOP_bind_pirq`; default: -EPERM (no physical IRQs for guests).
     fn bind_pirq(&mut self, vcpu: u32, pirq: u32, flags: u32) -> XenResult<u32> {
         let _ = (vcpu, pirq, flags);
         Err(Errno::EPERM)
     }
     /// `EVTCHNOP_bind_ipi`.
-    fn bind_ipi(&mut self, vcpu: u32, target: u32) -> XenResult<u32>;
+    fn bind_ipi(&mut self, vcpu: u32, target: u32) -> XenResult<u32> {
+        let _ = (vcpu, target);
+        Err(Errno::ENOSYS)
+    }
     /// `EVTCHNOP_close`.
-    fn close(&mut self, vcpu: u32, port: u32) -> XenResult<()>;
+    fn close(&mut self, vcpu: u32, port: u32) -> XenResult<()> {
+        let _ = (vcpu, port);
+        Err(Errno::ENOSYS)
+    }
     /// `EVTCHNOP_send`.
-    fn send(&mut self, vcpu: u32, port: u32) -> XenResult<()>;
+    fn send(&mut self, vcpu: u32, port: u32) -> XenResult<()> {
+        let _ = (vcpu, port);
+        Err(Errno::ENOSYS)
+    }
     /// `EVTCHNOP_status`: state and bound vCPU.
-    fn status(&mut self, vcpu: u32, port: u32) -> XenResult<(EvtchnState, u32)>;
+    fn status(&mut self, vcpu: u32, port: u32) -> XenResult<(PortStatus, u32)> {
+        let _ = (vcpu, port);
+        Err(Errno::ENOSYS)
+    }
     /// `EVTCHNOP_bind_vcpu`.
-    fn bind_vcpu(&mut self, vcpu: u32, port: u32, target: u32) -> XenResult<()>;
+    fn bind_vcpu(&mut self, vcpu: u32, port: u32, target: u32) -> XenResult<()> {
+        let _ = (vcpu, port, target);
+        Err(Errno::ENOSYS)
+    }
     /// `EVTCHNOP_unmask`.
-    fn unmask(&mut self, vcpu: u32, port: u32) -> XenResult<()>;
+    fn unmask(&mut self, vcpu: u32, port: u32) -> XenResult<()> {
+        let _ = (vcpu, port);
+        Err(Errno::ENOSYS)
+    }
     /// `EVTCHNOP_reset` of the caller's domain.
-    fn reset(&mut self, vcpu: u32) -> XenResult<()>;
+    fn reset(&mut self, vcpu: u32) -> XenResult<()> {
+        let _ = vcpu;
+        Err(Errno::ENOSYS)
+    }
 }
 
-/// `grant_table_op` (v1 only).
+/// `grant_table_op` (v1 only). The defaults describe a grant table of 0 frames, Xen's
+/// answer for a domain created with `max_grant_frames=0`: `query_size` gives `(0, 0)`,
+/// `setup_table` of any frame fails with `GNTST_general_error`, the version is and stays 1.
 pub trait GnttabHandler {
-    /// `(nr_frames, max_nr_frames)`.
-    fn query_size(&mut self, vcpu: u32) -> (u32, u32);
+    /// `(nr_frames, max_nr_frames)`. Default: `(0, 0)`.
+    fn query_size(&mut self, vcpu: u32) -> (u32, u32) {
+        let _ = vcpu;
+        (0, 0)
+    }
     /// Grows the table to `frames.len()` frames and fills `frames` with their GFNs.
-    /// `Err(status)` is a negative `GNTST_*` written to the guest's status field.
-    fn setup_table(&mut self, vcpu: u32, frames: &mut [u64]) -> Result<(), i16>;
+    /// `Err(status)` is a negative `GNTST_*` written to the guest's status field. Default:
+    /// `Ok` for 0 frames, else `Err(GNTST_GENERAL_ERROR)` (the table cannot grow).
+    fn setup_table(&mut self, vcpu: u32, frames: &mut [u64]) -> Result<(), i16> {
+        let _ = vcpu;
+        if frames.is_empty() {
+            Ok(())
+        } else {
+            Err(GNTST_GENERAL_ERROR)
+        }
+    }
     /// `GNTTABOP_set_version` with `version == 1` (others are rejected by the dispatcher).
-    fn set_version(&mut self, vcpu: u32, version: u32) -> XenResult<()>;
-    /// `GNTTABOP_get_version`.
-    fn get_version(&mut self, vcpu: u32) -> u32;
+    /// Default: `Ok` (the table is v1).
+    fn set_version(&mut self, vcpu: u32, version: u32) -> XenResult<()> {
+        let _ = (vcpu, version);
+        Ok(())
+    }
+    /// `GNTTABOP_get_version`. Default: 1.
+    fn get_version(&mut self, vcpu: u32) -> u32 {
+        let _ = vcpu;
+        1
+    }
 }
 
 /// `console_io`.
 pub trait ConsoleHandler {
-    /// Bytes written by the guest (called once per chunk of up to 256 bytes).
-    fn console_write(&mut self, vcpu: u32, bytes: &[u8]) -> XenResult<()>;
+    /// Bytes written by the guest (called once per chunk of up to 256 bytes). Default:
+    /// -ENOSYS (no hypervisor console).
+    fn console_write(&mut self, vcpu: u32, bytes: &[u8]) -> XenResult<()> {
+        let _ = (vcpu, bytes);
+        Err(Errno::ENOSYS)
+    }
     /// Fills `buf` with console input; returns the count. Default: no input.
     fn console_read(&mut self, vcpu: u32, buf: &mut [u8]) -> usize {
         let _ = (vcpu, buf);
@@ -234,7 +372,9 @@ pub trait VmAssistHandler {
     }
 }
 
-/// Everything the dispatcher needs from the VMM.
+/// Everything the dispatcher needs from the VMM. Only [`Hypervisor::domid`] and
+/// [`Hypervisor::nr_vcpus`] have no default: an empty `impl` of each family trait gives Xen's
+/// answers for a hypervisor offering nothing (see the [crate docs](crate#defaults)).
 pub trait Hypervisor:
     AddressTranslate
     + VersionHandler

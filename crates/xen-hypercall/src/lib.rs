@@ -9,37 +9,98 @@
 //! Flow for a VMM:
 //! 1. On the guest's write of the hypercall MSR ([`xen_abi::XEN_HYPERCALL_MSR`]) call
 //!    [`write_hypercall_page`] (or [`hypercall_page_gpa`] + [`hypercall_page`]).
-//! 2. On each hypercall exit build [`HypercallRegs`] and call [`dispatch`] with a
-//!    [`Hypervisor`] implementation; write [`HypercallResult::rax`] to RAX, then act on
-//!    [`HypercallResult::outcome`]: resume ([`HypercallOutcome::Done`]), halt the vCPU until an
-//!    event or deadline ([`HypercallOutcome::Block`], RAX already 0), or shut the VM down
-//!    ([`HypercallOutcome::Shutdown`]).
+//! 2. On each hypercall exit copy the vCPU registers into an [`X86Regs`] (or, when the
+//!    hypervisor already split them, build [`HypercallRegs`] directly); its
+//!    [`X86Regs::hypercall_regs`] decodes width, calling convention and CPL, and
+//!    [`X86Regs::paging`] tells whether pointers are guest-virtual.
+//! 3. Call [`dispatch`] with a [`Hypervisor`] implementation; write [`HypercallResult::rax`]
+//!    to RAX, then act on [`HypercallResult::outcome`]: resume ([`HypercallOutcome::Done`]),
+//!    halt the vCPU until an event or deadline ([`HypercallOutcome::Block`], RAX already 0),
+//!    or stop the VM ([`HypercallOutcome::Shutdown`], whatever the reason).
+//!
+//! Results to the guest are [`Errno`]s (defined in xen-abi, re-exported here); the enums and
+//! result structs are `#[non_exhaustive]`, so a VMM's matches keep compiling when Xen
+//! features are added.
+//!
+//! # Defaults
+//!
+//! Every handler method has a default giving Xen's answer for something it does not offer,
+//! so a VMM implements only what it supports (a [`Hypervisor`] needs just
+//! [`Hypervisor::domid`] and [`Hypervisor::nr_vcpus`]):
+//!
+//! | Family | Default |
+//! |---|---|
+//! | [`VersionHandler`] | version [`DEFAULT_XEN_VERSION`] (4.17), empty strings, no features |
+//! | [`MemoryHandler`], [`HvmHandler`], [`VcpuHandler`] | `-ENOSYS` |
+//! | [`SchedHandler`] | yield: nothing; block / poll: `Done(-ENOSYS)`; shutdown: passed on |
+//! | [`EvtchnHandler`] | `-ENOSYS` (`bind_pirq`: `-EPERM`) |
+//! | [`GnttabHandler`] | a grant table of 0 frames (Xen's answer for `max_grant_frames=0`) |
+//! | [`ConsoleHandler`] | write: `-ENOSYS`; read: no input |
+//! | [`VmAssistHandler`] | `-EINVAL` (no assist offered) |
+//! | [`AddressTranslate`] | identity (flat, unpaged guests) |
 //!
 //! # Example
+//!
+//! A VMM offering only the hypervisor console; everything else gets Xen's answer.
 //!
 //! ```
 //! use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 //! use xen_abi::*;
-//! use xen_hypercall::testing::RecordingHypervisor;
-//! use xen_hypercall::{dispatch, write_hypercall_page, HypercallOutcome, HypercallPageKind,
-//!     HypercallRegs};
+//! use xen_hypercall::*;
+//!
+//! struct ConsoleOnly {
+//!     out: Vec<u8>,
+//! }
+//! impl AddressTranslate for ConsoleOnly {} // flat guest: GVA = GPA
+//! impl VersionHandler for ConsoleOnly {}
+//! impl MemoryHandler for ConsoleOnly {}
+//! impl HvmHandler for ConsoleOnly {}
+//! impl VcpuHandler for ConsoleOnly {}
+//! impl SchedHandler for ConsoleOnly {}
+//! impl EvtchnHandler for ConsoleOnly {}
+//! impl GnttabHandler for ConsoleOnly {}
+//! impl VmAssistHandler for ConsoleOnly {}
+//! impl ConsoleHandler for ConsoleOnly {
+//!     fn console_write(&mut self, _vcpu: u32, bytes: &[u8]) -> XenResult<()> {
+//!         self.out.extend_from_slice(bytes);
+//!         Ok(())
+//!     }
+//! }
+//! impl Hypervisor for ConsoleOnly {
+//!     fn domid(&self) -> u16 {
+//!         1
+//!     }
+//!     fn nr_vcpus(&self) -> u32 {
+//!         1
+//!     }
+//! }
 //!
 //! let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap();
-//! // Guest wrote 0x5000 to MSR 0x40000000:
-//! write_hypercall_page(&mem, 0x5000, HypercallPageKind::PortIo { port: 0xe9 }).unwrap();
+//! // The guest wrote 0x5000 to MSR 0x40000000:
+//! write_hypercall_page(&mem, 0x5000, HypercallPageKind::PortIo { port: 0x88 }).unwrap();
 //!
-//! // Guest calls EVTCHNOP_alloc_unbound with the struct at 0x2000.
-//! let arg = EvtchnAllocUnbound { dom: DOMID_SELF, remote_dom: 0, port: 0 };
-//! mem.write_obj(arg, GuestAddress(0x2000)).unwrap();
-//! let regs = HypercallRegs::from_regs64(
-//!     0, HYPERVISOR_EVENT_CHANNEL_OP, EVTCHNOP_ALLOC_UNBOUND.into(), 0x2000, 0, 0, 0, 0);
-//!
-//! let mut hv = RecordingHypervisor::new(1, 2); // your VMM's Hypervisor impl
-//! let res = dispatch(&regs, 0, &mem, &mut hv);
+//! // A 64-bit guest calls console_io(CONSOLEIO_write, 3, 0x2000).
+//! mem.write_slice(b"hi\n", GuestAddress(0x2000)).unwrap();
+//! let x = X86Regs {
+//!     rax: HYPERVISOR_CONSOLE_IO,
+//!     rdi: CONSOLEIO_WRITE.into(),
+//!     rsi: 3,
+//!     rdx: 0x2000,
+//!     efer: 1 << 10, // EFER.LMA
+//!     cs_l: true,
+//!     ..Default::default()
+//! };
+//! let mut vmm = ConsoleOnly { out: Vec::new() };
+//! let res = dispatch(&x.hypercall_regs(), 0, &mem, &mut vmm);
 //! assert_eq!(res.outcome, HypercallOutcome::Done(0));
-//! assert_eq!(res.rax, 0);
-//! let out: EvtchnAllocUnbound = mem.read_obj(GuestAddress(0x2000)).unwrap();
-//! assert_eq!(out.port, 1);
+//! assert_eq!(res.rax, 0); // the VMM writes this to RAX
+//! assert_eq!(vmm.out, b"hi\n");
+//!
+//! // Not implemented here: EVTCHNOP_send gets -ENOSYS.
+//! mem.write_obj(EvtchnSend { port: 1 }, GuestAddress(0x3000)).unwrap();
+//! let x = X86Regs { rax: HYPERVISOR_EVENT_CHANNEL_OP, rdi: EVTCHNOP_SEND.into(), rsi: 0x3000, ..x };
+//! let res = dispatch(&x.hypercall_regs(), 0, &mem, &mut vmm);
+//! assert_eq!(res.outcome, HypercallOutcome::Done(Errno::ENOSYS.to_return()));
 //! ```
 
 mod decode;
@@ -58,11 +119,12 @@ pub use dispatch::{dispatch, execute, HypercallResult};
 pub use error::{Errno, Error, XenResult};
 pub use guest::{AddressTranslate, GuestAccess};
 pub use handler::{
-    ConsoleHandler, EvtchnHandler, EvtchnState, GnttabHandler, HvmHandler, HypercallOutcome,
-    Hypervisor, MemoryHandler, SchedHandler, VcpuHandler, VersionHandler, VmAssistHandler,
+    ConsoleHandler, EvtchnHandler, GnttabHandler, HvmHandler, HypercallOutcome, Hypervisor,
+    MemoryHandler, PortStatus, SchedHandler, VcpuHandler, VersionHandler, VmAssistHandler,
+    DEFAULT_XEN_VERSION,
 };
 pub use page::{
     hypercall_page, hypercall_page_gpa, write_hypercall_page, HypercallPageKind, PAGE_FILL_BYTE,
 };
-pub use regs::{GuestWidth, HypercallRegs};
+pub use regs::{GuestWidth, HypercallRegs, X86Regs};
 pub use request::*;

@@ -7,6 +7,7 @@ use crate::error::Error;
 
 /// How the stubs in the hypercall page leave the guest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HypercallPageKind {
     /// `mov $nr,%eax; vmcall; ret` (Intel; in-kernel Xen support, `KVM_EXIT_XEN`).
     Vmcall,

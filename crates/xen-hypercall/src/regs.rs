@@ -78,3 +78,120 @@ impl HypercallRegs {
         }
     }
 }
+
+/// `EFER.LMA`: long mode is active.
+const EFER_LMA: u64 = 1 << 10;
+/// `CR0.PG`: paging is on.
+const CR0_PG: u64 = 1 << 31;
+
+/// The x86 vCPU state a VMM copies at a hypercall exit (e.g. from KVM's `kvm_regs` and
+/// `kvm_sregs`), from which [`X86Regs::hypercall_regs`] decodes the call: no VMM needs to
+/// know the calling conventions.
+///
+/// - Width: the caller is 64-bit when `EFER.LMA` and `CS.L` are both set, else 32-bit
+///   (protected mode, or compatibility mode under a 64-bit kernel).
+/// - 64-bit: number in RAX, arguments in RDI, RSI, RDX, R10, R8, R9.
+/// - 32-bit: number in EAX, arguments in EBX, ECX, EDX, ESI, EDI, EBP (upper halves
+///   dropped).
+/// - CPL: `SS.DPL`. Paging: `CR0.PG` (hypercall pointers are then guest-virtual).
+///
+/// ```
+/// use xen_hypercall::{GuestWidth, X86Regs};
+///
+/// let x = X86Regs { rax: 29, rbx: 2, rcx: 0x1000, cr0: 0x11, ..Default::default() };
+/// let regs = x.hypercall_regs();
+/// assert_eq!(regs.mode, GuestWidth::Bits32);
+/// assert_eq!((regs.nr, regs.args[0], regs.args[1]), (29, 2, 0x1000));
+/// assert!(!x.paging());
+/// assert_eq!(x.result_rax(-22), 0xffff_ffea); // a 32-bit caller sees EAX only
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct X86Regs {
+    /// RAX (hypercall number).
+    pub rax: u64,
+    /// RBX (32-bit argument 1).
+    pub rbx: u64,
+    /// RCX (32-bit argument 2).
+    pub rcx: u64,
+    /// RDX (argument 3 of both widths).
+    pub rdx: u64,
+    /// RSI (64-bit argument 2, 32-bit argument 4).
+    pub rsi: u64,
+    /// RDI (64-bit argument 1, 32-bit argument 5).
+    pub rdi: u64,
+    /// RBP (32-bit argument 6).
+    pub rbp: u64,
+    /// R8 (64-bit argument 5).
+    pub r8: u64,
+    /// R9 (64-bit argument 6).
+    pub r9: u64,
+    /// R10 (64-bit argument 4).
+    pub r10: u64,
+    /// `IA32_EFER`.
+    pub efer: u64,
+    /// `CS.L`: the code segment is a 64-bit one.
+    pub cs_l: bool,
+    /// `SS.DPL`: the current privilege level.
+    pub ss_dpl: u8,
+    /// `CR0`.
+    pub cr0: u64,
+}
+
+impl X86Regs {
+    /// The caller runs in 64-bit mode: `EFER.LMA` and `CS.L`.
+    pub fn long_mode(&self) -> bool {
+        self.efer & EFER_LMA != 0 && self.cs_l
+    }
+
+    /// The caller's width ([`GuestWidth::Bits64`] in 64-bit mode, else 32-bit).
+    pub fn width(&self) -> GuestWidth {
+        if self.long_mode() {
+            GuestWidth::Bits64
+        } else {
+            GuestWidth::Bits32
+        }
+    }
+
+    /// The current privilege level (`SS.DPL`).
+    pub fn cpl(&self) -> u8 {
+        self.ss_dpl
+    }
+
+    /// Paging is on (`CR0.PG`): hypercall pointers are guest-virtual addresses.
+    pub fn paging(&self) -> bool {
+        self.cr0 & CR0_PG != 0
+    }
+
+    /// The hypercall in Xen's argument order for the caller's width.
+    pub fn hypercall_regs(&self) -> HypercallRegs {
+        if self.long_mode() {
+            HypercallRegs::from_regs64(
+                self.cpl(),
+                self.rax,
+                self.rdi,
+                self.rsi,
+                self.rdx,
+                self.r10,
+                self.r8,
+                self.r9,
+            )
+        } else {
+            HypercallRegs::from_regs32(
+                self.cpl(),
+                self.rax,
+                self.rbx,
+                self.rcx,
+                self.rdx,
+                self.rsi,
+                self.rdi,
+                self.rbp,
+            )
+        }
+    }
+
+    /// The value to write back to RAX for the return value `ret`: a 32-bit caller sees EAX
+    /// only (zero-extended). The same as [`HypercallResult::rax`](crate::HypercallResult).
+    pub fn result_rax(&self, ret: i64) -> u64 {
+        self.hypercall_regs().encode_result(ret)
+    }
+}

@@ -20,6 +20,7 @@ pub const MAX_CONSOLE_READ: usize = 1024;
 // Poll ports are held inline to keep the hot path free of heap allocations.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Request {
     /// `xen_version`.
     XenVersion(XenVersionReq),
@@ -55,6 +56,7 @@ pub enum Request {
 /// `VMASST_CMD_disable` and the type to be `< 64`; whether the type is supported is the
 /// handler's call ([`VmAssistHandler`](crate::VmAssistHandler)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VmAssistReq {
     /// `true` for `VMASST_CMD_enable`, `false` for `VMASST_CMD_disable`.
     pub enable: bool,
@@ -64,6 +66,7 @@ pub struct VmAssistReq {
 
 /// `xen_version` sub-ops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum XenVersionReq {
     /// `XENVER_version`: returns `major << 16 | minor`.
     Version,
@@ -100,6 +103,7 @@ pub enum XenVersionReq {
 
 /// Map spaces of `XENMEM_add_to_physmap` we support.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MapSpace {
     /// The shared_info page.
     SharedInfo,
@@ -114,6 +118,7 @@ pub enum MapSpace {
 
 /// `memory_op` sub-ops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MemoryReq {
     /// `XENMEM_add_to_physmap`: place `space` at guest frame `gfn` (may be outside RAM).
     AddToPhysmap {
@@ -135,8 +140,10 @@ pub enum MemoryReq {
 
 /// A typed HVM parameter for `HVMOP_set_param`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HvmParam {
-    /// `HVM_PARAM_CALLBACK_IRQ`, decoded.
+    /// `HVM_PARAM_CALLBACK_IRQ`, decoded as Xen does ([`HvmCallbackVia::from_param`]: any
+    /// value decodes; the handler refuses what it cannot deliver).
     CallbackIrq(HvmCallbackVia),
     /// `HVM_PARAM_STORE_PFN`.
     StorePfn(u64),
@@ -157,6 +164,7 @@ pub enum HvmParam {
 
 /// `hvm_op` sub-ops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HvmReq {
     /// `HVMOP_set_param`.
     SetParam(HvmParam),
@@ -191,6 +199,7 @@ pub struct GuestArea {
 
 /// `vcpu_op` sub-ops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum VcpuReq {
     /// `VCPUOP_register_vcpu_info`: `vcpu_info` at `gfn`/`offset` (offset fits in the page).
     RegisterVcpuInfo {
@@ -251,12 +260,14 @@ impl PollPorts {
 /// `sched_op` sub-ops.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SchedReq {
     /// `SCHEDOP_yield`.
     Yield,
     /// `SCHEDOP_block`: sleep until an event is pending.
     Block,
-    /// `SCHEDOP_shutdown` with reason `<= SHUTDOWN_MAX`.
+    /// `SCHEDOP_shutdown`: the guest's reason truncated to 8 bits, as Xen does; it may be
+    /// above `SHUTDOWN_MAX` (see [`HypercallOutcome::Shutdown`](crate::HypercallOutcome)).
     Shutdown(u32),
     /// `SCHEDOP_poll`: sleep until one of `ports` is pending or `timeout_ns` passes.
     Poll {
@@ -269,6 +280,7 @@ pub enum SchedReq {
 
 /// `event_channel_op` sub-ops (2-level ABI). `dom` fields were checked to be the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EvtchnReq {
     /// `EVTCHNOP_alloc_unbound`.
     AllocUnbound {
@@ -346,6 +358,7 @@ pub enum EvtchnReq {
 
 /// `grant_table_op` sub-ops (count must be 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum GnttabReq {
     /// `GNTTABOP_query_size`.
     QuerySize {
@@ -381,6 +394,7 @@ pub enum GnttabReq {
 
 /// `console_io` sub-ops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConsoleReq {
     /// `CONSOLEIO_write` of `count` bytes at `buffer` (`count <= MAX_CONSOLE_WRITE`).
     Write {

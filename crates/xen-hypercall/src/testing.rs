@@ -2,8 +2,9 @@
 //! trait that records the last call. Enabled by the `test-support` feature.
 
 use xen_abi::{
-    E820Entry, XenCapabilitiesInfo, XenChangesetInfo, XenCompileInfo, XenExtraversion, E820_RAM,
-    E820_RESERVED, HVM_NR_PARAMS, VMASST_TYPE_RUNSTATE_UPDATE_FLAG, XENFEAT_HVM_CALLBACK_VECTOR,
+    E820Entry, HvmCallbackVia, XenCapabilitiesInfo, XenChangesetInfo, XenCompileInfo,
+    XenExtraversion, E820_RAM, E820_RESERVED, HVM_NR_PARAMS, VMASST_TYPE_RUNSTATE_UPDATE_FLAG,
+    XENFEAT_HVM_CALLBACK_VECTOR,
 };
 
 use crate::error::{Errno, XenResult};
@@ -14,6 +15,7 @@ use crate::request::{GuestArea, HvmParam, MapSpace};
 /// A handler call, as recorded by [`RecordingHypervisor`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[allow(missing_docs)]
+#[non_exhaustive]
 pub enum Call {
     AddToPhysmap {
         space: MapSpace,
@@ -97,7 +99,8 @@ pub enum Call {
     },
 }
 
-/// An in-memory hypervisor for tests, benches and fuzzing.
+/// An in-memory hypervisor for tests, benches and fuzzing. Where the reference VMM (xen-vmm)
+/// refuses something, so does it, with the same errno, so tests assert real behaviour.
 #[derive(Debug)]
 pub struct RecordingHypervisor {
     /// Domain id.
@@ -129,6 +132,9 @@ pub struct RecordingHypervisor {
 }
 
 impl RecordingHypervisor {
+    /// GSIs a callback may use (those of the reference VMM's IOAPIC: 0..48).
+    pub const NR_GSIS: u32 = 48;
+
     /// A domain `domid` with `nr_vcpus` vCPUs and a small memory map.
     pub fn new(domid: u16, nr_vcpus: u32) -> Self {
         Self {
@@ -217,15 +223,25 @@ impl MemoryHandler for RecordingHypervisor {
     }
 }
 
+/// As the reference VMM (xen-vmm): the xenstore and console ring pages are the toolstack's
+/// (-EPERM), their event-channel params may be set by the guest (as in Xen), and a callback it cannot deliver is refused with -EINVAL: PCI INTx (there is no
+/// PCI device), a GSI at or above [`RecordingHypervisor::NR_GSIS`], a vector below 0x10.
 impl HvmHandler for RecordingHypervisor {
     fn set_param(&mut self, _vcpu: u32, param: HvmParam) -> XenResult<()> {
         self.rec(Call::SetParam(param))?;
         let (i, v) = match param {
-            HvmParam::CallbackIrq(via) => (xen_abi::HVM_PARAM_CALLBACK_IRQ, via.to_param()),
-            HvmParam::StorePfn(v) => (xen_abi::HVM_PARAM_STORE_PFN, v),
-            HvmParam::StoreEvtchn(v) => (xen_abi::HVM_PARAM_STORE_EVTCHN, v),
-            HvmParam::ConsolePfn(v) => (xen_abi::HVM_PARAM_CONSOLE_PFN, v),
-            HvmParam::ConsoleEvtchn(v) => (xen_abi::HVM_PARAM_CONSOLE_EVTCHN, v),
+            HvmParam::CallbackIrq(via) => {
+                match via {
+                    HvmCallbackVia::None => {}
+                    HvmCallbackVia::Gsi(g) if g < Self::NR_GSIS => {}
+                    HvmCallbackVia::Vector(v) if v >= 0x10 => {}
+                    _ => return Err(Errno::EINVAL),
+                }
+                (xen_abi::HVM_PARAM_CALLBACK_IRQ, via.to_param())
+            }
+            HvmParam::StorePfn(_) | HvmParam::ConsolePfn(_) => return Err(Errno::EPERM),
+            HvmParam::StoreEvtchn(v) => (xen_abi::HVM_PARAM_STORE_EVTCHN, u64::from(v)),
+            HvmParam::ConsoleEvtchn(v) => (xen_abi::HVM_PARAM_CONSOLE_EVTCHN, u64::from(v)),
             HvmParam::Other { index, value } => (index, value),
         };
         *self.params.get_mut(i as usize).ok_or(Errno::EINVAL)? = v;
@@ -357,10 +373,10 @@ impl EvtchnHandler for RecordingHypervisor {
     fn send(&mut self, _v: u32, port: u32) -> XenResult<()> {
         self.rec(Call::Send(port))
     }
-    fn status(&mut self, _v: u32, port: u32) -> XenResult<(EvtchnState, u32)> {
+    fn status(&mut self, _v: u32, port: u32) -> XenResult<(PortStatus, u32)> {
         self.rec(Call::Status(port))?;
         Ok((
-            EvtchnState::Interdomain {
+            PortStatus::Interdomain {
                 remote_dom: 0,
                 remote_port: port + 100,
             },

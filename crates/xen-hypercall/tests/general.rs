@@ -130,11 +130,7 @@ fn decode_alone_gives_typed_request() {
         HYPERVISOR_EVENT_CHANNEL_OP,
         [EVTCHNOP_UNMASK.into(), ARG, 0, 0, 0, 0],
     );
-    let ctx = DecodeContext {
-        vcpu: 0,
-        domid: 1,
-        nr_vcpus: 2,
-    };
+    let ctx = DecodeContext::new(0, 1, 2);
     struct Id;
     impl AddressTranslate for Id {}
     let req = decode(&regs, &ctx, &e.mem, &mut Id).unwrap();

@@ -1,81 +1,59 @@
 //! Hypercalls arriving as port-I/O exits from the stubs of the hypercall
-//! page: reading the calling convention out of the vCPU registers (64-bit:
-//! rdi, rsi, rdx, r10, r8, r9; 32-bit: ebx, ecx, edx, esi, edi, ebp), the
-//! privilege level and the paging mode, and writing the result back.
+//! page: the vCPU registers are copied into xen-hypercall's [`X86Regs`],
+//! which decodes them (width, calling convention, privilege level, paging)
+//! and encodes the result written back to RAX.
 
 use kvm_bindings::{kvm_regs, kvm_sregs};
+use xen_hypercall::{GuestWidth, HypercallRegs, X86Regs};
 
-/// A decoded hypercall.
+/// A hypercall exit: the decoded registers and whether the caller runs with
+/// paging on (its pointers are then guest-virtual).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HypercallRegs {
-    /// Hypercall number (rax / eax).
-    pub nr: u64,
-    /// Arguments (zero-extended from 32 bits for 32-bit callers).
-    pub args: [u64; 6],
-    /// The caller runs in 64-bit mode.
-    pub long_mode: bool,
-    /// Current privilege level.
-    pub cpl: u8,
-    /// Paging enabled (CR0.PG): pointers are virtual.
+pub struct HypercallExit {
+    /// The hypercall in xen-hypercall's form.
+    pub regs: HypercallRegs,
+    /// Paging enabled (CR0.PG).
     pub paging: bool,
 }
 
-const EFER_LMA: u64 = 1 << 10;
-const CR0_PG: u64 = 1 << 31;
+impl HypercallExit {
+    /// The caller runs in 64-bit mode.
+    pub fn long_mode(&self) -> bool {
+        self.regs.mode == GuestWidth::Bits64
+    }
+}
+
+/// Copies the fields xen-hypercall decodes from KVM's registers.
+pub fn x86_regs(regs: &kvm_regs, sregs: &kvm_sregs) -> X86Regs {
+    X86Regs {
+        rax: regs.rax,
+        rbx: regs.rbx,
+        rcx: regs.rcx,
+        rdx: regs.rdx,
+        rsi: regs.rsi,
+        rdi: regs.rdi,
+        rbp: regs.rbp,
+        r8: regs.r8,
+        r9: regs.r9,
+        r10: regs.r10,
+        efer: sregs.efer,
+        cs_l: sregs.cs.l != 0,
+        ss_dpl: sregs.ss.dpl,
+        cr0: sregs.cr0,
+    }
+}
+
+/// Whether the vCPU with these special registers runs in 64-bit mode.
+pub fn long_mode(sregs: &kvm_sregs) -> bool {
+    x86_regs(&kvm_regs::default(), sregs).long_mode()
+}
 
 /// Decodes the registers of a vCPU that exited on the hypercall port.
-pub fn decode(regs: &kvm_regs, sregs: &kvm_sregs) -> HypercallRegs {
-    let long_mode = sregs.efer & EFER_LMA != 0 && sregs.cs.l != 0;
-    let m = |v: u64| v & 0xffff_ffff;
-    let (nr, args) = if long_mode {
-        (
-            regs.rax,
-            [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9],
-        )
-    } else {
-        (
-            m(regs.rax),
-            [
-                m(regs.rbx),
-                m(regs.rcx),
-                m(regs.rdx),
-                m(regs.rsi),
-                m(regs.rdi),
-                m(regs.rbp),
-            ],
-        )
-    };
-    HypercallRegs {
-        nr,
-        args,
-        long_mode,
-        cpl: sregs.ss.dpl,
-        paging: sregs.cr0 & CR0_PG != 0,
-    }
-}
-
-impl HypercallRegs {
-    /// The same registers in xen-hypercall's form.
-    pub fn to_crate_regs(&self) -> xen_hypercall::HypercallRegs {
-        let a = self.args;
-        if self.long_mode {
-            xen_hypercall::HypercallRegs::from_regs64(
-                self.cpl, self.nr, a[0], a[1], a[2], a[3], a[4], a[5],
-            )
-        } else {
-            xen_hypercall::HypercallRegs::from_regs32(
-                self.cpl, self.nr, a[0], a[1], a[2], a[3], a[4], a[5],
-            )
-        }
-    }
-}
-
-/// The value to put in rax for `ret` (a 32-bit caller sees eax only).
-pub fn result_rax(long_mode: bool, ret: i64) -> u64 {
-    if long_mode {
-        ret as u64
-    } else {
-        u64::from(ret as u32)
+pub fn decode(regs: &kvm_regs, sregs: &kvm_sregs) -> HypercallExit {
+    let x = x86_regs(regs, sregs);
+    HypercallExit {
+        regs: x.hypercall_regs(),
+        paging: x.paging(),
     }
 }
 
@@ -84,33 +62,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn decodes_both_widths() {
+    fn copies_the_fields_xen_hypercall_decodes() {
         let regs = kvm_regs {
-            rax: 0xffff_ffff_0000_0011,
-            rbx: 0x1_0000_0001,
-            rdi: 7,
-            rsi: 8,
-            rdx: 9,
+            rax: 0x11,
+            rbx: 1,
+            rcx: 2,
+            rdx: 3,
+            rsi: 4,
+            rdi: 5,
+            rbp: 6,
+            r8: 8,
+            r9: 9,
             r10: 10,
-            r8: 11,
+            r11: 11,
             ..Default::default()
         };
         let mut sregs = kvm_sregs {
-            efer: EFER_LMA,
+            efer: 1 << 10,
+            cr0: 1 << 31,
             ..Default::default()
         };
         sregs.cs.l = 1;
-        let d = decode(&regs, &sregs);
-        assert!(d.long_mode);
-        assert_eq!(d.args[..5], [7, 8, 9, 10, 11]);
-        sregs.cs.l = 0;
         sregs.ss.dpl = 3;
         let d = decode(&regs, &sregs);
-        assert!(!d.long_mode);
-        assert_eq!(d.nr, 0x11);
-        assert_eq!(d.args[0], 1);
-        assert_eq!(d.cpl, 3);
-        assert_eq!(result_rax(false, -22), 0xffff_ffea);
-        assert_eq!(result_rax(true, -22), (-22i64) as u64);
+        assert!(d.long_mode() && long_mode(&sregs) && d.paging);
+        assert_eq!(d.regs.cpl, 3);
+        assert_eq!(d.regs.args, [5, 4, 3, 10, 8, 9]);
+        sregs.cs.l = 0;
+        let d = decode(&regs, &sregs);
+        assert!(!d.long_mode() && !long_mode(&sregs));
+        assert_eq!(d.regs.args, [1, 2, 3, 4, 5, 6]);
     }
 }

@@ -4,7 +4,8 @@
 
 use kvm_bindings::{kvm_enable_cap, KVM_CAP_X86_USER_SPACE_MSR, KVM_MSR_EXIT_REASON_FILTER};
 use kvm_ioctls::{MsrFilterDefaultAction, MsrFilterRange, MsrFilterRangeFlags, VmFd};
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_memory::GuestMemoryMmap;
+use xen_hypercall::HypercallPageKind;
 
 use crate::error::{Error, Result};
 
@@ -70,26 +71,12 @@ pub fn enable_kernel_xen(vm: &VmFd) -> Result<()> {
     Ok(())
 }
 
-/// Hypercall page contents: entry `i` (32 bytes) is
-/// `mov $i,%eax; out %eax,$HYPERCALL_PORT; ret`, padded with `int3`.
-pub fn hypercall_page() -> [u8; 4096] {
-    let mut page = [0xccu8; 4096];
-    for (i, e) in page.chunks_exact_mut(32).enumerate() {
-        e[0] = 0xb8;
-        e[1..5].copy_from_slice(&(i as u32).to_le_bytes());
-        e[5] = 0xe7;
-        e[6] = HYPERCALL_PORT;
-        e[7] = 0xc3;
-    }
-    page
-}
-
-/// Handles a guest write of `data` to the hypercall MSR: writes the page.
+/// Handles a guest write of `data` to the hypercall MSR: writes xen-hypercall's
+/// port-I/O hypercall page (`mov $nr,%eax; out %eax,$HYPERCALL_PORT; ret`).
 /// Returns false (inject #GP) for a page index other than 0 or a GPA outside RAM.
 pub fn write_hypercall_page(mem: &GuestMemoryMmap, data: u64) -> bool {
-    if data & 0xfff != 0 {
-        return false;
-    }
-    mem.write_slice(&hypercall_page(), GuestAddress(data & !0xfff))
-        .is_ok()
+    let kind = HypercallPageKind::PortIo {
+        port: HYPERCALL_PORT,
+    };
+    xen_hypercall::write_hypercall_page(mem, data, kind).is_ok()
 }

@@ -30,7 +30,7 @@ use vmm_sys_util::ioctl_iow_nr;
 use crate::backends::Backend;
 use crate::error::{Error, Result};
 use crate::guest;
-use crate::hypercall_exit::{decode, HypercallRegs};
+use crate::hypercall_exit::{decode, HypercallExit};
 use crate::hypervisor::runstate::set_runstate;
 use crate::hypervisor::xen_hv::XenHv;
 use xen_abi::{RUNSTATE_BLOCKED, RUNSTATE_RUNNABLE, RUNSTATE_RUNNING};
@@ -82,7 +82,7 @@ enum Action {
     Halt,
     /// `SCHEDOP_poll`: ports, deadline, the vCPU's upcall count at the start.
     Poll(Vec<u32>, Option<u64>, u64),
-    MapPage(u64, HypercallRegs, Source),
+    MapPage(u64, HypercallExit, Source),
     Backend(Option<Backend>),
     Exit,
 }
@@ -118,7 +118,7 @@ pub fn vcpu_thread(shared: &VmShared, id: u32) -> Result<()> {
 fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
     let c = &shared.ctl[id as usize];
     // A hypercall to run again after backing a page; `bool`: the page could not be added.
-    let mut retry: Option<(HypercallRegs, Source, bool)> = None;
+    let mut retry: Option<(HypercallExit, Source, bool)> = None;
     // Woken from a wait: the runstate becomes `running` at the next entry.
     let mut woken = false;
     loop {
@@ -340,7 +340,7 @@ fn step(shared: &VmShared, vs: &mut VcpuState, t: &mut Token<'_, VcpuMutex>) -> 
         } else {
             vs.fd.get_sregs().map_err(Error::kvm("KVM_GET_SREGS"))?
         };
-        let lm = sregs.efer & (1 << 10) != 0 && sregs.cs.l != 0;
+        let lm = crate::hypercall_exit::long_mode(&sregs);
         shared.pages.set_width(if lm {
             xen_abi::GuestWidth::Bits64
         } else {
@@ -398,15 +398,16 @@ fn kernel_hypercall(
     }
     // SAFETY: type KVM_EXIT_XEN_HCALL selects the `hcall` member.
     let h = unsafe { xen.u.hcall };
-    let (_, sregs) = current_regs(vs)?;
-    let long_mode = h.longmode != 0;
-    let m = |v: u64| if long_mode { v } else { v & 0xffff_ffff };
-    let hc = HypercallRegs {
-        nr: m(h.input),
-        args: h.params.map(m),
-        long_mode,
-        cpl: h.cpl as u8,
-        paging: sregs.cr0 & (1 << 31) != 0,
+    let (regs, sregs) = current_regs(vs)?;
+    let [a, b, c, d, e, f] = h.params;
+    let cpl = h.cpl as u8;
+    let hc = HypercallExit {
+        regs: if h.longmode != 0 {
+            xen_hypercall::HypercallRegs::from_regs64(cpl, h.input, a, b, c, d, e, f)
+        } else {
+            xen_hypercall::HypercallRegs::from_regs32(cpl, h.input, a, b, c, d, e, f)
+        },
+        paging: crate::hypercall_exit::x86_regs(&regs, &sregs).paging(),
     };
     complete_hypercall(shared, vs, t, hc, Source::KernelXen, false)
 }
@@ -415,7 +416,7 @@ fn complete_hypercall(
     shared: &VmShared,
     vs: &mut VcpuState,
     t: &mut Token<'_, VcpuMutex>,
-    hc: HypercallRegs,
+    hc: HypercallExit,
     source: Source,
     no_new_pages: bool,
 ) -> Result<Action> {
@@ -424,9 +425,9 @@ fn complete_hypercall(
         // memory through its map, the handler holds its `MemRead` token (see
         // `hypervisor::xen_hv`).
         let (mem, mut t_read) = shared.mem.read(t);
-        let mut hv = XenHv::new(shared, &vs.fd, hc.paging, hc.long_mode, &mem, &mut t_read);
+        let mut hv = XenHv::new(shared, &vs.fd, hc.paging, hc.long_mode(), &mem, &mut t_read);
         hv.no_new_pages = no_new_pages;
-        let r = xen_hypercall::dispatch(&hc.to_crate_regs(), vs.id, &*mem, &mut hv);
+        let r = xen_hypercall::dispatch(&hc.regs, vs.id, &*mem, &mut hv);
         (r, hv.effects)
     };
     for k in &effects.kicks {
@@ -449,6 +450,8 @@ fn complete_hypercall(
             shared.finish(ExitReason::Shutdown(reason));
             Action::Exit
         }
+        // An outcome this VMM does not know: RAX holds its return value; resume.
+        _ => Action::Continue,
     };
     match source {
         Source::PortIo if vs.sync_regs => {

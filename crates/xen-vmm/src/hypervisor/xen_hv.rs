@@ -21,8 +21,8 @@ use xen_abi::{
     XENFEAT_HVM_CALLBACK_VECTOR, XENFEAT_HVM_SAFE_PVCLOCK,
 };
 use xen_hypercall::{
-    AddressTranslate, ConsoleHandler, Errno, EvtchnHandler, EvtchnState, GnttabHandler, GuestArea,
-    HvmHandler, HvmParam, HypercallOutcome, Hypervisor, MapSpace, MemoryHandler, SchedHandler,
+    AddressTranslate, ConsoleHandler, Errno, EvtchnHandler, GnttabHandler, GuestArea, HvmHandler,
+    HvmParam, HypercallOutcome, Hypervisor, MapSpace, MemoryHandler, PortStatus, SchedHandler,
     VcpuHandler, VersionHandler, VmAssistHandler, XenResult,
 };
 
@@ -315,6 +315,7 @@ impl MemoryHandler for XenHv<'_, '_> {
                     status: false,
                 } if frame < GRANT_FRAMES => xen.grant_frames[frame as usize],
                 MapSpace::GrantTable { .. } => return Err(Errno::EINVAL),
+                _ => return Err(Errno::EOPNOTSUPP),
             }
         };
         if !backed {
@@ -367,6 +368,8 @@ impl MemoryHandler for XenHv<'_, '_> {
                 }
                 xen.grant_frames[frame as usize] = Some(gpa);
             }
+            // Refused above.
+            _ => return Err(Errno::EOPNOTSUPP),
         }
         Ok(())
     }
@@ -416,6 +419,8 @@ impl HvmHandler for XenHv<'_, '_> {
                 let (index, value) = params::checked_value(index, value)?;
                 self.store_param(index, value)?
             }
+            // A parameter this VMM does not know: Xen's answer to a guest setting one.
+            _ => return Err(Errno::EPERM),
         }
         Ok(())
     }
@@ -736,24 +741,24 @@ impl EvtchnHandler for XenHv<'_, '_> {
             .map_err(evtchn_err)
     }
 
-    fn status(&mut self, _vcpu: u32, port: u32) -> XenResult<(EvtchnState, u32)> {
+    fn status(&mut self, _vcpu: u32, port: u32) -> XenResult<(PortStatus, u32)> {
         let st = self
             .shared
             .evtchn
             .status(self.token, DOMID_SELF, port)
             .map_err(evtchn_err)?;
         let s = match st.status {
-            xen_abi::EVTCHNSTAT_UNBOUND => EvtchnState::Unbound {
+            xen_abi::EVTCHNSTAT_UNBOUND => PortStatus::Unbound {
                 remote_dom: st.u[0] as u16,
             },
-            xen_abi::EVTCHNSTAT_INTERDOMAIN => EvtchnState::Interdomain {
+            xen_abi::EVTCHNSTAT_INTERDOMAIN => PortStatus::Interdomain {
                 remote_dom: st.u[0] as u16,
                 remote_port: st.u[1],
             },
-            xen_abi::EVTCHNSTAT_PIRQ => EvtchnState::Pirq(st.u[0]),
-            xen_abi::EVTCHNSTAT_VIRQ => EvtchnState::Virq(st.u[0]),
-            xen_abi::EVTCHNSTAT_IPI => EvtchnState::Ipi,
-            _ => EvtchnState::Closed,
+            xen_abi::EVTCHNSTAT_PIRQ => PortStatus::Pirq(st.u[0]),
+            xen_abi::EVTCHNSTAT_VIRQ => PortStatus::Virq(st.u[0]),
+            xen_abi::EVTCHNSTAT_IPI => PortStatus::Ipi,
+            _ => PortStatus::Closed,
         };
         Ok((s, st.vcpu))
     }

@@ -1,0 +1,291 @@
+//! A `Hypervisor` that overrides nothing but `domid`, `nr_vcpus` and the translation gets
+//! the documented defaults (crate docs, "Defaults") for every family.
+
+use vm_memory::{ByteValued, Bytes, GuestAddress, GuestMemoryMmap};
+use xen_abi::errno::*;
+use xen_abi::*;
+use xen_hypercall::*;
+
+/// The smallest VMM: it supports nothing.
+struct Bare {
+    translated: u32,
+}
+
+impl AddressTranslate for Bare {
+    fn translate_gva(&mut self, _vcpu: u32, gva: u64) -> Option<u64> {
+        self.translated += 1;
+        Some(gva)
+    }
+}
+impl VersionHandler for Bare {}
+impl MemoryHandler for Bare {}
+impl HvmHandler for Bare {}
+impl VcpuHandler for Bare {}
+impl SchedHandler for Bare {}
+impl EvtchnHandler for Bare {}
+impl GnttabHandler for Bare {}
+impl ConsoleHandler for Bare {}
+impl VmAssistHandler for Bare {}
+impl Hypervisor for Bare {
+    fn domid(&self) -> u16 {
+        1
+    }
+    fn nr_vcpus(&self) -> u32 {
+        2
+    }
+}
+
+const ARG: u64 = 0x2000;
+const BUF: u64 = 0x4000;
+
+struct Env {
+    mem: GuestMemoryMmap<()>,
+    hv: Bare,
+    width: GuestWidth,
+}
+
+impl Env {
+    fn new(width: GuestWidth) -> Self {
+        Self {
+            mem: GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap(),
+            hv: Bare { translated: 0 },
+            width,
+        }
+    }
+
+    fn call(&mut self, nr: u64, a0: u64, a1: u64, a2: u64) -> HypercallOutcome {
+        let r = match self.width {
+            GuestWidth::Bits64 => HypercallRegs::from_regs64(0, nr, a0, a1, a2, 0, 0, 0),
+            GuestWidth::Bits32 => HypercallRegs::from_regs32(0, nr, a0, a1, a2, 0, 0, 0),
+        };
+        dispatch(&r, 0, &self.mem, &mut self.hv).outcome
+    }
+
+    fn op(&mut self, nr: u64, cmd: u32, arg: u64) -> HypercallOutcome {
+        self.call(nr, cmd.into(), arg, 0)
+    }
+
+    fn put<T: ByteValued>(&self, v: T) -> u64 {
+        self.mem.write_obj(v, GuestAddress(ARG)).unwrap();
+        ARG
+    }
+
+    fn get<T: ByteValued>(&self, at: u64) -> T {
+        self.mem.read_obj(GuestAddress(at)).unwrap()
+    }
+}
+
+fn done(e: i32) -> HypercallOutcome {
+    HypercallOutcome::Done(-i64::from(e))
+}
+
+fn both() -> [GuestWidth; 2] {
+    [GuestWidth::Bits64, GuestWidth::Bits32]
+}
+
+#[test]
+fn version_defaults_to_4_17_with_empty_strings_and_no_features() {
+    for w in both() {
+        let mut e = Env::new(w);
+        assert_eq!(
+            e.op(HYPERVISOR_XEN_VERSION, XENVER_VERSION, 0),
+            HypercallOutcome::Done(4 << 16 | 17)
+        );
+        assert_eq!(DEFAULT_XEN_VERSION, (4, 17));
+        e.mem.write_obj([0xffu8; 16], GuestAddress(BUF)).unwrap();
+        assert_eq!(
+            e.op(HYPERVISOR_XEN_VERSION, XENVER_EXTRAVERSION, BUF),
+            HypercallOutcome::Done(0)
+        );
+        assert_eq!(e.get::<[u8; 16]>(BUF), [0; 16]);
+        e.mem.write_slice(&[0xffu8; 64], GuestAddress(BUF)).unwrap();
+        assert_eq!(
+            e.op(HYPERVISOR_XEN_VERSION, XENVER_CAPABILITIES, BUF),
+            HypercallOutcome::Done(0)
+        );
+        let mut b = [0xffu8; 64];
+        e.mem.read_slice(&mut b, GuestAddress(BUF)).unwrap();
+        assert_eq!(b, [0; 64]);
+        let a = e.put(XenFeatureInfo {
+            submap_idx: 0,
+            submap: 0xffff_ffff,
+        });
+        assert_eq!(
+            e.op(HYPERVISOR_XEN_VERSION, XENVER_GET_FEATURES, a),
+            HypercallOutcome::Done(0)
+        );
+        assert_eq!(e.get::<XenFeatureInfo>(ARG).submap, 0);
+    }
+}
+
+#[test]
+fn memory_hvm_vcpu_evtchn_console_default_to_enosys() {
+    for w in both() {
+        let mut e = Env::new(w);
+        let a = match w {
+            GuestWidth::Bits64 => e.put(XenMemoryMap64 {
+                nr_entries: 8,
+                pad: 0,
+                buffer: BUF,
+            }),
+            GuestWidth::Bits32 => e.put(XenMemoryMap32 {
+                nr_entries: 8,
+                buffer: BUF as u32,
+            }),
+        };
+        assert_eq!(
+            e.op(HYPERVISOR_MEMORY_OP, XENMEM_MEMORY_MAP, a),
+            done(ENOSYS)
+        );
+        let a = e.put(XenHvmParam {
+            domid: DOMID_SELF,
+            pad: 0,
+            index: HVM_PARAM_CALLBACK_IRQ,
+            value: (2 << 56) | 0xf3,
+        });
+        assert_eq!(e.op(HYPERVISOR_HVM_OP, HVMOP_SET_PARAM, a), done(ENOSYS));
+        assert_eq!(e.op(HYPERVISOR_HVM_OP, HVMOP_GET_PARAM, a), done(ENOSYS));
+        let a = e.put(VcpuRegisterVcpuInfo {
+            mfn: 0x10,
+            offset: 0,
+            rsvd: 0,
+        });
+        assert_eq!(
+            e.call(HYPERVISOR_VCPU_OP, VCPUOP_REGISTER_VCPU_INFO.into(), 0, a),
+            done(ENOSYS)
+        );
+        assert_eq!(e.call(HYPERVISOR_SET_TIMER_OP, 0, 0, 0), done(ENOSYS));
+        let a = e.put(EvtchnAllocUnbound {
+            dom: DOMID_SELF,
+            remote_dom: 0,
+            port: 0,
+        });
+        assert_eq!(
+            e.op(HYPERVISOR_EVENT_CHANNEL_OP, EVTCHNOP_ALLOC_UNBOUND, a),
+            done(ENOSYS)
+        );
+        let a = e.put(EvtchnSend { port: 1 });
+        assert_eq!(
+            e.op(HYPERVISOR_EVENT_CHANNEL_OP, EVTCHNOP_SEND, a),
+            done(ENOSYS)
+        );
+        let a = e.put(EvtchnBindPirq {
+            pirq: 1,
+            flags: 0,
+            port: 0,
+        });
+        assert_eq!(
+            e.op(HYPERVISOR_EVENT_CHANNEL_OP, EVTCHNOP_BIND_PIRQ, a),
+            done(EPERM)
+        );
+        assert_eq!(
+            e.call(HYPERVISOR_CONSOLE_IO, CONSOLEIO_WRITE.into(), 3, BUF),
+            done(ENOSYS)
+        );
+        assert_eq!(
+            e.call(HYPERVISOR_CONSOLE_IO, CONSOLEIO_READ.into(), 16, BUF),
+            HypercallOutcome::Done(0)
+        );
+        assert_eq!(
+            e.call(
+                HYPERVISOR_VM_ASSIST,
+                VMASST_CMD_ENABLE.into(),
+                VMASST_TYPE_RUNSTATE_UPDATE_FLAG.into(),
+                0
+            ),
+            done(EINVAL)
+        );
+        // Pointers went through the VMM's translation.
+        assert!(e.hv.translated > 0);
+    }
+}
+
+#[test]
+fn sched_defaults() {
+    for w in both() {
+        let mut e = Env::new(w);
+        assert_eq!(
+            e.op(HYPERVISOR_SCHED_OP, SCHEDOP_YIELD, 0),
+            HypercallOutcome::Done(0)
+        );
+        assert_eq!(e.op(HYPERVISOR_SCHED_OP, SCHEDOP_BLOCK, 0), done(ENOSYS));
+        e.mem.write_obj(3u32, GuestAddress(BUF)).unwrap();
+        let a = match w {
+            GuestWidth::Bits64 => e.put(SchedPoll64 {
+                ports: BUF,
+                nr_ports: 1,
+                pad: 0,
+                timeout: 0,
+            }),
+            GuestWidth::Bits32 => e.put(SchedPoll32 {
+                ports: BUF as u32,
+                nr_ports: 1,
+                timeout: 0,
+            }),
+        };
+        assert_eq!(e.op(HYPERVISOR_SCHED_OP, SCHEDOP_POLL, a), done(ENOSYS));
+        let a = e.put(SchedShutdown {
+            reason: SHUTDOWN_REBOOT,
+        });
+        assert_eq!(
+            e.op(HYPERVISOR_SCHED_OP, SCHEDOP_SHUTDOWN, a),
+            HypercallOutcome::Shutdown(SHUTDOWN_REBOOT)
+        );
+    }
+}
+
+/// Grant tables default to Xen's answers for a domain with `max_grant_frames=0`.
+#[test]
+fn gnttab_defaults_to_zero_frames() {
+    for w in both() {
+        let mut e = Env::new(w);
+        let a = e.put(GnttabQuerySize {
+            dom: DOMID_SELF,
+            nr_frames: 9,
+            max_nr_frames: 9,
+            status: 9,
+            ..Default::default()
+        });
+        assert_eq!(
+            e.call(HYPERVISOR_GRANT_TABLE_OP, GNTTABOP_QUERY_SIZE.into(), a, 1),
+            HypercallOutcome::Done(0)
+        );
+        let q: GnttabQuerySize = e.get(ARG);
+        assert_eq!((q.nr_frames, q.max_nr_frames, q.status), (0, 0, GNTST_OKAY));
+        let (a, status_at) = match w {
+            GuestWidth::Bits64 => (
+                e.put(GnttabSetupTable64 {
+                    dom: DOMID_SELF,
+                    nr_frames: 1,
+                    frame_list: BUF,
+                    ..Default::default()
+                }),
+                core::mem::offset_of!(GnttabSetupTable64, status),
+            ),
+            GuestWidth::Bits32 => (
+                e.put(GnttabSetupTable32 {
+                    dom: DOMID_SELF,
+                    nr_frames: 1,
+                    frame_list: BUF as u32,
+                    ..Default::default()
+                }),
+                core::mem::offset_of!(GnttabSetupTable32, status),
+            ),
+        };
+        assert_eq!(
+            e.call(HYPERVISOR_GRANT_TABLE_OP, GNTTABOP_SETUP_TABLE.into(), a, 1),
+            HypercallOutcome::Done(0)
+        );
+        assert_eq!(e.get::<i16>(ARG + status_at as u64), GNTST_GENERAL_ERROR);
+        let a = e.put(GnttabGetVersion {
+            dom: DOMID_SELF,
+            pad: 0,
+            version: 0,
+        });
+        assert_eq!(
+            e.call(HYPERVISOR_GRANT_TABLE_OP, GNTTABOP_GET_VERSION.into(), a, 1),
+            HypercallOutcome::Done(0)
+        );
+        assert_eq!(e.get::<GnttabGetVersion>(ARG).version, 1);
+    }
+}
