@@ -340,7 +340,7 @@ impl MemoryHandler for XenHv<'_, '_> {
                 let remap = be
                     .gnttab
                     .add_to_physmap(u64::from(frame), gfn)
-                    .map_err(|e| Errno(-(e.xen_errno() as i32)))?;
+                    .map_err(|e| Errno(e.errno()))?;
                 if let Some(d) = remap.displaced {
                     xen.grant_frames[d as usize] = None;
                 }
@@ -743,7 +743,7 @@ impl GnttabHandler for XenHv<'_, '_> {
         be.gnttab
             .set_version(version)
             .map(|_| ())
-            .map_err(|e| Errno(-(e.xen_errno() as i32)))
+            .map_err(|e| Errno(e.errno()))
     }
 
     fn get_version(&mut self, _vcpu: u32) -> u32 {
