@@ -30,7 +30,7 @@ use super::hypercalls::arm_singleshot;
 use super::{Callback, GRANT_FRAMES};
 use crate::backends::Backend;
 use crate::cpuid::{DOMID, XEN_VERSION};
-use crate::memory::{HOLE_MAP_LIMIT, PAGE_SIZE};
+use crate::memory::{hole_page_allowed, PAGE_SIZE};
 use crate::vm::VmShared;
 use xen_evtchn::CallbackVia;
 use xen_shinfo_cache::PvclockTime;
@@ -282,7 +282,9 @@ impl MemoryHandler for XenHv<'_, '_> {
             .mem
             .get_slice(GuestAddress(gpa), PAGE_SIZE as usize)
             .is_ok();
-        if !backed && gpa >= HOLE_MAP_LIMIT {
+        // Any GFN outside RAM within the guest's physical address width
+        // (Linux puts grant frames above 4 GiB), not over the MMIO window.
+        if !backed && !hole_page_allowed(gpa, crate::cpuid::vcpu_phys_addr_bits(self.fd)) {
             return Err(Errno::EINVAL);
         }
         let old = {
