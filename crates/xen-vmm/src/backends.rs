@@ -1,12 +1,13 @@
 //! VMM backends reached through event channels: the PV console ring
 //! (`HVM_PARAM_CONSOLE_PFN/EVTCHN`) with input from the host, the xenstore
 //! ring (`HVM_PARAM_STORE_PFN/EVTCHN`), and the grant-table bookkeeping.
-//! The device logic lives in [`crate::devices`]; this module is the host
-//! plumbing: when to run it, where output goes, which port to raise.
+//! The device logic lives in [`crate::devices`] and the `xen-store` and
+//! `xen-gnttab` crates; this module is the host plumbing: when to run it,
+//! where output goes, which port to raise.
 //!
-//! The backends' guest ports are `HVM_PARAM_CONSOLE_EVTCHN` /
-//! `HVM_PARAM_STORE_EVTCHN` in [`crate::hypervisor::XenState`] (the one
-//! record, saved by snapshots with the rest of that state). They are bound
+//! The backends' guest ports are recorded in [`crate::hypervisor::XenState`]
+//! (saved by snapshots with the rest of that state) and published in
+//! `HVM_PARAM_CONSOLE_EVTCHN` / `HVM_PARAM_STORE_EVTCHN`. They are bound
 //! at VM creation and bound again after the guest's `EVTCHNOP_reset`
 //! closed them ([`rebind_after_reset`]).
 
@@ -17,9 +18,10 @@ use vm_lock::{LockAfter, Root, Token, XenLock};
 use vm_memory::GuestMemoryMmap;
 use xen_evtchn::Evtchn;
 
+use xen_gnttab::GrantTable;
+use xen_store::{Xenstore, XenstoreConfig};
+
 use crate::devices::console::{Console, HypervisorConsole, InputRoute};
-use crate::devices::gnttab::GrantTable;
-use crate::devices::xenstore::{Xenstore, XenstoreConfig};
 use crate::error::{Error, Result};
 use crate::hypervisor::GRANT_FRAMES;
 use crate::vm::{VmShared, VmmSink};
@@ -46,18 +48,34 @@ pub struct Backends {
 }
 
 impl Backends {
-    /// Devices for a guest with `mem_bytes` of RAM (ring pages at the top of RAM).
-    pub fn new(mem_bytes: u64, domid: u16, name: &str) -> Result<Self> {
-        let err = |e: crate::devices::Error| Error::Config(format!("device setup: {e}"));
+    /// Devices for a guest with `mem_bytes` of RAM (ring pages at the top
+    /// of RAM) and `vcpus` vCPUs. The store starts with the nodes a
+    /// toolstack writes for a new domain (`xen_store::toolstack`), plus
+    /// `store/*` and `console/*` (ports and ring frames, as libxl writes them).
+    pub fn new(
+        mem_bytes: u64,
+        vcpus: u32,
+        domid: u16,
+        name: &str,
+        store_port: u32,
+        console_port: u32,
+    ) -> Result<Self> {
+        let console_gfn = crate::memory::console_page(mem_bytes) >> 12;
+        let store_gfn = crate::memory::store_page(mem_bytes) >> 12;
+        let mut store = XenstoreConfig::new(domid, name)
+            .with_vcpus(vcpus)
+            .with_memory_kib(mem_bytes >> 10);
+        store.entries.extend([
+            ("store/port".to_string(), store_port.to_string()),
+            ("store/ring-ref".to_string(), store_gfn.to_string()),
+            ("console/port".to_string(), console_port.to_string()),
+            ("console/ring-ref".to_string(), console_gfn.to_string()),
+        ]);
+        let err = |e: &dyn std::fmt::Display| Error::Config(format!("device setup: {e}"));
         Ok(Backends {
-            console: Console::new(crate::memory::console_page(mem_bytes) >> 12, Vec::new())
-                .map_err(err)?,
-            store: Xenstore::new(
-                crate::memory::store_page(mem_bytes) >> 12,
-                XenstoreConfig::new(domid, name),
-            )
-            .map_err(err)?,
-            gnttab: GrantTable::new(GRANT_FRAMES).map_err(err)?,
+            console: Console::new(console_gfn, Vec::new()).map_err(|e| err(&e))?,
+            store: Xenstore::new(store_gfn, store).map_err(|e| err(&e))?,
+            gnttab: GrantTable::new(GRANT_FRAMES).map_err(|e| err(&e))?,
             hv_console: HypervisorConsole::new(domid),
         })
     }
@@ -117,8 +135,13 @@ where
     }
     let bound = bind_ports(&shared.evtchn, token);
     let (console, store) = *bound.as_ref().unwrap_or(&(0, 0));
-    let (mut xen, _t) = shared.xen.lock(token);
+    let (mut xen, mut t) = shared.xen.lock(token);
     xen.set_backend_ports(console, store);
+    // As a toolstack would after a soft reset: the store's copies follow.
+    let (mut be, _t) = shared.backends.lock(&mut t);
+    be.store
+        .write("console/port", console.to_string().as_bytes());
+    be.store.write("store/port", store.to_string().as_bytes());
     bound.map(|_| ())
 }
 

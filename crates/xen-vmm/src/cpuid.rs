@@ -2,7 +2,10 @@
 //! Xen's at 0x40000000 (signature "XenVMMXenVMM", version, hypercall MSR,
 //! time, HVM features with the vCPU id).
 
-use kvm_bindings::{kvm_cpuid_entry2, CpuId, KVM_CPUID_FLAG_SIGNIFCANT_INDEX};
+use kvm_bindings::{
+    kvm_cpuid_entry2, CpuId, KVM_CPUID_FLAG_SIGNIFCANT_INDEX, KVM_MAX_CPUID_ENTRIES,
+};
+use kvm_ioctls::VcpuFd;
 
 use crate::error::{Error, Result};
 
@@ -80,9 +83,67 @@ pub fn build(supported: &CpuId, vcpu_id: u32) -> Result<CpuId> {
     CpuId::from_entries(&entries).map_err(|e| Error::Config(format!("CPUID table: {e:?}")))
 }
 
+/// Physical address width without CPUID leaf 0x80000008 (as on x86 CPUs
+/// that lack it).
+pub const DEFAULT_PHYS_ADDR_BITS: u8 = 36;
+/// Widest physical address width x86-64 defines.
+pub const MAX_PHYS_ADDR_BITS: u8 = 52;
+
+/// The physical address width `entries` advertise: CPUID 0x80000008
+/// `EAX[7:0]` (if the maximum extended leaf reaches it), else
+/// [`DEFAULT_PHYS_ADDR_BITS`]; clamped to 32..=[`MAX_PHYS_ADDR_BITS`].
+pub fn phys_addr_bits(entries: &[kvm_cpuid_entry2]) -> u8 {
+    let leaf = |f: u32| entries.iter().find(|e| e.function == f);
+    let bits = match (leaf(0x8000_0000), leaf(0x8000_0008)) {
+        (Some(max), Some(l)) if max.eax >= 0x8000_0008 => (l.eax & 0xff) as u8,
+        _ => DEFAULT_PHYS_ADDR_BITS,
+    };
+    bits.clamp(32, MAX_PHYS_ADDR_BITS)
+}
+
+/// The physical address width vCPU `fd` was given (`KVM_GET_CPUID2`);
+/// [`DEFAULT_PHYS_ADDR_BITS`] if KVM cannot tell.
+pub fn vcpu_phys_addr_bits(fd: &VcpuFd) -> u8 {
+    match fd.get_cpuid2(KVM_MAX_CPUID_ENTRIES) {
+        Ok(c) => phys_addr_bits(c.as_slice()),
+        Err(e) => {
+            log::warn!("KVM_GET_CPUID2: {e}");
+            DEFAULT_PHYS_ADDR_BITS
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phys_addr_bits_from_leaf_0x80000008() {
+        let e = |function, eax| kvm_cpuid_entry2 {
+            function,
+            eax,
+            ..Default::default()
+        };
+        assert_eq!(
+            phys_addr_bits(&[e(0x8000_0000, 0x8000_0008), e(0x8000_0008, 0x3030)]),
+            48
+        );
+        // Leaf missing, or beyond the maximum extended leaf: 36 bits.
+        assert_eq!(phys_addr_bits(&[e(0x8000_0008, 0x30)]), 36);
+        assert_eq!(
+            phys_addr_bits(&[e(0x8000_0000, 0x8000_0004), e(0x8000_0008, 0x30)]),
+            36
+        );
+        // Nonsense widths are clamped.
+        assert_eq!(
+            phys_addr_bits(&[e(0x8000_0000, 0x8000_0008), e(0x8000_0008, 0xff)]),
+            52
+        );
+        assert_eq!(
+            phys_addr_bits(&[e(0x8000_0000, 0x8000_0008), e(0x8000_0008, 3)]),
+            32
+        );
+    }
 
     #[test]
     fn signature_spells_xenvmm() {

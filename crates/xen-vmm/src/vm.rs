@@ -530,8 +530,11 @@ impl Vm {
             serial: OrderedMutex::new(SerialDevice::new()),
             backends: OrderedMutex::new(crate::backends::Backends::new(
                 mem_bytes,
+                config.vcpus,
                 crate::cpuid::DOMID as u16,
                 &config.name,
+                store_port,
+                console_port,
             )?),
             output: OrderedMutex::new(config.output),
             boot_ns: monotonic_ns(),

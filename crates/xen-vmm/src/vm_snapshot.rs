@@ -23,11 +23,11 @@ use kvm_ioctls::Kvm;
 use vm_lock::{lock_all_vcpus, Root};
 use vm_memory::{GuestAddress, GuestMemoryBackend};
 use xen_evtchn::{CallbackVia, Evtchn};
+use xen_gnttab::GrantTable;
 use xen_shinfo_cache::XenPages;
+use xen_store::Xenstore;
 
 use crate::devices::console::Console;
-use crate::devices::gnttab::GrantTable;
-use crate::devices::xenstore::Xenstore;
 use crate::hypervisor::Callback;
 use crate::snapshot::kvm_state::{VcpuState as KvmVcpuState, VmKvmState};
 use crate::snapshot::memory::{MemoryState, PAGE_SIZE};

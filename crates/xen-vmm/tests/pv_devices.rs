@@ -358,6 +358,16 @@ fn backends_survive_evtchn_reset() {
         );
     }
     assert_eq!(x.host_ports.len(), 2, "{:?}", x.host_ports);
+    // The store's copies of the ports follow, as a toolstack rewrites them.
+    let mut root = vm_lock::Root::new().unwrap();
+    let (be, _t) = run.vm.shared().backends.lock(root.token());
+    for (node, port) in [("console/port", console), ("store/port", store)] {
+        assert_eq!(
+            be.store.read(node),
+            Some(port.to_string().as_bytes()),
+            "{node}"
+        );
+    }
 }
 
 /// Host console input reaches a guest that reads it with `CONSOLEIO_read`
@@ -474,4 +484,155 @@ fn console_io_and_ring_output_stay_apart() {
         "{:?}",
         run.output
     );
+}
+
+/// A grant frame placed above 4 GiB, where Linux's unpopulated-memory
+/// allocator puts it (issue 13: this got -EINVAL and Linux then disabled
+/// grant tables). The guest maps 5 GiB with its own page tables, maps grant
+/// frame 0 there, writes a grant entry through that mapping and reads it
+/// back; the VMM sees the entry in its grant table. The top page below the
+/// guest's physical address width (CPUID 0x80000008) is accepted too, the
+/// first page beyond it is not.
+#[test]
+fn grant_frame_above_4g() {
+    if !require_kvm() {
+        return;
+    }
+    const HIGH: u64 = 5 << 30;
+    const PD: u64 = 0x2f_0000;
+    const PDPT: u64 = 0x3000; // the raw64 identity map's PDPT
+    const RES: u64 = DATA + 0x800;
+    const ENTRY: u64 = 1 | (0x1234 << 32); // GTF_PERMIT_ACCESS, dom 0, frame 0x1234
+    let mut g = Guest::new64();
+    g.hypercall_page();
+    // PDPT[5] -> a new PD whose entry 0 is a 2 MiB page at 5 GiB.
+    g.store64(PD, HIGH | 0x83);
+    g.store64(PDPT + 5 * 8, PD | 0x3);
+    g.a.mov(rax, cr3).unwrap();
+    g.a.mov(cr3, rax).unwrap();
+
+    let physmap = |g: &mut Guest, idx: u64, out: u64| {
+        g.store32(ARGS, 0x7ff0);
+        g.store32(ARGS + 4, 1); // XENMAPSPACE_grant_table
+        g.store64(ARGS + 8, idx);
+        g.hcall(12, &[7, ARGS]);
+        g.store_result(out);
+    };
+    // Grant frame 0 at GFN 0x140000 (5 GiB).
+    g.store64(ARGS + 16, HIGH >> 12);
+    physmap(&mut g, 0, RES);
+    // The guest writes grant entry 3 through its mapping and reads it back.
+    g.a.mov(rcx, HIGH + 3 * 8).unwrap();
+    g.a.mov(rax, ENTRY).unwrap();
+    g.a.mov(qword_ptr(rcx), rax).unwrap();
+    g.a.mov(rax, qword_ptr(rcx)).unwrap();
+    g.store_result(RES + 8);
+    // GNTTABOP_query_size and GNTTABOP_setup_table(1 frame) agree.
+    g.store32(ARGS + 0x100, 0x7ff0);
+    g.hcall(20, &[6, ARGS + 0x100, 1]);
+    g.store_result(RES + 0x10);
+    g.store32(ARGS + 0x200, 0x7ff0);
+    g.store32(ARGS + 0x204, 1);
+    g.store64(ARGS + 0x210, ARGS + 0x300);
+    g.hcall(20, &[2, ARGS + 0x200, 1]);
+    g.store_result(RES + 0x18);
+    // Address width: CPUID 0x80000008 EAX[7:0] -> RES + 0x20.
+    g.a.mov(eax, 0x8000_0008u32).unwrap();
+    g.a.cpuid().unwrap();
+    g.a.movzx(eax, al).unwrap();
+    g.store_result(RES + 0x20);
+    // Frame 1 at the last page below 2^width, then frame 2 at 2^width.
+    g.a.lea(ecx, dword_ptr(rax - 12)).unwrap();
+    g.a.mov(eax, 1).unwrap();
+    g.a.shl(rax, cl).unwrap();
+    g.a.mov(rcx, ARGS + 16).unwrap();
+    g.a.mov(qword_ptr(rcx), rax).unwrap();
+    g.a.dec(qword_ptr(rcx)).unwrap();
+    physmap(&mut g, 1, RES + 0x28);
+    g.a.mov(rcx, ARGS + 16).unwrap();
+    g.a.inc(qword_ptr(rcx)).unwrap();
+    physmap(&mut g, 2, RES + 0x30);
+    g.shutdown(0);
+
+    let r = run64(g.assemble(), 1);
+    assert_eq!(r.reason, ExitReason::Shutdown(0), "{}", r.output);
+    assert_eq!(
+        r.i64(RES),
+        0,
+        "XENMEM_add_to_physmap of a grant frame at 5 GiB"
+    );
+    assert_eq!(r.u64(RES + 8), ENTRY, "guest reads back its grant entry");
+    // The VMM sees the entry at 5 GiB, through its grant table.
+    assert_eq!(r.u64(HIGH + 3 * 8), ENTRY);
+    {
+        let mut root = vm_lock::Root::new().unwrap();
+        let (mem, mut t) = r.vm.shared().mem.read(root.token());
+        let (be, _t) = r.vm.shared().backends.lock(&mut t);
+        assert_eq!(be.gnttab.gfn_of(0), Some(HIGH >> 12));
+        let e = be.gnttab.read_entry(&*mem, 3).unwrap();
+        assert_eq!((e.flags, e.domid, e.frame), (1, 0, 0x1234));
+    }
+    assert_eq!(r.i64(RES + 0x10), 0, "query_size");
+    assert!(r.u32(ARGS + 0x104) >= 1, "nr_frames");
+    assert_eq!(r.i64(RES + 0x18), 0, "setup_table");
+    assert_eq!(r.u32(ARGS + 0x208) as i16, 0, "setup_table status");
+    assert_eq!(r.u64(ARGS + 0x300), HIGH >> 12, "setup_table frame 0");
+    let bits = r.u64(RES + 0x20);
+    assert!((36..=52).contains(&bits), "address width {bits}");
+    assert_eq!(r.i64(RES + 0x28), 0, "frame at the top page below 2^{bits}");
+    assert_eq!(r.i64(RES + 0x30), -22, "frame at 2^{bits}");
+}
+
+/// The store of a new VM holds the nodes a Linux guest reads at boot, as
+/// libxl writes them (issue 13): one `cpu/N/availability` per vCPU, the
+/// memory size, the platform features, the domain's identity, and the
+/// store / console ports and rings.
+#[test]
+fn xenstore_has_toolstack_nodes() {
+    if !require_kvm() {
+        return;
+    }
+    let mut g = Guest::new64();
+    g.shutdown(0);
+    let mut cfg = VmConfig::new(Kernel::Raw64(g.assemble()));
+    cfg.vcpus = 3;
+    cfg.mem_mib = MEM >> 20;
+    cfg.name = "domu".into();
+    let vm = Vm::new(cfg).unwrap();
+    let mut root = vm_lock::Root::new().unwrap();
+    let (store_port, console_port) = {
+        let (xen, _t) = vm.shared().xen.lock(root.token());
+        (xen.store_port(), xen.console_port())
+    };
+    let (be, _t) = vm.shared().backends.lock(root.token());
+    let read = |p: &str| {
+        be.store
+            .read(p)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    let kib = (MEM >> 10).to_string();
+    for (path, value) in [
+        ("domid", "1"),
+        ("name", "domu"),
+        ("cpu/0/availability", "online"),
+        ("cpu/1/availability", "online"),
+        ("cpu/2/availability", "online"),
+        ("memory/static-max", &kib),
+        ("memory/target", &kib),
+        ("control/platform-feature-multiprocessor-suspend", "1"),
+        ("control/platform-feature-xs_reset_watches", "1"),
+        ("control/shutdown", ""),
+        ("control/feature-poweroff", ""),
+        ("data", ""),
+        ("store/port", &store_port.to_string()),
+        ("store/ring-ref", &(STORE >> 12).to_string()),
+        ("console/port", &console_port.to_string()),
+        ("console/ring-ref", &(CONSOLE >> 12).to_string()),
+    ] {
+        assert_eq!(read(path).as_deref(), Some(value), "{path}");
+    }
+    assert_eq!(read("cpu/3/availability"), None);
+    let vm_path = read("vm").expect("vm node");
+    assert!(vm_path.starts_with("/vm/"), "{vm_path}");
+    assert_eq!(read(&format!("{vm_path}/name")).as_deref(), Some("domu"));
 }

@@ -1,7 +1,7 @@
 //! Xen PV devices as pure logic over guest memory.
 //!
-//! Each device here is a plain state machine that reads and writes a
-//! guest page through [`vm_memory::Bytes<GuestAddress>`] (for example a
+//! Each device is a plain state machine that reads and writes a guest
+//! page through [`vm_memory::Bytes<GuestAddress>`] (for example a
 //! [`vm_memory::GuestMemoryMmap`]). None of them touches KVM, threads,
 //! file descriptors or event channels: the VMM core calls them when the
 //! guest kicks the matching event channel (`EVTCHNOP_send`) or yields
@@ -11,44 +11,45 @@
 //! needs is split out into plain structs (`*State`) with
 //! `state()` / `from_state()`.
 //!
+//! The xenstore server and the grant table are crates of their own,
+//! usable without this VMM: [`xen_store`] and [`xen_gnttab`] (re-exported
+//! here as [`xenstore`] and [`gnttab`]).
+//!
 //! | module | guest ABI | the core calls |
 //! | --- | --- | --- |
 //! | [`console`] | `xencons_interface` at `HVM_PARAM_CONSOLE_PFN` | [`console::Console::process`], [`console::Console::queue_input`], [`console::Console::read_input`] (`CONSOLEIO_read`), [`console::Console::use_ring`] |
-//! | [`xenstore`] | `xenstore_domain_interface` at `HVM_PARAM_STORE_PFN` | [`xenstore::Xenstore::process`], [`xenstore::Xenstore::write`] |
-//! | [`gnttab`] | `GNTTABOP_*`, `XENMEM_add_to_physmap(XENMAPSPACE_grant_table)` | [`gnttab::GrantTable::add_to_physmap`], [`gnttab::GrantTable::setup_table`], ... |
+//! | [`xenstore`] (`xen-store`) | `xenstore_domain_interface` at `HVM_PARAM_STORE_PFN` | [`xenstore::Xenstore::process`], [`xenstore::Xenstore::write`] |
+//! | [`gnttab`] (`xen-gnttab`) | `GNTTABOP_*`, `XENMEM_add_to_physmap(XENMAPSPACE_grant_table)` | [`gnttab::GrantTable::add_to_physmap`], [`gnttab::GrantTable::setup_table`], ... |
 //!
-//! # Threat model
+//! # Threat model (console)
 //!
-//! The guest owns the ring pages and may write anything at any time,
+//! The guest owns the ring page and may write anything at any time,
 //! concurrently with the VMM. Every index is read once per pass with an
 //! atomic load, all index arithmetic wraps, ring offsets are masked, and
 //! an index that claims more data (or space) than the ring holds is a
-//! guest bug: the device logs it, resynchronises (drops what it cannot
-//! trust) and carries on. Nothing a guest writes makes a device panic,
-//! allocate without bound or loop forever.
+//! guest bug: the console logs it, resynchronises (drops what it cannot
+//! trust) and carries on. Nothing a guest writes makes it panic,
+//! allocate without bound or loop forever. The threat models of the
+//! xenstore server and the grant table are in their crates' docs.
 //!
 //! | guest sends | what happens |
 //! | --- | --- |
 //! | producer index ahead of consumer by more than the ring size | logged; the pending data is dropped and the consumer jumps to the producer |
 //! | consumer index that runs ahead of our producer | logged; our producer is reset to the consumer (ring treated as empty) |
-//! | xenstore header with `len > 4096` | `XS_ERROR "E2BIG"` reply, the rest of the request ring is dropped (resync) |
-//! | xenstore garbage payload (no NUL, bad UTF-8, bad path) | `XS_ERROR "EINVAL"` |
-//! | xenstore replies never consumed | requests stop being read once replies reach a bound (back-pressure) |
-//! | grant frame index beyond the maximum, absurd GFN | `-EINVAL` |
 //!
 //! See `README-grub.md` next to this file for what a real guest (GRUB's
 //! `i386-xen_pvh` port) needs from the VMM around these devices.
 
 pub mod console;
-pub mod gnttab;
-pub mod xenstore;
+pub use xen_gnttab as gnttab;
+pub use xen_store as xenstore;
 
 use vm_memory::{Bytes, GuestAddress};
 
 /// Size of a Xen page (all ring pages are one page).
 pub const XEN_PAGE_SIZE: u64 = 4096;
 
-/// Errors of the device models.
+/// Errors of the console.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A guest-memory access at this guest physical address failed (the
@@ -59,13 +60,6 @@ pub enum Error {
     /// consumed (and lost) so the guest does not stall.
     #[error("console output: {0}")]
     Output(#[source] std::io::Error),
-    /// A grant table operation was given an invalid argument (Xen: -EINVAL).
-    #[error("grant table: invalid argument: {0}")]
-    GrantInvalid(&'static str),
-    /// The requested grant table version is not supported (Xen: -EOPNOTSUPP
-    /// for v2 when it is disabled).
-    #[error("grant table version {0} is not supported")]
-    GrantVersion(u32),
     /// A configuration value given by the VMM is out of range.
     #[error("invalid configuration: {0}")]
     Config(&'static str),
@@ -76,11 +70,9 @@ impl Error {
     /// error, for the errors that come from guest arguments.
     pub fn xen_errno(&self) -> i64 {
         match self {
-            Error::GuestMemory(_) => -14,  // EFAULT
-            Error::Output(_) => -5,        // EIO
-            Error::GrantInvalid(_) => -22, // EINVAL
-            Error::GrantVersion(_) => -95, // EOPNOTSUPP
-            Error::Config(_) => -22,       // EINVAL
+            Error::GuestMemory(_) => -14, // EFAULT
+            Error::Output(_) => -5,       // EIO
+            Error::Config(_) => -22,      // EINVAL
         }
     }
 }

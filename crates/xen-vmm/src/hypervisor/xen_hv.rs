@@ -31,7 +31,7 @@ use super::params;
 use super::{Callback, GRANT_FRAMES};
 use crate::backends::Backend;
 use crate::cpuid::{DOMID, XEN_VERSION};
-use crate::memory::{HOLE_MAP_LIMIT, PAGE_SIZE};
+use crate::memory::{hole_page_allowed, PAGE_SIZE};
 use crate::vm::VmShared;
 use xen_evtchn::CallbackVia;
 use xen_shinfo_cache::PvclockTime;
@@ -303,7 +303,9 @@ impl MemoryHandler for XenHv<'_, '_> {
             .mem
             .get_slice(GuestAddress(gpa), PAGE_SIZE as usize)
             .is_ok();
-        if !backed && gpa >= HOLE_MAP_LIMIT {
+        // Any GFN outside RAM within the guest's physical address width
+        // (Linux puts grant frames above 4 GiB), not over the MMIO window.
+        if !backed && !hole_page_allowed(gpa, crate::cpuid::vcpu_phys_addr_bits(self.fd)) {
             return Err(Errno::EINVAL);
         }
         let old = {
@@ -362,7 +364,7 @@ impl MemoryHandler for XenHv<'_, '_> {
                 let remap = be
                     .gnttab
                     .add_to_physmap(u64::from(frame), gfn)
-                    .map_err(|e| Errno(-(e.xen_errno() as i32)))?;
+                    .map_err(|e| Errno(e.errno()))?;
                 if let Some(d) = remap.displaced {
                     xen.grant_frames[d as usize] = None;
                 }
@@ -817,7 +819,7 @@ impl GnttabHandler for XenHv<'_, '_> {
         be.gnttab
             .set_version(version)
             .map(|_| ())
-            .map_err(|e| Errno(-(e.xen_errno() as i32)))
+            .map_err(|e| Errno(e.errno()))
     }
 
     fn get_version(&mut self, _vcpu: u32) -> u32 {

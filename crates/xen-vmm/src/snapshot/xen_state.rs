@@ -13,13 +13,13 @@ use versionize_derive::Versionize;
 use xen_evtchn::{
     Binding, CallbackVia, EvtchnState, HostPortState, PortState as EvtchnPortState, Remote,
 };
+use xen_gnttab::GrantTableState;
 use xen_shinfo_cache::{GuestWidth, PagesState, VcpuPagesState};
+use xen_store::{Watch, XenstoreState as DevXenstoreState};
 
 use super::error::{Error, Result};
 use super::memory::{MemoryState, PAGE_SIZE};
 use crate::devices::console::ConsoleState;
-use crate::devices::gnttab::GrantTableState;
-use crate::devices::xenstore::{Watch, XenstoreState as DevXenstoreState};
 
 /// Event-channel ports of a 64-bit guest (2-level ABI: 64 x 64).
 pub const EVTCHN_PORTS_64: u32 = 4096;
@@ -185,7 +185,7 @@ pub struct XenstoreWatch {
     pub token: String,
 }
 
-/// The xenstore server (mirror of `devices::xenstore::XenstoreState`).
+/// The xenstore server (mirror of `xen_store::XenstoreState`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Versionize)]
 pub struct XenstoreMirror {
     /// Guest frame of the ring page.
@@ -210,7 +210,7 @@ pub struct XenstoreMirror {
     pub guest_errors: u64,
 }
 
-/// The grant table (mirror of `devices::gnttab::GrantTableState`).
+/// The grant table (mirror of `xen_gnttab::GrantTableState`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Versionize)]
 pub struct GrantState {
     /// Grant table ABI version (1; 0: default state).

@@ -1,0 +1,384 @@
+//! The server through its public API, driven as a guest drives the ring.
+
+mod common;
+
+use common::*;
+use xen_store::*;
+
+#[test]
+fn reads() {
+    let m = mem();
+    let mut xs = server();
+    assert_eq!(
+        call(&mut xs, &m, XS_READ, 0, b"domid\0"),
+        (XS_READ, b"1".to_vec())
+    );
+    assert_eq!(
+        call(&mut xs, &m, XS_READ, 0, b"/local/domain/1/name\0"),
+        (XS_READ, b"guest1".to_vec())
+    );
+    assert_eq!(call(&mut xs, &m, XS_READ, 0, b"/vm/abc/uuid\0").1, b"abc");
+    // Intermediate node: empty value.
+    assert_eq!(
+        call(&mut xs, &m, XS_READ, 0, b"device\0"),
+        (XS_READ, vec![])
+    );
+    assert_eq!(
+        call(&mut xs, &m, XS_READ, 0, b"nope\0"),
+        (XS_ERROR, b"ENOENT\0".to_vec())
+    );
+    // GRUB's probe: no disks configured in a bare store.
+    let mut bare = Xenstore::new(GFN, XenstoreConfig::new(1, "g")).unwrap();
+    assert_eq!(
+        call(&mut bare, &m, XS_DIRECTORY, 0, b"device/vbd\0"),
+        (XS_ERROR, b"ENOENT\0".to_vec())
+    );
+}
+
+#[test]
+fn directory() {
+    let m = mem();
+    let mut xs = server();
+    xs.write("device/vbd-x", b"1");
+    assert_eq!(
+        call(&mut xs, &m, XS_DIRECTORY, 0, b""),
+        (XS_ERROR, b"EINVAL\0".to_vec()),
+        "empty payload is invalid"
+    );
+    assert_eq!(
+        call(&mut xs, &m, XS_DIRECTORY, 0, b"/local/domain/1\0").1,
+        b"attr\0control\0cpu\0data\0device\0domid\0drivers\0error\0feature\0name\0vm\0"
+    );
+    assert_eq!(
+        call(&mut xs, &m, XS_DIRECTORY, 0, b"device\0").1,
+        b"suspend\0vbd\0vbd-x\0"
+    );
+    assert_eq!(call(&mut xs, &m, XS_DIRECTORY, 0, b"/\0").1, b"local\0vm\0");
+    assert_eq!(call(&mut xs, &m, XS_DIRECTORY, 0, b"domid\0").1, b"");
+}
+
+#[test]
+fn writes_and_permissions() {
+    let m = mem();
+    let mut xs = server();
+    assert_eq!(
+        call(&mut xs, &m, XS_WRITE, 0, b"device/vbd/768/state\x003"),
+        (XS_WRITE, b"OK\0".to_vec())
+    );
+    assert_eq!(xs.read("device/vbd/768/state"), Some(&b"3"[..]));
+    assert_eq!(
+        call(&mut xs, &m, XS_READ, 0, b"device/vbd/768/state\0").1,
+        b"3"
+    );
+    // Empty value (GRUB clears ring-ref this way).
+    assert_eq!(call(&mut xs, &m, XS_WRITE, 0, b"data/x\0").0, XS_WRITE);
+    assert_eq!(xs.read("data/x"), Some(&b""[..]));
+    for p in [
+        &b"domid\x002"[..],
+        b"/local/domain/0/x\0v",
+        b"/tool\0v",
+        b"datax\0v",
+    ] {
+        assert_eq!(
+            call(&mut xs, &m, XS_WRITE, 0, p),
+            (XS_ERROR, b"EACCES\0".to_vec())
+        );
+    }
+    assert_eq!(xs.read("domid"), Some(&b"1"[..]));
+    for p in [
+        &b"no-nul"[..],
+        b"data//x\0v",
+        b"data/x/\0v",
+        b"data/\xff\0v",
+        b"data/a b\0v",
+    ] {
+        assert_eq!(
+            call(&mut xs, &m, XS_WRITE, 0, p),
+            (XS_ERROR, b"EINVAL\0".to_vec())
+        );
+    }
+    assert_eq!(call(&mut xs, &m, XS_MKDIR, 0, b"data/d\0").1, b"OK\0");
+    assert_eq!(
+        call(&mut xs, &m, XS_MKDIR, 0, b"name\0").1,
+        b"OK\0",
+        "exists"
+    );
+    assert_eq!(call(&mut xs, &m, XS_RM, 0, b"device/vbd\0").1, b"OK\0");
+    assert_eq!(xs.read("device/vbd/768/backend"), None);
+    assert_eq!(call(&mut xs, &m, XS_RM, 0, b"device/vbd\0").1, b"ENOENT\0");
+    assert_eq!(call(&mut xs, &m, XS_RM, 0, b"name\0").1, b"EACCES\0");
+    assert_eq!(call(&mut xs, &m, XS_GET_PERMS, 0, b"name\0").1, b"n0\0r1\0");
+    assert_eq!(call(&mut xs, &m, XS_GET_PERMS, 0, b"data\0").1, b"n1\0");
+    assert_eq!(call(&mut xs, &m, XS_SET_PERMS, 0, b"data\0n1\0").1, b"OK\0");
+    assert_eq!(
+        call(&mut xs, &m, XS_SET_PERMS, 0, b"name\0n1\0").1,
+        b"EACCES\0"
+    );
+}
+
+#[test]
+fn transactions() {
+    let m = mem();
+    let mut xs = server();
+    let (ty, id) = call(&mut xs, &m, XS_TRANSACTION_START, 0, b"\0");
+    assert_eq!((ty, id.as_slice()), (XS_TRANSACTION_START, &b"1\0"[..]));
+    assert_eq!(call(&mut xs, &m, XS_WRITE, 1, b"data/t\0v").0, XS_WRITE);
+    assert_eq!(
+        call(&mut xs, &m, XS_READ, 7, b"domid\0").1,
+        b"ENOENT\0",
+        "unknown tx"
+    );
+    assert_eq!(
+        call(&mut xs, &m, XS_TRANSACTION_END, 1, b"X\0").1,
+        b"EINVAL\0"
+    );
+    assert_eq!(call(&mut xs, &m, XS_TRANSACTION_END, 1, b"T\0").1, b"OK\0");
+    assert_eq!(
+        call(&mut xs, &m, XS_TRANSACTION_END, 1, b"T\0").1,
+        b"ENOENT\0"
+    );
+    for _ in 0..MAX_TRANSACTIONS {
+        assert_eq!(
+            call(&mut xs, &m, XS_TRANSACTION_START, 0, b"\0").0,
+            XS_TRANSACTION_START
+        );
+    }
+    assert_eq!(
+        call(&mut xs, &m, XS_TRANSACTION_START, 0, b"\0").1,
+        b"ENOSPC\0"
+    );
+}
+
+#[test]
+fn watches() {
+    let m = mem();
+    let mut xs = server();
+    send_raw(&m, &msg(XS_WATCH, 5, 0, b"data\0tok\0"));
+    xs.process(&m).unwrap();
+    let r = parse(&recv_raw(&m));
+    assert_eq!(r.len(), 2);
+    assert_eq!(
+        (r[0].0, r[0].1, r[0].3.as_slice()),
+        (XS_WATCH, 5, &b"OK\0"[..])
+    );
+    assert_eq!(
+        (r[1].0, r[1].3.as_slice()),
+        (XS_WATCH_EVENT, &b"data\0tok\0"[..])
+    );
+    // A guest write under the watch fires it (reply first, then event).
+    send_raw(&m, &msg(XS_WRITE, 6, 0, b"data/a/b\0x"));
+    xs.process(&m).unwrap();
+    let r = parse(&recv_raw(&m));
+    assert_eq!(r[0].0, XS_WRITE);
+    assert_eq!(
+        (r[1].0, r[1].3.as_slice()),
+        (XS_WATCH_EVENT, &b"data/a/b\0tok\0"[..])
+    );
+    // Host write fires too; unrelated path does not.
+    assert!(xs.write("/local/domain/1/data/c", b"1"));
+    assert!(xs.write("/other", b"1"));
+    xs.process(&m).unwrap();
+    let r = parse(&recv_raw(&m));
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].3, b"data/c\0tok\0");
+    assert_eq!(
+        call(&mut xs, &m, XS_WATCH, 0, b"data\0tok\0").1,
+        b"EEXIST\0"
+    );
+    assert_eq!(call(&mut xs, &m, XS_UNWATCH, 0, b"data\0tok\0").1, b"OK\0");
+    assert_eq!(
+        call(&mut xs, &m, XS_UNWATCH, 0, b"data\0tok\0").1,
+        b"ENOENT\0"
+    );
+    assert_eq!(call(&mut xs, &m, XS_UNWATCH, 0, b"data\0").1, b"EINVAL\0");
+    // Special watches are accepted.
+    send_raw(&m, &msg(XS_WATCH, 1, 0, b"@releaseDomain\0t\0"));
+    xs.process(&m).unwrap();
+    assert_eq!(parse(&recv_raw(&m))[0].3, b"OK\0");
+    assert_eq!(call(&mut xs, &m, XS_RESET_WATCHES, 0, b"").1, b"OK\0");
+    assert!(xs.state().watches.is_empty());
+}
+
+#[test]
+fn other_ops() {
+    let m = mem();
+    let mut xs = server();
+    assert_eq!(
+        call(&mut xs, &m, XS_GET_DOMAIN_PATH, 0, b"1\0").1,
+        b"/local/domain/1\0"
+    );
+    assert_eq!(
+        call(&mut xs, &m, XS_GET_DOMAIN_PATH, 0, b"x\0").1,
+        b"EINVAL\0"
+    );
+    assert_eq!(call(&mut xs, &m, XS_INTRODUCE, 0, b"").1, b"EACCES\0");
+    assert_eq!(call(&mut xs, &m, 999, 0, b"").1, b"ENOSYS\0");
+    assert_eq!(
+        call(&mut xs, &m, XS_DIRECTORY_PART, 0, b"\0").1,
+        b"ENOSYS\0"
+    );
+    assert_eq!(call(&mut xs, &m, XS_ERROR, 0, b"").1, b"EINVAL\0");
+}
+
+#[test]
+fn message_split_across_calls_and_ring_wrap() {
+    let m = mem();
+    // Start near the end of the ring and near u32 wrap.
+    let start = u32::MAX - 3;
+    for off in [REQ_CONS, REQ_PROD, RSP_CONS, RSP_PROD] {
+        set(&m, off, start);
+    }
+    let mut xs = server();
+    let req = msg(XS_READ, 9, 0, b"name\0");
+    send_raw(&m, &req[..10]);
+    assert!(xs.process(&m).unwrap(), "bytes consumed");
+    assert!(recv_raw(&m).is_empty());
+    send_raw(&m, &req[10..]);
+    xs.process(&m).unwrap();
+    let r = parse(&recv_raw(&m));
+    assert_eq!(
+        (r[0].0, r[0].1, r[0].3.as_slice()),
+        (XS_READ, 9, &b"guest1"[..])
+    );
+    assert_eq!(get(&m, REQ_CONS), get(&m, REQ_PROD));
+}
+
+#[test]
+fn many_messages_and_backpressure() {
+    let m = mem();
+    let mut xs = server();
+    // Small requests with 4 KiB replies; the guest never reads replies.
+    let big = vec![b'v'; PAYLOAD_MAX];
+    assert!(xs.write("data/big", &big));
+    let req = msg(XS_READ, 1, 0, b"data/big\0");
+    let mut sent = 0;
+    let mut stopped = false;
+    while sent < 200 {
+        let cons = get(&m, REQ_CONS);
+        let prod = get(&m, REQ_PROD);
+        if (RING_SIZE - prod.wrapping_sub(cons)) as usize >= req.len() {
+            send_raw(&m, &req);
+            sent += 1;
+            continue;
+        }
+        xs.process(&m).unwrap();
+        if get(&m, REQ_CONS) == cons {
+            stopped = true; // server stopped reading
+            break;
+        }
+    }
+    assert!(stopped, "back-pressure must stop reading requests");
+    // The response ring is full, the rest waits in the queue.
+    assert_eq!(get(&m, RSP_PROD).wrapping_sub(get(&m, RSP_CONS)), RING_SIZE);
+    let queued = xs.state().pending_replies.len();
+    assert!(queued > 0 && queued <= MAX_PENDING_REPLIES + HEADER_SIZE + PAYLOAD_MAX);
+    // Guest drains: every request gets exactly one reply, in order.
+    let mut all = Vec::new();
+    loop {
+        let b = recv_raw(&m);
+        if b.is_empty() && get(&m, REQ_CONS) == get(&m, REQ_PROD) {
+            break;
+        }
+        all.extend(b);
+        xs.process(&m).unwrap();
+    }
+    let r = parse(&all);
+    assert_eq!(r.len(), sent);
+    assert!(r.iter().all(|x| x.3 == big));
+}
+
+#[test]
+fn oversized_header_resyncs() {
+    let m = mem();
+    let mut xs = server();
+    let mut bad = msg(XS_WRITE, 3, 0, b"");
+    bad[12..16].copy_from_slice(&(PAYLOAD_MAX as u32 + 1).to_le_bytes());
+    send_raw(&m, &bad);
+    send_raw(&m, b"garbage that is not a header at all");
+    xs.process(&m).unwrap();
+    let r = parse(&recv_raw(&m));
+    assert_eq!(r.len(), 1);
+    assert_eq!(
+        (r[0].0, r[0].1, r[0].3.as_slice()),
+        (XS_ERROR, 3, &b"E2BIG\0"[..])
+    );
+    assert_eq!(get(&m, REQ_CONS), get(&m, REQ_PROD));
+    // The next message works.
+    assert_eq!(call(&mut xs, &m, XS_READ, 0, b"domid\0").1, b"1");
+    assert_eq!(xs.state().guest_errors, 1);
+}
+
+#[test]
+fn bad_indices() {
+    let m = mem();
+    let mut xs = server();
+    set(&m, REQ_PROD, 5000);
+    assert!(xs.process(&m).unwrap());
+    assert_eq!(get(&m, REQ_CONS), 5000);
+    // Response consumer far beyond our producer: ring reset, reply lands.
+    set(&m, RSP_CONS, 100_000);
+    send_raw(&m, &msg(XS_READ, 2, 0, b"domid\0"));
+    xs.process(&m).unwrap();
+    assert_eq!(get(&m, RSP_PROD), 100_000 + HEADER_SIZE as u32 + 1);
+    assert_eq!(parse(&recv_raw(&m))[0].3, b"1");
+    assert_eq!(xs.state().guest_errors, 2);
+}
+
+#[test]
+fn random_garbage_never_panics() {
+    let m = mem();
+    let mut xs = server();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..2000 {
+        let r = next();
+        match r % 4 {
+            0 => set(
+                &m,
+                [REQ_CONS, REQ_PROD, RSP_CONS, RSP_PROD][(r >> 8) as usize % 4],
+                next() as u32,
+            ),
+            1 => {
+                // A header with a random type and small length.
+                let ty = (next() % 25) as u32;
+                let len = (next() % 40) as usize;
+                let payload: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                let cons = get(&m, REQ_CONS);
+                if RING_SIZE.saturating_sub(get(&m, REQ_PROD).wrapping_sub(cons)) >= 60 {
+                    send_raw(&m, &msg(ty, 1, (next() % 3) as u32, &payload));
+                }
+            }
+            2 => {
+                let _ = recv_raw(&m);
+            }
+            _ => {}
+        }
+        let _ = xs.process(&m).unwrap();
+        assert!(xs.state().partial_request.len() <= HEADER_SIZE + PAYLOAD_MAX);
+        assert!(
+            xs.state().pending_replies.len()
+                <= MAX_PENDING_REPLIES + 2 * (HEADER_SIZE + PAYLOAD_MAX)
+        );
+    }
+}
+
+#[test]
+fn state_round_trip() {
+    let m = mem();
+    let mut xs = server();
+    let req = msg(XS_READ, 9, 0, b"name\0");
+    send_raw(&m, &req[..HEADER_SIZE + 2]);
+    xs.process(&m).unwrap();
+    let st = xs.state();
+    assert_eq!(st.partial_request.len(), HEADER_SIZE + 2);
+    let mut xs2 = Xenstore::from_state(&st).unwrap();
+    assert_eq!(xs2.state(), st);
+    send_raw(&m, &req[HEADER_SIZE + 2..]);
+    xs2.process(&m).unwrap();
+    assert_eq!(parse(&recv_raw(&m))[0].3, b"guest1");
+}
