@@ -240,8 +240,8 @@ impl HvmHandler for RecordingHypervisor {
                 (xen_abi::HVM_PARAM_CALLBACK_IRQ, via.to_param())
             }
             HvmParam::StorePfn(_) | HvmParam::ConsolePfn(_) => return Err(Errno::EPERM),
-            HvmParam::StoreEvtchn(v) => (xen_abi::HVM_PARAM_STORE_EVTCHN, u64::from(v)),
-            HvmParam::ConsoleEvtchn(v) => (xen_abi::HVM_PARAM_CONSOLE_EVTCHN, u64::from(v)),
+            HvmParam::StoreEvtchn(v) => (xen_abi::HVM_PARAM_STORE_EVTCHN, v),
+            HvmParam::ConsoleEvtchn(v) => (xen_abi::HVM_PARAM_CONSOLE_EVTCHN, v),
             HvmParam::Other { index, value } => (index, value),
         };
         *self.params.get_mut(i as usize).ok_or(Errno::EINVAL)? = v;
