@@ -100,10 +100,15 @@ pub fn console_input(shared: Arc<VmShared>, mut input: Box<dyn Read + Send>) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        // Host-side state only: a snapshot taken now saves the input.
         {
             let (mut be, _t) = shared.backends.lock(root.token());
             be.console.queue_input(&buf[..n]);
         }
+        // Guest memory: not while a snapshot is taken (the gate waits).
+        let Some(_section) = shared.host_gate.enter(root.token()) else {
+            return;
+        };
         notify(&shared, &mut root, Some(Backend::Console));
     }
 }
