@@ -12,7 +12,7 @@ use xen_abi::{
     EVTCHNSTAT_PIRQ, EVTCHNSTAT_UNBOUND, EVTCHNSTAT_VIRQ, NR_VIRQS, VIRQ_DEBUG, VIRQ_TIMER,
     VIRQ_XENOPROF, VIRQ_XENPMU,
 };
-use xen_shinfo_cache::{RegionArcs, WidthLayout, XenPages};
+use xen_shinfo_cache::{MappedRange, RegionArcs, WidthLayout, XenPages};
 
 use crate::error::{Error, Result};
 use crate::host::{HostPort, HostSlot};
@@ -26,6 +26,8 @@ pub const MAX_PORTS: u32 = 4096;
 pub const MAX_HOST_PORTS: u32 = 4096;
 /// The domain id of the VMM's own backends ("dom0" as the guest sees it).
 pub const BACKEND_DOMID: u16 = 0;
+/// Size of the `shared_info` page.
+const PAGE_SIZE: u64 = 4096;
 
 /// Whether a VIRQ is global (bound on vCPU 0 only, retargetable with `bind_vcpu`).
 pub fn virq_is_global(virq: u32) -> bool {
@@ -986,6 +988,16 @@ where
         }
         // Write-locked: no delivery can defer a port while the shadow is flushed.
         let (table, mut t) = self.table.write(token);
+        self.flush_deferred(&table, &mut t, snap)
+    }
+
+    /// Delivers the deferred ports; the caller holds the table write-locked.
+    fn flush_deferred(
+        &self,
+        table: &Table,
+        t: &mut Token<'_, XenLock>,
+        snap: &MemReadGuard<'_, M>,
+    ) -> Result<u32> {
         let nr = self.nr_ports();
         let mut delivered = 0;
         for (i, word) in self.deferred.iter().enumerate() {
@@ -998,7 +1010,7 @@ where
                 if table.port(port, nr).is_err() {
                     continue;
                 }
-                match self.deliver_port(&table, &mut t, snap, port) {
+                match self.deliver_port(table, t, snap, port) {
                     Ok(Delivery::Deferred) => {}
                     Ok(_) => delivered += 1,
                     Err(e) => {
@@ -1006,6 +1018,90 @@ where
                         word.fetch_or(bits | (1 << bit), Ordering::SeqCst);
                         return Err(e);
                     }
+                }
+            }
+        }
+        Ok(delivered)
+    }
+
+    /// `shared_info` is placed at guest frame `gfn` (`XENMEM_add_to_physmap` of
+    /// `XENMAPSPACE_shared_info`), for the first time or moved from where it was.
+    ///
+    /// Atomic with respect to delivery: with the port table write-locked, so that no send,
+    /// VIRQ, PIRQ, host send, unmask or close can write the page meanwhile, the old page is
+    /// copied to `gfn` (a first placement starts zeroed; the same frame again is left as
+    /// is), the `shared_info` cache of [`XenPages`] is retargeted, and the events deferred
+    /// while there was no `shared_info` are delivered (as [`Evtchn::shared_info_mapped`]).
+    /// After a move, every vCPU whose `evtchn_upcall_pending` is set on the new page gets its
+    /// upcall raised again (its `vcpu_info` may live in the page that moved). No event sent
+    /// concurrently from another thread is lost: it lands either in the old page before the
+    /// copy or in the new one after the retarget.
+    ///
+    /// Use this instead of copying the page and calling [`XenPages::set_shared_info_gfn`]
+    /// yourself: events delivered between those two steps would be lost. Returns how many
+    /// deferred ports were delivered.
+    ///
+    /// # Errors
+    /// EFAULT if the new frame is not RAM or its address overflows (then nothing changed);
+    /// EFAULT for deferred ports that could not be delivered (they stay deferred).
+    pub fn shared_info_moved<P: Level>(&self, token: &mut Token<'_, P>, gfn: u64) -> Result<u32>
+    where
+        MemRead: LockAfter<P>,
+    {
+        let (snap, mut t) = self.mem.read(token);
+        self.shared_info_moved_in(&mut t, &snap, gfn)
+    }
+
+    /// [`Evtchn::shared_info_moved`] inside the caller's memory-map read section: `snap` is
+    /// the map and `token` the section's `MemRead` token (or any level before `XenLock`).
+    ///
+    /// # Errors
+    /// As [`Evtchn::shared_info_moved`].
+    pub fn shared_info_moved_in<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        snap: &MemReadGuard<'_, M>,
+        gfn: u64,
+    ) -> Result<u32>
+    where
+        XenLock: LockAfter<P>,
+    {
+        let gpa = gfn
+            .checked_mul(PAGE_SIZE)
+            .ok_or(xen_shinfo_cache::Error::AddressOverflow(gfn))?;
+        // The new frame must be RAM before anything changes.
+        MappedRange::new(&**snap, gpa, PAGE_SIZE as usize)?;
+        // Write-locked: every delivery runs with the table read-locked, so none is between
+        // the copy and the retarget below.
+        let (table, mut t) = self.table.write(token);
+        let old = self.pages.shared_info_gfn(&mut t);
+        let moved = old.is_some_and(|o| o != gfn);
+        if old != Some(gfn) {
+            let mut page = [0u8; PAGE_SIZE as usize];
+            if moved {
+                // An old page that is no longer RAM leaves a zeroed one, as a first placement.
+                let _ = self
+                    .pages
+                    .with_shared_info(&mut t, snap, |sh, _| sh.read_bytes(0, &mut page));
+            }
+            self.pages.set_shared_info_gfn(&mut t, Some(gfn))?;
+            let written = self
+                .pages
+                .with_shared_info(&mut t, snap, |sh, _| sh.write_bytes(0, &page));
+            if let Err(e) = written.map_err(Error::from).and_then(|r| Ok(r?)) {
+                // Checked above; should the map have changed meanwhile, put the old one back.
+                self.pages.set_shared_info_gfn(&mut t, old)?;
+                return Err(e);
+            }
+        }
+        let delivered = self.flush_deferred(&table, &mut t, snap)?;
+        if moved {
+            for vcpu in 0..self.max_vcpus {
+                let pending = self
+                    .pages
+                    .with_vcpu_info(&mut t, snap, vcpu, |vi| vi.upcall_pending());
+                if matches!(pending, Ok(true)) {
+                    self.sink.raise(vcpu, table.upcall_kind(vcpu));
                 }
             }
         }
@@ -1492,15 +1588,34 @@ where
                 .collect(),
             callback: table.callback,
             vcpu_vectors: table.vcpu_vectors.clone(),
+            // Read with the table locked: a port is deferred with the table read-locked and
+            // flushed with it write-locked, so this is a consistent view of the shadow
+            // for the ports above (barring sends racing this call, which the VMM quiesces).
+            deferred: self
+                .deferred
+                .iter()
+                .enumerate()
+                .flat_map(|(i, w)| {
+                    let bits = w.load(Ordering::SeqCst);
+                    (0..64u32)
+                        .filter(move |b| bits & (1u64 << b) != 0)
+                        .map(move |b| i as u32 * 64 + b)
+                })
+                .collect(),
         }
     }
 
     /// Rebuilds event channels from `state`. Host ports get new eventfds: backends fetch
-    /// them with [`Evtchn::host_port`]. Pending bits live in guest memory and need no restore.
+    /// them with [`Evtchn::host_port`]. Pending bits live in guest memory and need no restore,
+    /// except the deferred ports (`state.deferred`, sent before `shared_info` was placed),
+    /// which go back into the host-side shadow: call [`Evtchn::shared_info_mapped`] after the
+    /// restore to deliver them at once if `pages` has `shared_info` placed; otherwise they are
+    /// delivered when the guest places it.
     ///
     /// # Errors
     /// [`Error::InvalidState`] if the state is inconsistent (ports out of range, duplicates,
-    /// vCPUs / VIRQs / PIRQs out of range or bound twice, interdomain peers that do not match).
+    /// vCPUs / VIRQs / PIRQs out of range or bound twice, interdomain peers that do not match,
+    /// deferred ports that are not allocated).
     pub fn from_state(
         state: &EvtchnState,
         mem: MemoryMap<M>,
@@ -1629,6 +1744,16 @@ where
                 }
             }
         }
+        let deferred = new_deferred();
+        for &p in &state.deferred {
+            if p == 0 || p >= MAX_PORTS || table.ports[p as usize].is_none() {
+                return bad(format!("deferred port {p} is not allocated"));
+            }
+            let (word, bit) = (&deferred[(p / 64) as usize], 1u64 << (p % 64));
+            if word.fetch_or(bit, Ordering::Relaxed) & bit != 0 {
+                return bad(format!("deferred port {p} twice"));
+            }
+        }
         let max_vcpus = state.max_vcpus;
         Ok(Evtchn {
             config,
@@ -1639,7 +1764,7 @@ where
             table: OrderedRwLock::new(table),
             polls: (0..max_vcpus).map(|_| PollSlot::default()).collect(),
             pollers: AtomicU32::new(0),
-            deferred: new_deferred(),
+            deferred,
         })
     }
 }

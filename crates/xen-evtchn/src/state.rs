@@ -66,4 +66,8 @@ pub struct EvtchnState {
     pub callback: CallbackVia,
     /// Per-vCPU upcall vectors (0: none), index = vCPU.
     pub vcpu_vectors: Vec<u8>,
+    /// Ports set pending while `shared_info` was not placed (the host-side shadow of
+    /// [`crate::Delivery::Deferred`]), ascending. Usually empty: they are delivered as soon
+    /// as `shared_info` is placed.
+    pub deferred: Vec<u32>,
 }

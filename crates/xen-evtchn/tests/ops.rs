@@ -134,13 +134,35 @@ fn host_backend_ports() {
         .evtchn
         .bind_interdomain(t, BACKEND_DOMID, hp2.id())
         .unwrap();
-    clear_upcall_pending(&vm, 0);
-    let w = vm.sink.raises(0);
-    // Clear gp2's pending bit through close/rebind? The guest clears it in memory:
+    // As Xen: the new local port is set pending by the bind (with its upcall).
+    assert!(pending(&vm, gp2));
+    assert_eq!(vm.sink.raises(0), 1);
+    // The guest handles it: pending bit, selector and upcall flag cleared in memory.
+    guest_ack_all(&vm, 0);
+    assert!(!pending(&vm, gp2));
+    // The guest's send reaches the backend only; the guest port stays clear.
     vm.evtchn.send(t, gp2).unwrap();
     assert_eq!(hp2.eventfd().read().unwrap(), 1);
+    assert!(!pending(&vm, gp2));
+    assert_eq!(vm.sink.raises(0), 1);
+    // The backend's send sets the guest port pending and raises the upcall once more.
+    assert_eq!(
+        vm.evtchn.host_send(t, hp2.id()).unwrap(),
+        Some(Delivery::Raised)
+    );
     assert!(pending(&vm, gp2));
-    let _ = w;
+    assert_eq!(upcall_pending(&vm, 0), 1);
+    assert_eq!(vm.sink.raises(0), 2);
+    // Again while pending: nothing new, and the backend's eventfd is not touched.
+    assert_eq!(
+        vm.evtchn.host_send(t, hp2.id()).unwrap(),
+        Some(Delivery::AlreadyPending)
+    );
+    assert_eq!(vm.sink.raises(0), 2);
+    assert!(
+        hp2.eventfd().read().is_err(),
+        "eventfd signalled by a host send"
+    );
     // Host closes: guest port becomes unbound (to the backend domain).
     vm.evtchn.host_close(t, hp.id()).unwrap();
     let st = vm.evtchn.status(t, DOMID_SELF, gp).unwrap();
@@ -168,22 +190,30 @@ fn host_send_from_other_thread() {
         .evtchn
         .bind_interdomain(root.token(), 0, hp.id())
         .unwrap();
-    vm.evtchn.close(root.token(), gp).unwrap(); // clear the bind-time pending
-    let gp = vm
-        .evtchn
-        .bind_interdomain(root.token(), 0, hp.id())
-        .unwrap();
-    let w = common::SHINFO;
-    let _ = w;
+    // The bind set the port pending (as Xen) and raised vCPU 0: the guest handles that.
+    assert!(pending(&vm, gp));
+    assert_eq!(vm.sink.raises(0), 1);
+    guest_ack_all(&vm, 0);
+    assert!(!pending(&vm, gp));
+    assert_eq!(upcall_pending(&vm, 0), 0);
     let vm2 = vm.clone();
     let id = hp.id();
-    std::thread::spawn(move || {
+    let d = std::thread::spawn(move || {
         let mut root = Root::new().unwrap();
-        vm2.evtchn.host_send(root.token(), id).unwrap();
+        vm2.evtchn.host_send(root.token(), id).unwrap()
     })
     .join()
     .unwrap();
+    assert_eq!(d, Some(Delivery::Raised));
     assert!(pending(&vm, gp));
+    assert_eq!(pending_sel(&vm, 0), 1 << (gp / 64));
+    assert_eq!(upcall_pending(&vm, 0), 1);
+    assert_eq!(vm.sink.raises(0), 2);
+    // The guest's own send on the port goes to the backend's eventfd, not back to the guest.
+    guest_ack_all(&vm, 0);
+    vm.evtchn.send(root.token(), gp).unwrap();
+    assert_eq!(hp.eventfd().read().unwrap(), 1);
+    assert!(!pending(&vm, gp));
 }
 
 #[test]
@@ -547,4 +577,59 @@ fn events_before_shared_info_are_deferred_not_lost() {
     // Nothing left in the shadow.
     assert_eq!(vm.evtchn.shared_info_mapped(t).unwrap(), 0);
     assert_eq!(vm.sink.raises(0), 1);
+}
+
+#[test]
+fn deferred_events_survive_state_and_from_state() {
+    let vm = vm(GuestWidth::Bits64);
+    let mut root = Root::new().unwrap();
+    let t = root.token();
+    vm.pages.set_shared_info_gfn(t, None).unwrap();
+    let p = vm.evtchn.bind_ipi(t, 1).unwrap();
+    let q = vm.evtchn.bind_ipi(t, 1).unwrap();
+    let far = (0..100)
+        .map(|_| vm.evtchn.bind_ipi(t, 2).unwrap())
+        .last()
+        .unwrap();
+    assert_eq!(vm.evtchn.set_pending(t, p).unwrap(), Delivery::Deferred);
+    assert_eq!(vm.evtchn.set_pending(t, far).unwrap(), Delivery::Deferred);
+    let state = vm.evtchn.state(t);
+    assert_eq!(state.deferred, vec![p, far]);
+
+    let restore = |s: &xen_evtchn::EvtchnState| {
+        let pages = std::sync::Arc::new(xen_shinfo_cache::XenPages::new(VCPUS));
+        let sink = std::sync::Arc::new(Recorder::new(VCPUS));
+        let e = Evtchn::from_state(s, vm.mem.clone(), pages, sink.clone());
+        (e, sink)
+    };
+
+    // Restored without shared_info: still deferred, delivered when the guest places it.
+    let (r, sink) = restore(&state);
+    let r = r.unwrap();
+    assert_eq!(r.state(t), state);
+    assert!(r.is_pending(t, p).unwrap() && r.is_pending(t, far).unwrap());
+    assert!(!r.is_pending(t, q).unwrap());
+    assert_eq!(r.shared_info_mapped(t).unwrap(), 0);
+    assert_eq!(r.shared_info_moved(t, SHINFO_GFN).unwrap(), 2);
+    assert!(pending(&vm, p) && pending(&vm, far) && !pending(&vm, q));
+    assert_eq!((sink.raises(1), sink.raises(2)), (1, 1));
+    assert!(r.state(t).deferred.is_empty());
+
+    // Restored with shared_info already placed: delivered at once by shared_info_mapped.
+    let (r, sink) = restore(&state);
+    let r = r.unwrap();
+    r.pages().set_shared_info_gfn(t, Some(0x20)).unwrap();
+    assert_eq!(r.shared_info_mapped(t).unwrap(), 2);
+    assert!(r.is_pending(t, p).unwrap() && r.is_pending(t, far).unwrap());
+    assert_eq!((sink.raises(1), sink.raises(2)), (1, 1));
+
+    // Deferred ports must be allocated, in range and listed once.
+    for bad in [vec![0], vec![4096], vec![far + 1], vec![p, p]] {
+        let s = xen_evtchn::EvtchnState {
+            deferred: bad.clone(),
+            ..state.clone()
+        };
+        let e = restore(&s).0.unwrap_err();
+        assert_eq!(e.errno(), 22, "{bad:?}");
+    }
 }

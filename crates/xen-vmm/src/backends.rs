@@ -227,10 +227,15 @@ pub fn console_input(shared: Arc<VmShared>, mut input: Box<dyn Read + Send>) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        // Host-side state only: a snapshot taken now saves the input.
         let route = {
             let (mut be, _t) = shared.backends.lock(root.token());
             be.console.queue_input(&buf[..n]);
             be.console.input_route()
+        };
+        // Guest memory: not while a snapshot is taken (the gate waits).
+        let Some(_section) = shared.host_gate.enter(root.token()) else {
+            return;
         };
         match route {
             InputRoute::Ring => notify(&shared, &mut root, Some(Backend::Console)),

@@ -35,6 +35,7 @@ pub mod hypercall_exit;
 pub mod hypervisor;
 pub mod memory;
 pub mod msr;
+pub mod quiesce;
 pub mod serial;
 pub mod snapshot;
 pub mod timers;
@@ -44,3 +45,4 @@ mod vm_snapshot;
 
 pub use error::{Error, Result};
 pub use vm::{ExitReason, Kernel, Vm, VmConfig, VmShared};
+pub use vm_snapshot::Quiesced;

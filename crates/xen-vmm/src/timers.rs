@@ -7,6 +7,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 use event_manager::{EventOps, Events, MutEventSubscriber, SubscriberOps};
+use vm_lock::Root;
 use vmm_sys_util::epoll::EventSet;
 use vmm_sys_util::eventfd::EventFd;
 
@@ -149,6 +150,18 @@ impl MutEventSubscriber for TimerSubscriber {
         let vcpu = data / 2;
         let Some(t) = self.shared.timers.get(vcpu as usize) else {
             return;
+        };
+        // While a snapshot is taken, wait here: the expiry stays unread in
+        // the timerfd (saved as due) and is delivered after the resume.
+        let section = match Root::new() {
+            Ok(mut root) => self.shared.host_gate.enter(root.token()),
+            Err(_) => {
+                log::error!("timer thread already holds a lock root");
+                return;
+            }
+        };
+        let Some(_section) = section else {
+            return; // the VM ended
         };
         let timer = if data % 2 == 0 {
             &t.singleshot

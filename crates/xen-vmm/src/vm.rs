@@ -214,6 +214,9 @@ pub struct VmShared {
     pub running: AtomicU32,
     /// vCPU threads parked because of `pause`.
     pub paused: AtomicU32,
+    /// The gate of the host threads that write guest memory (timer thread,
+    /// console input): closed while a snapshot is taken.
+    pub host_gate: crate::quiesce::HostGate,
 }
 
 impl VmShared {
@@ -241,6 +244,7 @@ impl VmShared {
             self.exit_status.store(code, Ordering::Release);
         }
         let _ = self.stop_evt.write(1);
+        self.host_gate.shut_down();
         for i in 0..self.ctl.len() {
             self.kick(i as u32);
         }
@@ -547,6 +551,10 @@ impl Vm {
             pause: AtomicBool::new(false),
             running: AtomicU32::new(0),
             paused: AtomicU32::new(0),
+            host_gate: crate::quiesce::HostGate::new().map_err(|source| Error::Io {
+                op: "eventfd",
+                source,
+            })?,
         };
         let shared = Arc::new(shared);
         if let Some(input) = config.console_input {

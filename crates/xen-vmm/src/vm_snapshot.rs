@@ -1,18 +1,22 @@
 //! Snapshot and restore of a whole [`Vm`]: the glue between the VMM and the
 //! [`crate::snapshot`] file format.
 //!
-//! [`Vm::snapshot`] pauses every vCPU thread ([`VmShared::pause_vcpus`]),
-//! takes every vCPU mutex with `vm_lock::lock_all_vcpus`, completes in-flight
-//! I/O (one `KVM_RUN` with `immediate_exit`), captures KVM and Xen state and
-//! streams guest memory to the file, then lets the vCPUs run on.
+//! [`Vm::snapshot`] stops every thread that writes guest memory
+//! ([`Vm::quiesce`]): the host threads wait at the [`crate::quiesce::HostGate`]
+//! (the snapshot waits for their acknowledgement), the vCPU threads park
+//! ([`VmShared::pause_vcpus`]). It then takes every vCPU mutex with
+//! `vm_lock::lock_all_vcpus`, completes in-flight I/O (one `KVM_RUN` with
+//! `immediate_exit`), captures KVM and Xen state and streams guest memory to
+//! the file, then lets everything run on.
 //!
 //! [`Vm::restore`] checks the whole file (header, CRCs, every value) before
 //! it builds anything, creates a fresh VM with the saved shape, adds the
 //! pages the guest had mapped in holes, loads memory, restores each vCPU,
 //! rebuilds event channels, page caches and devices with their crates'
-//! `from_state` (which validate again), and re-arms the timers at their
-//! absolute deadlines on the restored Xen clock. On any error the new VM is
-//! dropped: nothing half-restored ever runs.
+//! `from_state` (which validate again), re-arms the timers at their
+//! absolute deadlines on the restored Xen clock, and raises again what was
+//! pending (deferred events, queued console input). On any error the new VM
+//! is dropped: nothing half-restored ever runs.
 
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -70,12 +74,32 @@ impl Vm {
     /// Writes a snapshot of the running (or not yet started) VM to `path`.
     ///
     /// Call from any thread that is not a vCPU thread; the guest is paused
-    /// for the duration and resumes afterwards.
+    /// for the duration ([`Vm::quiesce`]) and resumes afterwards.
     pub fn snapshot(&self, path: &Path) -> Result<WriteStats> {
+        let q = self.quiesce()?;
+        let stats = q.snapshot(path);
+        q.resume();
+        stats
+    }
+
+    /// Stops every thread that writes guest memory, for a snapshot: the
+    /// host threads (timer thread, console input) finish what they are
+    /// doing and then block before touching guest memory or consuming their
+    /// input ([`crate::quiesce::HostGate`]); the vCPU threads park outside
+    /// `KVM_RUN` ([`VmShared::pause_vcpus`]). Timer expiries and host input
+    /// that arrive meanwhile wait and are delivered after
+    /// [`Quiesced::resume`] (or when the guard is dropped); a snapshot taken
+    /// meanwhile records them as due.
+    ///
+    /// Call from a thread that is not a vCPU thread and holds no lock.
+    ///
+    /// # Errors
+    /// If the VM is already paused (another snapshot is being taken).
+    pub fn quiesce(&self) -> Result<Quiesced<'_>> {
+        let shared = self.shared();
         // One snapshot (or pause) of this VM at a time: a second one's
         // resume would let the vCPUs run under the first one's capture.
-        if self
-            .shared()
+        if shared
             .pause
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
@@ -84,29 +108,15 @@ impl Vm {
                 "the VM is already paused (another snapshot is being taken?)".into(),
             ));
         }
-        self.snapshot_paused(path)
-    }
-
-    fn snapshot_paused(&self, path: &Path) -> Result<WriteStats> {
-        let shared = self.shared();
+        // Host threads first: once this returns none of them is inside a
+        // guest-memory section and none can start one.
+        shared.host_gate.pause();
         shared.pause_vcpus();
-        // Stop the guest timers too, so that no event lands in guest memory
-        // while it is being written out; an expiry already being delivered
-        // gets a moment to finish (it clears its single-shot deadline).
-        let periodic_next = stop_timers(shared);
-        std::thread::sleep(std::time::Duration::from_millis(1));
-        let res = capture(shared, self.kvm_has_xen, &periodic_next).and_then(|(state, root)| {
-            let mut root = root;
-            let (mem, _t) = shared.mem.read(root.token());
-            snapshot::save_to_file(path, &state, &*mem)
-        });
-        let rearmed = restart_timers(shared, &periodic_next);
-        shared.resume_vcpus();
-        let stats = res?;
-        rearmed?;
-        Ok(stats)
+        Ok(Quiesced {
+            vm: self,
+            resumed: false,
+        })
     }
-
     /// Builds a VM from the snapshot at `path`, ready to [`Vm::run`].
     ///
     /// `output` receives the guest's console output. Every value is checked
@@ -214,43 +224,106 @@ impl Vm {
         }
         let mut root = Root::new().map_err(lock_err)?;
         shared.sync_all_ctl(root.token());
+        // What was pending when the snapshot was taken is raised again:
+        // events sent before shared_info was placed are delivered now if it
+        // is (else when the guest places it), host input for the PV console
+        // goes to the guest's ring. Upcalls pending in vcpu_info are
+        // injected by the vCPU threads (level-like); expired timers fire at
+        // once.
+        if let Err(e) = shared.evtchn.shared_info_mapped(root.token()) {
+            log::warn!("restore: deferred events: {e}");
+        }
+        let console_input = {
+            let (be, _t) = shared.backends.lock(root.token());
+            !be.console.state().pending_input.is_empty()
+        };
+        if console_input {
+            crate::backends::notify(shared, &mut root, Some(crate::backends::Backend::Console));
+        }
         Ok(vm)
     }
 }
 
-/// Disarms every guest timer; returns, per vCPU, the Xen system time of the
-/// next periodic expiry (None if the periodic timer is not running).
-fn stop_timers(shared: &VmShared) -> Vec<Option<u64>> {
+/// A VM stopped by [`Vm::quiesce`]: nothing writes guest memory until
+/// [`Quiesced::resume`] or drop.
+pub struct Quiesced<'a> {
+    vm: &'a Vm,
+    resumed: bool,
+}
+
+impl std::fmt::Debug for Quiesced<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Quiesced")
+            .field("resumed", &self.resumed)
+            .finish()
+    }
+}
+
+impl Quiesced<'_> {
+    /// Writes a snapshot of the stopped VM to `path`.
+    pub fn snapshot(&self, path: &Path) -> Result<WriteStats> {
+        let shared = self.vm.shared();
+        let periodic_next = periodic_deadlines(shared);
+        let (state, mut root) = capture(shared, self.vm.kvm_has_xen, &periodic_next)?;
+        let (mem, _t) = shared.mem.read(root.token());
+        snapshot::save_to_file(path, &state, &*mem)
+    }
+
+    /// Lets the VM run on: the vCPUs, then the host threads, which deliver
+    /// what arrived while it was stopped.
+    pub fn resume(mut self) {
+        self.resume_now();
+    }
+
+    fn resume_now(&mut self) {
+        if std::mem::replace(&mut self.resumed, true) {
+            return;
+        }
+        let shared = self.vm.shared();
+        shared.host_gate.resume();
+        shared.resume_vcpus();
+    }
+}
+
+impl Drop for Quiesced<'_> {
+    fn drop(&mut self) {
+        self.resume_now();
+    }
+}
+
+/// Per vCPU, the Xen system time of the next periodic expiry (None if the
+/// periodic timer is not running); an expiry not yet handled by the
+/// (quiesced) timer thread is due now. The timers keep running: what
+/// expires while the VM is stopped is delivered after it resumes.
+fn periodic_deadlines(shared: &VmShared) -> Vec<Option<u64>> {
     shared
         .timers
         .iter()
         .map(|t| {
             let now = shared.system_time_ns();
+            // Time left first, then unread expiries: an expiry in between is
+            // seen as unread (due now), never lost.
             let left = remaining_ns(&t.periodic);
-            let _ = t.singleshot.disarm();
-            let _ = t.periodic.disarm();
-            (left > 0).then(|| now.saturating_add(left))
+            if expired(&t.periodic) {
+                Some(now)
+            } else {
+                (left > 0).then(|| now.saturating_add(left))
+            }
         })
         .collect()
 }
 
-/// Re-arms what [`stop_timers`] stopped, at the same absolute deadlines.
-fn restart_timers(shared: &VmShared, periodic_next: &[Option<u64>]) -> Result<()> {
-    let mut root = Root::new().map_err(lock_err)?;
-    let (xen, _t) = shared.xen.lock(root.token());
-    for ((t, v), next) in shared.timers.iter().zip(&xen.vcpus).zip(periodic_next) {
-        if let Some(d) = v.singleshot_ns {
-            t.singleshot
-                .arm_at(shared.boot_ns.saturating_add(d), 0)
-                .map_err(Error::io("re-arming a timer"))?;
-        }
-        if let (Some(p), Some(n)) = (v.period_ns, next) {
-            t.periodic
-                .arm_at(shared.boot_ns.saturating_add(*n), p)
-                .map_err(Error::io("re-arming a timer"))?;
-        }
-    }
-    Ok(())
+/// Whether `timer` has expiries not read yet (without reading them).
+fn expired(timer: &HostTimer) -> bool {
+    let mut p = libc::pollfd {
+        fd: timer.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for a timerfd we own; timeout 0, only
+    // `revents` is written.
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    r == 1 && p.revents & libc::POLLIN != 0
 }
 
 /// Pauses nothing itself: the caller has paused the vCPU threads. Takes

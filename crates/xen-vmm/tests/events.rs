@@ -470,3 +470,130 @@ fn poll_ends_when_another_event_raises_the_upcall() {
     assert_eq!(pending & (1 << idle), 0, "the polled port stayed idle");
     assert_eq!(r.u64(SHINFO) & 0xff, 1, "evtchn_upcall_pending");
 }
+
+#[test]
+fn shared_info_moves_lose_no_event_sent_concurrently() {
+    if !require_kvm() {
+        return;
+    }
+    // Each trial loses events in about half the runs with a two-step move.
+    let lost: Vec<String> = (0..3).filter_map(|_| move_trial()).collect();
+    assert!(lost.is_empty(), "{lost:?}");
+}
+
+/// One VM whose guest moves shared_info while a host thread sends on
+/// every backend port; the events lost, if any.
+fn move_trial() -> Option<String> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+    use vm_lock::Root;
+    use vm_memory::{Bytes, GuestAddress};
+    use xen_vmm::{Kernel, Vm, VmConfig};
+
+    const PORTS: usize = 4000;
+    const FRAMES: [u64; 3] = [SHINFO, SHINFO + 0x1_0000, SHINFO + 0x2_0000];
+    const ERR: u64 = RESULTS;
+    const MOVES: u64 = RESULTS + 8;
+    const STOP: u64 = RESULTS + 0x10;
+    // The guest moves shared_info round three frames until told to stop;
+    // it handles no event (no callback), so every pending bit stays set.
+    let mut g = Guest::new64();
+    g.hypercall_page();
+    g.map_shared_info(FRAMES[0]);
+    g.store_result(ERR);
+    g.store64(READY, 1);
+    let mut top = g.a.create_label();
+    g.a.nop().unwrap();
+    g.a.set_label(&mut top).unwrap();
+    for f in [FRAMES[1], FRAMES[2], FRAMES[0]] {
+        g.map_shared_info(f);
+        g.a.mov(rcx, ERR).unwrap();
+        g.a.or(qword_ptr(rcx), rax).unwrap();
+    }
+    g.a.mov(rcx, MOVES).unwrap();
+    g.a.add(qword_ptr(rcx), 3).unwrap();
+    g.a.mov(rcx, STOP).unwrap();
+    g.a.cmp(qword_ptr(rcx), 0).unwrap();
+    g.a.je(top).unwrap();
+    g.shutdown(0);
+
+    let mut cfg = VmConfig::new(Kernel::Raw64(g.assemble()));
+    cfg.output = Box::new(std::io::sink());
+    let vm = Vm::new(cfg).unwrap();
+    let shared = vm.shared();
+    let read = |gpa: u64| -> u64 {
+        let mut root = Root::new().unwrap();
+        let (m, _t) = shared.mem.read(root.token());
+        m.read_obj(GuestAddress(gpa)).unwrap()
+    };
+    // Backend ports bound before the guest runs (as the VMM's own backends).
+    let (ports, hosts): (Vec<u32>, Vec<u32>) = {
+        let mut root = Root::new().unwrap();
+        (0..PORTS)
+            .map(|_| {
+                let t = root.token();
+                let gp = shared
+                    .evtchn
+                    .alloc_unbound(t, xen_abi::DOMID_SELF, xen_evtchn::BACKEND_DOMID)
+                    .unwrap();
+                (gp, shared.evtchn.host_bind(t, gp).unwrap().id())
+            })
+            .unzip()
+    };
+    let sent = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let run = s.spawn(|| vm.run());
+        let start = Instant::now();
+        while read(READY) != 1 {
+            assert!(start.elapsed() < Duration::from_secs(30), "guest not ready");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // A backend thread sends on every port while the guest moves the page.
+        s.spawn(|| {
+            let mut root = Root::new().unwrap();
+            for &id in &hosts {
+                shared.evtchn.host_send(root.token(), id).unwrap();
+            }
+            sent.store(true, Ordering::SeqCst);
+        })
+        .join()
+        .unwrap();
+        assert!(sent.load(Ordering::SeqCst));
+        {
+            let mut root = Root::new().unwrap();
+            let (m, _t) = shared.mem.read(root.token());
+            m.write_obj(1u64, GuestAddress(STOP)).unwrap();
+        }
+        while !run.is_finished() {
+            if start.elapsed() > Duration::from_secs(60) {
+                shared.finish(ExitReason::Crash);
+                panic!("guest did not finish");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        run.join().unwrap().unwrap();
+    });
+    assert_eq!(shared.exit_reason(), Some(ExitReason::Shutdown(0)));
+    assert_eq!(read(ERR), 0, "a XENMEM_add_to_physmap failed");
+    let moves = read(MOVES);
+    assert!(moves >= 3, "moves: {moves}");
+    {
+        let mut root = Root::new().unwrap();
+        assert_eq!(
+            shared.pages.shared_info_gfn(root.token()),
+            Some(FRAMES[0] >> 12)
+        );
+    }
+    let lost: Vec<u32> = ports
+        .iter()
+        .copied()
+        .filter(|&p| read(FRAMES[0] + 2048 + u64::from(p / 64) * 8) & (1 << (p % 64)) == 0)
+        .collect();
+    (!lost.is_empty()).then(|| {
+        format!(
+            "{} of {PORTS} events lost over {moves} shared_info moves, first {:?}",
+            lost.len(),
+            &lost[..lost.len().min(16)]
+        )
+    })
+}

@@ -13,7 +13,7 @@ use common::*;
 use iced_x86::code_asm::*;
 use vm_lock::Root;
 use vm_memory::{Bytes, GuestAddress};
-use xen_vmm::snapshot::format::{Header, HEADER_LEN, TRAILER_LEN};
+use xen_vmm::snapshot::format::{Header, FORMAT_V3, HEADER_LEN, TRAILER_LEN};
 use xen_vmm::snapshot::xen_state::{PortKind, PortState};
 use xen_vmm::snapshot::{open_file, parse, VmSnapshot};
 use xen_vmm::{ExitReason, Kernel, Vm, VmConfig};
@@ -192,11 +192,20 @@ fn xen_state_survives_snapshot_and_restore() {
     let vm = Vm::new(cfg).unwrap();
     let saved_count = std::thread::scope(|s| {
         s.spawn(|| vm.run().unwrap());
+        let _end = EndOnDrop(&vm);
         wait_until("guest set up", || read_u64(&vm, READY) == 1);
         wait_until("timer ticks", || read_u64(&vm, COUNT) >= 3);
-        vm.snapshot(&p1).unwrap();
+        // Stopped: the count the guest memory holds now is the one saved.
+        let q = vm.quiesce().unwrap();
+        let saved = read_u64(&vm, COUNT);
+        q.snapshot(&p1).unwrap();
+        std::thread::sleep(Duration::from_millis(5 * PERIOD_NS / 1_000_000));
+        assert_eq!(read_u64(&vm, COUNT), saved, "the guest ran while stopped");
+        q.resume();
+        // And it runs on: the periodic timer was not lost by the snapshot.
+        wait_until("ticks after the snapshot", || read_u64(&vm, COUNT) > saved);
         vm.shared().finish(ExitReason::Shutdown(0));
-        0
+        saved
     });
     let s1 = state(&p1);
     let x = &s1.xen;
@@ -257,7 +266,7 @@ fn xen_state_survives_snapshot_and_restore() {
         mem.read_obj::<u64>(GuestAddress(COUNT)).unwrap()
     };
     assert!(count_at_snapshot >= 3);
-    let _ = saved_count;
+    assert_eq!(count_at_snapshot, saved_count);
 
     // Restored, not yet run: a second snapshot shows the same state.
     let vm2 = Vm::restore(&p1, Box::new(std::io::sink())).unwrap();
@@ -426,4 +435,273 @@ fn restore_refuses_inconsistent_state_with_a_clear_error() {
     }
     let _ = std::fs::remove_file(&p);
     let _ = std::fs::remove_file(&bad);
+}
+
+/// `file` (a whole snapshot) with its state re-encoded at format `version`.
+fn as_version(file: &[u8], version: u16) -> Vec<u8> {
+    let parsed = parse(file).unwrap();
+    let encoded = parsed.state.encode(version).unwrap();
+    let header = Header {
+        format_version: version,
+        state_len: encoded.len() as u64,
+        state_crc: crc64::crc64(0, &encoded),
+        memory_len: parsed.header.memory_len,
+    };
+    let old_state_end = HEADER_LEN + parsed.header.state_len as usize;
+    let mut out = header.encode().to_vec();
+    out.extend_from_slice(&encoded);
+    out.extend_from_slice(&file[old_state_end..]);
+    out
+}
+
+/// Runs `vm` until the guest shuts down.
+fn run_to_end(vm: &Vm) -> ExitReason {
+    std::thread::scope(|s| {
+        let h = s.spawn(|| vm.run().unwrap());
+        let start = Instant::now();
+        while !h.is_finished() {
+            if start.elapsed() > Duration::from_secs(30) {
+                vm.shared().finish(ExitReason::Crash);
+                panic!("guest did not finish");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        h.join().unwrap()
+    })
+}
+
+fn write_u64(vm: &Vm, gpa: u64, v: u64) {
+    let mut root = Root::new().unwrap();
+    let (m, _t) = vm.shared().mem.read(root.token());
+    m.write_obj(v, GuestAddress(gpa)).unwrap();
+}
+
+#[test]
+fn events_sent_before_shared_info_survive_snapshot_and_restore() {
+    if !require_kvm() {
+        return;
+    }
+    const PORT: u64 = DATA + 0x10;
+    const GO: u64 = DATA + 0x18;
+    const PENDING: u64 = DATA + 0x20;
+    const MAPPED: u64 = DATA + 0x28;
+    // An IPI to itself before shared_info exists (xen-evtchn defers it),
+    // then, once told to go on, shared_info appears: is the event there?
+    let mut g = Guest::new64();
+    g.hypercall_page();
+    g.store32(ARGS, 0);
+    g.hcall(32, &[7, ARGS]); // EVTCHNOP_bind_ipi(0)
+    g.a.mov(rcx, ARGS + 4).unwrap();
+    g.a.mov(eax, dword_ptr(rcx)).unwrap();
+    g.a.mov(rcx, PORT).unwrap();
+    g.a.mov(qword_ptr(rcx), rax).unwrap();
+    g.a.mov(rcx, ARGS + 0x40).unwrap();
+    g.a.mov(dword_ptr(rcx), eax).unwrap();
+    g.hcall(32, &[4, ARGS + 0x40]); // EVTCHNOP_send
+    g.store64(READY, 1);
+    let mut wait = g.a.create_label();
+    g.a.nop().unwrap();
+    g.a.set_label(&mut wait).unwrap();
+    g.a.pause().unwrap();
+    g.a.mov(rcx, GO).unwrap();
+    g.a.cmp(qword_ptr(rcx), 0).unwrap();
+    g.a.je(wait).unwrap();
+    g.map_shared_info(SHINFO);
+    g.store_result(MAPPED);
+    g.a.mov(rcx, SHINFO + 2048).unwrap();
+    g.a.mov(rax, qword_ptr(rcx)).unwrap();
+    g.a.mov(rcx, PENDING).unwrap();
+    g.a.mov(qword_ptr(rcx), rax).unwrap();
+    g.shutdown(0);
+    let image = g.assemble();
+
+    let p = tmp("deferred");
+    let p3 = tmp("deferred-v3");
+    let mut cfg = VmConfig::new(Kernel::Raw64(image));
+    cfg.mem_mib = MEM >> 20;
+    cfg.output = Box::new(std::io::sink());
+    let vm = Vm::new(cfg).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| vm.run().unwrap());
+        let _end = EndOnDrop(&vm);
+        wait_until("guest sent its IPI", || read_u64(&vm, READY) == 1);
+        vm.snapshot(&p).unwrap();
+        vm.shared().finish(ExitReason::Shutdown(0));
+    });
+    let port = read_u64(&vm, PORT) as u32;
+    assert!(port > 0 && port < 64, "port {port}");
+    let s = state(&p);
+    assert_eq!(s.xen.shared_info_gfn, None);
+    assert_eq!(s.xen.deferred_ports, vec![port]);
+
+    // Restored: still pending host-side, and delivered when the guest maps shared_info.
+    let vm2 = Vm::restore(&p, Box::new(std::io::sink())).unwrap();
+    {
+        let mut root = Root::new().unwrap();
+        assert!(vm2.shared().evtchn.is_pending(root.token(), port).unwrap());
+    }
+    write_u64(&vm2, GO, 1);
+    assert_eq!(run_to_end(&vm2), ExitReason::Shutdown(0));
+    assert_eq!(read_u64(&vm2, MAPPED), 0);
+    assert_eq!(read_u64(&vm2, PENDING), 1 << port, "the early IPI was lost");
+    assert_eq!(read_u64(&vm2, SHINFO + 8) & 1, 1, "evtchn_pending_sel");
+    assert_eq!(read_u64(&vm2, SHINFO) & 0xff, 1, "evtchn_upcall_pending");
+
+    // A format version 3 file (written before deferred ports were saved) still restores
+    // and runs; it has no deferred ports to deliver.
+    std::fs::write(&p3, as_version(&std::fs::read(&p).unwrap(), FORMAT_V3)).unwrap();
+    let r = open_file(&p3).unwrap();
+    assert_eq!(r.header().format_version, FORMAT_V3);
+    assert!(r.state().xen.deferred_ports.is_empty());
+    let vm3 = Vm::restore(&p3, Box::new(std::io::sink())).unwrap();
+    write_u64(&vm3, GO, 1);
+    assert_eq!(run_to_end(&vm3), ExitReason::Shutdown(0));
+    assert_eq!(read_u64(&vm3, MAPPED), 0);
+    assert_eq!(read_u64(&vm3, PENDING), 0);
+    let _ = std::fs::remove_file(&p);
+    let _ = std::fs::remove_file(&p3);
+}
+
+/// Ends the VM when dropped (also when an assertion fails), so that the
+/// scope running it can join.
+struct EndOnDrop<'a>(&'a Vm);
+
+impl Drop for EndOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.shared().finish(ExitReason::Crash);
+    }
+}
+
+/// All of guest memory, region after region.
+fn ram(vm: &Vm) -> Vec<u8> {
+    use vm_memory::{GuestMemoryBackend, GuestMemoryRegion};
+    let mut root = Root::new().unwrap();
+    let (m, _t) = vm.shared().mem.read(root.token());
+    let mut out = Vec::new();
+    for r in m.iter() {
+        let start = out.len();
+        out.resize(start + r.len() as usize, 0);
+        m.read_slice(&mut out[start..], r.start_addr()).unwrap();
+    }
+    out
+}
+
+#[test]
+fn quiesced_vm_writes_nothing_into_guest_memory() {
+    use std::io::Write;
+    use std::os::fd::FromRawFd;
+    use xen_vmm::devices::console::IN_PROD;
+    use xen_vmm::memory::console_page;
+    use xen_vmm::timers::monotonic_ns;
+
+    if !require_kvm() {
+        return;
+    }
+    const PORT: u64 = DATA + 0x10;
+    // shared_info, VIRQ_TIMER on vCPU 0, then halt: from now on only the
+    // host threads (timer thread, console input) write guest memory.
+    let mut g = Guest::new64();
+    g.hypercall_page();
+    g.map_shared_info(SHINFO);
+    g.store32(ARGS, 0); // VIRQ_TIMER
+    g.store32(ARGS + 4, 0); // vCPU 0
+    g.hcall(32, &[1, ARGS]); // EVTCHNOP_bind_virq
+    g.a.mov(rcx, ARGS + 8).unwrap();
+    g.a.mov(eax, dword_ptr(rcx)).unwrap();
+    g.a.mov(rcx, PORT).unwrap();
+    g.a.mov(qword_ptr(rcx), rax).unwrap();
+    g.store64(READY, 1);
+    let mut idle = g.a.create_label();
+    g.a.set_label(&mut idle).unwrap();
+    g.a.hlt().unwrap();
+    g.a.jmp(idle).unwrap();
+
+    let mut fds = [0; 2];
+    // SAFETY: a valid array of two fds for pipe2 to fill.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: fresh descriptors from pipe2, owned by nothing else.
+    let (input, mut typed) = unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    };
+    let mut cfg = VmConfig::new(Kernel::Raw64(g.assemble()));
+    cfg.mem_mib = MEM >> 20;
+    cfg.output = Box::new(std::io::sink());
+    cfg.console_input = Some(Box::new(input));
+    let vm = Vm::new(cfg).unwrap();
+    let shared = vm.shared();
+    let ring = console_page(MEM);
+    let pending = |port: u32| {
+        let mut root = Root::new().unwrap();
+        shared.evtchn.is_pending(root.token(), port).unwrap()
+    };
+    const TYPED: &[u8] = b"typed while stopped\n";
+    std::thread::scope(|s| {
+        s.spawn(|| vm.run().unwrap());
+        let _end = EndOnDrop(&vm);
+        wait_until("guest set up", || read_u64(&vm, READY) == 1);
+        let port = read_u64(&vm, PORT) as u32;
+        assert!(port > 0);
+        let q = vm.quiesce().unwrap();
+        let before = ram(&vm);
+        // A timer expires and the host types while the VM is stopped.
+        shared.timers[0]
+            .singleshot
+            .arm_at(monotonic_ns(), 0)
+            .unwrap();
+        typed.write_all(TYPED).unwrap();
+        // Both host threads come to the gate and wait there; memory stays as it was.
+        let start = Instant::now();
+        while shared.host_gate.waiting() < 2 && ram(&vm) == before {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "threads never waited"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(ram(&vm) == before, "guest memory written while stopped");
+        assert_eq!(shared.host_gate.waiting(), 2);
+        assert!(!pending(port));
+        assert_eq!(read_u64(&vm, ring + IN_PROD) as u32, 0);
+        // A snapshot taken now saves the input, queued host-side.
+        let p = tmp("quiesced");
+        q.snapshot(&p).unwrap();
+        assert!(ram(&vm) == before, "guest memory written by the snapshot");
+        let saved = state(&p);
+        assert_eq!(saved.xen.console.as_ref().unwrap().pending_input, TYPED);
+        // Restored, the input goes to the guest's ring at once, its port raised.
+        let vm2 = Vm::restore(&p, Box::new(std::io::sink())).unwrap();
+        let _ = std::fs::remove_file(&p);
+        assert_eq!(
+            read_u64(&vm2, ring + IN_PROD) as u32,
+            TYPED.len() as u32,
+            "saved console input not delivered after restore"
+        );
+        {
+            let mut root = Root::new().unwrap();
+            let t = root.token();
+            assert!(vm2
+                .shared()
+                .evtchn
+                .is_pending(t, saved.xen.console_port)
+                .unwrap());
+        }
+        q.resume();
+        wait_until("VIRQ_TIMER after resume", || pending(port));
+        wait_until("console input after resume", || {
+            read_u64(&vm, ring + IN_PROD) as u32 == TYPED.len() as u32
+        });
+        let mut got = vec![0u8; TYPED.len()];
+        {
+            let mut root = Root::new().unwrap();
+            let (m, _t) = shared.mem.read(root.token());
+            m.read_slice(&mut got, GuestAddress(ring)).unwrap();
+        }
+        assert_eq!(got, TYPED);
+        assert_eq!(shared.host_gate.waiting(), 0);
+    });
+    drop(typed); // the console-input thread ends at EOF
 }

@@ -327,38 +327,42 @@ impl MemoryHandler for XenHv<'_, '_> {
             self.effects.map_page = Some(gpa);
             return Err(Errno::EAGAIN);
         }
-        let mut page = vec![0u8; PAGE_SIZE as usize];
-        if let Some(o) = old {
-            let _ = self.mem.read_slice(&mut page, GuestAddress(o));
-        }
-        self.mem
-            .write_slice(&page, GuestAddress(gpa))
-            .map_err(|_| Errno::EINVAL)?;
         match space {
             MapSpace::SharedInfo => {
+                self.shared.pages.set_width(self.width());
+                // One step under xen-evtchn's port-table lock: the old page is
+                // copied, the cache retargeted and the events sent before
+                // shared_info existed (e.g. by backends) delivered, with no
+                // event landing in the old page after the copy. What is
+                // pending is raised again on the new page.
+                let moved = self
+                    .shared
+                    .evtchn
+                    .shared_info_moved_in(self.token, self.mem, gfn);
+                if let Err(e) = moved {
+                    // Not placed (the frame is not RAM): nothing changed.
+                    if self.shared.pages.shared_info_gfn(self.token) != Some(gfn) {
+                        return Err(Errno::EINVAL);
+                    }
+                    // Placed, but deferred events could not be delivered yet.
+                    log::debug!("deferred events: {e}");
+                }
                 {
                     let (mut xen, _t) = self.shared.xen.lock(self.token);
                     xen.shared_info = Some(gpa);
                     xen.long_mode = self.long_mode;
                 }
-                self.shared.pages.set_width(self.width());
-                self.shared
-                    .pages
-                    .set_shared_info_gfn(self.token, Some(gfn))
-                    .map_err(|_| Errno::EINVAL)?;
-                // Events sent before shared_info existed (e.g. the backends'
-                // binds at VM creation) arrive now, with their upcalls.
-                if let Err(e) = self
-                    .shared
-                    .evtchn
-                    .shared_info_mapped_in(self.token, self.mem)
-                {
-                    log::debug!("deferred events: {e}");
-                }
                 self.shared.sync_all_ctl(self.token);
                 self.write_pvclock();
             }
             MapSpace::GrantTable { frame, .. } => {
+                let mut page = vec![0u8; PAGE_SIZE as usize];
+                if let Some(o) = old {
+                    let _ = self.mem.read_slice(&mut page, GuestAddress(o));
+                }
+                self.mem
+                    .write_slice(&page, GuestAddress(gpa))
+                    .map_err(|_| Errno::EINVAL)?;
                 let (mut xen, mut t) = self.shared.xen.lock(self.token);
                 let (mut be, _t2) = self.shared.backends.lock(&mut t);
                 let remap = be

@@ -18,7 +18,7 @@ use versionize::{VersionMap, Versionize};
 
 use super::error::{Error, Result};
 use super::kvm_state::VcpuState;
-use super::xen_state::XenVcpuState;
+use super::xen_state::{XenState, XenVcpuState};
 
 /// First bytes of a snapshot.
 pub const MAGIC: [u8; 8] = *b"XKVMSNAP";
@@ -31,8 +31,11 @@ pub const FORMAT_V2: u16 = 2;
 /// Format version 3: adds `XenVcpuState::runstate` and `XenVcpuState::runstate_entry_ns`
 /// (the runstate accounting; older files read them as 0, `RUNSTATE_running` since boot).
 pub const FORMAT_V3: u16 = 3;
+/// Format version 4: adds `XenState::deferred_ports` (events sent before shared_info was
+/// placed, kept by xen-evtchn; older files read it empty).
+pub const FORMAT_V4: u16 = 4;
 /// The version this build writes and the newest it reads.
-pub const CURRENT_FORMAT_VERSION: u16 = FORMAT_V3;
+pub const CURRENT_FORMAT_VERSION: u16 = FORMAT_V4;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 48;
 /// Trailer length in bytes.
@@ -48,6 +51,8 @@ pub fn version_map() -> VersionMap {
     // Version 3: XenVcpuState gains runstate and runstate_entry_ns.
     map.new_version()
         .set_type_version(XenVcpuState::type_id(), 2);
+    // Version 4: XenState gains deferred_ports.
+    map.new_version().set_type_version(XenState::type_id(), 2);
     debug_assert_eq!(map.latest_version(), CURRENT_FORMAT_VERSION);
     map
 }
@@ -234,11 +239,11 @@ mod tests {
         assert!(matches!(
             e,
             Error::UnsupportedVersion {
-                found: 4,
+                found: 5,
                 max: CURRENT_FORMAT_VERSION
             }
         ));
-        assert!(e.to_string().contains("version 4 is not supported"), "{e}");
+        assert!(e.to_string().contains("version 5 is not supported"), "{e}");
         let zero = Header {
             format_version: 0,
             ..header()
@@ -320,11 +325,14 @@ mod tests {
     #[test]
     fn version_map_has_every_version() {
         let m = version_map();
-        assert_eq!(m.latest_version(), 3);
+        assert_eq!(m.latest_version(), 4);
         assert_eq!(m.get_type_version(1, VcpuState::type_id()), 1);
         assert_eq!(m.get_type_version(2, VcpuState::type_id()), 2);
         assert_eq!(m.get_type_version(3, VcpuState::type_id()), 2);
         assert_eq!(m.get_type_version(2, XenVcpuState::type_id()), 1);
         assert_eq!(m.get_type_version(3, XenVcpuState::type_id()), 2);
+        assert_eq!(m.get_type_version(4, XenVcpuState::type_id()), 2);
+        assert_eq!(m.get_type_version(3, XenState::type_id()), 1);
+        assert_eq!(m.get_type_version(4, XenState::type_id()), 2);
     }
 }

@@ -14,9 +14,9 @@
 //!
 //! [`crate::Vm::snapshot`] and [`crate::Vm::restore`] do this for the
 //! reference VMM (the `xen-vmm run --snapshot-on-signal FILE` and
-//! `xen-vmm restore FILE` commands): a snapshot pauses the vCPU threads,
-//! takes every vCPU with `vm_lock::lock_all_vcpus`, stops the guest timers,
-//! and saves memory (pages added in holes are regions too), KVM state, the
+//! `xen-vmm restore FILE` commands): a snapshot stops the host threads that
+//! write guest memory (timer thread, console input) and the vCPU threads,
+//! takes every vCPU with `vm_lock::lock_all_vcpus`, and saves memory (pages added in holes are regions too), KVM state, the
 //! VMM's Xen state, xen-evtchn's and xen-shinfo-cache's states and the
 //! devices' (console, xenstore, grant table); timers are saved as absolute
 //! deadlines on the Xen clock, which a restore continues.

@@ -4,7 +4,7 @@ use std::io::Cursor;
 
 use vm_memory::{Bytes, GuestAddress};
 
-use super::format::{FORMAT_V1, FORMAT_V2, FORMAT_V3, HEADER_LEN, TRAILER_LEN};
+use super::format::{FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, HEADER_LEN, TRAILER_LEN};
 use super::kvm_state::{MsrState, XsaveState, LAPIC_REGS_LEN};
 use super::memory::MemoryRegionState;
 use super::xen_state::{PortKind, PortState, XenVcpuState};
@@ -92,7 +92,7 @@ fn round_trip_through_parse_and_reader() {
     let file = sample_file(&state, CURRENT_FORMAT_VERSION);
     let parsed = parse(&file).unwrap();
     assert_eq!(parsed.state, state);
-    assert_eq!(parsed.header.format_version, FORMAT_V3);
+    assert_eq!(parsed.header.format_version, FORMAT_V4);
     assert_eq!(&parsed.memory[0x8000 + 0x1000..][..11], b"guest bytes");
 
     let reader = SnapshotReader::open(Cursor::new(&file)).unwrap();
@@ -146,21 +146,45 @@ fn v2_file_is_read_with_runstate_defaulted() {
 }
 
 #[test]
+fn v3_file_is_read_without_deferred_ports() {
+    let mut state = sample_state();
+    state.xen.deferred_ports = vec![3, 4];
+    state.validate().unwrap();
+    let v3 = sample_file(&state, FORMAT_V3);
+    let v4 = sample_file(&state, FORMAT_V4);
+    // v3 lacks deferred_ports (a length u64 and two u32 ports).
+    assert_eq!(v3.len() + 8 + 2 * 4, v4.len());
+    let parsed = parse(&v3).unwrap();
+    assert_eq!(parsed.header.format_version, FORMAT_V3);
+    let mut expected = state.clone();
+    expected.xen.deferred_ports.clear();
+    assert_eq!(parsed.state, expected);
+    assert_eq!(parse(&v4).unwrap().state, state);
+    // Saved ports that are not open are refused on load.
+    let mut bad = state;
+    bad.xen.deferred_ports = vec![5];
+    assert!(matches!(
+        parse(&forge(&bad, bad.memory.total_len())),
+        Err(Error::Invalid(m)) if m.contains("deferred port 5")
+    ));
+}
+
+#[test]
 fn newer_unknown_version_is_rejected() {
     let state = sample_state();
     let mut file = sample_file(&state, CURRENT_FORMAT_VERSION);
-    file[8..10].copy_from_slice(&4u16.to_le_bytes());
+    file[8..10].copy_from_slice(&5u16.to_le_bytes());
     let crc = crc64::crc64(0, &file[..40]);
     file[40..48].copy_from_slice(&crc.to_le_bytes());
     let e = parse(&file).unwrap_err();
-    assert!(matches!(e, Error::UnsupportedVersion { found: 4, max: 3 }));
+    assert!(matches!(e, Error::UnsupportedVersion { found: 5, max: 4 }));
     assert_eq!(
         e.to_string(),
-        "snapshot format version 4 is not supported (this build reads 1..=3)"
+        "snapshot format version 5 is not supported (this build reads 1..=4)"
     );
     assert!(SnapshotReader::open(Cursor::new(&file)).is_err());
     assert!(matches!(
-        state.encode(4),
+        state.encode(5),
         Err(Error::UnsupportedVersion { .. })
     ));
 }

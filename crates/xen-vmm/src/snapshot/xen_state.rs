@@ -2,7 +2,9 @@
 //!
 //! Pending and mask bits of event channels live in guest memory (shared_info
 //! and vcpu_info, including pages the VMM added in holes, which are memory
-//! regions of the snapshot); only the VMM-side tables are here. The mirrors
+//! regions of the snapshot); only the VMM-side tables are here, and the
+//! ports set pending before shared_info existed, which xen-evtchn keeps
+//! host-side (`XenState::deferred_ports`). The mirrors
 //! convert to and from the plain states of xen-evtchn (`EvtchnState`),
 //! xen-shinfo-cache (`PagesState`) and the devices (console, xenstore, grant
 //! table), whose `from_state` check them again on restore.
@@ -254,6 +256,12 @@ pub struct XenState {
     pub ports: Vec<PortState>,
     /// Host (backend) ends of event channels.
     pub host_ports: Vec<HostPortMirror>,
+    /// Ports set pending before shared_info was placed, which xen-evtchn keeps in a
+    /// host-side shadow until it is (ascending; usually empty). A restore delivers them
+    /// when shared_info is (or once it gets) placed. Added in format version 4 (older
+    /// files: none).
+    #[version(start = 2, default_fn = "default_deferred_ports")]
+    pub deferred_ports: Vec<u32>,
     /// Guest port of the PV console (toward the backend).
     pub console_port: u32,
     /// Guest port of xenstore (toward the backend).
@@ -269,6 +277,10 @@ pub struct XenState {
 }
 
 impl XenState {
+    fn default_deferred_ports(_source_version: u16) -> Vec<u32> {
+        Vec::new()
+    }
+
     /// Number of event-channel ports of the guest's ABI.
     pub fn port_limit(&self) -> u32 {
         if self.long_mode {
@@ -520,6 +532,27 @@ impl XenState {
                 PortKind::Unbound | PortKind::Pirq | PortKind::Ipi | PortKind::Backend => {}
             }
         }
+        if self.deferred_ports.len() > limit as usize {
+            return Err(too_large(
+                "deferred ports",
+                self.deferred_ports.len(),
+                limit as usize,
+            ));
+        }
+        let mut deferred = vec![false; limit as usize];
+        for &port in &self.deferred_ports {
+            if port == 0 || port >= limit {
+                return Err(Error::PortOutOfRange { port, limit });
+            }
+            if !seen[port as usize] {
+                return Err(Error::Invalid(format!("deferred port {port} is not open")));
+            }
+            if std::mem::replace(&mut deferred[port as usize], true) {
+                return Err(Error::Invalid(format!(
+                    "deferred port {port} appears twice"
+                )));
+            }
+        }
         Ok(())
     }
 }
@@ -611,6 +644,7 @@ impl XenState {
                 guest_port: h.guest_port,
             })
             .collect();
+        self.deferred_ports = e.deferred.clone();
     }
 
     /// The event-channel state to rebuild xen-evtchn from (call after
@@ -665,6 +699,7 @@ impl XenState {
                 .collect(),
             callback,
             vcpu_vectors: self.vcpus.iter().map(|v| v.upcall_vector).collect(),
+            deferred: self.deferred_ports.clone(),
         })
     }
 
@@ -850,6 +885,9 @@ mod tests {
     #[test]
     fn valid_state_passes() {
         state().validate(2, &mem()).unwrap();
+        let mut s = state();
+        s.deferred_ports = vec![1, 4095];
+        s.validate(2, &mem()).unwrap();
     }
 
     #[test]
@@ -905,6 +943,10 @@ mod tests {
             |s| s.grant.frames = vec![None],
             |s| s.hvm_params = vec![0; 65],
             |s| s.store_port = 7,
+            |s| s.deferred_ports = vec![2],
+            |s| s.deferred_ports = vec![0],
+            |s| s.deferred_ports = vec![5000],
+            |s| s.deferred_ports = vec![1, 1],
             |s| {
                 s.host_ports = vec![HostPortMirror {
                     id: 0,
@@ -978,6 +1020,7 @@ mod tests {
             }],
             callback: CallbackVia::Vector(0xf3),
             vcpu_vectors: vec![0, 0xf4],
+            deferred: vec![4, 6],
         };
         let mut s = XenState {
             vcpus: vec![XenVcpuState::default(); 2],
@@ -987,6 +1030,7 @@ mod tests {
         s.set_evtchn(&e);
         s.validate(2, &mem()).unwrap();
         assert_eq!(s.vcpus[1].upcall_vector, 0xf4);
+        assert_eq!(s.deferred_ports, vec![4, 6]);
         assert_eq!(s.evtchn_state().unwrap(), e);
         s.ports[0].kind = 42;
         assert!(s.evtchn_state().is_err());
