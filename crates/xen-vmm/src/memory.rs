@@ -25,11 +25,7 @@ pub const MIN_MEM_BYTES: u64 = 4 << 20;
 pub const MAX_MEM_BYTES: u64 = 3 << 30;
 /// Number of special pages reserved at the top of RAM (console ring, xenstore ring).
 pub const SPECIAL_PAGES: u64 = 2;
-/// Start of the MMIO window below 4 GiB (IOAPIC, HPET, local APIC, KVM's
-/// TSS and identity-map pages, firmware): the VMM adds no pages there.
-pub const MMIO_HOLE_START: u64 = 0xFEC0_0000;
-/// End of the MMIO window below 4 GiB.
-pub const MMIO_HOLE_END: u64 = 1 << 32;
+pub use xen_platform::memory::{hole_page_allowed, MMIO_HOLE_END, MMIO_HOLE_START};
 
 /// Where the VMM puts things in low memory.
 pub mod layout {
@@ -118,24 +114,11 @@ pub fn register_all(vm: &VmFd, mem: &GuestMemoryMmap) -> Result<u32> {
     Ok(slot)
 }
 
-/// Whether the VMM may back the page at `gpa` for a guest whose physical
-/// addresses have `phys_bits` bits (CPUID 0x80000008): page aligned, the
-/// whole page below `2^phys_bits`, outside the MMIO window below 4 GiB.
-/// Guests put grant frames and shared_info in holes anywhere in their
-/// physical address space: GRUB in the first e820 hole, Linux above the
-/// top of RAM (often above 4 GiB). Overlap with memory is checked apart.
-pub fn hole_page_allowed(gpa: u64, phys_bits: u8) -> bool {
-    let limit = 1u64 << phys_bits.min(crate::cpuid::MAX_PHYS_ADDR_BITS);
-    gpa % PAGE_SIZE == 0
-        && gpa.checked_add(PAGE_SIZE).is_some_and(|end| end <= limit)
-        && !(MMIO_HOLE_START..MMIO_HOLE_END).contains(&gpa)
-}
-
 /// Returns a copy of `mem` with one extra zeroed page at `gpa`, and the new region.
 ///
 /// Fails if `gpa` is not page aligned, overlaps existing memory, lies in
 /// the MMIO window below 4 GiB or beyond 52-bit physical addresses (the
-/// caller checks the guest's own width with [`hole_page_allowed`]).
+/// caller checks the guest's own width with [`xen_platform::memory::hole_page_allowed`]).
 pub fn with_extra_page(
     mem: &GuestMemoryMmap,
     gpa: u64,
@@ -162,26 +145,6 @@ pub fn with_extra_page(
 mod tests {
     use super::*;
 
-    #[test]
-    fn hole_pages_anywhere_below_the_address_width() {
-        // GRUB's first e820 hole, Linux's unpopulated memory above 4 GiB.
-        assert!(hole_page_allowed(0x9f000, 36));
-        assert!(hole_page_allowed(0x1_4000_0000, 36));
-        assert!(hole_page_allowed((1 << 48) - PAGE_SIZE, 48));
-        assert!(!hole_page_allowed(1 << 48, 48));
-        assert!(
-            !hole_page_allowed((1 << 36) - PAGE_SIZE + 1, 36),
-            "unaligned"
-        );
-        assert!(!hole_page_allowed(1 << 36, 36));
-        assert!(!hole_page_allowed(!(PAGE_SIZE - 1), 52), "overflows");
-        assert!(!hole_page_allowed(0xfee0_0000, 48), "local APIC");
-        assert!(!hole_page_allowed(MMIO_HOLE_START, 48));
-        assert!(hole_page_allowed(MMIO_HOLE_START - PAGE_SIZE, 48));
-        assert!(hole_page_allowed(MMIO_HOLE_END, 48));
-        // A width beyond 52 bits is treated as 52.
-        assert!(!hole_page_allowed(1 << 52, 64));
-    }
 
     #[test]
     fn extra_page_above_4g() {

@@ -1,4 +1,4 @@
-//! vCPU runstate accounting (`vcpu_runstate_info`): the vCPU thread reports
+//! vCPU runstate accounting (`vcpu_runstate_info`): the VMM's vCPU loop reports
 //! its state changes (running when it enters `KVM_RUN` after a wait, blocked
 //! while parked in HLT / `SCHEDOP_block` / `SCHEDOP_poll`, runnable once
 //! woken); the time spent in the state it leaves is added to `time[]` and, if
@@ -7,7 +7,7 @@
 //! xen-shinfo-cache (with `XEN_RUNSTATE_UPDATE` set during the write when the
 //! guest enabled it, else the plain protocol: `state_entry_time` written last).
 //!
-//! Times are Xen system time ([`VmShared::system_time_ns`]), so
+//! Times are Xen system time ([`crate::XenPlatform::system_time_ns`]), so
 //! `state_entry_time` never goes backwards and `time[]` only grows
 //! (saturating).
 
@@ -15,21 +15,21 @@ use vm_lock::{Level, LockAfter, MemRead, MemReadGuard, Token, XenLock};
 use vm_memory::GuestMemoryMmap;
 use xen_shinfo_cache::Runstate;
 
-use crate::vm::VmShared;
+use crate::platform::XenPlatform;
 
 /// Records that vCPU `vcpu` is now in `state` (`RUNSTATE_*`) and updates its
 /// runstate area; opens its own read section.
-pub fn set_runstate<P: Level>(shared: &VmShared, token: &mut Token<'_, P>, vcpu: u32, state: u32)
+pub fn set_runstate<P: Level>(shared: &XenPlatform, token: &mut Token<'_, P>, vcpu: u32, state: u32)
 where
     MemRead: LockAfter<P>,
 {
-    let (mem, mut t) = shared.mem.read(token);
+    let (mem, mut t) = shared.memory().read(token);
     set_runstate_in(shared, &mut t, &mem, vcpu, state);
 }
 
 /// [`set_runstate`] inside the caller's read section (`mem`, `token`).
 pub fn set_runstate_in<P: Level>(
-    shared: &VmShared,
+    shared: &XenPlatform,
     token: &mut Token<'_, P>,
     mem: &MemReadGuard<'_, GuestMemoryMmap>,
     vcpu: u32,
@@ -38,7 +38,7 @@ pub fn set_runstate_in<P: Level>(
     XenLock: LockAfter<P>,
 {
     let now = shared.system_time_ns();
-    let (mut xen, mut t) = shared.xen.lock(token);
+    let (mut xen, mut t) = shared.xen_state().lock(token);
     let Some(x) = xen.vcpus.get_mut(vcpu as usize) else {
         return;
     };
@@ -47,7 +47,7 @@ pub fn set_runstate_in<P: Level>(
     }
     advance(&mut x.runstate, state, now);
     let rs = x.runstate;
-    if let Err(e) = shared.pages.update_runstate(&mut t, mem, vcpu, &rs) {
+    if let Err(e) = shared.pages().update_runstate(&mut t, mem, vcpu, &rs) {
         log::debug!("vCPU {vcpu}: runstate area: {e}");
     }
 }

@@ -1,30 +1,12 @@
-//! The Xen side of the VM: the state the VMM keeps itself ([`XenState`],
-//! lock level `XenLock`: timers, parameters, where shared_info / vcpu_info /
-//! grant frames are), and the hypercall handlers ([`xen_hv`]) that
-//! xen-hypercall's dispatcher calls. Event channels and the shared_info /
+//! The platform's own Xen state ([`XenState`], lock level `XenLock`):
+//! timers, HVM params, where shared_info / vcpu_info / grant frames are, the
+//! callback, the backends' ports. Event channels and the shared_info /
 //! vcpu_info page caches are xen-evtchn's and xen-shinfo-cache's
-//! ([`crate::vm::VmShared::evtchn`], [`crate::vm::VmShared::pages`]).
+//! ([`crate::XenPlatform::evtchn`], [`crate::XenPlatform::pages`]).
 
-pub mod hypercalls;
-pub mod params;
-pub mod runstate;
-pub mod xen_hv;
+use xen_evtchn::CallbackVia;
 
-/// How upcalls reach a vCPU (`HVM_PARAM_CALLBACK_IRQ`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Callback {
-    /// Not configured: events are only visible by polling.
-    #[default]
-    None,
-    /// The global callback vector (injected into the vCPU the event targets).
-    Vector(u8),
-    /// A GSI; without an emulated IOAPIC it is injected into vCPU 0 as
-    /// vector `GSI_VECTOR_BASE + gsi`.
-    Gsi(u32),
-}
-
-/// Vector used for a GSI callback (as a legacy PIC remapped to 0x20 would).
-pub const GSI_VECTOR_BASE: u32 = 0x20;
+use crate::platform::PlatformConfig;
 
 /// Per-vCPU Xen state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -38,12 +20,9 @@ pub struct XenVcpu {
     /// Periodic timer period (ns).
     pub period_ns: Option<u64>,
     /// Runstate accounting (Xen system time, ns), written to the guest's
-    /// runstate area on each change ([`runstate`]).
+    /// runstate area on each change ([`crate::runstate`]).
     pub runstate: xen_shinfo_cache::Runstate,
 }
-
-/// Number of grant-table frames the guest may map.
-pub const GRANT_FRAMES: u32 = 4;
 
 /// Xen state of the VM (lock level `XenLock`).
 #[derive(Clone, Debug, Default)]
@@ -55,9 +34,9 @@ pub struct XenState {
     /// Per-vCPU state.
     pub vcpus: Vec<XenVcpu>,
     /// Upcall routing (mirror of what xen-evtchn was told, for `get_param`).
-    pub callback: Callback,
+    pub callback: CallbackVia,
     /// HVM params (index = param number): store / console pfn and evtchn,
-    /// and those the guest may set itself ([`params`]).
+    /// and those the guest may set itself ([`crate::params`]).
     pub params: Vec<u64>,
     /// GPAs where grant frames are mapped.
     pub grant_frames: Vec<Option<u64>>,
@@ -70,19 +49,18 @@ pub struct XenState {
 }
 
 impl XenState {
-    /// Fresh state for `nr_vcpus` (the event-channel params are filled in by the VM).
-    pub fn new(nr_vcpus: u32, mem_bytes: u64) -> Self {
+    /// Fresh state for a domain configured as `config` (the event-channel
+    /// params are filled in when the backends bind their channels).
+    pub fn new(config: &PlatformConfig) -> Self {
         let mut s = XenState {
             long_mode: true,
-            vcpus: vec![XenVcpu::default(); nr_vcpus as usize],
-            grant_frames: vec![None; GRANT_FRAMES as usize],
+            vcpus: vec![XenVcpu::default(); config.nr_vcpus as usize],
+            grant_frames: vec![None; config.grant_frames as usize],
             params: vec![0; xen_abi::HVM_NR_PARAMS as usize],
             ..Default::default()
         };
-        s.params[xen_abi::HVM_PARAM_STORE_PFN as usize] =
-            crate::memory::store_page(mem_bytes) >> 12;
-        s.params[xen_abi::HVM_PARAM_CONSOLE_PFN as usize] =
-            crate::memory::console_page(mem_bytes) >> 12;
+        s.params[xen_abi::HVM_PARAM_STORE_PFN as usize] = config.store_gfn;
+        s.params[xen_abi::HVM_PARAM_CONSOLE_PFN as usize] = config.console_gfn;
         s
     }
 

@@ -1,10 +1,10 @@
-//! The VMM's implementation of xen-hypercall's handler traits: the
+//! The platform's implementation of xen-hypercall's handler traits: the
 //! dispatcher decodes and validates a hypercall and calls these methods,
-//! which act on [`XenState`](super::XenState) (lock level `XenLock`), on
-//! xen-evtchn's port table and on xen-shinfo-cache's page caches.
+//! which act on [`XenState`](crate::state::XenState) (lock level `XenLock`),
+//! on xen-evtchn's port table and on xen-shinfo-cache's page caches.
 //!
-//! Locking: the vCPU loop holds the vCPU's `VcpuMutex` and opens ONE
-//! memory-map read section per hypercall exit (`MemoryMap::read`). The
+//! Locking: [`XenPlatform::on_hypercall`] opens ONE memory-map read section
+//! per hypercall (`MemoryMap::read`). The
 //! dispatcher gets that section's map (`MemReadGuard`) for the whole call and
 //! the handler holds the section's `MemRead` token: every xen-evtchn and
 //! xen-shinfo-cache operation runs inside the section (their `*_in` forms,
@@ -12,7 +12,6 @@
 //! backends are taken after it. Nothing here can take the VM lock, a vCPU
 //! mutex or the slots lock, or wait for readers: that does not compile.
 
-use kvm_ioctls::VcpuFd;
 use vm_lock::{MemRead, MemReadGuard, Token, XenLock};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 use xen_abi::{
@@ -26,26 +25,24 @@ use xen_hypercall::{
     VcpuHandler, VersionHandler, VmAssistHandler, XenResult,
 };
 
-use super::hypercalls::arm_singleshot;
-use super::params;
-use super::{Callback, GRANT_FRAMES};
 use crate::backends::Backend;
-use crate::cpuid::{DOMID, XEN_VERSION};
+use crate::host::{TimerArm, TimerKind, VcpuAccess};
 use crate::memory::{hole_page_allowed, PAGE_SIZE};
-use crate::vm::VmShared;
+use crate::params;
+use crate::platform::{XenPlatform, XEN_VERSION};
+use crate::timers::arm_singleshot;
 use xen_evtchn::CallbackVia;
 use xen_shinfo_cache::PvclockTime;
 
-/// What the vCPU loop must do besides writing RAX.
+/// What [`XenPlatform::on_hypercall`] must do besides writing RAX.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SideEffects {
     /// Back this GPA with a page, then run the hypercall again (RAX untouched).
     pub map_page: Option<u64>,
-    /// `Block` came from `SCHEDOP_poll` on these ports (else from `SCHEDOP_block`).
-    pub poll_ports: Option<Vec<u32>>,
-    /// The polling vCPU's upcall count ([`crate::vm::VcpuControl::upcalls`])
-    /// when the poll began: the poll also ends once it changes.
-    pub poll_upcalls: u64,
+    /// `Block` came from `SCHEDOP_poll` on these ports, with the polling
+    /// vCPU's upcall count when the poll began (the poll also ends once it
+    /// changes); else from `SCHEDOP_block`.
+    pub poll: Option<(Vec<u32>, u64)>,
     /// The guest notified a VMM backend.
     pub backend: Option<Backend>,
     /// The guest yielded (backends polled by the guest get a turn).
@@ -54,15 +51,14 @@ pub struct SideEffects {
     pub kicks: Vec<u32>,
 }
 
-/// One hypercall's view of the VM, handed to `xen_hypercall::dispatch`.
+/// One hypercall's view of the platform, handed to `xen_hypercall::dispatch`.
 pub struct XenHv<'a, 't> {
-    shared: &'a VmShared,
-    fd: &'a VcpuFd,
+    shared: &'a XenPlatform,
+    access: &'a mut dyn VcpuAccess,
     paging: bool,
     long_mode: bool,
     mem: &'a MemReadGuard<'t, GuestMemoryMmap>,
     token: &'a mut Token<'t, MemRead>,
-    memmap: Vec<E820Entry>,
     /// Effects for the vCPU loop.
     pub effects: SideEffects,
     /// The VMM refused to add a page for this hypercall: answer -ENOMEM
@@ -71,32 +67,23 @@ pub struct XenHv<'a, 't> {
 }
 
 impl<'a, 't> XenHv<'a, 't> {
-    /// A handler for a hypercall of the vCPU `fd` (`paging`: CR0.PG, `long_mode`: caller
-    /// width), inside the read section `mem` / `token` the vCPU loop opened for this exit.
+    /// A handler for a hypercall of the vCPU behind `access` (`paging`: CR0.PG,
+    /// `long_mode`: caller width), inside the read section `mem` / `token`.
     pub fn new(
-        shared: &'a VmShared,
-        fd: &'a VcpuFd,
+        shared: &'a XenPlatform,
+        access: &'a mut dyn VcpuAccess,
         paging: bool,
         long_mode: bool,
         mem: &'a MemReadGuard<'t, GuestMemoryMmap>,
         token: &'a mut Token<'t, MemRead>,
     ) -> Self {
-        let memmap = crate::boot::e820::memory_map(shared.mem_bytes)
-            .iter()
-            .map(|e| E820Entry {
-                addr: e.addr,
-                size: e.size,
-                kind: e.kind,
-            })
-            .collect();
         XenHv {
             shared,
-            fd,
+            access,
             paging,
             long_mode,
             mem,
             token,
-            memmap,
             effects: SideEffects::default(),
             no_new_pages: false,
         }
@@ -107,29 +94,13 @@ impl<'a, 't> XenHv<'a, 't> {
     /// with the version protocol, with the calling vCPU's TSC now as the
     /// reference (KVM keeps the vCPUs' TSCs in sync).
     fn write_pvclock_all(
-        shared: &VmShared,
-        fd: &VcpuFd,
+        shared: &XenPlatform,
+        access: &mut dyn VcpuAccess,
         mem: &MemReadGuard<'_, GuestMemoryMmap>,
-        xen: &super::XenState,
+        xen: &crate::state::XenState,
         token: &mut Token<'_, XenLock>,
     ) {
-        let khz = match fd.get_tsc_khz() {
-            Ok(k) if k > 0 => u64::from(k),
-            _ => return,
-        };
-        let mut msrs = match kvm_bindings::Msrs::from_entries(&[kvm_bindings::kvm_msr_entry {
-            index: 0x10, // IA32_TIME_STAMP_COUNTER
-            ..Default::default()
-        }]) {
-            Ok(m) => m,
-            Err(_) => return,
-        };
-        if fd.get_msrs(&mut msrs) != Ok(1) {
-            return;
-        }
-        let tsc = msrs.as_slice()[0].data;
         let now = shared.system_time_ns();
-        let (mul, shift) = pvclock_scale(khz);
         // Wallclock: Unix time at Xen system time 0.
         if let Some(si) = xen.shared_info {
             let unix = std::time::SystemTime::now()
@@ -144,6 +115,11 @@ impl<'a, 't> XenHv<'a, 't> {
             b[8..12].copy_from_slice(&((unix % 1_000_000_000) as u32).to_le_bytes());
             let _ = mem.write_slice(&b, GuestAddress(wc));
         }
+        let Some(reading) = access.tsc().filter(|r| r.khz > 0) else {
+            return;
+        };
+        let tsc = reading.tsc;
+        let (mul, shift) = pvclock_scale(u64::from(reading.khz));
         let time = PvclockTime {
             tsc_timestamp: tsc,
             system_time: now,
@@ -152,7 +128,7 @@ impl<'a, 't> XenHv<'a, 't> {
             flags: xen_abi::XEN_PVCLOCK_TSC_STABLE_BIT,
         };
         for v in 0..xen.vcpus.len() as u32 {
-            if let Err(e) = shared.pages.update_pvclock(token, mem, v, &time) {
+            if let Err(e) = shared.pages().update_pvclock(token, mem, v, &time) {
                 log::debug!("vCPU {v}: pvclock: {e}");
             }
         }
@@ -216,14 +192,13 @@ impl AddressTranslate for XenHv<'_, '_> {
         if top != 0 && top != (1 << 17) - 1 {
             return None;
         }
-        let t = self.fd.translate_gva(gva).ok()?;
-        (t.valid != 0).then_some(t.physical_address)
+        self.access.translate_gva(gva)
     }
 }
 
 impl VersionHandler for XenHv<'_, '_> {
     fn xen_version(&mut self, _vcpu: u32) -> (u16, u16) {
-        ((XEN_VERSION >> 16) as u16, XEN_VERSION as u16)
+        XEN_VERSION
     }
     fn extraversion(&mut self, _vcpu: u32, out: &mut XenExtraversion) {
         copy_str(out, ".0-kvm");
@@ -287,8 +262,8 @@ impl XenHv<'_, '_> {
     }
 
     fn write_pvclock(&mut self) {
-        let (xen, mut t) = self.shared.xen.lock(self.token);
-        Self::write_pvclock_all(self.shared, self.fd, self.mem, &xen, &mut t);
+        let (xen, mut t) = self.shared.xen_state().lock(self.token);
+        Self::write_pvclock_all(self.shared, self.access, self.mem, &xen, &mut t);
     }
 }
 
@@ -305,17 +280,17 @@ impl MemoryHandler for XenHv<'_, '_> {
             .is_ok();
         // Any GFN outside RAM within the guest's physical address width
         // (Linux puts grant frames above 4 GiB), not over the MMIO window.
-        if !backed && !hole_page_allowed(gpa, crate::cpuid::vcpu_phys_addr_bits(self.fd)) {
+        if !backed && !hole_page_allowed(gpa, self.shared.config().phys_addr_bits) {
             return Err(Errno::EINVAL);
         }
         let old = {
-            let (xen, _t) = self.shared.xen.lock(self.token);
+            let (xen, _t) = self.shared.xen_state().lock(self.token);
             match space {
                 MapSpace::SharedInfo => xen.shared_info,
                 MapSpace::GrantTable {
                     frame,
                     status: false,
-                } if frame < GRANT_FRAMES => xen.grant_frames[frame as usize],
+                } if (frame as usize) < xen.grant_frames.len() => xen.grant_frames[frame as usize],
                 MapSpace::GrantTable { .. } => return Err(Errno::EINVAL),
                 _ => return Err(Errno::EOPNOTSUPP),
             }
@@ -329,7 +304,7 @@ impl MemoryHandler for XenHv<'_, '_> {
         }
         match space {
             MapSpace::SharedInfo => {
-                self.shared.pages.set_width(self.width());
+                self.shared.pages().set_width(self.width());
                 // One step under xen-evtchn's port-table lock: the old page is
                 // copied, the cache retargeted and the events sent before
                 // shared_info existed (e.g. by backends) delivered, with no
@@ -337,22 +312,22 @@ impl MemoryHandler for XenHv<'_, '_> {
                 // pending is raised again on the new page.
                 let moved = self
                     .shared
-                    .evtchn
+                    .evtchn()
                     .shared_info_moved_in(self.token, self.mem, gfn);
                 if let Err(e) = moved {
                     // Not placed (the frame is not RAM): nothing changed.
-                    if self.shared.pages.shared_info_gfn(self.token) != Some(gfn) {
+                    if self.shared.pages().shared_info_gfn(self.token) != Some(gfn) {
                         return Err(Errno::EINVAL);
                     }
                     // Placed, but deferred events could not be delivered yet.
                     log::debug!("deferred events: {e}");
                 }
                 {
-                    let (mut xen, _t) = self.shared.xen.lock(self.token);
+                    let (mut xen, _t) = self.shared.xen_state().lock(self.token);
                     xen.shared_info = Some(gpa);
                     xen.long_mode = self.long_mode;
                 }
-                self.shared.sync_all_ctl(self.token);
+                self.shared.sync_all(self.token);
                 self.write_pvclock();
             }
             MapSpace::GrantTable { frame, .. } => {
@@ -363,8 +338,8 @@ impl MemoryHandler for XenHv<'_, '_> {
                 self.mem
                     .write_slice(&page, GuestAddress(gpa))
                     .map_err(|_| Errno::EINVAL)?;
-                let (mut xen, mut t) = self.shared.xen.lock(self.token);
-                let (mut be, _t2) = self.shared.backends.lock(&mut t);
+                let (mut xen, mut t) = self.shared.xen_state().lock(self.token);
+                let (mut be, _t2) = self.shared.backends().lock(&mut t);
                 let remap = be
                     .gnttab
                     .add_to_physmap(u64::from(frame), gfn)
@@ -381,13 +356,13 @@ impl MemoryHandler for XenHv<'_, '_> {
     }
 
     fn memory_map(&mut self, _vcpu: u32) -> XenResult<&[E820Entry]> {
-        Ok(&self.memmap)
+        Ok(&self.shared.config().memory_map)
     }
 }
 
 impl XenHv<'_, '_> {
     fn store_param(&mut self, index: u32, value: u64) -> XenResult<()> {
-        let (mut xen, _t) = self.shared.xen.lock(self.token);
+        let (mut xen, _t) = self.shared.xen_state().lock(self.token);
         *xen.params.get_mut(index as usize).ok_or(Errno::EINVAL)? = value;
         Ok(())
     }
@@ -397,23 +372,21 @@ impl HvmHandler for XenHv<'_, '_> {
     fn set_param(&mut self, _vcpu: u32, param: HvmParam) -> XenResult<()> {
         match param {
             HvmParam::CallbackIrq(via) => {
-                let (cb, ev) = match via {
-                    HvmCallbackVia::None => (Callback::None, CallbackVia::None),
-                    HvmCallbackVia::Gsi(g) if g < 48 => (Callback::Gsi(g), CallbackVia::Gsi(g)),
-                    HvmCallbackVia::Vector(v) if v >= 0x10 => {
-                        (Callback::Vector(v), CallbackVia::Vector(v))
-                    }
+                let ev = match via {
+                    HvmCallbackVia::None => CallbackVia::None,
+                    HvmCallbackVia::Gsi(g) if g < 48 => CallbackVia::Gsi(g),
+                    HvmCallbackVia::Vector(v) if v >= 0x10 => CallbackVia::Vector(v),
                     _ => return Err(Errno::EINVAL),
                 };
                 {
-                    let (mut xen, _t) = self.shared.xen.lock(self.token);
-                    xen.callback = cb;
+                    let (mut xen, _t) = self.shared.xen_state().lock(self.token);
+                    xen.callback = ev;
                     xen.long_mode = self.long_mode;
                 }
-                self.shared.pages.set_width(self.width());
-                self.shared.evtchn.set_callback(self.token, ev);
-                self.shared.sync_all_ctl(self.token);
-                self.effects.kicks = (0..self.shared.vcpus.len() as u32).collect();
+                self.shared.pages().set_width(self.width());
+                self.shared.evtchn().set_callback(self.token, ev);
+                self.shared.sync_all(self.token);
+                self.effects.kicks = (0..self.shared.nr_vcpus()).collect();
             }
             HvmParam::StorePfn(_) | HvmParam::ConsolePfn(_) => return Err(Errno::EPERM),
             // As Xen: the guest may overwrite these; only what it reads back
@@ -433,13 +406,13 @@ impl HvmHandler for XenHv<'_, '_> {
 
     fn get_param(&mut self, _vcpu: u32, index: u32) -> XenResult<u64> {
         params::guest_may_get(index)?;
-        let (xen, _t) = self.shared.xen.lock(self.token);
+        let (xen, _t) = self.shared.xen_state().lock(self.token);
         let param = |i: u32| xen.params.get(i as usize).copied().ok_or(Errno::EINVAL);
         match index {
             xen_abi::HVM_PARAM_CALLBACK_IRQ => Ok(match xen.callback {
-                Callback::None => 0,
-                Callback::Gsi(g) => u64::from(g),
-                Callback::Vector(v) => (2 << 56) | u64::from(v),
+                CallbackVia::None => 0,
+                CallbackVia::Gsi(g) => u64::from(g),
+                CallbackVia::Vector(v) => (2 << 56) | u64::from(v),
             }),
             // Kept in its sized form, as Xen does.
             xen_abi::HVM_PARAM_VM86_TSS => {
@@ -454,16 +427,16 @@ impl HvmHandler for XenHv<'_, '_> {
             return Err(Errno::EINVAL);
         }
         self.shared
-            .evtchn
+            .evtchn()
             .set_vcpu_upcall_vector(self.token, target, vector)
             .map_err(evtchn_err)?;
         {
-            let (mut xen, _t) = self.shared.xen.lock(self.token);
+            let (mut xen, _t) = self.shared.xen_state().lock(self.token);
             if let Some(v) = xen.vcpus.get_mut(target as usize) {
                 v.upcall_vector = Some(vector);
             }
         }
-        self.shared.sync_vcpu_ctl(self.token, target);
+        self.shared.sync_vcpu(self.token, target);
         self.effects.kicks.push(target);
         Ok(())
     }
@@ -491,7 +464,7 @@ impl VcpuHandler for XenHv<'_, '_> {
             // As Xen (4.17: -EINVAL; 4.18 on: -EBUSY): a vcpu_info stays where it
             // was first registered. Claimed here, under the lock, so that two
             // registrations racing cannot both pass.
-            let (mut xen, _t) = self.shared.xen.lock(self.token);
+            let (mut xen, _t) = self.shared.xen_state().lock(self.token);
             let v = xen.vcpus.get_mut(target as usize).ok_or(Errno::ENOENT)?;
             if v.vcpu_info.is_some() {
                 return Err(Errno::EINVAL);
@@ -500,23 +473,23 @@ impl VcpuHandler for XenHv<'_, '_> {
         }
         if self
             .shared
-            .pages
+            .pages()
             .set_vcpu_info(self.token, self.mem, target, Some(gpa))
             .is_err()
         {
-            let (mut xen, _t) = self.shared.xen.lock(self.token);
+            let (mut xen, _t) = self.shared.xen_state().lock(self.token);
             xen.vcpus[target as usize].vcpu_info = None;
             return Err(Errno::EINVAL);
         }
         // As Xen: everything may be pending at the new place.
         if let Err(e) = self
             .shared
-            .evtchn
+            .evtchn()
             .vcpu_info_moved_in(self.token, self.mem, target)
         {
             log::debug!("vcpu_info_moved: {e}");
         }
-        self.shared.sync_vcpu_ctl(self.token, target);
+        self.shared.sync_vcpu(self.token, target);
         self.write_pvclock();
         self.effects.kicks.push(target);
         Ok(())
@@ -529,20 +502,20 @@ impl VcpuHandler for XenHv<'_, '_> {
         area: Option<GuestArea>,
     ) -> XenResult<()> {
         let gpa = area.map(|a| self.area_gpa(&a, true)).transpose()?;
-        let (xen, mut t) = self.shared.xen.lock(self.token);
+        let (xen, mut t) = self.shared.xen_state().lock(self.token);
         let rs = xen
             .vcpus
             .get(target as usize)
             .ok_or(Errno::ENOENT)?
             .runstate;
         self.shared
-            .pages
+            .pages()
             .set_runstate_area(&mut t, target, gpa)
             .map_err(|e| Errno(e.errno()))?;
         // As Xen: the area holds the current runstate at once.
         if let Err(e) = self
             .shared
-            .pages
+            .pages()
             .update_runstate(&mut t, self.mem, target, &rs)
         {
             log::debug!("vCPU {target}: runstate area: {e}");
@@ -557,11 +530,11 @@ impl VcpuHandler for XenHv<'_, '_> {
         area: Option<GuestArea>,
     ) -> XenResult<()> {
         let gpa = area.map(|a| self.area_gpa(&a, false)).transpose()?;
-        if target as usize >= self.shared.vcpus.len() {
+        if target as usize >= self.shared.nr_vcpus() as usize {
             return Err(Errno::ENOENT);
         }
         self.shared
-            .pages
+            .pages()
             .set_time_info(self.token, target, gpa)
             .map_err(|e| Errno(e.errno()))?;
         // Filled at once, together with every vcpu_info's pvclock.
@@ -582,7 +555,7 @@ impl VcpuHandler for XenHv<'_, '_> {
         if future && timeout < self.shared.system_time_ns() {
             return Err(Errno::ETIME);
         }
-        let (mut xen, _t) = self.shared.xen.lock(self.token);
+        let (mut xen, _t) = self.shared.xen_state().lock(self.token);
         arm_singleshot(self.shared, &mut xen, target, Some(timeout));
         Ok(())
     }
@@ -591,7 +564,7 @@ impl VcpuHandler for XenHv<'_, '_> {
         if target != vcpu {
             return Err(Errno::EINVAL);
         }
-        let (mut xen, _t) = self.shared.xen.lock(self.token);
+        let (mut xen, _t) = self.shared.xen_state().lock(self.token);
         arm_singleshot(self.shared, &mut xen, target, None);
         Ok(())
     }
@@ -600,30 +573,35 @@ impl VcpuHandler for XenHv<'_, '_> {
         if !(1_000_000..=(1u64 << 50)).contains(&period_ns) {
             return Err(Errno::EINVAL);
         }
-        let (mut xen, _t) = self.shared.xen.lock(self.token);
+        let (mut xen, _t) = self.shared.xen_state().lock(self.token);
         let t = xen.vcpus.get_mut(target as usize).ok_or(Errno::ENOENT)?;
         t.period_ns = Some(period_ns);
-        let tm = &self.shared.timers[target as usize].periodic;
-        if let Err(e) = tm.arm_at(crate::timers::monotonic_ns() + period_ns, period_ns) {
-            log::error!("timerfd: {e}");
-        }
+        self.shared.set_host_timer(
+            target,
+            TimerKind::Periodic,
+            Some(TimerArm {
+                deadline_ns: self.shared.host().monotonic_ns().saturating_add(period_ns),
+                period_ns,
+            }),
+        );
         Ok(())
     }
 
     fn stop_periodic_timer(&mut self, _vcpu: u32, target: u32) -> XenResult<()> {
-        let (mut xen, _t) = self.shared.xen.lock(self.token);
+        let (mut xen, _t) = self.shared.xen_state().lock(self.token);
         xen.vcpus
             .get_mut(target as usize)
             .ok_or(Errno::ENOENT)?
             .period_ns = None;
-        let _ = self.shared.timers[target as usize].periodic.disarm();
+        self.shared
+            .set_host_timer(target, TimerKind::Periodic, None);
         Ok(())
     }
 
     fn set_timer_op(&mut self, vcpu: u32, deadline_ns: Option<u64>) -> XenResult<()> {
         let now = self.shared.system_time_ns();
         let deadline = deadline_ns.map(|d| timer_op_deadline(d, now));
-        let (mut xen, _t) = self.shared.xen.lock(self.token);
+        let (mut xen, _t) = self.shared.xen_state().lock(self.token);
         arm_singleshot(self.shared, &mut xen, vcpu, deadline);
         Ok(())
     }
@@ -637,10 +615,7 @@ impl SchedHandler for XenHv<'_, '_> {
 
     fn block(&mut self, vcpu: u32) -> HypercallOutcome {
         // Blocking re-enables event delivery (clears evtchn_upcall_mask).
-        let vi = self.shared.ctl[vcpu as usize]
-            .vcpu_info
-            .load(std::sync::atomic::Ordering::Acquire);
-        if vi != u64::MAX {
+        if let Some(vi) = self.shared.vcpu_info_gpa(vcpu) {
             let _ = self.mem.write_obj(0u8, GuestAddress(vi + 1));
             if self.vcpu_info_byte(vi) != 0 {
                 return HypercallOutcome::Done(0);
@@ -652,33 +627,28 @@ impl SchedHandler for XenHv<'_, '_> {
     fn poll(&mut self, vcpu: u32, ports: &[u32], timeout_ns: Option<u64>) -> HypercallOutcome {
         // Read before the ports and the upcall flag are checked: an upcall
         // raised after that check changes the count and ends the wait.
-        let upcalls = self
-            .shared
-            .ctl
-            .get(vcpu as usize)
-            .map_or(0, |c| c.upcalls.load(std::sync::atomic::Ordering::SeqCst));
+        let upcalls = self.shared.upcalls(vcpu);
         match self
             .shared
-            .evtchn
+            .evtchn()
             .poll_begin_in(self.token, self.mem, vcpu, ports)
         {
             Ok(true) => {
-                self.shared.evtchn.poll_end(vcpu);
+                self.shared.evtchn().poll_end(vcpu);
                 return HypercallOutcome::Done(0);
             }
             Ok(false) => {}
             Err(e) => {
-                self.shared.evtchn.poll_end(vcpu);
+                self.shared.evtchn().poll_end(vcpu);
                 return HypercallOutcome::Done(-i64::from(e.errno()));
             }
         }
         if timeout_ns.is_some_and(|d| d <= self.shared.system_time_ns()) {
-            self.shared.evtchn.poll_end(vcpu);
+            self.shared.evtchn().poll_end(vcpu);
             return HypercallOutcome::Done(0);
         }
         // The vCPU loop waits, then calls `poll_end`.
-        self.effects.poll_ports = Some(ports.to_vec());
-        self.effects.poll_upcalls = upcalls;
+        self.effects.poll = Some((ports.to_vec(), upcalls));
         HypercallOutcome::Block {
             deadline_ns: timeout_ns,
         }
@@ -692,7 +662,7 @@ impl SchedHandler for XenHv<'_, '_> {
 impl EvtchnHandler for XenHv<'_, '_> {
     fn alloc_unbound(&mut self, _vcpu: u32, remote_dom: u16) -> XenResult<u32> {
         self.shared
-            .evtchn
+            .evtchn()
             .alloc_unbound(self.token, DOMID_SELF, remote_dom)
             .map_err(evtchn_err)
     }
@@ -704,45 +674,45 @@ impl EvtchnHandler for XenHv<'_, '_> {
         remote_port: u32,
     ) -> XenResult<u32> {
         self.shared
-            .evtchn
+            .evtchn()
             .bind_interdomain_in(self.token, self.mem, remote_dom, remote_port)
             .map_err(evtchn_err)
     }
 
     fn bind_virq(&mut self, _vcpu: u32, virq: u32, target: u32) -> XenResult<u32> {
         self.shared
-            .evtchn
+            .evtchn()
             .bind_virq(self.token, virq, target)
             .map_err(evtchn_err)
     }
 
     fn bind_ipi(&mut self, _vcpu: u32, target: u32) -> XenResult<u32> {
         self.shared
-            .evtchn
+            .evtchn()
             .bind_ipi(self.token, target)
             .map_err(evtchn_err)
     }
 
     fn close(&mut self, _vcpu: u32, port: u32) -> XenResult<()> {
         self.shared
-            .evtchn
+            .evtchn()
             .close_in(self.token, self.mem, port)
             .map_err(evtchn_err)
     }
 
     fn send(&mut self, _vcpu: u32, port: u32) -> XenResult<()> {
         let backend = {
-            let (xen, _t) = self.shared.xen.lock(self.token);
+            let (xen, _t) = self.shared.xen_state().lock(self.token);
             xen.backend_of(port)
         };
         if backend == Some(Backend::Console) {
             // A PV ring user: host input goes to its ring.
-            let (mut be, _t) = self.shared.backends.lock(self.token);
+            let (mut be, _t) = self.shared.backends().lock(self.token);
             be.console.use_ring();
         }
         self.effects.backend = backend;
         self.shared
-            .evtchn
+            .evtchn()
             .send_in(self.token, self.mem, port)
             .map_err(evtchn_err)
     }
@@ -750,7 +720,7 @@ impl EvtchnHandler for XenHv<'_, '_> {
     fn status(&mut self, _vcpu: u32, port: u32) -> XenResult<(PortStatus, u32)> {
         let st = self
             .shared
-            .evtchn
+            .evtchn()
             .status(self.token, DOMID_SELF, port)
             .map_err(evtchn_err)?;
         let s = match st.status {
@@ -771,14 +741,14 @@ impl EvtchnHandler for XenHv<'_, '_> {
 
     fn bind_vcpu(&mut self, _vcpu: u32, port: u32, target: u32) -> XenResult<()> {
         self.shared
-            .evtchn
+            .evtchn()
             .bind_vcpu(self.token, port, target)
             .map_err(evtchn_err)
     }
 
     fn unmask(&mut self, _vcpu: u32, port: u32) -> XenResult<()> {
         self.shared
-            .evtchn
+            .evtchn()
             .unmask_in(self.token, self.mem, port)
             .map_err(evtchn_err)
     }
@@ -788,7 +758,7 @@ impl EvtchnHandler for XenHv<'_, '_> {
     /// to the toolstack's soft reset; here the VMM is the toolstack).
     fn reset(&mut self, _vcpu: u32) -> XenResult<()> {
         self.shared
-            .evtchn
+            .evtchn()
             .reset_in(self.token, self.mem, DOMID_SELF)
             .map_err(evtchn_err)?;
         crate::backends::rebind_after_reset(self.shared, self.token).map_err(|e| {
@@ -800,12 +770,12 @@ impl EvtchnHandler for XenHv<'_, '_> {
 
 impl GnttabHandler for XenHv<'_, '_> {
     fn query_size(&mut self, _vcpu: u32) -> (u32, u32) {
-        let (be, _t) = self.shared.backends.lock(self.token);
+        let (be, _t) = self.shared.backends().lock(self.token);
         be.gnttab.query_size()
     }
 
     fn setup_table(&mut self, _vcpu: u32, frames: &mut [u64]) -> Result<(), i16> {
-        let (mut be, _t) = self.shared.backends.lock(self.token);
+        let (mut be, _t) = self.shared.backends().lock(self.token);
         let gfns = be
             .gnttab
             .setup_table(frames.len() as u32)
@@ -819,7 +789,7 @@ impl GnttabHandler for XenHv<'_, '_> {
     }
 
     fn set_version(&mut self, _vcpu: u32, version: u32) -> XenResult<()> {
-        let (mut be, _t) = self.shared.backends.lock(self.token);
+        let (mut be, _t) = self.shared.backends().lock(self.token);
         be.gnttab
             .set_version(version)
             .map(|_| ())
@@ -827,7 +797,7 @@ impl GnttabHandler for XenHv<'_, '_> {
     }
 
     fn get_version(&mut self, _vcpu: u32) -> u32 {
-        let (be, _t) = self.shared.backends.lock(self.token);
+        let (be, _t) = self.shared.backends().lock(self.token);
         be.gnttab.version()
     }
 }
@@ -843,7 +813,7 @@ impl ConsoleHandler for XenHv<'_, '_> {
     }
 
     fn console_read(&mut self, _vcpu: u32, buf: &mut [u8]) -> usize {
-        let (mut be, _t) = self.shared.backends.lock(self.token);
+        let (mut be, _t) = self.shared.backends().lock(self.token);
         be.console.read_input(buf)
     }
 }
@@ -855,17 +825,17 @@ impl VmAssistHandler for XenHv<'_, '_> {
             return Err(Errno::EINVAL);
         }
         // Every later runstate-area write sets XEN_RUNSTATE_UPDATE while it runs.
-        self.shared.pages.set_runstate_update_flag(enable);
+        self.shared.pages().set_runstate_update_flag(enable);
         Ok(())
     }
 }
 
 impl Hypervisor for XenHv<'_, '_> {
     fn domid(&self) -> u16 {
-        DOMID as u16
+        self.shared.config().domid
     }
     fn nr_vcpus(&self) -> u32 {
-        self.shared.vcpus.len() as u32
+        self.shared.nr_vcpus()
     }
 }
 

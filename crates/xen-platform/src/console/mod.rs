@@ -6,7 +6,7 @@
 //! after them. The guest produces on `out` and consumes on `in`; we do the
 //! opposite.
 //!
-//! The VMM core calls [`Console::process`] whenever the guest signals the
+//! The platform calls [`Console::process`] whenever the guest signals the
 //! console event channel (`HVM_PARAM_CONSOLE_EVTCHN`) or yields
 //! (`SCHEDOP_yield`: GRUB spins on yield until the output ring is empty),
 //! and after [`Console::queue_input`] (bytes read from stdin). When
@@ -31,7 +31,7 @@
 //!
 //! ```
 //! use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
-//! use xen_vmm::devices::console::{Console, OUT_PROD};
+//! use xen_platform::console::{Console, OUT_PROD};
 //!
 //! let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x10000)]).unwrap();
 //! let mut con = Console::new(0xf, Vec::new()).unwrap(); // ring page at GFN 0xf
@@ -53,7 +53,12 @@ use std::mem::offset_of;
 
 use xen_abi::{XenconsInterface, XENCONS_IN_SIZE, XENCONS_OUT_SIZE};
 
-use super::{load_idx, page_base, store_idx, ByteRing, Error, Result};
+mod ring;
+
+pub use ring::XEN_PAGE_SIZE;
+use ring::{load_idx, page_base, store_idx, ByteRing};
+
+use crate::error::{Error, Result};
 
 /// Size of the host-to-guest ring.
 pub const IN_SIZE: u32 = XENCONS_IN_SIZE as u32;
@@ -345,7 +350,7 @@ impl HypervisorConsole {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::mem;
+    use super::ring::test_util::mem;
     use super::*;
     use vm_memory::GuestMemoryMmap;
 

@@ -1,0 +1,194 @@
+//! The devices the guest reaches through event channels: the PV console
+//! ring (`HVM_PARAM_CONSOLE_PFN/EVTCHN`), the xenstore ring
+//! (`HVM_PARAM_STORE_PFN/EVTCHN`), the grant table, and Xen's own console
+//! (`console_io`). The device logic lives in [`crate::console`] and the
+//! `xen-store` and `xen-gnttab` crates; this module is the plumbing: when to
+//! run them, where output goes, which port to raise.
+//!
+//! The backends' guest ports are recorded in [`crate::state::XenState`]
+//! (saved by snapshots with the rest of that state) and published in
+//! `HVM_PARAM_CONSOLE_EVTCHN` / `HVM_PARAM_STORE_EVTCHN`. They are bound
+//! when the platform is created and bound again after the guest's
+//! `EVTCHNOP_reset` closed them ([`rebind_after_reset`]).
+
+use vm_lock::{Level, LockAfter, MemRead, MemReadGuard, PageCache, Token, XenLock};
+use vm_memory::GuestMemoryMmap;
+
+use xen_gnttab::GrantTable;
+use xen_store::{Xenstore, XenstoreConfig};
+
+use crate::console::{Console, HypervisorConsole};
+use crate::error::{Error, Result};
+use crate::platform::{PlatformConfig, PlatformEvtchn, XenPlatform};
+
+/// A device reachable through an event channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The PV console.
+    Console,
+    /// The xenstore ring.
+    Store,
+}
+
+/// The backend devices (lock level `PageCache<0>`).
+#[derive(Debug)]
+pub struct Backends {
+    /// PV console; output collects in the `Vec` until drained to the sink.
+    pub console: Console<Vec<u8>>,
+    /// Xenstore server.
+    pub store: Xenstore,
+    /// Grant-table frames.
+    pub gnttab: GrantTable,
+    /// Xen's console as `CONSOLEIO_write` reaches it (line-buffered, `(dN) ` prefixed).
+    pub hv_console: HypervisorConsole,
+}
+
+impl Backends {
+    /// Devices for a domain configured as `config`. The store starts with
+    /// the nodes a toolstack writes for a new domain
+    /// (`xen_store::toolstack`) and the rings' frames; the ports follow when
+    /// they are bound ([`Backends::publish_ports`]).
+    pub fn new(config: &PlatformConfig) -> Result<Self> {
+        let mut store = XenstoreConfig::new(config.domid, &config.name)
+            .with_vcpus(config.nr_vcpus)
+            .with_memory_kib(config.ram_bytes >> 10);
+        store.entries.extend([
+            ("store/ring-ref".to_string(), config.store_gfn.to_string()),
+            ("console/ring-ref".to_string(), config.console_gfn.to_string()),
+        ]);
+        let err = |e: &dyn std::fmt::Display| Error::Config(format!("device setup: {e}"));
+        Ok(Backends {
+            console: Console::new(config.console_gfn, Vec::new()).map_err(|e| err(&e))?,
+            store: Xenstore::new(config.store_gfn, store).map_err(|e| err(&e))?,
+            gnttab: GrantTable::new(config.grant_frames).map_err(|e| err(&e))?,
+            hv_console: HypervisorConsole::new(config.domid),
+        })
+    }
+
+    /// Writes the channels' ports where a toolstack writes them
+    /// (`console/port`, `store/port`).
+    pub fn publish_ports(&mut self, console: u32, store: u32) {
+        self.store
+            .write("console/port", console.to_string().as_bytes());
+        self.store.write("store/port", store.to_string().as_bytes());
+    }
+}
+
+/// Allocates the xenstore and then the console channel toward the backend
+/// domain and binds the backend's end of each (interdomain to dom0, as
+/// xenstored / xenconsoled leave them). Returns (console, store) guest ports.
+///
+/// # Errors
+/// xen-evtchn's (no free port, no eventfd).
+pub fn bind_ports<P: Level>(
+    evtchn: &PlatformEvtchn,
+    token: &mut Token<'_, P>,
+) -> xen_evtchn::Result<(u32, u32)>
+where
+    XenLock: LockAfter<P>,
+{
+    let bind = |t: &mut Token<'_, P>| {
+        let port = evtchn.alloc_unbound(t, xen_abi::DOMID_SELF, xen_evtchn::BACKEND_DOMID)?;
+        evtchn.host_bind(t, port)?;
+        Ok::<u32, xen_evtchn::Error>(port)
+    };
+    let store = bind(token)?;
+    Ok((bind(token)?, store))
+}
+
+/// The guest's `EVTCHNOP_reset` closed every port, the backends' too (their
+/// host ends are left unconnected). As Xen's toolstack and QEMU do on a soft
+/// reset, the VMM re-establishes the console and xenstore channels: it
+/// frees the stale host ends (every host port is a backend's), binds new
+/// channels and records their ports in `HVM_PARAM_CONSOLE_EVTCHN` /
+/// `HVM_PARAM_STORE_EVTCHN`, where the guest reads them again. Rings and
+/// queued data are kept: they live in guest memory and in the devices.
+///
+/// # Errors
+/// As [`bind_ports`]; the parameters then read 0 (no channel).
+pub fn rebind_after_reset<P: Level>(
+    p: &XenPlatform,
+    token: &mut Token<'_, P>,
+) -> xen_evtchn::Result<()>
+where
+    XenLock: LockAfter<P>,
+{
+    let evtchn = p.evtchn();
+    let stale: Vec<u32> = evtchn
+        .state(token)
+        .host_ports
+        .iter()
+        .filter(|h| h.guest_port.is_none())
+        .map(|h| h.id)
+        .collect();
+    for id in stale {
+        if let Err(e) = evtchn.host_close(token, id) {
+            log::debug!("closing host port {id}: {e}");
+        }
+    }
+    let bound = bind_ports(evtchn, token);
+    let (console, store) = *bound.as_ref().unwrap_or(&(0, 0));
+    let (mut xen, mut t) = p.xen_state().lock(token);
+    xen.set_backend_ports(console, store);
+    // As a toolstack would after a soft reset: the store's copies follow.
+    let (mut be, _t) = p.backends().lock(&mut t);
+    be.publish_ports(console, store);
+    bound.map(|_| ())
+}
+
+/// Runs the device(s) after the guest notified `which` (None: the guest
+/// yielded, run both), writes console output, and raises the device's port
+/// if it has something for the guest.
+pub fn notify(
+    p: &XenPlatform,
+    token: &mut Token<'_, MemRead>,
+    mem: &MemReadGuard<'_, GuestMemoryMmap>,
+    which: Option<Backend>,
+) {
+    let (raise_console, raise_store) = {
+        let (mut be, mut t) = p.backends().lock(token);
+        let mut rc = false;
+        let mut rs = false;
+        if which != Some(Backend::Store) {
+            rc = be.console.process(&**mem).unwrap_or_else(|e| {
+                log::warn!("console: {e}");
+                false
+            });
+        }
+        if which != Some(Backend::Console) {
+            rs = be.store.process(&**mem).unwrap_or_else(|e| {
+                log::warn!("xenstore: {e}");
+                false
+            });
+        }
+        let out = std::mem::take(be.console.output_mut());
+        if !out.is_empty() {
+            p.write_output(&mut t, &out);
+        }
+        (rc, rs)
+    };
+    let (console_port, store_port) = {
+        let (xen, _t) = p.xen_state().lock(token);
+        (xen.console_port(), xen.store_port())
+    };
+    if raise_console {
+        p.raise_port_in(token, mem, console_port);
+    }
+    if raise_store {
+        p.raise_port_in(token, mem, store_port);
+    }
+}
+
+/// Writes `CONSOLEIO_write` bytes to Xen's console: complete lines go to the
+/// output sink, prefixed `(dN) `.
+pub fn console_io_write<P: Level>(p: &XenPlatform, token: &mut Token<'_, P>, bytes: &[u8])
+where
+    PageCache<0>: LockAfter<P>,
+{
+    let (mut be, mut t) = p.backends().lock(token);
+    let mut out = Vec::new();
+    be.hv_console.write(bytes, &mut out);
+    if !out.is_empty() {
+        p.write_output(&mut t, &out);
+    }
+}

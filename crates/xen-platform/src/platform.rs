@@ -1,0 +1,799 @@
+//! [`XenPlatform`]: the Xen a guest sees, and the handful of entry points a
+//! VMM calls from its vCPU loop and its host threads.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use vm_lock::{
+    Level, LockAfter, MemRead, MemReadGuard, MemoryMap, OrderedMutex, PageCache, Token, XenLock,
+};
+use vm_memory::GuestMemoryMmap;
+use xen_abi::{E820Entry, GuestWidth};
+use xen_evtchn::{Evtchn, EvtchnConfig, UpcallKind, UpcallSink};
+use xen_hypercall::{HypercallOutcome, HypercallRegs};
+use xen_shinfo_cache::XenPages;
+
+use crate::backends::{Backend, Backends};
+use crate::error::{Error, Result};
+use crate::handlers::XenHv;
+use crate::host::{TimerKind, VcpuAccess, XenHost};
+use crate::state::XenState;
+
+/// Xen version the platform reports by default (major, minor).
+pub const XEN_VERSION: (u16, u16) = (4, 17);
+
+/// What the platform needs to know about the domain.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PlatformConfig {
+    /// Number of vCPUs (1..=[`PlatformConfig::MAX_VCPUS`]).
+    pub nr_vcpus: u32,
+    /// The guest's domain id (not 0, which is the backends' domain).
+    pub domid: u16,
+    /// The guest's name (xenstore `name`).
+    pub name: String,
+    /// RAM in bytes (xenstore `memory/target`; 0: no memory nodes).
+    pub ram_bytes: u64,
+    /// The guest's memory map (`XENMEM_memory_map`).
+    pub memory_map: Vec<E820Entry>,
+    /// Guest frame of the PV console ring (`HVM_PARAM_CONSOLE_PFN`), in RAM.
+    pub console_gfn: u64,
+    /// Guest frame of the xenstore ring (`HVM_PARAM_STORE_PFN`), in RAM.
+    pub store_gfn: u64,
+    /// Grant-table frames the guest may map.
+    pub grant_frames: u32,
+    /// Guest physical address width (CPUID 0x8000_0008 EAX[7:0]): pages the
+    /// guest places outside RAM must lie below it.
+    pub phys_addr_bits: u8,
+}
+
+impl PlatformConfig {
+    /// Largest number of vCPUs (one 64-bit word of the 2-level selector).
+    pub const MAX_VCPUS: u32 = 32;
+
+    /// A configuration for `nr_vcpus` vCPUs and `ram_bytes` of RAM laid out
+    /// as one range from 0 (memory map: that range), rings in the two pages
+    /// at the top of RAM, domain 1, 4 grant frames, 48 address bits.
+    pub fn new(nr_vcpus: u32, ram_bytes: u64) -> Self {
+        let top = ram_bytes / 4096;
+        PlatformConfig {
+            nr_vcpus,
+            domid: 1,
+            name: "domu".into(),
+            ram_bytes,
+            memory_map: vec![E820Entry {
+                addr: 0,
+                size: ram_bytes,
+                kind: xen_abi::E820_RAM,
+            }],
+            console_gfn: top.saturating_sub(1),
+            store_gfn: top.saturating_sub(2),
+            grant_frames: 4,
+            phys_addr_bits: 48,
+        }
+    }
+}
+
+/// Per-vCPU atomics the vCPU loop reads without a lock (mirrors of the
+/// event-channel and page-cache state, see [`XenPlatform::sync_vcpu`]).
+#[derive(Debug, Default)]
+pub(crate) struct VcpuXen {
+    /// How to deliver the upcall while `evtchn_upcall_pending` is set:
+    /// 0 none, `VECTOR | v`, `PER_VCPU | v` or `GSI | gsi` (see [`encode`]).
+    pub upcall: AtomicU64,
+    /// GPA of the vCPU's vcpu_info (`u64::MAX`: none).
+    pub vcpu_info: AtomicU64,
+    /// Upcalls raised for the vCPU (`evtchn_upcall_pending` 0 -> 1):
+    /// `SCHEDOP_poll` ends when this changes, as Xen's poll ends on any event.
+    pub upcalls: AtomicU64,
+}
+
+const VECTOR: u64 = 1 << 32;
+const PER_VCPU: u64 = 2 << 32;
+const GSI: u64 = 3 << 32;
+
+/// `UpcallKind` as one word (0: nothing to deliver).
+fn encode(k: UpcallKind) -> u64 {
+    match k {
+        UpcallKind::Vector(v) => VECTOR | u64::from(v),
+        UpcallKind::PerVcpuVector(v) => PER_VCPU | u64::from(v),
+        UpcallKind::Gsi(g) => GSI | u64::from(g),
+        _ => 0,
+    }
+}
+
+fn decode(w: u64) -> Option<UpcallKind> {
+    let low = w as u32;
+    match w & !0xffff_ffff {
+        VECTOR => Some(UpcallKind::Vector(low as u8)),
+        PER_VCPU => Some(UpcallKind::PerVcpuVector(low as u8)),
+        GSI => Some(UpcallKind::Gsi(low)),
+        _ => None,
+    }
+}
+
+/// The platform's hook into xen-evtchn: counts upcalls for polls and hands
+/// delivery to the host.
+pub struct PlatformSink {
+    host: Arc<dyn XenHost>,
+    vcpus: Arc<[VcpuXen]>,
+}
+
+impl PlatformSink {
+    pub(crate) fn new(host: Arc<dyn XenHost>, vcpus: Arc<[VcpuXen]>) -> Self {
+        PlatformSink { host, vcpus }
+    }
+}
+
+impl std::fmt::Debug for PlatformSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlatformSink").finish_non_exhaustive()
+    }
+}
+
+impl UpcallSink for PlatformSink {
+    fn raise(&self, vcpu: u32, how: UpcallKind) {
+        if let Some(v) = self.vcpus.get(vcpu as usize) {
+            // Counted before the host is told: a vCPU in a poll sees the change.
+            v.upcalls.fetch_add(1, Ordering::SeqCst);
+            self.host.upcall(vcpu, how);
+        }
+    }
+
+    fn poll_wake(&self, vcpu: u32) {
+        self.host.kick(vcpu);
+    }
+}
+
+/// The event-channel table the platform uses.
+pub type PlatformEvtchn = Evtchn<GuestMemoryMmap, PlatformSink>;
+
+/// What the VMM does after [`XenPlatform::on_hypercall`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HypercallExit {
+    /// Write `rax` to RAX and resume the vCPU.
+    Resume {
+        /// The result.
+        rax: u64,
+    },
+    /// Write `rax` to RAX, then keep the vCPU from running until
+    /// [`XenPlatform::wait_ready`] says so (`SCHEDOP_block` / `SCHEDOP_poll`);
+    /// then call [`XenPlatform::wait_end`].
+    Block {
+        /// The result.
+        rax: u64,
+        /// What ends the wait.
+        wait: Wait,
+    },
+    /// Back guest-physical page `gpa` with memory (the guest placed a page
+    /// outside RAM), then call [`XenPlatform::on_hypercall`] again with the
+    /// same registers and [`Retry::PageAdded`] (or [`Retry::PageRefused`]).
+    /// RAX is not written.
+    MapPage {
+        /// The page.
+        gpa: u64,
+    },
+    /// Write `rax`; the guest asked to shut down with this `SHUTDOWN_*`
+    /// reason (unknown reasons: stop the VM for good).
+    Shutdown {
+        /// The result (0).
+        rax: u64,
+        /// The reason.
+        reason: u32,
+    },
+}
+
+/// Whether this call of [`XenPlatform::on_hypercall`] repeats one that asked
+/// for a page ([`HypercallExit::MapPage`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Retry {
+    /// A new hypercall.
+    #[default]
+    No,
+    /// The VMM backed the page.
+    PageAdded,
+    /// The VMM refused (the guest gets -ENOMEM).
+    PageRefused,
+}
+
+/// What ends a blocked vCPU's wait.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wait {
+    /// Xen system time at which the wait ends anyway.
+    pub deadline_ns: Option<u64>,
+    /// `SCHEDOP_poll`: the ports, and the vCPU's upcall count when it began.
+    pub poll: Option<(Vec<u32>, u64)>,
+}
+
+/// What the VMM does after the guest wrote an MSR ([`XenPlatform::on_msr_write`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MsrWrite {
+    /// Not an MSR of the platform's.
+    NotXen,
+    /// Done (the hypercall page is in place).
+    Done,
+    /// Refused: inject #GP.
+    Fault,
+}
+
+/// The Xen a guest sees: event channels, shared_info / vcpu_info, timers,
+/// HVM params, grant table, PV console and xenstore, and every hypercall.
+///
+/// Lock levels (vm-lock): hypercalls run inside one memory-map read section
+/// (`MemRead`); Xen state is at `XenLock`, devices at `PageCache<0>`,
+/// console output at `PageCache<1>`. Entry points take the caller's token
+/// and compile only where that order holds.
+pub struct XenPlatform {
+    config: PlatformConfig,
+    host: Arc<dyn XenHost>,
+    boot_ns: u64,
+    mem: MemoryMap<GuestMemoryMmap>,
+    pages: Arc<XenPages<GuestMemoryMmap>>,
+    evtchn: PlatformEvtchn,
+    vcpus: Arc<[VcpuXen]>,
+    xen: OrderedMutex<XenLock, XenState>,
+    backends: OrderedMutex<PageCache<0>, Backends>,
+    output: OrderedMutex<PageCache<1>, Box<dyn Write + Send>>,
+}
+
+impl std::fmt::Debug for XenPlatform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XenPlatform")
+            .field("config", &self.config)
+            .field("boot_ns", &self.boot_ns)
+            .finish_non_exhaustive()
+    }
+}
+
+impl XenPlatform {
+    /// A platform for a new domain over guest memory `mem`: binds the console
+    /// and xenstore channels (interdomain to the backends' domain 0), fills
+    /// the store with what a toolstack writes, and starts Xen system time now.
+    /// Guest console output goes to `output`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a configuration out of range.
+    pub fn new(
+        config: PlatformConfig,
+        mem: MemoryMap<GuestMemoryMmap>,
+        host: Arc<dyn XenHost>,
+        output: Box<dyn Write + Send>,
+    ) -> Result<Self> {
+        let p = Self::build(config, mem, host, output)?;
+        let mut root = vm_lock::Root::new().map_err(|e| Error::Config(e.to_string()))?;
+        let (console, store) = crate::backends::bind_ports(&p.evtchn, root.token())
+            .map_err(|e| Error::Config(format!("event channel setup: {e}")))?;
+        {
+            let (mut xen, mut t) = p.xen.lock(root.token());
+            xen.set_backend_ports(console, store);
+            let (mut be, _t) = p.backends.lock(&mut t);
+            be.publish_ports(console, store);
+        }
+        Ok(p)
+    }
+
+    /// The platform without its backend channels (restore fills them in).
+    pub(crate) fn build(
+        config: PlatformConfig,
+        mem: MemoryMap<GuestMemoryMmap>,
+        host: Arc<dyn XenHost>,
+        output: Box<dyn Write + Send>,
+    ) -> Result<Self> {
+        if config.nr_vcpus == 0 || config.nr_vcpus > PlatformConfig::MAX_VCPUS {
+            return Err(Error::Config(format!(
+                "{} vCPUs; 1 to {} are supported",
+                config.nr_vcpus,
+                PlatformConfig::MAX_VCPUS
+            )));
+        }
+        if config.domid == 0 || config.domid >= xen_abi::DOMID_FIRST_RESERVED {
+            return Err(Error::Config(format!("domain id {}", config.domid)));
+        }
+        let vcpus: Arc<[VcpuXen]> = (0..config.nr_vcpus)
+            .map(|_| VcpuXen {
+                vcpu_info: AtomicU64::new(u64::MAX),
+                ..Default::default()
+            })
+            .collect();
+        let pages = Arc::new(XenPages::new(config.nr_vcpus));
+        let evtchn = Evtchn::new(
+            EvtchnConfig {
+                domid: config.domid,
+                nr_pirqs: 0,
+            },
+            mem.clone(),
+            pages.clone(),
+            PlatformSink {
+                host: host.clone(),
+                vcpus: vcpus.clone(),
+            },
+        );
+        let backends = Backends::new(&config)?;
+        let xen = XenState::new(&config);
+        Ok(XenPlatform {
+            boot_ns: host.monotonic_ns(),
+            config,
+            host,
+            mem,
+            pages,
+            evtchn,
+            vcpus,
+            xen: OrderedMutex::new(xen),
+            backends: OrderedMutex::new(backends),
+            output: OrderedMutex::new(output),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PlatformConfig {
+        &self.config
+    }
+
+    /// Number of vCPUs.
+    pub fn nr_vcpus(&self) -> u32 {
+        self.config.nr_vcpus
+    }
+
+    /// The host.
+    pub fn host(&self) -> &Arc<dyn XenHost> {
+        &self.host
+    }
+
+    /// Guest memory.
+    pub fn memory(&self) -> &MemoryMap<GuestMemoryMmap> {
+        &self.mem
+    }
+
+    /// The event-channel table (xen-evtchn).
+    pub fn evtchn(&self) -> &PlatformEvtchn {
+        &self.evtchn
+    }
+
+    /// The shared_info / vcpu_info page caches (xen-shinfo-cache).
+    pub fn pages(&self) -> &Arc<XenPages<GuestMemoryMmap>> {
+        &self.pages
+    }
+
+    /// The platform's Xen state (timers, params, where pages are).
+    pub fn xen_state(&self) -> &OrderedMutex<XenLock, XenState> {
+        &self.xen
+    }
+
+    /// The devices: PV console, xenstore, grant table.
+    pub fn backends(&self) -> &OrderedMutex<PageCache<0>, Backends> {
+        &self.backends
+    }
+
+    /// Host monotonic ns at Xen system time 0.
+    pub fn boot_ns(&self) -> u64 {
+        self.boot_ns
+    }
+
+    /// Xen system time in ns.
+    pub fn system_time_ns(&self) -> u64 {
+        self.host.monotonic_ns().saturating_sub(self.boot_ns)
+    }
+
+    /// The host monotonic time of Xen system time `ns`.
+    pub fn monotonic_of(&self, ns: u64) -> u64 {
+        self.boot_ns.saturating_add(ns)
+    }
+
+    /// The Xen CPUID leaves for vCPU `vcpu` (see [`crate::cpuid`]).
+    pub fn cpuid_leaves(&self, vcpu: u32) -> Vec<crate::cpuid::CpuidLeaf> {
+        let (major, minor) = XEN_VERSION;
+        crate::cpuid::xen_leaves(
+            vcpu,
+            self.config.domid,
+            (u32::from(major) << 16) | u32::from(minor),
+        )
+    }
+
+    /// The guest wrote `value` to MSR `msr` on vCPU `vcpu`, running in long
+    /// mode or not: the hypercall MSR installs the hypercall page (port-I/O
+    /// stubs on `port`) and latches the guest's ABI width.
+    pub fn on_msr_write<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        vcpu: u32,
+        msr: u32,
+        value: u64,
+        long_mode: bool,
+        port: u8,
+    ) -> MsrWrite
+    where
+        MemRead: LockAfter<P>,
+    {
+        let _ = vcpu;
+        if msr != xen_abi::XEN_HYPERCALL_MSR {
+            return MsrWrite::NotXen;
+        }
+        let (mem, mut t) = self.mem.read(token);
+        let ok = xen_hypercall::write_hypercall_page(
+            &*mem,
+            value,
+            xen_hypercall::HypercallPageKind::PortIo { port },
+        )
+        .is_ok();
+        if !ok {
+            return MsrWrite::Fault;
+        }
+        self.pages.set_width(if long_mode {
+            GuestWidth::Bits64
+        } else {
+            GuestWidth::Bits32
+        });
+        let (mut xen, _t) = self.xen.lock(&mut t);
+        xen.long_mode = long_mode;
+        MsrWrite::Done
+    }
+
+    /// Runs hypercall `regs` of vCPU `vcpu` (`paging`: CR0.PG, its pointers
+    /// are virtual and go through `access`). Opens one memory-map read
+    /// section for the whole call; the devices the guest notified run before
+    /// it returns.
+    pub fn on_hypercall<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        vcpu: u32,
+        regs: &HypercallRegs,
+        paging: bool,
+        access: &mut dyn VcpuAccess,
+        retry: Retry,
+    ) -> HypercallExit
+    where
+        MemRead: LockAfter<P>,
+    {
+        let long_mode = regs.mode == GuestWidth::Bits64;
+        let (result, effects) = {
+            let (mem, mut t) = self.mem.read(token);
+            let mut hv = XenHv::new(self, access, paging, long_mode, &mem, &mut t);
+            hv.no_new_pages = retry == Retry::PageRefused;
+            let r = xen_hypercall::dispatch(regs, vcpu, &*mem, &mut hv);
+            (r, hv.effects)
+        };
+        for k in &effects.kicks {
+            self.host.kick(*k);
+        }
+        if let Some(gpa) = effects.map_page {
+            return HypercallExit::MapPage { gpa };
+        }
+        match result.outcome {
+            HypercallOutcome::Block { deadline_ns } => HypercallExit::Block {
+                rax: result.rax,
+                wait: Wait {
+                    deadline_ns,
+                    poll: effects.poll,
+                },
+            },
+            HypercallOutcome::Shutdown(reason) => HypercallExit::Shutdown {
+                rax: result.rax,
+                reason,
+            },
+            _ => {
+                if effects.backend.is_some() || effects.yielded {
+                    let (mem, mut t) = self.mem.read(token);
+                    crate::backends::notify(self, &mut t, &mem, effects.backend);
+                }
+                HypercallExit::Resume { rax: result.rax }
+            }
+        }
+    }
+
+    /// The upcall to deliver to vCPU `vcpu` now: while its
+    /// `evtchn_upcall_pending` is set (level-like, as Xen's callback vector),
+    /// how the guest asked for it (its per-vCPU vector, the callback vector,
+    /// or the callback GSI, which Xen asserts for vCPU 0 only). A VMM that
+    /// injects from its vCPU loop calls this before each entry. `None` with no
+    /// callback configured or nothing pending.
+    pub fn pending_upcall<P: Level>(&self, token: &mut Token<'_, P>, vcpu: u32) -> Option<UpcallKind>
+    where
+        MemRead: LockAfter<P>,
+    {
+        let v = self.vcpus.get(vcpu as usize)?;
+        let how = decode(v.upcall.load(Ordering::Acquire))?;
+        self.upcall_pending(token, vcpu).then_some(how)
+    }
+
+    /// Whether vCPU `vcpu`'s `evtchn_upcall_pending` is set (an event waits
+    /// for it: a halted vCPU wakes).
+    pub fn upcall_pending<P: Level>(&self, token: &mut Token<'_, P>, vcpu: u32) -> bool
+    where
+        MemRead: LockAfter<P>,
+    {
+        let Some(v) = self.vcpus.get(vcpu as usize) else {
+            return false;
+        };
+        let vi = v.vcpu_info.load(Ordering::Acquire);
+        if vi == u64::MAX {
+            return false;
+        }
+        let (mem, _t) = self.mem.read(token);
+        crate::guest::load_u8(&mem, vi).is_some_and(|b| b != 0)
+    }
+
+    /// Whether the wait of a blocked vCPU ends now: for `SCHEDOP_block`, an
+    /// event is pending; for `SCHEDOP_poll`, a polled port is pending or any
+    /// event raised the vCPU's upcall since the poll began; for both, the
+    /// deadline passed.
+    pub fn wait_ready<P: Level>(&self, token: &mut Token<'_, P>, vcpu: u32, wait: &Wait) -> bool
+    where
+        MemRead: LockAfter<P>,
+    {
+        if wait
+            .deadline_ns
+            .is_some_and(|d| self.system_time_ns() >= d)
+        {
+            return true;
+        }
+        match &wait.poll {
+            None => self.upcall_pending(token, vcpu),
+            Some((ports, upcalls)) => {
+                let moved = self
+                    .vcpus
+                    .get(vcpu as usize)
+                    .is_some_and(|v| v.upcalls.load(Ordering::SeqCst) != *upcalls);
+                if moved {
+                    return true;
+                }
+                let (mem, mut t) = self.mem.read(token);
+                ports.iter().any(|&p| {
+                    self.evtchn
+                        .is_pending_in(&mut t, &mem, p)
+                        .unwrap_or(false)
+                })
+            }
+        }
+    }
+
+    /// How long (ns) a blocked vCPU may sleep before [`XenPlatform::wait_ready`]
+    /// must be asked again because of its deadline (`None`: until kicked).
+    pub fn wait_timeout_ns(&self, wait: &Wait) -> Option<u64> {
+        wait.deadline_ns
+            .map(|d| d.saturating_sub(self.system_time_ns()))
+    }
+
+    /// The wait of `vcpu` is over (ended or abandoned).
+    pub fn wait_end(&self, vcpu: u32, wait: &Wait) {
+        if wait.poll.is_some() {
+            self.evtchn.poll_end(vcpu);
+        }
+    }
+
+    /// vCPU `vcpu`'s host timer `kind` fired: delivers `VIRQ_TIMER`.
+    pub fn timer_fired<P: Level>(&self, token: &mut Token<'_, P>, vcpu: u32, kind: TimerKind)
+    where
+        MemRead: LockAfter<P>,
+    {
+        let (mem, mut t) = self.mem.read(token);
+        if kind == TimerKind::SingleShot {
+            let (mut xen, _t) = self.xen.lock(&mut t);
+            if let Some(x) = xen.vcpus.get_mut(vcpu as usize) {
+                x.singleshot_ns = None;
+            }
+        }
+        if let Err(e) = self
+            .evtchn
+            .raise_virq_in(&mut t, &mem, xen_abi::VIRQ_TIMER, vcpu)
+        {
+            log::debug!("VIRQ_TIMER on vCPU {vcpu}: {e}");
+        }
+        // A poll with a timeout ends when the single-shot timer fires.
+        self.host.kick(vcpu);
+    }
+
+    /// Records that vCPU `vcpu` is now in runstate `state` (`RUNSTATE_*`)
+    /// and updates its runstate area, if the guest registered one.
+    pub fn set_runstate<P: Level>(&self, token: &mut Token<'_, P>, vcpu: u32, state: u32)
+    where
+        MemRead: LockAfter<P>,
+    {
+        crate::runstate::set_runstate(self, token, vcpu, state);
+    }
+
+    /// Host console input (e.g. stdin) for the guest: to the PV console ring
+    /// or kept for `CONSOLEIO_read` (with `VIRQ_CONSOLE`), whichever the
+    /// guest uses. [`XenPlatform::queue_console_input`] then
+    /// [`XenPlatform::deliver_input`].
+    pub fn console_input<P: Level>(&self, token: &mut Token<'_, P>, bytes: &[u8])
+    where
+        MemRead: LockAfter<P>,
+    {
+        let (mem, mut t) = self.mem.read(token);
+        let route = self.queue_console_input(&mut t, bytes);
+        self.deliver_input_in(&mut t, &mem, route);
+    }
+
+    /// Queues host console input in the console device without touching
+    /// guest memory (a snapshot taken now saves it); returns where it must
+    /// go ([`XenPlatform::deliver_input`]).
+    pub fn queue_console_input<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        bytes: &[u8],
+    ) -> crate::console::InputRoute
+    where
+        PageCache<0>: LockAfter<P>,
+    {
+        let (mut be, _t) = self.backends.lock(token);
+        be.console.queue_input(bytes);
+        be.console.input_route()
+    }
+
+    /// Delivers console input already queued (after
+    /// [`XenPlatform::queue_console_input`], or after a restore): to the
+    /// ring, or `VIRQ_CONSOLE` for a guest that reads with `CONSOLEIO_read`.
+    pub fn deliver_input<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        route: crate::console::InputRoute,
+    ) where
+        MemRead: LockAfter<P>,
+    {
+        let (mem, mut t) = self.mem.read(token);
+        self.deliver_input_in(&mut t, &mem, route);
+    }
+
+    fn deliver_input_in(
+        &self,
+        t: &mut Token<'_, MemRead>,
+        mem: &MemReadGuard<'_, GuestMemoryMmap>,
+        route: crate::console::InputRoute,
+    ) {
+        match route {
+            crate::console::InputRoute::Ring => {
+                crate::backends::notify(self, t, mem, Some(Backend::Console))
+            }
+            crate::console::InputRoute::ConsoleIo => {
+                if let Err(e) = self
+                    .evtchn
+                    .raise_virq_in(t, mem, xen_abi::VIRQ_CONSOLE, 0)
+                {
+                    log::debug!("VIRQ_CONSOLE: {e}");
+                }
+            }
+        }
+    }
+
+    /// Runs the device(s) after the guest notified `which` (`None`: run
+    /// both), writes console output, and raises the device's port if it has
+    /// something for the guest.
+    pub fn run_backends<P: Level>(&self, token: &mut Token<'_, P>, which: Option<Backend>)
+    where
+        MemRead: LockAfter<P>,
+    {
+        let (mem, mut t) = self.mem.read(token);
+        crate::backends::notify(self, &mut t, &mem, which);
+    }
+
+    /// Writes guest console output (e.g. from the VMM's serial port) to the
+    /// platform's output.
+    pub fn write_output<P: Level>(&self, token: &mut Token<'_, P>, bytes: &[u8])
+    where
+        PageCache<1>: LockAfter<P>,
+    {
+        let (mut out, _t) = self.output.lock(token);
+        let _ = out.write_all(bytes);
+        let _ = out.flush();
+    }
+
+    /// Writes what is left of a `console_io` line (the VM ends).
+    pub fn flush_console<P: Level>(&self, token: &mut Token<'_, P>)
+    where
+        PageCache<0>: LockAfter<P>,
+        PageCache<1>: LockAfter<P>,
+    {
+        let (mut be, mut t) = self.backends.lock(token);
+        let mut rest = Vec::new();
+        be.hv_console.flush(&mut rest);
+        if !rest.is_empty() {
+            Self::write_output::<PageCache<0>>(self, &mut t, &rest);
+        }
+    }
+
+    /// Raises event channel `port` from the backend side: sets it pending as
+    /// its binding would, waking the vCPU it targets.
+    pub fn raise_port<P: Level>(&self, token: &mut Token<'_, P>, port: u32)
+    where
+        MemRead: LockAfter<P>,
+    {
+        let (mem, mut t) = self.mem.read(token);
+        self.raise_port_in(&mut t, &mem, port);
+    }
+
+    /// [`XenPlatform::raise_port`] inside the caller's read section.
+    pub fn raise_port_in(
+        &self,
+        token: &mut Token<'_, MemRead>,
+        mem: &MemReadGuard<'_, GuestMemoryMmap>,
+        port: u32,
+    ) {
+        if let Err(e) = self.evtchn.set_pending_in(token, mem, port) {
+            log::debug!("raise port {port}: {e}");
+        }
+    }
+
+    /// Re-reads, from the event-channel and page-cache state, the upcall
+    /// vector and vcpu_info address of vCPU `v` that the lock-free paths
+    /// ([`XenPlatform::pending_upcall`]) use.
+    pub(crate) fn sync_vcpu<P: Level>(&self, token: &mut Token<'_, P>, v: u32)
+    where
+        XenLock: LockAfter<P>,
+        PageCache<0>: LockAfter<P>,
+        PageCache<1>: LockAfter<P>,
+    {
+        let Some(c) = self.vcpus.get(v as usize) else {
+            return;
+        };
+        let how = encode(self.evtchn.upcall_kind(token, v));
+        let explicit = self.pages.vcpu_info_gpa(token, v).ok().flatten();
+        let legacy = if v < 32 {
+            self.pages
+                .shared_info_gfn(token)
+                .map(|g| g * 4096 + 64 * u64::from(v))
+        } else {
+            None
+        };
+        c.upcall.store(how, Ordering::Release);
+        c.vcpu_info
+            .store(explicit.or(legacy).unwrap_or(u64::MAX), Ordering::Release);
+    }
+
+    /// [`XenPlatform::sync_vcpu`] for every vCPU.
+    pub(crate) fn sync_all<P: Level>(&self, token: &mut Token<'_, P>)
+    where
+        XenLock: LockAfter<P>,
+        PageCache<0>: LockAfter<P>,
+        PageCache<1>: LockAfter<P>,
+    {
+        for v in 0..self.config.nr_vcpus {
+            self.sync_vcpu(token, v);
+        }
+    }
+
+    /// The upcall count of vCPU `vcpu` (see [`Wait::poll`]).
+    pub(crate) fn upcalls(&self, vcpu: u32) -> u64 {
+        self.vcpus
+            .get(vcpu as usize)
+            .map_or(0, |v| v.upcalls.load(Ordering::SeqCst))
+    }
+
+    /// The vcpu_info GPA the lock-free paths use for `vcpu` (`None`: none).
+    pub(crate) fn vcpu_info_gpa(&self, vcpu: u32) -> Option<u64> {
+        let vi = self.vcpus.get(vcpu as usize)?.vcpu_info.load(Ordering::Acquire);
+        (vi != u64::MAX).then_some(vi)
+    }
+
+    pub(crate) fn vcpu_atomics(&self) -> Arc<[VcpuXen]> {
+        self.vcpus.clone()
+    }
+
+    pub(crate) fn backends_mut(&mut self) -> &mut Backends {
+        self.backends.get_mut()
+    }
+
+    pub(crate) fn xen_state_mut(&mut self) -> &mut XenState {
+        self.xen.get_mut()
+    }
+
+    pub(crate) fn replace_evtchn(
+        &mut self,
+        pages: Arc<XenPages<GuestMemoryMmap>>,
+        evtchn: PlatformEvtchn,
+    ) {
+        self.pages = pages;
+        self.evtchn = evtchn;
+    }
+
+    pub(crate) fn set_boot_ns(&mut self, boot_ns: u64) {
+        self.boot_ns = boot_ns;
+    }
+
+    /// Arms or cancels the host timer behind a Xen timer.
+    pub(crate) fn set_host_timer(&self, vcpu: u32, kind: TimerKind, arm: Option<crate::host::TimerArm>) {
+        self.host.set_timer(vcpu, kind, arm);
+    }
+}
