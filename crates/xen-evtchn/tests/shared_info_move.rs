@@ -50,9 +50,13 @@ fn concurrent_host_sends_survive_repeated_moves() {
             let (vm, done) = (vm.clone(), done.clone());
             std::thread::spawn(move || {
                 let mut root = Root::new().unwrap();
-                for id in hosts {
+                for (i, id) in hosts.into_iter().enumerate() {
                     let d = vm.evtchn.host_send(root.token(), id).unwrap();
                     assert!(d.is_some(), "host port {id} not connected");
+                    // Spread the sends over many moves.
+                    if i % 16 == 15 {
+                        std::thread::sleep(std::time::Duration::from_micros(20));
+                    }
                 }
                 done.store(true, Ordering::SeqCst);
             })
@@ -65,6 +69,8 @@ fn concurrent_host_sends_survive_repeated_moves() {
                 .shared_info_moved(root.token(), FRAMES[i])
                 .unwrap();
             moves += 1;
+            // Let the sender in: back-to-back write locks could starve its reads.
+            std::thread::sleep(std::time::Duration::from_micros(20));
         }
         sender.join().unwrap();
         assert_eq!(vm.pages.shared_info_gfn(root.token()), Some(FRAMES[i]));

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use xen_on_kvm_fuzz::evtchn_input::seed::{code::*, op};
 use xen_on_kvm_fuzz::evtchn_input::OP_LEN;
-use xen_vmm::snapshot::format::{FORMAT_V1, FORMAT_V2, FORMAT_V3, HEADER_LEN};
+use xen_vmm::snapshot::format::{FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, HEADER_LEN};
 use xen_vmm::snapshot::kvm_state::VcpuState;
 use xen_vmm::snapshot::memory::{MemoryRegionState, MemoryState};
 use xen_vmm::snapshot::xen_state::XenVcpuState;
@@ -175,7 +175,7 @@ fn snapshot_seeds(dir: &Path) -> usize {
     let (state, mem) = snapshot_state();
     state.validate().expect("seed state is valid");
     let mut n = 0;
-    for v in [FORMAT_V1, FORMAT_V2, FORMAT_V3] {
+    for v in [FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4] {
         let mut file = Vec::new();
         write_snapshot_version(&mut file, &state, &mem, v).expect("write snapshot");
         xen_vmm::snapshot::parse(&file).expect("seed snapshot parses");
