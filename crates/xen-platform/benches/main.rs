@@ -1,1 +1,84 @@
-fn main() {}
+//! Benchmarks: one hypercall through [`XenPlatform::on_hypercall`] (decode,
+//! dispatch, Xen semantics, result), without a VM: `xen_version`, an
+//! event-channel IPI send into a mapped shared_info, and `SCHEDOP_yield`
+//! (which runs the PV console and xenstore backends).
+
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use vm_lock::{MemoryMap, Root};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use xen_abi::*;
+use xen_hypercall::HypercallRegs;
+use xen_platform::{HypercallExit, NoVcpuAccess, PlatformConfig, Retry, XenHost, XenPlatform};
+
+struct Host;
+impl XenHost for Host {}
+
+const MEM: u64 = 16 << 20;
+const ARGS: u64 = 0x2000;
+const SHINFO_GFN: u64 = 0x10;
+
+fn call(p: &XenPlatform, root: &mut Root, nr: u64, a0: u64, a1: u64) -> u64 {
+    let regs = HypercallRegs::from_regs64(0, nr, a0, a1, 0, 0, 0, 0);
+    match p.on_hypercall(root.token(), 0, &regs, false, &mut NoVcpuAccess, Retry::No) {
+        HypercallExit::Resume { rax } => rax,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), MEM as usize)]).unwrap();
+    let p = XenPlatform::new(
+        PlatformConfig::new(1, MEM),
+        MemoryMap::new(mem.clone()),
+        Arc::new(Host),
+        Box::new(std::io::sink()),
+    )
+    .unwrap();
+    let mut root = Root::new().unwrap();
+    // XENMEM_add_to_physmap(shared_info) at a RAM frame.
+    let map = XenAddToPhysmap64 {
+        domid: DOMID_SELF,
+        size: 0,
+        space: XENMAPSPACE_SHARED_INFO,
+        idx: 0,
+        gpfn: SHINFO_GFN,
+    };
+    mem.write_obj(map, GuestAddress(ARGS)).unwrap();
+    let r = call(&p, &mut root, HYPERVISOR_MEMORY_OP, XENMEM_ADD_TO_PHYSMAP.into(), ARGS);
+    assert_eq!(r, 0);
+    // EVTCHNOP_bind_ipi to vCPU 0.
+    mem.write_obj(0u32, GuestAddress(ARGS)).unwrap();
+    let r = call(&p, &mut root, HYPERVISOR_EVENT_CHANNEL_OP, EVTCHNOP_BIND_IPI.into(), ARGS);
+    assert_eq!(r, 0);
+    let port: u32 = mem.read_obj(GuestAddress(ARGS + 4)).unwrap();
+    mem.write_obj(port, GuestAddress(ARGS + 0x100)).unwrap();
+
+    let mut g = c.benchmark_group("on_hypercall");
+    g.bench_function("xen_version", |b| {
+        b.iter(|| call(&p, &mut root, HYPERVISOR_XEN_VERSION, 0, 0))
+    });
+    g.bench_function("evtchn_send_ipi", |b| {
+        b.iter(|| {
+            let r = call(
+                &p,
+                &mut root,
+                HYPERVISOR_EVENT_CHANNEL_OP,
+                EVTCHNOP_SEND.into(),
+                ARGS + 0x100,
+            );
+            // Clear the pending bit so that every send delivers anew.
+            mem.write_obj(0u64, GuestAddress(SHINFO_GFN * 4096 + 2048))
+                .unwrap();
+            r
+        })
+    });
+    g.bench_function("sched_yield", |b| {
+        b.iter(|| call(&p, &mut root, HYPERVISOR_SCHED_OP, SCHEDOP_YIELD.into(), 0))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

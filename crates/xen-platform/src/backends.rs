@@ -54,7 +54,10 @@ impl Backends {
             .with_memory_kib(config.ram_bytes >> 10);
         store.entries.extend([
             ("store/ring-ref".to_string(), config.store_gfn.to_string()),
-            ("console/ring-ref".to_string(), config.console_gfn.to_string()),
+            (
+                "console/ring-ref".to_string(),
+                config.console_gfn.to_string(),
+            ),
         ]);
         let err = |e: &dyn std::fmt::Display| Error::Config(format!("device setup: {e}"));
         Ok(Backends {

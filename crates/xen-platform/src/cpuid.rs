@@ -53,7 +53,8 @@ pub fn xen_leaves(vcpu: u32, domid: u16, version: u32) -> Vec<CpuidLeaf> {
         ecx,
         edx,
     };
-    let hvm = XEN_HVM_CPUID_VCPU_ID_PRESENT | XEN_HVM_CPUID_DOMID_PRESENT | XEN_HVM_CPUID_UPCALL_VECTOR;
+    let hvm =
+        XEN_HVM_CPUID_VCPU_ID_PRESENT | XEN_HVM_CPUID_DOMID_PRESENT | XEN_HVM_CPUID_UPCALL_VECTOR;
     let [b, c, d] = XEN_CPUID_SIGNATURE;
     let mut v = vec![
         leaf(XEN_CPUID_BASE, 0, XEN_CPUID_MAX_LEAF, b, c, d),

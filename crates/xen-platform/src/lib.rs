@@ -83,10 +83,10 @@ mod timers;
 pub use backends::{Backend, Backends};
 pub use error::{Error, Result};
 pub use handlers::pvclock_scale;
-pub use snapshot::PlatformState;
 pub use host::{NoVcpuAccess, TimerArm, TimerKind, TscReading, VcpuAccess, XenHost};
 pub use platform::{
     HypercallExit, MsrWrite, PlatformConfig, PlatformEvtchn, PlatformSink, Retry, Wait,
     XenPlatform, XEN_VERSION,
 };
+pub use snapshot::PlatformState;
 pub use xen_evtchn::{CallbackVia, UpcallKind};

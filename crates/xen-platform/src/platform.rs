@@ -489,7 +489,11 @@ impl XenPlatform {
     /// or the callback GSI, which Xen asserts for vCPU 0 only). A VMM that
     /// injects from its vCPU loop calls this before each entry. `None` with no
     /// callback configured or nothing pending.
-    pub fn pending_upcall<P: Level>(&self, token: &mut Token<'_, P>, vcpu: u32) -> Option<UpcallKind>
+    pub fn pending_upcall<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        vcpu: u32,
+    ) -> Option<UpcallKind>
     where
         MemRead: LockAfter<P>,
     {
@@ -523,10 +527,7 @@ impl XenPlatform {
     where
         MemRead: LockAfter<P>,
     {
-        if wait
-            .deadline_ns
-            .is_some_and(|d| self.system_time_ns() >= d)
-        {
+        if wait.deadline_ns.is_some_and(|d| self.system_time_ns() >= d) {
             return true;
         }
         match &wait.poll {
@@ -540,11 +541,9 @@ impl XenPlatform {
                     return true;
                 }
                 let (mem, mut t) = self.mem.read(token);
-                ports.iter().any(|&p| {
-                    self.evtchn
-                        .is_pending_in(&mut t, &mem, p)
-                        .unwrap_or(false)
-                })
+                ports
+                    .iter()
+                    .any(|&p| self.evtchn.is_pending_in(&mut t, &mem, p).unwrap_or(false))
             }
         }
     }
@@ -648,10 +647,7 @@ impl XenPlatform {
                 crate::backends::notify(self, t, mem, Some(Backend::Console))
             }
             crate::console::InputRoute::ConsoleIo => {
-                if let Err(e) = self
-                    .evtchn
-                    .raise_virq_in(t, mem, xen_abi::VIRQ_CONSOLE, 0)
-                {
+                if let Err(e) = self.evtchn.raise_virq_in(t, mem, xen_abi::VIRQ_CONSOLE, 0) {
                     log::debug!("VIRQ_CONSOLE: {e}");
                 }
             }
@@ -678,6 +674,13 @@ impl XenPlatform {
         let (mut out, _t) = self.output.lock(token);
         let _ = out.write_all(bytes);
         let _ = out.flush();
+    }
+
+    /// Takes the console output sink out of the platform (leaving a sink
+    /// that drops everything), e.g. to hand it to a platform restored in its
+    /// place.
+    pub fn take_output(&mut self) -> Box<dyn Write + Send> {
+        std::mem::replace(self.output.get_mut(), Box::new(std::io::sink()))
     }
 
     /// Writes what is left of a `console_io` line (the VM ends).
@@ -763,7 +766,11 @@ impl XenPlatform {
 
     /// The vcpu_info GPA the lock-free paths use for `vcpu` (`None`: none).
     pub(crate) fn vcpu_info_gpa(&self, vcpu: u32) -> Option<u64> {
-        let vi = self.vcpus.get(vcpu as usize)?.vcpu_info.load(Ordering::Acquire);
+        let vi = self
+            .vcpus
+            .get(vcpu as usize)?
+            .vcpu_info
+            .load(Ordering::Acquire);
         (vi != u64::MAX).then_some(vi)
     }
 
@@ -793,7 +800,12 @@ impl XenPlatform {
     }
 
     /// Arms or cancels the host timer behind a Xen timer.
-    pub(crate) fn set_host_timer(&self, vcpu: u32, kind: TimerKind, arm: Option<crate::host::TimerArm>) {
+    pub(crate) fn set_host_timer(
+        &self,
+        vcpu: u32,
+        kind: TimerKind,
+        arm: Option<crate::host::TimerArm>,
+    ) {
         self.host.set_timer(vcpu, kind, arm);
     }
 }

@@ -126,7 +126,8 @@ impl XenPlatform {
         }
         let mut p = XenPlatform::build(config, mem, host, output)?;
         let pages = Arc::new(
-            XenPages::from_state(&saved.pages).map_err(|e| bad("shared_info/vcpu_info pages", &e))?,
+            XenPages::from_state(&saved.pages)
+                .map_err(|e| bad("shared_info/vcpu_info pages", &e))?,
         );
         let evtchn = Evtchn::from_state(
             &saved.evtchn,
@@ -145,14 +146,11 @@ impl XenPlatform {
         }
         let mut xen = saved.xen.clone();
         xen.callback = saved.evtchn.callback;
-        xen.grant_frames.resize(p.config().grant_frames as usize, None);
+        xen.grant_frames
+            .resize(p.config().grant_frames as usize, None);
         *p.xen_state_mut() = xen;
         p.replace_evtchn(pages, evtchn);
-        p.set_boot_ns(
-            p.host()
-                .monotonic_ns()
-                .saturating_sub(saved.system_time_ns),
-        );
+        p.set_boot_ns(p.host().monotonic_ns().saturating_sub(saved.system_time_ns));
         let mut root = vm_lock::Root::new().map_err(|e| Error::Config(e.to_string()))?;
         {
             let (mem, mut t) = p.memory().read(root.token());

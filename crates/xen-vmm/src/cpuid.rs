@@ -9,59 +9,30 @@ use kvm_ioctls::VcpuFd;
 
 use crate::error::{Error, Result};
 
-/// First Xen leaf.
-pub const XEN_BASE: u32 = 0x4000_0000;
-/// Last Xen leaf we provide.
-pub const XEN_MAX_LEAF: u32 = XEN_BASE + 4;
-/// Xen version reported (major << 16 | minor).
-pub const XEN_VERSION: u32 = (4 << 16) | 17;
 /// Our domain id (as Xen gives the first guest).
-pub const DOMID: u32 = 1;
+pub const DOMID: u16 = 1;
 
-/// "XenVMMXenVMM" as ebx, ecx, edx.
-pub const SIGNATURE: [u32; 3] = [0x566e_6558, 0x6558_4d4d, 0x4d4d_566e];
-
-/// The Xen leaves for vCPU `vcpu_id`.
+/// The platform's Xen leaves for vCPU `vcpu_id` as KVM CPUID entries.
 pub fn xen_leaves(vcpu_id: u32) -> Vec<kvm_cpuid_entry2> {
-    let leaf = |function, index, flags, eax, ebx, ecx, edx| kvm_cpuid_entry2 {
-        function,
-        index,
-        flags,
-        eax,
-        ebx,
-        ecx,
-        edx,
-        ..Default::default()
-    };
-    let hvm_flags = xen_abi::XEN_HVM_CPUID_VCPU_ID_PRESENT
-        | xen_abi::XEN_HVM_CPUID_DOMID_PRESENT
-        | xen_abi::XEN_HVM_CPUID_UPCALL_VECTOR;
-    let mut v = vec![
-        leaf(
-            XEN_BASE,
-            0,
-            0,
-            XEN_MAX_LEAF,
-            SIGNATURE[0],
-            SIGNATURE[1],
-            SIGNATURE[2],
-        ),
-        leaf(XEN_BASE + 1, 0, 0, XEN_VERSION, 0, 0, 0),
-        leaf(XEN_BASE + 2, 0, 0, 1, xen_abi::XEN_HYPERCALL_MSR, 0, 0),
-    ];
-    for sub in 0..3 {
-        v.push(leaf(
-            XEN_BASE + 3,
-            sub,
-            KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
-            0,
-            0,
-            0,
-            0,
-        ));
-    }
-    v.push(leaf(XEN_BASE + 4, 0, 0, hvm_flags, vcpu_id, DOMID, 0));
-    v
+    let version =
+        (u32::from(xen_platform::XEN_VERSION.0) << 16) | u32::from(xen_platform::XEN_VERSION.1);
+    xen_platform::cpuid::xen_leaves(vcpu_id, DOMID, version)
+        .into_iter()
+        .map(|l| kvm_cpuid_entry2 {
+            function: l.function,
+            index: l.index,
+            flags: if l.significant_index {
+                KVM_CPUID_FLAG_SIGNIFCANT_INDEX
+            } else {
+                0
+            },
+            eax: l.eax,
+            ebx: l.ebx,
+            ecx: l.ecx,
+            edx: l.edx,
+            ..Default::default()
+        })
+        .collect()
 }
 
 /// KVM's supported CPUID adjusted for vCPU `vcpu_id`.
@@ -69,7 +40,7 @@ pub fn build(supported: &CpuId, vcpu_id: u32) -> Result<CpuId> {
     let mut entries: Vec<kvm_cpuid_entry2> = supported
         .as_slice()
         .iter()
-        .filter(|e| !(XEN_BASE..XEN_BASE + 0x100).contains(&e.function))
+        .filter(|e| !xen_platform::cpuid::is_hypervisor_leaf(e.function))
         .copied()
         .collect();
     for e in entries.iter_mut() {
@@ -87,7 +58,7 @@ pub fn build(supported: &CpuId, vcpu_id: u32) -> Result<CpuId> {
 /// that lack it).
 pub const DEFAULT_PHYS_ADDR_BITS: u8 = 36;
 /// Widest physical address width x86-64 defines.
-pub const MAX_PHYS_ADDR_BITS: u8 = 52;
+pub use xen_platform::memory::MAX_PHYS_ADDR_BITS;
 
 /// The physical address width `entries` advertise: CPUID 0x80000008
 /// `EAX[7:0]` (if the maximum extended leaf reaches it), else
@@ -146,14 +117,17 @@ mod tests {
     }
 
     #[test]
-    fn signature_spells_xenvmm() {
-        let mut s = Vec::new();
-        for w in SIGNATURE {
-            s.extend_from_slice(&w.to_le_bytes());
-        }
-        assert_eq!(&s, b"XenVMMXenVMM");
+    fn platform_leaves_as_kvm_entries() {
         let l = xen_leaves(3);
-        assert_eq!(l.last().unwrap().ebx, 3);
+        let hvm = l.last().unwrap();
+        assert_eq!((hvm.function, hvm.ebx, hvm.ecx), (0x4000_0004, 3, 1));
         assert_eq!(l[2].ebx, 0x4000_0000);
+        let mut sub = l.iter().filter(|e| e.function == 0x4000_0003);
+        assert!(sub.clone().count() == 3);
+        assert!(sub.all(|e| e.flags == KVM_CPUID_FLAG_SIGNIFCANT_INDEX));
+        assert!(l
+            .iter()
+            .filter(|e| e.function != 0x4000_0003)
+            .all(|e| e.flags == 0));
     }
 }

@@ -1,17 +1,23 @@
 //! xen-vmm: a KVM VMM that runs Xen PVH/HVM guests, built from the
 //! xen-on-kvm crates. Library (this crate) and binary (`xen-vmm`).
 //!
+//! This crate is KVM plumbing only: the VM and vCPU fds, one thread per vCPU
+//! and its exits, boot (PVH ELF, raw images), CPUID and the MSR filter, the
+//! timer and console-input threads, the CLI and the snapshot file format.
+//! Everything a Xen guest sees (hypercalls, event channels, shared_info,
+//! timers, HVM params, PV console, xenstore, grant table) is
+//! [`xen_platform::XenPlatform`]'s, reached through [`vm::VmmHost`] (its
+//! `XenHost`) and the vCPU loop ([`vcpu`]).
+//!
 //! The guest's hypercalls are intercepted in user space: the hypercall MSR
-//! is routed to us with user-space MSR exits, the hypercall page we write
-//! holds `mov $nr,%eax; out %eax,$0x88; ret` stubs, and the port-I/O exit
-//! is decoded and handed to xen-hypercall's dispatcher, whose handler traits
-//! [`hypervisor::xen_hv::XenHv`] implements on top of xen-evtchn (event
-//! channels) and xen-shinfo-cache (shared_info / vcpu_info). On hosts with
+//! is routed to us with user-space MSR exits, the hypercall page holds
+//! `mov $nr,%eax; out %eax,$0x88; ret` stubs, and the port-I/O exit is
+//! decoded ([`hypercall_exit`]) and handed to the platform. On hosts with
 //! `KVM_CAP_XEN_HVM`, [`VmConfig::kernel_xen`] (opt-in, not tested on such a
-//! host yet) has KVM intercept hypercalls as `KVM_EXIT_XEN` instead. Upcalls are injected with
-//! `KVM_INTERRUPT` (see [`vcpu`]). Every lock goes through vm-lock: vCPU
-//! state at `VcpuMutex`, guest memory in a `MemoryMap`, Xen state at
-//! `XenLock`, page caches and devices at the innermost levels.
+//! host yet) has KVM intercept hypercalls as `KVM_EXIT_XEN` instead. Upcalls
+//! are injected with `KVM_INTERRUPT` (see [`vcpu`]). Every lock goes through
+//! vm-lock: vCPU state at `VcpuMutex`, guest memory in a `MemoryMap`, the
+//! platform's state at `XenLock` and the innermost levels.
 //!
 //! # Example
 //!
@@ -23,16 +29,12 @@
 //! std::process::exit(reason.exit_status());
 //! ```
 
-pub mod abi;
-pub mod backends;
 pub mod boot;
 pub mod cpuid;
 pub mod demo;
-pub mod devices;
 pub mod error;
-pub mod guest;
 pub mod hypercall_exit;
-pub mod hypervisor;
+pub mod input;
 pub mod memory;
 pub mod msr;
 pub mod quiesce;
@@ -46,3 +48,4 @@ mod vm_snapshot;
 pub use error::{Error, Result};
 pub use vm::{ExitReason, Kernel, Vm, VmConfig, VmShared};
 pub use vm_snapshot::Quiesced;
+pub use xen_platform;

@@ -19,6 +19,8 @@ pub const PAGE_SIZE: u64 = 0x1000;
 pub const LOW_RAM_END: u64 = 0xA_0000;
 /// Start of high RAM (end of the legacy hole).
 pub const HIGH_RAM_START: u64 = 0x10_0000;
+/// Grant-table frames a guest may map.
+pub const GRANT_FRAMES: u32 = 4;
 /// Smallest guest RAM size accepted.
 pub const MIN_MEM_BYTES: u64 = 4 << 20;
 /// Largest guest RAM size accepted (kept below the 32-bit MMIO hole).
@@ -144,7 +146,6 @@ pub fn with_extra_page(
 #[cfg(test)]
 mod tests {
     use super::*;
-
 
     #[test]
     fn extra_page_above_4g() {

@@ -12,6 +12,7 @@ use vmm_sys_util::epoll::EventSet;
 use vmm_sys_util::eventfd::EventFd;
 
 use crate::vm::VmShared;
+use xen_platform::TimerKind;
 
 /// Nanoseconds of `CLOCK_MONOTONIC`.
 pub fn monotonic_ns() -> u64 {
@@ -169,7 +170,15 @@ impl MutEventSubscriber for TimerSubscriber {
             &t.periodic
         };
         if timer.read() > 0 {
-            self.shared.timer_fired(vcpu, data % 2 == 0);
+            let kind = if data % 2 == 0 {
+                TimerKind::SingleShot
+            } else {
+                TimerKind::Periodic
+            };
+            match Root::new() {
+                Ok(mut root) => self.shared.platform.timer_fired(root.token(), vcpu, kind),
+                Err(_) => log::error!("timer thread already holds a lock root"),
+            }
         }
     }
 

@@ -14,7 +14,7 @@
 //!
 //! # Runstate
 //! Around each wait the thread reports its runstate
-//! ([`crate::hypervisor::runstate`]): blocked while parked, runnable once
+//! ([`xen_platform::XenPlatform::set_runstate`]): blocked while parked, runnable once
 //! woken, running when it enters `KVM_RUN` again.
 
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -27,14 +27,11 @@ use vm_lock::{Root, Token, VcpuMutex};
 use vmm_sys_util::ioctl::ioctl_with_ref;
 use vmm_sys_util::ioctl_iow_nr;
 
-use crate::backends::Backend;
 use crate::error::{Error, Result};
-use crate::guest;
 use crate::hypercall_exit::{decode, HypercallExit};
-use crate::hypervisor::runstate::set_runstate;
-use crate::hypervisor::xen_hv::XenHv;
 use xen_abi::{RUNSTATE_BLOCKED, RUNSTATE_RUNNABLE, RUNSTATE_RUNNING};
-use xen_hypercall::HypercallOutcome;
+use xen_evtchn::UpcallKind;
+use xen_platform::{MsrWrite, Retry, TscReading, VcpuAccess, Wait};
 
 /// Maximum number of pages the guest may have the VMM add in holes.
 pub const MAX_HOLE_PAGES: u32 = 64;
@@ -76,15 +73,45 @@ pub fn install_kick_handler() -> Result<()> {
     res
 }
 
+/// Vector used for a GSI callback: without an emulated IOAPIC the GSI is
+/// injected into vCPU 0 as this base plus the GSI (as a legacy PIC
+/// remapped to 0x20 would).
+pub const GSI_VECTOR_BASE: u32 = 0x20;
+
 /// What the thread does after one `KVM_RUN`.
 enum Action {
     Continue,
-    Halt,
-    /// `SCHEDOP_poll`: ports, deadline, the vCPU's upcall count at the start.
-    Poll(Vec<u32>, Option<u64>, u64),
+    /// HLT, `SCHEDOP_block` or `SCHEDOP_poll`: sleep until the wait ends.
+    Wait(Wait),
     MapPage(u64, HypercallExit, Source),
-    Backend(Option<Backend>),
     Exit,
+}
+
+/// The calling vCPU for the platform: guest-virtual addresses through
+/// `KVM_TRANSLATE`, the TSC through `KVM_GET_MSRS`.
+struct KvmVcpu<'a>(&'a VcpuFd);
+
+impl VcpuAccess for KvmVcpu<'_> {
+    fn translate_gva(&mut self, gva: u64) -> Option<u64> {
+        let t = self.0.translate_gva(gva).ok()?;
+        (t.valid != 0).then_some(t.physical_address)
+    }
+
+    fn tsc(&mut self) -> Option<TscReading> {
+        let khz = self.0.get_tsc_khz().ok()?;
+        let mut msrs = kvm_bindings::Msrs::from_entries(&[kvm_bindings::kvm_msr_entry {
+            index: 0x10, // IA32_TIME_STAMP_COUNTER
+            ..Default::default()
+        }])
+        .ok()?;
+        if self.0.get_msrs(&mut msrs) != Ok(1) {
+            return None;
+        }
+        Some(TscReading {
+            tsc: msrs.as_slice()[0].data,
+            khz,
+        })
+    }
 }
 
 fn set_immediate_exit(shared: &VmShared, id: u32, v: u8) {
@@ -142,7 +169,7 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
         let action = {
             let (mut vs, mut t) = shared.vcpus[id as usize].lock(root.token());
             if std::mem::take(&mut woken) {
-                set_runstate(shared, &mut t, id, RUNSTATE_RUNNING);
+                shared.platform.set_runstate(&mut t, id, RUNSTATE_RUNNING);
             }
             if let Some((hc, source, failed)) = retry.take() {
                 complete_hypercall(shared, &mut vs, &mut t, hc, source, failed)?
@@ -153,23 +180,20 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
         match action {
             Action::Continue => {}
             Action::Exit => return Ok(()),
-            Action::Halt => {
-                set_runstate(shared, root.token(), id, RUNSTATE_BLOCKED);
-                wait_event(shared, id, root);
-                set_runstate(shared, root.token(), id, RUNSTATE_RUNNABLE);
-                woken = true;
-            }
-            Action::Poll(ports, deadline, upcalls) => {
-                set_runstate(shared, root.token(), id, RUNSTATE_BLOCKED);
-                wait_poll(shared, id, root, &ports, deadline, upcalls);
-                set_runstate(shared, root.token(), id, RUNSTATE_RUNNABLE);
+            Action::Wait(w) => {
+                shared
+                    .platform
+                    .set_runstate(root.token(), id, RUNSTATE_BLOCKED);
+                wait(shared, id, root, &w);
+                shared
+                    .platform
+                    .set_runstate(root.token(), id, RUNSTATE_RUNNABLE);
                 woken = true;
             }
             Action::MapPage(gpa, hc, source) => {
                 let ok = map_page(shared, root, gpa);
                 retry = Some((hc, source, !ok));
             }
-            Action::Backend(b) => crate::backends::notify(shared, root, b),
         }
     }
 }
@@ -206,13 +230,12 @@ fn map_page(shared: &VmShared, root: &mut Root, gpa: u64) -> bool {
 }
 
 fn inject(shared: &VmShared, vs: &mut VcpuState, t: &mut Token<'_, VcpuMutex>) {
-    let c = &shared.ctl[vs.id as usize];
-    let vector = c.upcall_vector.load(Ordering::Acquire);
-    let vi = c.vcpu_info.load(Ordering::Acquire);
-    let pending = vector != 0 && vi != u64::MAX && {
-        let (mem, _t) = shared.mem.read(t);
-        guest::load_u8(&mem, vi).is_some_and(|b| b != 0)
+    let vector = match shared.platform.pending_upcall(t, vs.id) {
+        Some(UpcallKind::Vector(v) | UpcallKind::PerVcpuVector(v)) => u32::from(v),
+        Some(UpcallKind::Gsi(g)) => (GSI_VECTOR_BASE + g) & 0xff,
+        _ => 0,
     };
+    let pending = vector != 0;
     let run = vs.fd.get_kvm_run();
     if !pending {
         run.request_interrupt_window = 0;
@@ -251,7 +274,7 @@ fn step(shared: &VmShared, vs: &mut VcpuState, t: &mut Token<'_, VcpuMutex>) -> 
         }
         Err(e) => return Err(Error::kvm("KVM_RUN")(e)),
     };
-    let mut wrmsr = None;
+    let mut wrmsr: Option<u64> = None;
     match exit {
         VcpuExit::IoOut(port, data) => {
             if port == u16::from(HYPERCALL_PORT) {
@@ -262,10 +285,10 @@ fn step(shared: &VmShared, vs: &mut VcpuState, t: &mut Token<'_, VcpuMutex>) -> 
                         let (mut s, _t) = shared.serial.lock(t);
                         s.write(port, data.first().copied().unwrap_or(0))
                     };
-                    shared.write_output(t, &out);
+                    shared.platform.write_output(t, &out);
                 } else if port == DEBUG_PORT {
                     let d = data.to_vec();
-                    shared.write_output(t, &d);
+                    shared.platform.write_output(t, &d);
                 }
                 return Ok(Action::Continue);
             }
@@ -291,28 +314,23 @@ fn step(shared: &VmShared, vs: &mut VcpuState, t: &mut Token<'_, VcpuMutex>) -> 
             return Ok(Action::Continue)
         }
         VcpuExit::X86Wrmsr(e) => {
-            if e.index == HYPERCALL_MSR {
-                let ok = {
-                    let (mem, _t) = shared.mem.read(t);
-                    crate::msr::write_hypercall_page(&mem, e.data)
-                };
-                if ok {
-                    wrmsr = Some(());
-                } else {
-                    *e.error = 1;
-                }
-            } else {
+            if e.index != HYPERCALL_MSR {
                 *e.error = 1;
-            }
-            if wrmsr.is_none() {
                 return Ok(Action::Continue);
             }
+            // Handled below, once the exit no longer borrows the fd.
+            wrmsr = Some(e.data);
         }
         VcpuExit::X86Rdmsr(e) => {
             *e.error = 1;
             return Ok(Action::Continue);
         }
-        VcpuExit::Hlt => return Ok(Action::Halt),
+        VcpuExit::Hlt => {
+            return Ok(Action::Wait(Wait {
+                deadline_ns: None,
+                poll: None,
+            }))
+        }
         VcpuExit::Shutdown => {
             log::error!("vCPU {id}: triple fault");
             shared.finish(ExitReason::Crash);
@@ -333,21 +351,23 @@ fn step(shared: &VmShared, vs: &mut VcpuState, t: &mut Token<'_, VcpuMutex>) -> 
             return Ok(Action::Exit);
         }
     }
-    if wrmsr.is_some() {
-        // Latch the guest's ABI width from the mode it wrote the MSR in.
+    if let Some(data) = wrmsr {
+        // The platform latches the guest's ABI width from the mode it wrote
+        // the MSR in.
         let sregs = if vs.sync_regs {
             vs.fd.sync_regs().sregs
         } else {
             vs.fd.get_sregs().map_err(Error::kvm("KVM_GET_SREGS"))?
         };
         let lm = crate::hypercall_exit::long_mode(&sregs);
-        shared.pages.set_width(if lm {
-            xen_abi::GuestWidth::Bits64
-        } else {
-            xen_abi::GuestWidth::Bits32
-        });
-        let (mut xen, _t) = shared.xen.lock(t);
-        xen.long_mode = lm;
+        let w = shared
+            .platform
+            .on_msr_write(t, id, HYPERCALL_MSR, data, lm, HYPERCALL_PORT);
+        if w != MsrWrite::Done {
+            // #GP: completing a KVM_EXIT_X86_WRMSR exit with `error` set
+            // (writing a union field is safe).
+            vs.fd.get_kvm_run().__bindgen_anon_1.msr.error = 1;
+        }
         return Ok(Action::Continue);
     }
     hypercall(shared, vs, t)
@@ -420,122 +440,65 @@ fn complete_hypercall(
     source: Source,
     no_new_pages: bool,
 ) -> Result<Action> {
-    let (result, effects) = {
-        // One read section for the whole hypercall: the dispatcher reads guest
-        // memory through its map, the handler holds its `MemRead` token (see
-        // `hypervisor::xen_hv`).
-        let (mem, mut t_read) = shared.mem.read(t);
-        let mut hv = XenHv::new(shared, &vs.fd, hc.paging, hc.long_mode(), &mem, &mut t_read);
-        hv.no_new_pages = no_new_pages;
-        let r = xen_hypercall::dispatch(&hc.regs, vs.id, &*mem, &mut hv);
-        (r, hv.effects)
+    let retry = if no_new_pages {
+        Retry::PageRefused
+    } else {
+        Retry::No
     };
-    for k in &effects.kicks {
-        shared.kick(*k);
-    }
-    if let Some(gpa) = effects.map_page {
-        return Ok(Action::MapPage(gpa, hc, source));
-    }
-    let action = match result.outcome {
-        HypercallOutcome::Done(_) => match (effects.backend, effects.yielded) {
-            (Some(b), _) => Action::Backend(Some(b)),
-            (None, true) => Action::Backend(None),
-            (None, false) => Action::Continue,
-        },
-        HypercallOutcome::Block { deadline_ns } => match effects.poll_ports {
-            Some(ports) => Action::Poll(ports, deadline_ns, effects.poll_upcalls),
-            None => Action::Halt,
-        },
-        HypercallOutcome::Shutdown(reason) => {
-            shared.finish(ExitReason::Shutdown(reason));
-            Action::Exit
+    let exit =
+        shared
+            .platform
+            .on_hypercall(t, vs.id, &hc.regs, hc.paging, &mut KvmVcpu(&vs.fd), retry);
+    let (rax, action) = match exit {
+        xen_platform::HypercallExit::MapPage { gpa } => {
+            return Ok(Action::MapPage(gpa, hc, source))
         }
-        // An outcome this VMM does not know: RAX holds its return value; resume.
-        _ => Action::Continue,
+        xen_platform::HypercallExit::Resume { rax } => (rax, Action::Continue),
+        xen_platform::HypercallExit::Block { rax, wait } => (rax, Action::Wait(wait)),
+        xen_platform::HypercallExit::Shutdown { rax, reason } => {
+            shared.finish(ExitReason::Shutdown(reason));
+            (rax, Action::Exit)
+        }
+        // An exit this VMM does not know: resume without touching RAX.
+        _ => return Ok(Action::Continue),
     };
     match source {
         Source::PortIo if vs.sync_regs => {
-            vs.fd.sync_regs_mut().regs.rax = result.rax;
+            vs.fd.sync_regs_mut().regs.rax = rax;
             vs.fd.set_sync_dirty_reg(kvm_ioctls::SyncReg::Register);
         }
         Source::PortIo => {
             let mut regs = vs.fd.get_regs().map_err(Error::kvm("KVM_GET_REGS"))?;
-            regs.rax = result.rax;
+            regs.rax = rax;
             vs.fd.set_regs(&regs).map_err(Error::kvm("KVM_SET_REGS"))?;
         }
         Source::KernelXen => {
             let run = vs.fd.get_kvm_run();
             // Completing a KVM_EXIT_XEN hcall exit: KVM reads `result` from this
             // union member on the next KVM_RUN (writing a union field is safe).
-            run.__bindgen_anon_1.xen.u.hcall.result = result.rax;
+            run.__bindgen_anon_1.xen.u.hcall.result = rax;
         }
     }
     Ok(action)
 }
 
-fn upcall_pending(shared: &VmShared, id: u32, root: &mut Root) -> bool {
-    let vi = shared.ctl[id as usize].vcpu_info.load(Ordering::Acquire);
-    if vi == u64::MAX {
-        return false;
-    }
-    let (mem, _t) = shared.mem.read(root.token());
-    guest::load_u8(&mem, vi).is_some_and(|b| b != 0)
-}
-
-/// Sleeps until an event is pending for vCPU `id` (or the VM ends / pauses).
-fn wait_event(shared: &VmShared, id: u32, root: &mut Root) {
-    loop {
-        if shared.is_done() || shared.pause.load(Ordering::Acquire) {
-            return;
-        }
-        if upcall_pending(shared, id, root) {
-            return;
-        }
-        std::thread::park();
-    }
-}
-
-/// Sleeps in `SCHEDOP_poll` until one of `ports` is pending, an upcall is
-/// raised for vCPU `id` (its count moved from `upcalls`, the value when the
-/// poll began), the deadline passes, or the VM ends / pauses. As in Xen, any
-/// event for the vCPU ends the poll, not only the polled ports: Linux's PV
-/// spinlocks poll one port and rely on that.
-fn wait_poll(
-    shared: &VmShared,
-    id: u32,
-    root: &mut Root,
-    ports: &[u32],
-    deadline: Option<u64>,
-    upcalls: u64,
-) {
-    let c = &shared.ctl[id as usize];
-    c.polling.store(true, Ordering::Release);
+/// Sleeps in HLT / `SCHEDOP_block` / `SCHEDOP_poll` until the platform says
+/// the wait is over (an event for the vCPU, a polled port, the deadline),
+/// or the VM ends or pauses. Kicks unpark the thread.
+fn wait(shared: &VmShared, id: u32, root: &mut Root, w: &Wait) {
     loop {
         if shared.is_done() || shared.pause.load(Ordering::Acquire) {
             break;
         }
-        if c.upcalls.load(Ordering::SeqCst) != upcalls {
+        if shared.platform.wait_ready(root.token(), id, w) {
             break;
         }
-        let any = ports
-            .iter()
-            .any(|&p| shared.evtchn.is_pending(root.token(), p).unwrap_or(false));
-        if any {
-            break;
-        }
-        match deadline {
-            Some(d) => {
-                let now = shared.system_time_ns();
-                if now >= d {
-                    break;
-                }
-                std::thread::park_timeout(Duration::from_nanos(d - now));
-            }
+        match shared.platform.wait_timeout_ns(w) {
+            Some(ns) => std::thread::park_timeout(Duration::from_nanos(ns)),
             None => std::thread::park(),
         }
     }
-    c.polling.store(false, Ordering::Release);
-    shared.evtchn.poll_end(id);
+    shared.platform.wait_end(id, w);
 }
 
 /// Reads the registers of a vCPU fd (helper for tests and snapshot code).

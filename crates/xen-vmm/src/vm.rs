@@ -1,5 +1,5 @@
-//! The VM: KVM objects, guest memory, vCPUs, Xen state, and running it all
-//! (one thread per vCPU plus the timer thread).
+//! The VM: KVM objects, guest memory, vCPUs, the Xen platform, and running
+//! it all (one thread per vCPU plus the timer thread).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
@@ -8,20 +8,17 @@ use std::thread::Thread;
 
 use kvm_bindings::KVM_MAX_CPUID_ENTRIES;
 use kvm_ioctls::{Cap, Kvm, VcpuFd, VmFd};
-use vm_lock::{
-    LockAfter, MemRead, MemoryMap, OrderedMutex, PageCache, Root, Token, VcpuMutex, VmLock, XenLock,
-};
+use vm_lock::{MemoryMap, OrderedMutex, PageCache, Root, VcpuMutex, VmLock};
 use vm_memory::GuestMemoryMmap;
 use vmm_sys_util::eventfd::EventFd;
 
 use crate::boot::{self, BootEntry, EntryMode};
 use crate::error::{Error, Result};
-use crate::hypervisor::XenState;
 use crate::memory;
 use crate::serial::SerialDevice;
-use crate::timers::{monotonic_ns, VcpuTimers};
-use xen_evtchn::{Evtchn, EvtchnConfig, UpcallKind, UpcallSink};
-use xen_shinfo_cache::XenPages;
+use crate::timers::VcpuTimers;
+use xen_evtchn::UpcallKind;
+use xen_platform::{PlatformConfig, TimerArm, TimerKind, XenHost, XenPlatform};
 
 /// Kicks one vCPU: `immediate_exit`, the kick signal, unpark.
 pub fn kick_ctl(c: &VcpuControl) {
@@ -44,23 +41,45 @@ pub fn kick_ctl(c: &VcpuControl) {
     }
 }
 
-/// The VMM's upcall hook for xen-evtchn: a raised upcall or a poll wake-up
-/// kicks the vCPU; the vCPU thread injects the vector itself before its next
-/// entry (level-like on `evtchn_upcall_pending`, see [`crate::vcpu`]).
-pub struct VmmSink {
-    pub(crate) ctl: Arc<Vec<VcpuControl>>,
+/// The VMM side of the platform ([`XenHost`]): guest timers are timerfds
+/// served by the timer thread ([`crate::timers`]); an upcall or a poll
+/// wake-up kicks the vCPU, whose thread injects the vector itself before
+/// its next entry (level-like on `evtchn_upcall_pending`, see [`crate::vcpu`]).
+pub struct VmmHost {
+    ctl: Arc<Vec<VcpuControl>>,
+    timers: Arc<Vec<VcpuTimers>>,
 }
 
-impl UpcallSink for VmmSink {
-    fn raise(&self, vcpu: u32, _how: UpcallKind) {
-        if let Some(c) = self.ctl.get(vcpu as usize) {
-            // Counted before the kick: a vCPU in `SCHEDOP_poll` sees the change.
-            c.upcalls.fetch_add(1, Ordering::SeqCst);
-            kick_ctl(c);
+impl VmmHost {
+    /// A host for the vCPUs behind `ctl` and their `timers`.
+    pub fn new(ctl: Arc<Vec<VcpuControl>>, timers: Arc<Vec<VcpuTimers>>) -> Self {
+        VmmHost { ctl, timers }
+    }
+}
+
+impl XenHost for VmmHost {
+    fn set_timer(&self, vcpu: u32, kind: TimerKind, arm: Option<TimerArm>) {
+        let Some(t) = self.timers.get(vcpu as usize) else {
+            return;
+        };
+        let timer = match kind {
+            TimerKind::Periodic => &t.periodic,
+            _ => &t.singleshot,
+        };
+        let r = match arm {
+            Some(a) => timer.arm_at(a.deadline_ns, a.period_ns),
+            None => timer.disarm(),
+        };
+        if let Err(e) = r {
+            log::error!("timerfd: {e}");
         }
     }
 
-    fn poll_wake(&self, vcpu: u32) {
+    fn upcall(&self, vcpu: u32, _how: UpcallKind) {
+        self.kick(vcpu);
+    }
+
+    fn kick(&self, vcpu: u32) {
         if let Some(c) = self.ctl.get(vcpu as usize) {
             kick_ctl(c);
         }
@@ -149,15 +168,6 @@ pub struct VcpuControl {
     pub pthread: AtomicU64,
     /// The vCPU thread, for unpark.
     pub thread: OnceLock<Thread>,
-    /// Upcall vector to inject (0: none). Mirrors `XenState`.
-    pub upcall_vector: AtomicU32,
-    /// vcpu_info GPA (`u64::MAX`: none). Mirrors `XenState`.
-    pub vcpu_info: AtomicU64,
-    /// The vCPU is in `SCHEDOP_poll` (woken by any event).
-    pub polling: AtomicBool,
-    /// Upcalls raised for this vCPU (`evtchn_upcall_pending` 0 -> 1), counted:
-    /// `SCHEDOP_poll` ends when this changes, as Xen's poll ends on any event.
-    pub upcalls: AtomicU64,
     /// The vCPU runs (PVH secondary vCPUs stay down).
     pub online: AtomicBool,
     /// Exits handled (statistics).
@@ -189,22 +199,13 @@ pub struct VmShared {
     pub vcpus: Vec<OrderedMutex<VcpuMutex, VcpuState>>,
     /// Cross-thread vCPU control (shared with the upcall sink).
     pub ctl: Arc<Vec<VcpuControl>>,
-    /// Xen state kept by the VMM (timers, params, where pages are).
-    pub xen: OrderedMutex<XenLock, XenState>,
-    /// shared_info / vcpu_info page caches (xen-shinfo-cache).
-    pub pages: Arc<XenPages<GuestMemoryMmap>>,
-    /// Event channels (xen-evtchn): port table, 2-level delivery, polls.
-    pub evtchn: Evtchn<GuestMemoryMmap, VmmSink>,
-    /// Guest timers.
-    pub timers: Vec<VcpuTimers>,
-    /// The 16550 on 0x3f8.
+    /// The Xen the guest sees: event channels, pages, timers, params, PV
+    /// devices, hypercalls (xen-platform).
+    pub platform: XenPlatform,
+    /// The host timers behind the guest's Xen timers.
+    pub timers: Arc<Vec<VcpuTimers>>,
+    /// The 16550 on 0x3f8 (its output goes to the platform's console output).
     pub serial: OrderedMutex<PageCache<0>, SerialDevice>,
-    /// PV console, xenstore and grant table (never locked together with `serial`).
-    pub backends: OrderedMutex<PageCache<0>, crate::backends::Backends>,
-    /// Console output sink (innermost level: may be taken anywhere).
-    pub output: OrderedMutex<PageCache<1>, Box<dyn Write + Send>>,
-    /// Monotonic ns at boot (Xen system time 0).
-    pub boot_ns: u64,
     done: AtomicBool,
     exit_status: AtomicI32,
     stop_evt: EventFd,
@@ -222,7 +223,7 @@ pub struct VmShared {
 impl VmShared {
     /// Xen system time in ns.
     pub fn system_time_ns(&self) -> u64 {
-        monotonic_ns().saturating_sub(self.boot_ns)
+        self.platform.system_time_ns()
     }
 
     /// Whether the VM has ended.
@@ -295,88 +296,6 @@ impl VmShared {
                 t.unpark();
             }
         }
-    }
-
-    /// Mirrors the upcall vector and vcpu_info GPA of vCPU `v` (from the
-    /// event-channel and page-cache state) into its control atomics, which the
-    /// vCPU thread reads before each entry.
-    pub fn sync_vcpu_ctl<P: vm_lock::Level>(&self, token: &mut Token<'_, P>, v: u32)
-    where
-        XenLock: LockAfter<P>,
-        PageCache<0>: LockAfter<P>,
-        PageCache<1>: LockAfter<P>,
-    {
-        let Some(c) = self.ctl.get(v as usize) else {
-            return;
-        };
-        let vector = match self.evtchn.upcall_kind(token, v) {
-            UpcallKind::PerVcpuVector(x) | UpcallKind::Vector(x) => u32::from(x),
-            UpcallKind::Gsi(g) => crate::hypervisor::GSI_VECTOR_BASE + g,
-            UpcallKind::Kick => 0,
-        };
-        let explicit = self.pages.vcpu_info_gpa(token, v).ok().flatten();
-        let legacy = if v < 32 {
-            self.pages
-                .shared_info_gfn(token)
-                .map(|g| g * 4096 + 64 * u64::from(v))
-        } else {
-            None
-        };
-        c.upcall_vector.store(vector & 0xff, Ordering::Release);
-        c.vcpu_info
-            .store(explicit.or(legacy).unwrap_or(u64::MAX), Ordering::Release);
-    }
-
-    /// [`VmShared::sync_vcpu_ctl`] for every vCPU.
-    pub fn sync_all_ctl<P: vm_lock::Level>(&self, token: &mut Token<'_, P>)
-    where
-        XenLock: LockAfter<P>,
-        PageCache<0>: LockAfter<P>,
-        PageCache<1>: LockAfter<P>,
-    {
-        for v in 0..self.ctl.len() {
-            self.sync_vcpu_ctl(token, v as u32);
-        }
-    }
-
-    /// Writes guest console output.
-    pub fn write_output<P: vm_lock::Level>(&self, token: &mut Token<'_, P>, bytes: &[u8])
-    where
-        PageCache<1>: LockAfter<P>,
-    {
-        let (mut out, _t) = self.output.lock(token);
-        let _ = out.write_all(bytes);
-        let _ = out.flush();
-    }
-
-    /// Raises event channel `port` from VMM code (a backend): sets it pending
-    /// as its binding would, kicking the vCPU it targets.
-    pub fn raise_port<P: vm_lock::Level>(&self, token: &mut Token<'_, P>, port: u32)
-    where
-        MemRead: LockAfter<P>,
-    {
-        if let Err(e) = self.evtchn.set_pending(token, port) {
-            log::debug!("raise port {port}: {e}");
-        }
-    }
-
-    /// A guest timer expired (timer thread).
-    pub fn timer_fired(&self, v: u32, singleshot: bool) {
-        let Ok(mut root) = Root::new() else {
-            log::error!("timer thread already holds a lock root");
-            return;
-        };
-        if singleshot {
-            let (mut xen, _t) = self.xen.lock(root.token());
-            if let Some(x) = xen.vcpus.get_mut(v as usize) {
-                x.singleshot_ns = None;
-            }
-        }
-        if let Err(e) = self.evtchn.raise_virq(root.token(), xen_abi::VIRQ_TIMER, v) {
-            log::debug!("VIRQ_TIMER on vCPU {v}: {e}");
-        }
-        // A poll with a timeout ends when the single-shot timer fires.
-        self.kick(v);
     }
 }
 
@@ -474,10 +393,7 @@ impl Vm {
                 .saturating_sub(u64::from(id) * 0x2000)
                 .max(if boot.rsp == 0 { 0 } else { 0x10000 });
             fd.set_regs(&regs).map_err(Error::kvm("KVM_SET_REGS"))?;
-            let c = VcpuControl {
-                vcpu_info: AtomicU64::new(u64::MAX),
-                ..Default::default()
-            };
+            let c = VcpuControl::default();
             let run = fd.get_kvm_run();
             c.immediate_exit.store(
                 std::ptr::addr_of_mut!(run.immediate_exit),
@@ -497,51 +413,29 @@ impl Vm {
             })?);
         }
         let ctl = Arc::new(ctl);
+        let timers = Arc::new(timers);
         let mem = MemoryMap::new(guest_mem);
-        let pages = Arc::new(XenPages::new(config.vcpus));
-        let evtchn = Evtchn::new(
-            EvtchnConfig {
-                domid: crate::cpuid::DOMID as u16,
-                nr_pirqs: 0,
-            },
+        let platform = XenPlatform::new(
+            platform_config(
+                &config,
+                mem_bytes,
+                crate::cpuid::phys_addr_bits(supported.as_slice()),
+            ),
             mem.clone(),
-            pages.clone(),
-            VmmSink { ctl: ctl.clone() },
-        );
-        // The console and xenstore channels: allocated toward the backend domain
-        // and bound by it (interdomain to dom0, as xenconsoled / xenstored leave
-        // them). Guest sends on them run the backends synchronously (by port
-        // number); the host ports' eventfds are not read. Their ports are
-        // recorded in the HVM params only (`XenState::console_port`).
-        let (console_port, store_port) = {
-            let mut root = Root::new().map_err(|e| Error::Lock(e.to_string()))?;
-            crate::backends::bind_ports(&evtchn, root.token())
-                .map_err(|e| Error::Config(format!("event channel setup: {e}")))?
-        };
-        let mut xen_state = XenState::new(config.vcpus, mem_bytes);
-        xen_state.set_backend_ports(console_port, store_port);
+            Arc::new(VmmHost::new(ctl.clone(), timers.clone())),
+            config.output,
+        )
+        .map_err(|e| Error::Config(format!("Xen platform: {e}")))?;
         let shared = VmShared {
             vm_fd,
             mem,
-            pages,
-            evtchn,
+            platform,
             mem_bytes,
             map_update: OrderedMutex::new(slots),
             vcpus,
             ctl,
-            xen: OrderedMutex::new(xen_state),
             timers,
             serial: OrderedMutex::new(SerialDevice::new()),
-            backends: OrderedMutex::new(crate::backends::Backends::new(
-                mem_bytes,
-                config.vcpus,
-                crate::cpuid::DOMID as u16,
-                &config.name,
-                store_port,
-                console_port,
-            )?),
-            output: OrderedMutex::new(config.output),
-            boot_ns: monotonic_ns(),
             done: AtomicBool::new(false),
             exit_status: AtomicI32::new(0),
             stop_evt: EventFd::new(libc::EFD_NONBLOCK).map_err(|source| Error::Io {
@@ -561,7 +455,7 @@ impl Vm {
             let s = shared.clone();
             std::thread::Builder::new()
                 .name("console-input".into())
-                .spawn(move || crate::backends::console_input(s, input))
+                .spawn(move || crate::input::console_input(s, input))
                 .map_err(|source| Error::Io {
                     op: "spawn console input thread",
                     source,
@@ -642,13 +536,34 @@ impl Vm {
             errors
         });
         if let Ok(mut root) = Root::new() {
-            crate::backends::flush_output(&self.shared, &mut root);
+            self.shared.platform.flush_console(root.token());
         }
         if let Some(e) = errors.into_iter().next() {
             return Err(e);
         }
         Ok(self.shared.exit_reason().unwrap_or(ExitReason::Crash))
     }
+}
+
+/// The platform's view of a VM configured as `config` with `mem_bytes` of
+/// RAM laid out by [`crate::memory`] and [`crate::boot::e820`].
+pub fn platform_config(config: &VmConfig, mem_bytes: u64, phys_addr_bits: u8) -> PlatformConfig {
+    let mut p = PlatformConfig::new(config.vcpus, mem_bytes);
+    p.domid = crate::cpuid::DOMID;
+    p.name = config.name.clone();
+    p.memory_map = crate::boot::e820::memory_map(mem_bytes)
+        .iter()
+        .map(|e| xen_abi::E820Entry {
+            addr: e.addr,
+            size: e.size,
+            kind: e.kind,
+        })
+        .collect();
+    p.console_gfn = memory::console_page(mem_bytes) >> 12;
+    p.store_gfn = memory::store_page(mem_bytes) >> 12;
+    p.grant_frames = crate::memory::GRANT_FRAMES;
+    p.phys_addr_bits = phys_addr_bits;
+    p
 }
 
 #[cfg(test)]

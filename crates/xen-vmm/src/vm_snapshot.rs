@@ -26,21 +26,17 @@ use std::sync::Arc;
 use kvm_ioctls::Kvm;
 use vm_lock::{lock_all_vcpus, Root};
 use vm_memory::{GuestAddress, GuestMemoryBackend};
-use xen_evtchn::{CallbackVia, Evtchn};
-use xen_gnttab::GrantTable;
-use xen_shinfo_cache::XenPages;
-use xen_store::Xenstore;
+use xen_platform::state::XenState;
+use xen_platform::{PlatformState, XenPlatform};
 
-use crate::devices::console::Console;
-use crate::hypervisor::Callback;
 use crate::snapshot::kvm_state::{VcpuState as KvmVcpuState, VmKvmState};
 use crate::snapshot::memory::{MemoryState, PAGE_SIZE};
 use crate::snapshot::xen_state::{
     ConsoleMirror, GrantState, XenState as XenMirror, XenVcpuState, XenstoreMirror,
 };
 use crate::snapshot::{self, Error, Result, VmSnapshot, WriteStats};
-use crate::timers::{monotonic_ns, HostTimer};
-use crate::vm::{Kernel, Vm, VmConfig, VmShared, VmmSink};
+use crate::timers::HostTimer;
+use crate::vm::{Kernel, Vm, VmConfig, VmShared, VmmHost};
 
 /// Time left (ns) before `timer` expires, 0 if disarmed.
 fn remaining_ns(timer: &HostTimer) -> u64 {
@@ -172,74 +168,43 @@ impl Vm {
             }
         }
 
+        let fresh = {
+            let mut root = Root::new().map_err(lock_err)?;
+            vm.shared().platform.state(root.token())
+        };
+        let mut xen = fresh.xen.clone();
+        apply_xen(&mut xen, &st.xen);
+        let periodic_next = st
+            .xen
+            .vcpus
+            .iter()
+            .map(|x| x.periodic_period_ns.map(|_| x.periodic_next_ns))
+            .collect();
+        let saved = PlatformState::new(
+            st.xen.system_time_ns,
+            xen,
+            evtchn_state,
+            pages_state,
+            console_state.unwrap_or(fresh.console),
+            store_state.unwrap_or(fresh.store),
+            grant_state,
+            periodic_next,
+        );
         let shared = vm
             .shared_mut()
             .ok_or_else(|| Error::Invalid("the new VM is already shared".into()))?;
-        let pages = Arc::new(
-            XenPages::from_state(&pages_state)
-                .map_err(|e| Error::Invalid(format!("shared_info/vcpu_info pages: {e}")))?,
-        );
-        let evtchn = Evtchn::from_state(
-            &evtchn_state,
-            shared.mem.clone(),
-            pages.clone(),
-            VmmSink {
-                ctl: shared.ctl.clone(),
-            },
-        )
-        .map_err(|e| Error::Invalid(format!("event channels: {e}")))?;
-        {
-            let be = shared.backends.get_mut();
-            if let Some(c) = &console_state {
-                be.console = Console::from_state(c, Vec::new())
-                    .map_err(|e| Error::Invalid(format!("console: {e}")))?;
-            }
-            if let Some(x) = &store_state {
-                be.store = Xenstore::from_state(x)
-                    .map_err(|e| Error::Invalid(format!("xenstore: {e}")))?;
-            }
-            be.gnttab = GrantTable::from_state(&grant_state)
-                .map_err(|e| Error::Invalid(format!("grant table: {e}")))?;
-        }
-        apply_xen(shared.xen.get_mut(), &st.xen, evtchn_state.callback);
-        shared.pages = pages;
-        shared.evtchn = evtchn;
-        shared.boot_ns = monotonic_ns().saturating_sub(st.xen.system_time_ns);
         for (c, x) in shared.ctl.iter().zip(&st.xen.vcpus) {
             c.online.store(x.online, Ordering::Release);
         }
-        let shared: &VmShared = shared;
-        for (t, x) in shared.timers.iter().zip(&st.xen.vcpus) {
-            let arm = |timer: &HostTimer, at: u64, every: u64| {
-                timer
-                    .arm_at(shared.boot_ns.saturating_add(at), every)
-                    .map_err(Error::io("arming a restored timer"))
-            };
-            if let Some(d) = x.timer_deadline_ns {
-                arm(&t.singleshot, d, 0)?;
-            }
-            if let Some(p) = x.periodic_period_ns {
-                arm(&t.periodic, x.periodic_next_ns, p)?;
-            }
-        }
-        let mut root = Root::new().map_err(lock_err)?;
-        shared.sync_all_ctl(root.token());
-        // What was pending when the snapshot was taken is raised again:
-        // events sent before shared_info was placed are delivered now if it
-        // is (else when the guest places it), host input for the PV console
-        // goes to the guest's ring. Upcalls pending in vcpu_info are
-        // injected by the vCPU threads (level-like); expired timers fire at
-        // once.
-        if let Err(e) = shared.evtchn.shared_info_mapped(root.token()) {
-            log::warn!("restore: deferred events: {e}");
-        }
-        let console_input = {
-            let (be, _t) = shared.backends.lock(root.token());
-            !be.console.state().pending_input.is_empty()
-        };
-        if console_input {
-            crate::backends::notify(shared, &mut root, Some(crate::backends::Backend::Console));
-        }
+        let config = shared.platform.config().clone();
+        let output = shared.platform.take_output();
+        let host = Arc::new(VmmHost::new(shared.ctl.clone(), shared.timers.clone()));
+        // Rebuilt from the saved state: every value checked again; timers
+        // re-armed at their absolute deadlines on the restored Xen clock;
+        // deferred events and queued console input raised again. Upcalls
+        // pending in vcpu_info are injected by the vCPU threads (level-like).
+        shared.platform = XenPlatform::restore(config, shared.mem.clone(), host, output, &saved)
+            .map_err(|e| Error::Invalid(format!("Xen state: {e}")))?;
         Ok(vm)
     }
 }
@@ -360,10 +325,11 @@ fn capture(
             vcpus: vec![XenVcpuState::default(); vcpus.len()],
             ..Default::default()
         };
-        xen.set_evtchn(&shared.evtchn.state(&mut t));
-        xen.set_pages(&shared.pages.state(&mut t));
+        let ps = shared.platform.state(&mut t);
+        xen.set_evtchn(&ps.evtchn);
+        xen.set_pages(&ps.pages);
         {
-            let (x, _t) = shared.xen.lock(&mut t);
+            let x = &ps.xen;
             xen.hvm_params = x.params.clone();
             xen.console_port = x.console_port();
             xen.store_port = x.store_port();
@@ -385,12 +351,9 @@ fn capture(
         for (m, c) in xen.vcpus.iter_mut().zip(shared.ctl.iter()) {
             m.online = c.online.load(Ordering::Acquire);
         }
-        {
-            let (be, _t) = shared.backends.lock(&mut t);
-            xen.console = Some(ConsoleMirror::from(&be.console.state()));
-            xen.xenstore = Some(XenstoreMirror::from(&be.store.state()));
-            xen.grant = GrantState::from(&be.gnttab.state());
-        }
+        xen.console = Some(ConsoleMirror::from(&ps.console));
+        xen.xenstore = Some(XenstoreMirror::from(&ps.store));
+        xen.grant = GrantState::from(&ps.gnttab);
         let (mem, _t) = shared.mem.read(&mut t);
         VmSnapshot {
             memory: MemoryState::of(&*mem),
@@ -403,15 +366,11 @@ fn capture(
     Ok((state, root))
 }
 
-/// Copies the saved Xen state into the VMM's own [`crate::hypervisor::XenState`].
-fn apply_xen(x: &mut crate::hypervisor::XenState, m: &XenMirror, callback: CallbackVia) {
+/// Copies the saved Xen state into the platform's [`XenState`] (the
+/// callback comes with the event-channel state).
+fn apply_xen(x: &mut XenState, m: &XenMirror) {
     x.long_mode = m.long_mode;
     x.shared_info = m.shared_info_gfn.map(|g| g * PAGE_SIZE);
-    x.callback = match callback {
-        CallbackVia::None => Callback::None,
-        CallbackVia::Vector(v) => Callback::Vector(v),
-        CallbackVia::Gsi(g) => Callback::Gsi(g),
-    };
     if m.hvm_params.is_empty() {
         // Files without params (format v1): publish the ports as at creation.
         x.set_backend_ports(m.console_port, m.store_port);

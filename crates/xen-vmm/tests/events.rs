@@ -533,10 +533,11 @@ fn move_trial() -> Option<String> {
             .map(|_| {
                 let t = root.token();
                 let gp = shared
-                    .evtchn
+                    .platform
+                    .evtchn()
                     .alloc_unbound(t, xen_abi::DOMID_SELF, xen_evtchn::BACKEND_DOMID)
                     .unwrap();
-                (gp, shared.evtchn.host_bind(t, gp).unwrap().id())
+                (gp, shared.platform.evtchn().host_bind(t, gp).unwrap().id())
             })
             .unzip()
     };
@@ -552,7 +553,11 @@ fn move_trial() -> Option<String> {
         s.spawn(|| {
             let mut root = Root::new().unwrap();
             for &id in &hosts {
-                shared.evtchn.host_send(root.token(), id).unwrap();
+                shared
+                    .platform
+                    .evtchn()
+                    .host_send(root.token(), id)
+                    .unwrap();
             }
             sent.store(true, Ordering::SeqCst);
         })
@@ -580,7 +585,7 @@ fn move_trial() -> Option<String> {
     {
         let mut root = Root::new().unwrap();
         assert_eq!(
-            shared.pages.shared_info_gfn(root.token()),
+            shared.platform.pages().shared_info_gfn(root.token()),
             Some(FRAMES[0] >> 12)
         );
     }

@@ -360,7 +360,7 @@ fn backends_survive_evtchn_reset() {
     assert_eq!(x.host_ports.len(), 2, "{:?}", x.host_ports);
     // The store's copies of the ports follow, as a toolstack rewrites them.
     let mut root = vm_lock::Root::new().unwrap();
-    let (be, _t) = run.vm.shared().backends.lock(root.token());
+    let (be, _t) = run.vm.shared().platform.backends().lock(root.token());
     for (node, port) in [("console/port", console), ("store/port", store)] {
         assert_eq!(
             be.store.read(node),
@@ -567,7 +567,7 @@ fn grant_frame_above_4g() {
     {
         let mut root = vm_lock::Root::new().unwrap();
         let (mem, mut t) = r.vm.shared().mem.read(root.token());
-        let (be, _t) = r.vm.shared().backends.lock(&mut t);
+        let (be, _t) = r.vm.shared().platform.backends().lock(&mut t);
         assert_eq!(be.gnttab.gfn_of(0), Some(HIGH >> 12));
         let e = be.gnttab.read_entry(&*mem, 3).unwrap();
         assert_eq!((e.flags, e.domid, e.frame), (1, 0, 0x1234));
@@ -601,10 +601,10 @@ fn xenstore_has_toolstack_nodes() {
     let vm = Vm::new(cfg).unwrap();
     let mut root = vm_lock::Root::new().unwrap();
     let (store_port, console_port) = {
-        let (xen, _t) = vm.shared().xen.lock(root.token());
+        let (xen, _t) = vm.shared().platform.xen_state().lock(root.token());
         (xen.store_port(), xen.console_port())
     };
-    let (be, _t) = vm.shared().backends.lock(root.token());
+    let (be, _t) = vm.shared().platform.backends().lock(root.token());
     let read = |p: &str| {
         be.store
             .read(p)

@@ -127,7 +127,11 @@ fn check(r: &Run, wide: bool) {
     {
         let mut root = Root::new().unwrap();
         assert!(
-            r.vm.shared().pages.state(root.token()).runstate_update_flag,
+            r.vm.shared()
+                .platform
+                .pages()
+                .state(root.token())
+                .runstate_update_flag,
             "the flag protocol is on for runstate writes"
         );
     }

@@ -298,7 +298,7 @@ fn xen_state_survives_snapshot_and_restore() {
     // The restored accounting went on from the saved one: no time lost in any state.
     {
         let mut root = Root::new().unwrap();
-        let (xs, _t) = vm2.shared().xen.lock(root.token());
+        let (xs, _t) = vm2.shared().platform.xen_state().lock(root.token());
         let rs = xs.vcpus[0].runstate;
         for i in 0..4 {
             assert!(
@@ -538,7 +538,12 @@ fn events_sent_before_shared_info_survive_snapshot_and_restore() {
     let vm2 = Vm::restore(&p, Box::new(std::io::sink())).unwrap();
     {
         let mut root = Root::new().unwrap();
-        assert!(vm2.shared().evtchn.is_pending(root.token(), port).unwrap());
+        assert!(vm2
+            .shared()
+            .platform
+            .evtchn()
+            .is_pending(root.token(), port)
+            .unwrap());
     }
     write_u64(&vm2, GO, 1);
     assert_eq!(run_to_end(&vm2), ExitReason::Shutdown(0));
@@ -590,9 +595,9 @@ fn ram(vm: &Vm) -> Vec<u8> {
 fn quiesced_vm_writes_nothing_into_guest_memory() {
     use std::io::Write;
     use std::os::fd::FromRawFd;
-    use xen_vmm::devices::console::IN_PROD;
     use xen_vmm::memory::console_page;
     use xen_vmm::timers::monotonic_ns;
+    use xen_vmm::xen_platform::console::IN_PROD;
 
     if !require_kvm() {
         return;
@@ -635,7 +640,11 @@ fn quiesced_vm_writes_nothing_into_guest_memory() {
     let ring = console_page(MEM);
     let pending = |port: u32| {
         let mut root = Root::new().unwrap();
-        shared.evtchn.is_pending(root.token(), port).unwrap()
+        shared
+            .platform
+            .evtchn()
+            .is_pending(root.token(), port)
+            .unwrap()
     };
     const TYPED: &[u8] = b"typed while stopped\n";
     std::thread::scope(|s| {
@@ -685,7 +694,8 @@ fn quiesced_vm_writes_nothing_into_guest_memory() {
             let t = root.token();
             assert!(vm2
                 .shared()
-                .evtchn
+                .platform
+                .evtchn()
                 .is_pending(t, saved.xen.console_port)
                 .unwrap());
         }

@@ -129,7 +129,7 @@ mod tests {
             size: 16,
         };
         let e = r.read(&mem, 0, &mut [0u8; 1]).unwrap_err();
-        assert_eq!(e.xen_errno(), -14);
+        assert_eq!(e.errno(), xen_abi::Errno::EFAULT);
         assert!(load_idx(&mem, 0x20000).is_err());
         assert!(page_base(u64::MAX).is_err());
     }

@@ -21,7 +21,7 @@ use xen_store::{Watch, XenstoreState as DevXenstoreState};
 
 use super::error::{Error, Result};
 use super::memory::{MemoryState, PAGE_SIZE};
-use crate::devices::console::ConsoleState;
+use xen_platform::console::ConsoleState;
 
 /// Event-channel ports of a 64-bit guest (2-level ABI: 64 x 64).
 pub const EVTCHN_PORTS_64: u32 = 4096;
