@@ -46,11 +46,23 @@ fn bench(c: &mut Criterion) {
         gpfn: SHINFO_GFN,
     };
     mem.write_obj(map, GuestAddress(ARGS)).unwrap();
-    let r = call(&p, &mut root, HYPERVISOR_MEMORY_OP, XENMEM_ADD_TO_PHYSMAP.into(), ARGS);
+    let r = call(
+        &p,
+        &mut root,
+        HYPERVISOR_MEMORY_OP,
+        XENMEM_ADD_TO_PHYSMAP.into(),
+        ARGS,
+    );
     assert_eq!(r, 0);
     // EVTCHNOP_bind_ipi to vCPU 0.
     mem.write_obj(0u32, GuestAddress(ARGS)).unwrap();
-    let r = call(&p, &mut root, HYPERVISOR_EVENT_CHANNEL_OP, EVTCHNOP_BIND_IPI.into(), ARGS);
+    let r = call(
+        &p,
+        &mut root,
+        HYPERVISOR_EVENT_CHANNEL_OP,
+        EVTCHNOP_BIND_IPI.into(),
+        ARGS,
+    );
     assert_eq!(r, 0);
     let port: u32 = mem.read_obj(GuestAddress(ARGS + 4)).unwrap();
     mem.write_obj(port, GuestAddress(ARGS + 0x100)).unwrap();

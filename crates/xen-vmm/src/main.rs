@@ -147,7 +147,14 @@ fn run(args: Args) -> Result<i32, String> {
         let shared = vm.shared().clone();
         std::thread::Builder::new()
             .name("console-input".into())
-            .spawn(move || xen_vmm::input::console_input(shared, Box::new(std::io::stdin())))
+            .spawn(move || {
+                xen_vmm::input::console_input(
+                    &shared.platform,
+                    &shared.host_gate,
+                    &|| shared.is_done(),
+                    Box::new(std::io::stdin()),
+                )
+            })
             .map_err(|e| format!("spawn console input thread: {e}"))?;
         return run_vm(&vm, args.snapshot_on_signal.as_deref());
     }

@@ -125,7 +125,7 @@ pub fn with_extra_page(
     mem: &GuestMemoryMmap,
     gpa: u64,
 ) -> Result<(GuestMemoryMmap, Arc<GuestRegionMmap>)> {
-    if !hole_page_allowed(gpa, crate::cpuid::MAX_PHYS_ADDR_BITS) {
+    if !hole_page_allowed(gpa, xen_platform::memory::MAX_PHYS_ADDR_BITS) {
         return Err(Error::Memory(format!("cannot map a page at {gpa:#x}")));
     }
     if mem.address_in_range(GuestAddress(gpa)) {
@@ -146,6 +146,14 @@ pub fn with_extra_page(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn too_little_memory_is_refused_by_name() {
+        assert!(create_guest_memory(1 << 20)
+            .unwrap_err()
+            .to_string()
+            .contains("too small"));
+    }
 
     #[test]
     fn extra_page_above_4g() {

@@ -1,11 +1,10 @@
 //! The Xen hypercall MSR: user-space MSR exits (`KVM_CAP_X86_USER_SPACE_MSR`
-//! with an MSR filter denying in-kernel handling of that one MSR), and the
-//! hypercall page written when the guest writes it.
+//! with an MSR filter denying in-kernel handling of that one MSR); the
+//! platform writes the hypercall page when the guest writes the MSR
+//! ([`xen_platform::XenPlatform::on_msr_write`]).
 
 use kvm_bindings::{kvm_enable_cap, KVM_CAP_X86_USER_SPACE_MSR, KVM_MSR_EXIT_REASON_FILTER};
 use kvm_ioctls::{MsrFilterDefaultAction, MsrFilterRange, MsrFilterRangeFlags, VmFd};
-use vm_memory::GuestMemoryMmap;
-use xen_hypercall::HypercallPageKind;
 
 use crate::error::{Error, Result};
 
@@ -69,14 +68,4 @@ pub fn enable_kernel_xen(vm: &VmFd) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// Handles a guest write of `data` to the hypercall MSR: writes xen-hypercall's
-/// port-I/O hypercall page (`mov $nr,%eax; out %eax,$HYPERCALL_PORT; ret`).
-/// Returns false (inject #GP) for a page index other than 0 or a GPA outside RAM.
-pub fn write_hypercall_page(mem: &GuestMemoryMmap, data: u64) -> bool {
-    let kind = HypercallPageKind::PortIo {
-        port: HYPERCALL_PORT,
-    };
-    xen_hypercall::write_hypercall_page(mem, data, kind).is_ok()
 }

@@ -18,7 +18,7 @@
 //! woken, running when it enters `KVM_RUN` again.
 
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Once;
+
 use std::time::Duration;
 
 use kvm_bindings::kvm_interrupt;
@@ -50,28 +50,6 @@ use ioctls::KVM_INTERRUPT;
 
 /// Port where a byte written is echoed to the console (Bochs/QEMU debug port).
 pub const DEBUG_PORT: u16 = 0xe9;
-
-/// The signal used to kick vCPU threads out of `KVM_RUN`.
-pub fn kick_signal() -> libc::c_int {
-    vmm_sys_util::signal::SIGRTMIN() + 4
-}
-
-extern "C" fn on_kick(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {}
-
-/// Installs the (empty) kick signal handler once per process.
-pub fn install_kick_handler() -> Result<()> {
-    static ONCE: Once = Once::new();
-    let mut res = Ok(());
-    ONCE.call_once(|| {
-        if let Err(e) = vmm_sys_util::signal::register_signal_handler(kick_signal(), on_kick) {
-            res = Err(Error::Io {
-                op: "register kick signal handler",
-                source: std::io::Error::from_raw_os_error(e.errno()),
-            });
-        }
-    });
-    res
-}
 
 /// Vector used for a GSI callback: without an emulated IOAPIC the GSI is
 /// injected into vCPU 0 as this base plus the GSI (as a legacy PIC

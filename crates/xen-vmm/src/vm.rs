@@ -2,44 +2,22 @@
 //! it all (one thread per vCPU plus the timer thread).
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::thread::Thread;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::Arc;
 
 use kvm_bindings::KVM_MAX_CPUID_ENTRIES;
 use kvm_ioctls::{Cap, Kvm, VcpuFd, VmFd};
-use vm_lock::{MemoryMap, OrderedMutex, PageCache, Root, VcpuMutex, VmLock};
+use vm_lock::{MemoryMap, OrderedMutex, PageCache, VcpuMutex, VmLock};
 use vm_memory::GuestMemoryMmap;
 use vmm_sys_util::eventfd::EventFd;
 
 use crate::boot::{self, BootEntry, EntryMode};
 use crate::error::{Error, Result};
+use crate::host_timer::VcpuTimers;
 use crate::memory;
 use crate::serial::SerialDevice;
-use crate::timers::VcpuTimers;
 use xen_evtchn::UpcallKind;
 use xen_platform::{PlatformConfig, TimerArm, TimerKind, XenHost, XenPlatform};
-
-/// Kicks one vCPU: `immediate_exit`, the kick signal, unpark.
-pub fn kick_ctl(c: &VcpuControl) {
-    let p = c.immediate_exit.load(Ordering::Acquire);
-    if !p.is_null() {
-        // SAFETY: `p` points into the vCPU's kvm_run mapping, which lives as
-        // long as the VcpuFd inside the VM's `vcpus`, i.e. as long as any
-        // holder of the control block can run (threads are joined first).
-        let a = unsafe { &*(p as *const std::sync::atomic::AtomicU8) };
-        a.store(1, Ordering::SeqCst);
-    }
-    let t = c.pthread.load(Ordering::Acquire);
-    if t != 0 {
-        // SAFETY: `t` is the pthread of a vCPU thread that has not been joined
-        // (it clears `pthread` before returning); the signal has a no-op handler.
-        unsafe { libc::pthread_kill(t as libc::pthread_t, crate::vcpu::kick_signal()) };
-    }
-    if let Some(th) = c.thread.get() {
-        th.unpark();
-    }
-}
 
 /// The VMM side of the platform ([`XenHost`]): guest timers are timerfds
 /// served by the timer thread ([`crate::timers`]); an upcall or a poll
@@ -159,21 +137,6 @@ impl ExitReason {
     }
 }
 
-/// Cross-thread control of one vCPU (atomics only).
-#[derive(Debug, Default)]
-pub struct VcpuControl {
-    /// `kvm_run.immediate_exit` of this vCPU (set once at creation).
-    pub immediate_exit: AtomicPtr<u8>,
-    /// pthread of the vCPU thread while it runs (0 otherwise).
-    pub pthread: AtomicU64,
-    /// The vCPU thread, for unpark.
-    pub thread: OnceLock<Thread>,
-    /// The vCPU runs (PVH secondary vCPUs stay down).
-    pub online: AtomicBool,
-    /// Exits handled (statistics).
-    pub exits: AtomicU64,
-}
-
 /// Per-vCPU state behind the vCPU mutex (like KVM's `vcpu->mutex`).
 pub struct VcpuState {
     /// vCPU index.
@@ -208,7 +171,7 @@ pub struct VmShared {
     pub serial: OrderedMutex<PageCache<0>, SerialDevice>,
     done: AtomicBool,
     exit_status: AtomicI32,
-    stop_evt: EventFd,
+    pub(crate) stop_evt: EventFd,
     /// Asks vCPU threads to park outside `KVM_RUN` (snapshot pause).
     pub pause: AtomicBool,
     /// vCPU threads running their loop.
@@ -311,7 +274,8 @@ pub struct Vm {
 
 /// Signal number the VMM uses to kick vCPU threads (re-exported for users
 /// who manage signal masks).
-pub use crate::vcpu::kick_signal;
+pub use crate::kick::kick_signal;
+pub use crate::kick::{kick_ctl, VcpuControl};
 
 impl Vm {
     /// Creates the VM: KVM VM, memory, guest image, vCPUs.
@@ -455,7 +419,9 @@ impl Vm {
             let s = shared.clone();
             std::thread::Builder::new()
                 .name("console-input".into())
-                .spawn(move || crate::input::console_input(s, input))
+                .spawn(move || {
+                    crate::input::console_input(&s.platform, &s.host_gate, &|| s.is_done(), input)
+                })
                 .map_err(|source| Error::Io {
                     op: "spawn console input thread",
                     source,
@@ -482,66 +448,6 @@ impl Vm {
     /// Where the boot vCPU starts.
     pub fn boot_entry(&self) -> BootEntry {
         self.boot
-    }
-
-    /// Runs until the guest shuts down or a vCPU fails.
-    pub fn run(&self) -> Result<ExitReason> {
-        crate::vcpu::install_kick_handler()?;
-        let stop = self
-            .shared
-            .stop_evt
-            .try_clone()
-            .map_err(|source| Error::Io {
-                op: "eventfd clone",
-                source,
-            })?;
-        let errors: Vec<Error> = std::thread::scope(|s| {
-            let timer_shared = self.shared.clone();
-            let timer = std::thread::Builder::new()
-                .name("xen-timers".into())
-                .spawn_scoped(s, move || crate::timers::timer_thread(timer_shared, stop))
-                .map_err(|source| Error::Io {
-                    op: "spawn timer thread",
-                    source,
-                });
-            let mut handles = Vec::new();
-            for id in 0..self.shared.vcpus.len() as u32 {
-                let shared = &self.shared;
-                let h = std::thread::Builder::new()
-                    .name(format!("vcpu{id}"))
-                    .spawn_scoped(s, move || crate::vcpu::vcpu_thread(shared, id));
-                match h {
-                    Ok(h) => handles.push((id, h)),
-                    Err(source) => {
-                        self.shared.finish(ExitReason::Crash);
-                        return vec![Error::Io {
-                            op: "spawn vCPU thread",
-                            source,
-                        }];
-                    }
-                }
-            }
-            let mut errors = Vec::new();
-            for (id, h) in handles {
-                match h.join() {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => errors.push(e),
-                    Err(_) => errors.push(Error::Vcpu(id, "thread panicked".into())),
-                }
-            }
-            self.shared.finish(ExitReason::Crash);
-            if let Ok(t) = timer {
-                let _ = t.join();
-            }
-            errors
-        });
-        if let Ok(mut root) = Root::new() {
-            self.shared.platform.flush_console(root.token());
-        }
-        if let Some(e) = errors.into_iter().next() {
-            return Err(e);
-        }
-        Ok(self.shared.exit_reason().unwrap_or(ExitReason::Crash))
     }
 }
 

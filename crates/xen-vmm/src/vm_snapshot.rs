@@ -29,13 +29,13 @@ use vm_memory::{GuestAddress, GuestMemoryBackend};
 use xen_platform::state::XenState;
 use xen_platform::{PlatformState, XenPlatform};
 
+use crate::host_timer::HostTimer;
 use crate::snapshot::kvm_state::{VcpuState as KvmVcpuState, VmKvmState};
 use crate::snapshot::memory::{MemoryState, PAGE_SIZE};
 use crate::snapshot::xen_state::{
     ConsoleMirror, GrantState, XenState as XenMirror, XenVcpuState, XenstoreMirror,
 };
 use crate::snapshot::{self, Error, Result, VmSnapshot, WriteStats};
-use crate::timers::HostTimer;
 use crate::vm::{Kernel, Vm, VmConfig, VmShared, VmmHost};
 
 /// Time left (ns) before `timer` expires, 0 if disarmed.

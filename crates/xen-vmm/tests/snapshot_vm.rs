@@ -595,8 +595,8 @@ fn ram(vm: &Vm) -> Vec<u8> {
 fn quiesced_vm_writes_nothing_into_guest_memory() {
     use std::io::Write;
     use std::os::fd::FromRawFd;
+    use xen_vmm::host_timer::monotonic_ns;
     use xen_vmm::memory::console_page;
-    use xen_vmm::timers::monotonic_ns;
     use xen_vmm::xen_platform::console::IN_PROD;
 
     if !require_kvm() {

@@ -1,0 +1,67 @@
+//! Kicking vCPU threads: the per-vCPU control block other threads use
+//! ([`VcpuControl`]) and the kick itself ([`kick_ctl`]): `kvm_run.immediate_exit`,
+//! a signal that ends `KVM_RUN` with `EINTR`, and an unpark.
+
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::{Once, OnceLock};
+use std::thread::Thread;
+
+use crate::error::{Error, Result};
+
+/// Cross-thread control of one vCPU (atomics only).
+#[derive(Debug, Default)]
+pub struct VcpuControl {
+    /// `kvm_run.immediate_exit` of this vCPU (set once at creation).
+    pub immediate_exit: AtomicPtr<u8>,
+    /// pthread of the vCPU thread while it runs (0 otherwise).
+    pub pthread: AtomicU64,
+    /// The vCPU thread, for unpark.
+    pub thread: OnceLock<Thread>,
+    /// The vCPU runs (PVH secondary vCPUs stay down).
+    pub online: AtomicBool,
+    /// Exits handled (statistics).
+    pub exits: AtomicU64,
+}
+
+/// The signal used to kick vCPU threads out of `KVM_RUN`.
+pub fn kick_signal() -> libc::c_int {
+    vmm_sys_util::signal::SIGRTMIN() + 4
+}
+
+extern "C" fn on_kick(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {}
+
+/// Installs the (empty) kick signal handler once per process.
+pub fn install_kick_handler() -> Result<()> {
+    static ONCE: Once = Once::new();
+    let mut res = Ok(());
+    ONCE.call_once(|| {
+        if let Err(e) = vmm_sys_util::signal::register_signal_handler(kick_signal(), on_kick) {
+            res = Err(Error::Io {
+                op: "register kick signal handler",
+                source: std::io::Error::from_raw_os_error(e.errno()),
+            });
+        }
+    });
+    res
+}
+
+/// Kicks one vCPU: `immediate_exit`, the kick signal, unpark.
+pub fn kick_ctl(c: &VcpuControl) {
+    let p = c.immediate_exit.load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: `p` points into the vCPU's kvm_run mapping, which lives as
+        // long as the VcpuFd inside the VM's `vcpus`, i.e. as long as any
+        // holder of the control block can run (threads are joined first).
+        let a = unsafe { &*(p as *const std::sync::atomic::AtomicU8) };
+        a.store(1, Ordering::SeqCst);
+    }
+    let t = c.pthread.load(Ordering::Acquire);
+    if t != 0 {
+        // SAFETY: `t` is the pthread of a vCPU thread that has not been joined
+        // (it clears `pthread` before returning); the signal has a no-op handler.
+        unsafe { libc::pthread_kill(t as libc::pthread_t, kick_signal()) };
+    }
+    if let Some(th) = c.thread.get() {
+        th.unpark();
+    }
+}
