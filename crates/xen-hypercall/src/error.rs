@@ -18,3 +18,25 @@ pub enum Error {
     #[error("cannot write the hypercall page at GPA {0:#x}")]
     PageWrite(u64),
 }
+
+impl From<Error> for Errno {
+    /// A bad hypercall page index is the guest's -EINVAL, a page outside
+    /// memory its -EFAULT.
+    fn from(e: Error) -> Errno {
+        match e {
+            Error::InvalidPageIndex(_) => Errno::EINVAL,
+            Error::PageWrite(_) => Errno::EFAULT,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_convert_to_the_guests_errno() {
+        assert_eq!(Errno::from(Error::InvalidPageIndex(0x5001)), Errno::EINVAL);
+        assert_eq!(Errno::from(Error::PageWrite(1 << 40)), Errno::EFAULT);
+    }
+}

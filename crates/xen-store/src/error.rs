@@ -31,3 +31,10 @@ impl Error {
 
 /// Result of the server's operations.
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<Error> for xen_abi::Errno {
+    /// The Xen errno a hypercall gets for this error ([`Error::errno`]).
+    fn from(e: Error) -> xen_abi::Errno {
+        xen_abi::Errno(e.errno())
+    }
+}
