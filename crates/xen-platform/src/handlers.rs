@@ -704,7 +704,8 @@ impl EvtchnHandler for XenHv<'_, '_> {
         let backend = {
             let (xen, _t) = self.shared.xen_state().lock(self.token);
             xen.backend_of(port)
-        };
+        }
+        .filter(|_| crate::backends::connected(self.shared, self.token, port));
         if backend == Some(Backend::Console) {
             // A PV ring user: host input goes to its ring.
             let (mut be, _t) = self.shared.backends().lock(self.token);

@@ -9,6 +9,7 @@ mod common;
 use std::mem::{offset_of, size_of};
 
 use common::*;
+use vm_memory::ByteValued;
 use xen_abi::*;
 use xen_platform::console::{IN_CONS, IN_OFF, IN_PROD, OUT_CONS, OUT_OFF, OUT_PROD};
 use xen_platform::UpcallKind;
@@ -179,8 +180,6 @@ fn xs_reply(vm: &mut Vm, cons: u32) -> (XsdSockmsg, Vec<u8>, u32) {
     (hdr, payload, cons + HDR as u32 + hdr.len)
 }
 
-use vm_memory::ByteValued;
-
 #[test]
 fn xenstore_read_of_domid() {
     let (mut vm, _, store) = setup();
@@ -241,4 +240,61 @@ fn xenstore_names_the_ports_and_ring() {
         assert_eq!(hdr.kind, XS_READ, "{path}");
         assert_eq!(payload, want.as_bytes(), "{path}");
     }
+}
+
+#[test]
+fn a_closed_backend_port_reused_by_the_guest_is_not_the_backend() {
+    let (mut vm, console, _) = setup();
+    vm.write(ARGS, EvtchnClose { port: console });
+    let close = u64::from(EVTCHNOP_CLOSE);
+    assert_eq!(vm.hc(0, HYPERVISOR_EVENT_CHANNEL_OP, &[close, ARGS]), 0);
+    // The guest's next port gets the same number, as an IPI.
+    let ipi = vm.bind_ipi(0);
+    assert_eq!(ipi, console);
+    let _ = vm.events();
+    // Host input: the console channel is gone, the IPI is not raised (as in
+    // Xen, where the backend's notifications go nowhere once the guest
+    // closed its end).
+    vm.platform.console_input(vm.root.token(), b"abc");
+    assert!(!vm.port_pending(ipi), "input raised the guest's IPI");
+    assert_eq!(vm.upcalls(), vec![]);
+    // An IPI to itself does not run the console device.
+    console_write(&mut vm, 0, b"not yet");
+    assert_eq!(vm.send(0, ipi), 0);
+    assert!(vm.port_pending(ipi));
+    assert_eq!(vm.output(), b"", "the IPI ran the console");
+    assert_eq!(vm.read::<u32>(CONSOLE + OUT_CONS), 0);
+}
+
+#[test]
+fn evtchn_reset_rebinds_the_backend_channels() {
+    let (mut vm, _, _) = setup();
+    let ipi = vm.bind_ipi(0);
+    vm.write(ARGS, EvtchnReset { dom: DOMID_SELF });
+    let reset = u64::from(EVTCHNOP_RESET);
+    assert_eq!(vm.hc(0, HYPERVISOR_EVENT_CHANNEL_OP, &[reset, ARGS]), 0);
+    // Every guest port was closed, then the backends bound new channels and
+    // published them where the guest reads them again.
+    assert_eq!(vm.status(ipi).1.status, EVTCHNSTAT_CLOSED);
+    let console2 = vm.get_param(HVM_PARAM_CONSOLE_EVTCHN) as u32;
+    let store2 = vm.get_param(HVM_PARAM_STORE_EVTCHN) as u32;
+    for p in [console2, store2] {
+        let (_, st) = vm.status(p);
+        assert_eq!(
+            (st.status, st.u[0]),
+            (EVTCHNSTAT_INTERDOMAIN, 0),
+            "port {p}"
+        );
+    }
+    // The console works through its new port.
+    console_write(&mut vm, 0, b"again");
+    assert_eq!(vm.send(0, console2), 0);
+    assert_eq!(vm.output(), b"again");
+    // So does xenstore, and its copies of the ports follow.
+    let prod = xs_request(&mut vm, 0, XS_READ, 1, b"console/port\0");
+    assert_eq!(vm.send(0, store2), 0);
+    assert_eq!(vm.read::<u32>(STORE + REQ_CONS), prod);
+    let (hdr, payload, _) = xs_reply(&mut vm, 0);
+    assert_eq!(hdr.kind, XS_READ);
+    assert_eq!(payload, console2.to_string().as_bytes());
 }
