@@ -344,8 +344,11 @@ impl MemoryHandler for XenHv<'_, '_> {
                     .gnttab
                     .add_to_physmap(u64::from(frame), gfn)
                     .map_err(|e| Errno(e.errno()))?;
-                if let Some(d) = remap.displaced {
-                    xen.grant_frames[d as usize] = None;
+                if let Some(d) = remap
+                    .displaced
+                    .and_then(|d| xen.grant_frames.get_mut(d as usize))
+                {
+                    *d = None;
                 }
                 xen.grant_frames[frame as usize] = Some(gpa);
             }

@@ -216,7 +216,7 @@ fn xenstore_read_of_domid() {
     assert_eq!(vm.read::<u32>(STORE + RSP_PROD), cons);
     // The host side sees the guest's write.
     let (be, _t) = vm.platform.backends().lock(vm.root.token());
-    assert_eq!(be.store.read("data/x").as_deref(), Some(&b"hello"[..]));
+    assert_eq!(be.store.read("data/x"), Some(&b"hello"[..]));
 }
 
 #[test]

@@ -257,3 +257,82 @@ fn a_state_that_does_not_fit_is_refused() {
         Err(Error::Config(_))
     ));
 }
+
+/// Saves `vm` and restores `state` (as `edit` leaves it) with `config`.
+fn restore_edited(
+    mut vm: Vm,
+    config: PlatformConfig,
+    edit: impl FnOnce(&mut xen_platform::PlatformState),
+) -> xen_platform::Result<Vm> {
+    use std::sync::Arc;
+    use vm_lock::{MemoryMap, Root};
+    let mut state = vm.state();
+    edit(&mut state);
+    let mem = vm.copy_memory();
+    let output = vm.platform.take_output();
+    let Vm {
+        platform,
+        host,
+        events,
+        output: out_rx,
+        root,
+    } = vm;
+    drop(root);
+    drop(platform);
+    let platform = xen_platform::XenPlatform::restore(
+        config,
+        MemoryMap::new(mem),
+        host.clone() as Arc<dyn xen_platform::XenHost>,
+        output,
+        &state,
+    )?;
+    Ok(Vm {
+        platform,
+        host,
+        events,
+        output: out_rx,
+        root: Root::new().unwrap(),
+    })
+}
+
+#[test]
+fn a_grant_table_larger_than_configured_is_refused() {
+    let mut config = PlatformConfig::new(1, MEM);
+    config.grant_frames = 8;
+    let mut vm = Vm::with_config(config);
+    let r = vm.add_to_physmap_regs(XENMAPSPACE_GRANT_TABLE, 6, 0x300);
+    assert_eq!(vm.ret(0, &r), 0);
+    // The platform's own list of placed frames fits 4, the table does not.
+    let restored = restore_edited(vm, PlatformConfig::new(1, MEM), |s| {
+        s.xen.grant_frames.truncate(4)
+    });
+    let mut vm = match restored {
+        Err(Error::Config(_)) => return,
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(vm) => vm,
+    };
+    // Had it been taken, frame 0 at the GFN of frame 6 must not panic.
+    let r = vm.add_to_physmap_regs(XENMAPSPACE_GRANT_TABLE, 0, 0x300);
+    let _ = vm.call(0, &r);
+    panic!("an 8-frame grant table restored into a 4-frame platform");
+}
+
+#[test]
+fn shared_info_must_agree_with_the_page_caches() {
+    let mut vm = Vm::new(1);
+    vm.map_shared_info(SHINFO_GFN);
+    let restored = restore_edited(vm, PlatformConfig::new(1, MEM), |s| {
+        s.xen.shared_info = Some(u64::MAX - 8)
+    });
+    let mut vm = match restored {
+        Err(Error::Config(_)) => return,
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(vm) => vm,
+    };
+    // Had it been taken, the wall clock would be written past the end of
+    // the address space.
+    vm.write(ARGS, VcpuRegisterTimeMemoryArea { addr: BUF });
+    let op = u64::from(VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA);
+    let _ = vm.hc(0, HYPERVISOR_VCPU_OP, &[op, 0, ARGS]);
+    panic!("a shared_info the page caches do not know was restored");
+}
