@@ -272,3 +272,61 @@ fn status_close_and_loopback_interdomain() {
     assert_eq!(vm.status(ipi).1.status, EVTCHNSTAT_CLOSED);
     assert_eq!(vm.send(0, ipi), err(errno::EINVAL));
 }
+
+#[test]
+fn registered_vcpu_info_takes_the_upcall() {
+    let mut vm = Vm::new(1);
+    vm.map_shared_info(SHINFO_GFN);
+    vm.callback_vector(VEC);
+    let vi = 0x10040;
+    vm.write(
+        ARGS,
+        VcpuRegisterVcpuInfo {
+            mfn: vi >> 12,
+            offset: (vi & 0xfff) as u32,
+            rsvd: 0,
+        },
+    );
+    let op = u64::from(VCPUOP_REGISTER_VCPU_INFO);
+    assert_eq!(vm.hc(0, HYPERVISOR_VCPU_OP, &[op, 0, ARGS]), 0);
+    // As Xen, everything may be pending at the new place: the guest scans.
+    assert_eq!(vm.read::<u8>(vi), 1);
+    assert_eq!(vm.read::<u64>(vi + 8), u64::MAX);
+    assert_eq!(vm.pending_upcall(0), Some(UpcallKind::Vector(VEC)));
+    vm.write(vi, 0u8);
+    vm.write(vi + 8, 0u64);
+    assert_eq!(vm.pending_upcall(0), None);
+    let port = vm.bind_ipi(0);
+    let _ = vm.events();
+    assert_eq!(vm.send(0, port), 0);
+    assert_eq!(
+        vm.read::<u8>(vi),
+        1,
+        "evtchn_upcall_pending at the new place"
+    );
+    assert_eq!(vm.read::<u64>(vi + 8), 1, "evtchn_pending_sel");
+    assert_eq!(
+        vm.upcall_pending_byte(0),
+        0,
+        "the legacy slot is no longer used"
+    );
+    assert_eq!(vm.upcalls(), vec![(0, UpcallKind::Vector(VEC))]);
+    assert_eq!(vm.pending_upcall(0), Some(UpcallKind::Vector(VEC)));
+    vm.write(vi, 0u8);
+    assert_eq!(vm.pending_upcall(0), None);
+}
+
+#[test]
+fn callback_none_only_kicks() {
+    let mut vm = Vm::new(1);
+    vm.map_shared_info(SHINFO_GFN);
+    vm.callback_vector(VEC);
+    assert_eq!(vm.set_param(HVM_PARAM_CALLBACK_IRQ, 0), 0);
+    assert_eq!(vm.get_param(HVM_PARAM_CALLBACK_IRQ), 0);
+    let port = vm.bind_ipi(0);
+    let _ = vm.events();
+    assert_eq!(vm.send(0, port), 0);
+    assert_eq!(vm.upcalls(), vec![(0, UpcallKind::Kick)]);
+    assert_eq!(vm.upcall_pending_byte(0), 1);
+    assert_eq!(vm.pending_upcall(0), None);
+}

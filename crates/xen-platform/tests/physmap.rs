@@ -224,3 +224,33 @@ fn grant_frames_are_placed_and_reported_by_setup_table() {
     assert_eq!(vm.read::<u64>(BUF), 0x2ff);
     assert_eq!(vm.read::<u64>(BUF + 8), 0x300);
 }
+
+#[test]
+fn grant_frame_in_a_hole() {
+    let mut vm = Vm::new(1);
+    let gfn = (MEM >> 12) + 0x100;
+    let r = vm.add_to_physmap_regs(XENMAPSPACE_GRANT_TABLE, 0, gfn);
+    assert_eq!(vm.call(0, &r), HypercallExit::MapPage { gpa: gfn << 12 });
+    vm.add_page(gfn << 12);
+    assert_eq!(
+        vm.call_retry(0, &r, Retry::PageAdded),
+        HypercallExit::Resume { rax: 0 }
+    );
+    // Grant entries the guest writes there persist when the frame moves.
+    vm.write((gfn << 12) + 8, 0x1234_5678u32);
+    let r = vm.add_to_physmap_regs(XENMAPSPACE_GRANT_TABLE, 0, 0x300);
+    assert_eq!(vm.ret(0, &r), 0);
+    assert_eq!(vm.read::<u32>(0x300_008), 0x1234_5678);
+    vm.write(
+        ARGS,
+        GnttabSetupTable64 {
+            dom: DOMID_SELF,
+            nr_frames: 1,
+            frame_list: BUF,
+            ..Default::default()
+        },
+    );
+    let setup = u64::from(GNTTABOP_SETUP_TABLE);
+    assert_eq!(vm.hc(0, HYPERVISOR_GRANT_TABLE_OP, &[setup, ARGS, 1]), 0);
+    assert_eq!(vm.read::<u64>(BUF), 0x300);
+}

@@ -233,3 +233,41 @@ fn shutdown_reports_the_reason() {
         HypercallExit::Shutdown { rax: 0, reason: 2 }
     );
 }
+
+#[test]
+fn poll_of_a_32bit_guest() {
+    let mut vm = Vm::new(1);
+    vm.write(
+        ARGS,
+        XenAddToPhysmap32 {
+            domid: DOMID_SELF,
+            size: 0,
+            space: XENMAPSPACE_SHARED_INFO,
+            idx: 0,
+            gpfn: SHINFO_GFN as u32,
+        },
+    );
+    let add = u64::from(XENMEM_ADD_TO_PHYSMAP);
+    assert_eq!(vm.hc32(0, HYPERVISOR_MEMORY_OP, &[add, ARGS]), 0);
+    let port = vm.bind_ipi(0);
+    vm.write(BUF, port);
+    vm.write(
+        ARGS,
+        SchedPoll32 {
+            ports: BUF as u32,
+            nr_ports: 1,
+            timeout: 3 * MS,
+        },
+    );
+    let r = regs32(HYPERVISOR_SCHED_OP, &[u64::from(SCHEDOP_POLL), ARGS]);
+    let wait = blocked(vm.call(0, &r));
+    assert_eq!(wait.deadline_ns, Some(3 * MS));
+    assert!(!ready(&mut vm, 0, &wait));
+    vm.platform.raise_port(vm.root.token(), port);
+    assert_eq!(vm.read::<u32>(SHINFO + 2048), 1 << port);
+    assert!(ready(&mut vm, 0, &wait));
+    vm.platform.wait_end(0, &wait);
+    // A port beyond the 32-bit ABI's 1024.
+    vm.write(BUF, 1024u32);
+    assert_eq!(vm.ret(0, &r), err(errno::EINVAL));
+}

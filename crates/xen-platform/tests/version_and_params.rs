@@ -234,3 +234,19 @@ fn default_memory_map_is_all_ram() {
         }]
     );
 }
+
+#[test]
+fn the_guest_may_overwrite_the_channel_params_without_moving_the_backends() {
+    let mut vm = Vm::new(1);
+    let console = vm.get_param(HVM_PARAM_CONSOLE_EVTCHN) as u32;
+    assert_eq!(vm.set_param(HVM_PARAM_CONSOLE_EVTCHN, 99), 0);
+    assert_eq!(vm.get_param(HVM_PARAM_CONSOLE_EVTCHN), 99);
+    // The console still answers on its real port.
+    let ring = MEM - 0x1000;
+    vm.write_bytes(ring + xen_platform::console::OUT_OFF, b"still");
+    vm.write(ring + xen_platform::console::OUT_PROD, 5u32);
+    vm.write(ARGS, EvtchnSend { port: console });
+    let send = u64::from(EVTCHNOP_SEND);
+    assert_eq!(vm.hc(0, HYPERVISOR_EVENT_CHANNEL_OP, &[send, ARGS]), 0);
+    assert_eq!(vm.output(), b"still");
+}
