@@ -174,12 +174,29 @@ pub fn notify(
         let (xen, _t) = p.xen_state().lock(token);
         (xen.console_port(), xen.store_port())
     };
-    if raise_console {
+    if raise_console && connected(p, token, console_port) {
         p.raise_port_in(token, mem, console_port);
     }
-    if raise_store {
+    if raise_store && connected(p, token, store_port) {
         p.raise_port_in(token, mem, store_port);
     }
+}
+
+/// Whether guest port `port` is still an interdomain channel to the
+/// backends' domain. The guest may close a backend's channel and reuse the
+/// port number (an IPI, a VIRQ, ...): as in Xen, the backend's notifications
+/// then go nowhere and the guest's sends on that port are not the device's.
+pub fn connected<P: Level>(p: &XenPlatform, token: &mut Token<'_, P>, port: u32) -> bool
+where
+    XenLock: LockAfter<P>,
+{
+    port != 0
+        && p.evtchn()
+            .status(token, xen_abi::DOMID_SELF, port)
+            .is_ok_and(|s| {
+                s.status == xen_abi::EVTCHNSTAT_INTERDOMAIN
+                    && s.u[0] == u32::from(xen_evtchn::BACKEND_DOMID)
+            })
 }
 
 /// Writes `CONSOLEIO_write` bytes to Xen's console: complete lines go to the

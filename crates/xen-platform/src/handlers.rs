@@ -344,8 +344,11 @@ impl MemoryHandler for XenHv<'_, '_> {
                     .gnttab
                     .add_to_physmap(u64::from(frame), gfn)
                     .map_err(|e| Errno(e.errno()))?;
-                if let Some(d) = remap.displaced {
-                    xen.grant_frames[d as usize] = None;
+                if let Some(d) = remap
+                    .displaced
+                    .and_then(|d| xen.grant_frames.get_mut(d as usize))
+                {
+                    *d = None;
                 }
                 xen.grant_frames[frame as usize] = Some(gpa);
             }
@@ -704,7 +707,8 @@ impl EvtchnHandler for XenHv<'_, '_> {
         let backend = {
             let (xen, _t) = self.shared.xen_state().lock(self.token);
             xen.backend_of(port)
-        };
+        }
+        .filter(|_| crate::backends::connected(self.shared, self.token, port));
         if backend == Some(Backend::Console) {
             // A PV ring user: host input goes to its ring.
             let (mut be, _t) = self.shared.backends().lock(self.token);

@@ -55,10 +55,8 @@ pub trait XenHost: Send + Sync {
     /// Arms (`Some`) or cancels (`None`) the host timer behind vCPU `vcpu`'s
     /// Xen timer `kind`. When it fires, call
     /// [`XenPlatform::timer_fired`](crate::XenPlatform::timer_fired). Default:
-    /// nothing; such a VMM calls
-    /// [`XenPlatform::expire_timers`](crate::XenPlatform::expire_timers) itself
-    /// (e.g. before it blocks a vCPU until
-    /// [`XenPlatform::next_deadline`](crate::XenPlatform::next_deadline)).
+    /// nothing, so Xen timers never fire: a VMM whose guests use them (Linux
+    /// does) implements it.
     fn set_timer(&self, vcpu: u32, kind: TimerKind, arm: Option<TimerArm>) {
         let _ = (vcpu, kind, arm);
     }

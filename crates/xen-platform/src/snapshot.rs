@@ -124,6 +124,22 @@ impl XenPlatform {
                 config.grant_frames
             )));
         }
+        if saved.gnttab.max_frames > config.grant_frames {
+            return Err(Error::Config(format!(
+                "a grant table of {} frames saved, {} configured",
+                saved.gnttab.max_frames, config.grant_frames
+            )));
+        }
+        let shared_info = saved
+            .pages
+            .shared_info_gfn
+            .map(|g| g.checked_mul(crate::memory::PAGE_SIZE));
+        if saved.xen.shared_info.map(Some) != shared_info {
+            return Err(Error::Config(format!(
+                "shared_info at {:#x?} in the Xen state, at GFN {:#x?} in the page caches",
+                saved.xen.shared_info, saved.pages.shared_info_gfn
+            )));
+        }
         let mut p = XenPlatform::build(config, mem, host, output)?;
         let pages = Arc::new(
             XenPages::from_state(&saved.pages)
