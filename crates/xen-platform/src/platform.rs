@@ -43,7 +43,7 @@ pub struct PlatformConfig {
     pub store_gfn: u64,
     /// Grant-table frames the guest may map.
     pub grant_frames: u32,
-    /// Guest physical address width (CPUID 0x8000_0008 EAX[7:0]): pages the
+    /// Guest physical address width (CPUID 0x8000_0008 `EAX[7:0]`): pages the
     /// guest places outside RAM must lie below it.
     pub phys_addr_bits: u8,
 }
@@ -262,12 +262,31 @@ impl XenPlatform {
         host: Arc<dyn XenHost>,
         output: Box<dyn Write + Send>,
     ) -> Result<Self> {
-        let p = Self::build(config, mem, host, output)?;
         let mut root = vm_lock::Root::new().map_err(|e| Error::Config(e.to_string()))?;
-        let (console, store) = crate::backends::bind_ports(&p.evtchn, root.token())
-            .map_err(|e| Error::Config(format!("event channel setup: {e}")))?;
+        Self::new_in(root.token(), config, mem, host, output)
+    }
+
+    /// [`XenPlatform::new`] for a thread that already holds its vm-lock
+    /// root: takes the platform's locks after `token`.
+    ///
+    /// # Errors
+    /// As [`XenPlatform::new`].
+    pub fn new_in<P: Level>(
+        token: &mut Token<'_, P>,
+        config: PlatformConfig,
+        mem: MemoryMap<GuestMemoryMmap>,
+        host: Arc<dyn XenHost>,
+        output: Box<dyn Write + Send>,
+    ) -> Result<Self>
+    where
+        MemRead: LockAfter<P>,
+    {
+        let p = Self::build(config, mem, host, output)?;
         {
-            let (mut xen, mut t) = p.xen.lock(root.token());
+            let (_mem, mut t) = p.mem.read(token);
+            let (console, store) = crate::backends::bind_ports(&p.evtchn, &mut t)
+                .map_err(|e| Error::Config(format!("event channel setup: {e}")))?;
+            let (mut xen, mut t) = p.xen.lock(&mut t);
             xen.set_backend_ports(console, store);
             let (mut be, _t) = p.backends.lock(&mut t);
             be.publish_ports(console, store);
@@ -636,7 +655,7 @@ impl XenPlatform {
         self.deliver_input_in(&mut t, &mem, route);
     }
 
-    fn deliver_input_in(
+    pub(crate) fn deliver_input_in(
         &self,
         t: &mut Token<'_, MemRead>,
         mem: &MemReadGuard<'_, GuestMemoryMmap>,

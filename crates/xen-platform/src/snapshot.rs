@@ -109,6 +109,26 @@ impl XenPlatform {
         output: Box<dyn Write + Send>,
         saved: &PlatformState,
     ) -> Result<Self> {
+        let mut root = vm_lock::Root::new().map_err(|e| Error::Config(e.to_string()))?;
+        Self::restore_in(root.token(), config, mem, host, output, saved)
+    }
+
+    /// [`XenPlatform::restore`] for a thread that already holds its vm-lock
+    /// root: takes the platform's locks after `token`.
+    ///
+    /// # Errors
+    /// As [`XenPlatform::restore`].
+    pub fn restore_in<P: Level>(
+        token: &mut Token<'_, P>,
+        config: PlatformConfig,
+        mem: MemoryMap<GuestMemoryMmap>,
+        host: Arc<dyn XenHost>,
+        output: Box<dyn Write + Send>,
+        saved: &PlatformState,
+    ) -> Result<Self>
+    where
+        MemRead: LockAfter<P>,
+    {
         let bad = |what: &str, e: &dyn std::fmt::Display| Error::Config(format!("{what}: {e}"));
         let n = config.nr_vcpus as usize;
         if saved.xen.vcpus.len() != n {
@@ -167,12 +187,8 @@ impl XenPlatform {
         *p.xen_state_mut() = xen;
         p.replace_evtchn(pages, evtchn);
         p.set_boot_ns(p.host().monotonic_ns().saturating_sub(saved.system_time_ns));
-        let mut root = vm_lock::Root::new().map_err(|e| Error::Config(e.to_string()))?;
-        {
-            let (mem, mut t) = p.memory().read(root.token());
-            p.sync_all(&mut t);
-            drop(mem);
-        }
+        let (mem, mut t) = p.memory().read(token);
+        p.sync_all(&mut t);
         // Timers at their absolute deadlines on the restored clock (a past
         // one fires at once).
         for (v, x) in saved.xen.vcpus.iter().enumerate() {
@@ -200,16 +216,17 @@ impl XenPlatform {
         }
         // What was pending is raised again: events deferred before
         // shared_info (delivered now if it is placed), queued console input.
-        if let Err(e) = p.evtchn().shared_info_mapped(root.token()) {
+        if let Err(e) = p.evtchn().shared_info_mapped_in(&mut t, &mem) {
             log::warn!("restore: deferred events: {e}");
         }
         if !saved.console.pending_input.is_empty() {
             let route = {
-                let (be, _t) = p.backends().lock(root.token());
+                let (be, _t) = p.backends().lock(&mut t);
                 be.console.input_route()
             };
-            p.deliver_input(root.token(), route);
+            p.deliver_input_in(&mut t, &mem, route);
         }
+        drop(mem);
         Ok(p)
     }
 }
