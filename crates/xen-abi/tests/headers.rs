@@ -233,7 +233,13 @@ fn model() -> Model {
     structs(&mut m);
     constants(&mut m);
     m.view = Some(View::Tools);
-    st!(m, Both, XenSysctl, "struct xen_sysctl", [cmd, interface_version, u]);
+    st!(
+        m,
+        Both,
+        XenSysctl,
+        "struct xen_sysctl",
+        [cmd, interface_version, u]
+    );
     st!(
         m,
         Both,
@@ -278,7 +284,16 @@ fn structs(m: &mut Model) {
         Both,
         VcpuTimeInfo,
         "struct vcpu_time_info",
-        [version, pad0, tsc_timestamp, system_time, tsc_to_system_mul, tsc_shift, flags, pad1]
+        [
+            version,
+            pad0,
+            tsc_timestamp,
+            system_time,
+            tsc_to_system_mul,
+            tsc_shift,
+            flags,
+            pad1
+        ]
     );
     st!(m, B64, ArchVcpuInfo64, "struct arch_vcpu_info", [cr2, pad]);
     st!(m, B32, ArchVcpuInfo32, "struct arch_vcpu_info", [cr2, pad]);
@@ -287,23 +302,42 @@ fn structs(m: &mut Model) {
         B64,
         VcpuInfo64,
         "struct vcpu_info",
-        [evtchn_upcall_pending, evtchn_upcall_mask, evtchn_pending_sel, arch, time],
-        pads [pad0]
+        [
+            evtchn_upcall_pending,
+            evtchn_upcall_mask,
+            evtchn_pending_sel,
+            arch,
+            time
+        ],
+        pads[pad0]
     );
     st!(
         m,
         B32,
         VcpuInfo32,
         "struct vcpu_info",
-        [evtchn_upcall_pending, evtchn_upcall_mask, evtchn_pending_sel, arch, time],
-        pads [pad0]
+        [
+            evtchn_upcall_pending,
+            evtchn_upcall_mask,
+            evtchn_pending_sel,
+            arch,
+            time
+        ],
+        pads[pad0]
     );
     st!(
         m,
         B64,
         ArchSharedInfo64,
         "struct arch_shared_info",
-        [max_pfn, pfn_to_mfn_frame_list_list, nmi_reason, p2m_cr3, p2m_vaddr, p2m_generation]
+        [
+            max_pfn,
+            pfn_to_mfn_frame_list_list,
+            nmi_reason,
+            p2m_cr3,
+            p2m_vaddr,
+            p2m_generation
+        ]
     );
     st!(
         m,
@@ -325,14 +359,31 @@ fn structs(m: &mut Model) {
         B64,
         SharedInfo64,
         "struct shared_info",
-        [vcpu_info, evtchn_pending, evtchn_mask, wc_version, wc_sec, wc_nsec, wc_sec_hi, arch]
+        [
+            vcpu_info,
+            evtchn_pending,
+            evtchn_mask,
+            wc_version,
+            wc_sec,
+            wc_nsec,
+            wc_sec_hi,
+            arch
+        ]
     );
     st!(
         m,
         B32,
         SharedInfo32,
         "struct shared_info",
-        [vcpu_info, evtchn_pending, evtchn_mask, wc_version, wc_sec, wc_nsec, arch]
+        [
+            vcpu_info,
+            evtchn_pending,
+            evtchn_mask,
+            wc_version,
+            wc_sec,
+            wc_nsec,
+            arch
+        ]
     );
     st!(
         m,
@@ -340,7 +391,7 @@ fn structs(m: &mut Model) {
         VcpuRunstateInfo64,
         "struct vcpu_runstate_info",
         [state, state_entry_time, time],
-        pads [pad0]
+        pads[pad0]
     );
     st!(
         m,
@@ -363,11 +414,29 @@ fn structs(m: &mut Model) {
         EvtchnBindInterdomain,
         "struct evtchn_bind_interdomain",
         [remote_dom, remote_port, local_port],
-        pads [pad]
+        pads[pad]
     );
-    st!(m, Both, EvtchnBindVirq, "struct evtchn_bind_virq", [virq, vcpu, port]);
-    st!(m, Both, EvtchnBindPirq, "struct evtchn_bind_pirq", [pirq, flags, port]);
-    st!(m, Both, EvtchnBindIpi, "struct evtchn_bind_ipi", [vcpu, port]);
+    st!(
+        m,
+        Both,
+        EvtchnBindVirq,
+        "struct evtchn_bind_virq",
+        [virq, vcpu, port]
+    );
+    st!(
+        m,
+        Both,
+        EvtchnBindPirq,
+        "struct evtchn_bind_pirq",
+        [pirq, flags, port]
+    );
+    st!(
+        m,
+        Both,
+        EvtchnBindIpi,
+        "struct evtchn_bind_ipi",
+        [vcpu, port]
+    );
     st!(m, Both, EvtchnClose, "struct evtchn_close", [port]);
     st!(m, Both, EvtchnSend, "struct evtchn_send", [port]);
     st!(
@@ -376,9 +445,15 @@ fn structs(m: &mut Model) {
         EvtchnStatus,
         "struct evtchn_status",
         [dom, port, status, vcpu, u],
-        pads [pad]
+        pads[pad]
     );
-    st!(m, Both, EvtchnBindVcpu, "struct evtchn_bind_vcpu", [port, vcpu]);
+    st!(
+        m,
+        Both,
+        EvtchnBindVcpu,
+        "struct evtchn_bind_vcpu",
+        [port, vcpu]
+    );
     st!(m, Both, EvtchnUnmask, "struct evtchn_unmask", [port]);
     st!(m, Both, EvtchnReset, "struct evtchn_reset", [dom]);
     // vcpu.rs
@@ -402,7 +477,7 @@ fn structs(m: &mut Model) {
         VcpuSetSingleshotTimer64,
         "struct vcpu_set_singleshot_timer",
         [timeout_abs_ns, flags],
-        pads [pad]
+        pads[pad]
     );
     st!(
         m,
@@ -446,7 +521,7 @@ fn structs(m: &mut Model) {
         XenMemoryMap64,
         "struct xen_memory_map",
         [nr_entries, buffer],
-        pads [pad]
+        pads[pad]
     );
     st!(
         m,
@@ -461,7 +536,7 @@ fn structs(m: &mut Model) {
         XenMemoryReservation64,
         "struct xen_memory_reservation",
         [extent_start, nr_extents, extent_order, mem_flags, domid],
-        pads [pad]
+        pads[pad]
     );
     st!(
         m,
@@ -469,7 +544,7 @@ fn structs(m: &mut Model) {
         XenMemoryReservation32,
         "struct xen_memory_reservation",
         [extent_start, nr_extents, extent_order, mem_flags, domid],
-        pads [pad]
+        pads[pad]
     );
     st!(
         m,
@@ -477,7 +552,7 @@ fn structs(m: &mut Model) {
         XenRemoveFromPhysmap64,
         "struct xen_remove_from_physmap",
         [domid, gpfn],
-        pads [pad]
+        pads[pad]
     );
     st!(
         m,
@@ -485,7 +560,7 @@ fn structs(m: &mut Model) {
         XenRemoveFromPhysmap32,
         "struct xen_remove_from_physmap",
         [domid, gpfn],
-        pads [pad]
+        pads[pad]
     );
     st!(
         m,
@@ -509,7 +584,7 @@ fn structs(m: &mut Model) {
         SchedPoll64,
         "struct sched_poll",
         [ports, nr_ports, timeout],
-        pads [pad]
+        pads[pad]
     );
     st!(
         m,
@@ -524,10 +599,22 @@ fn structs(m: &mut Model) {
         SchedRemoteShutdown,
         "struct sched_remote_shutdown",
         [domain_id, reason],
-        pads [pad]
+        pads[pad]
     );
-    st!(m, Both, SchedWatchdog, "struct sched_watchdog", [id, timeout]);
-    st!(m, Both, SchedPinOverride, "struct sched_pin_override", [pcpu]);
+    st!(
+        m,
+        Both,
+        SchedWatchdog,
+        "struct sched_watchdog",
+        [id, timeout]
+    );
+    st!(
+        m,
+        Both,
+        SchedPinOverride,
+        "struct sched_pin_override",
+        [pcpu]
+    );
     // hvm.rs
     st!(
         m,
@@ -542,7 +629,7 @@ fn structs(m: &mut Model) {
         XenHvmEvtchnUpcallVector,
         "struct xen_hvm_evtchn_upcall_vector",
         [vcpu, vector],
-        pads [pad]
+        pads[pad]
     );
     st!(
         m,
@@ -551,8 +638,8 @@ fn structs(m: &mut Model) {
         "struct vcpu_hvm_x86_32",
         [
             eax, ecx, edx, ebx, esp, ebp, esi, edi, eip, eflags, cr0, cr3, cr4, pad1, efer,
-            cs_base, ds_base, ss_base, es_base, tr_base, cs_limit, ds_limit, ss_limit,
-            es_limit, tr_limit, cs_ar, ds_ar, ss_ar, es_ar, tr_ar, pad2
+            cs_base, ds_base, ss_base, es_base, tr_base, cs_limit, ds_limit, ss_limit, es_limit,
+            tr_limit, cs_ar, ds_ar, ss_ar, es_ar, tr_ar, pad2
         ]
     );
     st!(
@@ -634,7 +721,13 @@ fn structs(m: &mut Model) {
         [dom, nr_frames, max_nr_frames, status],
         pads [pad0, pad1]
     );
-    st!(m, Both, GnttabSetVersion, "struct gnttab_set_version", [version]);
+    st!(
+        m,
+        Both,
+        GnttabSetVersion,
+        "struct gnttab_set_version",
+        [version]
+    );
     st!(
         m,
         Both,
@@ -705,7 +798,17 @@ fn structs(m: &mut Model) {
         Both,
         XenstoreDomainInterface,
         "struct xenstore_domain_interface",
-        [req, rsp, req_cons, req_prod, rsp_cons, rsp_prod, server_features, connection, error]
+        [
+            req,
+            rsp,
+            req_cons,
+            req_prod,
+            rsp_cons,
+            rsp_prod,
+            server_features,
+            connection,
+            error
+        ]
     );
     st!(
         m,
@@ -1409,7 +1512,10 @@ fn compare(m: &Model, w: W, out: &str, wanted: &[usize], bad: &mut Vec<String>) 
             "xsd_errors" => {
                 let n: usize = parts[1].parse().unwrap();
                 if n != XSD_ERRORS.len() {
-                    bad.push(format!("{w:?}: xsd_errors has {n} entries, XSD_ERRORS {}", XSD_ERRORS.len()));
+                    bad.push(format!(
+                        "{w:?}: xsd_errors has {n} entries, XSD_ERRORS {}",
+                        XSD_ERRORS.len()
+                    ));
                 }
             }
             "xsd_error" => xsd.push((parts[2].parse::<i32>().unwrap(), parts[3].to_string())),
@@ -1431,7 +1537,9 @@ fn compare(m: &Model, w: W, out: &str, wanted: &[usize], bad: &mut Vec<String>) 
     }
     for (i, (ours, theirs)) in XSD_ERRORS.iter().zip(&xsd).enumerate() {
         if ours.0 != theirs.0 || ours.1 != theirs.1 {
-            bad.push(format!("{w:?}: XSD_ERRORS[{i}]: ours {ours:?}, headers {theirs:?}"));
+            bad.push(format!(
+                "{w:?}: XSD_ERRORS[{i}]: ours {ours:?}, headers {theirs:?}"
+            ));
         }
     }
     for i in wanted {
@@ -1468,7 +1576,14 @@ fn layouts_and_values_match_the_xen_headers() {
             total += compare(&m, w, &out, &idx, &mut bad);
         }
     }
-    assert!(bad.is_empty(), "xen-abi differs from the Xen headers: {bad:#?}");
+    assert!(
+        bad.is_empty(),
+        "xen-abi differs from the Xen headers: {bad:#?}"
+    );
     // Every check ran at least once (Both ones twice).
-    assert!(total >= m.checks.len(), "{total} results for {} checks", m.checks.len());
+    assert!(
+        total >= m.checks.len(),
+        "{total} results for {} checks",
+        m.checks.len()
+    );
 }
