@@ -146,3 +146,8 @@ pub const XENFEAT_LINUX_RSDP_UNRESTRICTED: u32 = 15;
 pub const XENFEAT_NOT_DIRECT_MAPPED: u32 = 16;
 /// Feature: direct mapped.
 pub const XENFEAT_DIRECT_MAPPED: u32 = 17;
+
+/// `HYPERVISOR_VIRT_START` of the x86_64 ABI: where Xen's virtual address range starts.
+/// Xen 4.17 reports it in `XENVER_platform_parameters` to every 64-bit caller; 32-bit HVM
+/// callers get 0 (their domain has no compat range).
+pub const HYPERVISOR_VIRT_START_64: u64 = 0xffff_8000_0000_0000;

@@ -1153,6 +1153,7 @@ fn constants(m: &mut Model) {
         XEN_RUNSTATE_UPDATE,
     );
     k!(m, B64, NR_EVENT_CHANNELS_64 = "EVTCHN_2L_NR_CHANNELS");
+    k!(m, B64, HYPERVISOR_VIRT_START_64 = "HYPERVISOR_VIRT_START");
     k!(m, B32, NR_EVENT_CHANNELS_32 = "EVTCHN_2L_NR_CHANNELS");
     // start_info.rs
     k!(
