@@ -451,7 +451,10 @@ impl XenPlatform {
         let (result, effects) = {
             let (mem, mut t) = self.mem.read(token);
             let mut hv = XenHv::new(self, access, paging, long_mode, &mem, &mut t);
-            hv.no_new_pages = retry == Retry::PageRefused;
+            // Inside a multicall a page cannot be asked for: the retry would run
+            // the entries before it again. Such an entry gets -ENOMEM.
+            hv.no_new_pages =
+                retry == Retry::PageRefused || regs.nr == xen_abi::HYPERVISOR_MULTICALL;
             let r = xen_hypercall::dispatch(regs, vcpu, &*mem, &mut hv);
             (r, hv.effects)
         };
