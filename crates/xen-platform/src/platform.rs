@@ -435,6 +435,11 @@ impl XenPlatform {
     /// are virtual and go through `access`). Opens one memory-map read
     /// section for the whole call; the devices the guest notified run before
     /// it returns.
+    ///
+    /// A `HYPERVISOR_multicall` runs all its entries in that one call and
+    /// never returns [`HypercallExit::MapPage`] (retrying would run its
+    /// earlier entries again): an entry that would need a new page gets
+    /// -ENOMEM.
     pub fn on_hypercall<P: Level>(
         &self,
         token: &mut Token<'_, P>,
