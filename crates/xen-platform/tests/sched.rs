@@ -232,7 +232,8 @@ fn shutdown_reports_the_reason() {
         vm.call(0, &r),
         HypercallExit::Shutdown { rax: 0, reason: 1 }
     );
-    // As Xen, the reason is taken as a u8.
+    // As Xen, the reason is taken as a u8 (a new VM: one root per thread).
+    drop(vm);
     let mut vm = Vm::new(1);
     vm.write(ARGS, SchedShutdown { reason: 0x302 });
     assert_eq!(
