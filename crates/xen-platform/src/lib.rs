@@ -79,6 +79,7 @@ pub mod runstate;
 mod snapshot;
 pub mod state;
 mod timers;
+pub mod trace;
 
 pub use backends::{Backend, Backends};
 pub use error::{Error, Result};
