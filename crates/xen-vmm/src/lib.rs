@@ -31,8 +31,10 @@
 
 pub mod boot;
 pub mod cpuid;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod error;
+pub mod fault;
 pub mod host_timer;
 pub mod hypercall_exit;
 pub mod input;
@@ -49,6 +51,7 @@ pub mod vm;
 mod vm_snapshot;
 
 pub use error::{Error, Result};
-pub use vm::{ExitReason, Kernel, Vm, VmConfig, VmShared};
+pub use fault::VcpuFault;
+pub use vm::{ExitReason, Kernel, Vm, VmConfig, VmShared, EXIT_VMM_ERROR};
 pub use vm_snapshot::Quiesced;
 pub use xen_platform;

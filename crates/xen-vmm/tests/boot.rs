@@ -131,8 +131,8 @@ fn cli_errors_are_clear() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an ELF"));
 
     let out = bin().args(["run", "--mem", "1"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(70));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("too small"));
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 is not in 4..=3072"));
 
     let out = bin().args(["run", "--vcpus", "x"]).output().unwrap();
     assert_eq!(out.status.code(), Some(64));
