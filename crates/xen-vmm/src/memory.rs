@@ -75,7 +75,7 @@ pub fn create_guest_memory(mem_bytes: u64) -> Result<GuestMemoryMmap> {
             MAX_MEM_BYTES >> 20
         )));
     }
-    if mem_bytes % PAGE_SIZE != 0 {
+    if !mem_bytes.is_multiple_of(PAGE_SIZE) {
         return Err(Error::Config("guest memory must be page aligned".into()));
     }
     GuestMemoryMmap::from_ranges(&[

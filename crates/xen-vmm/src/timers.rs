@@ -51,13 +51,13 @@ impl MutEventSubscriber for TimerSubscriber {
         let Some(_section) = section else {
             return; // the VM ended
         };
-        let timer = if data % 2 == 0 {
+        let timer = if data.is_multiple_of(2) {
             &t.singleshot
         } else {
             &t.periodic
         };
         if timer.read() > 0 {
-            let kind = if data % 2 == 0 {
+            let kind = if data.is_multiple_of(2) {
                 TimerKind::SingleShot
             } else {
                 TimerKind::Periodic

@@ -128,7 +128,10 @@ fn bad_vcpus_and_mem_are_refused_as_usage_errors() {
     for (args, msg) in [
         (&["run", "--vcpus", "0"][..], "0 is not in 1..=32"),
         (&["run", "--vcpus", "33"], "33 is not in 1..=32"),
-        (&["run", "--vcpus=-1"], "invalid value '-1' for '--vcpus <N>'"),
+        (
+            &["run", "--vcpus=-1"],
+            "invalid value '-1' for '--vcpus <N>'",
+        ),
         (&["run", "--mem", "3"], "3 is not in 4..=3072"),
         (&["run", "--mem", "3073"], "3073 is not in 4..=3072"),
         (&["run", "--mem", "18446744073709551615"], "not in 4..=3072"),

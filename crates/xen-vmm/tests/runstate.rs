@@ -156,7 +156,10 @@ fn check(r: &Run, wide: bool) {
 
     // The time area: a stable (even) version, written with vcpu_info's pvclock.
     let version = r.u32(TIME);
-    assert!(version != 0 && version % 2 == 0, "version {version}");
+    assert!(
+        version != 0 && version.is_multiple_of(2),
+        "version {version}"
+    );
     let system_time = r.u64(TIME + 16);
     assert!(
         system_time > 0 && system_time < e2,
