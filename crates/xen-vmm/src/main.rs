@@ -112,8 +112,9 @@ fn parse() -> Result<Cli, ExitCode> {
             if !e.use_stderr() {
                 return Err(ExitCode::SUCCESS);
             }
+            let subcommand = std::env::args().skip(1).find(|a| !a.starts_with('-'));
             if e.kind() == clap::error::ErrorKind::UnknownArgument
-                && std::env::args().nth(1).as_deref() == Some("restore")
+                && subcommand.as_deref() == Some("restore")
             {
                 eprintln!(
                     "note: restore takes only --snapshot-on-signal (the snapshot holds the rest)"
