@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `memory_op` sub-ops and argument structs (`memory.h`), e820 entries.
 
 /// Populate physmap etc. (subset of XENMEM_* used by HVM guests.)

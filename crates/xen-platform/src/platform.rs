@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! [`XenPlatform`]: the Xen a guest sees, and the handful of entry points a
 //! VMM calls from its vCPU loop and its host threads.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Hypercall tracing: with the log target [`HYPERCALL_TARGET`] enabled at
 //! trace level (e.g. `RUST_LOG=xen_platform::hypercall=trace`, or the
 //! `xen-vmm` binary's `--trace-hypercalls`), [`XenPlatform::on_hypercall`]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The built-in demo guest, assembled at run time with iced-x86: a 64-bit
 //! guest for two vCPUs that calls xen_version, maps shared_info, registers
 //! a vcpu_info, sets the callback vector, sends event-channel IPIs between

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! VMM-side failures of a vCPU: a triple fault (`KVM_EXIT_SHUTDOWN`), a KVM
 //! internal error, a failed VM entry or an exit this VMM does not handle.
 //! The vCPU thread records what happened and the vCPU's registers

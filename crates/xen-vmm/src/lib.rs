@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! xen-vmm: a KVM VMM that runs Xen PVH/HVM guests, built from the
 //! xen-on-kvm crates. Library (this crate) and binary (`xen-vmm`).
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `xen-vmm`: run a Xen PVH guest (or the built-in demo) on KVM.
 //!
 //! ```text

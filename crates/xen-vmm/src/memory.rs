@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Guest physical memory: the layout this VMM gives guests, building the
 //! `GuestMemoryMmap`, registering it with KVM, and adding single pages in
 //! holes (for shared_info / grant frames mapped at GFNs outside RAM).

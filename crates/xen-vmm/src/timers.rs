@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The timer thread: an `event_manager` loop over the guest timers' timerfds
 //! ([`crate::host_timer`]) that hands each expiry to the platform, which
 //! delivers `VIRQ_TIMER`.

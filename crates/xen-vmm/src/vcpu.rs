@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! vCPU threads: the `KVM_RUN` loop, exit handling, upcall injection with
 //! `KVM_INTERRUPT`, kicks, and sleeping in HLT / `SCHEDOP_block` / `SCHEDOP_poll`.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The VM: KVM objects, guest memory, vCPUs, the Xen platform, and running
 //! it all (one thread per vCPU plus the timer thread).
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Booting: a PVH ELF (ELF32, EM_X86_64 and EM_386) built here, entered in
 //! 32-bit protected mode with hvm_start_info in ebx; the CLI with the demo
 //! guest and its error messages.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The `xen-vmm` binary: command-line parsing and validation, help, exit
 //! statuses, VMM-side failure reports, hypercall tracing, the demo guest.
 

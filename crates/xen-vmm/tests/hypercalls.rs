@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Hypercall families from 64- and 32-bit guests on real KVM.
 
 mod common;

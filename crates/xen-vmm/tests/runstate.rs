@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `VCPUOP_register_runstate_memory_area` and `VCPUOP_register_vcpu_time_memory_area`
 //! on real KVM: a guest registers both areas, blocks once, and the areas hold a sane
 //! runstate (accounting of running / blocked time) and pvclock. The guest first enables
