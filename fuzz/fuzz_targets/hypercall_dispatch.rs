@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Fuzz target: arbitrary registers and guest memory into `xen_hypercall::dispatch`.
 //!
 //! Input layout: byte 0 = flags (bit 0: 32-bit guest, bit 1: CPL 3, bit 2: event pending,

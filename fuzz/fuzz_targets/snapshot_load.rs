@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Fuzz target: snapshot deserialization.
 //!
 //! Feeds arbitrary bytes to `xen_vmm::snapshot::parse`, which checks the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The VM lock hierarchy as types.
 //!
 //! Every lock of a VMM built on these crates has a *level*; levels are totally ordered,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! [`MemoryMap`]: the guest memory map with a typed read section and `synchronize`.
 //!
 //! Built on [`vm_memory::GuestMemoryAtomic`] (an `arc-swap` of the map): readers take a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! [`OrderedMutex`]: a `std::sync::Mutex` with a lock level, and [`lock_all_vcpus`].
 
 use std::fmt;

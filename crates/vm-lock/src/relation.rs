@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The relations between lock levels: which level may be taken while which is held.
 //!
 //! All three traits are sealed: only the levels of [`crate::level`] implement them, so code

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Tokens: zero-sized proofs of "level `L` is the innermost level held on this thread".
 
 use std::cell::Cell;

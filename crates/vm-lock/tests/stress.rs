@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Several threads take VmLock -> vCPU -> XenLock (and read-section, page-cache, all-vCPU and
 //! memory-map-replace) paths at random; the run must finish (no deadlock) with every increment
 //! accounted for (mutual exclusion held).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `MemoryMap::synchronize`: waits for readers of retired maps, and only for them.
 //!
 //! Threads and channels, no timing assertions: "still waiting" is checked with a bounded

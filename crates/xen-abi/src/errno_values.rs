@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Xen errno values (`xen/errno.h`). Hypercalls return them negated.
 //!
 //! On x86 they coincide with the Linux values.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `grant_table_op` sub-ops and structs (`grant_table.h`), v1 grant entries.
 
 /// Map a grant reference.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Hand-written `#[repr(C)]` types and constants of the Xen public guest ABI, for x86 HVM/PVH
 //! guests of both widths.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `memory_op` sub-ops and argument structs (`memory.h`), e820 entries.
 
 /// Give extents back to the domain (`struct xen_memory_reservation`).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! [`Evtchn`]: the per-VM port table, the event-channel operations and 2-level delivery.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Xen event channels for a KVM-based VMM: the per-VM port table, the `EVTCHNOP_*`
 //! operations, 2-level delivery into guest memory exactly as Xen does it, host-side backend
 //! ports with eventfds, and `SCHEDOP_poll` wake-ups.

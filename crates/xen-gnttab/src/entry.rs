@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Grant entries as the guest writes them: `grant_entry_v1 { u16 flags;
 //! u16 domid; u32 frame; }`, 512 to a 4 KiB frame.
 

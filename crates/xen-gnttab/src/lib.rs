@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Xen grant table (version 1) bookkeeping for a VMM.
 //!
 //! A Xen guest shares its pages with other domains through a grant table:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The plain state of the table, for snapshots (`state()` / `from_state()`).
 
 /// Snapshot state of the grant table bookkeeping.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The table: which frame sits at which guest frame number, how many
 //! frames are in use, and the answers to `GNTTABOP_*` and
 //! `XENMEM_add_to_physmap(XENMAPSPACE_grant_table)`.

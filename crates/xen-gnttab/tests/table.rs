@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The grant table through its public API.
 
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Register and argument decoding into a typed [`Request`].
 
 use vm_memory::{Bytes, GuestAddress};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The dispatcher: decode, call the handler, write outputs back, encode the result.
 
 use core::mem::offset_of;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Handler traits, one per hypercall family, combined into [`Hypervisor`].
 //!
 //! The VMM implements them by calling the crates that own the state (xen-evtchn for event

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Xen hypercall handling for a userspace VMM: hypercall page contents, register decoding for
 //! 64- and 32-bit guests, typed requests, handler traits and a dispatcher that writes results
 //! back to guest memory and encodes the return value.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Typed hypercall requests produced by [`decode`](crate::decode).
 //!
 //! Guest addresses named `out` are guest-virtual addresses where the dispatcher writes the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Test support: [`RecordingHypervisor`], a simple in-memory implementation of every handler
 //! trait that records the last call. Enabled by the `test-support` feature.
 

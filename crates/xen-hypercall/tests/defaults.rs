@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! A `Hypervisor` that overrides nothing but `domid`, `nr_vcpus` and the translation gets
 //! the documented defaults (crate docs, "Defaults") for every family.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Cross-cutting dispatcher behaviour: privilege, unknown calls, result encoding, pointers.
 
 mod common;

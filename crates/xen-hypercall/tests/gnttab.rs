@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! grant_table_op: query_size, setup_table, set_version, get_version.
 
 mod common;

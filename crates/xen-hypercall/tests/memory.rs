@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! memory_op: add_to_physmap and memory_map.
 
 mod common;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The devices the guest reaches through event channels: the PV console
 //! ring (`HVM_PARAM_CONSOLE_PFN/EVTCHN`), the xenstore ring
 //! (`HVM_PARAM_STORE_PFN/EVTCHN`), the grant table, and Xen's own console

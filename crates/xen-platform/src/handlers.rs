@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The platform's implementation of xen-hypercall's handler traits: the
 //! dispatcher decodes and validates a hypercall and calls these methods,
 //! which act on [`XenState`](crate::state::XenState) (lock level `XenLock`),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! What the platform needs from the VMM: [`XenHost`] (VM-wide: clock, timers,
 //! waking vCPUs) and [`VcpuAccess`] (the calling vCPU, for one hypercall).
 //!

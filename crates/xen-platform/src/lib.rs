@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! xen-platform: the Xen a guest sees, without KVM.
 //!
 //! [`XenPlatform`] owns everything that makes a Xen HVM/PVH guest's
@@ -79,6 +80,7 @@ pub mod runstate;
 mod snapshot;
 pub mod state;
 mod timers;
+pub mod trace;
 
 pub use backends::{Backend, Backends};
 pub use error::{Error, Result};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Where a guest may place pages outside its RAM (shared_info, grant frames
 //! mapped with `XENMEM_add_to_physmap` at GFNs in holes).
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! [`XenPlatform`]: the Xen a guest sees, and the handful of entry points a
 //! VMM calls from its vCPU loop and its host threads.
 
@@ -453,7 +454,9 @@ impl XenPlatform {
     /// Runs hypercall `regs` of vCPU `vcpu` (`paging`: CR0.PG, its pointers
     /// are virtual and go through `access`). Opens one memory-map read
     /// section for the whole call; the devices the guest notified run before
-    /// it returns.
+    /// it returns. With the log target [`crate::trace::HYPERCALL_TARGET`]
+    /// enabled at trace level, logs the call, its decoded arguments and the
+    /// result.
     ///
     /// A `HYPERVISOR_multicall` runs all its entries in that one call and
     /// never returns [`HypercallExit::MapPage`] (retrying would run its
@@ -471,6 +474,35 @@ impl XenPlatform {
     where
         MemRead: LockAfter<P>,
     {
+        if !log::log_enabled!(target: crate::trace::HYPERCALL_TARGET, log::Level::Trace) {
+            return self.hypercall(token, vcpu, regs, paging, access, retry, None);
+        }
+        let mut decoded = None;
+        let exit = self.hypercall(token, vcpu, regs, paging, access, retry, Some(&mut decoded));
+        log::trace!(
+            target: crate::trace::HYPERCALL_TARGET,
+            "{}",
+            crate::trace::format(vcpu, regs, decoded.as_ref(), &exit)
+        );
+        exit
+    }
+
+    /// [`XenPlatform::on_hypercall`]; with `decoded`, the request decoded
+    /// from `regs` (read-only, before the call runs) is stored there.
+    #[allow(clippy::too_many_arguments)]
+    fn hypercall<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        vcpu: u32,
+        regs: &HypercallRegs,
+        paging: bool,
+        access: &mut dyn VcpuAccess,
+        retry: Retry,
+        decoded: Option<&mut Option<xen_hypercall::XenResult<xen_hypercall::Request>>>,
+    ) -> HypercallExit
+    where
+        MemRead: LockAfter<P>,
+    {
         let long_mode = regs.mode == GuestWidth::Bits64;
         let (result, effects) = {
             let (mem, mut t) = self.mem.read(token);
@@ -479,6 +511,11 @@ impl XenPlatform {
             // the entries before it again. Such an entry gets -ENOMEM.
             hv.no_new_pages =
                 retry == Retry::PageRefused || regs.nr == xen_abi::HYPERVISOR_MULTICALL;
+            if let Some(out) = decoded {
+                let ctx =
+                    xen_hypercall::DecodeContext::new(vcpu, self.config().domid, self.nr_vcpus());
+                *out = Some(xen_hypercall::decode(regs, &ctx, &*mem, &mut hv));
+            }
             let r = xen_hypercall::dispatch(regs, vcpu, &*mem, &mut hv);
             (r, hv.effects)
         };

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The platform's state for snapshots: plain values ([`PlatformState`]),
 //! with no file format. The VMM persists it as it likes (xen-vmm uses
 //! versionize) and builds a platform from it with [`XenPlatform::restore`],

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The platform's own Xen state ([`XenState`], lock level `XenLock`):
 //! timers, HVM params, where shared_info / vcpu_info / grant frames are, the
 //! callback, the backends' ports. Event channels and the shared_info /

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Xen timers: the platform keeps each vCPU's deadlines in its Xen state and
 //! has the host arm a timer for them ([`crate::XenHost::set_timer`]); an
 //! expiry comes back as [`crate::XenPlatform::timer_fired`].

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! [`GpaCache`]: one cached, invalidatable mapping of a guest-physical range.
 
 use vm_lock::{Level, LockAfter, MemReadGuard, OrderedRwLock, Token};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The crate's error type.
 
 /// Errors of the page cache. Every variant maps to a Xen errno with [`Error::errno`].

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! [`XenPages`]: the per-VM set of cached Xen pages and the protocols used to update them.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};

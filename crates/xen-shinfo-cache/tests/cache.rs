@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Integration tests over a real GuestMemoryMmap: bit operations, protocols, invalidation.
 
 use vm_lock::{MemoryMap, Root};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! A xenstore server for one Xen guest, over the guest's xenstore ring.
 //!
 //! The page at `HVM_PARAM_STORE_PFN` is a `xenstore_domain_interface`: a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The server: reads requests from the ring, answers them from the
 //! store, queues replies and watch events, and writes them back.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The server through its public API, driven as a guest drives the ring.
 
 mod common;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Snapshot size and save/restore time of a real [`Vm`] through
 //! `Vm::snapshot` / `Vm::restore`: a raw 64-bit guest writes every page of
 //! its RAM, then halts; the VMM snapshots it while its threads run, restores

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The one error type of this crate.
 
 use std::path::PathBuf;

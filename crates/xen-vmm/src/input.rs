@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The console-input thread: host input (e.g. stdin) for the guest's
 //! console, handed to the platform ([`xen_platform::XenPlatform::console_input`]).
 

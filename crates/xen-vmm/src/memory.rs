@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Guest physical memory: the layout this VMM gives guests, building the
 //! `GuestMemoryMmap`, registering it with KVM, and adding single pages in
 //! holes (for shared_info / grant frames mapped at GFNs outside RAM).
@@ -75,7 +76,7 @@ pub fn create_guest_memory(mem_bytes: u64) -> Result<GuestMemoryMmap> {
             MAX_MEM_BYTES >> 20
         )));
     }
-    if mem_bytes % PAGE_SIZE != 0 {
+    if !mem_bytes.is_multiple_of(PAGE_SIZE) {
         return Err(Error::Config("guest memory must be page aligned".into()));
     }
     GuestMemoryMmap::from_ranges(&[

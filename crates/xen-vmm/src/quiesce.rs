@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Quiescing the VMM's host threads that write guest memory (the timer
 //! thread, the console-input thread) for a snapshot.
 //!

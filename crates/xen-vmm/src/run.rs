@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Running a [`Vm`]: one thread per vCPU ([`crate::vcpu`]) and the timer
 //! thread ([`crate::timers`]), until the guest shuts down or a vCPU fails.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! vCPU threads: the `KVM_RUN` loop, exit handling, upcall injection with
 //! `KVM_INTERRUPT`, kicks, and sleeping in HLT / `SCHEDOP_block` / `SCHEDOP_poll`.
 //!
@@ -310,8 +311,19 @@ fn step(shared: &VmShared, vs: &mut VcpuState, t: &mut Token<'_, VcpuMutex>) -> 
             }))
         }
         VcpuExit::Shutdown => {
-            log::error!("vCPU {id}: triple fault");
-            shared.finish(ExitReason::Crash);
+            crate::fault::vcpu_failed(shared, vs, "triple fault (KVM_EXIT_SHUTDOWN)".into());
+            return Ok(Action::Exit);
+        }
+        VcpuExit::InternalError => {
+            let what = crate::fault::internal_error(vs);
+            crate::fault::vcpu_failed(shared, vs, what);
+            return Ok(Action::Exit);
+        }
+        VcpuExit::FailEntry(reason, cpu) => {
+            let what = format!(
+                "VM entry failed (KVM_EXIT_FAIL_ENTRY): hardware reason {reason:#x} on host CPU {cpu}"
+            );
+            crate::fault::vcpu_failed(shared, vs, what);
             return Ok(Action::Exit);
         }
         VcpuExit::Unsupported(kvm_bindings::KVM_EXIT_XEN) => {
@@ -322,10 +334,8 @@ fn step(shared: &VmShared, vs: &mut VcpuState, t: &mut Token<'_, VcpuMutex>) -> 
             return Ok(Action::Exit);
         }
         other => {
-            let regs = format!("{other:?}");
-            let rip = vs.fd.get_regs().map(|r| r.rip).unwrap_or(0);
-            log::error!("vCPU {id}: unhandled exit {regs} at rip {rip:#x}");
-            shared.finish(ExitReason::Crash);
+            let what = format!("unhandled exit {other:?}");
+            crate::fault::vcpu_failed(shared, vs, what);
             return Ok(Action::Exit);
         }
     }

@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The VM: KVM objects, guest memory, vCPUs, the Xen platform, and running
 //! it all (one thread per vCPU plus the timer thread).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use kvm_bindings::KVM_MAX_CPUID_ENTRIES;
 use kvm_ioctls::{Cap, Kvm, VcpuFd, VmFd};
@@ -13,6 +14,7 @@ use vmm_sys_util::eventfd::EventFd;
 
 use crate::boot::{self, BootEntry, EntryMode};
 use crate::error::{Error, Result};
+use crate::fault::VcpuFault;
 use crate::host_timer::VcpuTimers;
 use crate::memory;
 use crate::serial::SerialDevice;
@@ -122,20 +124,36 @@ impl VmConfig {
 pub enum ExitReason {
     /// `SCHEDOP_shutdown` with this Xen reason (`SHUTDOWN_*`).
     Shutdown(u32),
-    /// Triple fault, emulation failure or another fatal vCPU exit.
+    /// Ended without a guest shutdown or a vCPU failure (e.g. stopped from
+    /// the host with [`VmShared::finish`]); reported like a guest crash.
     Crash,
+    /// The VMM could not run the guest on: a triple fault
+    /// (`KVM_EXIT_SHUTDOWN`), a KVM internal error, a failed VM entry or an
+    /// exit it does not handle. [`VmShared::fault`] tells which vCPU and
+    /// holds its registers.
+    VmmError,
 }
+
+/// Process exit status of [`ExitReason::VmmError`] (the guest's shutdown
+/// reasons are 0 to 4; 64 and 70 are the binary's usage and setup errors).
+pub const EXIT_VMM_ERROR: i32 = 71;
 
 impl ExitReason {
     /// Process exit status: the Xen shutdown reason (poweroff 0, reboot 1,
-    /// suspend 2, crash 3, watchdog 4, ...); a VMM-detected crash is 3.
+    /// suspend 2, crash 3, watchdog 4, ...); [`ExitReason::Crash`] is 3,
+    /// [`ExitReason::VmmError`] [`EXIT_VMM_ERROR`] (71).
     pub fn exit_status(self) -> i32 {
         match self {
-            ExitReason::Shutdown(r) => r.min(100) as i32,
+            ExitReason::Shutdown(r) => r.min(EXIT_SHUTDOWN_MAX) as i32,
             ExitReason::Crash => xen_abi::SHUTDOWN_CRASH as i32,
+            ExitReason::VmmError => EXIT_VMM_ERROR,
         }
     }
 }
+
+/// Largest exit status a guest shutdown reason maps to (below the binary's
+/// own statuses 64, 70 and 71).
+const EXIT_SHUTDOWN_MAX: u32 = 63;
 
 /// Per-vCPU state behind the vCPU mutex (like KVM's `vcpu->mutex`).
 pub struct VcpuState {
@@ -171,6 +189,7 @@ pub struct VmShared {
     pub serial: OrderedMutex<PageCache<0>, SerialDevice>,
     done: AtomicBool,
     exit_status: AtomicI32,
+    fault: OnceLock<VcpuFault>,
     pub(crate) stop_evt: EventFd,
     /// Asks vCPU threads to park outside `KVM_RUN` (snapshot pause).
     pub pause: AtomicBool,
@@ -202,8 +221,9 @@ impl VmShared {
             .is_ok()
         {
             let code = match reason {
-                ExitReason::Shutdown(r) => r as i32,
+                ExitReason::Shutdown(r) => r.min(i32::MAX as u32) as i32,
                 ExitReason::Crash => -1,
+                ExitReason::VmmError => -2,
             };
             self.exit_status.store(code, Ordering::Release);
         }
@@ -220,11 +240,22 @@ impl VmShared {
             return None;
         }
         let c = self.exit_status.load(Ordering::Acquire);
-        Some(if c < 0 {
-            ExitReason::Crash
-        } else {
-            ExitReason::Shutdown(c as u32)
+        Some(match c {
+            -2 => ExitReason::VmmError,
+            c if c < 0 => ExitReason::Crash,
+            c => ExitReason::Shutdown(c as u32),
         })
+    }
+
+    /// What ended the VM with [`ExitReason::VmmError`]: the first vCPU
+    /// failure recorded.
+    pub fn fault(&self) -> Option<&VcpuFault> {
+        self.fault.get()
+    }
+
+    /// Records a vCPU failure (the first one is kept).
+    pub(crate) fn record_fault(&self, fault: VcpuFault) {
+        let _ = self.fault.set(fault);
     }
 
     /// Makes vCPU `v` leave `KVM_RUN` (or a wait) and look at its events.
@@ -402,6 +433,7 @@ impl Vm {
             serial: OrderedMutex::new(SerialDevice::new()),
             done: AtomicBool::new(false),
             exit_status: AtomicI32::new(0),
+            fault: OnceLock::new(),
             stop_evt: EventFd::new(libc::EFD_NONBLOCK).map_err(|source| Error::Io {
                 op: "eventfd",
                 source,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Snapshot and restore of a whole [`Vm`]: the glue between the VMM and the
 //! [`crate::snapshot`] file format.
 //!

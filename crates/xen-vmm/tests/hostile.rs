@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Every hypercall family, driven with good and hostile arguments (bad
 //! pointers, huge lengths, bad ports, bad vCPUs, unknown sub-ops): the guest
 //! gets Xen errnos and the VMM keeps running.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Pausing every vCPU (the snapshot hook): after `pause_vcpus`, the vCPU
 //! mutexes can all be taken with `lock_all_vcpus`, registers read, and the
 //! guest makes no progress until `resume_vcpus`.

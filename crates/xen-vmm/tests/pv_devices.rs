@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The PV console ring (output and host input), the xenstore ring, the
 //! pvclock time info and wall clock, `console_io` (output kept apart from the
 //! ring, input through `CONSOLEIO_read`), and the backend channels after

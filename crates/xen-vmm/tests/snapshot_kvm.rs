@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Snapshot capture/restore of KVM vCPU and VM state on real KVM.
 //!
 //! Runs where /dev/kvm works; with XEN_ON_KVM_REQUIRE_KVM=1 (CI) a missing

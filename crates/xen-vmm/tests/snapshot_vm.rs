@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `Vm::snapshot` / `Vm::restore` in-process on real KVM: the Xen state a
 //! guest set up (shared_info in a hole page, callback and per-vCPU upcall
 //! vectors, VIRQ_TIMER and IPI ports, a running periodic timer) is in the

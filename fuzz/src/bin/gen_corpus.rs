@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Writes seed inputs for every fuzz target into `corpus/<target>/` (or `<dir>/<target>/`
 //! when a directory is given): `cargo run --bin gen_corpus [-- <dir>]`.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The Xen PV console: the `xencons_interface` page.
 //!
 //! The page (`HVM_PARAM_CONSOLE_PFN`) holds two byte rings: `in` (1024

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The guest memory map (e820 style), as Xen gives PVH guests: RAM below
 //! 640 KiB, a hole up to 1 MiB, RAM above, the special pages reserved.
 

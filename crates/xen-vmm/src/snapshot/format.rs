@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The snapshot file layout, its header and trailer, and the versionize
 //! [`VersionMap`] of the state section.
 //!

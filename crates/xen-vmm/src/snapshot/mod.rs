@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Snapshot and restore of Xen guests, with versionize.
 //!
 //! A snapshot holds guest memory, the KVM state of every vCPU and of the VM,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Unit tests of the snapshot file format (no KVM needed).
 
 use std::io::Cursor;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Versionize mirrors of the Xen state our VMM emulates in userspace.
 //!
 //! Pending and mask bits of event channels live in guest memory (shared_info
