@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Layout and value checks against Xen's own public headers, not against numbers of ours.
 //!
 //! A C program is generated from the list below, compiled with the system `cc` against

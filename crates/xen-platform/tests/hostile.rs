@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! A hostile guest: unknown hypercalls and sub-ops (-ENOSYS), pointers
 //! outside RAM (-EFAULT), ports and vCPU ids out of range (-EINVAL,
 //! -ENOENT), calls from user mode (-EPERM), and a seeded random walk over

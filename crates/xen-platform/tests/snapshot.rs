@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `XenPlatform::state` then `XenPlatform::restore` over a copy of guest
 //! memory: bindings, pending events, upcall routing, timers (re-armed on the
 //! host at their absolute deadlines), the console and xenstore survive; a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Xen timers: `VCPUOP_set_singleshot_timer`, `set_timer_op`,
 //! `VCPUOP_set_periodic_timer` and their stops reach `XenHost::set_timer`
 //! with absolute deadlines on the host clock (boot instant + Xen system

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Shared harness of the xen-platform integration tests: 16 MiB of guest
 //! memory in a vm-lock `MemoryMap`, a recording [`TestHost`] whose clock the
 //! test drives, and helpers that make hypercalls the way a vCPU loop would
