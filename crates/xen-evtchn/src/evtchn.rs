@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use vm_lock::{
-    Level, LockAfter, MemRead, MemReadGuard, MemoryMap, OrderedRwLock, PageCache, Token, XenLock,
+    EvtchnLock, Level, LockAfter, MemRead, MemReadGuard, MemoryMap, OrderedRwLock, PageCache, Token,
 };
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use xen_abi::{
@@ -70,7 +70,7 @@ struct Port {
     binding: Binding,
 }
 
-/// The state behind the `XenLock`.
+/// The state behind the `EvtchnLock`.
 #[derive(Debug)]
 struct Table {
     /// Index = port; `None` = free. Port 0 is reserved and stays `None`.
@@ -213,7 +213,9 @@ pub enum Delivery {
 /// Share it in an `Arc`; every method takes `&self` and a `vm-lock` token and may be
 /// called from any thread (vCPU threads for hypercalls, host threads for backends, the
 /// timer thread for `VIRQ_TIMER`). Lock order inside: memory-map read section (`MemRead`),
-/// the port table (`XenLock`), `shared_info` (`PageCache<0>`), `vcpu_info` (`PageCache<1>`).
+/// the port table (`EvtchnLock`), `shared_info` (`PageCache<0>`), `vcpu_info` (`PageCache<1>`).
+/// The port table comes after `XenLock`: a caller holding the platform's Xen state may call
+/// every operation that needs no read section of its own (the `_in` forms and the rest).
 ///
 /// Ops that touch guest memory come in two forms: `op(token, ..)` opens its own read
 /// section (token level before `MemRead`), `op_in(token, snap, ..)` runs inside the
@@ -268,7 +270,7 @@ pub struct Evtchn<M: RegionArcs, S: UpcallSink> {
     mem: MemoryMap<M>,
     pages: Arc<XenPages<M>>,
     sink: S,
-    table: OrderedRwLock<XenLock, Table>,
+    table: OrderedRwLock<EvtchnLock, Table>,
     polls: Box<[PollSlot]>,
     pollers: AtomicU32,
     /// Ports set pending while `shared_info` was not placed (one bit per port). Set with the
@@ -329,6 +331,14 @@ where
     /// Number of usable ports for the current guest width (4096 or 1024).
     pub fn nr_ports(&self) -> u32 {
         self.pages.width().nr_2l_ports()
+    }
+
+    /// Refuses a read section of another memory map (another VM's): `_in` operations would
+    /// otherwise read and write that VM's guest memory through this VM's page caches.
+    fn check_section(&self, snap: &MemReadGuard<'_, M>) -> Result<()> {
+        self.mem
+            .check(snap)
+            .map_err(|_| Error::Page(xen_shinfo_cache::Error::ForeignMap))
     }
 
     fn is_self(&self, dom: u16) -> bool {
@@ -465,7 +475,7 @@ where
     }
 
     /// [`Evtchn::set_pending`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::set_pending`].
@@ -476,8 +486,9 @@ where
         port: u32,
     ) -> Result<Delivery>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         let nr = self.nr_ports();
         let (table, mut t) = self.table.read(token);
         table.port(port, nr)?;
@@ -499,7 +510,7 @@ where
         remote_dom: u16,
     ) -> Result<u32>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         if !self.is_self(dom) {
             return Err(Error::NoSuchDomain(dom));
@@ -541,7 +552,7 @@ where
     }
 
     /// [`Evtchn::bind_interdomain`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::bind_interdomain`].
@@ -553,8 +564,9 @@ where
         remote_port: u32,
     ) -> Result<u32>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         let nr = self.nr_ports();
         let loopback = self.is_self(remote_dom);
         if !loopback && remote_dom != BACKEND_DOMID {
@@ -609,7 +621,7 @@ where
     /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn bind_virq<P: Level>(&self, token: &mut Token<'_, P>, virq: u32, vcpu: u32) -> Result<u32>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         if virq >= NR_VIRQS || (virq_is_global(virq) && vcpu != 0) {
             return Err(Error::InvalidVirq { virq, vcpu });
@@ -637,7 +649,7 @@ where
     /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn bind_ipi<P: Level>(&self, token: &mut Token<'_, P>, vcpu: u32) -> Result<u32>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         self.check_vcpu(vcpu)?;
         let nr = self.nr_ports();
@@ -664,7 +676,7 @@ where
         _flags: u32,
     ) -> Result<u32>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         if pirq >= self.config.nr_pirqs {
             return Err(Error::InvalidPirq(pirq));
@@ -692,7 +704,7 @@ where
     /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn bind_vcpu<P: Level>(&self, token: &mut Token<'_, P>, port: u32, vcpu: u32) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         self.check_vcpu(vcpu)?;
         let nr = self.nr_ports();
@@ -721,7 +733,7 @@ where
     }
 
     /// [`Evtchn::close`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::close`].
@@ -732,8 +744,9 @@ where
         port: u32,
     ) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         let nr = self.nr_ports();
         let (mut table, mut t) = self.table.write(token);
         table.port(port, nr)?;
@@ -742,7 +755,12 @@ where
         Ok(())
     }
 
-    fn clear_pending(&self, token: &mut Token<'_, XenLock>, snap: &MemReadGuard<'_, M>, port: u32) {
+    fn clear_pending(
+        &self,
+        token: &mut Token<'_, EvtchnLock>,
+        snap: &MemReadGuard<'_, M>,
+        port: u32,
+    ) {
         let w = self.pages.width();
         self.take_deferred(port);
         // No shared_info: nothing to clear.
@@ -765,7 +783,7 @@ where
     }
 
     /// [`Evtchn::send`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::send`].
@@ -776,8 +794,9 @@ where
         port: u32,
     ) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         let nr = self.nr_ports();
         let (table, mut t) = self.table.read(token);
         let p = table.port(port, nr)?;
@@ -818,7 +837,7 @@ where
         port: u32,
     ) -> Result<PortStatus>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         if !self.is_self(dom) {
             return Err(Error::NoSuchDomain(dom));
@@ -867,7 +886,7 @@ where
     }
 
     /// [`Evtchn::unmask`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::unmask`].
@@ -878,8 +897,9 @@ where
         port: u32,
     ) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         let nr = self.nr_ports();
         if port >= nr {
             return Err(Error::InvalidPort(port));
@@ -927,7 +947,7 @@ where
     }
 
     /// [`Evtchn::reset`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::reset`].
@@ -938,8 +958,9 @@ where
         dom: u16,
     ) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         if !self.is_self(dom) {
             return Err(Error::NoSuchDomain(dom));
         }
@@ -971,7 +992,7 @@ where
     }
 
     /// [`Evtchn::shared_info_mapped`] inside the caller's memory-map read section: `snap` is
-    /// the map and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// the map and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::shared_info_mapped`].
@@ -981,8 +1002,9 @@ where
         snap: &MemReadGuard<'_, M>,
     ) -> Result<u32>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         if self.deferred.iter().all(|w| w.load(Ordering::SeqCst) == 0) {
             return Ok(0);
         }
@@ -995,7 +1017,7 @@ where
     fn flush_deferred(
         &self,
         table: &Table,
-        t: &mut Token<'_, XenLock>,
+        t: &mut Token<'_, EvtchnLock>,
         snap: &MemReadGuard<'_, M>,
     ) -> Result<u32> {
         let nr = self.nr_ports();
@@ -1053,7 +1075,7 @@ where
     }
 
     /// [`Evtchn::shared_info_moved`] inside the caller's memory-map read section: `snap` is
-    /// the map and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// the map and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::shared_info_moved`].
@@ -1064,8 +1086,9 @@ where
         gfn: u64,
     ) -> Result<u32>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         let gpa = gfn
             .checked_mul(PAGE_SIZE)
             .ok_or(xen_shinfo_cache::Error::AddressOverflow(gfn))?;
@@ -1144,7 +1167,7 @@ where
     }
 
     /// [`Evtchn::raise_virq`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::raise_virq`].
@@ -1156,8 +1179,9 @@ where
         vcpu: u32,
     ) -> Result<Option<Delivery>>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         if virq >= NR_VIRQS {
             return Err(Error::InvalidVirq { virq, vcpu });
         }
@@ -1188,7 +1212,7 @@ where
     }
 
     /// [`Evtchn::raise_pirq`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::raise_pirq`].
@@ -1199,8 +1223,9 @@ where
         pirq: u32,
     ) -> Result<Option<Delivery>>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         if pirq >= self.config.nr_pirqs {
             return Err(Error::InvalidPirq(pirq));
         }
@@ -1221,7 +1246,7 @@ where
     /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn host_alloc_unbound<P: Level>(&self, token: &mut Token<'_, P>) -> Result<HostPort>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         let (mut table, _t) = self.table.write(token);
         table.new_host_slot(None)
@@ -1240,7 +1265,7 @@ where
     /// [`Evtchn::host_alloc_unbound`].
     pub fn host_bind<P: Level>(&self, token: &mut Token<'_, P>, guest_port: u32) -> Result<HostPort>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         let nr = self.nr_ports();
         let (mut table, _t) = self.table.write(token);
@@ -1277,7 +1302,7 @@ where
     }
 
     /// [`Evtchn::host_send`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::host_send`].
@@ -1288,8 +1313,9 @@ where
         id: u32,
     ) -> Result<Option<Delivery>>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         let (table, mut t) = self.table.read(token);
         let slot = id
             .checked_sub(1)
@@ -1310,7 +1336,7 @@ where
     /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn host_close<P: Level>(&self, token: &mut Token<'_, P>, id: u32) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         let (mut table, _t) = self.table.write(token);
         let slot = table.host_slot(id)?;
@@ -1333,7 +1359,7 @@ where
     /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn host_port<P: Level>(&self, token: &mut Token<'_, P>, id: u32) -> Result<HostPort>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         let (mut table, _t) = self.table.write(token);
         let slot = table.host_slot(id)?;
@@ -1346,7 +1372,7 @@ where
     /// Sets the VM-wide callback (`HVM_PARAM_CALLBACK_IRQ`).
     pub fn set_callback<P: Level>(&self, token: &mut Token<'_, P>, via: CallbackVia)
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         let (mut table, _t) = self.table.write(token);
         table.callback = via;
@@ -1363,7 +1389,7 @@ where
         vector: u8,
     ) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         self.check_vcpu(vcpu)?;
         if vector != 0 && vector < 0x10 {
@@ -1377,7 +1403,7 @@ where
     /// The upcall `vcpu` would get now.
     pub fn upcall_kind<P: Level>(&self, token: &mut Token<'_, P>, vcpu: u32) -> UpcallKind
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         let (table, _t) = self.table.read(token);
         table.upcall_kind(vcpu)
@@ -1397,7 +1423,7 @@ where
     }
 
     /// [`Evtchn::vcpu_info_moved`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::vcpu_info_moved`].
@@ -1408,8 +1434,9 @@ where
         vcpu: u32,
     ) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         self.check_vcpu(vcpu)?;
         let (table, mut t) = self.table.read(token);
         let raised = self.pages.with_vcpu_info(&mut t, snap, vcpu, |vi| {
@@ -1436,7 +1463,7 @@ where
     }
 
     /// [`Evtchn::is_pending`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::is_pending`].
@@ -1447,8 +1474,9 @@ where
         port: u32,
     ) -> Result<bool>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         if port >= self.nr_ports() {
             return Err(Error::InvalidPort(port));
         }
@@ -1485,7 +1513,7 @@ where
     }
 
     /// [`Evtchn::poll_begin`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::poll_begin`].
@@ -1497,8 +1525,9 @@ where
         ports: &[u32],
     ) -> Result<bool>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         self.check_vcpu(vcpu)?;
         if ports.len() > MAX_POLL_PORTS {
             return Err(Error::InvalidArgument("more than 128 poll ports"));
@@ -1556,7 +1585,7 @@ where
     /// The plain state, for snapshots.
     pub fn state<P: Level>(&self, token: &mut Token<'_, P>) -> EvtchnState
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         let (table, _t) = self.table.read(token);
         EvtchnState {

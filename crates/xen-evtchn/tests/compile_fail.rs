@@ -1,0 +1,7 @@
+//! Lock-order violations against xen-evtchn's real API that must not compile.
+
+#[test]
+fn compile_fail() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/compile_fail/*.rs");
+}
