@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use vm_lock::{
-    Level, LockAfter, MemRead, MemReadGuard, MemoryMap, OrderedRwLock, PageCache, Token, XenLock,
+    EvtchnLock, Level, LockAfter, MemRead, MemReadGuard, MemoryMap, OrderedRwLock, PageCache, Token,
 };
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use xen_abi::{
@@ -71,7 +71,7 @@ struct Port {
     binding: Binding,
 }
 
-/// The state behind the `XenLock`.
+/// The state behind the `EvtchnLock`.
 #[derive(Debug)]
 struct Table {
     /// Index = port; `None` = free. Port 0 is reserved and stays `None`.
@@ -214,7 +214,9 @@ pub enum Delivery {
 /// Share it in an `Arc`; every method takes `&self` and a `vm-lock` token and may be
 /// called from any thread (vCPU threads for hypercalls, host threads for backends, the
 /// timer thread for `VIRQ_TIMER`). Lock order inside: memory-map read section (`MemRead`),
-/// the port table (`XenLock`), `shared_info` (`PageCache<0>`), `vcpu_info` (`PageCache<1>`).
+/// the port table (`EvtchnLock`), `shared_info` (`PageCache<0>`), `vcpu_info` (`PageCache<1>`).
+/// The port table comes after `XenLock`: a caller holding the platform's Xen state may call
+/// every operation that needs no read section of its own (the `_in` forms and the rest).
 ///
 /// Ops that touch guest memory come in two forms: `op(token, ..)` opens its own read
 /// section (token level before `MemRead`), `op_in(token, snap, ..)` runs inside the
@@ -269,7 +271,7 @@ pub struct Evtchn<M: RegionArcs, S: UpcallSink> {
     mem: MemoryMap<M>,
     pages: Arc<XenPages<M>>,
     sink: S,
-    table: OrderedRwLock<XenLock, Table>,
+    table: OrderedRwLock<EvtchnLock, Table>,
     polls: Box<[PollSlot]>,
     pollers: AtomicU32,
     /// Ports set pending while `shared_info` was not placed (one bit per port). Set with the
@@ -330,6 +332,14 @@ where
     /// Number of usable ports for the current guest width (4096 or 1024).
     pub fn nr_ports(&self) -> u32 {
         self.pages.width().nr_2l_ports()
+    }
+
+    /// Refuses a read section of another memory map (another VM's): `_in` operations would
+    /// otherwise read and write that VM's guest memory through this VM's page caches.
+    fn check_section(&self, snap: &MemReadGuard<'_, M>) -> Result<()> {
+        self.mem
+            .check(snap)
+            .map_err(|_| Error::Page(xen_shinfo_cache::Error::ForeignMap))
     }
 
     fn is_self(&self, dom: u16) -> bool {
@@ -466,7 +476,7 @@ where
     }
 
     /// [`Evtchn::set_pending`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::set_pending`].
@@ -477,8 +487,9 @@ where
         port: u32,
     ) -> Result<Delivery>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         let nr = self.nr_ports();
         let (table, mut t) = self.table.read(token);
         table.port(port, nr)?;
@@ -500,7 +511,7 @@ where
         remote_dom: u16,
     ) -> Result<u32>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         if !self.is_self(dom) {
             return Err(Error::NoSuchDomain(dom));
@@ -542,7 +553,7 @@ where
     }
 
     /// [`Evtchn::bind_interdomain`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::bind_interdomain`].
@@ -554,8 +565,9 @@ where
         remote_port: u32,
     ) -> Result<u32>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         let nr = self.nr_ports();
         let loopback = self.is_self(remote_dom);
         if !loopback && remote_dom != BACKEND_DOMID {
@@ -610,7 +622,7 @@ where
     /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn bind_virq<P: Level>(&self, token: &mut Token<'_, P>, virq: u32, vcpu: u32) -> Result<u32>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         if virq >= NR_VIRQS || (virq_is_global(virq) && vcpu != 0) {
             return Err(Error::InvalidVirq { virq, vcpu });
@@ -638,7 +650,7 @@ where
     /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn bind_ipi<P: Level>(&self, token: &mut Token<'_, P>, vcpu: u32) -> Result<u32>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         self.check_vcpu(vcpu)?;
         let nr = self.nr_ports();
@@ -665,7 +677,7 @@ where
         _flags: u32,
     ) -> Result<u32>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         if pirq >= self.config.nr_pirqs {
             return Err(Error::InvalidPirq(pirq));
@@ -693,7 +705,7 @@ where
     /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn bind_vcpu<P: Level>(&self, token: &mut Token<'_, P>, port: u32, vcpu: u32) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         self.check_vcpu(vcpu)?;
         let nr = self.nr_ports();
@@ -722,7 +734,7 @@ where
     }
 
     /// [`Evtchn::close`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::close`].
@@ -733,8 +745,9 @@ where
         port: u32,
     ) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         let nr = self.nr_ports();
         let (mut table, mut t) = self.table.write(token);
         table.port(port, nr)?;
@@ -743,7 +756,12 @@ where
         Ok(())
     }
 
-    fn clear_pending(&self, token: &mut Token<'_, XenLock>, snap: &MemReadGuard<'_, M>, port: u32) {
+    fn clear_pending(
+        &self,
+        token: &mut Token<'_, EvtchnLock>,
+        snap: &MemReadGuard<'_, M>,
+        port: u32,
+    ) {
         let w = self.pages.width();
         self.take_deferred(port);
         // No shared_info: nothing to clear.
@@ -766,7 +784,7 @@ where
     }
 
     /// [`Evtchn::send`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::send`].
@@ -777,8 +795,9 @@ where
         port: u32,
     ) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         let nr = self.nr_ports();
         let (table, mut t) = self.table.read(token);
         let p = table.port(port, nr)?;
@@ -819,7 +838,7 @@ where
         port: u32,
     ) -> Result<PortStatus>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         if !self.is_self(dom) {
             return Err(Error::NoSuchDomain(dom));
@@ -868,7 +887,7 @@ where
     }
 
     /// [`Evtchn::unmask`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::unmask`].
@@ -879,8 +898,9 @@ where
         port: u32,
     ) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         let nr = self.nr_ports();
         if port >= nr {
             return Err(Error::InvalidPort(port));
@@ -928,7 +948,7 @@ where
     }
 
     /// [`Evtchn::reset`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::reset`].
@@ -939,8 +959,9 @@ where
         dom: u16,
     ) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         if !self.is_self(dom) {
             return Err(Error::NoSuchDomain(dom));
         }
@@ -972,7 +993,7 @@ where
     }
 
     /// [`Evtchn::shared_info_mapped`] inside the caller's memory-map read section: `snap` is
-    /// the map and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// the map and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::shared_info_mapped`].
@@ -982,8 +1003,9 @@ where
         snap: &MemReadGuard<'_, M>,
     ) -> Result<u32>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         if self.deferred.iter().all(|w| w.load(Ordering::SeqCst) == 0) {
             return Ok(0);
         }
@@ -996,7 +1018,7 @@ where
     fn flush_deferred(
         &self,
         table: &Table,
-        t: &mut Token<'_, XenLock>,
+        t: &mut Token<'_, EvtchnLock>,
         snap: &MemReadGuard<'_, M>,
     ) -> Result<u32> {
         let nr = self.nr_ports();
@@ -1054,7 +1076,7 @@ where
     }
 
     /// [`Evtchn::shared_info_moved`] inside the caller's memory-map read section: `snap` is
-    /// the map and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// the map and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::shared_info_moved`].
@@ -1065,8 +1087,9 @@ where
         gfn: u64,
     ) -> Result<u32>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         let gpa = gfn
             .checked_mul(PAGE_SIZE)
             .ok_or(xen_shinfo_cache::Error::AddressOverflow(gfn))?;
@@ -1145,7 +1168,7 @@ where
     }
 
     /// [`Evtchn::raise_virq`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::raise_virq`].
@@ -1157,8 +1180,9 @@ where
         vcpu: u32,
     ) -> Result<Option<Delivery>>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         if virq >= NR_VIRQS {
             return Err(Error::InvalidVirq { virq, vcpu });
         }
@@ -1189,7 +1213,7 @@ where
     }
 
     /// [`Evtchn::raise_pirq`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::raise_pirq`].
@@ -1200,8 +1224,9 @@ where
         pirq: u32,
     ) -> Result<Option<Delivery>>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         if pirq >= self.config.nr_pirqs {
             return Err(Error::InvalidPirq(pirq));
         }
@@ -1222,7 +1247,7 @@ where
     /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn host_alloc_unbound<P: Level>(&self, token: &mut Token<'_, P>) -> Result<HostPort>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         let (mut table, _t) = self.table.write(token);
         table.new_host_slot(None)
@@ -1241,7 +1266,7 @@ where
     /// [`Evtchn::host_alloc_unbound`].
     pub fn host_bind<P: Level>(&self, token: &mut Token<'_, P>, guest_port: u32) -> Result<HostPort>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         let nr = self.nr_ports();
         let (mut table, _t) = self.table.write(token);
@@ -1278,7 +1303,7 @@ where
     }
 
     /// [`Evtchn::host_send`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::host_send`].
@@ -1289,8 +1314,9 @@ where
         id: u32,
     ) -> Result<Option<Delivery>>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         let (table, mut t) = self.table.read(token);
         let slot = id
             .checked_sub(1)
@@ -1311,7 +1337,7 @@ where
     /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn host_close<P: Level>(&self, token: &mut Token<'_, P>, id: u32) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         let (mut table, _t) = self.table.write(token);
         let slot = table.host_slot(id)?;
@@ -1334,7 +1360,7 @@ where
     /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn host_port<P: Level>(&self, token: &mut Token<'_, P>, id: u32) -> Result<HostPort>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         let (mut table, _t) = self.table.write(token);
         let slot = table.host_slot(id)?;
@@ -1347,7 +1373,7 @@ where
     /// Sets the VM-wide callback (`HVM_PARAM_CALLBACK_IRQ`).
     pub fn set_callback<P: Level>(&self, token: &mut Token<'_, P>, via: CallbackVia)
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         let (mut table, _t) = self.table.write(token);
         table.callback = via;
@@ -1364,7 +1390,7 @@ where
         vector: u8,
     ) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         self.check_vcpu(vcpu)?;
         if vector != 0 && vector < 0x10 {
@@ -1378,7 +1404,7 @@ where
     /// The upcall `vcpu` would get now.
     pub fn upcall_kind<P: Level>(&self, token: &mut Token<'_, P>, vcpu: u32) -> UpcallKind
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         let (table, _t) = self.table.read(token);
         table.upcall_kind(vcpu)
@@ -1398,7 +1424,7 @@ where
     }
 
     /// [`Evtchn::vcpu_info_moved`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::vcpu_info_moved`].
@@ -1409,8 +1435,9 @@ where
         vcpu: u32,
     ) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         self.check_vcpu(vcpu)?;
         let (table, mut t) = self.table.read(token);
         let raised = self.pages.with_vcpu_info(&mut t, snap, vcpu, |vi| {
@@ -1437,7 +1464,7 @@ where
     }
 
     /// [`Evtchn::is_pending`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::is_pending`].
@@ -1448,8 +1475,9 @@ where
         port: u32,
     ) -> Result<bool>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         if port >= self.nr_ports() {
             return Err(Error::InvalidPort(port));
         }
@@ -1486,7 +1514,7 @@ where
     }
 
     /// [`Evtchn::poll_begin`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::poll_begin`].
@@ -1498,8 +1526,9 @@ where
         ports: &[u32],
     ) -> Result<bool>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         self.check_vcpu(vcpu)?;
         if ports.len() > MAX_POLL_PORTS {
             return Err(Error::InvalidArgument("more than 128 poll ports"));
@@ -1557,7 +1586,7 @@ where
     /// The plain state, for snapshots.
     pub fn state<P: Level>(&self, token: &mut Token<'_, P>) -> EvtchnState
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         let (table, _t) = self.table.read(token);
         EvtchnState {

@@ -3,7 +3,7 @@
 //! operations, 2-level delivery into guest memory exactly as Xen does it, host-side backend
 //! ports with eventfds, and `SCHEDOP_poll` wake-ups.
 //!
-//! * [`Evtchn`] holds the port table (lock level `XenLock`) and delivers through the
+//! * [`Evtchn`] holds the port table (lock level `EvtchnLock`) and delivers through the
 //!   `shared_info` / `vcpu_info` caches of [`xen_shinfo_cache::XenPages`]. Its methods take
 //!   plain arguments (ports, vCPU ids, domids) and return [`Result`]; [`Error::errno`] is the
 //!   Xen errno for the hypercall return value.

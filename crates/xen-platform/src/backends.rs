@@ -12,7 +12,7 @@
 //! when the platform is created and bound again after the guest's
 //! `EVTCHNOP_reset` closed them ([`rebind_after_reset`]).
 
-use vm_lock::{Level, LockAfter, MemRead, MemReadGuard, PageCache, Token, XenLock};
+use vm_lock::{Devices, EvtchnLock, Level, LockAfter, MemRead, MemReadGuard, Token, XenLock};
 use vm_memory::GuestMemoryMmap;
 
 use xen_gnttab::GrantTable;
@@ -31,7 +31,7 @@ pub enum Backend {
     Store,
 }
 
-/// The backend devices (lock level `PageCache<0>`).
+/// The backend devices (lock level `Devices`).
 #[derive(Debug)]
 pub struct Backends {
     /// PV console; output collects in the `Vec` until drained to the sink.
@@ -89,7 +89,7 @@ pub fn bind_ports<P: Level>(
     token: &mut Token<'_, P>,
 ) -> xen_evtchn::Result<(u32, u32)>
 where
-    XenLock: LockAfter<P>,
+    EvtchnLock: LockAfter<P>,
 {
     let bind = |t: &mut Token<'_, P>| {
         let port = evtchn.alloc_unbound(t, xen_abi::DOMID_SELF, xen_evtchn::BACKEND_DOMID)?;
@@ -116,6 +116,7 @@ pub fn rebind_after_reset<P: Level>(
 ) -> xen_evtchn::Result<()>
 where
     XenLock: LockAfter<P>,
+    EvtchnLock: LockAfter<P>,
 {
     let evtchn = p.evtchn();
     let stale: Vec<u32> = evtchn
@@ -189,7 +190,7 @@ pub fn notify(
 /// then go nowhere and the guest's sends on that port are not the device's.
 pub fn connected<P: Level>(p: &XenPlatform, token: &mut Token<'_, P>, port: u32) -> bool
 where
-    XenLock: LockAfter<P>,
+    vm_lock::EvtchnLock: LockAfter<P>,
 {
     port != 0
         && p.evtchn()
@@ -204,7 +205,7 @@ where
 /// output sink, prefixed `(dN) `.
 pub fn console_io_write<P: Level>(p: &XenPlatform, token: &mut Token<'_, P>, bytes: &[u8])
 where
-    PageCache<0>: LockAfter<P>,
+    Devices: LockAfter<P>,
 {
     let (mut be, mut t) = p.backends().lock(token);
     let mut out = Vec::new();

@@ -306,29 +306,32 @@ impl MemoryHandler for XenHv<'_, '_> {
         match space {
             MapSpace::SharedInfo => {
                 self.shared.pages().set_width(self.width());
-                // One step under xen-evtchn's port-table lock: the old page is
-                // copied, the cache retargeted and the events sent before
-                // shared_info existed (e.g. by backends) delivered, with no
-                // event landing in the old page after the copy. What is
-                // pending is raised again on the new page.
-                let moved = self
-                    .shared
-                    .evtchn()
-                    .shared_info_moved_in(self.token, self.mem, gfn);
-                if let Err(e) = moved {
-                    // Not placed (the frame is not RAM): nothing changed.
-                    if self.shared.pages().shared_info_gfn(self.token) != Some(gfn) {
-                        return Err(Errno::EINVAL);
-                    }
-                    // Placed, but deferred events could not be delivered yet.
-                    log::debug!("deferred events: {e}");
-                }
                 {
-                    let (mut xen, _t) = self.shared.xen_state().lock(self.token);
+                    // One step under the Xen state lock and, inside it,
+                    // xen-evtchn's port-table lock: the old page is copied,
+                    // the cache retargeted and the events sent before
+                    // shared_info existed (e.g. by backends) delivered, with
+                    // no event landing in the old page after the copy, and
+                    // the Xen state records the new place before anyone
+                    // (a snapshot) can look. What is pending is raised again
+                    // on the new page.
+                    let (mut xen, mut t) = self.shared.xen_state().lock(self.token);
+                    let moved = self
+                        .shared
+                        .evtchn()
+                        .shared_info_moved_in(&mut t, self.mem, gfn);
+                    if let Err(e) = moved {
+                        // Not placed (the frame is not RAM): nothing changed.
+                        if self.shared.pages().shared_info_gfn(&mut t) != Some(gfn) {
+                            return Err(Errno::EINVAL);
+                        }
+                        // Placed, but deferred events could not be delivered yet.
+                        log::debug!("deferred events: {e}");
+                    }
                     xen.shared_info = Some(gpa);
                     xen.long_mode = self.long_mode;
+                    self.shared.sync_all(&mut t);
                 }
-                self.shared.sync_all(self.token);
                 self.write_pvclock();
             }
             MapSpace::GrantTable { frame, .. } => {

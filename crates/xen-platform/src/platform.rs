@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use vm_lock::{
-    Level, LockAfter, MemRead, MemReadGuard, MemoryMap, OrderedMutex, PageCache, Token, XenLock,
+    Devices, EvtchnLock, Level, LockAfter, MemRead, MemReadGuard, MemoryMap, OrderedMutex, Output,
+    PageCache, Token, XenLock,
 };
 use vm_memory::GuestMemoryMmap;
 use xen_abi::{E820Entry, GuestWidth};
@@ -224,9 +225,11 @@ pub enum MsrWrite {
 /// HVM params, grant table, PV console and xenstore, and every hypercall.
 ///
 /// Lock levels (vm-lock): hypercalls run inside one memory-map read section
-/// (`MemRead`); Xen state is at `XenLock`, devices at `PageCache<0>`,
-/// console output at `PageCache<1>`. Entry points take the caller's token
-/// and compile only where that order holds.
+/// (`MemRead`); Xen state is at `XenLock`, the event-channel table at
+/// `EvtchnLock` (so a handler may hold both), the page caches at
+/// `PageCache<0/1>`, devices at `Devices` and console output at `Output`.
+/// Entry points take the caller's token and compile only where that order
+/// holds.
 pub struct XenPlatform {
     config: PlatformConfig,
     host: Arc<dyn XenHost>,
@@ -236,8 +239,8 @@ pub struct XenPlatform {
     evtchn: PlatformEvtchn,
     vcpus: Arc<[VcpuXen]>,
     xen: OrderedMutex<XenLock, XenState>,
-    backends: OrderedMutex<PageCache<0>, Backends>,
-    output: OrderedMutex<PageCache<1>, Box<dyn Write + Send>>,
+    backends: OrderedMutex<Devices, Backends>,
+    output: OrderedMutex<Output, Box<dyn Write + Send>>,
 }
 
 impl std::fmt::Debug for XenPlatform {
@@ -383,7 +386,7 @@ impl XenPlatform {
     }
 
     /// The devices: PV console, xenstore, grant table.
-    pub fn backends(&self) -> &OrderedMutex<PageCache<0>, Backends> {
+    pub fn backends(&self) -> &OrderedMutex<Devices, Backends> {
         &self.backends
     }
 
@@ -679,7 +682,7 @@ impl XenPlatform {
         bytes: &[u8],
     ) -> crate::console::InputRoute
     where
-        PageCache<0>: LockAfter<P>,
+        Devices: LockAfter<P>,
     {
         let (mut be, _t) = self.backends.lock(token);
         be.console.queue_input(bytes);
@@ -733,7 +736,7 @@ impl XenPlatform {
     /// platform's output.
     pub fn write_output<P: Level>(&self, token: &mut Token<'_, P>, bytes: &[u8])
     where
-        PageCache<1>: LockAfter<P>,
+        Output: LockAfter<P>,
     {
         let (mut out, _t) = self.output.lock(token);
         let _ = out.write_all(bytes);
@@ -750,14 +753,14 @@ impl XenPlatform {
     /// Writes what is left of a `console_io` line (the VM ends).
     pub fn flush_console<P: Level>(&self, token: &mut Token<'_, P>)
     where
-        PageCache<0>: LockAfter<P>,
-        PageCache<1>: LockAfter<P>,
+        Devices: LockAfter<P>,
+        Output: LockAfter<P>,
     {
         let (mut be, mut t) = self.backends.lock(token);
         let mut rest = Vec::new();
         be.hv_console.flush(&mut rest);
         if !rest.is_empty() {
-            Self::write_output::<PageCache<0>>(self, &mut t, &rest);
+            Self::write_output::<Devices>(self, &mut t, &rest);
         }
     }
 
@@ -788,7 +791,7 @@ impl XenPlatform {
     /// ([`XenPlatform::pending_upcall`]) use.
     pub(crate) fn sync_vcpu<P: Level>(&self, token: &mut Token<'_, P>, v: u32)
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
         PageCache<0>: LockAfter<P>,
         PageCache<1>: LockAfter<P>,
     {
@@ -812,7 +815,7 @@ impl XenPlatform {
     /// [`XenPlatform::sync_vcpu`] for every vCPU.
     pub(crate) fn sync_all<P: Level>(&self, token: &mut Token<'_, P>)
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
         PageCache<0>: LockAfter<P>,
         PageCache<1>: LockAfter<P>,
     {

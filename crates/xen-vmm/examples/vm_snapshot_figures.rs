@@ -64,7 +64,10 @@ fn main() {
             std::thread::sleep(Duration::from_millis(10));
         }
         let t = Instant::now();
-        let stats = vm.snapshot(&path).expect("snapshot");
+        let stats = {
+            let mut root = Root::new().expect("root");
+            vm.snapshot(root.token(), &path).expect("snapshot")
+        };
         let save = t.elapsed();
         vm.shared().finish(xen_vmm::ExitReason::Shutdown(0));
         let t = Instant::now();

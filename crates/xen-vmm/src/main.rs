@@ -200,10 +200,14 @@ fn run_vm(vm: &Vm, snapshot_to: Option<&Path>) -> Result<ExitReason, String> {
     }
     std::thread::scope(|s| {
         s.spawn(|| {
+            let Ok(mut root) = vm_lock::Root::new() else {
+                eprintln!("xen-vmm: snapshot thread: no vm-lock root");
+                return;
+            };
             while !vm.shared().is_done() {
                 std::thread::sleep(Duration::from_millis(5));
                 if SNAPSHOT_REQUESTED.swap(false, Ordering::SeqCst) {
-                    match vm.snapshot(path) {
+                    match vm.snapshot(root.token(), path) {
                         Ok(st) => eprintln!(
                             "xen-vmm: snapshot written to {} ({} bytes)",
                             path.display(),

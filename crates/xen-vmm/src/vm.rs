@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use kvm_bindings::KVM_MAX_CPUID_ENTRIES;
 use kvm_ioctls::{Cap, Kvm, VcpuFd, VmFd};
-use vm_lock::{MemoryMap, OrderedMutex, PageCache, VcpuMutex, VmLock};
+use vm_lock::{Devices, MayBlock, MemoryMap, OrderedMutex, Paused, Token, VcpuMutex, VmLock};
 use vm_memory::GuestMemoryMmap;
 use vmm_sys_util::eventfd::EventFd;
 
@@ -186,7 +186,7 @@ pub struct VmShared {
     /// The host timers behind the guest's Xen timers.
     pub timers: Arc<Vec<VcpuTimers>>,
     /// The 16550 on 0x3f8 (its output goes to the platform's console output).
-    pub serial: OrderedMutex<PageCache<0>, SerialDevice>,
+    pub serial: OrderedMutex<Devices, SerialDevice>,
     done: AtomicBool,
     exit_status: AtomicI32,
     fault: OnceLock<VcpuFault>,
@@ -266,11 +266,16 @@ impl VmShared {
     }
 
     /// Stops every vCPU thread outside `KVM_RUN`, not holding its vCPU mutex,
-    /// and waits until they all are (or the VM ended). Then
-    /// `vm_lock::lock_all_vcpus` on [`VmShared::vcpus`] gets every vCPU
-    /// (snapshot). A vCPU halted or blocked returns from the wait (a spurious
-    /// wake-up for the guest).
-    pub fn pause_vcpus(&self) {
+    /// and waits until they all are (or the VM ended). The returned proof is
+    /// what `vm_lock::lock_all_vcpus` needs to take every vCPU (snapshot). A
+    /// vCPU halted or blocked returns from the wait (a spurious wake-up for
+    /// the guest).
+    ///
+    /// A wait for the vCPU threads: `token` must be this thread's `Unlocked`
+    /// token (a vCPU thread may need any lock before it can park), so calling
+    /// it while holding a lock does not compile.
+    pub fn pause_vcpus<P: MayBlock>(&self, token: &mut Token<'_, P>) -> Paused<'_, VcpuState> {
+        vm_lock::assert_may_block(token, "VmShared::pause_vcpus");
         self.pause.store(true, Ordering::SeqCst);
         for i in 0..self.ctl.len() {
             self.kick(i as u32);
@@ -280,6 +285,7 @@ impl VmShared {
         {
             std::thread::sleep(std::time::Duration::from_micros(200));
         }
+        Paused::new(token, &self.vcpus)
     }
 
     /// Lets paused vCPU threads run again.

@@ -6,7 +6,8 @@
 //! ([`Vm::quiesce`]): the host threads wait at the [`crate::quiesce::HostGate`]
 //! (the snapshot waits for their acknowledgement), the vCPU threads park
 //! ([`VmShared::pause_vcpus`]). It then takes every vCPU mutex with
-//! `vm_lock::lock_all_vcpus`, completes in-flight I/O (one `KVM_RUN` with
+//! `vm_lock::lock_all_vcpus` (which needs the pause's proof), completes
+//! in-flight I/O (one `KVM_RUN` with
 //! `immediate_exit`), captures KVM and Xen state and streams guest memory to
 //! the file, then lets everything run on.
 //!
@@ -25,7 +26,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use kvm_ioctls::Kvm;
-use vm_lock::{lock_all_vcpus, Root};
+use vm_lock::{lock_all_vcpus, MayBlock, Paused, Root, Token, Unlocked};
 use vm_memory::{GuestAddress, GuestMemoryBackend};
 use xen_platform::state::XenState;
 use xen_platform::{PlatformState, XenPlatform};
@@ -71,10 +72,16 @@ impl Vm {
     /// Writes a snapshot of the running (or not yet started) VM to `path`.
     ///
     /// Call from any thread that is not a vCPU thread; the guest is paused
-    /// for the duration ([`Vm::quiesce`]) and resumes afterwards.
-    pub fn snapshot(&self, path: &Path) -> Result<WriteStats> {
-        let q = self.quiesce()?;
-        let stats = q.snapshot(path);
+    /// for the duration ([`Vm::quiesce`]) and resumes afterwards. `token`
+    /// must be the thread's `Unlocked` token: the pause waits for the vCPU
+    /// and host threads, which may need any lock first.
+    pub fn snapshot<P: MayBlock>(
+        &self,
+        token: &mut Token<'_, P>,
+        path: &Path,
+    ) -> Result<WriteStats> {
+        let q = self.quiesce(token)?;
+        let stats = q.snapshot(token, path);
         q.resume();
         stats
     }
@@ -88,11 +95,13 @@ impl Vm {
     /// [`Quiesced::resume`] (or when the guard is dropped); a snapshot taken
     /// meanwhile records them as due.
     ///
-    /// Call from a thread that is not a vCPU thread and holds no lock.
+    /// Call from a thread that is not a vCPU thread and holds no lock:
+    /// `token` is its `Unlocked` token (holding a lock, this does not
+    /// compile).
     ///
     /// # Errors
     /// If the VM is already paused (another snapshot is being taken).
-    pub fn quiesce(&self) -> Result<Quiesced<'_>> {
+    pub fn quiesce<P: MayBlock>(&self, token: &mut Token<'_, P>) -> Result<Quiesced<'_>> {
         let shared = self.shared();
         // One snapshot (or pause) of this VM at a time: a second one's
         // resume would let the vCPUs run under the first one's capture.
@@ -107,10 +116,11 @@ impl Vm {
         }
         // Host threads first: once this returns none of them is inside a
         // guest-memory section and none can start one.
-        shared.host_gate.pause();
-        shared.pause_vcpus();
+        shared.host_gate.pause(token);
+        let paused = shared.pause_vcpus(token);
         Ok(Quiesced {
             vm: self,
+            paused,
             resumed: false,
         })
     }
@@ -162,8 +172,10 @@ impl Vm {
         {
             let shared = vm.shared();
             let mut root = Root::new().map_err(lock_err)?;
+            // No vCPU thread exists yet: nothing to pause.
+            let paused = Paused::new(root.token(), &shared.vcpus);
             let (_slots, mut t) = shared.map_update.lock(root.token());
-            let (mut vcpus, _t) = lock_all_vcpus(&mut t, &shared.vcpus);
+            let (mut vcpus, _t) = lock_all_vcpus(&mut t, &paused);
             for (vs, saved) in vcpus.iter_mut().zip(&st.vcpus) {
                 saved.restore(&vs.fd)?;
             }
@@ -214,6 +226,8 @@ impl Vm {
 /// [`Quiesced::resume`] or drop.
 pub struct Quiesced<'a> {
     vm: &'a Vm,
+    /// The vCPU threads' pause: what `lock_all_vcpus` needs.
+    paused: Paused<'a, crate::vm::VcpuState>,
     resumed: bool,
 }
 
@@ -226,12 +240,24 @@ impl std::fmt::Debug for Quiesced<'_> {
 }
 
 impl Quiesced<'_> {
-    /// Writes a snapshot of the stopped VM to `path`.
-    pub fn snapshot(&self, path: &Path) -> Result<WriteStats> {
+    /// Writes a snapshot of the stopped VM to `path`; `token` is the
+    /// thread's `Unlocked` token (the one [`Vm::quiesce`] took).
+    pub fn snapshot<P: MayBlock>(
+        &self,
+        token: &mut Token<'_, P>,
+        path: &Path,
+    ) -> Result<WriteStats> {
+        let token = token.unlocked();
         let shared = self.vm.shared();
         let periodic_next = periodic_deadlines(shared);
-        let (state, mut root) = capture(shared, self.vm.kvm_has_xen, &periodic_next)?;
-        let (mem, _t) = shared.mem.read(root.token());
+        let state = capture(
+            shared,
+            token,
+            &self.paused,
+            self.vm.kvm_has_xen,
+            &periodic_next,
+        )?;
+        let (mem, _t) = shared.mem.read(token);
         snapshot::save_to_file(path, &state, &*mem)
     }
 
@@ -292,18 +318,20 @@ fn expired(timer: &HostTimer) -> bool {
     r == 1 && p.revents & libc::POLLIN != 0
 }
 
-/// Pauses nothing itself: the caller has paused the vCPU threads. Takes
-/// every vCPU and captures the whole state (guest memory excepted).
+/// Pauses nothing itself: the caller has paused the vCPU threads
+/// (`paused`). Takes every vCPU and captures the whole state (guest memory
+/// excepted).
 fn capture(
     shared: &VmShared,
+    token: &mut Token<'_, Unlocked>,
+    paused: &Paused<'_, crate::vm::VcpuState>,
     kernel_xen: bool,
     periodic_next: &[Option<u64>],
-) -> Result<(VmSnapshot, Root)> {
+) -> Result<VmSnapshot> {
     let kvm = Kvm::new().map_err(Error::kvm("open /dev/kvm"))?;
-    let mut root = Root::new().map_err(lock_err)?;
     let state = {
-        let (_slots, mut t) = shared.map_update.lock(root.token());
-        let (mut vcpus, mut t) = lock_all_vcpus(&mut t, &shared.vcpus);
+        let (_slots, mut t) = shared.map_update.lock(token);
+        let (mut vcpus, mut t) = lock_all_vcpus(&mut t, paused);
         let mut kvm_vcpus = Vec::with_capacity(vcpus.len());
         for vs in vcpus.iter_mut() {
             // Complete in-flight port I/O and flush registers left dirty in
@@ -364,7 +392,7 @@ fn capture(
         }
     };
     state.validate()?;
-    Ok((state, root))
+    Ok(state)
 }
 
 /// Copies the saved Xen state into the platform's [`XenState`] (the

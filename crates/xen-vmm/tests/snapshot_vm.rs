@@ -197,9 +197,9 @@ fn xen_state_survives_snapshot_and_restore() {
         wait_until("guest set up", || read_u64(&vm, READY) == 1);
         wait_until("timer ticks", || read_u64(&vm, COUNT) >= 3);
         // Stopped: the count the guest memory holds now is the one saved.
-        let q = vm.quiesce().unwrap();
+        let q = vm.quiesce(Root::new().unwrap().token()).unwrap();
         let saved = read_u64(&vm, COUNT);
-        q.snapshot(&p1).unwrap();
+        q.snapshot(Root::new().unwrap().token(), &p1).unwrap();
         std::thread::sleep(Duration::from_millis(5 * PERIOD_NS / 1_000_000));
         assert_eq!(read_u64(&vm, COUNT), saved, "the guest ran while stopped");
         q.resume();
@@ -272,7 +272,7 @@ fn xen_state_survives_snapshot_and_restore() {
     // Restored, not yet run: a second snapshot shows the same state.
     let vm2 = Vm::restore(&p1, Box::new(std::io::sink())).unwrap();
     assert_eq!(read_u64(&vm2, COUNT), count_at_snapshot);
-    vm2.snapshot(&p2).unwrap();
+    vm2.snapshot(Root::new().unwrap().token(), &p2).unwrap();
     let s2 = state(&p2);
     let norm = |s: &VmSnapshot| {
         let mut x = s.xen.clone();
@@ -338,7 +338,7 @@ fn snapshot_running_guest(path: &Path) {
     std::thread::scope(|s| {
         s.spawn(|| vm.run().unwrap());
         wait_until("timer ticks", || read_u64(&vm, COUNT) >= 3);
-        vm.snapshot(path).unwrap();
+        vm.snapshot(Root::new().unwrap().token(), path).unwrap();
         vm.shared().finish(ExitReason::Shutdown(0));
     });
 }
@@ -526,7 +526,7 @@ fn events_sent_before_shared_info_survive_snapshot_and_restore() {
         s.spawn(|| vm.run().unwrap());
         let _end = EndOnDrop(&vm);
         wait_until("guest sent its IPI", || read_u64(&vm, READY) == 1);
-        vm.snapshot(&p).unwrap();
+        vm.snapshot(Root::new().unwrap().token(), &p).unwrap();
         vm.shared().finish(ExitReason::Shutdown(0));
     });
     let port = read_u64(&vm, PORT) as u32;
@@ -654,7 +654,7 @@ fn quiesced_vm_writes_nothing_into_guest_memory() {
         wait_until("guest set up", || read_u64(&vm, READY) == 1);
         let port = read_u64(&vm, PORT) as u32;
         assert!(port > 0);
-        let q = vm.quiesce().unwrap();
+        let q = vm.quiesce(Root::new().unwrap().token()).unwrap();
         let before = ram(&vm);
         // A timer expires and the host types while the VM is stopped.
         shared.timers[0]
@@ -678,7 +678,7 @@ fn quiesced_vm_writes_nothing_into_guest_memory() {
         assert_eq!(read_u64(&vm, ring + IN_PROD) as u32, 0);
         // A snapshot taken now saves the input, queued host-side.
         let p = tmp("quiesced");
-        q.snapshot(&p).unwrap();
+        q.snapshot(Root::new().unwrap().token(), &p).unwrap();
         assert!(ram(&vm) == before, "guest memory written by the snapshot");
         let saved = state(&p);
         assert_eq!(saved.xen.console.as_ref().unwrap().pending_input, TYPED);
