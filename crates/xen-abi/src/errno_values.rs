@@ -32,14 +32,20 @@ pub const EEXIST: i32 = 17;
 pub const EXDEV: i32 = 18;
 /// No such device.
 pub const ENODEV: i32 = 19;
+/// Is a directory.
+pub const EISDIR: i32 = 21;
 /// Invalid argument.
 pub const EINVAL: i32 = 22;
 /// No space left on device.
 pub const ENOSPC: i32 = 28;
+/// Read-only file system.
+pub const EROFS: i32 = 30;
 /// Result not representable.
 pub const ERANGE: i32 = 34;
 /// Function not implemented.
 pub const ENOSYS: i32 = 38;
+/// Directory not empty.
+pub const ENOTEMPTY: i32 = 39;
 /// Timer expired (single-shot timer in the past with `VCPU_SSHOTTMR_future`).
 pub const ETIME: i32 = 62;
 /// No data available.

@@ -9,6 +9,16 @@ pub type DomId = u16;
 pub const DOMID_SELF: DomId = 0x7ff0;
 /// First reserved domain id.
 pub const DOMID_FIRST_RESERVED: DomId = 0x7ff0;
+/// Pseudo-domain of I/O memory.
+pub const DOMID_IO: DomId = 0x7ff1;
+/// Pseudo-domain of Xen's own pages.
+pub const DOMID_XEN: DomId = 0x7ff2;
+/// Pseudo-domain owning sharable pages.
+pub const DOMID_COW: DomId = 0x7ff3;
+/// Invalid domain id (pages of unknown owner).
+pub const DOMID_INVALID: DomId = 0x7ff4;
+/// Idle domain id.
+pub const DOMID_IDLE: DomId = 0x7fff;
 
 /// Bind to a remote domain's unbound port.
 pub const EVTCHNOP_BIND_INTERDOMAIN: u32 = 0;

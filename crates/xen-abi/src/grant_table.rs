@@ -22,15 +22,39 @@ pub const GNTTABOP_SET_VERSION: u32 = 8;
 pub const GNTTABOP_GET_STATUS_FRAMES: u32 = 9;
 /// Get the grant table version.
 pub const GNTTABOP_GET_VERSION: u32 = 10;
+/// Swap the contents of two grant entries.
+pub const GNTTABOP_SWAP_GRANT_REF: u32 = 11;
+/// Flush the caches of granted pages (Arm).
+pub const GNTTABOP_CACHE_FLUSH: u32 = 12;
 
-/// Grant status: OK.
+/// Grant status: normal return.
 pub const GNTST_OKAY: i16 = 0;
-/// Grant status: general error.
+/// Grant status: general undefined error.
 pub const GNTST_GENERAL_ERROR: i16 = -1;
-/// Grant status: bad domain.
+/// Grant status: unrecognised domain id.
 pub const GNTST_BAD_DOMAIN: i16 = -2;
-/// Grant status: permission denied.
+/// Grant status: unrecognised or inappropriate grant reference.
+pub const GNTST_BAD_GNTREF: i16 = -3;
+/// Grant status: unrecognised or inappropriate handle.
+pub const GNTST_BAD_HANDLE: i16 = -4;
+/// Grant status: inappropriate virtual address to map.
+pub const GNTST_BAD_VIRT_ADDR: i16 = -5;
+/// Grant status: inappropriate device address to unmap.
+pub const GNTST_BAD_DEV_ADDR: i16 = -6;
+/// Grant status: out of space in the I/O MMU.
+pub const GNTST_NO_DEVICE_SPACE: i16 = -7;
+/// Grant status: not enough privilege for the operation.
 pub const GNTST_PERMISSION_DENIED: i16 = -8;
+/// Grant status: the page was invalid for the operation.
+pub const GNTST_BAD_PAGE: i16 = -9;
+/// Grant status: copy arguments cross a page boundary.
+pub const GNTST_BAD_COPY_ARG: i16 = -10;
+/// Grant status: transfer page address too large.
+pub const GNTST_ADDRESS_TOO_BIG: i16 = -11;
+/// Grant status: operation not done; try again.
+pub const GNTST_EAGAIN: i16 = -12;
+/// Grant status: out of space (handles etc.).
+pub const GNTST_NO_SPACE: i16 = -13;
 
 /// Grant entry flags: invalid.
 pub const GTF_INVALID: u16 = 0;

@@ -159,3 +159,181 @@ impl HvmCallbackVia {
         }
     }
 }
+
+/// `vcpu_hvm_context.mode`: the 32-bit register set ([`VcpuHvmX86Regs32`]) is used.
+pub const VCPU_HVM_MODE_32B: u32 = 0;
+/// `vcpu_hvm_context.mode`: the 64-bit register set ([`VcpuHvmX86Regs64`]) is used.
+pub const VCPU_HVM_MODE_64B: u32 = 1;
+
+/// `struct vcpu_hvm_x86_32` (120 bytes, both widths; `hvm/hvm_vcpu.h`): the state a vCPU
+/// starts in with [`VCPU_HVM_MODE_32B`] (`VCPUOP_initialise` of an HVM/PVH guest).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VcpuHvmX86Regs32 {
+    /// EAX.
+    pub eax: u32,
+    /// ECX.
+    pub ecx: u32,
+    /// EDX.
+    pub edx: u32,
+    /// EBX.
+    pub ebx: u32,
+    /// ESP.
+    pub esp: u32,
+    /// EBP.
+    pub ebp: u32,
+    /// ESI.
+    pub esi: u32,
+    /// EDI.
+    pub edi: u32,
+    /// EIP.
+    pub eip: u32,
+    /// EFLAGS.
+    pub eflags: u32,
+    /// CR0.
+    pub cr0: u32,
+    /// CR3.
+    pub cr3: u32,
+    /// CR4.
+    pub cr4: u32,
+    /// Padding.
+    pub pad1: u32,
+    /// EFER (NXE, or LME/LMA to start in compatibility mode).
+    pub efer: u64,
+    /// CS base.
+    pub cs_base: u32,
+    /// DS base.
+    pub ds_base: u32,
+    /// SS base.
+    pub ss_base: u32,
+    /// ES base.
+    pub es_base: u32,
+    /// TR base.
+    pub tr_base: u32,
+    /// CS limit.
+    pub cs_limit: u32,
+    /// DS limit.
+    pub ds_limit: u32,
+    /// SS limit.
+    pub ss_limit: u32,
+    /// ES limit.
+    pub es_limit: u32,
+    /// TR limit.
+    pub tr_limit: u32,
+    /// CS access rights.
+    pub cs_ar: u16,
+    /// DS access rights.
+    pub ds_ar: u16,
+    /// SS access rights.
+    pub ss_ar: u16,
+    /// ES access rights.
+    pub es_ar: u16,
+    /// TR access rights.
+    pub tr_ar: u16,
+    /// Padding.
+    pub pad2: [u16; 3],
+}
+
+/// `struct vcpu_hvm_x86_64` (112 bytes, both widths): the state a vCPU starts in with
+/// [`VCPU_HVM_MODE_64B`] (directly in long mode, flat segments).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VcpuHvmX86Regs64 {
+    /// RAX.
+    pub rax: u64,
+    /// RCX.
+    pub rcx: u64,
+    /// RDX.
+    pub rdx: u64,
+    /// RBX.
+    pub rbx: u64,
+    /// RSP.
+    pub rsp: u64,
+    /// RBP.
+    pub rbp: u64,
+    /// RSI.
+    pub rsi: u64,
+    /// RDI.
+    pub rdi: u64,
+    /// RIP.
+    pub rip: u64,
+    /// RFLAGS.
+    pub rflags: u64,
+    /// CR0.
+    pub cr0: u64,
+    /// CR3.
+    pub cr3: u64,
+    /// CR4.
+    pub cr4: u64,
+    /// EFER.
+    pub efer: u64,
+}
+
+/// Size of the `cpu_regs` union of `struct vcpu_hvm_context` (its larger member).
+pub const VCPU_HVM_CPU_REGS_SIZE: usize = core::mem::size_of::<VcpuHvmX86Regs32>();
+
+/// `struct vcpu_hvm_context` (128 bytes, both widths): `mode` selects which member of the
+/// `cpu_regs` union is meant. The union is kept as bytes so that every byte of the value is
+/// initialised; read it with [`VcpuHvmContext::regs32`] / [`VcpuHvmContext::regs64`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VcpuHvmContext {
+    /// `VCPU_HVM_MODE_*`.
+    pub mode: u32,
+    /// Padding.
+    pub pad: u32,
+    /// The `cpu_regs` union: a [`VcpuHvmX86Regs32`] or a [`VcpuHvmX86Regs64`].
+    pub cpu_regs: [u8; VCPU_HVM_CPU_REGS_SIZE],
+}
+
+impl Default for VcpuHvmContext {
+    fn default() -> Self {
+        Self {
+            mode: 0,
+            pad: 0,
+            cpu_regs: [0; VCPU_HVM_CPU_REGS_SIZE],
+        }
+    }
+}
+
+impl VcpuHvmContext {
+    /// `cpu_regs` read as the 32-bit register set.
+    pub fn regs32(&self) -> VcpuHvmX86Regs32 {
+        let mut r = VcpuHvmX86Regs32::default();
+        let b = vm_memory::ByteValued::as_mut_slice(&mut r);
+        let n = b.len();
+        b.copy_from_slice(&self.cpu_regs[..n]);
+        r
+    }
+
+    /// `cpu_regs` read as the 64-bit register set.
+    pub fn regs64(&self) -> VcpuHvmX86Regs64 {
+        let mut r = VcpuHvmX86Regs64::default();
+        let b = vm_memory::ByteValued::as_mut_slice(&mut r);
+        let n = b.len();
+        b.copy_from_slice(&self.cpu_regs[..n]);
+        r
+    }
+
+    /// A context in [`VCPU_HVM_MODE_32B`] with registers `r`.
+    pub fn with_regs32(r: &VcpuHvmX86Regs32) -> Self {
+        let mut c = Self {
+            mode: VCPU_HVM_MODE_32B,
+            ..Self::default()
+        };
+        let b = vm_memory::ByteValued::as_slice(r);
+        c.cpu_regs[..b.len()].copy_from_slice(b);
+        c
+    }
+
+    /// A context in [`VCPU_HVM_MODE_64B`] with registers `r` (the union's tail is zero).
+    pub fn with_regs64(r: &VcpuHvmX86Regs64) -> Self {
+        let mut c = Self {
+            mode: VCPU_HVM_MODE_64B,
+            ..Self::default()
+        };
+        let b = vm_memory::ByteValued::as_slice(r);
+        c.cpu_regs[..b.len()].copy_from_slice(b);
+        c
+    }
+}

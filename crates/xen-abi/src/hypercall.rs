@@ -125,3 +125,29 @@ pub const XEN_ELFNOTE_HYPERCALL_PAGE: u32 = 2;
 pub const XEN_ELFNOTE_SUPPORTED_FEATURES: u32 = 17;
 /// Owner name of Xen ELF notes (without the NUL).
 pub const XEN_ELFNOTE_NAME: &[u8] = b"Xen";
+
+/// `struct multicall_entry` of 64-bit guests (64 bytes): one call of `HYPERVISOR_multicall`.
+///
+/// Xen writes back only `result` (a `-errno` is stored as its two's complement).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MulticallEntry64 {
+    /// Hypercall number (`HYPERVISOR_*`).
+    pub op: u64,
+    /// OUT: the call's return value.
+    pub result: u64,
+    /// Arguments, in the order of the hypercall's registers.
+    pub args: [u64; 6],
+}
+
+/// `struct multicall_entry` of 32-bit guests (32 bytes; `compat_multicall_entry` in Xen).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MulticallEntry32 {
+    /// Hypercall number (`HYPERVISOR_*`).
+    pub op: u32,
+    /// OUT: the call's return value (a `-errno` as its two's complement).
+    pub result: u32,
+    /// Arguments, in the order of the hypercall's registers.
+    pub args: [u32; 6],
+}

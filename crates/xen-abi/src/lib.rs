@@ -33,12 +33,14 @@
 //! ```
 
 mod console;
+mod control;
 mod errno_values;
 mod event_channel;
 mod grant_table;
 mod hvm;
 mod hypercall;
 mod memory;
+mod physdev;
 mod sched;
 mod shared_info;
 mod start_info;
@@ -52,11 +54,13 @@ pub mod errno {
 }
 
 pub use console::*;
+pub use control::*;
 pub use event_channel::*;
 pub use grant_table::*;
 pub use hvm::*;
 pub use hypercall::*;
 pub use memory::*;
+pub use physdev::*;
 pub use sched::*;
 pub use shared_info::*;
 pub use start_info::*;
@@ -152,14 +156,20 @@ impl Errno {
     pub const EXDEV: Self = Self(errno::EXDEV);
     /// No such device.
     pub const ENODEV: Self = Self(errno::ENODEV);
+    /// Is a directory.
+    pub const EISDIR: Self = Self(errno::EISDIR);
     /// Invalid argument.
     pub const EINVAL: Self = Self(errno::EINVAL);
     /// No space left on device.
     pub const ENOSPC: Self = Self(errno::ENOSPC);
+    /// Read-only file system.
+    pub const EROFS: Self = Self(errno::EROFS);
     /// Result not representable.
     pub const ERANGE: Self = Self(errno::ERANGE);
     /// Function not implemented.
     pub const ENOSYS: Self = Self(errno::ENOSYS);
+    /// Directory not empty.
+    pub const ENOTEMPTY: Self = Self(errno::ENOTEMPTY);
     /// Timer expired (single-shot timer in the past with `VCPU_SSHOTTMR_future`).
     pub const ETIME: Self = Self(errno::ETIME);
     /// No data available.
@@ -247,4 +257,23 @@ impl_byte_valued!(
     XenconsInterface,
     XenstoreDomainInterface,
     XsdSockmsg,
+    MulticallEntry64,
+    MulticallEntry32,
+    VcpuHvmX86Regs32,
+    VcpuHvmX86Regs64,
+    VcpuHvmContext,
+    XenMemoryReservation64,
+    XenMemoryReservation32,
+    XenRemoveFromPhysmap64,
+    XenRemoveFromPhysmap32,
+    XenAddToPhysmapBatch64,
+    XenAddToPhysmapBatch32,
+    SchedRemoteShutdown,
+    SchedWatchdog,
+    SchedPinOverride,
+    XenPlatformParameters64,
+    XenPlatformParameters32,
+    XenBuildId,
+    XenSysctl,
+    XenDomctl,
 );

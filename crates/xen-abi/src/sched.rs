@@ -65,3 +65,33 @@ pub struct SchedPoll32 {
     /// Absolute timeout (system time ns); 0 = none.
     pub timeout: u64,
 }
+
+/// `struct sched_remote_shutdown` (8 bytes, both widths).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchedRemoteShutdown {
+    /// Domain to shut down (looked up by id: `DOMID_SELF` names no domain).
+    pub domain_id: u16,
+    /// Padding.
+    pub pad: u16,
+    /// `SHUTDOWN_*`.
+    pub reason: u32,
+}
+
+/// `struct sched_watchdog` (8 bytes, both widths).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchedWatchdog {
+    /// Watchdog id (0: allocate one).
+    pub id: u32,
+    /// Timeout in seconds (0: destroy the watchdog).
+    pub timeout: u32,
+}
+
+/// `struct sched_pin_override` (4 bytes, both widths; hardware domain only).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchedPinOverride {
+    /// Physical CPU to pin to (negative: undo).
+    pub pcpu: i32,
+}

@@ -18,6 +18,19 @@ pub const XEN_HVM_MEMMAP_TYPE_DISABLED: u32 = 6;
 /// Memory map type: persistent memory.
 pub const XEN_HVM_MEMMAP_TYPE_PMEM: u32 = 7;
 
+/// `start_info.flags` / `hvm_start_info.flags`: the domain is privileged.
+pub const SIF_PRIVILEGED: u32 = 1 << 0;
+/// Flags: the domain is the initial control domain.
+pub const SIF_INITDOMAIN: u32 = 1 << 1;
+/// Flags: `mod_start` is a multiboot module.
+pub const SIF_MULTIBOOT_MOD: u32 = 1 << 2;
+/// Flags: `mod_start` is a PFN.
+pub const SIF_MOD_START_PFN: u32 = 1 << 3;
+/// Flags: the tools understand a virtually mapped p2m list.
+pub const SIF_VIRT_P2M_4TOOLS: u32 = 1 << 4;
+/// Flags: byte reserved for power-management options.
+pub const SIF_PM_MASK: u32 = 0xff << 8;
+
 /// `struct hvm_start_info` (56 bytes). Pointed to by EBX at the PVH entry point.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

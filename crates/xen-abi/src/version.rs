@@ -31,6 +31,16 @@ pub const XEN_CAPABILITIES_INFO_LEN: usize = 1024;
 /// Length of the changeset string buffer.
 pub const XEN_CHANGESET_INFO_LEN: usize = 64;
 
+/// Length of the command line buffer (`xen_commandline_t`).
+pub const XEN_COMMANDLINE_LEN: usize = 1024;
+/// Length of the domain handle (`xen_domain_handle_t`, a UUID).
+pub const XEN_DOMAIN_HANDLE_LEN: usize = 16;
+
+/// `xen_commandline_t`: Xen's NUL-terminated command line (`XENVER_commandline`).
+pub type XenCommandline = [u8; XEN_COMMANDLINE_LEN];
+/// `xen_domain_handle_t`: the domain's UUID (`XENVER_guest_handle`).
+pub type XenDomainHandle = [u8; XEN_DOMAIN_HANDLE_LEN];
+
 /// `xen_extraversion_t`: NUL-terminated string (e.g. ".0").
 pub type XenExtraversion = [u8; XEN_EXTRAVERSION_LEN];
 /// `xen_capabilities_info_t`: NUL-terminated string (e.g. "hvm-3.0-x86_64 hvm-3.0-x86_32").
@@ -61,6 +71,31 @@ impl Default for XenCompileInfo {
             compile_date: [0; 32],
         }
     }
+}
+
+/// `struct xen_platform_parameters` of 64-bit guests (8 bytes, `XENVER_platform_parameters`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenPlatformParameters64 {
+    /// Start of the hypervisor's virtual address range.
+    pub virt_start: u64,
+}
+
+/// `struct xen_platform_parameters` of 32-bit guests (4 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenPlatformParameters32 {
+    /// Start of the hypervisor's virtual address range.
+    pub virt_start: u32,
+}
+
+/// Header of `struct xen_build_id` (4 bytes, `XENVER_build_id`): `len` bytes of build id
+/// follow it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenBuildId {
+    /// IN: size of the buffer after this header; OUT (as the result): bytes written.
+    pub len: u32,
 }
 
 /// `struct xen_feature_info` (8 bytes). IN: `submap_idx`; OUT: `submap`.
@@ -111,3 +146,8 @@ pub const XENFEAT_LINUX_RSDP_UNRESTRICTED: u32 = 15;
 pub const XENFEAT_NOT_DIRECT_MAPPED: u32 = 16;
 /// Feature: direct mapped.
 pub const XENFEAT_DIRECT_MAPPED: u32 = 17;
+
+/// `HYPERVISOR_VIRT_START` of the x86_64 ABI: where Xen's virtual address range starts.
+/// Xen 4.17 reports it in `XENVER_platform_parameters` to every 64-bit caller; 32-bit HVM
+/// callers get 0 (their domain has no compat range).
+pub const HYPERVISOR_VIRT_START_64: u64 = 0xffff_8000_0000_0000;

@@ -17,6 +17,15 @@ pub const XENSTORE_SERVER_FEATURE_RECONNECTION: u32 = 1;
 /// `server_features` bit: the server reports errors in `error`.
 pub const XENSTORE_SERVER_FEATURE_ERROR: u32 = 2;
 
+/// `error` value: no error.
+pub const XENSTORE_ERROR_NONE: u32 = 0;
+/// `error` value: communication problem.
+pub const XENSTORE_ERROR_COMM: u32 = 1;
+/// `error` value: invalid ring index.
+pub const XENSTORE_ERROR_RINGIDX: u32 = 2;
+/// `error` value: protocol violation (e.g. payload too long).
+pub const XENSTORE_ERROR_PROTO: u32 = 3;
+
 /// `struct xenstore_domain_interface` (2076 bytes), at `HVM_PARAM_STORE_PFN`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,3 +128,30 @@ pub const XS_DIRECTORY_PART: u32 = 22;
 pub const XS_TYPE_COUNT: u32 = 23;
 /// Never a valid type.
 pub const XS_INVALID: u32 = 0xffff;
+
+/// Field of an `XS_WATCH_EVENT` payload: the path that changed.
+pub const XS_WATCH_PATH: u32 = 0;
+/// Field of an `XS_WATCH_EVENT` payload: the watch's token.
+pub const XS_WATCH_TOKEN: u32 = 1;
+
+/// `xsd_errors`: the errno values an `XS_ERROR` reply may carry and the strings that name
+/// them on the wire, in Xen's order (the first, `EINVAL`, is the fallback for an errno
+/// without a name here). Values are Xen's (and Linux's) x86 errno numbers.
+pub const XSD_ERRORS: [(i32, &str); 16] = [
+    (crate::errno::EINVAL, "EINVAL"),
+    (crate::errno::EACCES, "EACCES"),
+    (crate::errno::EEXIST, "EEXIST"),
+    (crate::errno::EISDIR, "EISDIR"),
+    (crate::errno::ENOENT, "ENOENT"),
+    (crate::errno::ENOMEM, "ENOMEM"),
+    (crate::errno::ENOSPC, "ENOSPC"),
+    (crate::errno::EIO, "EIO"),
+    (crate::errno::ENOTEMPTY, "ENOTEMPTY"),
+    (crate::errno::ENOSYS, "ENOSYS"),
+    (crate::errno::EROFS, "EROFS"),
+    (crate::errno::EBUSY, "EBUSY"),
+    (crate::errno::EAGAIN, "EAGAIN"),
+    (crate::errno::EISCONN, "EISCONN"),
+    (crate::errno::E2BIG, "E2BIG"),
+    (crate::errno::EPERM, "EPERM"),
+];

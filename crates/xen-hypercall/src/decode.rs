@@ -101,6 +101,39 @@ where
         }
         HYPERVISOR_CONSOLE_IO => decode_console(cmd, a1, a2).map(Request::Console),
         HYPERVISOR_VM_ASSIST => decode_vm_assist(cmd, a1 as u32).map(Request::VmAssist),
+        HYPERVISOR_MULTICALL => {
+            // `nr_calls` is a `uint32_t`: upper register bits are ignored.
+            let nr_calls = a1 as u32;
+            if nr_calls > MAX_MULTICALL_CALLS {
+                return Err(Errno::E2BIG);
+            }
+            Ok(Request::Multicall { list: a0, nr_calls })
+        }
+        // Xen's HVM filter (`hvm_physdev_op`) answers -ENOSYS to every sub-op for a domain
+        // without PIRQs (the PIRQ ones) that is not the hardware domain (the others),
+        // before reading the argument. PIRQs are not offered (no `XENFEAT_hvm_pirqs`).
+        HYPERVISOR_PHYSDEV_OP => Err(Errno::ENOSYS),
+        HYPERVISOR_SYSCTL => {
+            // As `do_sysctl`: the whole struct is read (-EFAULT), then the interface
+            // version is checked (-EACCES); the privilege check comes after.
+            let s: XenSysctl = g.read_obj(a0)?;
+            if s.interface_version != XEN_SYSCTL_INTERFACE_VERSION {
+                return Err(Errno::EACCES);
+            }
+            Ok(Request::Sysctl { cmd: s.cmd })
+        }
+        HYPERVISOR_DOMCTL => {
+            // As `do_domctl`: read (-EFAULT), version (-EACCES), then the target domain
+            // (-ESRCH) and the privilege check, in `execute`.
+            let d: XenDomctl = g.read_obj(a0)?;
+            if d.interface_version != XEN_DOMCTL_INTERFACE_VERSION {
+                return Err(Errno::EACCES);
+            }
+            Ok(Request::Domctl {
+                cmd: d.cmd,
+                domain: d.domain,
+            })
+        }
         _ => Err(Errno::ENOSYS),
     }
 }
@@ -144,7 +177,13 @@ where
                 out: arg,
             }
         }
+        // Xen wants a NULL argument here.
+        XENVER_PAGESIZE if arg != 0 => return Err(Errno::EINVAL),
         XENVER_PAGESIZE => XenVersionReq::Pagesize,
+        XENVER_PLATFORM_PARAMETERS => XenVersionReq::PlatformParameters { out: arg },
+        XENVER_GUEST_HANDLE => XenVersionReq::GuestHandle { out: arg },
+        XENVER_COMMANDLINE => XenVersionReq::Commandline { out: arg },
+        XENVER_BUILD_ID => XenVersionReq::BuildId { arg },
         _ => return Err(Errno::ENOSYS),
     })
 }
@@ -440,6 +479,19 @@ where
                 timeout_ns: (timeout != 0).then_some(timeout),
             })
         }
+        SCHEDOP_SHUTDOWN_CODE => {
+            let s: SchedShutdown = g.read_obj(arg)?;
+            Ok(SchedReq::ShutdownCode(s.reason & 0xff))
+        }
+        SCHEDOP_REMOTE_SHUTDOWN => {
+            let s: SchedRemoteShutdown = g.read_obj(arg)?;
+            Ok(SchedReq::RemoteShutdown {
+                domid: s.domain_id,
+                reason: s.reason & 0xff,
+            })
+        }
+        // Only for the hardware domain, checked before the argument is read.
+        SCHEDOP_PIN_OVERRIDE => Err(Errno::EPERM),
         _ => Err(Errno::ENOSYS),
     }
 }

@@ -91,12 +91,149 @@ where
             SchedReq::Block => h.block(vcpu),
             SchedReq::Shutdown(reason) => h.shutdown(vcpu, reason),
             SchedReq::Poll { ports, timeout_ns } => h.poll(vcpu, ports.as_slice(), timeout_ns),
+            SchedReq::ShutdownCode(reason) => done(h.shutdown_code(vcpu, reason).map(|()| 0)),
+            // Xen looks the domain up by id first (-ESRCH), then checks privilege.
+            SchedReq::RemoteShutdown { domid, reason } if h.domain_exists(domid) => {
+                h.remote_shutdown(vcpu, domid, reason)
+            }
+            SchedReq::RemoteShutdown { .. } => HypercallOutcome::Done(Errno::ESRCH.to_return()),
         },
         Request::Evtchn(r) => done(evtchn(regs, vcpu, r, mem, h)),
         Request::Gnttab(r) => done(gnttab(regs, vcpu, r, mem, h)),
         Request::Console(r) => done(console(regs, vcpu, r, mem, h)),
         Request::VmAssist(r) => done(h.vm_assist(vcpu, r.vm_type, r.enable).map(|()| 0)),
+        Request::Multicall { list, nr_calls } => multicall(regs, vcpu, list, nr_calls, mem, h),
+        // Xen's default policy: only the control domain may (XSM_PRIV).
+        Request::Sysctl { .. } => HypercallOutcome::Done(Errno::EPERM.to_return()),
+        Request::Domctl { cmd, domain } => done(domctl(cmd, domain, h)),
     }
+}
+
+/// Runs the entries of a multicall one by one through [`decode`] and [`execute`], as Xen's
+/// `do_multicall`, writing each result to the entry's `result` field:
+///
+/// - an entry that is itself a multicall gets -EINVAL (Xen refuses re-entry);
+/// - an entry that cannot be read, or whose result cannot be written, stops the multicall
+///   with -EFAULT (the entries before it have run);
+/// - an entry that blocks (`SCHEDOP_block` / `SCHEDOP_poll`): as the last entry, the vCPU
+///   blocks as in Xen (result 0, the multicall returns 0 on wake-up). Elsewhere Xen would
+///   block and continue the rest after waking, through a continuation this crate does not
+///   have; the entry returns 0 at once instead (a spurious wake-up, which guests of both
+///   calls must allow: [`SchedHandler::block_abandoned`](crate::SchedHandler)) and the
+///   next entries run;
+/// - an entry that shuts the domain down ends the multicall (result 0): the entries after
+///   it do not run.
+fn multicall<M, H>(
+    regs: &HypercallRegs,
+    vcpu: u32,
+    list: u64,
+    nr_calls: u32,
+    mem: &M,
+    h: &mut H,
+) -> HypercallOutcome
+where
+    M: Bytes<GuestAddress> + ?Sized,
+    H: Hypervisor + ?Sized,
+{
+    let fault = HypercallOutcome::Done(Errno::EFAULT.to_return());
+    let ctx = DecodeContext {
+        vcpu,
+        domid: h.domid(),
+        nr_vcpus: h.nr_vcpus(),
+    };
+    let (entry_size, result_off) = match regs.mode {
+        GuestWidth::Bits64 => (
+            core::mem::size_of::<MulticallEntry64>(),
+            offset_of!(MulticallEntry64, result),
+        ),
+        GuestWidth::Bits32 => (
+            core::mem::size_of::<MulticallEntry32>(),
+            offset_of!(MulticallEntry32, result),
+        ),
+    };
+    for i in 0..nr_calls {
+        let Some(at) = u64::from(i)
+            .checked_mul(entry_size as u64)
+            .and_then(|o| list.checked_add(o))
+        else {
+            return fault;
+        };
+        let read = {
+            let mut g = guest(regs, vcpu, mem, h);
+            match regs.mode {
+                GuestWidth::Bits64 => g.read_obj::<MulticallEntry64>(at).map(|e| (e.op, e.args)),
+                GuestWidth::Bits32 => g
+                    .read_obj::<MulticallEntry32>(at)
+                    .map(|e| (u64::from(e.op), e.args.map(u64::from))),
+            }
+        };
+        let Ok((op, args)) = read else {
+            return fault;
+        };
+        let outcome = if op == HYPERVISOR_MULTICALL {
+            HypercallOutcome::Done(Errno::EINVAL.to_return())
+        } else {
+            let sub = HypercallRegs {
+                mode: regs.mode,
+                cpl: regs.cpl,
+                nr: op,
+                args,
+            };
+            match decode(&sub, &ctx, mem, h) {
+                Ok(req) => execute(&sub, vcpu, req, mem, h),
+                Err(e) => HypercallOutcome::Done(e.to_return()),
+            }
+        };
+        let last = i + 1 == nr_calls;
+        let (result, stop) = match outcome {
+            HypercallOutcome::Done(v) => (v, None),
+            HypercallOutcome::Block { .. } if last => (0, Some(outcome)),
+            HypercallOutcome::Block { .. } => {
+                h.block_abandoned(vcpu);
+                (0, None)
+            }
+            HypercallOutcome::Shutdown(_) => (0, Some(outcome)),
+        };
+        let Some(at) = at.checked_add(result_off as u64) else {
+            return fault;
+        };
+        let written = {
+            let mut g = guest(regs, vcpu, mem, h);
+            match regs.mode {
+                GuestWidth::Bits64 => g.write_obj(at, &(result as u64)),
+                GuestWidth::Bits32 => g.write_obj(at, &(result as i32 as u32)),
+            }
+        };
+        if written.is_err() {
+            return fault;
+        }
+        if let Some(stop) = stop {
+            return stop;
+        }
+    }
+    HypercallOutcome::Done(0)
+}
+
+/// `domctl` from a domU, as Xen's `do_domctl` with the default XSM policy: the target
+/// domain is looked up first (-ESRCH), except for the commands that take none or a
+/// pseudo-domain; then every command is refused (-EPERM: a domU is neither the control
+/// domain, nor xenstore's, nor the target's device model).
+fn domctl<H: Hypervisor + ?Sized>(cmd: u32, domain: u16, h: &H) -> XenResult<i64> {
+    let lookup = match cmd {
+        XEN_DOMCTL_CREATEDOMAIN => false,
+        XEN_DOMCTL_ASSIGN_DEVICE | XEN_DOMCTL_DEASSIGN_DEVICE if domain == DOMID_IO => false,
+        XEN_DOMCTL_ASSIGN_DEVICE | XEN_DOMCTL_DEASSIGN_DEVICE if domain == DOMID_INVALID => {
+            return Err(Errno::ESRCH)
+        }
+        XEN_DOMCTL_TEST_ASSIGN_DEVICE | XEN_DOMCTL_VM_EVENT_OP if domain == DOMID_INVALID => false,
+        // A missing domain is no error for it; the privilege check still fails.
+        XEN_DOMCTL_GETDOMAININFO => false,
+        _ => true,
+    };
+    if lookup && !h.domain_exists(domain) {
+        return Err(Errno::ESRCH);
+    }
+    Err(Errno::EPERM)
 }
 
 fn guest<'a, M, H>(
@@ -156,6 +293,58 @@ where
             terminate(&mut c.compile_date);
             guest(regs, vcpu, mem, h).write_obj(out, &c).map(|()| 0)
         }
+        XenVersionReq::PlatformParameters { out } => {
+            // Xen 4.17 gives 64-bit callers HYPERVISOR_VIRT_START, whatever the guest type,
+            // and 32-bit callers their domain's compat start, 0 for HVM.
+            let mut g = guest(regs, vcpu, mem, h);
+            match regs.mode {
+                GuestWidth::Bits64 => g.write_obj(
+                    out,
+                    &XenPlatformParameters64 {
+                        virt_start: HYPERVISOR_VIRT_START_64,
+                    },
+                ),
+                GuestWidth::Bits32 => g.write_obj(out, &XenPlatformParameters32::default()),
+            }
+            .map(|()| 0)
+        }
+        XenVersionReq::GuestHandle { out } => {
+            let handle = h.guest_handle(vcpu);
+            guest(regs, vcpu, mem, h)
+                .write_bytes(out, &handle)
+                .map(|()| 0)
+        }
+        XenVersionReq::Commandline { out } => {
+            let mut b: XenCommandline = [0; XEN_COMMANDLINE_LEN];
+            if h.commandline(vcpu, &mut b) {
+                terminate(&mut b);
+                guest(regs, vcpu, mem, h).write_bytes(out, &b)
+            } else {
+                guest(regs, vcpu, mem, h).write_bytes(out, DENIED)
+            }
+            .map(|()| 0)
+        }
+        XenVersionReq::BuildId { arg } => {
+            let mut id = [0u8; MAX_BUILD_ID];
+            // Denied: -EPERM before the argument is looked at.
+            let sz = h
+                .build_id(vcpu, &mut id)
+                .ok_or(Errno::EPERM)?
+                .min(MAX_BUILD_ID);
+            if arg == 0 {
+                return Ok(sz as i64);
+            }
+            let mut g = guest(regs, vcpu, mem, h);
+            let hdr: XenBuildId = g.read_obj(arg)?;
+            if hdr.len == 0 {
+                return Err(Errno::EINVAL);
+            }
+            if sz > hdr.len as usize {
+                return Err(Errno::ENOBUFS);
+            }
+            let at = field(arg, core::mem::size_of::<XenBuildId>())?;
+            g.write_bytes(at, &id[..sz]).map(|()| sz as i64)
+        }
         XenVersionReq::GetFeatures { submap_idx, out } => {
             let f = XenFeatureInfo {
                 submap_idx,
@@ -165,6 +354,9 @@ where
         }
     }
 }
+
+/// What Xen writes for a string it denies the caller (its `xen_deny()`, NUL included).
+const DENIED: &[u8] = b"<denied>\0";
 
 /// Address of a field at `off` inside the struct at `out` (-EFAULT on overflow).
 fn field(out: u64, off: usize) -> XenResult<u64> {

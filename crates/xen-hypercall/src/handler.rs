@@ -9,8 +9,8 @@
 //! Every method has a default: see the crate docs ("Defaults").
 
 use xen_abi::{
-    E820Entry, XenCapabilitiesInfo, XenChangesetInfo, XenCompileInfo, XenExtraversion,
-    GNTST_GENERAL_ERROR,
+    E820Entry, XenCapabilitiesInfo, XenChangesetInfo, XenCommandline, XenCompileInfo,
+    XenDomainHandle, XenExtraversion, GNTST_GENERAL_ERROR, XEN_DOMAIN_HANDLE_LEN,
 };
 
 use crate::error::{Errno, XenResult};
@@ -93,6 +93,30 @@ pub trait VersionHandler {
     fn features(&mut self, vcpu: u32, submap_idx: u32) -> u32 {
         let _ = (vcpu, submap_idx);
         0
+    }
+    /// The domain's handle (UUID) for `XENVER_guest_handle`. Default: all zero.
+    fn guest_handle(&mut self, vcpu: u32) -> XenDomainHandle {
+        let _ = vcpu;
+        [0; XEN_DOMAIN_HANDLE_LEN]
+    }
+    /// `XENVER_commandline`: fills `out` with Xen's command line and returns `true` (the
+    /// guest gets all 1024 bytes), or returns `false` to deny it, as Xen's default policy
+    /// does for every domain but the control domain: the guest then gets the 9 bytes
+    /// `"<denied>\0"`. Default: `false`.
+    fn commandline(&mut self, vcpu: u32, out: &mut XenCommandline) -> bool {
+        let _ = (vcpu, out);
+        false
+    }
+    /// `XENVER_build_id`: fills `out` with the build id and returns its length, or `None`
+    /// to deny it, as Xen's default policy does for every domain but the control domain
+    /// (-EPERM, whatever the argument). Default: `None`.
+    fn build_id(
+        &mut self,
+        vcpu: u32,
+        out: &mut [u8; crate::request::MAX_BUILD_ID],
+    ) -> Option<usize> {
+        let _ = (vcpu, out);
+        None
     }
 }
 
@@ -220,9 +244,34 @@ pub trait SchedHandler {
     }
     /// `SCHEDOP_shutdown` with `reason` in `0..=255` (possibly above `SHUTDOWN_MAX`; see
     /// [`HypercallOutcome::Shutdown`]). Default: `Shutdown(reason)`, handed to the VMM.
+    ///
+    /// A handler that implements [`SchedHandler::shutdown_code`] reports the code set there
+    /// instead of `reason`, as Xen does.
     fn shutdown(&mut self, vcpu: u32, reason: u32) -> HypercallOutcome {
         let _ = vcpu;
         HypercallOutcome::Shutdown(reason)
+    }
+    /// `SCHEDOP_shutdown_code` with `reason` in `0..=255`: the first code set is the reason
+    /// every later shutdown of the domain reports (Xen keeps the first; the call always
+    /// succeeds). Default: -ENOSYS (no shutdown code kept).
+    fn shutdown_code(&mut self, vcpu: u32, reason: u32) -> XenResult<()> {
+        let _ = (vcpu, reason);
+        Err(Errno::ENOSYS)
+    }
+    /// `SCHEDOP_remote_shutdown` of `domid`, a domain that exists
+    /// ([`Hypervisor::domain_exists`]; the dispatcher answers -ESRCH for the others).
+    /// Default: -EPERM, Xen's answer to a domain that is not the control domain or the
+    /// target's device model, the caller itself included.
+    fn remote_shutdown(&mut self, vcpu: u32, domid: u16, reason: u32) -> HypercallOutcome {
+        let _ = (vcpu, domid, reason);
+        HypercallOutcome::Done(Errno::EPERM.to_return())
+    }
+    /// A [`HypercallOutcome::Block`] this handler returned will not be waited for: the
+    /// call was an entry of a multicall other than its last, and it returns 0 at once (a
+    /// spurious wake-up, which guests of `SCHEDOP_block` and `SCHEDOP_poll` must allow).
+    /// Undo whatever wait was set up for it. Default: nothing.
+    fn block_abandoned(&mut self, vcpu: u32) {
+        let _ = vcpu;
     }
 }
 
@@ -391,4 +440,10 @@ pub trait Hypervisor:
     fn domid(&self) -> u16;
     /// Number of vCPUs; vCPU ids in arguments must be below it.
     fn nr_vcpus(&self) -> u32;
+    /// Whether `domid` names an existing domain, for the calls that look a domain up by
+    /// its id (`SCHEDOP_remote_shutdown`, `domctl`): those give -ESRCH for any other id,
+    /// `DOMID_SELF` included, as in Xen. Default: only the guest's own [`Hypervisor::domid`].
+    fn domain_exists(&self, domid: u16) -> bool {
+        domid == self.domid()
+    }
 }

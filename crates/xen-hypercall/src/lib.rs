@@ -18,6 +18,12 @@
 //!    halt the vCPU until an event or deadline ([`HypercallOutcome::Block`], RAX already 0),
 //!    or stop the VM ([`HypercallOutcome::Shutdown`], whatever the reason).
 //!
+//! The dispatcher itself answers what needs no VMM state, as Xen answers a domU:
+//! `multicall` (each entry dispatched through the same handler, results written back;
+//! see [`Request::Multicall`]), `XENVER_platform_parameters`, `physdev_op` (-ENOSYS:
+//! no PIRQs), `sysctl` and `domctl` (-EFAULT, -EACCES for a bad interface version, -ESRCH
+//! for a domain that does not exist, then -EPERM), `SCHEDOP_pin_override` (-EPERM).
+//!
 //! Results to the guest are [`Errno`]s (defined in xen-abi, re-exported here); the enums and
 //! result structs are `#[non_exhaustive]`, so a VMM's matches keep compiling when Xen
 //! features are added.
@@ -30,9 +36,10 @@
 //!
 //! | Family | Default |
 //! |---|---|
-//! | [`VersionHandler`] | version [`DEFAULT_XEN_VERSION`] (4.17), empty strings, no features |
+//! | [`VersionHandler`] | version [`DEFAULT_XEN_VERSION`] (4.17), empty strings, no features, zero handle; command line `"<denied>"`, build id `-EPERM` (an unprivileged domain's view) |
 //! | [`MemoryHandler`], [`HvmHandler`], [`VcpuHandler`] | `-ENOSYS` |
-//! | [`SchedHandler`] | yield: nothing; block / poll: `Done(-ENOSYS)`; shutdown: passed on |
+//! | [`SchedHandler`] | yield: nothing; block / poll: `Done(-ENOSYS)`; shutdown: passed on; shutdown code: `-ENOSYS`; remote shutdown: `-EPERM` |
+//! | [`Hypervisor::domain_exists`] | only the guest's own domain id |
 //! | [`EvtchnHandler`] | `-ENOSYS` (`bind_pirq`: `-EPERM`) |
 //! | [`GnttabHandler`] | a grant table of 0 frames (Xen's answer for `max_grant_frames=0`) |
 //! | [`ConsoleHandler`] | write: `-ENOSYS`; read: no input |

@@ -15,6 +15,14 @@ pub const MAX_E820_ENTRIES: usize = 128;
 pub const MAX_CONSOLE_WRITE: u32 = 1 << 20;
 /// Maximum byte count returned by one `CONSOLEIO_read`.
 pub const MAX_CONSOLE_READ: usize = 1024;
+/// Maximum number of entries of one `HYPERVISOR_multicall` (more: -E2BIG, none run).
+///
+/// Xen takes any count and cuts a long multicall into pieces with hypercall continuations
+/// (the guest re-enters it for the rest). This crate has no continuations; it bounds the
+/// work of one call instead. Guests batch far fewer (Linux: 32).
+pub const MAX_MULTICALL_CALLS: u32 = 512;
+/// Largest build id `XENVER_build_id` copies out.
+pub const MAX_BUILD_ID: usize = 64;
 
 /// A decoded hypercall.
 // Poll ports are held inline to keep the hot path free of heap allocations.
@@ -50,6 +58,27 @@ pub enum Request {
     Console(ConsoleReq),
     /// `vm_assist`.
     VmAssist(VmAssistReq),
+    /// `multicall`: `nr_calls` entries (`MulticallEntry64` or `MulticallEntry32`, by the
+    /// guest's width) at `list`, each run as a hypercall of its own and its result written
+    /// back to its `result` field.
+    Multicall {
+        /// Guest address of the entry array.
+        list: u64,
+        /// Number of entries (`<=` [`MAX_MULTICALL_CALLS`]).
+        nr_calls: u32,
+    },
+    /// `sysctl` with the right interface version: a toolstack operation.
+    Sysctl {
+        /// `XEN_SYSCTL_*`.
+        cmd: u32,
+    },
+    /// `domctl` with the right interface version: a toolstack operation on `domain`.
+    Domctl {
+        /// `XEN_DOMCTL_*`.
+        cmd: u32,
+        /// Target domain.
+        domain: u16,
+    },
 }
 
 /// `vm_assist(cmd, type)`: the command was checked to be `VMASST_CMD_enable` or
@@ -97,8 +126,29 @@ pub enum XenVersionReq {
         /// Address of the `xen_feature_info`.
         out: u64,
     },
-    /// `XENVER_pagesize`: returns 4096.
+    /// `XENVER_pagesize` with a NULL argument: returns 4096.
     Pagesize,
+    /// `XENVER_platform_parameters`: `xen_platform_parameters` (8 or 4 bytes by width).
+    PlatformParameters {
+        /// Output buffer.
+        out: u64,
+    },
+    /// `XENVER_guest_handle`: the 16-byte domain handle.
+    GuestHandle {
+        /// Output buffer.
+        out: u64,
+    },
+    /// `XENVER_commandline`: Xen's command line (1024 bytes), or `"<denied>"`.
+    Commandline {
+        /// Output buffer.
+        out: u64,
+    },
+    /// `XENVER_build_id`: `arg` is NULL (size query) or a `xen_build_id` header with the
+    /// buffer after it.
+    BuildId {
+        /// The argument.
+        arg: u64,
+    },
 }
 
 /// Map spaces of `XENMEM_add_to_physmap` we support.
@@ -275,6 +325,17 @@ pub enum SchedReq {
         ports: PollPorts,
         /// Absolute timeout, `None` = no timeout.
         timeout_ns: Option<u64>,
+    },
+    /// `SCHEDOP_shutdown_code`: the reason (truncated to 8 bits, as Xen) a later shutdown
+    /// of the domain reports, unless one was set already.
+    ShutdownCode(u32),
+    /// `SCHEDOP_remote_shutdown` of domain `domid` (by id: `DOMID_SELF` names none) with
+    /// `reason` (truncated to 8 bits).
+    RemoteShutdown {
+        /// Target domain.
+        domid: u16,
+        /// `SHUTDOWN_*`.
+        reason: u32,
     },
 }
 

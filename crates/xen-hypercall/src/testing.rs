@@ -63,6 +63,12 @@ pub enum Call {
         timeout: Option<u64>,
     },
     Shutdown(u32),
+    ShutdownCode(u32),
+    RemoteShutdown {
+        domid: u16,
+        reason: u32,
+    },
+    BlockAbandoned,
     AllocUnbound {
         remote_dom: u16,
     },
@@ -129,6 +135,10 @@ pub struct RecordingHypervisor {
     pub gva_offset: u64,
     /// When set, every fallible handler method fails with it.
     pub fail_with: Option<Errno>,
+    /// The first `SCHEDOP_shutdown_code`, reported by later shutdowns (as Xen).
+    pub shutdown_code: Option<u32>,
+    /// `block_abandoned` calls (blocking multicall entries that returned at once).
+    pub abandoned: u32,
 }
 
 impl RecordingHypervisor {
@@ -162,6 +172,8 @@ impl RecordingHypervisor {
             console_len: 0,
             gva_offset: 0,
             fail_with: None,
+            shutdown_code: None,
+            abandoned: 0,
         }
     }
 
@@ -347,7 +359,20 @@ impl SchedHandler for RecordingHypervisor {
     }
     fn shutdown(&mut self, _vcpu: u32, reason: u32) -> HypercallOutcome {
         let _ = self.rec(Call::Shutdown(reason));
-        HypercallOutcome::Shutdown(reason)
+        HypercallOutcome::Shutdown(self.shutdown_code.unwrap_or(reason))
+    }
+    fn shutdown_code(&mut self, _vcpu: u32, reason: u32) -> XenResult<()> {
+        self.rec(Call::ShutdownCode(reason))?;
+        self.shutdown_code.get_or_insert(reason);
+        Ok(())
+    }
+    fn remote_shutdown(&mut self, _vcpu: u32, domid: u16, reason: u32) -> HypercallOutcome {
+        let _ = self.rec(Call::RemoteShutdown { domid, reason });
+        HypercallOutcome::Done(Errno::EPERM.to_return())
+    }
+    fn block_abandoned(&mut self, _vcpu: u32) {
+        let _ = self.rec(Call::BlockAbandoned);
+        self.abandoned += 1;
     }
 }
 
@@ -454,5 +479,9 @@ impl Hypervisor for RecordingHypervisor {
     }
     fn nr_vcpus(&self) -> u32 {
         self.nr_vcpus
+    }
+    /// The guest and, as in the reference VMM, domain 0 (its backends).
+    fn domain_exists(&self, domid: u16) -> bool {
+        domid == self.domid || domid == 0
     }
 }

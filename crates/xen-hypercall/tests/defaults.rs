@@ -289,3 +289,38 @@ fn gnttab_defaults_to_zero_frames() {
         assert_eq!(e.get::<GnttabGetVersion>(ARG).version, 1);
     }
 }
+
+/// Defaults of the calls a domU is refused or that keep state: the command line is
+/// denied, the build id -EPERM, no shutdown code is kept (-ENOSYS), a remote shutdown of
+/// the guest itself is -EPERM and of any other id (only the guest exists) -ESRCH.
+#[test]
+fn privileged_and_stateful_defaults() {
+    for w in both() {
+        let mut e = Env::new(w);
+        assert_eq!(
+            e.op(HYPERVISOR_XEN_VERSION, XENVER_COMMANDLINE, BUF),
+            HypercallOutcome::Done(0)
+        );
+        assert_eq!(&e.get::<[u8; 9]>(BUF), b"<denied>\0");
+        assert_eq!(
+            e.op(HYPERVISOR_XEN_VERSION, XENVER_BUILD_ID, 0),
+            done(EPERM)
+        );
+        let a = e.put(SchedShutdown { reason: 3 });
+        assert_eq!(
+            e.op(HYPERVISOR_SCHED_OP, SCHEDOP_SHUTDOWN_CODE, a),
+            done(ENOSYS)
+        );
+        for (dom, want) in [(1, EPERM), (0, ESRCH), (DOMID_SELF, ESRCH)] {
+            let a = e.put(SchedRemoteShutdown {
+                domain_id: dom,
+                pad: 0,
+                reason: 0,
+            });
+            assert_eq!(
+                e.op(HYPERVISOR_SCHED_OP, SCHEDOP_REMOTE_SHUTDOWN, a),
+                done(want)
+            );
+        }
+    }
+}

@@ -168,3 +168,88 @@ fn poll_invalid() {
         HypercallOutcome::Block { .. }
     ));
 }
+
+/// `SCHEDOP_shutdown_code` sets the reason a later shutdown reports; the first one set
+/// wins and the call always succeeds, as in Xen's `do_sched_op`.
+#[test]
+fn shutdown_code_is_reported_by_the_next_shutdown() {
+    for w in both() {
+        let mut e = Env::new(w);
+        e.put(SchedShutdown {
+            reason: 0x100 | SHUTDOWN_CRASH,
+        });
+        assert_eq!(
+            sched(&mut e, SCHEDOP_SHUTDOWN_CODE, ARG).outcome,
+            HypercallOutcome::Done(0)
+        );
+        // Truncated to 8 bits, as Xen stores it.
+        assert_eq!(e.hv.last, Some(Call::ShutdownCode(SHUTDOWN_CRASH)));
+        e.put(SchedShutdown {
+            reason: SHUTDOWN_REBOOT,
+        });
+        assert_eq!(
+            sched(&mut e, SCHEDOP_SHUTDOWN_CODE, ARG).outcome,
+            HypercallOutcome::Done(0)
+        );
+        e.put(SchedShutdown {
+            reason: SHUTDOWN_POWEROFF,
+        });
+        assert_eq!(
+            sched(&mut e, SCHEDOP_SHUTDOWN, ARG).outcome,
+            HypercallOutcome::Shutdown(SHUTDOWN_CRASH)
+        );
+        assert_eq!(
+            sched(&mut e, SCHEDOP_SHUTDOWN_CODE, BAD).outcome,
+            HypercallOutcome::Done(neg(EFAULT))
+        );
+    }
+}
+
+/// `SCHEDOP_remote_shutdown` looks the domain up by id (`DOMID_SELF` and unknown ids:
+/// -ESRCH), then a domU may shut down no domain, itself included (-EPERM).
+#[test]
+fn remote_shutdown_of_a_domu() {
+    for w in both() {
+        let mut e = Env::new(w);
+        let domid = e.hv.domid;
+        for (dom, want) in [
+            (DOMID_SELF, neg(ESRCH)),
+            (7, neg(ESRCH)),
+            (DOMID_IO, neg(ESRCH)),
+            (domid, neg(EPERM)),
+            (0, neg(EPERM)),
+        ] {
+            e.hv.last = None;
+            e.put(SchedRemoteShutdown {
+                domain_id: dom,
+                pad: 0,
+                reason: SHUTDOWN_POWEROFF,
+            });
+            let r = sched(&mut e, SCHEDOP_REMOTE_SHUTDOWN, ARG);
+            assert_eq!(r.outcome, HypercallOutcome::Done(want), "domain {dom:#x}");
+            // Only existing domains reach the handler.
+            assert_eq!(e.hv.last.is_some(), want == neg(EPERM));
+        }
+        assert_eq!(
+            sched(&mut e, SCHEDOP_REMOTE_SHUTDOWN, BAD).outcome,
+            HypercallOutcome::Done(neg(EFAULT))
+        );
+    }
+}
+
+/// `SCHEDOP_pin_override` is for the hardware domain only: -EPERM before the argument is
+/// read. `SCHEDOP_watchdog` is not offered; unknown sub-ops are -ENOSYS.
+#[test]
+fn pin_override_and_unknown_sub_ops() {
+    for w in both() {
+        let mut e = Env::new(w);
+        assert_eq!(
+            sched(&mut e, SCHEDOP_PIN_OVERRIDE, BAD).outcome,
+            HypercallOutcome::Done(neg(EPERM))
+        );
+        assert_eq!(
+            sched(&mut e, 8, ARG).outcome,
+            HypercallOutcome::Done(neg(ENOSYS))
+        );
+    }
+}

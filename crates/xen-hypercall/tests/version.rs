@@ -100,3 +100,78 @@ fn get_features() {
         );
     }
 }
+
+/// `XENVER_pagesize` wants a NULL argument (-EINVAL otherwise), as Xen's `do_xen_version`.
+#[test]
+fn pagesize_with_an_argument_is_einval() {
+    for w in both() {
+        let mut e = Env::new(w);
+        assert_eq!(
+            e.op(HYPERVISOR_XEN_VERSION, XENVER_PAGESIZE, BUF),
+            neg(EINVAL)
+        );
+    }
+}
+
+/// Xen 4.17 answers `XENVER_platform_parameters` with `HYPERVISOR_VIRT_START` to 64-bit
+/// callers (8 bytes) and with the domain's compat start, 0 for HVM, to 32-bit ones (4 bytes).
+#[test]
+fn platform_parameters_by_width() {
+    for w in both() {
+        let mut e = Env::new(w);
+        e.put_at([0xffu8; 16], BUF);
+        assert_eq!(
+            e.op(HYPERVISOR_XEN_VERSION, XENVER_PLATFORM_PARAMETERS, BUF),
+            0
+        );
+        let b: [u8; 16] = e.get(BUF);
+        match w {
+            GuestWidth::Bits64 => {
+                assert_eq!(e.get::<u64>(BUF), 0xffff_8000_0000_0000);
+                assert_eq!(b[8], 0xff);
+            }
+            GuestWidth::Bits32 => {
+                assert_eq!(e.get::<u32>(BUF), 0);
+                assert_eq!(b[4], 0xff);
+            }
+        }
+        assert_eq!(
+            e.op(HYPERVISOR_XEN_VERSION, XENVER_PLATFORM_PARAMETERS, BAD),
+            neg(EFAULT)
+        );
+    }
+}
+
+/// An unprivileged domain gets `"<denied>"` (9 bytes with the NUL) for the command line and
+/// -EPERM for the build id, whatever the argument; its handle is readable (all zero here).
+#[test]
+fn commandline_build_id_and_handle_as_a_domu_sees_them() {
+    for w in both() {
+        let mut e = Env::new(w);
+        e.put_at([0xffu8; 32], BUF);
+        assert_eq!(e.op(HYPERVISOR_XEN_VERSION, XENVER_COMMANDLINE, BUF), 0);
+        let b: [u8; 32] = e.get(BUF);
+        assert_eq!(&b[..9], b"<denied>\0");
+        assert_eq!(b[9], 0xff, "only the denied string is written");
+        assert_eq!(
+            e.op(HYPERVISOR_XEN_VERSION, XENVER_COMMANDLINE, BAD),
+            neg(EFAULT)
+        );
+        for arg in [0, BUF, BAD] {
+            assert_eq!(
+                e.op(HYPERVISOR_XEN_VERSION, XENVER_BUILD_ID, arg),
+                neg(EPERM)
+            );
+        }
+        e.put_at([0xffu8; 32], BUF);
+        assert_eq!(e.op(HYPERVISOR_XEN_VERSION, XENVER_GUEST_HANDLE, BUF), 0);
+        let b: [u8; 32] = e.get(BUF);
+        assert_eq!(b[..16], [0; 16]);
+        assert_eq!(b[16], 0xff);
+        assert_eq!(
+            e.op(HYPERVISOR_XEN_VERSION, XENVER_GUEST_HANDLE, BAD),
+            neg(EFAULT)
+        );
+        assert_eq!(e.op(HYPERVISOR_XEN_VERSION, 11, BUF), neg(ENOSYS));
+    }
+}

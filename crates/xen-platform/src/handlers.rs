@@ -657,8 +657,27 @@ impl SchedHandler for XenHv<'_, '_> {
         }
     }
 
+    /// As Xen's `domain_shutdown`: the domain's shutdown code is the first
+    /// reason given, here or by `SCHEDOP_shutdown_code`, and is what the
+    /// shutdown reports.
     fn shutdown(&mut self, _vcpu: u32, reason: u32) -> HypercallOutcome {
-        HypercallOutcome::Shutdown(reason)
+        let (mut xen, _t) = self.shared.xen_state().lock(self.token);
+        HypercallOutcome::Shutdown(*xen.shutdown.get_or_insert(reason))
+    }
+
+    /// Sets the shutdown code if none is set yet (Xen keeps the first).
+    fn shutdown_code(&mut self, _vcpu: u32, reason: u32) -> XenResult<()> {
+        let (mut xen, _t) = self.shared.xen_state().lock(self.token);
+        xen.shutdown.get_or_insert(reason);
+        Ok(())
+    }
+
+    /// A poll inside a multicall (not its last entry) returned at once: its
+    /// wait is over before it began.
+    fn block_abandoned(&mut self, vcpu: u32) {
+        if self.effects.poll.take().is_some() {
+            self.shared.evtchn().poll_end(vcpu);
+        }
     }
 }
 
@@ -714,7 +733,16 @@ impl EvtchnHandler for XenHv<'_, '_> {
             let (mut be, _t) = self.shared.backends().lock(self.token);
             be.console.use_ring();
         }
-        self.effects.backend = backend;
+        match (self.effects.backend, backend) {
+            // Another backend was notified earlier in this hypercall (a
+            // multicall): run both, as after a yield.
+            (Some(a), Some(b)) if a != b => {
+                self.effects.backend = None;
+                self.effects.yielded = true;
+            }
+            (_, Some(b)) if !self.effects.yielded => self.effects.backend = Some(b),
+            _ => {}
+        }
         self.shared
             .evtchn()
             .send_in(self.token, self.mem, port)
@@ -840,6 +868,10 @@ impl Hypervisor for XenHv<'_, '_> {
     }
     fn nr_vcpus(&self) -> u32 {
         self.shared.nr_vcpus()
+    }
+    /// The guest and domain 0, whose part the VMM's backends play.
+    fn domain_exists(&self, domid: u16) -> bool {
+        domid == self.shared.config().domid || domid == xen_evtchn::BACKEND_DOMID
     }
 }
 

@@ -454,6 +454,11 @@ impl XenPlatform {
     /// are virtual and go through `access`). Opens one memory-map read
     /// section for the whole call; the devices the guest notified run before
     /// it returns.
+    ///
+    /// A `HYPERVISOR_multicall` runs all its entries in that one call and
+    /// never returns [`HypercallExit::MapPage`] (retrying would run its
+    /// earlier entries again): an entry that would need a new page gets
+    /// -ENOMEM.
     pub fn on_hypercall<P: Level>(
         &self,
         token: &mut Token<'_, P>,
@@ -470,7 +475,10 @@ impl XenPlatform {
         let (result, effects) = {
             let (mem, mut t) = self.mem.read(token);
             let mut hv = XenHv::new(self, access, paging, long_mode, &mem, &mut t);
-            hv.no_new_pages = retry == Retry::PageRefused;
+            // Inside a multicall a page cannot be asked for: the retry would run
+            // the entries before it again. Such an entry gets -ENOMEM.
+            hv.no_new_pages =
+                retry == Retry::PageRefused || regs.nr == xen_abi::HYPERVISOR_MULTICALL;
             let r = xen_hypercall::dispatch(regs, vcpu, &*mem, &mut hv);
             (r, hv.effects)
         };

@@ -40,7 +40,10 @@ pub struct XenState {
     pub params: Vec<u64>,
     /// GPAs where grant frames are mapped.
     pub grant_frames: Vec<Option<u64>>,
-    /// Shutdown reason once `SCHEDOP_shutdown` was called.
+    /// The domain's shutdown code (Xen's `shutdown_code`): the first reason
+    /// given by `SCHEDOP_shutdown_code` or `SCHEDOP_shutdown`, reported by
+    /// every shutdown. A VMM that resumes a suspended domain clears it, as
+    /// Xen's `domain_resume`.
     pub shutdown: Option<u32>,
     /// Guest ports of the backends' channels (console, xenstore; 0: none).
     /// Kept apart from `HVM_PARAM_CONSOLE_EVTCHN` / `STORE_EVTCHN`, which the

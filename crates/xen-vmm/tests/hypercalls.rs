@@ -321,3 +321,89 @@ fn vcpu_info_cannot_be_registered_twice() {
     );
     assert_eq!(r.u64(VI_PAGE + 0x400), 0, "nothing at the refused one");
 }
+
+/// A multicall of two `xen_version`s, an event-channel op, a nested multicall and an
+/// unknown hypercall: each entry gets its own result in its `result` field (64-byte
+/// entries for a 64-bit guest, 32-byte ones for a 32-bit guest), the event-channel op
+/// really binds a port, and the multicall itself returns 0.
+fn multicall_guest(mut g: Guest) -> Run {
+    const LIST: u64 = ARGS + 0x400;
+    let wide = g.bits == 64;
+    let (size, result, args) = if wide { (64, 8, 16) } else { (32, 4, 8) };
+    let entries: [(u64, &[u64]); 5] = [
+        (17, &[0]),               // XENVER_version
+        (17, &[1, DATA + 0x100]), // XENVER_extraversion
+        (32, &[7, ARGS]),         // EVTCHNOP_bind_ipi
+        (13, &[LIST, 1]),         // nested multicall
+        (99, &[]),                // no such hypercall
+    ];
+    g.hypercall_page();
+    g.store32(ARGS, 0); // bind_ipi: vCPU 0
+    g.store32(ARGS + 4, 0);
+    for (i, (op, a)) in entries.iter().enumerate() {
+        let at = LIST + size * i as u64;
+        if wide {
+            g.store64(at, *op);
+            g.store64(at + result, 0x5555);
+            for (j, v) in a.iter().enumerate() {
+                g.store64(at + args + 8 * j as u64, *v);
+            }
+        } else {
+            g.store32(at, *op as u32);
+            g.store32(at + result, 0x5555);
+            for (j, v) in a.iter().enumerate() {
+                g.store32(at + args + 4 * j as u64, *v as u32);
+            }
+        }
+    }
+    g.hcall(13, &[LIST, entries.len() as u64]);
+    g.store_result(DATA);
+    g.shutdown(0);
+    let img = g.assemble();
+    if wide {
+        run64(img, 1)
+    } else {
+        run32(img, 1)
+    }
+}
+
+fn check_multicall(r: &Run, wide: bool) {
+    const LIST: u64 = ARGS + 0x400;
+    assert_eq!(r.reason, ExitReason::Shutdown(0), "{}", r.output);
+    let result = |i: u64| {
+        if wide {
+            r.i64(LIST + 64 * i + 8)
+        } else {
+            r.u32(LIST + 32 * i + 4) as i32 as i64
+        }
+    };
+    if wide {
+        assert_eq!(r.i64(DATA), 0, "multicall");
+    } else {
+        assert_eq!(r.u32(DATA), 0, "multicall");
+    }
+    assert_eq!(result(0), (4 << 16) | 17, "xen_version");
+    assert_eq!(result(1), 0, "extraversion");
+    assert_eq!(&r.u64(DATA + 0x100).to_le_bytes()[..6], b".0-kvm");
+    assert_eq!(result(2), 0, "bind_ipi");
+    let port = r.u32(ARGS + 4);
+    assert!(port > 0, "bind_ipi wrote its port back");
+    assert_eq!(result(3), EINVAL, "nested multicall");
+    assert_eq!(result(4), ENOSYS, "unknown hypercall");
+}
+
+#[test]
+fn multicall_64() {
+    if !require_kvm() {
+        return;
+    }
+    check_multicall(&multicall_guest(Guest::new64()), true);
+}
+
+#[test]
+fn multicall_32() {
+    if !require_kvm() {
+        return;
+    }
+    check_multicall(&multicall_guest(Guest::new32()), false);
+}
