@@ -164,6 +164,8 @@ impl Errno {
     pub const ENOSPC: Self = Self(errno::ENOSPC);
     /// Read-only file system.
     pub const EROFS: Self = Self(errno::EROFS);
+    /// Argument out of the domain of the function.
+    pub const EDOM: Self = Self(errno::EDOM);
     /// Result not representable.
     pub const ERANGE: Self = Self(errno::ERANGE);
     /// Function not implemented.
@@ -174,6 +176,8 @@ impl Errno {
     pub const ETIME: Self = Self(errno::ETIME);
     /// No data available.
     pub const ENODATA: Self = Self(errno::ENODATA);
+    /// Illegal byte sequence.
+    pub const EILSEQ: Self = Self(errno::EILSEQ);
     /// Operation not supported.
     pub const EOPNOTSUPP: Self = Self(errno::EOPNOTSUPP);
     /// No buffer space available.
