@@ -226,7 +226,15 @@ fn shutdown_reports_the_reason() {
         vm.call(0, &r),
         HypercallExit::Shutdown { rax: 0, reason: 1 }
     );
-    // As Xen, the reason is taken as a u8.
+    // As Xen, the first reason sticks (domain_shutdown keeps shutdown_code).
+    vm.write(ARGS, SchedShutdown { reason: 2 });
+    assert_eq!(
+        vm.call(0, &r),
+        HypercallExit::Shutdown { rax: 0, reason: 1 }
+    );
+    // As Xen, the reason is taken as a u8 (a new VM: one root per thread).
+    drop(vm);
+    let mut vm = Vm::new(1);
     vm.write(ARGS, SchedShutdown { reason: 0x302 });
     assert_eq!(
         vm.call(0, &r),
