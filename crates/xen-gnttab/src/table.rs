@@ -414,6 +414,16 @@ impl GrantTable {
             .or_else(|| pos(&self.st.status_gfns).map(Frame::Status))
     }
 
+    /// The GFNs where frames of the table (grant and status frames) are mapped.
+    pub fn mapped_gfns(&self) -> impl Iterator<Item = u64> + '_ {
+        self.st
+            .frame_gfns
+            .iter()
+            .chain(&self.st.status_gfns)
+            .flatten()
+            .copied()
+    }
+
     /// The grant frame mapped at `gfn`, if any.
     pub fn frame_at(&self, gfn: u64) -> Option<u32> {
         match self.frame_at_gfn(gfn) {

@@ -474,12 +474,7 @@ fn add_to_physmap_batch_per_entry_errors() {
         // A GFN beyond 52-bit addresses (a 32-bit guest cannot name one).
         let big = if w == GuestWidth::Bits64 { -EINVAL } else { 0 };
         assert_eq!(errs(&e, 3), vec![0, 0, big]);
-        let a = batch(
-            &e,
-            DOMID_SELF,
-            gt,
-            &[(0, 0xfe000), (1 << 31, 0xfe001)],
-        );
+        let a = batch(&e, DOMID_SELF, gt, &[(0, 0xfe000), (1 << 31, 0xfe001)]);
         assert_eq!(memop(&mut e, XENMEM_ADD_TO_PHYSMAP_BATCH, 0, a), 0);
         assert_eq!(
             e.hv.last,
