@@ -213,9 +213,19 @@ impl XenPlatform {
         p.replace_evtchn(pages, evtchn);
         p.set_boot_ns(p.host().monotonic_ns().saturating_sub(saved.system_time_ns));
         // Pages the guest had given back: their memory goes back to the host again (the
-        // snapshot restored them as zeros).
+        // snapshot restored them as zeros). Not the frames where a Xen page sits now
+        // (shared_info, grant and status frames placed over RAM): those are live.
+        let placed: Vec<u64> = saved
+            .gnttab
+            .frame_gfns
+            .iter()
+            .chain(&saved.gnttab.status_gfns)
+            .flatten()
+            .copied()
+            .chain(saved.pages.shared_info_gfn)
+            .collect();
         let mut runs: Vec<(u64, u64)> = Vec::new();
-        for &g in &saved.xen.absent {
+        for &g in saved.xen.absent.iter().filter(|g| !placed.contains(g)) {
             match runs.last_mut() {
                 Some((first, n)) if *first + *n == g => *n += 1,
                 _ => runs.push((g, 1)),

@@ -495,12 +495,18 @@ fn snapshot_keeps_the_reservation_and_releases_again() {
     let mut vm = balloon_vm();
     let a = reservation(&mut vm, &[0x500, 0x501, 0x700], 0, 0, DOMID_SELF);
     assert_eq!(memop(&mut vm, XENMEM_DECREASE_RESERVATION, a), 3);
+    // shared_info over a RAM frame: that frame has no RAM page any more, but it holds
+    // shared_info, which must survive.
+    vm.map_shared_info(0x6ff);
+    vm.write(0x6ff000 + 8, 0x1234_5678u64);
     let _ = host_pages(&vm);
     let mut vm = vm
         .save_restore(PlatformConfig::new(1, MEM), |_| {})
         .unwrap();
-    assert_eq!(current(&mut vm), PAGES as i64 - 3);
-    // The restored guest's given-back pages go back to the host, in runs.
+    assert_eq!(current(&mut vm), PAGES as i64 - 4);
+    assert_eq!(vm.read::<u64>(0x6ff000 + 8), 0x1234_5678);
+    // The restored guest's given-back pages go back to the host, in runs (not the
+    // frame under shared_info).
     assert_eq!(
         host_pages(&vm),
         vec![
