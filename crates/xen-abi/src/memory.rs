@@ -106,6 +106,15 @@ pub struct XenMemoryReservation32 {
     pub pad: u16,
 }
 
+/// `struct xen_memory_domain` (2 bytes): the argument of `XENMEM_current_reservation`,
+/// `XENMEM_maximum_reservation` and `XENMEM_maximum_gpfn`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenMemoryDomain {
+    /// Domain (`DOMID_SELF`).
+    pub domid: u16,
+}
+
 /// `struct xen_remove_from_physmap` of 64-bit guests (16 bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

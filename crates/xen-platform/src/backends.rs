@@ -64,7 +64,9 @@ impl Backends {
         Ok(Backends {
             console: Console::new(config.console_gfn, Vec::new()).map_err(|e| err(&e))?,
             store: Xenstore::new(config.store_gfn, store).map_err(|e| err(&e))?,
-            gnttab: GrantTable::new(config.grant_frames).map_err(|e| err(&e))?,
+            gnttab: GrantTable::new(config.grant_frames)
+                .and_then(|g| g.with_max_version(config.grant_max_version))
+                .map_err(|e| err(&e))?,
             hv_console: HypervisorConsole::new(config.domid),
         })
     }

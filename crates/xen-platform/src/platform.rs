@@ -43,8 +43,14 @@ pub struct PlatformConfig {
     pub console_gfn: u64,
     /// Guest frame of the xenstore ring (`HVM_PARAM_STORE_PFN`), in RAM.
     pub store_gfn: u64,
-    /// Grant-table frames the guest may map.
+    /// Grant-table frames the guest may map (1..=[`PlatformConfig::MAX_GRANT_FRAMES`]).
     pub grant_frames: u32,
+    /// Highest grant table version the guest may select (1 or 2; default 2). With 1,
+    /// `GNTTABOP_set_version(2)` is -ENOSYS, as in Xen with v2 disabled.
+    pub grant_max_version: u32,
+    /// Pages the domain may have (`XENMEM_maximum_reservation`); `None`: the RAM pages
+    /// of [`PlatformConfig::memory_map`], which the domain starts with.
+    pub max_pages: Option<u64>,
     /// Guest physical address width (CPUID 0x8000_0008 `EAX[7:0]`): pages the
     /// guest places outside RAM must lie below it.
     pub phys_addr_bits: u8,
@@ -53,6 +59,20 @@ pub struct PlatformConfig {
 impl PlatformConfig {
     /// Largest number of vCPUs (one 64-bit word of the 2-level selector).
     pub const MAX_VCPUS: u32 = 32;
+    /// Largest number of grant-table frames (Xen's default `gnttab_max_frames`).
+    pub const MAX_GRANT_FRAMES: u32 = xen_hypercall::MAX_GRANT_FRAMES as u32;
+
+    /// Pages of RAM in [`PlatformConfig::memory_map`] (`E820_RAM` entries, whole pages).
+    pub fn ram_pages(&self) -> u64 {
+        crate::memory::ram_ranges(&self.memory_map)
+            .map(|(first, end)| end - first)
+            .sum()
+    }
+
+    /// [`PlatformConfig::max_pages`] or, if unset, [`PlatformConfig::ram_pages`].
+    pub fn max_pages(&self) -> u64 {
+        self.max_pages.unwrap_or_else(|| self.ram_pages())
+    }
 
     /// A configuration for `nr_vcpus` vCPUs and `ram_bytes` of RAM laid out
     /// as one range from 0 (memory map: that range), rings in the two pages
@@ -72,6 +92,8 @@ impl PlatformConfig {
             console_gfn: top.saturating_sub(1),
             store_gfn: top.saturating_sub(2),
             grant_frames: 4,
+            grant_max_version: 2,
+            max_pages: None,
             phys_addr_bits: 48,
         }
     }
@@ -314,6 +336,20 @@ impl XenPlatform {
         }
         if config.domid == 0 || config.domid >= xen_abi::DOMID_FIRST_RESERVED {
             return Err(Error::Config(format!("domain id {}", config.domid)));
+        }
+        if config.grant_frames == 0 || config.grant_frames > PlatformConfig::MAX_GRANT_FRAMES {
+            return Err(Error::Config(format!(
+                "{} grant frames; 1 to {} are supported",
+                config.grant_frames,
+                PlatformConfig::MAX_GRANT_FRAMES
+            )));
+        }
+        if config.max_pages() < config.ram_pages() {
+            return Err(Error::Config(format!(
+                "max_pages {} below the {} pages of RAM",
+                config.max_pages(),
+                config.ram_pages()
+            )));
         }
         let vcpus: Arc<[VcpuXen]> = (0..config.nr_vcpus)
             .map(|_| VcpuXen {
@@ -821,6 +857,14 @@ impl XenPlatform {
     {
         for v in 0..self.config.nr_vcpus {
             self.sync_vcpu(token, v);
+        }
+    }
+
+    /// Xen placed one of its pages (shared_info, a grant frame) at `gfn`: a RAM
+    /// page there is freed, as Xen frees the domain page it replaces.
+    pub(crate) fn covered(&self, xen: &mut XenState, gfn: u64) {
+        if crate::memory::is_ram(&self.config.memory_map, gfn) && xen.absent.insert(gfn) {
+            xen.tot_pages = xen.tot_pages.saturating_sub(1);
         }
     }
 

@@ -151,6 +151,29 @@ impl XenPlatform {
                 saved.gnttab.max_frames, config.grant_frames
             )));
         }
+        if saved.gnttab.version > config.grant_max_version {
+            return Err(Error::Config(format!(
+                "grant table version {} saved, at most {} configured",
+                saved.gnttab.version, config.grant_max_version
+            )));
+        }
+        if saved.xen.tot_pages > config.max_pages() {
+            return Err(Error::Config(format!(
+                "{} pages saved, at most {} configured",
+                saved.xen.tot_pages,
+                config.max_pages()
+            )));
+        }
+        if let Some(g) = saved
+            .xen
+            .absent
+            .iter()
+            .find(|&&g| !crate::memory::is_ram(&config.memory_map, g))
+        {
+            return Err(Error::Config(format!(
+                "frame {g:#x} saved as given back is not RAM"
+            )));
+        }
         let shared_info = saved
             .pages
             .shared_info_gfn
@@ -174,12 +197,14 @@ impl XenPlatform {
         )
         .map_err(|e| bad("event channels", &e))?;
         {
+            let max_version = p.config().grant_max_version;
             let be = p.backends_mut();
             be.console =
                 Console::from_state(&saved.console, Vec::new()).map_err(|e| bad("console", &e))?;
             be.store = Xenstore::from_state(&saved.store).map_err(|e| bad("xenstore", &e))?;
-            be.gnttab =
-                GrantTable::from_state(&saved.gnttab).map_err(|e| bad("grant table", &e))?;
+            let mut gnttab = saved.gnttab.clone();
+            gnttab.max_version = max_version;
+            be.gnttab = GrantTable::from_state(&gnttab).map_err(|e| bad("grant table", &e))?;
         }
         let mut xen = saved.xen.clone();
         xen.callback = saved.evtchn.callback;
@@ -188,6 +213,30 @@ impl XenPlatform {
         *p.xen_state_mut() = xen;
         p.replace_evtchn(pages, evtchn);
         p.set_boot_ns(p.host().monotonic_ns().saturating_sub(saved.system_time_ns));
+        // Pages the guest had given back: their memory goes back to the host again (the
+        // snapshot restored them as zeros). Not the frames where a Xen page sits now
+        // (shared_info, grant and status frames placed over RAM): those are live.
+        let placed: Vec<u64> = saved
+            .gnttab
+            .frame_gfns
+            .iter()
+            .chain(&saved.gnttab.status_gfns)
+            .flatten()
+            .copied()
+            .chain(saved.pages.shared_info_gfn)
+            .collect();
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for &g in saved.xen.absent.iter().filter(|g| !placed.contains(g)) {
+            match runs.last_mut() {
+                Some((first, n)) if *first + *n == g => *n += 1,
+                _ => runs.push((g, 1)),
+            }
+        }
+        for (first, n) in runs {
+            if !p.host().release_pages(first * crate::memory::PAGE_SIZE, n) {
+                log::debug!("restore: {n} pages at frame {first:#x} not released");
+            }
+        }
         let (mem, mut t) = p.memory().read(token);
         p.sync_all(&mut t);
         // Timers at their absolute deadlines on the restored clock (a past

@@ -46,6 +46,14 @@ pub struct XenState {
     /// every shutdown. A VMM that resumes a suspended domain clears it, as
     /// Xen's `domain_resume`.
     pub shutdown: Option<u32>,
+    /// Pages the domain has (`XENMEM_current_reservation`, Xen's `tot_pages`):
+    /// its RAM, less what it gave back or placed Xen pages over, plus what it
+    /// got back.
+    pub tot_pages: u64,
+    /// RAM frames (of the memory map) without memory now: given back with
+    /// `XENMEM_decrease_reservation` or `remove_from_physmap`, or covered by a
+    /// page Xen placed there (shared_info, grant frames).
+    pub absent: std::collections::BTreeSet<u64>,
     /// Guest ports of the backends' channels (console, xenstore; 0: none).
     /// Kept apart from `HVM_PARAM_CONSOLE_EVTCHN` / `STORE_EVTCHN`, which the
     /// guest may overwrite (Xen lets it) without moving the backends.
@@ -61,6 +69,7 @@ impl XenState {
             vcpus: vec![XenVcpu::default(); config.nr_vcpus as usize],
             grant_frames: vec![None; config.grant_frames as usize],
             params: vec![0; xen_abi::HVM_NR_PARAMS as usize],
+            tot_pages: config.ram_pages(),
             ..Default::default()
         };
         s.params[xen_abi::HVM_PARAM_STORE_PFN as usize] = config.store_gfn;

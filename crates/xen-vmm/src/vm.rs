@@ -28,12 +28,25 @@ use xen_platform::{PlatformConfig, TimerArm, TimerKind, XenHost, XenPlatform};
 pub struct VmmHost {
     ctl: Arc<Vec<VcpuControl>>,
     timers: Arc<Vec<VcpuTimers>>,
+    /// The guest's RAM regions (not the pages added in holes), for ballooning.
+    ram: Option<GuestMemoryMmap>,
 }
 
 impl VmmHost {
     /// A host for the vCPUs behind `ctl` and their `timers`.
     pub fn new(ctl: Arc<Vec<VcpuControl>>, timers: Arc<Vec<VcpuTimers>>) -> Self {
-        VmmHost { ctl, timers }
+        VmmHost {
+            ctl,
+            timers,
+            ram: None,
+        }
+    }
+
+    /// Lets the guest balloon pages of `ram` (its RAM regions) out and in: their
+    /// memory goes back to the host ([`memory::discard_pages`]).
+    pub fn with_ram(mut self, ram: GuestMemoryMmap) -> Self {
+        self.ram = Some(ram);
+        self
     }
 }
 
@@ -63,6 +76,18 @@ impl XenHost for VmmHost {
         if let Some(c) = self.ctl.get(vcpu as usize) {
             kick_ctl(c);
         }
+    }
+
+    fn release_pages(&self, gpa: u64, count: u64) -> bool {
+        self.ram
+            .as_ref()
+            .is_some_and(|ram| memory::discard_pages(ram, gpa, count))
+    }
+
+    /// Fresh zero pages: the old ones are discarded again (the guest may have
+    /// touched them since it gave them back), the next access faults new ones in.
+    fn populate_pages(&self, gpa: u64, count: u64) -> bool {
+        self.release_pages(gpa, count)
     }
 }
 
@@ -415,6 +440,7 @@ impl Vm {
         }
         let ctl = Arc::new(ctl);
         let timers = Arc::new(timers);
+        let ram = guest_mem.clone();
         let mem = MemoryMap::new(guest_mem);
         let platform = XenPlatform::new(
             platform_config(
@@ -423,7 +449,7 @@ impl Vm {
                 crate::cpuid::phys_addr_bits(supported.as_slice()),
             ),
             mem.clone(),
-            Arc::new(VmmHost::new(ctl.clone(), timers.clone())),
+            Arc::new(VmmHost::new(ctl.clone(), timers.clone()).with_ram(ram)),
             config.output,
         )
         .map_err(|e| Error::Config(format!("Xen platform: {e}")))?;

@@ -23,7 +23,6 @@
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use kvm_ioctls::Kvm;
 use vm_lock::{lock_all_vcpus, MayBlock, Paused, Root, Token, Unlocked};
@@ -38,7 +37,7 @@ use crate::snapshot::xen_state::{
     ConsoleMirror, GrantState, XenState as XenMirror, XenVcpuState, XenstoreMirror,
 };
 use crate::snapshot::{self, Error, Result, VmSnapshot, WriteStats};
-use crate::vm::{Kernel, Vm, VmConfig, VmShared, VmmHost};
+use crate::vm::{Kernel, Vm, VmConfig, VmShared};
 
 /// Time left (ns) before `timer` expires, 0 if disarmed.
 fn remaining_ns(timer: &HostTimer) -> u64 {
@@ -211,7 +210,8 @@ impl Vm {
         }
         let config = shared.platform.config().clone();
         let output = shared.platform.take_output();
-        let host = Arc::new(VmmHost::new(shared.ctl.clone(), shared.timers.clone()));
+        // The new VM's host (its vCPUs, timers and RAM).
+        let host = shared.platform.host().clone();
         // Rebuilt from the saved state: every value checked again; timers
         // re-armed at their absolute deadlines on the restored Xen clock;
         // deferred events and queued console input raised again. Upcalls
@@ -364,6 +364,8 @@ fn capture(
             xen.store_port = x.store_port();
             xen.shutdown = x.shutdown;
             xen.grant_frame_gpas = x.grant_frames.clone();
+            xen.tot_pages = x.tot_pages;
+            xen.absent_gfns = x.absent.iter().copied().collect();
             for (i, (m, v)) in xen.vcpus.iter_mut().zip(&x.vcpus).enumerate() {
                 m.timer_deadline_ns = v.singleshot_ns;
                 m.periodic_period_ns = v.period_ns;
@@ -411,6 +413,11 @@ fn apply_xen(x: &mut XenState, m: &XenMirror) {
         x.grant_frames = m.grant_frame_gpas.clone();
     }
     x.shutdown = m.shutdown;
+    // Files before format 5 recorded no reservation: the RAM as created.
+    if m.tot_pages != 0 {
+        x.tot_pages = m.tot_pages;
+    }
+    x.absent = m.absent_gfns.iter().copied().collect();
     for (v, s) in x.vcpus.iter_mut().zip(&m.vcpus) {
         v.vcpu_info = s.vcpu_info_gpa;
         v.upcall_vector = (s.upcall_vector != 0).then_some(s.upcall_vector);

@@ -216,12 +216,23 @@ pub struct XenstoreMirror {
 /// The grant table (mirror of `xen_gnttab::GrantTableState`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Versionize)]
 pub struct GrantState {
-    /// Grant table ABI version (1; 0: default state).
+    /// Grant table ABI version (1 or 2; 0: default state, read as 1).
     pub version: u8,
     /// Frames the table may grow to.
     pub max_frames: u32,
     /// GFN at which each frame in use is mapped, if mapped (index = frame number).
     pub frames: Vec<Option<u64>>,
+    /// Version 2: GFN at which each status frame is mapped, if mapped (one per 8 grant
+    /// frames; empty in version 1). Added in format version 5 (older files: none, as
+    /// they are all version 1).
+    #[version(start = 2, default_fn = "default_status_frames")]
+    pub status_frames: Vec<Option<u64>>,
+}
+
+impl GrantState {
+    fn default_status_frames(_source_version: u16) -> Vec<Option<u64>> {
+        Vec::new()
+    }
 }
 
 /// All Xen state of a guest.
@@ -275,10 +286,27 @@ pub struct XenState {
     pub grant: GrantState,
     /// GPAs where the VMM mapped grant frames (index = frame number).
     pub grant_frame_gpas: Vec<Option<u64>>,
+    /// Pages the domain has (`XENMEM_current_reservation`; 0: not recorded, the RAM it
+    /// was created with). Added in format version 5.
+    #[version(start = 3, default_fn = "default_tot_pages")]
+    pub tot_pages: u64,
+    /// RAM frames without memory (given back with `XENMEM_decrease_reservation` or
+    /// `remove_from_physmap`, or under a page Xen placed there), ascending. Added in
+    /// format version 5 (older files: none).
+    #[version(start = 3, default_fn = "default_absent_gfns")]
+    pub absent_gfns: Vec<u64>,
 }
 
 impl XenState {
     fn default_deferred_ports(_source_version: u16) -> Vec<u32> {
+        Vec::new()
+    }
+
+    fn default_tot_pages(_source_version: u16) -> u64 {
+        0
+    }
+
+    fn default_absent_gfns(_source_version: u16) -> Vec<u64> {
         Vec::new()
     }
 
@@ -423,11 +451,36 @@ impl XenState {
                 }
             }
         }
-        if self.grant.version > 1 {
+        if self.grant.version > 2 {
             return Err(Error::Invalid(format!(
                 "grant table version {}",
                 self.grant.version
             )));
+        }
+        if self.grant.status_frames.len() > MAX_GRANT_FRAMES / 8 {
+            return Err(too_large(
+                "grant status frames",
+                self.grant.status_frames.len(),
+                MAX_GRANT_FRAMES / 8,
+            ));
+        }
+        for &gfn in self.grant.status_frames.iter().flatten() {
+            check_gfn("grant status frame", gfn)?;
+        }
+        // At most every frame of the RAM (4 KiB pages of at most the guest RAM size).
+        let ram_pages = (memory.regions.iter().map(|r| r.size).sum::<u64>() / PAGE_SIZE) as usize;
+        if self.absent_gfns.len() > ram_pages {
+            return Err(too_large(
+                "frames given back",
+                self.absent_gfns.len(),
+                ram_pages,
+            ));
+        }
+        if self.absent_gfns.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(Error::Invalid("frames given back are not ascending".into()));
+        }
+        for &gfn in &self.absent_gfns {
+            check_gfn("frame given back", gfn)?;
         }
         if self.grant.max_frames as usize > MAX_GRANT_FRAMES {
             return Err(too_large(
@@ -828,6 +881,7 @@ impl From<&GrantTableState> for GrantState {
             version: g.version.min(u32::from(u8::MAX)) as u8,
             max_frames: g.max_frames,
             frames: g.frame_gfns.clone(),
+            status_frames: g.status_gfns.clone(),
         }
     }
 }
@@ -840,6 +894,9 @@ impl GrantState {
             nr_frames: self.frames.len() as u32,
             frame_gfns: self.frames.clone(),
             version: u32::from(self.version),
+            // The configuration decides (the platform's restore sets it).
+            max_version: 0,
+            status_gfns: self.status_frames.clone(),
         }
     }
 }
@@ -936,7 +993,7 @@ mod tests {
             |s| s.vcpus[1].runstate = 4,
             |s| s.callback_param = 7 << 56,
             |s| s.callback_param = 2 << 56 | 3,
-            |s| s.grant.version = 2,
+            |s| s.grant.version = 3,
             |s| {
                 s.grant.max_frames = 4;
                 s.grant.frames = vec![None, Some(1 << 41)]
@@ -1098,7 +1155,52 @@ mod tests {
             nr_frames: 2,
             frame_gfns: vec![Some(0xf0000), None],
             version: 1,
+            max_version: 0,
+            status_gfns: Vec::new(),
         };
         assert_eq!(GrantState::from(&g).to_state(), g);
+        // Version 2 with its status frame.
+        let g = GrantTableState {
+            max_frames: 64,
+            nr_frames: 9,
+            frame_gfns: vec![None; 9],
+            version: 2,
+            max_version: 0,
+            status_gfns: vec![Some(0xf0001), None],
+        };
+        assert_eq!(GrantState::from(&g).to_state(), g);
+    }
+
+    #[test]
+    fn grant_v2_and_reservation_are_checked() {
+        let mut x = state();
+        x.grant.version = 2;
+        x.grant.status_frames = vec![Some(0x123)];
+        x.absent_gfns = vec![0x10, 0x11, 0x40];
+        x.validate(x.vcpus.len(), &mem()).unwrap();
+        let mut bad = x.clone();
+        bad.grant.version = 3;
+        assert!(bad.validate(x.vcpus.len(), &mem()).is_err());
+        let mut bad = x.clone();
+        bad.grant.status_frames = vec![None; MAX_GRANT_FRAMES / 8 + 1];
+        assert!(bad.validate(x.vcpus.len(), &mem()).is_err());
+        let mut bad = x.clone();
+        bad.grant.status_frames = vec![Some(MAX_GFN)];
+        assert!(bad.validate(x.vcpus.len(), &mem()).is_err());
+        let mut bad = x.clone();
+        bad.absent_gfns = vec![0x11, 0x10];
+        assert!(
+            bad.validate(x.vcpus.len(), &mem()).is_err(),
+            "not ascending"
+        );
+        let mut bad = x.clone();
+        bad.absent_gfns = (0..0x101).collect();
+        assert!(
+            bad.validate(x.vcpus.len(), &mem()).is_err(),
+            "more than the RAM"
+        );
+        let mut bad = x;
+        bad.absent_gfns = vec![MAX_GFN];
+        assert!(bad.validate(bad.vcpus.len(), &mem()).is_err());
     }
 }
