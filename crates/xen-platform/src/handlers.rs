@@ -30,7 +30,7 @@ use crate::host::{TimerArm, TimerKind, VcpuAccess};
 use crate::memory::{hole_page_allowed, PAGE_SIZE};
 use crate::params;
 use crate::platform::{XenPlatform, XEN_VERSION};
-use crate::timers::arm_singleshot;
+use crate::timers::{arm_singleshot, singleshot_deadline, MAX_PERIOD_NS, MIN_PERIOD_NS};
 use xen_evtchn::CallbackVia;
 use xen_shinfo_cache::PvclockTime;
 
@@ -290,7 +290,7 @@ impl MemoryHandler for XenHv<'_, '_> {
                 MapSpace::GrantTable {
                     frame,
                     status: false,
-                } if (frame as usize) < xen.grant_frames.len() => xen.grant_frames[frame as usize],
+                } => *xen.grant_frames.get(frame as usize).ok_or(Errno::EINVAL)?,
                 MapSpace::GrantTable { .. } => return Err(Errno::EINVAL),
                 _ => return Err(Errno::EOPNOTSUPP),
             }
@@ -344,10 +344,17 @@ impl MemoryHandler for XenHv<'_, '_> {
                     .gnttab
                     .add_to_physmap(u64::from(frame), gfn)
                     .map_err(|e| Errno(e.errno()))?;
+                // The table and the platform's mirror have the same size
+                // (restore checks it); a frame out of the mirror is a bug
+                // to report, never an index out of bounds.
                 if let Some(d) = remap.displaced {
-                    xen.grant_frames[d as usize] = None;
+                    if let Some(slot) = xen.grant_frames.get_mut(d as usize) {
+                        *slot = None;
+                    }
                 }
-                xen.grant_frames[frame as usize] = Some(gpa);
+                *xen.grant_frames
+                    .get_mut(frame as usize)
+                    .ok_or(Errno::EINVAL)? = Some(gpa);
             }
             // Refused above.
             _ => return Err(Errno::EOPNOTSUPP),
@@ -478,7 +485,9 @@ impl VcpuHandler for XenHv<'_, '_> {
             .is_err()
         {
             let (mut xen, _t) = self.shared.xen_state().lock(self.token);
-            xen.vcpus[target as usize].vcpu_info = None;
+            if let Some(v) = xen.vcpus.get_mut(target as usize) {
+                v.vcpu_info = None;
+            }
             return Err(Errno::EINVAL);
         }
         // As Xen: everything may be pending at the new place.
@@ -555,8 +564,9 @@ impl VcpuHandler for XenHv<'_, '_> {
         if future && timeout < self.shared.system_time_ns() {
             return Err(Errno::ETIME);
         }
+        let deadline = singleshot_deadline(timeout, self.shared.system_time_ns());
         let (mut xen, _t) = self.shared.xen_state().lock(self.token);
-        arm_singleshot(self.shared, &mut xen, target, Some(timeout));
+        arm_singleshot(self.shared, &mut xen, target, Some(deadline));
         Ok(())
     }
 
@@ -570,7 +580,7 @@ impl VcpuHandler for XenHv<'_, '_> {
     }
 
     fn set_periodic_timer(&mut self, _vcpu: u32, target: u32, period_ns: u64) -> XenResult<()> {
-        if !(1_000_000..=(1u64 << 50)).contains(&period_ns) {
+        if !(MIN_PERIOD_NS..=MAX_PERIOD_NS).contains(&period_ns) {
             return Err(Errno::EINVAL);
         }
         let (mut xen, _t) = self.shared.xen_state().lock(self.token);

@@ -99,9 +99,20 @@ impl XenPlatform {
     /// deferred before shared_info and queued console input are delivered
     /// again. Every value is checked; an error leaves nothing behind.
     ///
+    /// The state must be one a running platform configured as `config`
+    /// could have reached over this memory, judged with the hypercalls'
+    /// rules: every page it points at (shared_info, vcpu_info, time and
+    /// runstate areas, console and xenstore rings, grant frames) backed,
+    /// timers within the hypercalls' bounds ([`crate::MIN_PERIOD_NS`],
+    /// [`crate::MAX_PERIOD_NS`], [`crate::MAX_SINGLESHOT_AHEAD_NS`]), table
+    /// sizes as configured, HVM params with values the guest could set, the
+    /// platform's mirrors consistent with the crates' states (guest width,
+    /// placements, vectors, grant frames); the devices' own limits are
+    /// checked by their `from_state`.
+    ///
     /// # Errors
-    /// [`Error::Config`] for a state that does not fit `config` or that no
-    /// running platform can reach.
+    /// [`Error::Config`] naming the field, for a state that does not fit
+    /// `config` or that no running platform can reach.
     pub fn restore(
         config: PlatformConfig,
         mem: MemoryMap<GuestMemoryMmap>,
@@ -110,19 +121,10 @@ impl XenPlatform {
         saved: &PlatformState,
     ) -> Result<Self> {
         let bad = |what: &str, e: &dyn std::fmt::Display| Error::Config(format!("{what}: {e}"));
-        let n = config.nr_vcpus as usize;
-        if saved.xen.vcpus.len() != n {
-            return Err(Error::Config(format!(
-                "{} vCPUs saved, {n} configured",
-                saved.xen.vcpus.len()
-            )));
-        }
-        if saved.xen.grant_frames.len() > config.grant_frames as usize {
-            return Err(Error::Config(format!(
-                "{} grant frames saved, {} configured",
-                saved.xen.grant_frames.len(),
-                config.grant_frames
-            )));
+        let mut root = vm_lock::Root::new().map_err(|e| Error::Config(e.to_string()))?;
+        {
+            let (m, _t) = mem.read(root.token());
+            crate::validate::check(&config, &m, saved)?;
         }
         let mut p = XenPlatform::build(config, mem, host, output)?;
         let pages = Arc::new(
@@ -151,7 +153,6 @@ impl XenPlatform {
         *p.xen_state_mut() = xen;
         p.replace_evtchn(pages, evtchn);
         p.set_boot_ns(p.host().monotonic_ns().saturating_sub(saved.system_time_ns));
-        let mut root = vm_lock::Root::new().map_err(|e| Error::Config(e.to_string()))?;
         {
             let (mem, mut t) = p.memory().read(root.token());
             p.sync_all(&mut t);
