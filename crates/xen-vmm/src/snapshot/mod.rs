@@ -35,7 +35,7 @@
 //!     vcpus: vec![VcpuState::default()],
 //!     ..Default::default()
 //! };
-//! state.xen.vcpus.push(XenVcpuState::default());
+//! state.xen.vcpus.push(XenVcpuState { online: true, ..Default::default() });
 //! let mut file = Vec::new();
 //! write_snapshot(&mut file, &state, &mem).unwrap();
 //! let parsed = parse(&file).unwrap();
