@@ -49,6 +49,6 @@ pub mod vm;
 mod vm_snapshot;
 
 pub use error::{Error, Result};
-pub use vm::{ExitReason, Kernel, Vm, VmConfig, VmShared};
+pub use vm::{ExitReason, Kernel, Vm, VmConfig, VmShared, VmmFailure};
 pub use vm_snapshot::Quiesced;
 pub use xen_platform;
