@@ -152,7 +152,9 @@ impl XenPlatform {
             .resize(p.config().grant_frames as usize, None);
         *p.xen_state_mut() = xen;
         p.replace_evtchn(pages, evtchn);
-        p.set_boot_ns(p.host().monotonic_ns().saturating_sub(saved.system_time_ns));
+        // Xen time goes on from the saved instant, even on a host whose
+        // clock is behind it (rebooted since the snapshot).
+        p.continue_time_from(saved.system_time_ns);
         {
             let (mem, mut t) = p.memory().read(root.token());
             p.sync_all(&mut t);

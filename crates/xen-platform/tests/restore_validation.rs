@@ -356,3 +356,76 @@ fn singleshot_deadlines_far_ahead_are_clamped_so_their_state_restores() {
     );
     restore(&p, &s).unwrap();
 }
+
+/// A host clock the test sets, recording the last single-shot arm.
+struct Clock {
+    now: std::sync::atomic::AtomicU64,
+    oneshot: std::sync::atomic::AtomicU64,
+}
+
+impl Clock {
+    fn at(ns: u64) -> Arc<Clock> {
+        Arc::new(Clock {
+            now: ns.into(),
+            oneshot: u64::MAX.into(),
+        })
+    }
+}
+
+impl XenHost for Clock {
+    fn monotonic_ns(&self) -> u64 {
+        self.now.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    fn set_timer(
+        &self,
+        _vcpu: u32,
+        kind: xen_platform::TimerKind,
+        arm: Option<xen_platform::TimerArm>,
+    ) {
+        if let (xen_platform::TimerKind::SingleShot, Some(a)) = (kind, arm) {
+            self.oneshot
+                .store(a.deadline_ns, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+#[test]
+fn xen_time_goes_on_when_the_host_clock_is_behind_the_saved_time() {
+    // Saved after 5 s of Xen time; restored on a host up for 1 s only (a
+    // host rebooted since): Xen time must not go back to 1 s, and a timer
+    // 0.5 s ahead fires 0.5 s after the restore.
+    let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), MEM as usize)]).unwrap();
+    let a = Clock::at(10_000_000_000);
+    let p = XenPlatform::new(
+        PlatformConfig::new(1, MEM),
+        MemoryMap::new(mem),
+        a.clone(),
+        Box::new(std::io::sink()),
+    )
+    .unwrap();
+    a.now
+        .store(15_000_000_000, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(p.system_time_ns(), 5_000_000_000);
+    write(&p, ARGS, &u64s(&[5_500_000_000, 0]));
+    assert_eq!(hcall(&p, 0, 24, 8, 0, ARGS), 0, "single-shot timer");
+    let s = state(&p);
+    let b = Clock::at(1_000_000_000);
+    let r = XenPlatform::restore(
+        p.config().clone(),
+        p.memory().clone(),
+        b.clone(),
+        Box::new(std::io::sink()),
+        &s,
+    )
+    .unwrap();
+    assert_eq!(r.system_time_ns(), 5_000_000_000);
+    assert_eq!(r.boot_ns(), -4_000_000_000);
+    assert_eq!(
+        b.oneshot.load(std::sync::atomic::Ordering::SeqCst),
+        1_500_000_000
+    );
+    assert_eq!(r.monotonic_of(1_000_000_000), 0, "long past: due at once");
+    b.now
+        .store(2_000_000_000, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(r.system_time_ns(), 6_000_000_000);
+}
