@@ -22,6 +22,8 @@ use xen_store::{Watch, XenstoreState as DevXenstoreState};
 use super::error::{Error, Result};
 use super::memory::{MemoryState, PAGE_SIZE};
 use xen_platform::console::ConsoleState;
+use xen_platform::state::XenState as PlatformXenState;
+use xen_platform::PlatformState;
 use xen_platform::{MAX_PERIOD_NS, MAX_SINGLESHOT_AHEAD_NS, MIN_PERIOD_NS};
 
 /// Event-channel ports of a 64-bit guest (2-level ABI: 64 x 64).
@@ -800,6 +802,70 @@ impl XenState {
                     runstate_gpa: v.runstate_gpa,
                 })
                 .collect(),
+        }
+    }
+}
+
+impl XenState {
+    /// The platform state this saved state describes, for
+    /// `XenPlatform::restore`: `fresh` is the state of the new VM's platform
+    /// (what the file does not hold keeps its fresh value: the console and
+    /// xenstore of files without them, the params and grant-frame placement
+    /// of format v1). Call after [`XenState::validate`]; the platform checks
+    /// everything again against its configuration and guest memory.
+    ///
+    /// # Errors
+    /// An event-channel state that does not convert ([`XenState::evtchn_state`]).
+    pub fn platform_state(&self, fresh: &PlatformState) -> Result<PlatformState> {
+        let mut xen = fresh.xen.clone();
+        self.apply_to(&mut xen);
+        let periodic_next = self
+            .vcpus
+            .iter()
+            .map(|x| x.periodic_period_ns.map(|_| x.periodic_next_ns))
+            .collect();
+        Ok(PlatformState::new(
+            self.system_time_ns,
+            xen,
+            self.evtchn_state()?,
+            self.pages_state(),
+            self.console
+                .as_ref()
+                .map_or_else(|| fresh.console.clone(), ConsoleMirror::to_state),
+            self.xenstore
+                .as_ref()
+                .map_or_else(|| fresh.store.clone(), XenstoreMirror::to_state),
+            self.grant.to_state(),
+            periodic_next,
+        ))
+    }
+
+    /// Copies this saved state into the platform's `XenState` (the callback
+    /// comes with the event-channel state).
+    fn apply_to(&self, x: &mut PlatformXenState) {
+        x.long_mode = self.long_mode;
+        x.shared_info = self.shared_info_gfn.map(|g| g * PAGE_SIZE);
+        if self.hvm_params.is_empty() {
+            // Files without params (format v1): publish the ports as at creation.
+            x.set_backend_ports(self.console_port, self.store_port);
+        } else {
+            x.params = self.hvm_params.clone();
+            x.restore_backend_ports(self.console_port, self.store_port);
+        }
+        if !self.grant_frame_gpas.is_empty() {
+            x.grant_frames = self.grant_frame_gpas.clone();
+        }
+        x.shutdown = self.shutdown;
+        for (v, s) in x.vcpus.iter_mut().zip(&self.vcpus) {
+            v.vcpu_info = s.vcpu_info_gpa;
+            v.upcall_vector = (s.upcall_vector != 0).then_some(s.upcall_vector);
+            v.singleshot_ns = s.timer_deadline_ns;
+            v.period_ns = s.periodic_period_ns;
+            v.runstate = xen_shinfo_cache::Runstate {
+                state: s.runstate as i32,
+                state_entry_time: s.runstate_entry_ns,
+                time: s.runstate_time_ns,
+            };
         }
     }
 }
