@@ -294,7 +294,7 @@ fn rings_with_no_memory_behind_them_are_refused() {
             c.store_gfn = HOLE >> 12;
         }
         let p = platform(c);
-        let e = restore(&p, &state(&p)).err().expect("restored");
+        let e = restore(&p, &state(&p)).expect_err("restored");
         let needle = if console {
             "console ring"
         } else {

@@ -552,7 +552,8 @@ fn request_bytes_per_call_are_bounded() {
 fn restore_refuses_states_beyond_the_servers_limits() {
     let ok = server().state();
     Xenstore::from_state(&ok).unwrap();
-    let cases: Vec<(&str, fn(&mut XenstoreState))> = vec![
+    type Case = (&'static str, fn(&mut XenstoreState));
+    let cases: Vec<Case> = vec![
         ("partial request", |s| {
             s.partial_request = vec![0; MAX_PARTIAL_REQUEST + 1]
         }),

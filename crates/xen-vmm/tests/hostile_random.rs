@@ -226,7 +226,7 @@ fn random_hostile_guests_end_with_documented_statuses() {
     let seed = std::env::var("XEN_HOSTILE_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0x5eed_0f_6e57);
+        .unwrap_or(0x005e_ed0f_6e57);
     let mut r = Rng(seed | 1);
     let (mut shutdowns, mut crashes) = (0, 0);
     // Results by errno (0: success or a positive value).
