@@ -75,7 +75,7 @@ mod seed_tests {
                 s.name,
                 stats.results
             );
-            assert_eq!((stats.round_trips, stats.pages_added), (1, 1), "{}", s.name);
+            assert_eq!((stats.round_trips, stats.pages_added), (2, 1), "{}", s.name);
         }
     }
 }

@@ -4,7 +4,9 @@
 //! guest memory of three regions with holes between them, for a 2-vCPU VM.
 //!
 //! Header: 1 byte, bit 0 = the VMM refuses to add pages in holes
-//! (`Retry::PageRefused`); otherwise it adds up to [`MAX_EXTRA_PAGES`].
+//! (`Retry::PageRefused`); otherwise it adds up to [`MAX_EXTRA_PAGES`];
+//! bit 1 = a snapshot round trip at the end too (a round trip costs as much
+//! as a long script: the fuzzer chooses when it is worth it).
 //!
 //! Then up to [`MAX_OPS`] operations, each an opcode byte (modulo
 //! [`NR_OPCODES`]) and its operands (missing bytes read as 0):
@@ -153,6 +155,8 @@ impl Cursor<'_> {
 pub struct Program {
     /// The VMM refuses to add pages.
     pub refuse_pages: bool,
+    /// A snapshot round trip after the last operation.
+    pub final_round_trip: bool,
     /// The operations.
     pub ops: Vec<Op>,
 }
@@ -161,7 +165,9 @@ impl Program {
     /// Decodes `data` (never fails).
     pub fn parse(data: &[u8]) -> Program {
         let mut c = Cursor(data);
-        let refuse_pages = c.u8() & 1 != 0;
+        let header = c.u8();
+        let refuse_pages = header & 1 != 0;
+        let final_round_trip = header & 2 != 0;
         let mut ops = Vec::new();
         while !c.0.is_empty() && ops.len() < MAX_OPS {
             let op = match c.u8() % NR_OPCODES {
@@ -217,7 +223,11 @@ impl Program {
             };
             ops.push(op);
         }
-        Program { refuse_pages, ops }
+        Program {
+            refuse_pages,
+            final_round_trip,
+            ops,
+        }
     }
 }
 
@@ -484,7 +494,10 @@ pub fn run(data: &[u8]) -> Stats {
             Op::RoundTrip => {}
         }
     }
-    let _ = round_trip(&p, &host);
+    if prog.final_round_trip {
+        let _ = round_trip(&p, &host);
+        stats.round_trips += 1;
+    }
     stats
 }
 
@@ -495,6 +508,11 @@ pub mod seed {
     /// The header.
     pub fn header(refuse_pages: bool) -> Vec<u8> {
         vec![u8::from(refuse_pages)]
+    }
+
+    /// The header, with a snapshot round trip at the end.
+    pub fn header_round_trip(refuse_pages: bool) -> Vec<u8> {
+        vec![u8::from(refuse_pages) | 2]
     }
 
     /// A hypercall (`nr` < 0xff).
@@ -586,7 +604,8 @@ mod tests {
         d.extend(seed::backends(1));
         d.extend(seed::round_trip());
         let p = Program::parse(&d);
-        assert!(p.refuse_pages);
+        assert!(p.refuse_pages && !p.final_round_trip);
+        assert!(Program::parse(&seed::header_round_trip(false)).final_round_trip);
         assert_eq!(
             p.ops,
             vec![

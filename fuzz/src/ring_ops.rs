@@ -180,10 +180,7 @@ pub fn xenstore(data: &[u8]) {
                 }
                 replies.extend(b);
                 // Whole messages, each well formed.
-                loop {
-                    let Some(h) = Header::parse(&replies) else {
-                        break;
-                    };
+                while let Some(h) = Header::parse(&replies) {
                     assert!(h.len as usize <= PAYLOAD_MAX, "reply of {} bytes", h.len);
                     let end = HEADER_SIZE + h.len as usize;
                     if replies.len() < end {
