@@ -32,7 +32,7 @@ use crate::host::{TimerArm, TimerKind, VcpuAccess};
 use crate::memory::{hole_page_allowed, PAGE_SIZE};
 use crate::params;
 use crate::platform::{XenPlatform, XEN_VERSION};
-use crate::timers::arm_singleshot;
+use crate::timers::{arm_singleshot, singleshot_deadline, MAX_PERIOD_NS, MIN_PERIOD_NS};
 use xen_evtchn::CallbackVia;
 use xen_shinfo_cache::PvclockTime;
 
@@ -297,7 +297,7 @@ impl MemoryHandler for XenHv<'_, '_> {
                 MapSpace::GrantTable {
                     frame,
                     status: false,
-                } if (frame as usize) < xen.grant_frames.len() => xen.grant_frames[frame as usize],
+                } => *xen.grant_frames.get(frame as usize).ok_or(Errno::EINVAL)?,
                 MapSpace::GrantTable {
                     frame,
                     status: true,
@@ -311,7 +311,6 @@ impl MemoryHandler for XenHv<'_, '_> {
                     }
                     be.gnttab.status_gfn_of(frame).map(|g| g * PAGE_SIZE)
                 }
-                MapSpace::GrantTable { .. } => return Err(Errno::EINVAL),
                 _ => return Err(Errno::EOPNOTSUPP),
             }
         };
@@ -380,7 +379,12 @@ impl MemoryHandler for XenHv<'_, '_> {
                     *d = None;
                 }
                 if !status {
-                    xen.grant_frames[frame as usize] = Some(gpa);
+                    // The table and the platform's mirror have the same size
+                    // (restore checks it): a frame out of the mirror is an
+                    // error, never an index out of bounds.
+                    *xen.grant_frames
+                        .get_mut(frame as usize)
+                        .ok_or(Errno::EINVAL)? = Some(gpa);
                 }
                 self.shared.covered(&mut xen, gfn);
             }
@@ -630,7 +634,9 @@ impl VcpuHandler for XenHv<'_, '_> {
             .is_err()
         {
             let (mut xen, _t) = self.shared.xen_state().lock(self.token);
-            xen.vcpus[target as usize].vcpu_info = None;
+            if let Some(v) = xen.vcpus.get_mut(target as usize) {
+                v.vcpu_info = None;
+            }
             return Err(Errno::EINVAL);
         }
         // As Xen: everything may be pending at the new place.
@@ -707,8 +713,9 @@ impl VcpuHandler for XenHv<'_, '_> {
         if future && timeout < self.shared.system_time_ns() {
             return Err(Errno::ETIME);
         }
+        let deadline = singleshot_deadline(timeout, self.shared.system_time_ns());
         let (mut xen, _t) = self.shared.xen_state().lock(self.token);
-        arm_singleshot(self.shared, &mut xen, target, Some(timeout));
+        arm_singleshot(self.shared, &mut xen, target, Some(deadline));
         Ok(())
     }
 
@@ -722,7 +729,7 @@ impl VcpuHandler for XenHv<'_, '_> {
     }
 
     fn set_periodic_timer(&mut self, _vcpu: u32, target: u32, period_ns: u64) -> XenResult<()> {
-        if !(1_000_000..=(1u64 << 50)).contains(&period_ns) {
+        if !(MIN_PERIOD_NS..=MAX_PERIOD_NS).contains(&period_ns) {
             return Err(Errno::EINVAL);
         }
         let (mut xen, _t) = self.shared.xen_state().lock(self.token);

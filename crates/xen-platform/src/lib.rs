@@ -83,6 +83,7 @@ mod snapshot;
 pub mod state;
 mod timers;
 pub mod trace;
+mod validate;
 
 pub use backends::{Backend, Backends};
 pub use error::{Error, Result};
@@ -93,4 +94,5 @@ pub use platform::{
     XenPlatform, XEN_VERSION,
 };
 pub use snapshot::PlatformState;
+pub use timers::{singleshot_deadline, MAX_PERIOD_NS, MAX_SINGLESHOT_AHEAD_NS, MIN_PERIOD_NS};
 pub use xen_evtchn::{CallbackVia, UpcallKind};

@@ -113,6 +113,11 @@ pub(crate) struct VcpuXen {
     pub upcalls: AtomicU64,
 }
 
+/// `v` as a u64, saturating at 0 and `u64::MAX`.
+fn clamp_u64(v: i128) -> u64 {
+    u64::try_from(v.max(0)).unwrap_or(u64::MAX)
+}
+
 const VECTOR: u64 = 1 << 32;
 const PER_VCPU: u64 = 2 << 32;
 const GSI: u64 = 3 << 32;
@@ -255,7 +260,9 @@ pub enum MsrWrite {
 pub struct XenPlatform {
     config: PlatformConfig,
     host: Arc<dyn XenHost>,
-    boot_ns: u64,
+    /// Host monotonic ns at Xen system time 0: below 0 after a restore on a
+    /// host whose clock is behind the saved system time.
+    boot_ns: i128,
     mem: MemoryMap<GuestMemoryMmap>,
     pages: Arc<XenPages<GuestMemoryMmap>>,
     evtchn: PlatformEvtchn,
@@ -373,7 +380,7 @@ impl XenPlatform {
         let backends = Backends::new(&config)?;
         let xen = XenState::new(&config);
         Ok(XenPlatform {
-            boot_ns: host.monotonic_ns(),
+            boot_ns: i128::from(host.monotonic_ns()),
             config,
             host,
             mem,
@@ -426,19 +433,22 @@ impl XenPlatform {
         &self.backends
     }
 
-    /// Host monotonic ns at Xen system time 0.
-    pub fn boot_ns(&self) -> u64 {
+    /// Host monotonic ns at Xen system time 0 (negative when the VM was
+    /// restored on a host whose monotonic clock is behind the saved Xen
+    /// system time, e.g. a host rebooted since the snapshot).
+    pub fn boot_ns(&self) -> i128 {
         self.boot_ns
     }
 
     /// Xen system time in ns.
     pub fn system_time_ns(&self) -> u64 {
-        self.host.monotonic_ns().saturating_sub(self.boot_ns)
+        clamp_u64(i128::from(self.host.monotonic_ns()) - self.boot_ns)
     }
 
-    /// The host monotonic time of Xen system time `ns`.
+    /// The host monotonic time of Xen system time `ns` (0 if that was
+    /// before the host clock started: due at once).
     pub fn monotonic_of(&self, ns: u64) -> u64 {
-        self.boot_ns.saturating_add(ns)
+        clamp_u64(self.boot_ns + i128::from(ns))
     }
 
     /// The Xen CPUID leaves for vCPU `vcpu` (see [`crate::cpuid`]).
@@ -906,8 +916,9 @@ impl XenPlatform {
         self.evtchn = evtchn;
     }
 
-    pub(crate) fn set_boot_ns(&mut self, boot_ns: u64) {
-        self.boot_ns = boot_ns;
+    /// Continues Xen system time from `system_time_ns` now.
+    pub(crate) fn continue_time_from(&mut self, system_time_ns: u64) {
+        self.boot_ns = i128::from(self.host.monotonic_ns()) - i128::from(system_time_ns);
     }
 
     /// Arms or cancels the host timer behind a Xen timer.

@@ -100,9 +100,20 @@ impl XenPlatform {
     /// deferred before shared_info and queued console input are delivered
     /// again. Every value is checked; an error leaves nothing behind.
     ///
+    /// The state must be one a running platform configured as `config`
+    /// could have reached over this memory, judged with the hypercalls'
+    /// rules: every page it points at (shared_info, vcpu_info, time and
+    /// runstate areas, console and xenstore rings, grant frames) backed,
+    /// timers within the hypercalls' bounds ([`crate::MIN_PERIOD_NS`],
+    /// [`crate::MAX_PERIOD_NS`], [`crate::MAX_SINGLESHOT_AHEAD_NS`]), table
+    /// sizes as configured, HVM params with values the guest could set, the
+    /// platform's mirrors consistent with the crates' states (guest width,
+    /// placements, vectors, grant frames); the devices' own limits are
+    /// checked by their `from_state`.
+    ///
     /// # Errors
-    /// [`Error::Config`] for a state that does not fit `config` or that no
-    /// running platform can reach.
+    /// [`Error::Config`] naming the field, for a state that does not fit
+    /// `config` or that no running platform can reach.
     pub fn restore(
         config: PlatformConfig,
         mem: MemoryMap<GuestMemoryMmap>,
@@ -131,19 +142,9 @@ impl XenPlatform {
         MemRead: LockAfter<P>,
     {
         let bad = |what: &str, e: &dyn std::fmt::Display| Error::Config(format!("{what}: {e}"));
-        let n = config.nr_vcpus as usize;
-        if saved.xen.vcpus.len() != n {
-            return Err(Error::Config(format!(
-                "{} vCPUs saved, {n} configured",
-                saved.xen.vcpus.len()
-            )));
-        }
-        if saved.xen.grant_frames.len() > config.grant_frames as usize {
-            return Err(Error::Config(format!(
-                "{} grant frames saved, {} configured",
-                saved.xen.grant_frames.len(),
-                config.grant_frames
-            )));
+        {
+            let (m, _t) = mem.read(token);
+            crate::validate::check(&config, &m, saved)?;
         }
         if saved.gnttab.max_frames > config.grant_frames {
             return Err(Error::Config(format!(
@@ -212,7 +213,9 @@ impl XenPlatform {
             .resize(p.config().grant_frames as usize, None);
         *p.xen_state_mut() = xen;
         p.replace_evtchn(pages, evtchn);
-        p.set_boot_ns(p.host().monotonic_ns().saturating_sub(saved.system_time_ns));
+        // Xen time goes on from the saved instant, even on a host whose
+        // clock is behind it (rebooted since the snapshot).
+        p.continue_time_from(saved.system_time_ns);
         // Pages the guest had given back: their memory goes back to the host again (the
         // snapshot restored them as zeros). Not the frames where a Xen page sits now
         // (shared_info, grant and status frames placed over RAM): those are live.

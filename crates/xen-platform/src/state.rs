@@ -72,9 +72,20 @@ impl XenState {
             tot_pages: config.ram_pages(),
             ..Default::default()
         };
-        s.params[xen_abi::HVM_PARAM_STORE_PFN as usize] = config.store_gfn;
-        s.params[xen_abi::HVM_PARAM_CONSOLE_PFN as usize] = config.console_gfn;
+        s.set_param(xen_abi::HVM_PARAM_STORE_PFN, config.store_gfn);
+        s.set_param(xen_abi::HVM_PARAM_CONSOLE_PFN, config.console_gfn);
         s
+    }
+
+    /// Sets HVM param `index` (growing the table to `HVM_NR_PARAMS` first);
+    /// an index beyond it is ignored.
+    fn set_param(&mut self, index: u32, value: u64) {
+        if self.params.len() < xen_abi::HVM_NR_PARAMS as usize {
+            self.params.resize(xen_abi::HVM_NR_PARAMS as usize, 0);
+        }
+        if let Some(p) = self.params.get_mut(index as usize) {
+            *p = value;
+        }
     }
 
     /// Guest port of the PV console channel (0: none). The VMM sets it when
@@ -92,11 +103,8 @@ impl XenState {
     /// `HVM_PARAM_CONSOLE_EVTCHN` / `HVM_PARAM_STORE_EVTCHN` (VM creation,
     /// rebinding after `EVTCHNOP_reset`).
     pub fn set_backend_ports(&mut self, console: u32, store: u32) {
-        if self.params.len() < xen_abi::HVM_NR_PARAMS as usize {
-            self.params.resize(xen_abi::HVM_NR_PARAMS as usize, 0);
-        }
-        self.params[xen_abi::HVM_PARAM_CONSOLE_EVTCHN as usize] = u64::from(console);
-        self.params[xen_abi::HVM_PARAM_STORE_EVTCHN as usize] = u64::from(store);
+        self.set_param(xen_abi::HVM_PARAM_CONSOLE_EVTCHN, u64::from(console));
+        self.set_param(xen_abi::HVM_PARAM_STORE_EVTCHN, u64::from(store));
         self.backend_ports = (console, store);
     }
 

@@ -161,7 +161,7 @@ fn restore_keeps_everything_and_rearms_timers_at_the_same_deadlines() {
         .save_restore(PlatformConfig::new(2, MEM), |_| {})
         .unwrap();
     assert_eq!(vm.platform.system_time_ns(), 7 * MS);
-    assert_eq!(vm.platform.boot_ns(), CLOCK_START);
+    assert_eq!(vm.platform.boot_ns(), i128::from(CLOCK_START));
     let mut timers = vm.timers();
     timers.sort_by_key(|t| t.0);
     assert_eq!(
@@ -192,7 +192,7 @@ fn xen_time_stands_still_while_the_vm_is_saved() {
     // Xen system time continues from the saved instant: every deadline
     // moves by the downtime on the host clock.
     assert_eq!(vm.platform.system_time_ns(), 7 * MS);
-    assert_eq!(vm.platform.boot_ns(), CLOCK_START + downtime);
+    assert_eq!(vm.platform.boot_ns(), i128::from(CLOCK_START + downtime));
     let mut timers = vm.timers();
     timers.sort_by_key(|t| t.0);
     assert_eq!(

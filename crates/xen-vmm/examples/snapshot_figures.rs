@@ -94,7 +94,13 @@ fn main() {
             .collect(),
         xen: XenState {
             long_mode: true,
-            vcpus: vec![XenVcpuState::default(); 2],
+            vcpus: vec![
+                XenVcpuState {
+                    online: true,
+                    ..Default::default()
+                };
+                2
+            ],
             ..Default::default()
         },
     };

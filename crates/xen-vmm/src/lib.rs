@@ -53,6 +53,6 @@ mod vm_snapshot;
 
 pub use error::{Error, Result};
 pub use fault::VcpuFault;
-pub use vm::{ExitReason, Kernel, Vm, VmConfig, VmShared, EXIT_VMM_ERROR};
+pub use vm::{ExitReason, Kernel, Vm, VmConfig, VmShared, VmmFailure, EXIT_VMM_ERROR};
 pub use vm_snapshot::Quiesced;
 pub use xen_platform;

@@ -13,6 +13,13 @@ impl Vm {
     /// Waits for the threads it starts: call it from a thread that holds no
     /// vm-lock [`Root`] (it makes its own, and fails if the thread has one,
     /// so it never joins the vCPU threads while holding a lock they need).
+    ///
+    /// # Errors
+    /// A VMM error ended the VM (never a guest crash, which is
+    /// [`ExitReason::Crash`]): a vCPU thread failed or panicked
+    /// ([`Error::Vcpu`], naming the thread), or the timer or console-input
+    /// thread panicked ([`Error::Thread`]). A panic on any VMM thread stops
+    /// every thread and returns promptly; it never hangs the VM or a pause.
     pub fn run(&self) -> Result<ExitReason> {
         let mut root = Root::new().map_err(|e| Error::Lock(e.to_string()))?;
         crate::kick::install_kick_handler()?;
@@ -31,7 +38,19 @@ impl Vm {
                 let timer_shared = self.shared().clone();
                 let timer = std::thread::Builder::new()
                     .name("xen-timers".into())
-                    .spawn_scoped(s, move || crate::timers::timer_thread(timer_shared, stop))
+                    .spawn_scoped(s, move || {
+                        let shared = timer_shared.clone();
+                        // A panic ends the VM as a VMM error naming the thread.
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            crate::timers::timer_thread(timer_shared, stop)
+                        }));
+                        if let Err(p) = r {
+                            shared.fail(
+                                "xen-timers",
+                                format!("panicked: {}", crate::vm::panic_message(&*p)),
+                            );
+                        }
+                    })
                     .map_err(|source| Error::Io {
                         op: "spawn timer thread",
                         source,
@@ -58,7 +77,11 @@ impl Vm {
                     match h.join() {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => errors.push(e),
-                        Err(_) => errors.push(Error::Vcpu(id, "thread panicked".into())),
+                        // Not reached: the thread contains its panics.
+                        Err(p) => errors.push(Error::Vcpu(
+                            id,
+                            format!("thread panicked: {}", crate::vm::panic_message(&*p)),
+                        )),
                     }
                 }
                 self.shared().finish(ExitReason::Crash);
@@ -71,6 +94,12 @@ impl Vm {
         self.shared().platform.flush_console(root.token());
         if let Some(e) = errors.into_iter().next() {
             return Err(e);
+        }
+        if let Some(f) = self.shared().vmm_failure() {
+            return Err(Error::Thread {
+                thread: f.thread.clone(),
+                message: f.message.clone(),
+            });
         }
         Ok(self.shared().exit_reason().unwrap_or(ExitReason::Crash))
     }

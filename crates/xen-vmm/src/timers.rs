@@ -36,6 +36,8 @@ impl MutEventSubscriber for TimerSubscriber {
             let _ = self.stop.read();
             return;
         }
+        self.shared
+            .debug_panic_point(crate::vm::PANIC_TIMER_THREAD, "xen-timers");
         let vcpu = data / 2;
         let Some(t) = self.shared.timers.get(vcpu as usize) else {
             return;

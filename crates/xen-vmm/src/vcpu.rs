@@ -112,11 +112,25 @@ pub fn vcpu_thread(shared: &VmShared, id: u32) -> Result<()> {
         .store(unsafe { libc::pthread_self() } as u64, Ordering::Release);
     let mut root = Root::new().map_err(|e| Error::Lock(e.to_string()))?;
     shared.running.fetch_add(1, Ordering::SeqCst);
-    let r = run_loop(shared, id, &mut root);
+    // A panic anywhere in the loop is contained here: the thread still
+    // counts itself out (a pause never waits for it) and ends the VM as a
+    // VMM error naming it (the other threads stop; `Vm::run` returns).
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_loop(shared, id, &mut root)
+    }));
     shared.running.fetch_sub(1, Ordering::SeqCst);
     c.pthread.store(0, Ordering::Release);
-    if r.is_err() {
-        shared.finish(ExitReason::Crash);
+    let r = r.unwrap_or_else(|p| {
+        Err(Error::Vcpu(
+            id,
+            format!(
+                "thread `vcpu{id}` panicked: {}",
+                crate::vm::panic_message(&*p)
+            ),
+        ))
+    });
+    if let Err(e) = &r {
+        shared.fail(&format!("vcpu{id}"), e.to_string());
     }
     r
 }
@@ -131,6 +145,7 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
         if shared.is_done() {
             return Ok(());
         }
+        shared.debug_panic_point(1u64 << id, "vcpu");
         // A hypercall waiting for its retry completes before the vCPU parks
         // (a snapshot must not catch it half done).
         if retry.is_none() && shared.pause.load(Ordering::Acquire) {

@@ -225,6 +225,49 @@ pub struct VmShared {
     /// The gate of the host threads that write guest memory (timer thread,
     /// console input): closed while a snapshot is taken.
     pub host_gate: crate::quiesce::HostGate,
+    /// Why the VMM itself ended the VM: a VMM thread panicked or failed
+    /// (first failure wins; see [`VmShared::fail`]).
+    failure: std::sync::OnceLock<VmmFailure>,
+    /// Test hook: makes a VMM thread panic, to test that a panic ends the
+    /// VM cleanly. Bit `v` (`v < 32`): vCPU `v`'s thread panics at the top
+    /// of its loop (kick it); [`PANIC_TIMER_THREAD`]: the timer thread at
+    /// its next timer event; [`PANIC_INPUT_THREAD`]: the console-input
+    /// thread at its next input. Neither the VMM nor the guest sets it.
+    #[doc(hidden)]
+    pub debug_panic: std::sync::atomic::AtomicU64,
+}
+
+/// [`VmShared::debug_panic`] bit of the timer thread.
+#[doc(hidden)]
+pub const PANIC_TIMER_THREAD: u64 = 1 << 32;
+/// [`VmShared::debug_panic`] bit of the console-input thread.
+#[doc(hidden)]
+pub const PANIC_INPUT_THREAD: u64 = 1 << 33;
+
+/// A VMM thread that ended the VM: it panicked or failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VmmFailure {
+    /// The thread's name (`vcpu1`, `xen-timers`, `console-input`).
+    pub thread: String,
+    /// The panic message or error.
+    pub message: String,
+}
+
+impl std::fmt::Display for VmmFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "VMM thread `{}`: {}", self.thread, self.message)
+    }
+}
+
+/// The message of a panic payload.
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".into()
+    }
 }
 
 impl VmShared {
@@ -256,6 +299,32 @@ impl VmShared {
         self.host_gate.shut_down();
         for i in 0..self.ctl.len() {
             self.kick(i as u32);
+        }
+    }
+
+    /// Ends the VM because VMM thread `thread` panicked or failed with
+    /// `message` (a VMM error, not a guest crash): records the first such
+    /// failure ([`VmShared::vmm_failure`]) and stops every thread, as
+    /// [`VmShared::finish`] with [`ExitReason::Crash`]. [`Vm::run`] then
+    /// returns an error naming the thread.
+    pub fn fail(&self, thread: &str, message: String) {
+        log::error!("VMM thread `{thread}` failed: {message}");
+        let _ = self.failure.set(VmmFailure {
+            thread: thread.to_string(),
+            message,
+        });
+        self.finish(ExitReason::Crash);
+    }
+
+    /// The VMM failure that ended the VM, if one did ([`VmShared::fail`]).
+    pub fn vmm_failure(&self) -> Option<&VmmFailure> {
+        self.failure.get()
+    }
+
+    /// Panics if the test hook [`VmShared::debug_panic`] asks it of `bit`.
+    pub(crate) fn debug_panic_point(&self, bit: u64, thread: &str) {
+        if self.debug_panic.load(Ordering::Relaxed) & bit != 0 {
+            panic!("debug_panic test hook on thread {thread}");
         }
     }
 
@@ -477,6 +546,8 @@ impl Vm {
                 op: "eventfd",
                 source,
             })?,
+            failure: std::sync::OnceLock::new(),
+            debug_panic: std::sync::atomic::AtomicU64::new(0),
         };
         let shared = Arc::new(shared);
         if let Some(input) = config.console_input {
@@ -484,7 +555,20 @@ impl Vm {
             std::thread::Builder::new()
                 .name("console-input".into())
                 .spawn(move || {
-                    crate::input::console_input(&s.platform, &s.host_gate, &|| s.is_done(), input)
+                    // A panic ends the VM (never a silent dead input thread).
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        let hook = || s.debug_panic_point(PANIC_INPUT_THREAD, "console-input");
+                        crate::input::console_input_with(
+                            &s.platform,
+                            &s.host_gate,
+                            &|| s.is_done(),
+                            &hook,
+                            input,
+                        )
+                    }));
+                    if let Err(p) = r {
+                        s.fail("console-input", format!("panicked: {}", panic_message(&*p)));
+                    }
                 })
                 .map_err(|source| Error::Io {
                     op: "spawn console input thread",

@@ -27,8 +27,7 @@ use std::sync::atomic::Ordering;
 use kvm_ioctls::Kvm;
 use vm_lock::{lock_all_vcpus, MayBlock, Paused, Root, Token, Unlocked};
 use vm_memory::{GuestAddress, GuestMemoryBackend};
-use xen_platform::state::XenState;
-use xen_platform::{PlatformState, XenPlatform};
+use xen_platform::XenPlatform;
 
 use crate::host_timer::HostTimer;
 use crate::snapshot::kvm_state::{VcpuState as KvmVcpuState, VmKvmState};
@@ -144,12 +143,7 @@ impl Vm {
             )));
         }
         // Reject inconsistent Xen state before creating anything.
-        let evtchn_state = st.xen.evtchn_state()?;
-        let pages_state = st.xen.pages_state();
-        let console_state = st.xen.console.as_ref().map(ConsoleMirror::to_state);
-        let store_state = st.xen.xenstore.as_ref().map(XenstoreMirror::to_state);
-        let grant_state = st.xen.grant.to_state();
-
+        st.xen.evtchn_state()?;
         let mut cfg = VmConfig::new(Kernel::Raw64(vec![0xf4]));
         cfg.vcpus = nr_vcpus;
         cfg.mem_mib = mem_bytes >> 20;
@@ -184,24 +178,7 @@ impl Vm {
             let mut root = Root::new().map_err(lock_err)?;
             vm.shared().platform.state(root.token())
         };
-        let mut xen = fresh.xen.clone();
-        apply_xen(&mut xen, &st.xen);
-        let periodic_next = st
-            .xen
-            .vcpus
-            .iter()
-            .map(|x| x.periodic_period_ns.map(|_| x.periodic_next_ns))
-            .collect();
-        let saved = PlatformState::new(
-            st.xen.system_time_ns,
-            xen,
-            evtchn_state,
-            pages_state,
-            console_state.unwrap_or(fresh.console),
-            store_state.unwrap_or(fresh.store),
-            grant_state,
-            periodic_next,
-        );
+        let saved = st.xen.platform_state(&fresh)?;
         let shared = vm
             .shared_mut()
             .ok_or_else(|| Error::Invalid("the new VM is already shared".into()))?;
@@ -395,40 +372,6 @@ fn capture(
     };
     state.validate()?;
     Ok(state)
-}
-
-/// Copies the saved Xen state into the platform's [`XenState`] (the
-/// callback comes with the event-channel state).
-fn apply_xen(x: &mut XenState, m: &XenMirror) {
-    x.long_mode = m.long_mode;
-    x.shared_info = m.shared_info_gfn.map(|g| g * PAGE_SIZE);
-    if m.hvm_params.is_empty() {
-        // Files without params (format v1): publish the ports as at creation.
-        x.set_backend_ports(m.console_port, m.store_port);
-    } else {
-        x.params = m.hvm_params.clone();
-        x.restore_backend_ports(m.console_port, m.store_port);
-    }
-    if !m.grant_frame_gpas.is_empty() {
-        x.grant_frames = m.grant_frame_gpas.clone();
-    }
-    x.shutdown = m.shutdown;
-    // Files before format 5 recorded no reservation: the RAM as created.
-    if m.tot_pages != 0 {
-        x.tot_pages = m.tot_pages;
-    }
-    x.absent = m.absent_gfns.iter().copied().collect();
-    for (v, s) in x.vcpus.iter_mut().zip(&m.vcpus) {
-        v.vcpu_info = s.vcpu_info_gpa;
-        v.upcall_vector = (s.upcall_vector != 0).then_some(s.upcall_vector);
-        v.singleshot_ns = s.timer_deadline_ns;
-        v.period_ns = s.periodic_period_ns;
-        v.runstate = xen_shinfo_cache::Runstate {
-            state: s.runstate as i32,
-            state_entry_time: s.runstate_entry_ns,
-            time: s.runstate_time_ns,
-        };
-    }
 }
 
 /// Adds, as the running VM would, the single pages the guest had mapped in

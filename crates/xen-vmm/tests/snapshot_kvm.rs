@@ -212,7 +212,10 @@ fn running_guest_continues_after_restore_in_fresh_vm() {
         vm: VmKvmState::capture(&vm).unwrap(),
         vcpus: vec![VcpuState::capture(&vcpu, &kvm, 0).unwrap()],
         xen: xen_vmm::snapshot::xen_state::XenState {
-            vcpus: vec![XenVcpuState::default()],
+            vcpus: vec![XenVcpuState {
+                online: true,
+                ..Default::default()
+            }],
             ..Default::default()
         },
     };

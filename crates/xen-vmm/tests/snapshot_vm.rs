@@ -438,6 +438,108 @@ fn restore_refuses_inconsistent_state_with_a_clear_error() {
     let _ = std::fs::remove_file(&bad);
 }
 
+/// Restore accepts only states a running VM can reach: each field set to
+/// something no hypercall produces is refused, by the file checks or by
+/// `XenPlatform::restore`, with an error naming it.
+#[test]
+fn restore_refuses_unreachable_states_by_field() {
+    if !require_kvm() {
+        return;
+    }
+    let p = tmp("vm-unreach-src");
+    let bad = tmp("vm-unreach");
+    snapshot_running_guest(&p);
+    let file = std::fs::read(&p).unwrap();
+    let now = parse(&file).unwrap().state.xen.system_time_ns;
+    /// A page in no region (the guest has 16 MiB and two hole pages).
+    const NOWHERE: u64 = 0x9000_0000;
+    let cases: Vec<(&str, Mutation)> = vec![
+        (
+            "shared_info at 0x90000000",
+            Box::new(|s| s.xen.shared_info_gfn = Some(NOWHERE >> 12)),
+        ),
+        (
+            "xenstore ring at 0x90000000",
+            Box::new(|s| s.xen.xenstore.as_mut().unwrap().ring_gfn = NOWHERE >> 12),
+        ),
+        (
+            "console ring at 0x90000000",
+            Box::new(|s| s.xen.console.as_mut().unwrap().ring_gfn = NOWHERE >> 12),
+        ),
+        (
+            // Backed, but not where the VMM puts the ring.
+            "xenstore ring: ring at gfn 0x100",
+            Box::new(|s| s.xen.xenstore.as_mut().unwrap().ring_gfn = 0x100),
+        ),
+        (
+            "no vCPU is online",
+            Box::new(|s| s.xen.vcpus[0].online = false),
+        ),
+        (
+            "vcpu_time_info at 0x90000000",
+            Box::new(|s| s.xen.vcpus[0].time_info_gpa = Some(NOWHERE)),
+        ),
+        (
+            "periodic timer period 1 ns",
+            Box::new(|s| s.xen.vcpus[0].periodic_period_ns = Some(1)),
+        ),
+        (
+            "periodic timer next expiry",
+            Box::new(move |s| s.xen.vcpus[0].periodic_next_ns = now + 2 * PERIOD_NS),
+        ),
+        (
+            // 52 days ahead.
+            "single-shot timer deadline",
+            Box::new(move |s| {
+                s.xen.vcpus[0].timer_deadline_ns = Some(now + 52 * 86_400 * 1_000_000_000)
+            }),
+        ),
+        (
+            "runstate entered",
+            Box::new(move |s| s.xen.vcpus[0].runstate_entry_ns = now + 1),
+        ),
+        (
+            "xenstore request: 16384 pending bytes",
+            Box::new(|s| s.xen.xenstore.as_mut().unwrap().partial_request = vec![0; 16 << 10]),
+        ),
+        (
+            "xenstore replies: 262144 pending bytes",
+            Box::new(|s| s.xen.xenstore.as_mut().unwrap().pending_replies = vec![0; 256 << 10]),
+        ),
+        (
+            "console input",
+            Box::new(|s| s.xen.console.as_mut().unwrap().pending_input = vec![b'x'; 65 << 10]),
+        ),
+        (
+            // The first panic: more frames than the VMM's table.
+            "grant frames: 8 saved, 4 configured",
+            Box::new(|s| s.xen.grant_frame_gpas.resize(8, None)),
+        ),
+        (
+            // The second: a table larger than configured.
+            "grant table: max_frames 8",
+            Box::new(|s| {
+                s.xen.grant.max_frames = 8;
+                s.xen.grant.frames.resize(7, None);
+                s.xen.grant.frames[6] = Some(0x200);
+            }),
+        ),
+        ("HVM param 1", Box::new(|s| s.xen.hvm_params[1] += 1)),
+    ];
+    for (needle, f) in cases {
+        std::fs::write(&bad, reseal(&file, f)).unwrap();
+        let e = Vm::restore(&bad, Box::new(std::io::sink()))
+            .err()
+            .unwrap_or_else(|| panic!("restored a file with {needle}"));
+        assert!(e.to_string().contains(needle), "{needle}: {e}");
+    }
+    // The file itself restores.
+    std::fs::write(&bad, reseal(&file, |_| {})).unwrap();
+    assert!(Vm::restore(&bad, Box::new(std::io::sink())).is_ok());
+    let _ = std::fs::remove_file(&p);
+    let _ = std::fs::remove_file(&bad);
+}
+
 /// `file` (a whole snapshot) with its state re-encoded at format `version`.
 fn as_version(file: &[u8], version: u16) -> Vec<u8> {
     let parsed = parse(file).unwrap();

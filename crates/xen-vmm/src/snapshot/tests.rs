@@ -50,13 +50,14 @@ fn sample_state() -> VmSnapshot {
         ..Default::default()
     };
     s.xen.long_mode = true;
-    s.xen.shared_info_gfn = Some(0xfeffe);
+    s.xen.shared_info_gfn = Some(0x101);
     s.xen.callback_param = (2 << 56) | 0xf3;
     s.xen.vcpus = vec![
         XenVcpuState {
             vcpu_info_gpa: Some(0x7000),
             upcall_vector: 0xf3,
             timer_deadline_ns: Some(123_456_789),
+            online: true,
             ..Default::default()
         },
         XenVcpuState::default(),
@@ -130,6 +131,7 @@ fn v1_file_is_read_with_added_field_defaulted() {
 #[test]
 fn v2_file_is_read_with_runstate_defaulted() {
     let mut state = sample_state();
+    state.xen.system_time_ns = 5_000;
     state.xen.vcpus[0].runstate = 2;
     state.xen.vcpus[0].runstate_entry_ns = 1_234;
     state.xen.vcpus[0].runstate_time_ns = [1_000, 0, 234, 0];
