@@ -21,8 +21,24 @@ if [ "${1:-}" = "--no-publish" ]; then
     shift
 fi
 only=("$@")
+# `cargo publish --workspace` serves the packages just made from a local registry, which
+# cargo extracts under CARGO_HOME (registry/src/-<hash>/) and does not extract again when
+# a directory of that name and version exists: a copy left by an earlier run would be
+# built instead of the current sources. Our crates are not on crates.io, so every
+# extraction of them is such a copy (crates.io's own directories are not touched).
+# Packages of an earlier run (same versions) are removed too: every run starts clean.
+rm -rf "$target/package"
+cargo_home="${CARGO_HOME:-$HOME/.cargo}"
+for dir in crates/*/; do
+    name="$(sed -nE 's/^name = "([^"]+)"/\1/p' "$dir/Cargo.toml" | head -1)"
+    rm -rf "$cargo_home"/registry/src/-*/"$name"-[0-9]*
+done
 if [ "$publish" = 1 ]; then
-    cargo publish --workspace --dry-run --allow-dirty
+    # A target directory of its own, emptied first: cargo takes a crate from a registry
+    # as immutable and would reuse what an earlier run compiled from the same name and
+    # version, however the source changed since.
+    rm -rf "$target/publish-check"
+    CARGO_TARGET_DIR="$target/publish-check" cargo publish --workspace --dry-run --allow-dirty
 fi
 cargo package --workspace --no-verify --allow-dirty --quiet
 
