@@ -169,9 +169,9 @@ pub fn xenstore(data: &[u8]) {
             }
             3 => {
                 xs.process(&m).expect("process over RAM");
-                let st = xs.state();
-                assert!(st.partial_request.len() <= MAX_PARTIAL_REQUEST);
-                assert!(st.pending_replies.len() <= MAX_QUEUED_REPLIES);
+                let (partial, replies) = xs.buffered();
+                assert!(partial <= MAX_PARTIAL_REQUEST, "{partial} bytes of request");
+                assert!(replies <= MAX_QUEUED_REPLIES, "{replies} bytes of replies");
             }
             4 => {
                 let b = consume(&m, RSP_OFF, RING_SIZE, RSP_CONS, RSP_PROD);

@@ -17,7 +17,7 @@ pub const MIN_PERIOD_NS: u64 = 1_000_000;
 pub const MAX_PERIOD_NS: u64 = 1 << 50;
 /// Furthest a single-shot deadline lies ahead of Xen system time: 2^50 ns
 /// (about 13 days), the horizon past which `set_timer_op` treats a deadline
-/// as wrapped ([`crate::handlers`]). `VCPUOP_set_singleshot_timer` clamps a
+/// as wrapped (`timer_op_deadline`). `VCPUOP_set_singleshot_timer` clamps a
 /// later deadline to it (no guest can tell: Linux asks at most ~4.3 s
 /// ahead), so a saved deadline further than this past the saved system time
 /// is one no running VM reaches.

@@ -130,6 +130,13 @@ impl Xenstore {
         st
     }
 
+    /// Bytes buffered host-side: (partial request, replies waiting for room
+    /// in the response ring); at most [`MAX_PARTIAL_REQUEST`] and
+    /// [`MAX_QUEUED_REPLIES`]. Cheaper than [`Xenstore::state`].
+    pub fn buffered(&self) -> (usize, usize) {
+        (self.st.partial_request.len(), self.replies.len())
+    }
+
     /// The guest's home, `/local/domain/<domid>`.
     pub fn home(&self) -> String {
         tree::home(self.st.domid)

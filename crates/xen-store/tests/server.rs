@@ -377,6 +377,7 @@ fn state_round_trip() {
     xs.process(&m).unwrap();
     let st = xs.state();
     assert_eq!(st.partial_request.len(), HEADER_SIZE + 2);
+    assert_eq!(xs.buffered(), (HEADER_SIZE + 2, 0));
     let mut xs2 = Xenstore::from_state(&st).unwrap();
     assert_eq!(xs2.state(), st);
     send_raw(&m, &req[HEADER_SIZE + 2..]);
