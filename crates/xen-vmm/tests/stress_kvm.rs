@@ -742,6 +742,15 @@ struct HostCounts {
     replaces: AtomicU64,
 }
 
+/// Removes the snapshot file at the end, also when the test fails.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 fn tmp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("xen-vmm-stress-{name}-{}.snap", std::process::id()))
 }
@@ -878,6 +887,7 @@ fn mixed_stress_on_kvm_loses_and_duplicates_no_event() {
     }
     let run_for = Duration::from_secs(secs());
     let path = tmp("live");
+    let _cleanup = RemoveOnDrop(path.clone());
     let mut cfg = VmConfig::new(Kernel::Raw64(guest()));
     cfg.vcpus = 2;
     cfg.mem_mib = MEM_MIB;
@@ -1014,7 +1024,6 @@ fn mixed_stress_on_kvm_loses_and_duplicates_no_event() {
     // stop, the guest drains every stream (an event the snapshot lost stalls it).
     drop(root);
     let vm2 = Arc::new(Vm::restore(&path, Box::new(std::io::sink())).unwrap());
-    let _ = std::fs::remove_file(&path);
     let mut root = Root::new().unwrap();
     let saved = streams_of(&vm2, &mut root);
     write(&vm2, &mut root, STOP, 1);
