@@ -81,18 +81,19 @@ mod platform;
 pub mod runstate;
 mod snapshot;
 pub mod state;
+pub mod time;
 mod timers;
 pub mod trace;
 mod validate;
 
 pub use backends::{Backend, Backends};
 pub use error::{Error, Result};
-pub use handlers::pvclock_scale;
 pub use host::{NoVcpuAccess, TimerArm, TimerKind, TscReading, VcpuAccess, XenHost};
 pub use platform::{
     HypercallExit, MsrWrite, PlatformConfig, PlatformEvtchn, PlatformSink, Retry, Wait,
     XenPlatform, XEN_VERSION,
 };
 pub use snapshot::PlatformState;
+pub use time::pvclock_scale;
 pub use timers::{singleshot_deadline, MAX_PERIOD_NS, MAX_SINGLESHOT_AHEAD_NS, MIN_PERIOD_NS};
 pub use xen_evtchn::{CallbackVia, UpcallKind};

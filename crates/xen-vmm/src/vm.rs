@@ -485,11 +485,20 @@ impl Vm {
         let mut vcpus = Vec::new();
         let mut ctl = Vec::new();
         let mut timers = Vec::new();
+        let mut time = crate::cpuid::TimeLeaf {
+            tsc_khz: 0,
+            tsc_stable: crate::cpuid::host_tsc_stable(&vm_fd),
+            rdtscp: crate::cpuid::has_rdtscp(&supported),
+        };
         for id in 0..config.vcpus {
             let mut fd = vm_fd
                 .create_vcpu(u64::from(id))
                 .map_err(Error::kvm("KVM_CREATE_VCPU"))?;
-            fd.set_cpuid2(&crate::cpuid::build(&supported, id)?)
+            if id == 0 {
+                // The guest TSC rate (KVM keeps every vCPU at the VM's rate).
+                time.tsc_khz = fd.get_tsc_khz().unwrap_or(0);
+            }
+            fd.set_cpuid2(&crate::cpuid::build(&supported, id, &time)?)
                 .map_err(Error::kvm("KVM_SET_CPUID2"))?;
             let mut sregs = fd.get_sregs().map_err(Error::kvm("KVM_GET_SREGS"))?;
             boot::setup_sregs(&mut sregs, boot.mode);
@@ -523,12 +532,15 @@ impl Vm {
         let timers = Arc::new(timers);
         let ram = guest_mem.clone();
         let mem = MemoryMap::new(guest_mem);
+        let mut pconfig = platform_config(
+            &config,
+            mem_bytes,
+            crate::cpuid::phys_addr_bits(supported.as_slice()),
+        );
+        pconfig.tsc_khz = time.tsc_khz;
+        pconfig.tsc_stable = time.tsc_stable;
         let platform = XenPlatform::new(
-            platform_config(
-                &config,
-                mem_bytes,
-                crate::cpuid::phys_addr_bits(supported.as_slice()),
-            ),
+            pconfig,
             mem.clone(),
             Arc::new(VmmHost::new(ctl.clone(), timers.clone()).with_ram(ram)),
             config.output,
