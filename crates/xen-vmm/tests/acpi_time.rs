@@ -579,3 +579,70 @@ fn pvclock_goes_on_monotonically_and_wall_clock_follows_the_host_across_a_restor
     );
     let _ = std::fs::remove_file(&p);
 }
+
+/// A guest that shuts down with 0 if its start_info lists one module of
+/// `len` bytes starting with `first`, else with 3 (crash).
+fn initrd_check_guest(len: u64, first: u8) -> Vec<u8> {
+    let mut g = Guest::new64();
+    g.a.mov(r15, rbx).unwrap();
+    g.hypercall_page();
+    let mut bad = g.a.create_label();
+    g.a.cmp(dword_ptr(r15 + 12), 1).unwrap(); // nr_modules
+    g.a.jne(bad).unwrap();
+    g.a.mov(rsi, qword_ptr(r15 + 16)).unwrap();
+    g.a.mov(rax, len).unwrap();
+    g.a.cmp(qword_ptr(rsi + 8), rax).unwrap();
+    g.a.jne(bad).unwrap();
+    g.a.mov(rax, qword_ptr(rsi)).unwrap();
+    g.a.cmp(byte_ptr(rax), first as i32).unwrap();
+    g.a.jne(bad).unwrap();
+    g.shutdown(0);
+    g.a.set_label(&mut bad).unwrap();
+    g.a.nop().unwrap();
+    g.shutdown(3);
+    g.assemble()
+}
+
+#[test]
+fn cli_initrd_reaches_the_guest_and_a_missing_file_is_an_error() {
+    if !require_kvm() {
+        return;
+    }
+    let img = tmp("initrd-guest.bin");
+    let initrd = tmp("initrd-cli");
+    std::fs::write(&img, initrd_check_guest(5000, 0xa7)).unwrap();
+    std::fs::write(&initrd, [0xa7u8; 5000]).unwrap();
+    let run = |extra: &[&std::ffi::OsStr]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_xen-vmm"));
+        c.args(["run", "--mem", "64", "--raw64"])
+            .arg(&img)
+            .args(extra);
+        c.stdin(std::process::Stdio::null());
+        c.output().unwrap()
+    };
+    let out = run(&["--initrd".as_ref(), initrd.as_os_str()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Without it, the guest finds no module.
+    assert_eq!(run(&[]).status.code(), Some(3));
+    // An unreadable file: a setup error naming it.
+    let missing = tmp("no-such-initrd");
+    let out = run(&["--initrd".as_ref(), missing.as_os_str()]);
+    assert_eq!(out.status.code(), Some(70));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-such-initrd"), "{err}");
+    // One too large for the guest's RAM: refused before it runs.
+    let huge = tmp("huge-initrd");
+    std::fs::write(&huge, vec![0u8; 63 << 20]).unwrap();
+    let out = run(&["--initrd".as_ref(), huge.as_os_str()]);
+    let _ = std::fs::remove_file(&huge);
+    assert_eq!(out.status.code(), Some(70));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("initrd"), "{err}");
+    let _ = std::fs::remove_file(&img);
+    let _ = std::fs::remove_file(&initrd);
+}
