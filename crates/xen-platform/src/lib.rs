@@ -19,6 +19,7 @@
 //! | a host timer fires | [`XenPlatform::timer_fired`] |
 //! | host console input | [`XenPlatform::console_input`] |
 //! | a vCPU changes runstate | [`XenPlatform::set_runstate`] |
+//! | a vCPU starts, is restored or wakes | [`XenPlatform::update_vcpu_time`] (its pvclock) |
 //! | snapshot / restore | [`XenPlatform::state`], [`XenPlatform::restore`] |
 //!
 //! and implements [`XenHost`] (clock, timers, upcall delivery, kicks; every
