@@ -236,6 +236,9 @@ pub fn load_initrd(
     image_end: u64,
 ) -> Result<BootModule> {
     let size = data.len() as u64;
+    if size == 0 {
+        return Err(Error::Config("the initrd is empty".into()));
+    }
     let top = crate::memory::store_page(mem_bytes);
     let lowest = image_end
         .max(HIGH_RAM_START)
@@ -437,5 +440,6 @@ mod tests {
         assert!(load_initrd(&mem, &vec![1; room as usize + 1], 8 << 20, 0x200000).is_err());
         assert!(load_initrd(&mem, &[1], 8 << 20, u64::MAX).is_err());
         assert!(load_initrd(&mem, &[1], 8 << 20, top).is_err());
+        assert!(load_initrd(&mem, &[], 8 << 20, 0x200000).is_err());
     }
 }
