@@ -13,11 +13,14 @@
 //! Invariants: nothing panics; a loaded PVH image has its entry and every segment inside
 //! guest RAM above 1 MiB, every segment's file bytes are in guest memory at their address
 //! and its bss is zero (segments applied in order, so a later one overlapping an earlier
-//! one wins), and `hvm_start_info` carries Xen's magic; a raw image is loaded byte for byte
+//! one wins), an initrd lands page aligned between the kernel's end and the special pages,
+//! and `hvm_start_info` carries Xen's magic; a raw image is loaded byte for byte
 //! at its load address or refused when it does not fit.
 
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
-use xen_vmm::boot::pvh::{load_pvh, parse_elf, XEN_HVM_START_MAGIC_VALUE};
+use xen_vmm::boot::pvh::{
+    load_initrd, load_pvh, parse_elf, write_start_info, BootModule, XEN_HVM_START_MAGIC_VALUE,
+};
 use xen_vmm::boot::raw64::load_raw;
 use xen_vmm::boot::EntryMode;
 use xen_vmm::memory::{create_guest_memory, layout, store_page, HIGH_RAM_START};
@@ -44,16 +47,15 @@ fn memory() -> GuestMemoryMmap {
 fn pvh(file: &[u8]) {
     let parsed = parse_elf(file);
     let mem = memory();
-    let loaded = load_pvh(&mem, file, "console=hvc0", MEM_BYTES);
+    let loaded = load_pvh(&mem, file, MEM_BYTES);
     let Ok(entry) = loaded else {
         return;
     };
     let img = parsed.expect("load_pvh accepted a file parse_elf refuses");
     let limit = store_page(MEM_BYTES);
     assert!((HIGH_RAM_START..limit).contains(&entry.entry), "{entry:?}");
+    assert!(entry.image_end <= limit, "{entry:?}");
     assert_eq!(entry.mode, EntryMode::Protected32);
-    let magic: u32 = mem.read_obj(GuestAddress(entry.rbx)).expect("start_info");
-    assert_eq!(magic, XEN_HVM_START_MAGIC_VALUE);
     // What the last segment covering each checked byte put there.
     for (i, s) in img.segments.iter().enumerate() {
         assert!(
@@ -87,6 +89,25 @@ fn pvh(file: &[u8]) {
             assert_eq!(b, 0, "segment {i} bss byte {k}");
         }
     }
+    // An initrd (its size from the file's) above the kernel, then the start info.
+    let initrd = vec![0xa5u8; (file.len() * 64).min(6 << 20)];
+    let mut modules: Vec<BootModule> = Vec::new();
+    if let Ok(m) = load_initrd(&mem, &initrd, MEM_BYTES, entry.image_end) {
+        assert_eq!(m.paddr % 4096, 0);
+        assert!(
+            m.paddr >= entry.image_end && m.paddr + m.size <= limit,
+            "{m:?}"
+        );
+        let last: u8 = mem
+            .read_obj(GuestAddress(m.paddr + m.size - 1))
+            .expect("initrd");
+        assert_eq!(last, 0xa5);
+        modules.push(m);
+    }
+    let si = write_start_info(&mem, "console=hvc0", MEM_BYTES, 0, &modules).expect("start_info");
+    assert_eq!(si, entry.rbx);
+    let magic: u32 = mem.read_obj(GuestAddress(si)).expect("start_info");
+    assert_eq!(magic, XEN_HVM_START_MAGIC_VALUE);
 }
 
 fn raw(rest: &[u8]) {
@@ -265,8 +286,8 @@ mod tests {
             run(&data);
             if name.ends_with("-pvh") {
                 let file = build_elf(&data[1..]);
-                let e = load_pvh(&memory(), &file, "", MEM_BYTES)
-                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                let e =
+                    load_pvh(&memory(), &file, MEM_BYTES).unwrap_or_else(|e| panic!("{name}: {e}"));
                 assert_eq!(e.entry, HIGH_RAM_START + 0x1000, "{name}");
             }
         }
