@@ -324,6 +324,29 @@ fn halted_for_good(shared: &VmShared, vs: &VcpuState, t: &mut Token<'_, VcpuMute
     Action::Continue
 }
 
+/// In-kernel irqchip, back from a kick: an upcall still pending is sent
+/// again. The MSI of `VmmHost::upcall` goes out when `evtchn_upcall_pending`
+/// goes 0 -> 1; this covers an upcall pending before its delivery was set up
+/// or moved (`HVM_PARAM_CALLBACK_IRQ`, `HVMOP_set_evtchn_upcall_vector` and
+/// `VCPUOP_register_vcpu_info` kick their vCPUs, as Xen asserts the upcall
+/// again there), and makes delivery level-like on pending at each kick (the
+/// timer thread's idle kicks included). A vector already waiting in the IRR
+/// is not delivered twice.
+fn redeliver(
+    shared: &VmShared,
+    chip: &crate::irqchip::KernelIrqchip,
+    id: u32,
+    t: &mut Token<'_, VcpuMutex>,
+) {
+    match shared.platform.pending_upcall(t, id) {
+        Some(UpcallKind::Vector(v) | UpcallKind::PerVcpuVector(v)) => {
+            chip.send_vector(id, v);
+        }
+        Some(UpcallKind::Gsi(g)) => chip.assert_gsi(g),
+        _ => {}
+    }
+}
+
 /// In-kernel LAPIC, back from a kick: whether KVM holds the vCPU halted with
 /// interrupts disabled and nothing being delivered (see the module docs).
 fn halted_with_if_clear(vs: &mut VcpuState) -> bool {
@@ -388,6 +411,9 @@ fn step(shared: &VmShared, vs: &mut VcpuState, t: &mut Token<'_, VcpuMutex>) -> 
     let exit = match vs.fd.run() {
         Ok(e) => e,
         Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
+            if let Some(chip) = &shared.irqchip {
+                redeliver(shared, chip, id, t);
+            }
             if shared.irqchip.is_some()
                 && shared.ctl[id as usize].online.load(Ordering::Acquire)
                 && halted_with_if_clear(vs)

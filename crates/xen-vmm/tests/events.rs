@@ -62,6 +62,10 @@ fn handler(a: &mut CodeAssembler, common: &mut CodeLabel, percpu: &mut CodeLabel
     a.lock().or(qword_ptr(rcx), rdx).unwrap();
     per_vcpu_slot(a, COUNT);
     a.lock().inc(qword_ptr(rcx)).unwrap();
+    // EOI through the LAPIC (the in-kernel irqchip delivers upcalls there;
+    // without one the write is an ignored MMIO exit).
+    a.mov(rcx, 0xfee0_00b0u64).unwrap();
+    a.mov(dword_ptr(rcx), 0u32).unwrap();
     a.pop(rdx).unwrap();
     a.pop(rcx).unwrap();
     a.pop(rax).unwrap();

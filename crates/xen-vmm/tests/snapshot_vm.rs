@@ -98,6 +98,9 @@ fn guest() -> Vec<u8> {
         a.xchg(qword_ptr(rcx + 2048), rax).unwrap();
         a.mov(rcx, COUNT).unwrap();
         a.inc(qword_ptr(rcx)).unwrap();
+        // EOI through the LAPIC (ignored MMIO without the in-kernel irqchip).
+        a.mov(rcx, 0xfee0_00b0u64).unwrap();
+        a.mov(dword_ptr(rcx), 0u32).unwrap();
         a.pop(rcx).unwrap();
         a.pop(rax).unwrap();
         a.iretq().unwrap();
