@@ -253,3 +253,17 @@ pub fn enable_lapic(vcpu: &kvm_ioctls::VcpuFd) -> Result<()> {
     }
     vcpu.set_lapic(&l).map_err(Error::kvm("KVM_SET_LAPIC"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn irqchip_names_round_trip_and_default_to_kernel() {
+        assert_eq!(Irqchip::default(), Irqchip::Kernel);
+        for k in [Irqchip::Kernel, Irqchip::None] {
+            assert_eq!(k.to_string().parse::<Irqchip>(), Ok(k));
+        }
+        assert!("split".parse::<Irqchip>().is_err());
+    }
+}

@@ -3,8 +3,8 @@
 //! upcalls through the LAPIC (per-vCPU and global vectors, EOIed by the
 //! guest), the GSI callback as a level-triggered IOAPIC line that goes down
 //! once the guest cleared `evtchn_upcall_pending`, HLT with interrupts
-//! disabled (the vCPU goes offline, the last one powers the domain off), and
-//! INIT/SIPI through the LAPIC.
+//! disabled (the vCPU goes offline, the last one powers the domain off),
+//! INIT/SIPI through the LAPIC, and a snapshot / restore of the irqchip.
 
 mod common;
 
@@ -461,4 +461,118 @@ fn init_sipi_through_the_lapic_starts_an_offline_vcpu() {
         }
         other => panic!("unexpected end {other:?}: {}", r.output),
     }
+}
+
+/// Ends the VM when dropped (a failed wait must not leave it running).
+struct EndOnDrop<'a>(&'a xen_vmm::Vm);
+
+impl Drop for EndOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.shared().finish(ExitReason::Crash);
+    }
+}
+
+/// Waits (hang guard: 30 s) until `f` holds.
+fn wait_until(what: &str, f: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "timed out waiting for: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+fn read_u64(vm: &xen_vmm::Vm, gpa: u64) -> u64 {
+    use vm_memory::{Bytes, GuestAddress};
+    let mut root = vm_lock::Root::new().unwrap();
+    let (m, _t) = vm.shared().mem.read(root.token());
+    m.read_obj(GuestAddress(gpa)).unwrap()
+}
+
+#[test]
+fn gsi_callback_and_lapic_state_survive_snapshot_and_restore() {
+    if !require_kvm() {
+        return;
+    }
+    const GSI: u32 = 10;
+    const VEC: u32 = 0x30;
+    const READY: u64 = DATA + 0x30;
+    let rte = 0x10 + 2 * GSI;
+    // VIRQ_TIMER every ms through the GSI callback; the guest idles in
+    // `sti; hlt` (in KVM) and counts its upcalls.
+    let mut g = Guest::new64();
+    let mut handler = g.a.create_label();
+    let mut start = g.a.create_label();
+    g.a.jmp(start).unwrap();
+    g.a.set_label(&mut handler).unwrap();
+    g.a.push(rax).unwrap();
+    g.a.push(rcx).unwrap();
+    clear_pending(&mut g.a);
+    g.a.mov(rcx, LAPIC_EOI).unwrap();
+    g.a.mov(dword_ptr(rcx), 0u32).unwrap();
+    g.a.mov(rcx, COUNT).unwrap();
+    g.a.lock().inc(qword_ptr(rcx)).unwrap();
+    g.a.pop(rcx).unwrap();
+    g.a.pop(rax).unwrap();
+    g.a.iretq().unwrap();
+    g.a.set_label(&mut start).unwrap();
+    g.a.mov(al, 0xffu32).unwrap();
+    g.a.out(0x21, al).unwrap();
+    g.a.out(0xa1, al).unwrap();
+    g.hypercall_page();
+    load_idt(&mut g.a, u64::from(VEC), handler);
+    g.map_shared_info(SHINFO);
+    ioapic_write(&mut g.a, rte + 1, 0);
+    ioapic_write(&mut g.a, rte, VEC | (1 << 15));
+    g.store32(ARGS + 0x300, 0x7ff0);
+    g.store32(ARGS + 0x304, 0);
+    g.store64(ARGS + 0x308, u64::from(GSI));
+    g.hcall(34, &[0, ARGS + 0x300]); // HVM_PARAM_CALLBACK_IRQ = GSI
+    g.store32(ARGS, 0);
+    g.store32(ARGS + 4, 0);
+    g.hcall(32, &[1, ARGS]); // EVTCHNOP_bind_virq(VIRQ_TIMER, 0)
+    g.store64(ARGS + 0x100, 1_000_000);
+    g.hcall(24, &[6, 0, ARGS + 0x100]); // VCPUOP_set_periodic_timer, 1 ms
+    g.store64(READY, 1);
+    let mut idle = g.a.create_label();
+    g.a.set_label(&mut idle).unwrap();
+    g.a.sti().unwrap();
+    g.a.hlt().unwrap();
+    g.a.jmp(idle).unwrap();
+
+    let path = std::env::temp_dir().join(format!("xen-vmm-irqchip-{}.snap", std::process::id()));
+    let mut cfg = xen_vmm::VmConfig::new(xen_vmm::Kernel::Raw64(g.assemble()));
+    cfg.output = Box::new(std::io::sink());
+    let vm = xen_vmm::Vm::new(cfg).unwrap();
+    let saved = std::thread::scope(|s| {
+        s.spawn(|| vm.run().unwrap());
+        let _end = EndOnDrop(&vm);
+        wait_until("guest set up", || read_u64(&vm, READY) == 1);
+        wait_until("timer upcalls", || read_u64(&vm, COUNT) >= 3);
+        let q = vm.quiesce(vm_lock::Root::new().unwrap().token()).unwrap();
+        let saved = read_u64(&vm, COUNT);
+        q.snapshot(vm_lock::Root::new().unwrap().token(), &path)
+            .unwrap();
+        q.resume();
+        saved
+    });
+    // The snapshot holds the PIC and IOAPIC, and the LAPIC of the vCPU.
+    let st = xen_vmm::snapshot::open_file(&path).unwrap().state().clone();
+    assert_eq!(st.vm.irqchips.len(), 3);
+    assert!(st.vcpus[0].lapic.is_some());
+    let vm2 = xen_vmm::Vm::restore(&path, Box::new(std::io::sink())).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        vm2.shared().irqchip.is_some(),
+        "restored without the irqchip"
+    );
+    std::thread::scope(|s| {
+        s.spawn(|| vm2.run().unwrap());
+        let _end = EndOnDrop(&vm2);
+        wait_until("timer upcalls after restore", || {
+            read_u64(&vm2, COUNT) >= saved + 5
+        });
+    });
 }
