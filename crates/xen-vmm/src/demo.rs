@@ -204,6 +204,10 @@ impl Demo {
         a.lock().or(qword_ptr(rcx), rdx)?;
         a.lea(rcx, ptr(r15 * 8 + COUNT as i32))?;
         a.lock().inc(qword_ptr(rcx))?;
+        // EOI through the LAPIC (the in-kernel irqchip delivers the upcall
+        // there; without one the write is an ignored MMIO exit).
+        a.mov(rcx, 0xfee0_00b0u64)?;
+        a.mov(dword_ptr(rcx), 0u32)?;
         a.pop(rdx)?;
         a.pop(rcx)?;
         a.pop(rax)?;

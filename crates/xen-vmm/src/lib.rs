@@ -39,6 +39,7 @@ pub mod fault;
 pub mod host_timer;
 pub mod hypercall_exit;
 pub mod input;
+pub mod irqchip;
 pub mod kick;
 pub mod memory;
 pub mod msr;
@@ -53,6 +54,7 @@ mod vm_snapshot;
 
 pub use error::{Error, Result};
 pub use fault::VcpuFault;
+pub use irqchip::Irqchip;
 pub use vm::{ExitReason, Kernel, Vm, VmConfig, VmShared, VmmFailure, EXIT_VMM_ERROR};
 pub use vm_snapshot::Quiesced;
 pub use xen_platform;

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! xen-vmm run [--kernel FILE | --raw64 FILE | --raw32 FILE] [--cmdline S] [--initrd FILE] [--vcpus N]
-//!             [--mem MiB] [--kernel-xen] [--snapshot-on-signal FILE] [--trace-hypercalls]
+//!             [--mem MiB] [--kernel-xen] [--irqchip kernel|none] [--snapshot-on-signal FILE]
+//!             [--trace-hypercalls]
 //! xen-vmm restore SNAPSHOT [--snapshot-on-signal FILE] [--trace-hypercalls]
 //! ```
 //! `xen-vmm help`, `xen-vmm run --help` and `xen-vmm restore --help` describe
@@ -25,7 +26,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use xen_vmm::memory::{MAX_MEM_BYTES, MIN_MEM_BYTES};
-use xen_vmm::{ExitReason, Kernel, Vm, VmConfig};
+use xen_vmm::{ExitReason, Irqchip, Kernel, Vm, VmConfig};
 
 const EX_USAGE: u8 = 64;
 const EX_SOFTWARE: u8 = 70;
@@ -92,6 +93,11 @@ struct RunArgs {
     /// instead of the MSR-exit + port-I/O path. Untested; fails on a host without it.
     #[arg(long)]
     kernel_xen: bool,
+    /// Interrupt controller: `kernel` (KVM's in-kernel LAPIC, IOAPIC and PIC; upcalls
+    /// are LAPIC interrupts or an IOAPIC line) or `none` (upcalls injected with
+    /// KVM_INTERRUPT, a GSI callback as vector 0x20 + GSI).
+    #[arg(long, value_name = "KIND", default_value_t = Irqchip::Kernel)]
+    irqchip: Irqchip,
     /// On each SIGUSR1, write a snapshot of the running guest to FILE (the guest runs on).
     #[arg(long, value_name = "FILE")]
     snapshot_on_signal: Option<PathBuf>,
@@ -282,6 +288,7 @@ fn run(args: RunArgs) -> Result<i32, String> {
     cfg.cmdline = args.cmdline;
     cfg.initrd = args.initrd.as_ref().map(read).transpose()?;
     cfg.kernel_xen = args.kernel_xen;
+    cfg.irqchip = args.irqchip;
     if image {
         // Host stdin feeds the guest's console (PV ring or CONSOLEIO_read).
         cfg.console_input = Some(Box::new(std::io::stdin()));

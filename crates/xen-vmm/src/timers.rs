@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The timer thread: an `event_manager` loop over the guest timers' timerfds
 //! ([`crate::host_timer`]) that hands each expiry to the platform, which
-//! delivers `VIRQ_TIMER`.
+//! delivers `VIRQ_TIMER`. With the in-kernel irqchip it also waits for the
+//! callback GSI's resample eventfds (asserting the line again while vCPU 0's
+//! `evtchn_upcall_pending` is set, see [`crate::irqchip`]) and kicks vCPUs
+//! that stay in `KVM_RUN`, so that a HLT with interrupts disabled is seen
+//! (see [`crate::vcpu`]).
 
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -15,6 +19,8 @@ use crate::vm::VmShared;
 use xen_platform::TimerKind;
 
 const STOP_DATA: u32 = u32::MAX;
+/// Event data of IOAPIC pin `n`'s resample eventfd: this plus `n`.
+const RESAMPLE_DATA: u32 = 0x8000_0000;
 
 /// The event-manager subscriber of the timer thread.
 pub struct TimerSubscriber {
@@ -34,6 +40,26 @@ impl MutEventSubscriber for TimerSubscriber {
         let data = events.data();
         if data == STOP_DATA {
             let _ = self.stop.read();
+            return;
+        }
+        if let (Some(gsi), Some(chip)) = (data.checked_sub(RESAMPLE_DATA), &self.shared.irqchip) {
+            if !chip.take_resample(gsi) {
+                return;
+            }
+            // The guest EOIed the line and KVM lowered it: up again while
+            // vCPU 0 still has an upcall pending through it. Reading
+            // vcpu_info waits while a snapshot is taken.
+            let Ok(mut root) = Root::new() else {
+                log::error!("timer thread already holds a lock root");
+                return;
+            };
+            let Some(_section) = self.shared.host_gate.enter(root.token()) else {
+                return;
+            };
+            let pending = self.shared.platform.pending_upcall(root.token(), 0);
+            if pending == Some(xen_evtchn::UpcallKind::Gsi(gsi)) {
+                chip.assert_gsi(gsi);
+            }
             return;
         }
         self.shared
@@ -81,6 +107,13 @@ impl MutEventSubscriber for TimerSubscriber {
                 }
             }
         }
+        if let Some(chip) = &self.shared.irqchip {
+            for (gsi, fd) in chip.resample_fds() {
+                if let Err(e) = ops.add(Events::with_data(fd, RESAMPLE_DATA + gsi, EventSet::IN)) {
+                    log::error!("resample eventfd registration failed: {e:?}");
+                }
+            }
+        }
         if let Err(e) = ops.add(Events::with_data(&self.stop, STOP_DATA, EventSet::IN)) {
             log::error!("timer stop registration failed: {e:?}");
         }
@@ -97,10 +130,35 @@ pub fn timer_thread(shared: Arc<VmShared>, stop: EventFd) {
         }
     };
     em.add_subscriber(Box::new(TimerSubscriber::new(shared.clone(), stop)));
+    let period = std::time::Duration::from_millis(crate::vcpu::HALT_CHECK_MS);
+    let mut exits_seen: Vec<u64> = vec![u64::MAX; shared.ctl.len()];
+    let mut last_check = std::time::Instant::now();
     while !shared.is_done() {
-        if let Err(e) = em.run() {
+        let r = if shared.irqchip.is_some() {
+            em.run_with_timeout(crate::vcpu::HALT_CHECK_MS as i32)
+        } else {
+            em.run()
+        };
+        if let Err(e) = r {
             log::error!("event loop: {e:?}");
             break;
         }
+        if shared.irqchip.is_some() && last_check.elapsed() >= period {
+            last_check = std::time::Instant::now();
+            kick_idle_vcpus(&shared, &mut exits_seen);
+        }
+    }
+}
+
+/// Kicks each online vCPU that has not left `KVM_RUN` since the last call
+/// (its exit count did not move): KVM may hold it halted with interrupts
+/// disabled, which its thread checks when the kick brings it out.
+fn kick_idle_vcpus(shared: &VmShared, exits_seen: &mut [u64]) {
+    for (i, (c, seen)) in shared.ctl.iter().zip(exits_seen.iter_mut()).enumerate() {
+        let exits = c.exits.load(std::sync::atomic::Ordering::Relaxed);
+        if exits == *seen && c.online.load(std::sync::atomic::Ordering::Acquire) {
+            shared.kick(i as u32);
+        }
+        *seen = exits;
     }
 }

@@ -3,7 +3,11 @@
 //! `KVM_INTERRUPT`, kicks, and sleeping in HLT / `SCHEDOP_block` / `SCHEDOP_poll`.
 //!
 //! # Interrupt design
-//! The VM has no in-kernel irqchip, so `KVM_INTERRUPT` injects a vector
+//! With KVM's in-kernel irqchip (the default, [`crate::irqchip`]) upcalls are
+//! LAPIC interrupts and IOAPIC lines that KVM delivers itself: the vCPU loop
+//! injects nothing, and KVM handles HLT (the vCPU sleeps in `KVM_RUN`).
+//!
+//! Without an irqchip ([`crate::Irqchip::None`]), `KVM_INTERRUPT` injects a vector
 //! directly, the way Xen injects its callback vector (no LAPIC, no EOI). An
 //! upcall is level-like: before each entry, if the vCPU has an upcall
 //! vector and its `vcpu_info.evtchn_upcall_pending` is set, the vector is
@@ -12,6 +16,18 @@
 //! and parks the thread until an event. A kick (from timers, other vCPUs or
 //! shutdown) sets `kvm_run.immediate_exit`, signals the thread (ending
 //! `KVM_RUN` with EINTR) and unparks it.
+//!
+//! # HLT with interrupts disabled
+//! As in Xen (`hvm_hlt`), a vCPU that halts with `RFLAGS.IF` clear goes
+//! offline, and when no vCPU is left online the domain powers off
+//! (`SHUTDOWN_poweroff`). Without an irqchip the HLT exit shows it. With the
+//! in-kernel LAPIC, KVM keeps the vCPU halted in `KVM_RUN` (only an NMI,
+//! INIT or SIPI would wake it), so the timer thread kicks every online vCPU
+//! that has not left `KVM_RUN` for [`HALT_CHECK_MS`] ms, and the vCPU thread,
+//! back from the kick, reads its MP state: `KVM_MP_STATE_HALTED` with IF
+//! clear is that case. An offline vCPU waits in `KVM_RUN` in
+//! `KVM_MP_STATE_UNINITIALIZED`: an INIT/SIPI from another vCPU's LAPIC
+//! starts it (it is online again once KVM reports it runnable).
 //!
 //! # Runstate
 //! Around each wait the thread reports its runstate
@@ -30,7 +46,7 @@ use vmm_sys_util::ioctl_iow_nr;
 
 use crate::error::{Error, Result};
 use crate::hypercall_exit::{decode, HypercallExit};
-use xen_abi::{RUNSTATE_BLOCKED, RUNSTATE_RUNNABLE, RUNSTATE_RUNNING};
+use xen_abi::{RUNSTATE_BLOCKED, RUNSTATE_OFFLINE, RUNSTATE_RUNNABLE, RUNSTATE_RUNNING};
 use xen_evtchn::UpcallKind;
 use xen_platform::{MsrWrite, Retry, TscReading, VcpuAccess, Wait};
 
@@ -56,6 +72,10 @@ pub const DEBUG_PORT: u16 = 0xe9;
 /// injected into vCPU 0 as this base plus the GSI (as a legacy PIC
 /// remapped to 0x20 would).
 pub const GSI_VECTOR_BASE: u32 = 0x20;
+
+/// How often (ms) the timer thread looks for vCPUs halted in `KVM_RUN` with
+/// interrupts disabled (in-kernel LAPIC only; see the module docs).
+pub const HALT_CHECK_MS: u64 = 250;
 
 /// What the thread does after one `KVM_RUN`.
 enum Action {
@@ -144,6 +164,9 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
     // The pvclock is refreshed before the next entry: the vCPU starts (at
     // boot, after a restore, when brought online) or wakes from a wait.
     let mut refresh_time = true;
+    // In-kernel irqchip: KVM runs this vCPU (its MP state is not
+    // UNINITIALIZED / INIT_RECEIVED), as far as this thread knows.
+    let mut started = false;
     loop {
         if shared.is_done() {
             return Ok(());
@@ -161,11 +184,18 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
         }
         if !c.online.load(Ordering::Acquire) {
             refresh_time = true;
+        }
+        // With the in-kernel LAPIC an offline vCPU stays in KVM_RUN, waiting
+        // for INIT/SIPI; without it, its thread sleeps.
+        if shared.irqchip.is_none() && !c.online.load(Ordering::Acquire) {
             std::thread::park_timeout(Duration::from_millis(50));
             continue;
         }
         let action = {
             let (mut vs, mut t) = shared.vcpus[id as usize].lock(root.token());
+            if shared.irqchip.is_some() {
+                sync_mp_state(shared, &vs, &mut t, &mut started)?;
+            }
             if std::mem::take(&mut woken) {
                 shared.platform.set_runstate(&mut t, id, RUNSTATE_RUNNING);
             }
@@ -233,7 +263,126 @@ fn map_page(shared: &VmShared, root: &mut Root, gpa: u64) -> bool {
     }
 }
 
+/// In-kernel irqchip: keeps KVM's MP state of the vCPU and its `online`
+/// flag in step. Brought online by the VMM (e.g. a restore or a VCPUOP_up):
+/// leave the wait for SIPI. Taken offline (HLT with IF clear, VCPUOP_down):
+/// wait for INIT/SIPI. Offline: online again once an INIT/SIPI from another
+/// vCPU made KVM run it.
+fn sync_mp_state(
+    shared: &VmShared,
+    vs: &VcpuState,
+    t: &mut Token<'_, VcpuMutex>,
+    started: &mut bool,
+) -> Result<()> {
+    use kvm_bindings::{
+        kvm_mp_state, KVM_MP_STATE_INIT_RECEIVED, KVM_MP_STATE_RUNNABLE, KVM_MP_STATE_UNINITIALIZED,
+    };
+    let c = &shared.ctl[vs.id as usize];
+    let online = c.online.load(Ordering::Acquire);
+    if online && *started {
+        return Ok(());
+    }
+    let mp = vs
+        .fd
+        .get_mp_state()
+        .map_err(Error::kvm("KVM_GET_MP_STATE"))?
+        .mp_state;
+    let waiting = mp == KVM_MP_STATE_UNINITIALIZED || mp == KVM_MP_STATE_INIT_RECEIVED;
+    let set = |mp_state| {
+        vs.fd
+            .set_mp_state(kvm_mp_state { mp_state })
+            .map_err(Error::kvm("KVM_SET_MP_STATE"))
+    };
+    match (online, *started) {
+        (true, _) => {
+            if waiting {
+                set(KVM_MP_STATE_RUNNABLE)?;
+            }
+            *started = true;
+        }
+        (false, true) => {
+            if !waiting {
+                set(KVM_MP_STATE_UNINITIALIZED)?;
+            }
+            *started = false;
+        }
+        (false, false) => {
+            if !waiting {
+                log::info!("vCPU {} started by INIT/SIPI", vs.id);
+                c.online.store(true, Ordering::Release);
+                shared.platform.set_runstate(t, vs.id, RUNSTATE_RUNNING);
+                *started = true;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A vCPU halted with interrupts disabled: as Xen's `hvm_vcpu_down`, it goes
+/// offline, and the domain powers off when no vCPU is left online. Returns
+/// what the thread does next.
+fn halted_for_good(shared: &VmShared, vs: &VcpuState, t: &mut Token<'_, VcpuMutex>) -> Action {
+    let id = vs.id;
+    log::info!("vCPU {id}: HLT with interrupts disabled: going offline");
+    shared.ctl[id as usize]
+        .online
+        .store(false, Ordering::SeqCst);
+    shared.platform.set_runstate(t, id, RUNSTATE_OFFLINE);
+    if shared.ctl.iter().all(|c| !c.online.load(Ordering::SeqCst)) {
+        log::info!("all vCPUs offline: powering off");
+        shared.finish(ExitReason::Shutdown(xen_abi::SHUTDOWN_POWEROFF));
+        return Action::Exit;
+    }
+    Action::Continue
+}
+
+/// In-kernel irqchip, back from a kick: an upcall still pending is sent
+/// again. The MSI of `VmmHost::upcall` goes out when `evtchn_upcall_pending`
+/// goes 0 -> 1; this covers an upcall pending before its delivery was set up
+/// or moved (`HVM_PARAM_CALLBACK_IRQ`, `HVMOP_set_evtchn_upcall_vector` and
+/// `VCPUOP_register_vcpu_info` kick their vCPUs, as Xen asserts the upcall
+/// again there), and makes delivery level-like on pending at each kick (the
+/// timer thread's idle kicks included). A vector already waiting in the IRR
+/// is not delivered twice.
+fn redeliver(
+    shared: &VmShared,
+    chip: &crate::irqchip::KernelIrqchip,
+    id: u32,
+    t: &mut Token<'_, VcpuMutex>,
+) {
+    match shared.platform.pending_upcall(t, id) {
+        Some(UpcallKind::Vector(v) | UpcallKind::PerVcpuVector(v)) => {
+            chip.send_vector(id, v);
+        }
+        Some(UpcallKind::Gsi(g)) => chip.assert_gsi(g),
+        _ => {}
+    }
+}
+
+/// In-kernel LAPIC, back from a kick: whether KVM holds the vCPU halted with
+/// interrupts disabled and nothing being delivered (see the module docs).
+fn halted_with_if_clear(vs: &mut VcpuState) -> bool {
+    if vs.fd.get_kvm_run().if_flag != 0 {
+        return false;
+    }
+    let halted = vs
+        .fd
+        .get_mp_state()
+        .is_ok_and(|m| m.mp_state == kvm_bindings::KVM_MP_STATE_HALTED);
+    if !halted {
+        return false;
+    }
+    // An NMI or an event being delivered still wakes it.
+    vs.fd
+        .get_vcpu_events()
+        .is_ok_and(|e| e.nmi.pending == 0 && e.nmi.injected == 0 && e.exception.injected == 0)
+}
+
 fn inject(shared: &VmShared, vs: &mut VcpuState, t: &mut Token<'_, VcpuMutex>) {
+    if shared.irqchip.is_some() {
+        // KVM delivers upcalls itself (LAPIC, IOAPIC).
+        return;
+    }
     let vector = match shared.platform.pending_upcall(t, vs.id) {
         Some(UpcallKind::Vector(v) | UpcallKind::PerVcpuVector(v)) => u32::from(v),
         Some(UpcallKind::Gsi(g)) => (GSI_VECTOR_BASE + g) & 0xff,
@@ -274,7 +423,16 @@ fn step(shared: &VmShared, vs: &mut VcpuState, t: &mut Token<'_, VcpuMutex>) -> 
     let exit = match vs.fd.run() {
         Ok(e) => e,
         Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
-            return Ok(Action::Continue)
+            if let Some(chip) = &shared.irqchip {
+                redeliver(shared, chip, id, t);
+            }
+            if shared.irqchip.is_some()
+                && shared.ctl[id as usize].online.load(Ordering::Acquire)
+                && halted_with_if_clear(vs)
+            {
+                return Ok(halted_for_good(shared, vs, t));
+            }
+            return Ok(Action::Continue);
         }
         Err(e) => return Err(Error::kvm("KVM_RUN")(e)),
     };
@@ -330,10 +488,15 @@ fn step(shared: &VmShared, vs: &mut VcpuState, t: &mut Token<'_, VcpuMutex>) -> 
             return Ok(Action::Continue);
         }
         VcpuExit::Hlt => {
+            // No in-kernel LAPIC (KVM would not exit): HLT with IF clear
+            // never ends.
+            if vs.fd.get_kvm_run().if_flag == 0 {
+                return Ok(halted_for_good(shared, vs, t));
+            }
             return Ok(Action::Wait(Wait {
                 deadline_ns: None,
                 poll: None,
-            }))
+            }));
         }
         VcpuExit::Shutdown => {
             crate::fault::vcpu_failed(shared, vs, "triple fault (KVM_EXIT_SHUTDOWN)".into());

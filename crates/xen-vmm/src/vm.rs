@@ -16,6 +16,7 @@ use crate::boot::{self, BootEntry, EntryMode};
 use crate::error::{Error, Result};
 use crate::fault::VcpuFault;
 use crate::host_timer::VcpuTimers;
+use crate::irqchip::{Irqchip, KernelIrqchip};
 use crate::memory;
 use crate::serial::SerialDevice;
 use xen_evtchn::UpcallKind;
@@ -28,6 +29,8 @@ use xen_platform::{PlatformConfig, TimerArm, TimerKind, XenHost, XenPlatform};
 pub struct VmmHost {
     ctl: Arc<Vec<VcpuControl>>,
     timers: Arc<Vec<VcpuTimers>>,
+    /// The in-kernel irqchip upcalls go through ([`Irqchip::Kernel`]).
+    irqchip: Option<Arc<KernelIrqchip>>,
     /// The guest's RAM regions (not the pages added in holes), for ballooning.
     ram: Option<GuestMemoryMmap>,
 }
@@ -38,7 +41,25 @@ impl VmmHost {
         VmmHost {
             ctl,
             timers,
+            irqchip: None,
             ram: None,
+        }
+    }
+
+    /// Delivers upcalls through the in-kernel irqchip `irqchip` (LAPIC
+    /// MSIs, the callback GSI's IOAPIC line) rather than by kicking the vCPU
+    /// so that its thread injects them.
+    pub fn with_irqchip(mut self, irqchip: Option<Arc<KernelIrqchip>>) -> Self {
+        self.irqchip = irqchip;
+        self
+    }
+
+    /// Wakes vCPU `vcpu`'s thread if it waits in user space (`SCHEDOP_block`,
+    /// `SCHEDOP_poll`, an HLT seen without an in-kernel LAPIC); no signal: a
+    /// thread in `KVM_RUN` is left alone (KVM delivers the interrupt itself).
+    fn wake(&self, vcpu: u32) {
+        if let Some(t) = self.ctl.get(vcpu as usize).and_then(|c| c.thread.get()) {
+            t.unpark();
         }
     }
 
@@ -68,8 +89,24 @@ impl XenHost for VmmHost {
         }
     }
 
-    fn upcall(&self, vcpu: u32, _how: UpcallKind) {
-        self.kick(vcpu);
+    fn upcall(&self, vcpu: u32, how: UpcallKind) {
+        let Some(chip) = &self.irqchip else {
+            // The vCPU thread injects it before its next entry.
+            self.kick(vcpu);
+            return;
+        };
+        match how {
+            UpcallKind::Vector(v) | UpcallKind::PerVcpuVector(v) => {
+                // APIC ID = vCPU index.
+                chip.send_vector(vcpu, v);
+                self.wake(vcpu);
+            }
+            UpcallKind::Gsi(g) => {
+                chip.assert_gsi(g);
+                self.wake(vcpu);
+            }
+            _ => self.kick(vcpu),
+        }
     }
 
     fn kick(&self, vcpu: u32) {
@@ -128,6 +165,9 @@ pub struct VmConfig {
     /// that path has not run on a host with `KVM_CAP_XEN_HVM` yet. When set,
     /// [`Vm::new`] fails on a host without it.
     pub kernel_xen: bool,
+    /// The interrupt controller: KVM's in-kernel irqchip (default) or none
+    /// (upcalls injected with `KVM_INTERRUPT`). See [`crate::irqchip`].
+    pub irqchip: Irqchip,
 }
 
 impl VmConfig {
@@ -144,6 +184,7 @@ impl VmConfig {
             kernel_xen: false,
             name: "xen-vmm-guest".into(),
             console_input: None,
+            irqchip: Irqchip::Kernel,
         }
     }
 }
@@ -216,6 +257,9 @@ pub struct VmShared {
     pub timers: Arc<Vec<VcpuTimers>>,
     /// The 16550 on 0x3f8 (its output goes to the platform's console output).
     pub serial: OrderedMutex<Devices, SerialDevice>,
+    /// KVM's in-kernel irqchip, with [`Irqchip::Kernel`] (`None`: no
+    /// interrupt controller, upcalls injected with `KVM_INTERRUPT`).
+    pub irqchip: Option<Arc<KernelIrqchip>>,
     done: AtomicBool,
     exit_status: AtomicI32,
     fault: OnceLock<VcpuFault>,
@@ -440,6 +484,11 @@ impl Vm {
         vm_fd
             .set_tss_address(0xfffb_d000)
             .map_err(Error::kvm("KVM_SET_TSS_ADDR"))?;
+        // The irqchip comes before the vCPUs (each gets its LAPIC).
+        let irqchip = match config.irqchip {
+            Irqchip::Kernel => Some(Arc::new(KernelIrqchip::create(&kvm, &vm_fd)?)),
+            Irqchip::None => None,
+        };
         let slots = memory::register_all(&vm_fd, &guest_mem)?;
         if kvm_has_xen {
             crate::msr::enable_kernel_xen(&vm_fd)?;
@@ -509,14 +558,26 @@ impl Vm {
                 .saturating_sub(u64::from(id) * 0x2000)
                 .max(if boot.rsp == 0 { 0 } else { 0x10000 });
             fd.set_regs(&regs).map_err(Error::kvm("KVM_SET_REGS"))?;
+            let online = id == 0 || all_vcpus_start;
+            if irqchip.is_some() {
+                crate::irqchip::enable_lapic(&fd)?;
+                // KVM creates the other vCPUs in KVM_MP_STATE_UNINITIALIZED
+                // (waiting for INIT/SIPI); those that start with the boot
+                // vCPU run at once.
+                if id != 0 && online {
+                    fd.set_mp_state(kvm_bindings::kvm_mp_state {
+                        mp_state: kvm_bindings::KVM_MP_STATE_RUNNABLE,
+                    })
+                    .map_err(Error::kvm("KVM_SET_MP_STATE"))?;
+                }
+            }
             let c = VcpuControl::default();
             let run = fd.get_kvm_run();
             c.immediate_exit.store(
                 std::ptr::addr_of_mut!(run.immediate_exit),
                 Ordering::Release,
             );
-            c.online
-                .store(id == 0 || all_vcpus_start, Ordering::Release);
+            c.online.store(online, Ordering::Release);
             ctl.push(c);
             if sync_regs {
                 fd.set_sync_valid_reg(kvm_ioctls::SyncReg::Register);
@@ -542,7 +603,11 @@ impl Vm {
         let platform = XenPlatform::new(
             pconfig,
             mem.clone(),
-            Arc::new(VmmHost::new(ctl.clone(), timers.clone()).with_ram(ram)),
+            Arc::new(
+                VmmHost::new(ctl.clone(), timers.clone())
+                    .with_ram(ram)
+                    .with_irqchip(irqchip.clone()),
+            ),
             config.output,
         )
         .map_err(|e| Error::Config(format!("Xen platform: {e}")))?;
@@ -556,6 +621,7 @@ impl Vm {
             ctl,
             timers,
             serial: OrderedMutex::new(SerialDevice::new()),
+            irqchip,
             done: AtomicBool::new(false),
             exit_status: AtomicI32::new(0),
             fault: OnceLock::new(),

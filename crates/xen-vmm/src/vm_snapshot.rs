@@ -148,6 +148,13 @@ impl Vm {
         cfg.vcpus = nr_vcpus;
         cfg.mem_mib = mem_bytes >> 20;
         cfg.kernel_xen = st.xen.kernel_xen;
+        // The saved VM had an in-kernel irqchip iff its PIC/IOAPIC state was
+        // captured (the LAPICs are in each vCPU's state).
+        cfg.irqchip = if st.vm.irqchips.is_empty() {
+            crate::Irqchip::None
+        } else {
+            crate::Irqchip::Kernel
+        };
         cfg.output = output;
         let mut vm = Vm::new(cfg).map_err(vmm_err("creating the VM"))?;
         if st.xen.kernel_xen && !vm.kvm_has_xen {
@@ -195,8 +202,32 @@ impl Vm {
         // pending in vcpu_info are injected by the vCPU threads (level-like).
         shared.platform = XenPlatform::restore(config, shared.mem.clone(), host, output, &saved)
             .map_err(|e| Error::Invalid(format!("Xen state: {e}")))?;
+        restore_callback_line(vm.shared())?;
         Ok(vm)
     }
+}
+
+/// In-kernel irqchip: the IOAPIC lines saved high are the callback GSI's
+/// (the VMM drives no other line). They are driven by their irqfd again, so
+/// that KVM lowers them at the guest's EOI, and the callback GSI is asserted
+/// again if vCPU 0 has an upcall pending through it.
+fn restore_callback_line(shared: &VmShared) -> Result<()> {
+    let Some(chip) = &shared.irqchip else {
+        return Ok(());
+    };
+    let irr = chip
+        .asserted_lines()
+        .map_err(vmm_err("reading the IOAPIC"))?;
+    for gsi in 0..crate::irqchip::IOAPIC_PINS {
+        if irr & (1 << gsi) != 0 {
+            chip.claim_gsi(gsi);
+        }
+    }
+    let mut root = Root::new().map_err(lock_err)?;
+    if let Some(xen_evtchn::UpcallKind::Gsi(g)) = shared.platform.pending_upcall(root.token(), 0) {
+        chip.assert_gsi(g);
+    }
+    Ok(())
 }
 
 /// A VM stopped by [`Vm::quiesce`]: nothing writes guest memory until

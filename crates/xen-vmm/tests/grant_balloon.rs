@@ -315,6 +315,9 @@ fn grant_v2_and_balloon_survive_snapshot() {
     g.map_shared_info(SHINFO);
     g.store64(SHINFO + 0xff8, 0x5eed);
     g.store64(READY, 1);
+    // Interrupts enabled (none comes): a HLT with IF clear would take the
+    // vCPU offline and power the domain off, as Xen does.
+    g.a.sti().unwrap();
     let idle = g.a.create_label();
     g.a.set_label(&mut { idle }).unwrap();
     g.a.hlt().unwrap();

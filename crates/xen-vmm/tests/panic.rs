@@ -43,6 +43,9 @@ fn timer_guest() -> Vec<u8> {
     g.hypercall_page();
     g.store64(ARGS, 1_000_000);
     g.hcall(24, &[6, 0, ARGS]); // VCPUOP_set_periodic_timer(vCPU 0)
+                                // Interrupts enabled (none comes): a HLT with IF clear would take the
+                                // vCPU offline and power the domain off, as Xen does.
+    g.a.sti().unwrap();
     let mut idle = g.a.create_label();
     g.a.set_label(&mut idle).unwrap();
     g.a.hlt().unwrap();
@@ -190,6 +193,9 @@ fn a_panicking_console_input_thread_ends_the_vm_with_a_vmm_error() {
     let (tx, rx) = mpsc::channel();
     // Halted vCPUs and no timer: only the failure can end this VM.
     let mut g = Guest::new64();
+    // Interrupts enabled (none comes): a HLT with IF clear would take the
+    // vCPU offline and power the domain off, as Xen does.
+    g.a.sti().unwrap();
     let mut idle = g.a.create_label();
     g.a.set_label(&mut idle).unwrap();
     g.a.hlt().unwrap();

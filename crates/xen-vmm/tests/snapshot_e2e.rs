@@ -102,6 +102,10 @@ fn handler(a: &mut CodeAssembler, label: &mut CodeLabel) {
         a.lock().inc(qword_ptr(rcx)).unwrap();
         a.set_label(&mut skip).unwrap();
     }
+    // EOI through the LAPIC (the in-kernel irqchip delivers upcalls there;
+    // without one the write is an ignored MMIO exit).
+    a.mov(rcx, 0xfee0_00b0u64).unwrap();
+    a.mov(dword_ptr(rcx), 0u32).unwrap();
     a.pop(rdx).unwrap();
     a.pop(rcx).unwrap();
     a.pop(rax).unwrap();

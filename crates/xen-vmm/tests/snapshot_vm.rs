@@ -98,6 +98,9 @@ fn guest() -> Vec<u8> {
         a.xchg(qword_ptr(rcx + 2048), rax).unwrap();
         a.mov(rcx, COUNT).unwrap();
         a.inc(qword_ptr(rcx)).unwrap();
+        // EOI through the LAPIC (ignored MMIO without the in-kernel irqchip).
+        a.mov(rcx, 0xfee0_00b0u64).unwrap();
+        a.mov(dword_ptr(rcx), 0u32).unwrap();
         a.pop(rcx).unwrap();
         a.pop(rax).unwrap();
         a.iretq().unwrap();
@@ -150,10 +153,12 @@ fn guest() -> Vec<u8> {
     g.store_result(DATA + 0x980);
     xenstore_watch(&mut g);
     g.store64(READY, 1);
+    // Idle in SCHEDOP_block: with the in-kernel LAPIC, KVM keeps a HLT to
+    // itself, so only a block shows the VMM (and the runstate) the vCPU idle.
     let mut idle = g.a.create_label();
     g.a.set_label(&mut idle).unwrap();
     g.a.sti().unwrap();
-    g.a.hlt().unwrap();
+    g.hcall(29, &[1, 0]); // SCHEDOP_block
     g.a.jmp(idle).unwrap();
     g.assemble()
 }
@@ -251,7 +256,7 @@ fn xen_state_survives_snapshot_and_restore() {
     assert_ne!(x.console_port, 0);
     assert_ne!(x.store_port, 0);
     assert_eq!(x.mem_bytes, 16 << 20);
-    // Runstate accounting: the guest idled in HLT between ticks, so it has blocked time;
+    // Runstate accounting: the guest idled in SCHEDOP_block between ticks, so it has blocked time;
     // every ns since boot is in exactly one state.
     let rs0 = x.vcpus[0].clone();
     assert!(rs0.runstate_time_ns[2] > 0, "{:?}", rs0.runstate_time_ns);
@@ -719,6 +724,9 @@ fn quiesced_vm_writes_nothing_into_guest_memory() {
     g.a.mov(rcx, PORT).unwrap();
     g.a.mov(qword_ptr(rcx), rax).unwrap();
     g.store64(READY, 1);
+    // Interrupts enabled (none comes): a HLT with IF clear would take the
+    // vCPU offline and power the domain off, as Xen does.
+    g.a.sti().unwrap();
     let mut idle = g.a.create_label();
     g.a.set_label(&mut idle).unwrap();
     g.a.hlt().unwrap();

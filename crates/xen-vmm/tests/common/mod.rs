@@ -10,7 +10,7 @@ use std::time::Duration;
 use iced_x86::code_asm::*;
 use vm_lock::Root;
 use vm_memory::{Bytes, GuestAddress};
-use xen_vmm::{ExitReason, Kernel, Vm, VmConfig};
+use xen_vmm::{ExitReason, Irqchip, Kernel, Vm, VmConfig};
 
 /// Hypercall page GPA used by test guests.
 pub const PAGE: u64 = 0x1f_f000;
@@ -206,9 +206,15 @@ impl Run {
 
 /// Builds and runs a VM with `kernel`, failing the test after `limit`.
 pub fn run_vm(kernel: Kernel, vcpus: u32, limit: Duration) -> Run {
+    run_vm_with(kernel, vcpus, limit, Irqchip::default())
+}
+
+/// [`run_vm`] with the interrupt controller `irqchip`.
+pub fn run_vm_with(kernel: Kernel, vcpus: u32, limit: Duration, irqchip: Irqchip) -> Run {
     let (tx, rx) = mpsc::channel();
     let mut cfg = VmConfig::new(kernel);
     cfg.vcpus = vcpus;
+    cfg.irqchip = irqchip;
     cfg.output = Box::new(Capture(tx));
     let vm = Vm::new(cfg).expect("VM creation");
     let (done_tx, done_rx) = mpsc::channel();
@@ -243,6 +249,16 @@ pub fn run_vm(kernel: Kernel, vcpus: u32, limit: Duration) -> Run {
 /// Runs a raw 64-bit guest image.
 pub fn run64(image: Vec<u8>, vcpus: u32) -> Run {
     run_vm(Kernel::Raw64(image), vcpus, Duration::from_secs(30))
+}
+
+/// Runs a raw 64-bit guest image with the interrupt controller `irqchip`.
+pub fn run64_with(image: Vec<u8>, vcpus: u32, irqchip: Irqchip) -> Run {
+    run_vm_with(
+        Kernel::Raw64(image),
+        vcpus,
+        Duration::from_secs(30),
+        irqchip,
+    )
 }
 
 /// Runs a raw 32-bit guest image.
