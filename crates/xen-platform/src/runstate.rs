@@ -43,7 +43,9 @@ pub fn set_runstate_in<P: Level>(
     let Some(x) = xen.vcpus.get_mut(vcpu as usize) else {
         return;
     };
-    if x.runstate.state as u32 == state {
+    // A vCPU that is down stays offline whatever its thread reports (e.g. it
+    // was taken down while it waited); `VCPUOP_up` moves it on.
+    if x.runstate.state as u32 == state || !x.up {
         return;
     }
     advance(&mut x.runstate, state, now);

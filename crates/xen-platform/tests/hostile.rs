@@ -57,7 +57,10 @@ fn unknown_sub_ops_are_enosys() {
             HYPERVISOR_HVM_OP,
             vec![99, HVMOP_GET_TIME, HVMOP_PAGETABLE_DYING],
         ),
-        (HYPERVISOR_VCPU_OP, vec![99, VCPUOP_INITIALISE, VCPUOP_UP]),
+        (
+            HYPERVISOR_VCPU_OP,
+            vec![99, VCPUOP_SEND_NMI, VCPUOP_GET_PHYSID],
+        ),
         (HYPERVISOR_SCHED_OP, vec![99, SCHEDOP_WATCHDOG, 12]),
         (
             HYPERVISOR_EVENT_CHANNEL_OP,
