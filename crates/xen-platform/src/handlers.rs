@@ -808,9 +808,7 @@ impl VcpuHandler for XenHv<'_, '_> {
     fn down(&mut self, _vcpu: u32, target: u32) -> XenResult<()> {
         let now = self.shared.system_time_ns();
         let (mut xen, mut t) = self.shared.xen_state().lock(self.token);
-        if target as usize >= xen.vcpus.len() {
-            return Err(Errno::ENOENT);
-        }
+        xen.vcpus.get(target as usize).ok_or(Errno::ENOENT)?;
         let others_up = xen
             .vcpus
             .iter()
@@ -823,7 +821,7 @@ impl VcpuHandler for XenHv<'_, '_> {
             self.effects.shutdown = Some(reason);
             return Ok(());
         }
-        let v = &mut xen.vcpus[target as usize];
+        let v = xen.vcpus.get_mut(target as usize).ok_or(Errno::ENOENT)?;
         if v.up {
             v.up = false;
             crate::runstate::advance(&mut v.runstate, xen_abi::RUNSTATE_OFFLINE, now);

@@ -565,6 +565,11 @@ fn check_rax(regs: &HypercallRegs, rax: u64) {
                 _ => panic!("positive result {v} from {regs:?}"),
             }
         }
+        // VCPUOP_is_up: 0 or 1.
+        HYPERVISOR_VCPU_OP => assert!(
+            regs.arg(0) as u32 == VCPUOP_IS_UP && v == 1,
+            "vcpu_op returned {v} for {regs:?}"
+        ),
         _ => panic!("positive result {v} from {regs:?}"),
     }
 }
