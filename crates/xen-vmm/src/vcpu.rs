@@ -32,7 +32,8 @@ use crate::error::{Error, Result};
 use crate::hypercall_exit::{decode, HypercallExit};
 use xen_abi::{RUNSTATE_BLOCKED, RUNSTATE_RUNNABLE, RUNSTATE_RUNNING};
 use xen_evtchn::UpcallKind;
-use xen_platform::{MsrWrite, Retry, TscReading, VcpuAccess, Wait};
+use xen_platform::smp::attr;
+use xen_platform::{MsrWrite, Retry, StartSegment, TscReading, VcpuAccess, VcpuStart, Wait};
 
 /// Maximum number of pages the guest may have the VMM add in holes.
 pub const MAX_HOLE_PAGES: u32 = 64;
@@ -141,6 +142,9 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
     let mut retry: Option<(HypercallExit, Source, bool)> = None;
     // Woken from a wait: the runstate becomes `running` at the next entry.
     let mut woken = false;
+    // Coming up (first run, or after `VCPUOP_up`): load the registers of
+    // `VCPUOP_initialise`, if the platform has some for this vCPU.
+    let mut starting = true;
     loop {
         if shared.is_done() {
             return Ok(());
@@ -157,11 +161,20 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
             continue;
         }
         if !c.online.load(Ordering::Acquire) {
+            // Down (`VCPUOP_down`, or a secondary never brought up): parked
+            // until `VCPUOP_up`, a pause or the end of the VM kicks it.
+            starting = true;
             std::thread::park_timeout(Duration::from_millis(50));
             continue;
         }
         let action = {
             let (mut vs, mut t) = shared.vcpus[id as usize].lock(root.token());
+            if std::mem::take(&mut starting) {
+                if let Some(s) = shared.platform.take_vcpu_start(&mut t, id) {
+                    load_start(&vs, &s)?;
+                }
+                woken = true;
+            }
             if std::mem::take(&mut woken) {
                 shared.platform.set_runstate(&mut t, id, RUNSTATE_RUNNING);
             }
@@ -190,6 +203,68 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
             }
         }
     }
+}
+
+/// A segment a vCPU starts with, as KVM takes it (selector 0; a segment
+/// without P is unusable).
+fn kvm_segment(s: &StartSegment) -> kvm_bindings::kvm_segment {
+    let bit = |b: u16| u8::from(s.attr & b != 0);
+    kvm_bindings::kvm_segment {
+        base: s.base,
+        limit: s.limit,
+        selector: 0,
+        type_: (s.attr & attr::TYPE) as u8,
+        present: bit(attr::P),
+        dpl: ((s.attr >> attr::DPL_SHIFT) & 3) as u8,
+        db: bit(attr::DB),
+        s: bit(attr::S),
+        l: bit(attr::L),
+        g: bit(attr::G),
+        avl: bit(attr::AVL),
+        unusable: u8::from(s.attr & attr::P == 0),
+        padding: 0,
+    }
+}
+
+/// Loads the registers of `VCPUOP_initialise` (checked by the platform) into
+/// a vCPU about to run for the first time: general registers, RIP, RFLAGS,
+/// CR0/3/4, EFER, CS DS SS ES TR as Xen's HVM vCPU context defines them, and
+/// the runnable MP state (a vCPU whose LAPIC waits for INIT/SIPI is started).
+fn load_start(vs: &VcpuState, s: &VcpuStart) -> Result<()> {
+    let [rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi] = s.gprs;
+    let regs = kvm_bindings::kvm_regs {
+        rax,
+        rbx,
+        rcx,
+        rdx,
+        rsi,
+        rdi,
+        rsp,
+        rbp,
+        rip: s.rip,
+        rflags: s.rflags,
+        ..Default::default()
+    };
+    let mut sregs = vs.fd.get_sregs().map_err(Error::kvm("KVM_GET_SREGS"))?;
+    sregs.cs = kvm_segment(&s.cs);
+    sregs.ds = kvm_segment(&s.ds);
+    sregs.ss = kvm_segment(&s.ss);
+    sregs.es = kvm_segment(&s.es);
+    sregs.tr = kvm_segment(&s.tr);
+    sregs.cr0 = s.cr0;
+    sregs.cr3 = s.cr3;
+    sregs.cr4 = s.cr4;
+    sregs.efer = s.efer;
+    vs.fd
+        .set_sregs(&sregs)
+        .map_err(Error::kvm("KVM_SET_SREGS"))?;
+    vs.fd.set_regs(&regs).map_err(Error::kvm("KVM_SET_REGS"))?;
+    vs.fd
+        .set_mp_state(kvm_bindings::kvm_mp_state {
+            mp_state: kvm_bindings::KVM_MP_STATE_RUNNABLE,
+        })
+        .map_err(Error::kvm("KVM_SET_MP_STATE"))?;
+    Ok(())
 }
 
 /// Backs `gpa` with a new page (own KVM slot); false if that is refused.

@@ -925,6 +925,10 @@ impl XenState {
                 state_entry_time: s.runstate_entry_ns,
                 time: s.runstate_time_ns,
             };
+            // Up as the vCPU threads were; a vCPU that ran has a context.
+            v.up = s.online;
+            v.initialised |= s.online;
+            v.start = None;
         }
     }
 }

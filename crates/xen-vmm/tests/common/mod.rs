@@ -206,9 +206,20 @@ impl Run {
 
 /// Builds and runs a VM with `kernel`, failing the test after `limit`.
 pub fn run_vm(kernel: Kernel, vcpus: u32, limit: Duration) -> Run {
+    run_vm_with(kernel, vcpus, limit, |_| {})
+}
+
+/// [`run_vm`] with the configuration changed by `f` first.
+pub fn run_vm_with(
+    kernel: Kernel,
+    vcpus: u32,
+    limit: Duration,
+    f: impl FnOnce(&mut VmConfig),
+) -> Run {
     let (tx, rx) = mpsc::channel();
     let mut cfg = VmConfig::new(kernel);
     cfg.vcpus = vcpus;
+    f(&mut cfg);
     cfg.output = Box::new(Capture(tx));
     let vm = Vm::new(cfg).expect("VM creation");
     let (done_tx, done_rx) = mpsc::channel();
