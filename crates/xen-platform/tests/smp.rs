@@ -54,7 +54,7 @@ fn ctx32() -> VcpuHvmX86Regs32 {
 
 /// `vcpu_op(cmd, target, ARGS)` from vCPU 0 (64-bit).
 fn vop(vm: &mut Vm, cmd: u32, target: u64) -> i64 {
-    vm.hc(0, HYPERVISOR_VCPU_OP.into(), &[cmd.into(), target, ARGS])
+    vm.hc(0, HYPERVISOR_VCPU_OP, &[cmd.into(), target, ARGS])
 }
 
 fn init(vm: &mut Vm, target: u64, ctx: VcpuHvmContext) -> i64 {
@@ -146,11 +146,11 @@ fn the_last_vcpu_going_down_shuts_the_domain_down() {
     assert_eq!(vop(&mut vm, VCPUOP_UP, 1), 0);
     // vCPU 1 takes vCPU 0 down, then itself: the domain powers off.
     assert_eq!(
-        vm.hc(1, HYPERVISOR_VCPU_OP.into(), &[VCPUOP_DOWN.into(), 0, ARGS]),
+        vm.hc(1, HYPERVISOR_VCPU_OP, &[VCPUOP_DOWN.into(), 0, ARGS]),
         0
     );
     assert_eq!(vop(&mut vm, VCPUOP_IS_UP, 0), 0);
-    let r = regs64(HYPERVISOR_VCPU_OP.into(), &[VCPUOP_DOWN.into(), 1, ARGS]);
+    let r = regs64(HYPERVISOR_VCPU_OP, &[VCPUOP_DOWN.into(), 1, ARGS]);
     assert_eq!(
         vm.call(1, &r),
         HypercallExit::Shutdown {
@@ -169,12 +169,12 @@ fn a_shutdown_code_given_before_wins_over_the_last_down() {
     assert_eq!(
         vm.hc(
             0,
-            HYPERVISOR_SCHED_OP.into(),
+            HYPERVISOR_SCHED_OP,
             &[SCHEDOP_SHUTDOWN_CODE.into(), ARGS + 0x100]
         ),
         0
     );
-    let r = regs64(HYPERVISOR_VCPU_OP.into(), &[VCPUOP_DOWN.into(), 0, ARGS]);
+    let r = regs64(HYPERVISOR_VCPU_OP, &[VCPUOP_DOWN.into(), 0, ARGS]);
     assert_eq!(
         vm.call(0, &r),
         HypercallExit::Shutdown {
@@ -200,9 +200,8 @@ fn errnos_of_every_path() {
     }
     // -EFAULT: the context or the runstate cannot be read / written.
     let bad = MEM + 0x1000;
-    let hc = |vm: &mut Vm, cmd: u32, t: u64, a: u64| {
-        vm.hc(0, HYPERVISOR_VCPU_OP.into(), &[cmd.into(), t, a])
-    };
+    let hc =
+        |vm: &mut Vm, cmd: u32, t: u64, a: u64| vm.hc(0, HYPERVISOR_VCPU_OP, &[cmd.into(), t, a]);
     assert_eq!(hc(&mut vm, VCPUOP_INITIALISE, 1, bad), err(errno::EFAULT));
     assert_eq!(
         hc(&mut vm, VCPUOP_INITIALISE, 1, MEM - 64),
@@ -357,7 +356,7 @@ fn a_32bit_caller_gets_the_compat_runstate() {
     vm.host.advance(3 * MS);
     vm.write_bytes(ARGS, &[0xaa; 48]);
     let r = regs32(
-        HYPERVISOR_VCPU_OP.into(),
+        HYPERVISOR_VCPU_OP,
         &[VCPUOP_GET_RUNSTATE_INFO.into(), 1, ARGS],
     );
     assert_eq!(vm.ret(0, &r), 0);
