@@ -188,6 +188,66 @@ fn seg32(base: u32, limit: u32, ar: u16, tr: bool) -> StartSegment {
 }
 
 impl VcpuStart {
+    /// A `vcpu_hvm_context` that gives this state again: 64-bit mode for a
+    /// long-mode CS with EFER.LMA, else 32-bit mode (values beyond 32 bits
+    /// are cut, so that state does not come back). A saved state is checked
+    /// by giving it back to [`VcpuStart::from_hvm_context`].
+    pub fn to_hvm_context(&self) -> VcpuHvmContext {
+        let [rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi] = self.gprs;
+        if self.cs.attr & attr::L != 0 && self.efer & EFER_LMA != 0 {
+            return VcpuHvmContext::with_regs64(&xen_abi::VcpuHvmX86Regs64 {
+                rax,
+                rcx,
+                rdx,
+                rbx,
+                rsp,
+                rbp,
+                rsi,
+                rdi,
+                rip: self.rip,
+                rflags: self.rflags,
+                cr0: self.cr0,
+                cr3: self.cr3,
+                cr4: self.cr4,
+                efer: self.efer,
+            });
+        }
+        let lo = |v: u64| v as u32;
+        VcpuHvmContext::with_regs32(&xen_abi::VcpuHvmX86Regs32 {
+            eax: lo(rax),
+            ecx: lo(rcx),
+            edx: lo(rdx),
+            ebx: lo(rbx),
+            esp: lo(rsp),
+            ebp: lo(rbp),
+            esi: lo(rsi),
+            edi: lo(rdi),
+            eip: lo(self.rip),
+            eflags: lo(self.rflags),
+            cr0: lo(self.cr0),
+            cr3: lo(self.cr3),
+            cr4: lo(self.cr4),
+            pad1: 0,
+            efer: self.efer,
+            cs_base: lo(self.cs.base),
+            ds_base: lo(self.ds.base),
+            ss_base: lo(self.ss.base),
+            es_base: lo(self.es.base),
+            tr_base: lo(self.tr.base),
+            cs_limit: self.cs.limit,
+            ds_limit: self.ds.limit,
+            ss_limit: self.ss.limit,
+            es_limit: self.es.limit,
+            tr_limit: self.tr.limit,
+            cs_ar: self.cs.attr,
+            ds_ar: self.ds.attr,
+            ss_ar: self.ss.attr,
+            es_ar: self.es.attr,
+            tr_ar: self.tr.attr,
+            pad2: [0; 3],
+        })
+    }
+
     /// Checks a `vcpu_hvm_context` as Xen's `arch_set_info_hvm_guest` does and
     /// gives the state the vCPU starts in; -EINVAL for anything it refuses: a
     /// non-zero pad, an unknown mode, in 32-bit mode bad segments (null CS, SS

@@ -189,6 +189,17 @@ pub(crate) fn check(
                 String::from("up or with a start context, but never initialised"),
             ));
         }
+        // A start state is one `VCPUOP_initialise` could have given.
+        if let Some(s) = v.start {
+            let again =
+                crate::smp::VcpuStart::from_hvm_context(&s.to_hvm_context(), config.phys_addr_bits);
+            if again != Ok(s) {
+                return Err(refuse(
+                    &field("start"),
+                    String::from("not a state VCPUOP_initialise gives"),
+                ));
+            }
+        }
         if v.vcpu_info != p.vcpu_info_gpa {
             return Err(refuse(
                 &field("vcpu_info"),

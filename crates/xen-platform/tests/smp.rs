@@ -343,6 +343,8 @@ fn a_32bit_context_starts_flat_with_accessed_segments() {
     assert_eq!(s.es, seg(u32::MAX, 0xc93));
     // TSS marked busy.
     assert_eq!(s.tr, seg(0x67, 0x8b));
+    // The state goes round through a context (as a restore checks it).
+    assert_eq!(VcpuStart::from_hvm_context(&s.to_hvm_context(), 48), Ok(s));
     // An available TSS is taken as busy.
     drop(vm);
     let mut r = ctx32();
@@ -417,8 +419,19 @@ fn snapshots_keep_which_vcpus_are_up_and_their_start() {
     }
     let mut st2 = vm.state();
     st2.xen.vcpus[1].initialised = false;
+    // A start state no context gives: long mode without paging.
+    let mut st3 = vm.state();
+    let mut s = VcpuStart::from_hvm_context(&VcpuHvmContext::with_regs64(&ctx64()), 48).unwrap();
+    assert_eq!(
+        VcpuStart::from_hvm_context(&s.to_hvm_context(), 48),
+        Ok(s),
+        "a 64-bit start goes round"
+    );
+    s.cr0 &= !(1 << 31);
+    st3.xen.vcpus[1].start = Some(s);
     let mem = vm.copy_memory();
     let host = vm.host.clone();
+    let (mem3, host3) = (mem.clone(), host.clone());
     // `XenPlatform::restore` takes this thread's root.
     drop(vm);
     let err = xen_platform::XenPlatform::restore(
@@ -439,4 +452,13 @@ fn snapshots_keep_which_vcpus_are_up_and_their_start() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("never initialised"), "{err}");
+    let err = xen_platform::XenPlatform::restore(
+        PlatformConfig::new(3, MEM),
+        vm_lock::MemoryMap::new(mem3),
+        host3,
+        Box::new(std::io::sink()),
+        &st3,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("vCPU 1 start"), "{err}");
 }
