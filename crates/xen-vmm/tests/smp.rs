@@ -345,3 +345,166 @@ fn flat_images_still_start_every_vcpu_unless_asked() {
     assert_eq!(r.i64(R), 1);
     assert_eq!(r.i64(R + 8), EEXIST);
 }
+
+/// `file` (a whole snapshot) with its state re-encoded at format `version`.
+fn as_version(file: &[u8], version: u16) -> Vec<u8> {
+    use xen_vmm::snapshot::format::{Header, HEADER_LEN};
+    let parsed = xen_vmm::snapshot::parse(file).unwrap();
+    let encoded = parsed.state.encode(version).unwrap();
+    let header = Header {
+        format_version: version,
+        state_len: encoded.len() as u64,
+        state_crc: crc64::crc64(0, &encoded),
+        memory_len: parsed.header.memory_len,
+    };
+    let old_state_end = HEADER_LEN + parsed.header.state_len as usize;
+    let mut out = header.encode().to_vec();
+    out.extend_from_slice(&encoded);
+    out.extend_from_slice(&file[old_state_end..]);
+    out
+}
+
+/// Runs `vm` (restored) until the guest shuts down, with a hang guard.
+fn run_to_end(vm: &xen_vmm::Vm) -> ExitReason {
+    std::thread::scope(|s| {
+        let h = s.spawn(|| vm.run().unwrap());
+        let start = std::time::Instant::now();
+        while !h.is_finished() {
+            if start.elapsed() > Duration::from_secs(60) {
+                vm.shared().finish(ExitReason::Crash);
+                panic!("guest did not finish");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        h.join().unwrap()
+    })
+}
+
+fn guest_u64(vm: &xen_vmm::Vm, gpa: u64) -> u64 {
+    use vm_memory::{Bytes, GuestAddress};
+    let mut root = vm_lock::Root::new().unwrap();
+    let (m, _t) = vm.shared().mem.read(root.token());
+    m.read_obj(GuestAddress(gpa)).unwrap()
+}
+
+fn set_guest_u64(vm: &xen_vmm::Vm, gpa: u64, v: u64) {
+    use vm_memory::{Bytes, GuestAddress};
+    let mut root = vm_lock::Root::new().unwrap();
+    let (m, _t) = vm.shared().mem.read(root.token());
+    m.write_obj(v, GuestAddress(gpa)).unwrap();
+}
+
+#[test]
+fn an_initialised_vcpu_and_its_context_survive_a_snapshot() {
+    if !require_kvm() {
+        return;
+    }
+    const READY: u64 = DATA + 0x800;
+    const GO: u64 = DATA + 0x808;
+    // vCPU 0 initialises vCPU 1 (64-bit, at `ap`), is snapshotted before it
+    // brings it up, and brings it up once restored.
+    let mut g = Guest::new64();
+    let mut ap = g.a.create_label();
+    g.hypercall_page();
+    for i in 0..16 {
+        g.store64(CTX + i * 8, 0);
+    }
+    g.store32(CTX, 1);
+    g.store64(r64(4), stack(1));
+    g.store64(r64(7), 1);
+    g.a.lea(rax, ptr(ap)).unwrap();
+    g.a.mov(rcx, r64(8)).unwrap();
+    g.a.mov(qword_ptr(rcx), rax).unwrap();
+    g.store64(r64(9), 0x2);
+    for (i, cr) in [(10, cr0), (11, cr3), (12, cr4)] {
+        g.a.mov(rax, cr).unwrap();
+        g.a.mov(rcx, r64(i)).unwrap();
+        g.a.mov(qword_ptr(rcx), rax).unwrap();
+    }
+    g.store64(r64(13), 0x100);
+    vop(&mut g, INITIALISE, 1, CTX, 0);
+    g.store64(READY, 1);
+    g.a.mov(rcx, GO).unwrap();
+    let mut wait = g.a.create_label();
+    g.a.set_label(&mut wait).unwrap();
+    g.a.pause().unwrap();
+    g.a.cmp(qword_ptr(rcx), 0).unwrap();
+    g.a.je(wait).unwrap();
+    vop(&mut g, UP, 1, 0, 1);
+    // The restored vCPU 1 reports in only if it was brought up (hang guard).
+    g.a.test(rax, rax).unwrap();
+    let mut skip = g.a.create_label();
+    g.a.jnz(skip).unwrap();
+    g.a.mov(rcx, REPORT + 8).unwrap();
+    g.a.mov(rax, MAGIC | 1).unwrap();
+    let mut top = g.a.create_label();
+    g.a.set_label(&mut top).unwrap();
+    g.a.pause().unwrap();
+    g.a.cmp(qword_ptr(rcx), rax).unwrap();
+    g.a.jne(top).unwrap();
+    g.a.set_label(&mut skip).unwrap();
+    vop(&mut g, IS_UP, 1, 0, 2);
+    vop(&mut g, INITIALISE, 1, CTX, 3);
+    g.shutdown(0);
+    g.a.set_label(&mut ap).unwrap();
+    g.a.mov(rax, MAGIC).unwrap();
+    g.a.or(rax, rdi).unwrap();
+    g.a.mov(rcx, REPORT).unwrap();
+    g.a.mov(qword_ptr(rcx + rdi * 8), rax).unwrap();
+    let mut lp = g.a.create_label();
+    g.a.set_label(&mut lp).unwrap();
+    g.a.pause().unwrap();
+    g.a.jmp(lp).unwrap();
+    let image = g.assemble();
+
+    let dir = std::env::temp_dir();
+    let p = dir.join(format!("xen-vmm-smp-{}.snap", std::process::id()));
+    let p5 = dir.join(format!("xen-vmm-smp-{}-v5.snap", std::process::id()));
+    let mut cfg = xen_vmm::VmConfig::new(Kernel::Raw64(image));
+    cfg.vcpus = 2;
+    cfg.secondaries_down = true;
+    cfg.output = Box::new(std::io::sink());
+    let vm = xen_vmm::Vm::new(cfg).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| vm.run().unwrap());
+        let start = std::time::Instant::now();
+        while guest_u64(&vm, READY) != 1 {
+            if start.elapsed() > Duration::from_secs(60) {
+                vm.shared().finish(ExitReason::Crash);
+                panic!("vCPU 0 did not initialise vCPU 1");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let r = vm.snapshot(vm_lock::Root::new().unwrap().token(), &p);
+        vm.shared().finish(ExitReason::Shutdown(0));
+        r.unwrap();
+    });
+    assert_eq!(guest_u64(&vm, R) as i64, 0, "initialise");
+    let st = xen_vmm::snapshot::open_file(&p).unwrap().state().clone();
+    assert!(!st.xen.vcpus[1].online);
+    assert!(st.xen.vcpus[1].initialised);
+    let start = st.xen.vcpus[1].start.clone().expect("start context saved");
+    assert_eq!((start.gprs[4], start.gprs[7]), (stack(1), 1));
+
+    let vm2 = xen_vmm::Vm::restore(&p, Box::new(std::io::sink())).unwrap();
+    set_guest_u64(&vm2, GO, 1);
+    assert_eq!(run_to_end(&vm2), ExitReason::Shutdown(0));
+    assert_eq!(guest_u64(&vm2, R + 8) as i64, 0, "up after restore");
+    assert_eq!(guest_u64(&vm2, REPORT + 8), MAGIC | 1, "vCPU 1 reported in");
+    assert_eq!(guest_u64(&vm2, R + 16), 1, "is_up");
+    assert_eq!(guest_u64(&vm2, R + 24) as i64, EEXIST, "initialise again");
+
+    // A format 5 file does not know vCPU 1 was initialised: up is -EINVAL.
+    std::fs::write(&p5, as_version(&std::fs::read(&p).unwrap(), 5)).unwrap();
+    let vm5 = xen_vmm::Vm::restore(&p5, Box::new(std::io::sink())).unwrap();
+    set_guest_u64(&vm5, GO, 1);
+    assert_eq!(run_to_end(&vm5), ExitReason::Shutdown(0));
+    assert_eq!(
+        guest_u64(&vm5, R + 8) as i64,
+        EINVAL,
+        "up after a v5 restore"
+    );
+    assert_eq!(guest_u64(&vm5, R + 16), 0, "is_up after a v5 restore");
+    let _ = std::fs::remove_file(&p);
+    let _ = std::fs::remove_file(&p5);
+}
