@@ -264,6 +264,11 @@ impl XenHost for FakeHost {
     fn monotonic_ns(&self) -> u64 {
         self.now.load(Ordering::SeqCst)
     }
+
+    /// vCPUs come up (`VCPUOP_up`), so that up / down / is_up are reached.
+    fn vcpu_up(&self, _vcpu: u32) -> bool {
+        true
+    }
 }
 
 /// The calling vCPU: paging maps [`PAGING_BASE`] + gpa, a 2 GHz TSC.

@@ -351,7 +351,35 @@ fn subops(bits32: bool) -> Vec<(String, Vec<Vec<u8>>, bool)> {
         vec![hc(b, vcpu, u64::from(VCPUOP_STOP_PERIODIC_TIMER), 0, 0)],
         false,
     );
-    add("vcpu-unknown", vec![hc(b, vcpu, 0, 0, ARG)], true);
+    add("vcpu-unknown", vec![hc(b, vcpu, 11, 0, ARG)], true);
+    // SMP: vCPU 1 initialised (64-bit context), brought up, asked about, taken down.
+    let ctx = VcpuHvmContext::with_regs64(&VcpuHvmX86Regs64 {
+        rip: 0x10_0000,
+        rflags: 2,
+        cr0: 0x8000_0011,
+        cr3: 0x2000,
+        cr4: 0x20,
+        efer: 0x100,
+        ..Default::default()
+    });
+    let init = |b| vec![w(ctx), hc(b, vcpu, u64::from(VCPUOP_INITIALISE), 1, ARG)];
+    add("vcpu-initialise", init(b), false);
+    let mut up = init(b);
+    up.push(hc(b, vcpu, u64::from(VCPUOP_UP), 1, 0));
+    add("vcpu-up", up.clone(), false);
+    let mut down = up.clone();
+    down.push(hc(b, vcpu, u64::from(VCPUOP_DOWN), 1, 0));
+    add("vcpu-down", down, false);
+    add(
+        "vcpu-is-up",
+        vec![hc(b, vcpu, u64::from(VCPUOP_IS_UP), 1, 0)],
+        false,
+    );
+    add(
+        "vcpu-runstate-info",
+        vec![hc(b, vcpu, u64::from(VCPUOP_GET_RUNSTATE_INFO), 1, ARG)],
+        false,
+    );
     add(
         "set-timer-op",
         vec![hc(b, HYPERVISOR_SET_TIMER_OP, 1_500_000_000, 0, 0)],

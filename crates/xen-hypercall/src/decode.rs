@@ -520,6 +520,11 @@ where
             | VCPUOP_STOP_SINGLESHOT_TIMER
             | VCPUOP_SET_PERIODIC_TIMER
             | VCPUOP_STOP_PERIODIC_TIMER
+            | VCPUOP_INITIALISE
+            | VCPUOP_UP
+            | VCPUOP_DOWN
+            | VCPUOP_IS_UP
+            | VCPUOP_GET_RUNSTATE_INFO
     ) {
         return Err(Errno::ENOSYS);
     }
@@ -587,6 +592,13 @@ where
                 period_ns: t.period_ns,
             }
         }
+        // As Xen: the context is read whole (-EFAULT) before anything else; the
+        // handler checks it after whether the vCPU is already initialised (-EEXIST).
+        VCPUOP_INITIALISE => VcpuReq::Initialise(g.read_obj(arg)?),
+        VCPUOP_UP => VcpuReq::Up,
+        VCPUOP_DOWN => VcpuReq::Down,
+        VCPUOP_IS_UP => VcpuReq::IsUp,
+        VCPUOP_GET_RUNSTATE_INFO => VcpuReq::GetRunstateInfo { out: arg },
         _ => VcpuReq::StopPeriodicTimer,
     };
     Ok(Request::Vcpu { target, op })

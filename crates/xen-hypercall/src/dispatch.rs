@@ -101,6 +101,36 @@ where
     }
 }
 
+/// `VCPUOP_get_runstate_info`: the handler's runstate, written at `out` in the caller's
+/// width (-EFAULT if it cannot be).
+fn runstate_info<M, H>(
+    regs: &HypercallRegs,
+    vcpu: u32,
+    target: u32,
+    out: u64,
+    mem: &M,
+    h: &mut H,
+) -> XenResult<i64>
+where
+    M: Bytes<GuestAddress> + ?Sized,
+    H: Hypervisor + ?Sized,
+{
+    let r = h.runstate_info(vcpu, target)?;
+    let mut g = guest(regs, vcpu, mem, h);
+    match regs.mode {
+        GuestWidth::Bits64 => g.write_obj(out, &r),
+        GuestWidth::Bits32 => g.write_obj(
+            out,
+            &VcpuRunstateInfo32 {
+                state: r.state,
+                state_entry_time: r.state_entry_time,
+                time: r.time,
+            },
+        ),
+    }
+    .map(|()| 0)
+}
+
 /// Address of element `i` of `size` bytes of the guest array at `base`.
 fn element(base: u64, i: u64, size: usize) -> XenResult<u64> {
     i.checked_mul(size as u64)
@@ -125,6 +155,14 @@ where
         Request::XenVersion(r) => done(xen_version(regs, vcpu, r, mem, h)),
         Request::Memory(r) => done(memory(regs, vcpu, r, mem, h)),
         Request::Hvm(r) => done(hvm(regs, vcpu, r, mem, h)),
+        Request::Vcpu {
+            target,
+            op: VcpuReq::IsUp,
+        } => done(h.is_up(vcpu, target).map(i64::from)),
+        Request::Vcpu {
+            target,
+            op: VcpuReq::GetRunstateInfo { out },
+        } => done(runstate_info(regs, vcpu, target, out, mem, h)),
         Request::Vcpu { target, op } => done(
             match op {
                 VcpuReq::RegisterVcpuInfo { gfn, offset } => {
@@ -141,6 +179,11 @@ where
                     h.set_periodic_timer(vcpu, target, period_ns)
                 }
                 VcpuReq::StopPeriodicTimer => h.stop_periodic_timer(vcpu, target),
+                VcpuReq::Initialise(ctx) => h.initialise(vcpu, target, &ctx),
+                VcpuReq::Up => h.up(vcpu, target),
+                VcpuReq::Down => h.down(vcpu, target),
+                // Answered above.
+                VcpuReq::IsUp | VcpuReq::GetRunstateInfo { .. } => Err(Errno::ENOSYS),
             }
             .map(|()| 0),
         ),

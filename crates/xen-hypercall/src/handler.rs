@@ -253,6 +253,41 @@ pub trait VcpuHandler {
         let _ = (vcpu, target);
         Err(Errno::ENOSYS)
     }
+    /// `VCPUOP_initialise` of vCPU `target` with the HVM/PVH context `ctx` (as read from
+    /// the guest, unchecked). Xen's order: -EEXIST if `target` is already initialised,
+    /// then -EINVAL for a context `arch_set_info_hvm_guest` refuses. The vCPU stays down
+    /// until `VCPUOP_up`.
+    fn initialise(
+        &mut self,
+        vcpu: u32,
+        target: u32,
+        ctx: &xen_abi::VcpuHvmContext,
+    ) -> XenResult<()> {
+        let _ = (vcpu, target, ctx);
+        Err(Errno::ENOSYS)
+    }
+    /// `VCPUOP_up`: -EINVAL if `target` was never initialised; bringing up a vCPU that is
+    /// up already does nothing.
+    fn up(&mut self, vcpu: u32, target: u32) -> XenResult<()> {
+        let _ = (vcpu, target);
+        Err(Errno::ENOSYS)
+    }
+    /// `VCPUOP_down` (taking down the last vCPU that is up shuts the domain down, as Xen).
+    fn down(&mut self, vcpu: u32, target: u32) -> XenResult<()> {
+        let _ = (vcpu, target);
+        Err(Errno::ENOSYS)
+    }
+    /// `VCPUOP_is_up`: whether `target` is up.
+    fn is_up(&mut self, vcpu: u32, target: u32) -> XenResult<bool> {
+        let _ = (vcpu, target);
+        Err(Errno::ENOSYS)
+    }
+    /// `VCPUOP_get_runstate_info`: `target`'s runstate now (state, entry time, time in
+    /// each state); the dispatcher writes it in the caller's width.
+    fn runstate_info(&mut self, vcpu: u32, target: u32) -> XenResult<xen_abi::VcpuRunstateInfo64> {
+        let _ = (vcpu, target);
+        Err(Errno::ENOSYS)
+    }
     /// `set_timer_op` on the calling vCPU (`None` cancels).
     fn set_timer_op(&mut self, vcpu: u32, deadline_ns: Option<u64>) -> XenResult<()> {
         let _ = (vcpu, deadline_ns);

@@ -364,6 +364,21 @@ pub enum VcpuReq {
     },
     /// `VCPUOP_stop_periodic_timer`.
     StopPeriodicTimer,
+    /// `VCPUOP_initialise` of an HVM/PVH guest: the `vcpu_hvm_context` as read from the
+    /// guest (checked by the handler, after whether the vCPU is already initialised).
+    Initialise(xen_abi::VcpuHvmContext),
+    /// `VCPUOP_up`.
+    Up,
+    /// `VCPUOP_down`.
+    Down,
+    /// `VCPUOP_is_up`.
+    IsUp,
+    /// `VCPUOP_get_runstate_info`: the dispatcher writes the `vcpu_runstate_info` of the
+    /// caller's width at `out`.
+    GetRunstateInfo {
+        /// Guest address of the output struct.
+        out: u64,
+    },
 }
 
 /// Ports of a `SCHEDOP_poll`, held inline (no allocation).

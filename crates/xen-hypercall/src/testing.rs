@@ -55,6 +55,22 @@ pub enum Call {
     StopPeriodic {
         target: u32,
     },
+    Initialise {
+        target: u32,
+        ctx: xen_abi::VcpuHvmContext,
+    },
+    Up {
+        target: u32,
+    },
+    Down {
+        target: u32,
+    },
+    IsUp {
+        target: u32,
+    },
+    RunstateInfo {
+        target: u32,
+    },
     SetTimerOp(Option<u64>),
     Yield,
     Block,
@@ -403,6 +419,29 @@ impl VcpuHandler for RecordingHypervisor {
     }
     fn stop_periodic_timer(&mut self, _v: u32, target: u32) -> XenResult<()> {
         self.rec(Call::StopPeriodic { target })
+    }
+    fn initialise(&mut self, _v: u32, target: u32, ctx: &xen_abi::VcpuHvmContext) -> XenResult<()> {
+        self.rec(Call::Initialise { target, ctx: *ctx })
+    }
+    fn up(&mut self, _v: u32, target: u32) -> XenResult<()> {
+        self.rec(Call::Up { target })
+    }
+    fn down(&mut self, _v: u32, target: u32) -> XenResult<()> {
+        self.rec(Call::Down { target })
+    }
+    /// vCPU 0 is up, the others down.
+    fn is_up(&mut self, _v: u32, target: u32) -> XenResult<bool> {
+        self.rec(Call::IsUp { target }).map(|()| target == 0)
+    }
+    /// A fixed runstate: vCPU 0 running, the others offline.
+    fn runstate_info(&mut self, _v: u32, target: u32) -> XenResult<xen_abi::VcpuRunstateInfo64> {
+        self.rec(Call::RunstateInfo { target })?;
+        Ok(xen_abi::VcpuRunstateInfo64 {
+            state: if target == 0 { 0 } else { 3 },
+            pad0: 0,
+            state_entry_time: 0x1111_2222_3333,
+            time: [1, 2, 3, 4],
+        })
     }
     fn set_timer_op(&mut self, _v: u32, deadline_ns: Option<u64>) -> XenResult<()> {
         self.rec(Call::SetTimerOp(deadline_ns))

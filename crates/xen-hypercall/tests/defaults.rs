@@ -155,6 +155,21 @@ fn memory_hvm_vcpu_evtchn_console_default_to_enosys() {
             e.call(HYPERVISOR_VCPU_OP, VCPUOP_REGISTER_VCPU_INFO.into(), 0, a),
             done(ENOSYS)
         );
+        // SMP sub-ops: decoded (vCPU id, context read), then the default -ENOSYS.
+        let a = e.put(VcpuHvmContext::default());
+        for cmd in [
+            VCPUOP_INITIALISE,
+            VCPUOP_UP,
+            VCPUOP_DOWN,
+            VCPUOP_IS_UP,
+            VCPUOP_GET_RUNSTATE_INFO,
+        ] {
+            assert_eq!(
+                e.call(HYPERVISOR_VCPU_OP, cmd.into(), 0, a),
+                done(ENOSYS),
+                "{cmd}"
+            );
+        }
         assert_eq!(e.call(HYPERVISOR_SET_TIMER_OP, 0, 0, 0), done(ENOSYS));
         let a = e.put(EvtchnAllocUnbound {
             dom: DOMID_SELF,

@@ -282,3 +282,93 @@ fn set_timer_op_both_widths() {
     e.hv.fail_with = Some(Errno::EINVAL);
     assert_eq!(e.op(HYPERVISOR_SET_TIMER_OP, 5, 0), neg(EINVAL));
 }
+
+#[test]
+fn initialise_reads_the_whole_hvm_context() {
+    for w in both() {
+        let mut e = Env::new(w);
+        let ctx = VcpuHvmContext::with_regs64(&VcpuHvmX86Regs64 {
+            rip: 0x10_0000,
+            cr0: 0x8000_0011,
+            ..Default::default()
+        });
+        e.put(ctx);
+        assert_eq!(vop(&mut e, VCPUOP_INITIALISE, 1, ARG), 0);
+        assert_eq!(e.hv.last, Some(Call::Initialise { target: 1, ctx }));
+        // Checked by the handler, not here: any mode passes decoding.
+        let mut odd = ctx;
+        odd.mode = 9;
+        e.put(odd);
+        assert_eq!(vop(&mut e, VCPUOP_INITIALISE, 0, ARG), 0);
+        assert_eq!(
+            e.hv.last,
+            Some(Call::Initialise {
+                target: 0,
+                ctx: odd
+            })
+        );
+        let calls = e.hv.calls;
+        // -ENOENT before the context is read; -EFAULT for one not all in memory.
+        assert_eq!(vop(&mut e, VCPUOP_INITIALISE, 2, BAD), neg(ENOENT));
+        assert_eq!(vop(&mut e, VCPUOP_INITIALISE, 1, BAD), neg(EFAULT));
+        assert_eq!(vop(&mut e, VCPUOP_INITIALISE, 1, RAM - 64), neg(EFAULT));
+        assert_eq!(e.hv.calls, calls);
+        // The handler's answer (-EEXIST, -EINVAL) is the result.
+        e.hv.fail_with = Some(Errno::EEXIST);
+        assert_eq!(vop(&mut e, VCPUOP_INITIALISE, 1, ARG), neg(EEXIST));
+    }
+}
+
+#[test]
+fn up_down_and_is_up() {
+    for w in both() {
+        let mut e = Env::new(w);
+        assert_eq!(vop(&mut e, VCPUOP_UP, 1, 0), 0);
+        assert_eq!(e.hv.last, Some(Call::Up { target: 1 }));
+        assert_eq!(vop(&mut e, VCPUOP_DOWN, 1, BAD), 0);
+        assert_eq!(e.hv.last, Some(Call::Down { target: 1 }));
+        assert_eq!(vop(&mut e, VCPUOP_IS_UP, 0, 0), 1);
+        assert_eq!(vop(&mut e, VCPUOP_IS_UP, 1, 0), 0);
+        assert_eq!(e.hv.last, Some(Call::IsUp { target: 1 }));
+        let calls = e.hv.calls;
+        for cmd in [VCPUOP_UP, VCPUOP_DOWN, VCPUOP_IS_UP] {
+            assert_eq!(vop(&mut e, cmd, 2, 0), neg(ENOENT), "{cmd}");
+            assert_eq!(vop(&mut e, cmd, u64::from(u32::MAX), 0), neg(ENOENT));
+        }
+        assert_eq!(e.hv.calls, calls);
+        e.hv.fail_with = Some(Errno::EINVAL);
+        assert_eq!(vop(&mut e, VCPUOP_UP, 1, 0), neg(EINVAL));
+        assert_eq!(vop(&mut e, VCPUOP_IS_UP, 1, 0), neg(EINVAL));
+    }
+}
+
+#[test]
+fn runstate_info_is_written_in_the_callers_width() {
+    let mut e = Env::new(GuestWidth::Bits64);
+    e.put_at([0xaaaa_aaaa_aaaa_aaaau64; 8], ARG);
+    assert_eq!(vop(&mut e, VCPUOP_GET_RUNSTATE_INFO, 1, ARG), 0);
+    assert_eq!(e.hv.last, Some(Call::RunstateInfo { target: 1 }));
+    let r: VcpuRunstateInfo64 = e.get(ARG);
+    assert_eq!(
+        (r.state, r.pad0, r.state_entry_time, r.time),
+        (3, 0, 0x1111_2222_3333, [1, 2, 3, 4])
+    );
+    assert_eq!(e.get::<[u8; 16]>(ARG + 48), [0xaa; 16]);
+
+    let mut e = Env::new(GuestWidth::Bits32);
+    e.put_at([0xaaaa_aaaa_aaaa_aaaau64; 8], ARG);
+    assert_eq!(vop(&mut e, VCPUOP_GET_RUNSTATE_INFO, 0, ARG), 0);
+    let r: VcpuRunstateInfo32 = e.get(ARG);
+    assert_eq!(
+        ({ r.state }, { r.state_entry_time }, { r.time }),
+        (0, 0x1111_2222_3333, [1, 2, 3, 4])
+    );
+    // 44 bytes, not a byte more.
+    assert_eq!(e.get::<[u8; 20]>(ARG + 44), [0xaa; 20]);
+
+    for w in both() {
+        let mut e = Env::new(w);
+        assert_eq!(vop(&mut e, VCPUOP_GET_RUNSTATE_INFO, 1, BAD), neg(EFAULT));
+        assert_eq!(vop(&mut e, VCPUOP_GET_RUNSTATE_INFO, 2, ARG), neg(ENOENT));
+    }
+}

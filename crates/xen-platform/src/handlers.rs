@@ -50,6 +50,9 @@ pub struct SideEffects {
     pub yielded: bool,
     /// vCPUs to kick once the locks are dropped.
     pub kicks: Vec<u32>,
+    /// The domain shuts down with this reason (`VCPUOP_down` of the last vCPU
+    /// that was up, as Xen's `domain_shutdown(SHUTDOWN_poweroff)`).
+    pub shutdown: Option<u32>,
 }
 
 /// One hypercall's view of the platform, handed to `xen_hypercall::dispatch`.
@@ -728,6 +731,109 @@ impl VcpuHandler for XenHv<'_, '_> {
         self.shared
             .set_host_timer(target, TimerKind::Periodic, None);
         Ok(())
+    }
+
+    fn initialise(
+        &mut self,
+        _vcpu: u32,
+        target: u32,
+        ctx: &xen_abi::VcpuHvmContext,
+    ) -> XenResult<()> {
+        let bits = self.shared.config().phys_addr_bits;
+        let (mut xen, _t) = self.shared.xen_state().lock(self.token);
+        let v = xen.vcpus.get_mut(target as usize).ok_or(Errno::ENOENT)?;
+        // Xen's order: an initialised vCPU is -EEXIST whatever the context.
+        if v.initialised {
+            return Err(Errno::EEXIST);
+        }
+        let start = crate::smp::VcpuStart::from_hvm_context(ctx, bits)?;
+        v.initialised = true;
+        v.start = Some(start);
+        Ok(())
+    }
+
+    fn up(&mut self, _vcpu: u32, target: u32) -> XenResult<()> {
+        let now = self.shared.system_time_ns();
+        let (mut xen, mut t) = self.shared.xen_state().lock(self.token);
+        let v = xen.vcpus.get_mut(target as usize).ok_or(Errno::ENOENT)?;
+        if !v.initialised {
+            return Err(Errno::EINVAL);
+        }
+        if v.up {
+            return Ok(());
+        }
+        if !self.shared.host().vcpu_up(target) {
+            return Err(Errno::ENOSYS);
+        }
+        v.up = true;
+        crate::runstate::advance(&mut v.runstate, xen_abi::RUNSTATE_RUNNABLE, now);
+        let rs = v.runstate;
+        if let Err(e) = self
+            .shared
+            .pages()
+            .update_runstate(&mut t, self.mem, target, &rs)
+        {
+            log::debug!("vCPU {target}: runstate area: {e}");
+        }
+        Ok(())
+    }
+
+    fn down(&mut self, _vcpu: u32, target: u32) -> XenResult<()> {
+        let now = self.shared.system_time_ns();
+        let (mut xen, mut t) = self.shared.xen_state().lock(self.token);
+        xen.vcpus.get(target as usize).ok_or(Errno::ENOENT)?;
+        let others_up = xen
+            .vcpus
+            .iter()
+            .enumerate()
+            .any(|(i, v)| i != target as usize && v.up);
+        if !others_up {
+            // As Xen: the last vCPU going down shuts the domain down (poweroff;
+            // a shutdown code given before wins).
+            let reason = *xen.shutdown.get_or_insert(xen_abi::SHUTDOWN_POWEROFF);
+            self.effects.shutdown = Some(reason);
+            return Ok(());
+        }
+        let v = xen.vcpus.get_mut(target as usize).ok_or(Errno::ENOENT)?;
+        if v.up {
+            v.up = false;
+            crate::runstate::advance(&mut v.runstate, xen_abi::RUNSTATE_OFFLINE, now);
+            let rs = v.runstate;
+            if let Err(e) = self
+                .shared
+                .pages()
+                .update_runstate(&mut t, self.mem, target, &rs)
+            {
+                log::debug!("vCPU {target}: runstate area: {e}");
+            }
+            self.shared.host().vcpu_down(target);
+        }
+        Ok(())
+    }
+
+    fn is_up(&mut self, _vcpu: u32, target: u32) -> XenResult<bool> {
+        let (xen, _t) = self.shared.xen_state().lock(self.token);
+        Ok(xen.vcpus.get(target as usize).ok_or(Errno::ENOENT)?.up)
+    }
+
+    /// As Xen's `vcpu_runstate_get`: the time in the current state runs up
+    /// to now.
+    fn runstate_info(&mut self, _vcpu: u32, target: u32) -> XenResult<xen_abi::VcpuRunstateInfo64> {
+        let now = self.shared.system_time_ns();
+        let (xen, _t) = self.shared.xen_state().lock(self.token);
+        let mut rs = xen
+            .vcpus
+            .get(target as usize)
+            .ok_or(Errno::ENOENT)?
+            .runstate;
+        let st = (rs.state as u32).min(3) as usize;
+        rs.time[st] = rs.time[st].saturating_add(now.saturating_sub(rs.state_entry_time));
+        Ok(xen_abi::VcpuRunstateInfo64 {
+            state: rs.state as u32,
+            pad0: 0,
+            state_entry_time: rs.state_entry_time & !xen_abi::XEN_RUNSTATE_UPDATE,
+            time: rs.time,
+        })
     }
 
     fn set_timer_op(&mut self, vcpu: u32, deadline_ns: Option<u64>) -> XenResult<()> {

@@ -80,6 +80,27 @@ pub trait XenHost: Send + Sync {
         let _ = vcpu;
     }
 
+    /// The guest brought vCPU `vcpu` up (`VCPUOP_up`): let its thread run it.
+    /// Before it enters the guest it calls
+    /// [`XenPlatform::take_vcpu_start`](crate::XenPlatform::take_vcpu_start)
+    /// and loads the registers it gets, if any (a vCPU brought up for the
+    /// first time after `VCPUOP_initialise`; one brought down and up again
+    /// goes on where it stopped). Return `false` if this host cannot run more
+    /// vCPUs than those it started itself (the default): the vCPU stays down
+    /// and the guest gets -ENOSYS.
+    fn vcpu_up(&self, vcpu: u32) -> bool {
+        let _ = vcpu;
+        false
+    }
+
+    /// The guest took vCPU `vcpu` down (`VCPUOP_down`): stop running it once
+    /// the exit it is in (if any) is handled, until [`XenHost::vcpu_up`].
+    /// Default: [`XenHost::kick`] (for a host that checks
+    /// [`XenPlatform::is_vcpu_up`](crate::XenPlatform::is_vcpu_up) itself).
+    fn vcpu_down(&self, vcpu: u32) {
+        self.kick(vcpu);
+    }
+
     /// The guest gave back (`XENMEM_decrease_reservation`) its RAM pages
     /// `[gpa, gpa + count * 4096)`, all inside one range of guest RAM (the
     /// platform checked them against the memory map): give their memory back to

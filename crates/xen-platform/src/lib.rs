@@ -80,6 +80,7 @@ pub mod memory;
 pub mod params;
 mod platform;
 pub mod runstate;
+pub mod smp;
 mod snapshot;
 pub mod state;
 pub mod time;
@@ -94,6 +95,7 @@ pub use platform::{
     HypercallExit, MsrWrite, PlatformConfig, PlatformEvtchn, PlatformSink, Retry, Wait,
     XenPlatform, XEN_VERSION,
 };
+pub use smp::{StartSegment, VcpuStart};
 pub use snapshot::PlatformState;
 pub use time::pvclock_scale;
 pub use timers::{singleshot_deadline, MAX_PERIOD_NS, MAX_SINGLESHOT_AHEAD_NS, MIN_PERIOD_NS};

@@ -654,6 +654,12 @@ impl XenPlatform {
         if let Some(gpa) = effects.map_page {
             return HypercallExit::MapPage { gpa };
         }
+        if let Some(reason) = effects.shutdown {
+            return HypercallExit::Shutdown {
+                rax: result.rax,
+                reason,
+            };
+        }
         match result.outcome {
             HypercallOutcome::Block { deadline_ns } => HypercallExit::Block {
                 rax: result.rax,
@@ -775,6 +781,51 @@ impl XenPlatform {
         }
         // A poll with a timeout ends when the single-shot timer fires.
         self.host.kick(vcpu);
+    }
+
+    /// vCPU `vcpu` runs from VM start, at an entry point the VMM gave it (e.g.
+    /// every vCPU of a flat image): it is initialised and up, as vCPU 0 is
+    /// anyway. Call it before the guest runs. The other secondary vCPUs stay
+    /// down (runstate offline) until the guest brings them up with
+    /// `VCPUOP_initialise` and `VCPUOP_up`.
+    pub fn boot_vcpu<P: Level>(&self, token: &mut Token<'_, P>, vcpu: u32)
+    where
+        XenLock: LockAfter<P>,
+    {
+        let now = self.system_time_ns();
+        let (mut xen, _t) = self.xen.lock(token);
+        if let Some(v) = xen.vcpus.get_mut(vcpu as usize) {
+            v.initialised = true;
+            if !v.up {
+                v.up = true;
+                crate::runstate::advance(&mut v.runstate, xen_abi::RUNSTATE_RUNNING, now);
+            }
+        }
+    }
+
+    /// Whether vCPU `vcpu` is up (`VCPUOP_is_up`): the VMM runs it.
+    pub fn is_vcpu_up<P: Level>(&self, token: &mut Token<'_, P>, vcpu: u32) -> bool
+    where
+        XenLock: LockAfter<P>,
+    {
+        let (xen, _t) = self.xen.lock(token);
+        xen.vcpus.get(vcpu as usize).is_some_and(|v| v.up)
+    }
+
+    /// The registers vCPU `vcpu` starts with, once: after `VCPUOP_initialise`,
+    /// when the VMM starts it following `VCPUOP_up` ([`XenHost::vcpu_up`]); `None`
+    /// when it goes on with the registers it has (brought down and up again,
+    /// or started by the VMM).
+    pub fn take_vcpu_start<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        vcpu: u32,
+    ) -> Option<crate::smp::VcpuStart>
+    where
+        XenLock: LockAfter<P>,
+    {
+        let (mut xen, _t) = self.xen.lock(token);
+        xen.vcpus.get_mut(vcpu as usize)?.start.take()
     }
 
     /// Records that vCPU `vcpu` is now in runstate `state` (`RUNSTATE_*`)

@@ -43,8 +43,15 @@ pub fn set_runstate_in<P: Level>(
     let Some(x) = xen.vcpus.get_mut(vcpu as usize) else {
         return;
     };
-    if x.runstate.state as u32 == state {
+    // A vCPU that is down stays offline whatever its thread reports (e.g. it
+    // was taken down while it waited); `VCPUOP_up` moves it on.
+    if x.runstate.state as u32 == state || !x.up {
         return;
+    }
+    // Reported offline by the VMM (e.g. HLT with interrupts disabled, Xen's
+    // `hvm_vcpu_down`): the vCPU is down, as after `VCPUOP_down`.
+    if state == xen_abi::RUNSTATE_OFFLINE {
+        x.up = false;
     }
     advance(&mut x.runstate, state, now);
     let rs = x.runstate;

@@ -23,6 +23,17 @@ pub struct XenVcpu {
     /// Runstate accounting (Xen system time, ns), written to the guest's
     /// runstate area on each change ([`crate::runstate`]).
     pub runstate: xen_shinfo_cache::Runstate,
+    /// The vCPU has a context (Xen's `is_initialised`): vCPU 0 and those the
+    /// VMM starts itself ([`crate::XenPlatform::boot_vcpu`]) from the start,
+    /// the others after `VCPUOP_initialise`.
+    pub initialised: bool,
+    /// The vCPU is up (not `_VPF_down`): it runs, and its runstate is not
+    /// `RUNSTATE_offline`.
+    pub up: bool,
+    /// The registers given by `VCPUOP_initialise`, not loaded yet: the VMM
+    /// takes them when it starts the vCPU after `VCPUOP_up`
+    /// ([`crate::XenPlatform::take_vcpu_start`]).
+    pub start: Option<crate::smp::VcpuStart>,
 }
 
 /// Xen state of the VM (lock level `XenLock`).
@@ -66,7 +77,20 @@ impl XenState {
     pub fn new(config: &PlatformConfig) -> Self {
         let mut s = XenState {
             long_mode: true,
-            vcpus: vec![XenVcpu::default(); config.nr_vcpus as usize],
+            // vCPU 0 runs; the others are down (runstate offline) until the
+            // guest brings them up, or the VMM starts them itself.
+            vcpus: (0..config.nr_vcpus)
+                .map(|v| {
+                    let mut x = XenVcpu::default();
+                    if v == 0 {
+                        x.initialised = true;
+                        x.up = true;
+                    } else {
+                        x.runstate.state = xen_abi::RUNSTATE_OFFLINE as i32;
+                    }
+                    x
+                })
+                .collect(),
             grant_frames: vec![None; config.grant_frames as usize],
             params: vec![0; xen_abi::HVM_NR_PARAMS as usize],
             tot_pages: config.ram_pages(),

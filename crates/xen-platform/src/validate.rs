@@ -175,8 +175,31 @@ pub(crate) fn check(
         check_page(mem, "shared_info", gpa)?;
     }
     let runstate_len = saved.pages.width.runstate_size() as u64;
+    if !x.vcpus.iter().any(|v| v.up) {
+        return Err(refuse(
+            "vcpus",
+            String::from("no vCPU is up (a running domain has one)"),
+        ));
+    }
     for (i, (v, p)) in x.vcpus.iter().zip(&saved.pages.vcpus).enumerate() {
         let field = |f: &str| format!("vCPU {i} {f}");
+        if (v.up || v.start.is_some()) && !v.initialised {
+            return Err(refuse(
+                &field("initialised"),
+                String::from("up or with a start context, but never initialised"),
+            ));
+        }
+        // A start state is one `VCPUOP_initialise` could have given.
+        if let Some(s) = v.start {
+            let again =
+                crate::smp::VcpuStart::from_hvm_context(&s.to_hvm_context(), config.phys_addr_bits);
+            if again != Ok(s) {
+                return Err(refuse(
+                    &field("start"),
+                    String::from("not a state VCPUOP_initialise gives"),
+                ));
+            }
+        }
         if v.vcpu_info != p.vcpu_info_gpa {
             return Err(refuse(
                 &field("vcpu_info"),

@@ -57,7 +57,10 @@ fn unknown_sub_ops_are_enosys() {
             HYPERVISOR_HVM_OP,
             vec![99, HVMOP_GET_TIME, HVMOP_PAGETABLE_DYING],
         ),
-        (HYPERVISOR_VCPU_OP, vec![99, VCPUOP_INITIALISE, VCPUOP_UP]),
+        (
+            HYPERVISOR_VCPU_OP,
+            vec![99, VCPUOP_SEND_NMI, VCPUOP_GET_PHYSID],
+        ),
         (HYPERVISOR_SCHED_OP, vec![99, SCHEDOP_WATCHDOG, 12]),
         (
             HYPERVISOR_EVENT_CHANNEL_OP,
@@ -562,6 +565,11 @@ fn check_rax(regs: &HypercallRegs, rax: u64) {
                 _ => panic!("positive result {v} from {regs:?}"),
             }
         }
+        // VCPUOP_is_up: 0 or 1.
+        HYPERVISOR_VCPU_OP => assert!(
+            regs.arg(0) as u32 == VCPUOP_IS_UP && v == 1,
+            "vcpu_op returned {v} for {regs:?}"
+        ),
         _ => panic!("positive result {v} from {regs:?}"),
     }
 }

@@ -21,6 +21,8 @@ fn set(vm: &mut Vm, vcpu: u32, state: u32) {
 #[test]
 fn runstate_area_follows_the_vcpu_loop() {
     let mut vm = Vm::new(2);
+    // vCPU 1 runs from the start (a secondary that is down stays offline).
+    vm.platform.boot_vcpu(vm.root.token(), 1);
     vm.host.advance(5 * MS);
     set(&mut vm, 1, RUNSTATE_RUNNABLE);
     vm.write_bytes(BUF, &[0xff; 48]);

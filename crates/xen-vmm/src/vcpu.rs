@@ -48,7 +48,8 @@ use crate::error::{Error, Result};
 use crate::hypercall_exit::{decode, HypercallExit};
 use xen_abi::{RUNSTATE_BLOCKED, RUNSTATE_OFFLINE, RUNSTATE_RUNNABLE, RUNSTATE_RUNNING};
 use xen_evtchn::UpcallKind;
-use xen_platform::{MsrWrite, Retry, TscReading, VcpuAccess, Wait};
+use xen_platform::smp::attr;
+use xen_platform::{MsrWrite, Retry, StartSegment, TscReading, VcpuAccess, VcpuStart, Wait};
 
 /// Maximum number of pages the guest may have the VMM add in holes.
 pub const MAX_HOLE_PAGES: u32 = 64;
@@ -167,6 +168,9 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
     // In-kernel irqchip: KVM runs this vCPU (its MP state is not
     // UNINITIALIZED / INIT_RECEIVED), as far as this thread knows.
     let mut started = false;
+    // Coming up (first run, or after `VCPUOP_up`): load the registers of
+    // `VCPUOP_initialise`, if the platform has some for this vCPU.
+    let mut starting = true;
     loop {
         if shared.is_done() {
             return Ok(());
@@ -184,15 +188,24 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
         }
         if !c.online.load(Ordering::Acquire) {
             refresh_time = true;
+            starting = true;
         }
-        // With the in-kernel LAPIC an offline vCPU stays in KVM_RUN, waiting
-        // for INIT/SIPI; without it, its thread sleeps.
+        // Down (`VCPUOP_down`, HLT with interrupts off, or a secondary never
+        // brought up). With the in-kernel LAPIC it stays in KVM_RUN, waiting
+        // for INIT/SIPI (or `VCPUOP_up`, which kicks it); without it, its
+        // thread is parked until `VCPUOP_up`, a pause or the end of the VM.
         if shared.irqchip.is_none() && !c.online.load(Ordering::Acquire) {
             std::thread::park_timeout(Duration::from_millis(50));
             continue;
         }
         let action = {
             let (mut vs, mut t) = shared.vcpus[id as usize].lock(root.token());
+            if c.online.load(Ordering::Acquire) && std::mem::take(&mut starting) {
+                if let Some(s) = shared.platform.take_vcpu_start(&mut t, id) {
+                    load_start(&vs, &s)?;
+                }
+                woken = true;
+            }
             if shared.irqchip.is_some() {
                 sync_mp_state(shared, &vs, &mut t, &mut started)?;
             }
@@ -230,6 +243,68 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
             }
         }
     }
+}
+
+/// A segment a vCPU starts with, as KVM takes it (selector 0; a segment
+/// without P is unusable).
+fn kvm_segment(s: &StartSegment) -> kvm_bindings::kvm_segment {
+    let bit = |b: u16| u8::from(s.attr & b != 0);
+    kvm_bindings::kvm_segment {
+        base: s.base,
+        limit: s.limit,
+        selector: 0,
+        type_: (s.attr & attr::TYPE) as u8,
+        present: bit(attr::P),
+        dpl: ((s.attr >> attr::DPL_SHIFT) & 3) as u8,
+        db: bit(attr::DB),
+        s: bit(attr::S),
+        l: bit(attr::L),
+        g: bit(attr::G),
+        avl: bit(attr::AVL),
+        unusable: u8::from(s.attr & attr::P == 0),
+        padding: 0,
+    }
+}
+
+/// Loads the registers of `VCPUOP_initialise` (checked by the platform) into
+/// a vCPU about to run for the first time: general registers, RIP, RFLAGS,
+/// CR0/3/4, EFER, CS DS SS ES TR as Xen's HVM vCPU context defines them, and
+/// the runnable MP state (a vCPU whose LAPIC waits for INIT/SIPI is started).
+fn load_start(vs: &VcpuState, s: &VcpuStart) -> Result<()> {
+    let [rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi] = s.gprs;
+    let regs = kvm_bindings::kvm_regs {
+        rax,
+        rbx,
+        rcx,
+        rdx,
+        rsi,
+        rdi,
+        rsp,
+        rbp,
+        rip: s.rip,
+        rflags: s.rflags,
+        ..Default::default()
+    };
+    let mut sregs = vs.fd.get_sregs().map_err(Error::kvm("KVM_GET_SREGS"))?;
+    sregs.cs = kvm_segment(&s.cs);
+    sregs.ds = kvm_segment(&s.ds);
+    sregs.ss = kvm_segment(&s.ss);
+    sregs.es = kvm_segment(&s.es);
+    sregs.tr = kvm_segment(&s.tr);
+    sregs.cr0 = s.cr0;
+    sregs.cr3 = s.cr3;
+    sregs.cr4 = s.cr4;
+    sregs.efer = s.efer;
+    vs.fd
+        .set_sregs(&sregs)
+        .map_err(Error::kvm("KVM_SET_SREGS"))?;
+    vs.fd.set_regs(&regs).map_err(Error::kvm("KVM_SET_REGS"))?;
+    vs.fd
+        .set_mp_state(kvm_bindings::kvm_mp_state {
+            mp_state: kvm_bindings::KVM_MP_STATE_RUNNABLE,
+        })
+        .map_err(Error::kvm("KVM_SET_MP_STATE"))?;
+    Ok(())
 }
 
 /// Backs `gpa` with a new page (own KVM slot); false if that is refused.
@@ -310,6 +385,8 @@ fn sync_mp_state(
             if !waiting {
                 log::info!("vCPU {} started by INIT/SIPI", vs.id);
                 c.online.store(true, Ordering::Release);
+                // Up for the platform too (`VCPUOP_is_up`, runstate).
+                shared.platform.boot_vcpu(t, vs.id);
                 shared.platform.set_runstate(t, vs.id, RUNSTATE_RUNNING);
                 *started = true;
             }

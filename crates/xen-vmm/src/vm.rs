@@ -89,6 +89,25 @@ impl XenHost for VmmHost {
         }
     }
 
+    /// Lets the vCPU's thread run: it loads the registers of
+    /// `VCPUOP_initialise` (if any) before it enters the guest.
+    fn vcpu_up(&self, vcpu: u32) -> bool {
+        let Some(c) = self.ctl.get(vcpu as usize) else {
+            return false;
+        };
+        c.online.store(true, Ordering::Release);
+        kick_ctl(c);
+        true
+    }
+
+    /// The vCPU's thread parks once its current exit is handled.
+    fn vcpu_down(&self, vcpu: u32) {
+        if let Some(c) = self.ctl.get(vcpu as usize) {
+            c.online.store(false, Ordering::Release);
+            kick_ctl(c);
+        }
+    }
+
     fn upcall(&self, vcpu: u32, how: UpcallKind) {
         let Some(chip) = &self.irqchip else {
             // The vCPU thread injects it before its next entry.
@@ -133,9 +152,11 @@ impl XenHost for VmmHost {
 pub enum Kernel {
     /// A PVH ELF kernel (file contents).
     Pvh(Vec<u8>),
-    /// A flat binary entered in 64-bit long mode at 1 MiB (all vCPUs start there).
+    /// A flat binary entered in 64-bit long mode at 1 MiB (all vCPUs start there,
+    /// unless [`VmConfig::secondaries_down`]).
     Raw64(Vec<u8>),
-    /// A flat binary entered in 32-bit flat protected mode at 1 MiB (all vCPUs start there).
+    /// A flat binary entered in 32-bit flat protected mode at 1 MiB (all vCPUs start
+    /// there, unless [`VmConfig::secondaries_down`]).
     Raw32(Vec<u8>),
 }
 
@@ -168,6 +189,11 @@ pub struct VmConfig {
     /// The interrupt controller: KVM's in-kernel irqchip (default) or none
     /// (upcalls injected with `KVM_INTERRUPT`). See [`crate::irqchip`].
     pub irqchip: Irqchip,
+    /// The secondary vCPUs of a flat image (`Raw64` / `Raw32`) stay down until
+    /// the guest brings them up (`VCPUOP_initialise` + `VCPUOP_up`), as those of
+    /// a PVH kernel always do. Off by default: every vCPU of a flat image
+    /// starts at its entry point.
+    pub secondaries_down: bool,
 }
 
 impl VmConfig {
@@ -182,6 +208,7 @@ impl VmConfig {
             initrd: None,
             output: Box::new(std::io::stdout()),
             kernel_xen: false,
+            secondaries_down: false,
             name: "xen-vmm-guest".into(),
             console_input: None,
             irqchip: Irqchip::Kernel,
@@ -502,7 +529,7 @@ impl Vm {
             Kernel::Pvh(f) => (boot::pvh::load_pvh(&guest_mem, f, mem_bytes)?, false),
             Kernel::Raw64(img) => (
                 boot::raw64::load_raw(&guest_mem, img, EntryMode::Long64, mem_bytes, start_info)?,
-                true,
+                !config.secondaries_down,
             ),
             Kernel::Raw32(img) => (
                 boot::raw64::load_raw(
@@ -512,7 +539,7 @@ impl Vm {
                     mem_bytes,
                     start_info,
                 )?,
-                true,
+                !config.secondaries_down,
             ),
         };
         let modules = match &config.initrd {
@@ -611,6 +638,13 @@ impl Vm {
             config.output,
         )
         .map_err(|e| Error::Config(format!("Xen platform: {e}")))?;
+        if all_vcpus_start {
+            // The platform's view: these vCPUs are initialised and up.
+            let mut root = vm_lock::Root::new().map_err(|e| Error::Lock(e.to_string()))?;
+            for id in 1..config.vcpus {
+                platform.boot_vcpu(root.token(), id);
+            }
+        }
         let shared = VmShared {
             vm_fd,
             mem,

@@ -380,6 +380,8 @@ fn capture(
                 m.runstate = v.runstate.state.clamp(0, 3) as u32;
                 m.runstate_entry_ns = v.runstate.state_entry_time;
                 m.runstate_time_ns = v.runstate.time;
+                m.initialised = v.initialised;
+                m.start = v.start.as_ref().map(Into::into);
                 if v.period_ns.is_some() {
                     // Stopped timers: due at once after a restore.
                     let next = periodic_next.get(i).copied().flatten();

@@ -210,7 +210,9 @@ fn hostile_arguments_get_errnos() {
     s.g.hcall(24, &[99, 0, ARGS]);
     s.check(ENOSYS, "unknown vcpu op");
     s.g.hcall(24, &[3, 0, 0]);
-    s.check(ENOSYS, "is_up (not implemented)");
+    s.check(1, "is_up of the calling vCPU");
+    s.g.hcall(24, &[3, 7, 0]);
+    s.check(ENOENT, "is_up of a vCPU the domain does not have");
 
     // Scheduler: poll.
     s.g.store64(ARGS + 0x100, PORT_A);

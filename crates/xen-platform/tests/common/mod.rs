@@ -77,6 +77,16 @@ pub enum HostEvent {
         /// Pages.
         count: u64,
     },
+    /// `XenHost::vcpu_up` (answered as [`TestHost::set_smp`] says).
+    VcpuUp {
+        /// vCPU.
+        vcpu: u32,
+    },
+    /// `XenHost::vcpu_down`.
+    VcpuDown {
+        /// vCPU.
+        vcpu: u32,
+    },
     /// `XenHost::populate_pages`.
     Populate {
         /// First page.
@@ -94,6 +104,7 @@ pub struct TestHost {
     clock: AtomicU64,
     events: Sender<HostEvent>,
     balloon: AtomicBool,
+    no_smp: AtomicBool,
 }
 
 impl TestHost {
@@ -105,6 +116,12 @@ impl TestHost {
     /// Moves the clock `ns` ahead.
     pub fn advance(&self, ns: u64) {
         self.clock.fetch_add(ns, Ordering::SeqCst);
+    }
+
+    /// Whether `vcpu_up` succeeds (on by default; off: the default's answer,
+    /// a host that runs no vCPU it did not start itself).
+    pub fn set_smp(&self, on: bool) {
+        self.no_smp.store(!on, Ordering::SeqCst);
     }
 
     /// Whether `release_pages` / `populate_pages` succeed (off: the defaults'
@@ -134,6 +151,15 @@ impl XenHost for TestHost {
     fn release_pages(&self, gpa: u64, count: u64) -> bool {
         let _ = self.events.send(HostEvent::Release { gpa, count });
         self.balloon.load(Ordering::SeqCst)
+    }
+
+    fn vcpu_up(&self, vcpu: u32) -> bool {
+        let _ = self.events.send(HostEvent::VcpuUp { vcpu });
+        !self.no_smp.load(Ordering::SeqCst)
+    }
+
+    fn vcpu_down(&self, vcpu: u32) {
+        let _ = self.events.send(HostEvent::VcpuDown { vcpu });
     }
 
     fn populate_pages(&self, gpa: u64, count: u64) -> bool {
@@ -211,6 +237,7 @@ impl Vm {
             clock: AtomicU64::new(CLOCK_START),
             events: etx,
             balloon: AtomicBool::new(false),
+            no_smp: AtomicBool::new(false),
         });
         let (otx, output) = mpsc::channel();
         let platform = XenPlatform::new(

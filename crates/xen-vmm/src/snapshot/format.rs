@@ -39,8 +39,12 @@ pub const FORMAT_V4: u16 = 4;
 /// `XenState::tot_pages` / `XenState::absent_gfns` (memory reservation; older files read
 /// them as "not recorded" and none).
 pub const FORMAT_V5: u16 = 5;
+/// Format version 6: adds `XenVcpuState::initialised` and `XenVcpuState::start` (SMP
+/// through `VCPUOP_initialise`; older files read them as false, taken from `online`, and
+/// none).
+pub const FORMAT_V6: u16 = 6;
 /// The version this build writes and the newest it reads.
-pub const CURRENT_FORMAT_VERSION: u16 = FORMAT_V5;
+pub const CURRENT_FORMAT_VERSION: u16 = FORMAT_V6;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 48;
 /// Trailer length in bytes.
@@ -62,6 +66,9 @@ pub fn version_map() -> VersionMap {
     map.new_version()
         .set_type_version(XenState::type_id(), 3)
         .set_type_version(GrantState::type_id(), 2);
+    // Version 6: XenVcpuState gains initialised and start.
+    map.new_version()
+        .set_type_version(XenVcpuState::type_id(), 3);
     debug_assert_eq!(map.latest_version(), CURRENT_FORMAT_VERSION);
     map
 }
@@ -248,11 +255,11 @@ mod tests {
         assert!(matches!(
             e,
             Error::UnsupportedVersion {
-                found: 6,
+                found: 7,
                 max: CURRENT_FORMAT_VERSION
             }
         ));
-        assert!(e.to_string().contains("version 6 is not supported"), "{e}");
+        assert!(e.to_string().contains("version 7 is not supported"), "{e}");
         let zero = Header {
             format_version: 0,
             ..header()
@@ -334,7 +341,7 @@ mod tests {
     #[test]
     fn version_map_has_every_version() {
         let m = version_map();
-        assert_eq!(m.latest_version(), 5);
+        assert_eq!(m.latest_version(), 6);
         assert_eq!(m.get_type_version(1, VcpuState::type_id()), 1);
         assert_eq!(m.get_type_version(2, VcpuState::type_id()), 2);
         assert_eq!(m.get_type_version(3, VcpuState::type_id()), 2);
@@ -346,5 +353,7 @@ mod tests {
         assert_eq!(m.get_type_version(5, XenState::type_id()), 3);
         assert_eq!(m.get_type_version(4, GrantState::type_id()), 1);
         assert_eq!(m.get_type_version(5, GrantState::type_id()), 2);
+        assert_eq!(m.get_type_version(5, XenVcpuState::type_id()), 2);
+        assert_eq!(m.get_type_version(6, XenVcpuState::type_id()), 3);
     }
 }

@@ -6,11 +6,11 @@ use std::io::Cursor;
 use vm_memory::{Bytes, GuestAddress};
 
 use super::format::{
-    FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, FORMAT_V5, HEADER_LEN, TRAILER_LEN,
+    FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, FORMAT_V5, FORMAT_V6, HEADER_LEN, TRAILER_LEN,
 };
 use super::kvm_state::{MsrState, XsaveState, LAPIC_REGS_LEN};
 use super::memory::MemoryRegionState;
-use super::xen_state::{PortKind, PortState, XenVcpuState};
+use super::xen_state::{PortKind, PortState, StartSegmentMirror, VcpuStartMirror, XenVcpuState};
 use super::*;
 
 fn sample_state() -> VmSnapshot {
@@ -96,7 +96,7 @@ fn round_trip_through_parse_and_reader() {
     let file = sample_file(&state, CURRENT_FORMAT_VERSION);
     let parsed = parse(&file).unwrap();
     assert_eq!(parsed.state, state);
-    assert_eq!(parsed.header.format_version, FORMAT_V5);
+    assert_eq!(parsed.header.format_version, FORMAT_V6);
     assert_eq!(&parsed.memory[0x8000 + 0x1000..][..11], b"guest bytes");
 
     let reader = SnapshotReader::open(Cursor::new(&file)).unwrap();
@@ -175,6 +175,41 @@ fn v3_file_is_read_without_deferred_ports() {
 }
 
 #[test]
+fn v5_file_is_read_without_initialised_and_start() {
+    let mut state = sample_state();
+    state.xen.vcpus[0].initialised = true;
+    state.xen.vcpus[1].initialised = true;
+    state.xen.vcpus[1].start = Some(VcpuStartMirror {
+        gprs: [1, 2, 3, 4, 5, 6, 7, 8],
+        rip: 0x10_0000,
+        rflags: 2,
+        cr0: 0x8000_0011,
+        cr3: 0x2000,
+        cr4: 0x20,
+        efer: 0x500,
+        segments: [StartSegmentMirror {
+            base: 0,
+            limit: u32::MAX,
+            attr: 0xa9b,
+        }; 5],
+    });
+    let v5 = sample_file(&state, FORMAT_V5);
+    let v6 = sample_file(&state, FORMAT_V6);
+    // v5 lacks initialised (1 byte) per vCPU and start (an Option tag per vCPU, and
+    // 8 * 8 + 6 * 8 + 5 * (8 + 4 + 2) bytes for vCPU 1's).
+    assert_eq!(v5.len() + 2 * 2 + 64 + 48 + 70, v6.len());
+    let parsed = parse(&v5).unwrap();
+    assert_eq!(parsed.header.format_version, FORMAT_V5);
+    let mut expected = state.clone();
+    for v in &mut expected.xen.vcpus {
+        v.initialised = false;
+        v.start = None;
+    }
+    assert_eq!(parsed.state, expected);
+    assert_eq!(parse(&v6).unwrap().state, state);
+}
+
+#[test]
 fn v4_file_is_read_without_grant_v2_and_reservation() {
     let mut state = sample_state();
     state.xen.grant.version = 2;
@@ -201,18 +236,18 @@ fn v4_file_is_read_without_grant_v2_and_reservation() {
 fn newer_unknown_version_is_rejected() {
     let state = sample_state();
     let mut file = sample_file(&state, CURRENT_FORMAT_VERSION);
-    file[8..10].copy_from_slice(&6u16.to_le_bytes());
+    file[8..10].copy_from_slice(&7u16.to_le_bytes());
     let crc = crc64::crc64(0, &file[..40]);
     file[40..48].copy_from_slice(&crc.to_le_bytes());
     let e = parse(&file).unwrap_err();
-    assert!(matches!(e, Error::UnsupportedVersion { found: 6, max: 5 }));
+    assert!(matches!(e, Error::UnsupportedVersion { found: 7, max: 6 }));
     assert_eq!(
         e.to_string(),
-        "snapshot format version 6 is not supported (this build reads 1..=5)"
+        "snapshot format version 7 is not supported (this build reads 1..=6)"
     );
     assert!(SnapshotReader::open(Cursor::new(&file)).is_err());
     assert!(matches!(
-        state.encode(6),
+        state.encode(7),
         Err(Error::UnsupportedVersion { .. })
     ));
 }

@@ -138,9 +138,103 @@ pub struct XenVcpuState {
     pub runstate_entry_ns: u64,
     /// The vCPU was brought up (PVH secondaries start down).
     pub online: bool,
+    /// The vCPU has a context (Xen's `is_initialised`: `VCPUOP_initialise` was done, or
+    /// it ran from boot), whether up or not. Added in format version 6 (older files:
+    /// false, taken from `online`).
+    #[version(start = 3, default_fn = "default_initialised")]
+    pub initialised: bool,
+    /// Registers given by `VCPUOP_initialise` that the vCPU has not started with yet.
+    /// Added in format version 6 (older files: none).
+    #[version(start = 3, default_fn = "default_start")]
+    pub start: Option<VcpuStartMirror>,
+}
+
+/// A segment of a vCPU's start state (mirror of `xen_platform::StartSegment`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Versionize)]
+pub struct StartSegmentMirror {
+    /// Base.
+    pub base: u64,
+    /// Limit in bytes.
+    pub limit: u32,
+    /// Attributes (Xen's packed format).
+    pub attr: u16,
+}
+
+/// The registers a vCPU starts with after `VCPUOP_initialise` (mirror of
+/// `xen_platform::VcpuStart`; checked again by the platform on restore).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Versionize)]
+pub struct VcpuStartMirror {
+    /// RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI.
+    pub gprs: [u64; 8],
+    /// RIP.
+    pub rip: u64,
+    /// RFLAGS.
+    pub rflags: u64,
+    /// CR0.
+    pub cr0: u64,
+    /// CR3.
+    pub cr3: u64,
+    /// CR4.
+    pub cr4: u64,
+    /// EFER.
+    pub efer: u64,
+    /// CS, DS, SS, ES, TR.
+    pub segments: [StartSegmentMirror; 5],
+}
+
+impl From<&xen_platform::VcpuStart> for VcpuStartMirror {
+    fn from(s: &xen_platform::VcpuStart) -> Self {
+        let seg = |g: &xen_platform::StartSegment| StartSegmentMirror {
+            base: g.base,
+            limit: g.limit,
+            attr: g.attr,
+        };
+        VcpuStartMirror {
+            gprs: s.gprs,
+            rip: s.rip,
+            rflags: s.rflags,
+            cr0: s.cr0,
+            cr3: s.cr3,
+            cr4: s.cr4,
+            efer: s.efer,
+            segments: [seg(&s.cs), seg(&s.ds), seg(&s.ss), seg(&s.es), seg(&s.tr)],
+        }
+    }
+}
+
+impl From<&VcpuStartMirror> for xen_platform::VcpuStart {
+    fn from(m: &VcpuStartMirror) -> Self {
+        let [cs, ds, ss, es, tr] = m.segments.map(|g| xen_platform::StartSegment {
+            base: g.base,
+            limit: g.limit,
+            attr: g.attr,
+        });
+        xen_platform::VcpuStart {
+            gprs: m.gprs,
+            rip: m.rip,
+            rflags: m.rflags,
+            cr0: m.cr0,
+            cr3: m.cr3,
+            cr4: m.cr4,
+            efer: m.efer,
+            cs,
+            ds,
+            ss,
+            es,
+            tr,
+        }
+    }
 }
 
 impl XenVcpuState {
+    fn default_initialised(_source_version: u16) -> bool {
+        false
+    }
+
+    fn default_start(_source_version: u16) -> Option<VcpuStartMirror> {
+        None
+    }
+
     fn default_runstate(_source_version: u16) -> u32 {
         0
     }
@@ -915,7 +1009,7 @@ impl XenState {
             x.tot_pages = self.tot_pages;
         }
         x.absent = self.absent_gfns.iter().copied().collect();
-        for (v, s) in x.vcpus.iter_mut().zip(&self.vcpus) {
+        for (i, (v, s)) in x.vcpus.iter_mut().zip(&self.vcpus).enumerate() {
             v.vcpu_info = s.vcpu_info_gpa;
             v.upcall_vector = (s.upcall_vector != 0).then_some(s.upcall_vector);
             v.singleshot_ns = s.timer_deadline_ns;
@@ -925,6 +1019,12 @@ impl XenState {
                 state_entry_time: s.runstate_entry_ns,
                 time: s.runstate_time_ns,
             };
+            // Up as the vCPU threads were. Initialised as saved; files before
+            // format 6 know only vCPU 0 and those up (not the fresh VM's view:
+            // it may have started every vCPU of a flat image).
+            v.up = s.online;
+            v.initialised = s.initialised || s.online || i == 0;
+            v.start = s.start.as_ref().map(Into::into);
         }
     }
 }

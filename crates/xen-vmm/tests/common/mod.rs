@@ -206,15 +206,20 @@ impl Run {
 
 /// Builds and runs a VM with `kernel`, failing the test after `limit`.
 pub fn run_vm(kernel: Kernel, vcpus: u32, limit: Duration) -> Run {
-    run_vm_with(kernel, vcpus, limit, Irqchip::default())
+    run_vm_with(kernel, vcpus, limit, |_| {})
 }
 
-/// [`run_vm`] with the interrupt controller `irqchip`.
-pub fn run_vm_with(kernel: Kernel, vcpus: u32, limit: Duration, irqchip: Irqchip) -> Run {
+/// [`run_vm`] with the configuration changed by `f` first.
+pub fn run_vm_with(
+    kernel: Kernel,
+    vcpus: u32,
+    limit: Duration,
+    f: impl FnOnce(&mut VmConfig),
+) -> Run {
     let (tx, rx) = mpsc::channel();
     let mut cfg = VmConfig::new(kernel);
     cfg.vcpus = vcpus;
-    cfg.irqchip = irqchip;
+    f(&mut cfg);
     cfg.output = Box::new(Capture(tx));
     let vm = Vm::new(cfg).expect("VM creation");
     let (done_tx, done_rx) = mpsc::channel();
@@ -257,7 +262,7 @@ pub fn run64_with(image: Vec<u8>, vcpus: u32, irqchip: Irqchip) -> Run {
         Kernel::Raw64(image),
         vcpus,
         Duration::from_secs(30),
-        irqchip,
+        |c| c.irqchip = irqchip,
     )
 }
 
