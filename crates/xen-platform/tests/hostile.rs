@@ -47,10 +47,7 @@ fn unknown_hypercalls_are_enosys() {
 fn unknown_sub_ops_are_enosys() {
     let mut vm = Vm::new(1);
     for (nr, cmds) in [
-        (
-            HYPERVISOR_XEN_VERSION,
-            vec![99, 12, 100],
-        ),
+        (HYPERVISOR_XEN_VERSION, vec![99, 12, 100]),
         (
             HYPERVISOR_MEMORY_OP,
             vec![99, XENMEM_INCREASE_RESERVATION, XENMEM_ADD_TO_PHYSMAP_BATCH],
@@ -60,10 +57,7 @@ fn unknown_sub_ops_are_enosys() {
             vec![99, HVMOP_GET_TIME, HVMOP_PAGETABLE_DYING],
         ),
         (HYPERVISOR_VCPU_OP, vec![99, VCPUOP_INITIALISE, VCPUOP_UP]),
-        (
-            HYPERVISOR_SCHED_OP,
-            vec![99, SCHEDOP_WATCHDOG, 12],
-        ),
+        (HYPERVISOR_SCHED_OP, vec![99, SCHEDOP_WATCHDOG, 12]),
         (
             HYPERVISOR_EVENT_CHANNEL_OP,
             vec![99, EVTCHNOP_INIT_CONTROL, EVTCHNOP_EXPAND_ARRAY],
