@@ -34,8 +34,11 @@ pub const FORMAT_V3: u16 = 3;
 /// Format version 4: adds `XenState::deferred_ports` (events sent before shared_info was
 /// placed, kept by xen-evtchn; older files read it empty).
 pub const FORMAT_V4: u16 = 4;
+/// Format version 5: adds `XenState::fifo` (FIFO event channels: control blocks, event
+/// array, queue tails, priorities; older files read it as `None`, the 2-level ABI).
+pub const FORMAT_V5: u16 = 5;
 /// The version this build writes and the newest it reads.
-pub const CURRENT_FORMAT_VERSION: u16 = FORMAT_V4;
+pub const CURRENT_FORMAT_VERSION: u16 = FORMAT_V5;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 48;
 /// Trailer length in bytes.
@@ -53,6 +56,8 @@ pub fn version_map() -> VersionMap {
         .set_type_version(XenVcpuState::type_id(), 2);
     // Version 4: XenState gains deferred_ports.
     map.new_version().set_type_version(XenState::type_id(), 2);
+    // Version 5: XenState gains fifo.
+    map.new_version().set_type_version(XenState::type_id(), 3);
     debug_assert_eq!(map.latest_version(), CURRENT_FORMAT_VERSION);
     map
 }
@@ -239,11 +244,11 @@ mod tests {
         assert!(matches!(
             e,
             Error::UnsupportedVersion {
-                found: 5,
+                found: 6,
                 max: CURRENT_FORMAT_VERSION
             }
         ));
-        assert!(e.to_string().contains("version 5 is not supported"), "{e}");
+        assert!(e.to_string().contains("version 6 is not supported"), "{e}");
         let zero = Header {
             format_version: 0,
             ..header()
@@ -325,7 +330,7 @@ mod tests {
     #[test]
     fn version_map_has_every_version() {
         let m = version_map();
-        assert_eq!(m.latest_version(), 4);
+        assert_eq!(m.latest_version(), 5);
         assert_eq!(m.get_type_version(1, VcpuState::type_id()), 1);
         assert_eq!(m.get_type_version(2, VcpuState::type_id()), 2);
         assert_eq!(m.get_type_version(3, VcpuState::type_id()), 2);
@@ -334,5 +339,6 @@ mod tests {
         assert_eq!(m.get_type_version(4, XenVcpuState::type_id()), 2);
         assert_eq!(m.get_type_version(3, XenState::type_id()), 1);
         assert_eq!(m.get_type_version(4, XenState::type_id()), 2);
+        assert_eq!(m.get_type_version(5, XenState::type_id()), 3);
     }
 }

@@ -4,7 +4,9 @@ use std::io::Cursor;
 
 use vm_memory::{Bytes, GuestAddress};
 
-use super::format::{FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, HEADER_LEN, TRAILER_LEN};
+use super::format::{
+    FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, FORMAT_V5, HEADER_LEN, TRAILER_LEN,
+};
 use super::kvm_state::{MsrState, XsaveState, LAPIC_REGS_LEN};
 use super::memory::MemoryRegionState;
 use super::xen_state::{PortKind, PortState, XenVcpuState};
@@ -92,7 +94,7 @@ fn round_trip_through_parse_and_reader() {
     let file = sample_file(&state, CURRENT_FORMAT_VERSION);
     let parsed = parse(&file).unwrap();
     assert_eq!(parsed.state, state);
-    assert_eq!(parsed.header.format_version, FORMAT_V4);
+    assert_eq!(parsed.header.format_version, FORMAT_V5);
     assert_eq!(&parsed.memory[0x8000 + 0x1000..][..11], b"guest bytes");
 
     let reader = SnapshotReader::open(Cursor::new(&file)).unwrap();
@@ -146,6 +148,36 @@ fn v2_file_is_read_with_runstate_defaulted() {
 }
 
 #[test]
+fn v4_file_is_read_without_fifo_state() {
+    let mut state = sample_state();
+    state.xen.fifo = Some(super::xen_state::FifoMirror {
+        vcpus: vec![
+            super::xen_state::FifoVcpuMirror {
+                control_gfn: Some(0x20),
+                control_offset: 0,
+                tails: vec![0; 16],
+            },
+            super::xen_state::FifoVcpuMirror {
+                tails: vec![0; 16],
+                ..Default::default()
+            },
+        ],
+        event_array: vec![0x21],
+        ..Default::default()
+    });
+    state.validate().unwrap();
+    let v4 = sample_file(&state, FORMAT_V4);
+    let v5 = sample_file(&state, FORMAT_V5);
+    assert!(v4.len() < v5.len());
+    let parsed = parse(&v4).unwrap();
+    assert_eq!(parsed.header.format_version, FORMAT_V4);
+    let mut expected = state.clone();
+    expected.xen.fifo = None;
+    assert_eq!(parsed.state, expected);
+    assert_eq!(parse(&v5).unwrap().state, state);
+}
+
+#[test]
 fn v3_file_is_read_without_deferred_ports() {
     let mut state = sample_state();
     state.xen.deferred_ports = vec![3, 4];
@@ -173,18 +205,18 @@ fn v3_file_is_read_without_deferred_ports() {
 fn newer_unknown_version_is_rejected() {
     let state = sample_state();
     let mut file = sample_file(&state, CURRENT_FORMAT_VERSION);
-    file[8..10].copy_from_slice(&5u16.to_le_bytes());
+    file[8..10].copy_from_slice(&6u16.to_le_bytes());
     let crc = crc64::crc64(0, &file[..40]);
     file[40..48].copy_from_slice(&crc.to_le_bytes());
     let e = parse(&file).unwrap_err();
-    assert!(matches!(e, Error::UnsupportedVersion { found: 5, max: 4 }));
+    assert!(matches!(e, Error::UnsupportedVersion { found: 6, max: 5 }));
     assert_eq!(
         e.to_string(),
-        "snapshot format version 5 is not supported (this build reads 1..=4)"
+        "snapshot format version 6 is not supported (this build reads 1..=5)"
     );
     assert!(SnapshotReader::open(Cursor::new(&file)).is_err());
     assert!(matches!(
-        state.encode(5),
+        state.encode(6),
         Err(Error::UnsupportedVersion { .. })
     ));
 }
