@@ -236,12 +236,14 @@ fn priorities_use_their_own_queues() {
     e.set_priority(t, lo, 15).unwrap();
     e.set_pending(t, lo).unwrap();
     assert_eq!(head(&vm, 1, 15), lo);
-    assert_eq!(c.drain(&vm, 1, 15), vec![lo]);
-    // The old queue (7) forgot its tail `lo`: a new event there is its head.
+    // The old queue (7) forgot its tail `lo` (now linked on queue 15): a new event there
+    // is its head, not linked behind `lo` (which would corrupt queue 15).
     e.set_priority(t, hi, 7).unwrap();
     e.set_pending(t, hi).unwrap();
     assert_eq!(head(&vm, 1, 7), hi);
     assert_eq!(word(&vm, lo) & LINK, 0);
+    assert_eq!(c.drain(&vm, 1, 15), vec![lo]);
+    assert_eq!(c.drain(&vm, 1, 7), vec![hi]);
 }
 
 #[test]
