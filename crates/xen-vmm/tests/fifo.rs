@@ -185,3 +185,99 @@ fn fifo_ipis_priorities_masking_and_timer_in_a_64bit_guest() {
         "consumed in order"
     );
 }
+
+// ---- 32-bit flat guest --------------------------------------------------------------------
+
+fn copy32_32(g: &mut Guest, from: u64, to: u64) {
+    g.a.mov(ecx, from as u32).unwrap();
+    g.a.mov(eax, dword_ptr(ecx)).unwrap();
+    g.a.mov(ecx, to as u32).unwrap();
+    g.a.mov(dword_ptr(ecx), eax).unwrap();
+}
+
+/// As [`consume`], with 32-bit registers (list index in ebp).
+fn consume32(g: &mut Guest, q: u32) {
+    let mut top = g.a.create_label();
+    let mut done = g.a.create_label();
+    g.a.mov(ecx, (CB + 8 + 4 * u64::from(q)) as u32).unwrap();
+    g.a.mov(esi, dword_ptr(ecx)).unwrap();
+    g.a.set_label(&mut top).unwrap();
+    g.a.test(esi, esi).unwrap();
+    g.a.jz(done).unwrap();
+    g.a.mov(edi, ARR as u32).unwrap();
+    g.a.lea(edi, ptr(edi + esi * 4)).unwrap();
+    g.a.xor(eax, eax).unwrap();
+    g.a.xchg(dword_ptr(edi), eax).unwrap();
+    g.a.mov(ecx, LIST as u32).unwrap();
+    g.a.mov(dword_ptr(ecx + ebp * 4), esi).unwrap();
+    g.a.inc(ebp).unwrap();
+    g.a.mov(esi, eax).unwrap();
+    g.a.and(esi, LINK_MASK).unwrap();
+    g.a.jmp(top).unwrap();
+    g.a.set_label(&mut done).unwrap();
+    g.a.mov(ecx, CB as u32).unwrap();
+    g.a.lock().btr(dword_ptr(ecx), q).unwrap();
+    g.a.mov(ecx, SHINFO as u32).unwrap();
+    g.a.mov(byte_ptr(ecx), 0u32).unwrap();
+}
+
+#[test]
+fn fifo_ipis_priorities_and_masking_in_a_32bit_flat_guest() {
+    if !require_kvm() {
+        return;
+    }
+    let mut g = Guest::new32();
+    g.hypercall_page();
+    g.map_shared_info(SHINFO);
+    g.a.xor(ebp, ebp).unwrap();
+    g.store64(ARGS, CB >> 12);
+    g.store64(ARGS + 8, 0);
+    g.store64(ARGS + 16, 0);
+    g.hcall(32, &[11, ARGS]); // EVTCHNOP_init_control
+    g.store_result(R);
+    copy32_32(&mut g, ARGS + 16, R + 0x100);
+    g.store64(ARGS + 0x20, ARR >> 12);
+    g.hcall(32, &[12, ARGS + 0x20]); // EVTCHNOP_expand_array
+    g.store_result(R + 8);
+    for i in 0..3 {
+        g.store64(ARGS + 0x40, 0);
+        g.hcall(32, &[7, ARGS + 0x40]); // EVTCHNOP_bind_ipi
+        copy32_32(&mut g, ARGS + 0x44, PORTS + 8 * i);
+    }
+    copy32_32(&mut g, PORTS + 0x10, ARGS + 0xa0);
+    g.store32(ARGS + 0xa4, 0);
+    g.hcall(32, &[13, ARGS + 0xa0]); // EVTCHNOP_set_priority(p2, 0)
+    g.store_result(R + 0x18);
+    // Mask p1 before the sends: it stays off the queue.
+    g.a.mov(ecx, PORTS as u32 + 8).unwrap();
+    g.a.mov(eax, dword_ptr(ecx)).unwrap();
+    g.a.mov(ecx, ARR as u32).unwrap();
+    g.a.lock().or(dword_ptr(ecx + eax * 4), 1 << 30).unwrap();
+    for i in 0..3 {
+        copy32_32(&mut g, PORTS + 8 * i, ARGS + 0xc0);
+        g.hcall(32, &[4, ARGS + 0xc0]); // EVTCHNOP_send
+        g.store_result(R + 0x20 + 8 * i);
+    }
+    copy32_32(&mut g, CB, R + 0x120);
+    consume32(&mut g, 0);
+    consume32(&mut g, 7);
+    copy32_32(&mut g, PORTS + 8, ARGS + 0xe0);
+    g.hcall(32, &[9, ARGS + 0xe0]); // EVTCHNOP_unmask(p1): linked now
+    g.store_result(R + 0x48);
+    consume32(&mut g, 7);
+    g.a.mov(ecx, R as u32 + 0x160).unwrap();
+    g.a.mov(dword_ptr(ecx), ebp).unwrap();
+    g.shutdown(0);
+
+    let r = run32(g.assemble(), 1);
+    assert_eq!(r.reason, ExitReason::Shutdown(0), "{}", r.output);
+    for off in [0, 8, 0x18, 0x20, 0x28, 0x30, 0x48] {
+        assert_eq!(r.u32(R + off), 0, "hypercall result at +{off:#x}");
+    }
+    assert_eq!(r.u32(R + 0x100) & 0xff, 17, "link_bits");
+    let p: Vec<u32> = (0..3).map(|i| r.u32(PORTS + 8 * i)).collect();
+    assert_eq!(r.u32(R + 0x120), 1 << 7 | 1, "ready: queues 0 and 7");
+    let n = r.u32(R + 0x160);
+    let list: Vec<u32> = (0..n).map(|i| r.u32(LIST + 4 * u64::from(i))).collect();
+    assert_eq!(list, vec![p[2], p[0], p[1]], "consumed in order");
+}
