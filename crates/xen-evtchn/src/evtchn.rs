@@ -1538,7 +1538,8 @@ where
         let ready = self
             .pages
             .with_shared_info(&mut t, snap, |sh, t0| -> Result<bool> {
-                for &p in ports {
+                // FIFO: 2-level bits left from before the switch do not count.
+                for &p in ports.iter().filter(|_| !self.fifo.is_active()) {
                     if sh.test_bit(w, w.shinfo_evtchn_pending(), p)? {
                         return Ok(true);
                     }

@@ -322,6 +322,14 @@ fn switching_keeps_pending_2_level_events() {
     assert_eq!(head(&vm, 1, 7), v);
     assert_eq!(word(&vm, a), 0);
     assert_eq!((vm.sink.raises(0), vm.sink.raises(1)), (1, 1));
+    // Consumed on FIFO, `b` is no longer pending, whatever its old 2-level bit says.
+    let mut c = Consumer::default();
+    assert_eq!(c.drain(&vm, 0, 7), vec![b]);
+    wr(&vm, SHINFO, 0); // evtchn_upcall_pending of vCPU 0
+    assert!(pending(&vm, b), "the 2-level bit is left as it was");
+    assert!(!e.is_pending(t, b).unwrap());
+    assert!(!e.poll_begin(t, 0, &[b]).unwrap());
+    e.poll_end(0);
 }
 
 #[test]
