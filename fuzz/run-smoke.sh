@@ -19,7 +19,7 @@ if ! [[ "$secs" =~ ^[0-9]+$ ]] || [ "$secs" -eq 0 ]; then
 fi
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(hypercall_dispatch evtchn_ops snapshot_load)
+    targets=(hypercall_dispatch evtchn_ops snapshot_load xenstore_ring console_ring)
 fi
 
 skip() {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Fuzz target: arbitrary sequences of event-channel operations on real guest memory.
 //!
 //! The guest side (`EVTCHNOP_*` with guest-chosen ports, vCPUs, VIRQs, PIRQs and domain

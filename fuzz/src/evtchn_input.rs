@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Input layout of the `evtchn_ops` target.
 //!
 //! Header (4 bytes):

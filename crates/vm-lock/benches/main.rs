@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Uncontended lock/unlock: `OrderedMutex` against `std::sync::Mutex`.
 
 use std::hint::black_box;

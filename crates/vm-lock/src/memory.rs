@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! [`MemoryMap`]: the guest memory map with a typed read section and `synchronize`.
 //!
 //! Built on [`vm_memory::GuestMemoryAtomic`] (an `arc-swap` of the map): readers take a
@@ -5,6 +6,15 @@
 //! [`SlotsLock`] and retire the old one; [`MemoryMap::synchronize`]
 //! waits until no reader holds a retired map (an RCU grace period, like
 //! `synchronize_srcu(&kvm->srcu)`).
+//!
+//! The map is only ever replaced through [`MemoryMap::replace`]: the underlying
+//! `GuestMemoryAtomic` is not handed out (except to tests, with the `test-util` feature), so no
+//! code can swap the map without the [`SlotsLock`] and the generation bump that page caches rely
+//! on, nor hold a raw snapshot across [`MemoryMap::synchronize`].
+//!
+//! Each `MemoryMap` (with its clones) has an identity, [`MapId`]; every read section records the
+//! map it came from, so an operation handed another VM's section can refuse it
+//! ([`MemoryMap::check`]).
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -15,6 +25,8 @@ use std::time::Duration;
 
 use vm_memory::{GuestAddressSpace, GuestMemory, GuestMemoryAtomic, GuestMemoryLoadGuard};
 
+use crate::error::Error;
+use crate::held;
 use crate::level::{MemRead, SlotsLock};
 use crate::mutex::OrderedMutex;
 use crate::relation::{Level, LockAfter, MayWaitForReaders};
@@ -28,6 +40,25 @@ struct Shared<M> {
     retired: Mutex<Vec<Weak<M>>>,
     /// Bumped after each `replace`.
     generation: AtomicU64,
+    /// This map's identity.
+    id: MapId,
+}
+
+/// The identity of a [`MemoryMap`] (shared by its clones): read sections record it, so an
+/// operation can check that a section belongs to the map (the VM) it works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MapId(u64);
+
+impl MapId {
+    fn next() -> MapId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        MapId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The id as a number (never 0).
+    pub fn get(self) -> u64 {
+        self.0
+    }
 }
 
 /// The guest memory map: a shared, replaceable `M` with a typed read section.
@@ -45,36 +76,55 @@ pub struct MemoryMap<M: GuestMemory> {
 pub struct MemReadGuard<'a, M: GuestMemory> {
     snapshot: GuestMemoryLoadGuard<M>,
     generation: u64,
+    map: MapId,
     _marker: PhantomData<(&'a (), *const ())>,
 }
 
 impl<M: GuestMemory> MemoryMap<M> {
     /// Makes a memory map starting with `map`.
     pub fn new(map: M) -> Self {
-        Self::from_atomic(GuestMemoryAtomic::new(map))
-    }
-
-    /// Wraps an existing `GuestMemoryAtomic`.
-    ///
-    /// Replacements must then go through [`MemoryMap::replace`] (of this `MemoryMap` or its
-    /// clones) for `synchronize` and `generation` to see them.
-    pub fn from_atomic(atomic: GuestMemoryAtomic<M>) -> Self {
         MemoryMap {
-            atomic,
+            atomic: GuestMemoryAtomic::new(map),
             shared: Arc::new(Shared {
                 slots: OrderedMutex::new(()),
                 retired: Mutex::new(Vec::new()),
                 generation: AtomicU64::new(0),
+                id: MapId::next(),
             }),
         }
     }
 
-    /// The underlying `GuestMemoryAtomic`, to hand to vm-memory APIs.
+    /// The underlying `GuestMemoryAtomic`, for tests that poke guest memory as the guest would
+    /// (feature `test-util`; never enable it in a VMM).
     ///
-    /// Snapshots taken through it directly are outside the lock order: `synchronize` waits for
-    /// them too, so never hold one across a `synchronize` on the same thread.
+    /// A bypass of the lock order: a snapshot taken through it is a reader `synchronize` waits
+    /// for (never hold one across a `synchronize` on the same thread), and a map replaced
+    /// through it skips the `SlotsLock` and the generation bump.
+    #[cfg(feature = "test-util")]
     pub fn atomic(&self) -> &GuestMemoryAtomic<M> {
         &self.atomic
+    }
+
+    /// This map's identity (the same for all its clones).
+    pub fn id(&self) -> MapId {
+        self.shared.id
+    }
+
+    /// Whether `section` is a read section of this map (or of a clone of it).
+    pub fn owns(&self, section: &MemReadGuard<'_, M>) -> bool {
+        section.map == self.shared.id
+    }
+
+    /// [`MemoryMap::owns`] as a `Result`, for operations that take a caller's read section.
+    ///
+    /// # Errors
+    /// [`Error::ForeignReadSection`] if `section` belongs to another map.
+    pub fn check(&self, section: &MemReadGuard<'_, M>) -> Result<(), Error> {
+        if self.owns(section) {
+            Ok(())
+        } else {
+            Err(Error::ForeignReadSection)
+        }
     }
 
     /// Enters a read section: a snapshot of the current map and the [`MemRead`] token.
@@ -89,14 +139,17 @@ impl<M: GuestMemory> MemoryMap<M> {
         MemRead: LockAfter<P>,
     {
         let _ = token;
+        held::check::<MemRead>();
         // Generation first, then the map: `replace` stores the map before bumping the
         // generation, so the snapshot is at least as new as `generation` says.
         let generation = self.shared.generation.load(Ordering::Acquire);
         let snapshot = self.atomic.memory();
+        held::push::<MemRead>(1, false);
         (
             MemReadGuard {
                 snapshot,
                 generation,
+                map: self.shared.id,
                 _marker: PhantomData,
             },
             Token::new(),
@@ -143,6 +196,7 @@ impl<M: GuestMemory> MemoryMap<M> {
     /// or could be waiting for a lock this thread holds).
     pub fn synchronize<P: MayWaitForReaders>(&self, token: &mut Token<'_, P>) {
         let _ = token;
+        held::assert_at_most(SlotsLock::RANK, "MemoryMap::synchronize");
         let mut waiting: Vec<Weak<M>> = {
             let mut retired = self.lock_retired();
             retired.retain(|w| w.strong_count() > 0);
@@ -192,6 +246,7 @@ impl<M: GuestMemory> Clone for MemoryMap<M> {
 impl<M: GuestMemory> fmt::Debug for MemoryMap<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryMap")
+            .field("id", &self.shared.id)
             .field("generation", &self.generation())
             .finish_non_exhaustive()
     }
@@ -202,6 +257,18 @@ impl<M: GuestMemory> MemReadGuard<'_, M> {
     /// new). A cache built from this snapshot is stale once [`MemoryMap::generation`] differs.
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// The identity of the map this section reads ([`MemoryMap::id`]).
+    pub fn map_id(&self) -> MapId {
+        self.map
+    }
+}
+
+#[cfg(debug_assertions)]
+impl<M: GuestMemory> Drop for MemReadGuard<'_, M> {
+    fn drop(&mut self) {
+        held::pop::<MemRead>(false);
     }
 }
 
@@ -215,6 +282,7 @@ impl<M: GuestMemory> Deref for MemReadGuard<'_, M> {
 impl<M: GuestMemory> fmt::Debug for MemReadGuard<'_, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemReadGuard")
+            .field("map", &self.map)
             .field("generation", &self.generation)
             .finish_non_exhaustive()
     }
@@ -242,6 +310,22 @@ mod tests {
         *x = snap.read_obj(GuestAddress(0x10)).unwrap();
         assert_eq!(*x, 0xdead_beef);
         assert_eq!(snap.last_addr(), GuestAddress(0xfff));
+    }
+
+    #[test]
+    fn sections_know_their_map() {
+        let a = MemoryMap::new(map(0x1000));
+        let a2 = a.clone();
+        let b = MemoryMap::new(map(0x1000));
+        assert_eq!(a.id(), a2.id());
+        assert_ne!(a.id(), b.id());
+        let mut root = Root::new().unwrap();
+        let (snap, _t) = a2.read(root.token());
+        assert_eq!(snap.map_id(), a.id());
+        assert!(a.owns(&snap) && a2.owns(&snap));
+        assert!(!b.owns(&snap));
+        assert_eq!(a.check(&snap), Ok(()));
+        assert_eq!(b.check(&snap), Err(Error::ForeignReadSection));
     }
 
     #[test]

@@ -1,12 +1,19 @@
-//! [`OrderedMutex`]: a `std::sync::Mutex` with a lock level, and [`lock_all_vcpus`].
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+//! [`OrderedMutex`]: a `std::sync::Mutex` with a lock level, [`lock_all_vcpus`] and
+//! [`OrderedMutex::lock_both`].
 
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
-use crate::level::{VcpuMutex, VmLock};
-use crate::relation::{Level, LockAfter};
+use crate::block::Paused;
+use crate::error::Error;
+use crate::held;
+use crate::level::VcpuMutex;
+use crate::relation::{Level, LockAfter, MayLockAllVcpus};
 use crate::token::Token;
 
 /// A mutex at lock level `L`.
@@ -20,10 +27,35 @@ pub struct OrderedMutex<L: Level, T: ?Sized> {
 }
 
 /// Guard of an [`OrderedMutex`]; derefs to `T`. Unlocks on drop.
+///
+/// Same size as `std::sync::MutexGuard` in release builds (in debug builds it also records
+/// whether it was taken out of order, for the runtime check of [`crate::held`]).
 #[must_use = "if unused the mutex unlocks at once"]
 pub struct OrderedMutexGuard<'a, L: Level, T: ?Sized> {
     _level: PhantomData<fn() -> L>,
     guard: MutexGuard<'a, T>,
+    #[cfg(debug_assertions)]
+    unordered: bool,
+}
+
+impl<'a, L: Level, T: ?Sized> OrderedMutexGuard<'a, L, T> {
+    /// Wraps a std guard just taken (and recorded by the runtime check).
+    fn wrap(guard: MutexGuard<'a, T>, unordered: bool) -> Self {
+        let _ = unordered;
+        OrderedMutexGuard {
+            _level: PhantomData,
+            guard,
+            #[cfg(debug_assertions)]
+            unordered,
+        }
+    }
+}
+
+#[cfg(debug_assertions)]
+impl<L: Level, T: ?Sized> Drop for OrderedMutexGuard<'_, L, T> {
+    fn drop(&mut self) {
+        held::pop::<L>(self.unordered);
+    }
 }
 
 impl<L: Level, T> OrderedMutex<L, T> {
@@ -44,6 +76,18 @@ impl<L: Level, T> OrderedMutex<L, T> {
 }
 
 impl<L: Level, T: ?Sized> OrderedMutex<L, T> {
+    fn lock_inner(&self) -> MutexGuard<'_, T> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn try_lock_inner(&self) -> Option<MutexGuard<'_, T>> {
+        match self.inner.try_lock() {
+            Ok(g) => Some(g),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
     /// Locks the mutex, blocking until it is free.
     ///
     /// `token` proves the innermost level this thread holds is `P`, which must come before `L`.
@@ -56,14 +100,10 @@ impl<L: Level, T: ?Sized> OrderedMutex<L, T> {
         L: LockAfter<P>,
     {
         let _ = token;
-        let guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        (
-            OrderedMutexGuard {
-                _level: PhantomData,
-                guard,
-            },
-            Token::new(),
-        )
+        held::check::<L>();
+        let guard = self.lock_inner();
+        held::push::<L>(1, false);
+        (OrderedMutexGuard::wrap(guard, false), Token::new())
     }
 
     /// Locks the mutex if it is free, without blocking; `None` if it is held.
@@ -75,23 +115,81 @@ impl<L: Level, T: ?Sized> OrderedMutex<L, T> {
         L: LockAfter<P>,
     {
         let _ = token;
-        let guard = match self.inner.try_lock() {
-            Ok(g) => g,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return None,
-        };
-        Some((
-            OrderedMutexGuard {
-                _level: PhantomData,
-                guard,
-            },
-            Token::new(),
-        ))
+        held::check::<L>();
+        let guard = self.try_lock_inner()?;
+        held::push::<L>(1, false);
+        Some((OrderedMutexGuard::wrap(guard, false), Token::new()))
+    }
+
+    /// Locks the mutex if it is free, *whatever this thread holds* (even a later level, or
+    /// another lock of level `L`); `None` if it is held. Never blocks.
+    ///
+    /// A try-lock cannot deadlock, so the order does not apply to it; in exchange it gives no
+    /// token, and the guard keeps `token` (and every token it came from) *shared*-borrowed:
+    /// while the guard lives this thread cannot lock anything else, wait for readers or block,
+    /// so it never waits while holding a lock out of order.
+    pub fn try_lock_unordered<'a, P: Level>(
+        &'a self,
+        token: &'a Token<'_, P>,
+    ) -> Option<OrderedMutexGuard<'a, L, T>> {
+        let _ = token;
+        let guard = self.try_lock_inner()?;
+        held::push::<L>(1, true);
+        Some(OrderedMutexGuard::wrap(guard, true))
     }
 
     /// Mutable access without locking (the `&mut` proves no one else holds it).
     pub fn get_mut(&mut self) -> &mut T {
         self.inner.get_mut().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Locks two mutexes of the same level, in address order (whatever the argument order), and
+    /// returns their guards in argument order with the token of level `L`.
+    ///
+    /// The only way to hold two locks of one level at once besides [`lock_all_vcpus`]: every
+    /// thread that holds two takes them lowest address first, so no two threads wait for each
+    /// other. (The vCPUs of [`lock_all_vcpus`] are a slice: index order is address order too.)
+    ///
+    /// # Errors
+    /// [`Error::SameLock`] if `first` and `second` are the same mutex (it would deadlock).
+    #[allow(clippy::type_complexity)]
+    pub fn lock_both<'a, P: Level>(
+        first: &'a Self,
+        second: &'a Self,
+        token: &'a mut Token<'_, P>,
+    ) -> Result<
+        (
+            OrderedMutexGuard<'a, L, T>,
+            OrderedMutexGuard<'a, L, T>,
+            Token<'a, L>,
+        ),
+        Error,
+    >
+    where
+        L: LockAfter<P>,
+    {
+        let _ = token;
+        let (a, b) = (
+            first as *const Self as *const u8,
+            second as *const Self as *const u8,
+        );
+        if a == b {
+            return Err(Error::SameLock);
+        }
+        held::check::<L>();
+        let (g1, g2) = if a < b {
+            let g1 = first.lock_inner();
+            (g1, second.lock_inner())
+        } else {
+            let g2 = second.lock_inner();
+            (first.lock_inner(), g2)
+        };
+        held::push::<L>(2, false);
+        Ok((
+            OrderedMutexGuard::wrap(g1, false),
+            OrderedMutexGuard::wrap(g2, false),
+            Token::new(),
+        ))
     }
 }
 
@@ -138,36 +236,40 @@ impl<L: Level, T: ?Sized + fmt::Debug> fmt::Debug for OrderedMutexGuard<'_, L, T
     }
 }
 
-/// Locks every vCPU mutex of `vcpus`, in index order, under the VM lock.
+/// Locks every vCPU mutex of the paused VM, in index order, under the VM lock.
 ///
-/// The only way to hold several [`VcpuMutex`] locks at once: a `Token<VcpuMutex>` cannot lock
-/// another `VcpuMutex`, and this function needs the [`VmLock`] token. Every multi-vCPU locker
-/// therefore goes through here and takes the vCPUs in the same (index) order, and any other
-/// thread holds at most one vCPU mutex, so no cycle can form. Pass the VM's one canonical vCPU
-/// slice: the index-order guarantee is per slice (two different orderings of the same mutexes
-/// would defeat it).
-pub fn lock_all_vcpus<'a, T>(
-    token: &'a mut Token<'_, VmLock>,
-    vcpus: &'a [OrderedMutex<VcpuMutex, T>],
+/// The only way to hold several [`VcpuMutex`] locks at once (besides
+/// [`OrderedMutex::lock_both`]): a `Token<VcpuMutex>` cannot lock another `VcpuMutex`, and this
+/// function needs the [`VmLock`](crate::level::VmLock) token (a vCPU mutex or anything inside
+/// the VM lock held: does not compile, see [`MayLockAllVcpus`]). Every multi-vCPU locker
+/// therefore takes the vCPUs in the same (index) order, and any other thread holds at most one
+/// vCPU mutex, so no cycle can form.
+///
+/// `paused` proves the VMM's vCPU threads were stopped (so none sits in its run loop holding
+/// its mutex indefinitely) and names the VM's one canonical vCPU slice, which is what gets
+/// locked: another VM's vCPUs cannot be passed by mistake.
+pub fn lock_all_vcpus<'a, P: MayLockAllVcpus, T>(
+    token: &'a mut Token<'_, P>,
+    paused: &'a Paused<'_, T>,
 ) -> (
     Vec<OrderedMutexGuard<'a, VcpuMutex, T>>,
     Token<'a, VcpuMutex>,
 ) {
     let _ = token;
-    let guards = vcpus
+    held::check::<VcpuMutex>();
+    let vcpus = paused.vcpus();
+    let guards: Vec<_> = vcpus
         .iter()
-        .map(|m| OrderedMutexGuard {
-            _level: PhantomData,
-            guard: m.inner.lock().unwrap_or_else(PoisonError::into_inner),
-        })
+        .map(|m| OrderedMutexGuard::wrap(m.lock_inner(), false))
         .collect();
+    held::push::<VcpuMutex>(guards.len(), false);
     (guards, Token::new())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::level::XenLock;
+    use crate::level::{PageCache, VmLock, XenLock};
     use crate::Root;
     use std::sync::Arc;
 
@@ -237,8 +339,9 @@ mod tests {
         let vcpus: Vec<_> = (0..4u32).map(OrderedMutex::<VcpuMutex, u32>::new).collect();
         let xen = OrderedMutex::<XenLock, u32>::new(0);
         let mut root = Root::new().unwrap();
+        let paused = Paused::new(root.token(), &vcpus);
         let (_g_vm, mut t_vm) = vm.lock(root.token());
-        let (mut guards, mut t_vcpu) = lock_all_vcpus(&mut t_vm, &vcpus);
+        let (mut guards, mut t_vcpu) = lock_all_vcpus(&mut t_vm, &paused);
         assert_eq!(guards.len(), 4);
         for (i, g) in guards.iter_mut().enumerate() {
             assert_eq!(**g, i as u32);
@@ -257,5 +360,94 @@ mod tests {
     fn debug_shows_level() {
         let m = OrderedMutex::<XenLock, u8>::default();
         assert!(format!("{m:?}").contains("XenLock"));
+    }
+
+    #[test]
+    fn lock_both_takes_address_order_and_returns_argument_order() {
+        let pair: Vec<_> = (0..2u32).map(OrderedMutex::<XenLock, u32>::new).collect();
+        let inner = OrderedMutex::<PageCache<0>, u32>::new(0);
+        let mut root = Root::new().unwrap();
+        {
+            // Reversed arguments: still locks both, guards in argument order.
+            let (a, b, mut t) = OrderedMutex::lock_both(&pair[1], &pair[0], root.token()).unwrap();
+            assert_eq!((*a, *b), (1, 0));
+            assert!(pair.iter().all(|m| m.inner.try_lock().is_err()));
+            let (_p, _t) = inner.lock(&mut t);
+        }
+        assert!(matches!(
+            OrderedMutex::lock_both(&pair[0], &pair[0], root.token()),
+            Err(Error::SameLock)
+        ));
+        // Two threads locking the pair in opposite argument orders never deadlock.
+        let pair = Arc::new(pair);
+        let hs: Vec<_> = (0..2)
+            .map(|k| {
+                let pair = Arc::clone(&pair);
+                std::thread::spawn(move || {
+                    let mut root = Root::new().unwrap();
+                    for _ in 0..20_000 {
+                        let (x, y) = if k == 0 { (0, 1) } else { (1, 0) };
+                        let (mut a, mut b, _t) =
+                            OrderedMutex::lock_both(&pair[x], &pair[y], root.token()).unwrap();
+                        *a += 1;
+                        *b += 1;
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        assert_eq!(*pair[0].lock(root.token()).0, 40_000);
+    }
+
+    #[test]
+    fn try_lock_unordered_ignores_the_order_but_never_blocks() {
+        let vm = OrderedMutex::<VmLock, u32>::new(5);
+        let xen = OrderedMutex::<XenLock, u32>::new(0);
+        let mut root = Root::new().unwrap();
+        {
+            let (mut x, t_xen) = xen.lock(root.token());
+            // VmLock under XenLock: refused by `lock`, allowed as a try without a token.
+            {
+                let g = vm.try_lock_unordered(&t_xen).expect("free");
+                *x = *g;
+                // Held: a second try fails instead of blocking.
+                assert!(vm.try_lock_unordered(&t_xen).is_none());
+            }
+            assert_eq!(*x, 5);
+        }
+        assert_eq!(*vm.lock(root.token()).0, 5);
+    }
+
+    #[cfg(debug_assertions)]
+    #[test]
+    fn runtime_backstop_tracks_levels_and_catches_a_second_root() {
+        let vm = OrderedMutex::<VmLock, ()>::new(());
+        let xen = OrderedMutex::<XenLock, ()>::new(());
+        let mut root = Root::new().unwrap();
+        {
+            let (_g, mut t) = vm.lock(root.token());
+            let (_x, t) = xen.lock(&mut t);
+            assert_eq!(crate::held_levels(), vec!["VmLock", "XenLock"]);
+            let _u = vm.try_lock_unordered(&t);
+        }
+        assert!(crate::held_levels().is_empty());
+        // Two roots on one thread: the types cannot see it, the backstop can.
+        // SAFETY: deliberately broken to exercise the check; the panic happens before the VM
+        // lock is taken (no deadlock, nothing else locked afterwards).
+        let mut second = unsafe { Root::new_unchecked() };
+        let (g, _t) = xen.lock(root.token());
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = vm.lock(second.token());
+        }));
+        drop(g);
+        let msg = r.unwrap_err();
+        let msg = msg.downcast_ref::<String>().unwrap();
+        assert!(
+            msg.contains("taking `VmLock` while holding [XenLock]"),
+            "{msg}"
+        );
+        assert!(crate::held_levels().is_empty());
     }
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! [`OrderedRwLock`]: a `std::sync::RwLock` with a lock level.
 
 use std::fmt;
@@ -5,6 +6,7 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use crate::held;
 use crate::relation::{Level, LockAfter};
 use crate::token::Token;
 
@@ -59,7 +61,9 @@ impl<L: Level, T: ?Sized> OrderedRwLock<L, T> {
         L: LockAfter<P>,
     {
         let _ = token;
+        held::check::<L>();
         let guard = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        held::push::<L>(1, false);
         (
             OrderedReadGuard {
                 _level: PhantomData,
@@ -78,7 +82,9 @@ impl<L: Level, T: ?Sized> OrderedRwLock<L, T> {
         L: LockAfter<P>,
     {
         let _ = token;
+        held::check::<L>();
         let guard = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        held::push::<L>(1, false);
         (
             OrderedWriteGuard {
                 _level: PhantomData,
@@ -112,6 +118,20 @@ impl<L: Level, T: ?Sized + fmt::Debug> fmt::Debug for OrderedRwLock<L, T> {
             .field("level", &L::NAME)
             .field("inner", &&self.inner)
             .finish()
+    }
+}
+
+#[cfg(debug_assertions)]
+impl<L: Level, T: ?Sized> Drop for OrderedReadGuard<'_, L, T> {
+    fn drop(&mut self) {
+        held::pop::<L>(false);
+    }
+}
+
+#[cfg(debug_assertions)]
+impl<L: Level, T: ?Sized> Drop for OrderedWriteGuard<'_, L, T> {
+    fn drop(&mut self) {
+        held::pop::<L>(false);
     }
 }
 

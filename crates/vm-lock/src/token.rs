@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Tokens: zero-sized proofs of "level `L` is the innermost level held on this thread".
 
 use std::cell::Cell;
@@ -6,7 +7,7 @@ use std::marker::PhantomData;
 
 use crate::error::Error;
 use crate::level::Unlocked;
-use crate::relation::Level;
+use crate::relation::{Level, MayBlock};
 
 /// Proof that `L` is the innermost lock level held by this thread.
 ///
@@ -36,6 +37,15 @@ impl<L: Level> Token<'_, L> {
     /// The name of this token's level.
     pub const fn level_name(&self) -> &'static str {
         L::NAME
+    }
+}
+
+impl<'t, L: MayBlock> Token<'t, L> {
+    /// This token as the thread's [`Unlocked`] token, which it is: only `Unlocked` is
+    /// [`MayBlock`]. Lets an API take `&mut Token<P>` with `P: MayBlock` (for the readable
+    /// "cannot block while holding `XenLock`" error) and still lock from the root.
+    pub fn unlocked(&mut self) -> &mut Token<'t, Unlocked> {
+        L::unlocked(self)
     }
 }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Lock-order violations that must not compile, each with the reason in its `.stderr`.
 
 #[test]

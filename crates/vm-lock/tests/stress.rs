@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Several threads take VmLock -> vCPU -> XenLock (and read-section, page-cache, all-vCPU and
 //! memory-map-replace) paths at random; the run must finish (no deadlock) with every increment
 //! accounted for (mutual exclusion held).
@@ -9,8 +10,8 @@ use std::thread;
 use std::time::Duration;
 
 use vm_lock::{
-    lock_all_vcpus, MemoryMap, OrderedMutex, OrderedRwLock, PageCache, Root, VcpuMutex, VmLock,
-    XenLock,
+    lock_all_vcpus, MemoryMap, OrderedMutex, OrderedRwLock, PageCache, Paused, Root, VcpuMutex,
+    VmLock, XenLock,
 };
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
@@ -56,6 +57,8 @@ fn worker(vm: &Vm, seed: u64) -> Counts {
     let mut root = Root::new().unwrap();
     let mut rng = seed | 1;
     let mut c = Counts::default();
+    // No vCPU threads here: the vCPU mutexes are only held briefly by the workers.
+    let paused = Paused::new(root.token(), &vm.vcpus);
     for _ in 0..ITERATIONS {
         let r = next(&mut rng);
         let i = (r >> 8) as usize % VCPUS;
@@ -94,7 +97,7 @@ fn worker(vm: &Vm, seed: u64) -> Counts {
             // VmLock -> every vCPU -> XenLock.
             2 => {
                 let (mut g_vm, mut t_vm) = vm.vm.lock(root.token());
-                let (mut guards, mut t_v) = lock_all_vcpus(&mut t_vm, &vm.vcpus);
+                let (mut guards, mut t_v) = lock_all_vcpus(&mut t_vm, &paused);
                 let (mut g_x, _t_x) = vm.xen.lock(&mut t_v);
                 for (k, g) in guards.iter_mut().enumerate() {
                     **g += 1;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `MemoryMap::synchronize`: waits for readers of retired maps, and only for them.
 //!
 //! Threads and channels, no timing assertions: "still waiting" is checked with a bounded
@@ -69,10 +70,7 @@ fn spawn_syncer(
 fn synchronize_waits_for_reader_of_old_map_and_returns_after_it_drops() {
     let mem = MemoryMap::new(map(0x1000));
     let mut root = Root::new().unwrap();
-    mem.atomic()
-        .memory_snapshot_for_test()
-        .write_obj(0x1111u32, GuestAddress(0))
-        .unwrap();
+    guest_write(&mem, &mut root);
     let (release, reader, dropping) = spawn_reader(&mem);
 
     mem.replace(root.token(), map(0x2000));
@@ -99,10 +97,7 @@ fn synchronize_waits_for_reader_of_old_map_and_returns_after_it_drops() {
 fn synchronize_waits_for_the_last_of_several_readers() {
     let mem = MemoryMap::new(map(0x1000));
     let mut root = Root::new().unwrap();
-    mem.atomic()
-        .memory_snapshot_for_test()
-        .write_obj(0x1111u32, GuestAddress(0))
-        .unwrap();
+    guest_write(&mem, &mut root);
     let (release_a, reader_a, _) = spawn_reader(&mem);
     let (release_b, reader_b, dropping_b) = spawn_reader(&mem);
     mem.replace(root.token(), map(0x2000));
@@ -127,10 +122,7 @@ fn synchronize_does_not_wait_for_readers_of_the_current_map() {
     let mem = MemoryMap::new(map(0x1000));
     let mut root = Root::new().unwrap();
     mem.replace(root.token(), map(0x2000));
-    mem.atomic()
-        .memory_snapshot_for_test()
-        .write_obj(0x1111u32, GuestAddress(0))
-        .unwrap();
+    guest_write(&mem, &mut root);
     // This reader holds the *new* map: it must not block synchronize.
     let (release, reader, dropping) = spawn_reader(&mem);
     mem.synchronize(root.token());
@@ -155,14 +147,8 @@ fn synchronize_with_nothing_retired_returns() {
     assert_eq!(mem.generation(), 1);
 }
 
-/// Test helper: write through the current map without a token (test setup only).
-trait SnapshotForTest {
-    fn memory_snapshot_for_test(&self) -> Arc<GuestMemoryMmap>;
-}
-
-impl SnapshotForTest for vm_memory::GuestMemoryAtomic<GuestMemoryMmap> {
-    fn memory_snapshot_for_test(&self) -> Arc<GuestMemoryMmap> {
-        use vm_memory::GuestAddressSpace;
-        self.memory().into_inner()
-    }
+/// Test setup: what the guest wrote before the test starts (in a read section of its own).
+fn guest_write(mem: &MemoryMap<GuestMemoryMmap>, root: &mut Root) {
+    let (m, _t) = mem.read(root.token());
+    m.write_obj(0x1111u32, GuestAddress(0)).unwrap();
 }

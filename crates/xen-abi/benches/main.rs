@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Criterion benches: reading and writing ABI structs through vm-memory.
 
 use criterion::{criterion_group, criterion_main, Criterion};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `console_io` sub-ops and the PV console ring (`io/console.h`).
 
 /// Write bytes to the hypervisor console.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The toolstack's hypercalls `sysctl` and `domctl` (`sysctl.h`, `domctl.h`): only the
 //! header a domU's call is judged by. Xen reads the whole struct, checks the interface
 //! version (-EACCES), then the caller's privilege (-EPERM for a domU).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Xen errno values (`xen/errno.h`). Hypercalls return them negated.
 //!
 //! On x86 they coincide with the Linux values.
@@ -40,6 +41,8 @@ pub const EINVAL: i32 = 22;
 pub const ENOSPC: i32 = 28;
 /// Read-only file system.
 pub const EROFS: i32 = 30;
+/// Argument out of the domain of the function (e.g. a continuation index too large).
+pub const EDOM: i32 = 33;
 /// Result not representable.
 pub const ERANGE: i32 = 34;
 /// Function not implemented.
@@ -50,6 +53,8 @@ pub const ENOTEMPTY: i32 = 39;
 pub const ETIME: i32 = 62;
 /// No data available.
 pub const ENODATA: i32 = 61;
+/// Illegal byte sequence (e.g. a continuation index beyond the batch).
+pub const EILSEQ: i32 = 84;
 /// Operation not supported.
 pub const EOPNOTSUPP: i32 = 95;
 /// No buffer space available.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Event channel ops (`event_channel.h`), VIRQ numbers and status codes.
 
 /// Event channel port number.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `hvm_op` sub-ops, HVM parameters (`hvm/params.h`) and the callback-IRQ encoding.
 
 /// Set an HVM parameter (`struct xen_hvm_param`).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Hypercall numbers (`__HYPERVISOR_*` in `xen.h`), the hypercall MSR and CPUID leaves.
 
 /// `set_trap_table` (PV only).

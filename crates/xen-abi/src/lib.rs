@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Hand-written `#[repr(C)]` types and constants of the Xen public guest ABI, for x86 HVM/PVH
 //! guests of both widths.
 //!
@@ -164,6 +165,8 @@ impl Errno {
     pub const ENOSPC: Self = Self(errno::ENOSPC);
     /// Read-only file system.
     pub const EROFS: Self = Self(errno::EROFS);
+    /// Argument out of the domain of the function.
+    pub const EDOM: Self = Self(errno::EDOM);
     /// Result not representable.
     pub const ERANGE: Self = Self(errno::ERANGE);
     /// Function not implemented.
@@ -174,6 +177,8 @@ impl Errno {
     pub const ETIME: Self = Self(errno::ETIME);
     /// No data available.
     pub const ENODATA: Self = Self(errno::ENODATA);
+    /// Illegal byte sequence.
+    pub const EILSEQ: Self = Self(errno::EILSEQ);
     /// Operation not supported.
     pub const EOPNOTSUPP: Self = Self(errno::EOPNOTSUPP);
     /// No buffer space available.
@@ -280,4 +285,16 @@ impl_byte_valued!(
     XenBuildId,
     XenSysctl,
     XenDomctl,
+    GrantEntryHeader,
+    GrantEntryV2FullPage,
+    GrantEntryV2SubPage,
+    GrantEntryV2Transitive,
+    GnttabMapGrantRef,
+    GnttabUnmapGrantRef,
+    GnttabCopy64,
+    GnttabCopy32,
+    GnttabGetStatusFrames64,
+    GnttabGetStatusFrames32,
+    GnttabSwapGrantRef,
+    XenMemoryDomain,
 );

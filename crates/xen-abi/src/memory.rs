@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `memory_op` sub-ops and argument structs (`memory.h`), e820 entries.
 
 /// Give extents back to the domain (`struct xen_memory_reservation`).
@@ -103,6 +104,15 @@ pub struct XenMemoryReservation32 {
     pub domid: u16,
     /// Tail padding.
     pub pad: u16,
+}
+
+/// `struct xen_memory_domain` (2 bytes): the argument of `XENMEM_current_reservation`,
+/// `XENMEM_maximum_reservation` and `XENMEM_maximum_gpfn`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenMemoryDomain {
+    /// Domain (`DOMID_SELF`).
+    pub domid: u16,
 }
 
 /// `struct xen_remove_from_physmap` of 64-bit guests (16 bytes).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `physdev_op` sub-ops (`physdev.h`). An HVM/PVH domU without PIRQs (as here) gets -ENOSYS
 //! for every one of them.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `sched_op` sub-ops, shutdown reasons and argument structs (`sched.h`).
 
 /// Yield the physical CPU.

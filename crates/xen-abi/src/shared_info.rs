@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `shared_info`, `vcpu_info`, `vcpu_time_info`, `vcpu_runstate_info` and their x86 arch parts,
 //! for 64-bit guests (`*64`) and 32-bit guests (`*32`).
 //!

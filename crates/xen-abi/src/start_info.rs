@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! PVH boot: `hvm_start_info`, module list and memory map entries
 //! (`arch-x86/hvm/start_info.h`). Same layout for both widths.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `vcpu_op` sub-ops and argument structs (`vcpu.h`).
 
 /// Initialise a vCPU (PV).

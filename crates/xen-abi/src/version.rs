@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `xen_version` sub-ops, their fixed-size result buffers and `XENFEAT_*` bits
 //! (`version.h`, `features.h`).
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Xenstore ring and wire protocol (`io/xs_wire.h`).
 
 /// Size of each xenstore ring.

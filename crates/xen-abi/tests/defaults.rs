@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `Default` of every ABI struct is the all-zero guest page content a fresh
 //! domain starts with, and a struct round-trips through its guest bytes.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Layout and value checks against Xen's own public headers, not against numbers of ours.
 //!
 //! A C program is generated from the list below, compiled with the system `cc` against
@@ -577,6 +578,13 @@ fn structs(m: &mut Model) {
     );
     st!(
         m,
+        Both,
+        XenMemoryDomain,
+        "struct xen_memory_domain",
+        [domid]
+    );
+    st!(
+        m,
         B64,
         XenRemoveFromPhysmap64,
         "struct xen_remove_from_physmap",
@@ -764,6 +772,119 @@ fn structs(m: &mut Model) {
         "struct gnttab_get_version",
         [dom, pad, version]
     );
+    st!(
+        m,
+        Both,
+        GrantEntryHeader,
+        "struct grant_entry_header",
+        [flags, domid]
+    );
+    st!(
+        m,
+        Both,
+        GrantEntryV2FullPage,
+        "union grant_entry_v2",
+        [hdr => "full_page.hdr", pad0 => "full_page.pad0", frame => "full_page.frame"]
+    );
+    st!(
+        m,
+        Both,
+        GrantEntryV2SubPage,
+        "union grant_entry_v2",
+        [
+            hdr => "sub_page.hdr",
+            page_off => "sub_page.page_off",
+            length => "sub_page.length",
+            frame => "sub_page.frame"
+        ]
+    );
+    st!(
+        m,
+        Both,
+        GrantEntryV2Transitive,
+        "union grant_entry_v2",
+        [
+            hdr => "transitive.hdr",
+            trans_domid => "transitive.trans_domid",
+            pad0 => "transitive.pad0",
+            gref => "transitive.gref"
+        ],
+        pads[pad1]
+    );
+    ty!(m, Both, GrantStatus, "grant_status_t");
+    st!(
+        m,
+        Both,
+        GnttabMapGrantRef,
+        "struct gnttab_map_grant_ref",
+        [host_addr, flags, ref_ => "ref", dom, status, handle, dev_bus_addr]
+    );
+    st!(
+        m,
+        Both,
+        GnttabUnmapGrantRef,
+        "struct gnttab_unmap_grant_ref",
+        [host_addr, dev_bus_addr, handle, status],
+        pads[pad]
+    );
+    st!(
+        m,
+        B64,
+        GnttabCopy64,
+        "struct gnttab_copy",
+        [
+            source_u => "source.u",
+            source_domid => "source.domid",
+            source_offset => "source.offset",
+            dest_u => "dest.u",
+            dest_domid => "dest.domid",
+            dest_offset => "dest.offset",
+            len,
+            flags,
+            status
+        ],
+        pads[pad0, pad1, pad2]
+    );
+    st!(
+        m,
+        B32,
+        GnttabCopy32,
+        "struct gnttab_copy",
+        [
+            source_u => "source.u",
+            source_domid => "source.domid",
+            source_offset => "source.offset",
+            dest_u => "dest.u",
+            dest_domid => "dest.domid",
+            dest_offset => "dest.offset",
+            len,
+            flags,
+            status
+        ],
+        pads[pad]
+    );
+    st!(
+        m,
+        B64,
+        GnttabGetStatusFrames64,
+        "struct gnttab_get_status_frames",
+        [nr_frames, dom, status, frame_list]
+    );
+    st!(
+        m,
+        B32,
+        GnttabGetStatusFrames32,
+        "struct gnttab_get_status_frames",
+        [nr_frames, dom, status, frame_list]
+    );
+    st!(
+        m,
+        Both,
+        GnttabSwapGrantRef,
+        "struct gnttab_swap_grant_ref",
+        [ref_a, ref_b, status],
+        pads[pad]
+    );
     // version.rs
     ty!(m, Both, XenExtraversion, "xen_extraversion_t");
     ty!(m, Both, XenCapabilitiesInfo, "xen_capabilities_info_t");
@@ -874,11 +995,13 @@ fn constants(m: &mut Model) {
         EINVAL = "XEN_EINVAL",
         ENOSPC = "XEN_ENOSPC",
         EROFS = "XEN_EROFS",
+        EDOM = "XEN_EDOM",
         ERANGE = "XEN_ERANGE",
         ENOSYS = "XEN_ENOSYS",
         ENOTEMPTY = "XEN_ENOTEMPTY",
         ETIME = "XEN_ETIME",
         ENODATA = "XEN_ENODATA",
+        EILSEQ = "XEN_EILSEQ",
         EOPNOTSUPP = "XEN_EOPNOTSUPP",
         ENOBUFS = "XEN_ENOBUFS",
         EISCONN = "XEN_EISCONN",
@@ -992,6 +1115,24 @@ fn constants(m: &mut Model) {
         GTF_READING = "GTF_reading",
         GTF_WRITING = "GTF_writing",
         GRANT_ENTRIES_V1_PER_FRAME = "(1 << XEN_PAGE_SHIFT) / sizeof(grant_entry_v1_t)",
+        GTF_PWT,
+        GTF_PCD,
+        GTF_PAT,
+        GTF_SUB_PAGE = "GTF_sub_page",
+        GTF_TRANSFER_COMMITTED = "GTF_transfer_committed",
+        GTF_TRANSFER_COMPLETED = "GTF_transfer_completed",
+        GNTTAB_NR_RESERVED_ENTRIES,
+        GNTTAB_RESERVED_CONSOLE,
+        GNTTAB_RESERVED_XENSTORE,
+        GNTMAP_DEVICE_MAP = "GNTMAP_device_map",
+        GNTMAP_HOST_MAP = "GNTMAP_host_map",
+        GNTMAP_READONLY = "GNTMAP_readonly",
+        GNTMAP_APPLICATION_MAP = "GNTMAP_application_map",
+        GNTMAP_CONTAINS_PTE = "GNTMAP_contains_pte",
+        GNTCOPY_SOURCE_GREF = "GNTCOPY_source_gref",
+        GNTCOPY_DEST_GREF = "GNTCOPY_dest_gref",
+        GRANT_ENTRIES_V2_PER_FRAME = "(1 << XEN_PAGE_SHIFT) / sizeof(grant_entry_v2_t)",
+        GRANT_STATUS_PER_FRAME = "(1 << XEN_PAGE_SHIFT) / sizeof(grant_status_t)",
     );
     // hvm.rs
     k!(

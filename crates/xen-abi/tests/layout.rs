@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Layout tests: sizes and offsets hard-coded from the Xen 4.17 public headers compiled with
 //! `gcc -m64` and `gcc -m32` (i386).
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Constant values and encodings checked against the Xen public headers.
 
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};

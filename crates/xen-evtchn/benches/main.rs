@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Benchmarks: events delivered per second from a host thread into guest memory, and the
 //! latency of one guest `EVTCHNOP_send` (IPI and to a host backend); the same host send and
 //! guest acknowledgement on the FIFO ABI, in the same run, for the ratio.

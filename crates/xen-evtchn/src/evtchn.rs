@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! [`Evtchn`]: the per-VM port table, the event-channel operations and 2-level delivery.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use vm_lock::{
-    Level, LockAfter, MemRead, MemReadGuard, MemoryMap, OrderedRwLock, PageCache, Token, XenLock,
+    EvtchnLock, Level, LockAfter, MemRead, MemReadGuard, MemoryMap, OrderedRwLock, PageCache, Token,
 };
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use xen_abi::{
@@ -74,7 +75,7 @@ struct Port {
     binding: Binding,
 }
 
-/// The state behind the `XenLock`.
+/// The state behind the `EvtchnLock`.
 #[derive(Debug)]
 struct Table {
     /// Index = port; `None` = free. Port 0 is reserved and stays `None`.
@@ -220,7 +221,9 @@ pub enum Delivery {
 /// Share it in an `Arc`; every method takes `&self` and a `vm-lock` token and may be
 /// called from any thread (vCPU threads for hypercalls, host threads for backends, the
 /// timer thread for `VIRQ_TIMER`). Lock order inside: memory-map read section (`MemRead`),
-/// the port table (`XenLock`), `shared_info` (`PageCache<0>`), `vcpu_info` (`PageCache<1>`).
+/// the port table (`EvtchnLock`), `shared_info` (`PageCache<0>`), `vcpu_info` (`PageCache<1>`).
+/// The port table comes after `XenLock`: a caller holding the platform's Xen state may call
+/// every operation that needs no read section of its own (the `_in` forms and the rest).
 ///
 /// Ops that touch guest memory come in two forms: `op(token, ..)` opens its own read
 /// section (token level before `MemRead`), `op_in(token, snap, ..)` runs inside the
@@ -275,7 +278,7 @@ pub struct Evtchn<M: RegionArcs, S: UpcallSink> {
     mem: MemoryMap<M>,
     pages: Arc<XenPages<M>>,
     sink: S,
-    table: OrderedRwLock<XenLock, Table>,
+    table: OrderedRwLock<EvtchnLock, Table>,
     polls: Box<[PollSlot]>,
     pollers: AtomicU32,
     /// Ports set pending while `shared_info` was not placed (one bit per port). Set with the
@@ -344,6 +347,14 @@ where
             return xen_abi::EVTCHN_FIFO_NR_CHANNELS;
         }
         self.pages.width().nr_2l_ports()
+    }
+
+    /// Refuses a read section of another memory map (another VM's): `_in` operations would
+    /// otherwise read and write that VM's guest memory through this VM's page caches.
+    fn check_section(&self, snap: &MemReadGuard<'_, M>) -> Result<()> {
+        self.mem
+            .check(snap)
+            .map_err(|_| Error::Page(xen_shinfo_cache::Error::ForeignMap))
     }
 
     fn is_self(&self, dom: u16) -> bool {
@@ -484,7 +495,7 @@ where
     }
 
     /// [`Evtchn::set_pending`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::set_pending`].
@@ -495,8 +506,9 @@ where
         port: u32,
     ) -> Result<Delivery>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         let nr = self.nr_ports();
         let (table, mut t) = self.table.read(token);
         table.port(port, nr)?;
@@ -518,7 +530,7 @@ where
         remote_dom: u16,
     ) -> Result<u32>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         if !self.is_self(dom) {
             return Err(Error::NoSuchDomain(dom));
@@ -560,7 +572,7 @@ where
     }
 
     /// [`Evtchn::bind_interdomain`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::bind_interdomain`].
@@ -572,8 +584,9 @@ where
         remote_port: u32,
     ) -> Result<u32>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         let nr = self.nr_ports();
         let loopback = self.is_self(remote_dom);
         if !loopback && remote_dom != BACKEND_DOMID {
@@ -628,7 +641,7 @@ where
     /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn bind_virq<P: Level>(&self, token: &mut Token<'_, P>, virq: u32, vcpu: u32) -> Result<u32>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         if virq >= NR_VIRQS || (virq_is_global(virq) && vcpu != 0) {
             return Err(Error::InvalidVirq { virq, vcpu });
@@ -656,7 +669,7 @@ where
     /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn bind_ipi<P: Level>(&self, token: &mut Token<'_, P>, vcpu: u32) -> Result<u32>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         self.check_vcpu(vcpu)?;
         let nr = self.nr_ports();
@@ -683,7 +696,7 @@ where
         _flags: u32,
     ) -> Result<u32>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         if pirq >= self.config.nr_pirqs {
             return Err(Error::InvalidPirq(pirq));
@@ -711,7 +724,7 @@ where
     /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn bind_vcpu<P: Level>(&self, token: &mut Token<'_, P>, port: u32, vcpu: u32) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         self.check_vcpu(vcpu)?;
         let nr = self.nr_ports();
@@ -740,7 +753,7 @@ where
     }
 
     /// [`Evtchn::close`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::close`].
@@ -751,8 +764,9 @@ where
         port: u32,
     ) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         let nr = self.nr_ports();
         let (mut table, mut t) = self.table.write(token);
         table.port(port, nr)?;
@@ -761,7 +775,12 @@ where
         Ok(())
     }
 
-    fn clear_pending(&self, token: &mut Token<'_, XenLock>, snap: &MemReadGuard<'_, M>, port: u32) {
+    fn clear_pending(
+        &self,
+        token: &mut Token<'_, EvtchnLock>,
+        snap: &MemReadGuard<'_, M>,
+        port: u32,
+    ) {
         let w = self.pages.width();
         if self.fifo.is_active() {
             // FIFO:
@@ -788,7 +807,7 @@ where
     }
 
     /// [`Evtchn::send`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::send`].
@@ -799,8 +818,9 @@ where
         port: u32,
     ) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         let nr = self.nr_ports();
         let (table, mut t) = self.table.read(token);
         let p = table.port(port, nr)?;
@@ -841,7 +861,7 @@ where
         port: u32,
     ) -> Result<PortStatus>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         if !self.is_self(dom) {
             return Err(Error::NoSuchDomain(dom));
@@ -890,7 +910,7 @@ where
     }
 
     /// [`Evtchn::unmask`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::unmask`].
@@ -901,8 +921,9 @@ where
         port: u32,
     ) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         let nr = self.nr_ports();
         if port >= nr {
             return Err(Error::InvalidPort(port));
@@ -954,7 +975,7 @@ where
     }
 
     /// [`Evtchn::reset`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::reset`].
@@ -965,8 +986,9 @@ where
         dom: u16,
     ) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         if !self.is_self(dom) {
             return Err(Error::NoSuchDomain(dom));
         }
@@ -1000,7 +1022,7 @@ where
     }
 
     /// [`Evtchn::shared_info_mapped`] inside the caller's memory-map read section: `snap` is
-    /// the map and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// the map and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::shared_info_mapped`].
@@ -1010,8 +1032,9 @@ where
         snap: &MemReadGuard<'_, M>,
     ) -> Result<u32>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         if self.deferred.iter().all(|w| w.load(Ordering::SeqCst) == 0) {
             return Ok(0);
         }
@@ -1024,7 +1047,7 @@ where
     fn flush_deferred(
         &self,
         table: &Table,
-        t: &mut Token<'_, XenLock>,
+        t: &mut Token<'_, EvtchnLock>,
         snap: &MemReadGuard<'_, M>,
     ) -> Result<u32> {
         let nr = self.nr_ports();
@@ -1082,7 +1105,7 @@ where
     }
 
     /// [`Evtchn::shared_info_moved`] inside the caller's memory-map read section: `snap` is
-    /// the map and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// the map and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::shared_info_moved`].
@@ -1093,8 +1116,9 @@ where
         gfn: u64,
     ) -> Result<u32>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         let gpa = gfn
             .checked_mul(PAGE_SIZE)
             .ok_or(xen_shinfo_cache::Error::AddressOverflow(gfn))?;
@@ -1158,7 +1182,7 @@ where
     }
 
     /// [`Evtchn::raise_virq`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::raise_virq`].
@@ -1170,8 +1194,9 @@ where
         vcpu: u32,
     ) -> Result<Option<Delivery>>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         if virq >= NR_VIRQS {
             return Err(Error::InvalidVirq { virq, vcpu });
         }
@@ -1202,7 +1227,7 @@ where
     }
 
     /// [`Evtchn::raise_pirq`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::raise_pirq`].
@@ -1213,8 +1238,9 @@ where
         pirq: u32,
     ) -> Result<Option<Delivery>>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         if pirq >= self.config.nr_pirqs {
             return Err(Error::InvalidPirq(pirq));
         }
@@ -1235,7 +1261,7 @@ where
     /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn host_alloc_unbound<P: Level>(&self, token: &mut Token<'_, P>) -> Result<HostPort>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         let (mut table, _t) = self.table.write(token);
         table.new_host_slot(None)
@@ -1254,7 +1280,7 @@ where
     /// [`Evtchn::host_alloc_unbound`].
     pub fn host_bind<P: Level>(&self, token: &mut Token<'_, P>, guest_port: u32) -> Result<HostPort>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         let nr = self.nr_ports();
         let (mut table, _t) = self.table.write(token);
@@ -1291,7 +1317,7 @@ where
     }
 
     /// [`Evtchn::host_send`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::host_send`].
@@ -1302,8 +1328,9 @@ where
         id: u32,
     ) -> Result<Option<Delivery>>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         let (table, mut t) = self.table.read(token);
         let slot = id
             .checked_sub(1)
@@ -1324,7 +1351,7 @@ where
     /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn host_close<P: Level>(&self, token: &mut Token<'_, P>, id: u32) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         let (mut table, _t) = self.table.write(token);
         let slot = table.host_slot(id)?;
@@ -1347,7 +1374,7 @@ where
     /// Needs no read section: callable inside one (level up to `MemRead`).
     pub fn host_port<P: Level>(&self, token: &mut Token<'_, P>, id: u32) -> Result<HostPort>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         let (mut table, _t) = self.table.write(token);
         let slot = table.host_slot(id)?;
@@ -1360,7 +1387,7 @@ where
     /// Sets the VM-wide callback (`HVM_PARAM_CALLBACK_IRQ`).
     pub fn set_callback<P: Level>(&self, token: &mut Token<'_, P>, via: CallbackVia)
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         let (mut table, _t) = self.table.write(token);
         table.callback = via;
@@ -1377,7 +1404,7 @@ where
         vector: u8,
     ) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         self.check_vcpu(vcpu)?;
         if vector != 0 && vector < 0x10 {
@@ -1391,7 +1418,7 @@ where
     /// The upcall `vcpu` would get now.
     pub fn upcall_kind<P: Level>(&self, token: &mut Token<'_, P>, vcpu: u32) -> UpcallKind
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         let (table, _t) = self.table.read(token);
         table.upcall_kind(vcpu)
@@ -1411,7 +1438,7 @@ where
     }
 
     /// [`Evtchn::vcpu_info_moved`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::vcpu_info_moved`].
@@ -1422,8 +1449,9 @@ where
         vcpu: u32,
     ) -> Result<()>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         self.check_vcpu(vcpu)?;
         let (table, mut t) = self.table.read(token);
         let raised = self.pages.with_vcpu_info(&mut t, snap, vcpu, |vi| {
@@ -1450,7 +1478,7 @@ where
     }
 
     /// [`Evtchn::is_pending`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::is_pending`].
@@ -1461,8 +1489,9 @@ where
         port: u32,
     ) -> Result<bool>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         if port >= self.nr_ports() {
             return Err(Error::InvalidPort(port));
         }
@@ -1503,7 +1532,7 @@ where
     }
 
     /// [`Evtchn::poll_begin`] inside the caller's memory-map read section: `snap` is the map
-    /// and `token` the section's `MemRead` token (or any level before `XenLock`).
+    /// and `token` the section's `MemRead` token (or any level before `EvtchnLock`).
     ///
     /// # Errors
     /// As [`Evtchn::poll_begin`].
@@ -1515,8 +1544,9 @@ where
         ports: &[u32],
     ) -> Result<bool>
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
+        self.check_section(snap)?;
         self.check_vcpu(vcpu)?;
         if ports.len() > MAX_POLL_PORTS {
             return Err(Error::InvalidArgument("more than 128 poll ports"));
@@ -1579,7 +1609,7 @@ where
     /// The plain state, for snapshots.
     pub fn state<P: Level>(&self, token: &mut Token<'_, P>) -> EvtchnState
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
     {
         let (table, mut t) = self.table.read(token);
         EvtchnState {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! FIFO event channels (`EVTCHNOP_init_control`, `expand_array`, `set_priority`), as Xen's
 //! `event_fifo.c` does them.
 //!
@@ -11,14 +12,16 @@
 //! (and raises the upcall through the [`crate::UpcallSink`] if that was clear too).
 //!
 //! Locking: the FIFO state (tails, priorities, page mappings) is behind one mutex at level
-//! `PageCache<0>`, taken inside the port table's lock (read-locked for deliveries, as the
+//! `PageCache<0>`, taken inside the port table's lock (`EvtchnLock`) (read-locked for deliveries, as the
 //! 2-level path, write-locked for `init_control` / `expand_array`) and released before the
 //! `vcpu_info` is touched. Event words and control blocks are only changed with atomics, as
 //! the guest changes them concurrently.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use vm_lock::{Level, LockAfter, MemRead, MemReadGuard, OrderedMutex, PageCache, Token, XenLock};
+use vm_lock::{
+    EvtchnLock, Level, LockAfter, MemRead, MemReadGuard, OrderedMutex, PageCache, Token,
+};
 use xen_abi::{
     EvtchnFifoControlBlock, EVTCHN_FIFO_BUSY, EVTCHN_FIFO_LINKED, EVTCHN_FIFO_LINK_BITS,
     EVTCHN_FIFO_LINK_MASK, EVTCHN_FIFO_MASKED, EVTCHN_FIFO_MAX_QUEUES, EVTCHN_FIFO_NR_CHANNELS,
@@ -391,7 +394,7 @@ where
     pub(super) fn fifo_unmask(
         &self,
         table: &Table,
-        token: &mut Token<'_, XenLock>,
+        token: &mut Token<'_, EvtchnLock>,
         snap: &MemReadGuard<'_, Mm>,
         port: u32,
     ) -> Result<()> {
@@ -468,8 +471,9 @@ where
         vcpu: u32,
     ) -> Result<u8>
     where
-        XenLock: LockAfter<P0>,
+        EvtchnLock: LockAfter<P0>,
     {
+        self.check_section(snap)?;
         self.check_vcpu(vcpu)?;
         if offset as usize > PAGE_SIZE as usize - CB_SIZE {
             return Err(Error::InvalidArgument("control block crosses the page end"));
@@ -550,8 +554,9 @@ where
         array_gfn: u64,
     ) -> Result<()>
     where
-        XenLock: LockAfter<P0>,
+        EvtchnLock: LockAfter<P0>,
     {
+        self.check_section(snap)?;
         if !self.fifo.is_active() {
             return Err(Error::FifoNotActive);
         }
@@ -601,7 +606,7 @@ where
         priority: u32,
     ) -> Result<()>
     where
-        XenLock: LockAfter<P0>,
+        EvtchnLock: LockAfter<P0>,
     {
         if port >= self.nr_ports() {
             return Err(Error::InvalidPort(port));
@@ -628,7 +633,7 @@ where
     }
 
     /// Back to the 2-level ABI (`EVTCHNOP_reset`); the table is write-locked by the caller.
-    pub(super) fn fifo_destroy(&self, token: &mut Token<'_, XenLock>) {
+    pub(super) fn fifo_destroy(&self, token: &mut Token<'_, EvtchnLock>) {
         if !self.fifo.is_active() {
             return;
         }
@@ -638,7 +643,7 @@ where
     }
 
     /// The FIFO state for snapshots (`None` on the 2-level ABI).
-    pub(super) fn fifo_state(&self, token: &mut Token<'_, XenLock>) -> Option<FifoState> {
+    pub(super) fn fifo_state(&self, token: &mut Token<'_, EvtchnLock>) -> Option<FifoState> {
         if !self.fifo.is_active() {
             return None;
         }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Host-side (backend) ports.
 
 use vmm_sys_util::eventfd::EventFd;

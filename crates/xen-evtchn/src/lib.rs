@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Xen event channels for a KVM-based VMM: the per-VM port table, the `EVTCHNOP_*`
 //! operations, 2-level delivery into guest memory exactly as Xen does it, host-side backend
 //! ports with eventfds, and `SCHEDOP_poll` wake-ups.
 //!
-//! * [`Evtchn`] holds the port table (lock level `XenLock`) and delivers through the
+//! * [`Evtchn`] holds the port table (lock level `EvtchnLock`) and delivers through the
 //!   `shared_info` / `vcpu_info` caches of [`xen_shinfo_cache::XenPages`]. Its methods take
 //!   plain arguments (ports, vCPU ids, domids) and return [`Result`]; [`Error::errno`] is the
 //!   Xen errno for the hypercall return value.

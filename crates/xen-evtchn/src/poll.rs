@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `SCHEDOP_poll` bookkeeping: which ports each vCPU waits on (lock-free).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Plain state for snapshot / restore (vm-superio style): no locks, no file descriptors.
 
 use crate::upcall::CallbackVia;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! How an event reaches a vCPU: the [`UpcallSink`] trait the VMM implements.
 
 use std::sync::Arc;

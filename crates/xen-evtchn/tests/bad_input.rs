@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Every operation with bad input gets the Xen errno (never a panic).
 
 mod common;

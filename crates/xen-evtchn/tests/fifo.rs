@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! FIFO event channels: errnos, the queue protocol as a guest sees it, switching from the
 //! 2-level ABI, snapshot.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Behaviour of the operations and of 2-level delivery over real guest memory.
 
 mod common;

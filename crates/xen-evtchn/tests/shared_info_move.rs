@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Moving `shared_info` (`Evtchn::shared_info_moved`): the page is copied and the cache
 //! retargeted atomically with respect to delivery, so events sent concurrently from another
 //! thread are never lost; what is pending is re-raised.

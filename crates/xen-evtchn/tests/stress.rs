@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! N sender threads x M sends against one guest consumer: no lost wake-up.
 //!
 //! The consumer behaves like Linux's upcall handler (clear `evtchn_upcall_pending`, exchange

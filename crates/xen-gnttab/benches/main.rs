@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Benchmarks: moving a grant frame (`XENMEM_add_to_physmap`) in a full
 //! table, and reading a grant entry through the guest's mapping.
 

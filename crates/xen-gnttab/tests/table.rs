@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The grant table through its public API.
 
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
@@ -18,6 +19,7 @@ fn limits() {
     for (idx, gfn) in [
         (2, 0x10),
         (u64::MAX, 0x10),
+        // v1: the status bit is part of the index, as in Xen.
         (XENMAPIDX_GRANT_TABLE_STATUS, 0x10),
         (0, MAX_GFN),
         (0, u64::MAX),
@@ -37,9 +39,11 @@ fn map_move_and_displace() {
         r,
         Remap {
             frame: 1,
+            status: false,
             gfn: 0xa0,
             old_gfn: None,
-            displaced: None
+            displaced: None,
+            displaced_status: None,
         }
     );
     assert_eq!(gt.nr_frames(), 2, "table grows to idx + 1");
@@ -55,7 +59,7 @@ fn map_move_and_displace() {
     assert_eq!(r.displaced, Some(1));
     assert_eq!(gt.gfn_of(1), None);
     assert_eq!(gt.frame_at(0xb0), Some(0));
-    assert_eq!(gt.remove_gfn(0xb0), Some(0));
+    assert_eq!(gt.remove_gfn(0xb0), Some(Frame::Grant(0)));
     assert_eq!(gt.remove_gfn(0xb0), None);
 }
 
@@ -68,10 +72,19 @@ fn setup_and_version() {
     // Asking for fewer frames does not shrink the table.
     assert_eq!(gt.setup_table(1).unwrap(), vec![Some(0x55)]);
     assert_eq!(gt.nr_frames(), 2);
-    assert_eq!(gt.set_version(1).unwrap(), 1);
-    assert_eq!(gt.set_version(0).unwrap(), 1);
-    assert_eq!(gt.set_version(2).unwrap_err().errno(), errno::EOPNOTSUPP);
+    let m = mem();
+    assert_eq!(gt.set_version(&m, 1).unwrap(), 1);
+    // Xen: a version other than 1 and 2 is -EINVAL.
+    assert_eq!(gt.set_version(&m, 0).unwrap_err().errno(), errno::EINVAL);
+    assert_eq!(gt.set_version(&m, 3).unwrap_err().errno(), errno::EINVAL);
     assert_eq!(gt.version(), 1);
+    // v2 on a table limited to v1: -ENOSYS, Xen's answer with v2 disabled.
+    let mut v1only = GrantTable::new(4).unwrap().with_max_version(1).unwrap();
+    assert_eq!(
+        v1only.set_version(&m, 2).unwrap_err().errno(),
+        errno::ENOSYS
+    );
+    assert_eq!(v1only.version(), 1);
 }
 
 #[test]
@@ -87,9 +100,20 @@ fn state_round_trip_and_validation() {
     let mut bad = st.clone();
     bad.frame_gfns[0] = Some(0x99); // two frames at one GFN
     assert!(GrantTable::from_state(&bad).is_err());
-    let mut bad = st;
-    bad.version = 2;
+    let mut bad = st.clone();
+    bad.version = 2; // v2 needs its status frames
     assert!(GrantTable::from_state(&bad).is_err());
+    let mut bad = st.clone();
+    bad.version = 3;
+    assert!(GrantTable::from_state(&bad).is_err());
+    let mut bad = st;
+    bad.max_version = 1;
+    bad.version = 2;
+    bad.status_gfns = vec![None];
+    assert!(
+        GrantTable::from_state(&bad).is_err(),
+        "version above max_version"
+    );
 }
 
 #[test]
@@ -159,6 +183,8 @@ fn config_errors_are_einval() {
         nr_frames: 1,
         frame_gfns: vec![Some(MAX_GFN)],
         version: 1,
+        max_version: 2,
+        status_gfns: Vec::new(),
     };
     assert!(GrantTable::from_state(&st).is_err());
     assert_eq!(

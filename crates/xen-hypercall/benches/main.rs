@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Criterion benches: decode + dispatch of each hypercall against `RecordingHypervisor`.
 
 use criterion::{criterion_group, criterion_main, Criterion};

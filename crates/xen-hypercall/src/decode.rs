@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Register and argument decoding into a typed [`Request`].
 
 use vm_memory::{Bytes, GuestAddress};
@@ -18,15 +19,20 @@ pub struct DecodeContext {
     pub domid: u16,
     /// Number of vCPUs of the guest.
     pub nr_vcpus: u32,
+    /// `GNTTABOP_get_status_frames` is offered (Xen refuses it to HVM/PVH guests:
+    /// -ENOSYS; see [`GnttabHandler::get_status_frames_offered`](crate::GnttabHandler)).
+    pub status_frames_op: bool,
 }
 
 impl DecodeContext {
-    /// The context of a hypercall of vCPU `vcpu` in domain `domid` with `nr_vcpus` vCPUs.
+    /// The context of a hypercall of vCPU `vcpu` in domain `domid` with `nr_vcpus` vCPUs
+    /// (`GNTTABOP_get_status_frames` not offered).
     pub fn new(vcpu: u32, domid: u16, nr_vcpus: u32) -> Self {
         Self {
             vcpu,
             domid,
             nr_vcpus,
+            status_frames_op: false,
         }
     }
 
@@ -199,11 +205,15 @@ where
     M: Bytes<GuestAddress> + ?Sized,
     T: AddressTranslate + ?Sized,
 {
-    let Ok(cmd) = u32::try_from(cmd) else {
-        return Err(Errno::ENOSYS);
-    };
+    // As Xen: the low bits select the sub-op, the others are the extent a continued call
+    // starts at (this crate never continues a call, but a guest may pass them).
+    let start = cmd >> MEMOP_EXTENT_SHIFT;
+    let cmd = (cmd & ((1 << MEMOP_EXTENT_SHIFT) - 1)) as u32;
     match cmd {
         XENMEM_ADD_TO_PHYSMAP => {
+            if start > u64::from(u16::MAX) {
+                return Err(Errno::EDOM);
+            }
             let (domid, space, idx, gpfn) = match regs.mode {
                 GuestWidth::Bits64 => {
                     let x: XenAddToPhysmap64 = g.read_obj(arg)?;
@@ -214,21 +224,16 @@ where
                     (x.domid, x.space, u64::from(x.idx), u64::from(x.gpfn))
                 }
             };
+            // Foreign mappings go through add_to_physmap_batch only.
+            if space == XENMAPSPACE_GMFN_FOREIGN {
+                return Err(Errno::ENOSYS);
+            }
             ctx.check_self(domid)?;
             let space = match space {
-                XENMAPSPACE_SHARED_INFO if idx == 0 => MapSpace::SharedInfo,
-                XENMAPSPACE_SHARED_INFO => return Err(Errno::EINVAL),
-                XENMAPSPACE_GRANT_TABLE => {
-                    let status = idx & XENMAPIDX_GRANT_TABLE_STATUS != 0;
-                    let frame = idx & !XENMAPIDX_GRANT_TABLE_STATUS;
-                    let frame = u32::try_from(frame).map_err(|_| Errno::EINVAL)?;
-                    MapSpace::GrantTable { frame, status }
-                }
-                XENMAPSPACE_GMFN
-                | XENMAPSPACE_GMFN_RANGE
-                | XENMAPSPACE_GMFN_FOREIGN
-                | XENMAPSPACE_DEV_MMIO => return Err(Errno::EOPNOTSUPP),
-                _ => return Err(Errno::EINVAL),
+                // Only the hardware domain maps device MMIO.
+                XENMAPSPACE_DEV_MMIO => return Err(Errno::EACCES),
+                XENMAPSPACE_GMFN | XENMAPSPACE_GMFN_RANGE => return Err(Errno::EOPNOTSUPP),
+                s => map_space(s, idx)?,
             };
             // A GFN must give a page address representable in 64 bits (52-bit phys max).
             if gpfn >> (64 - XEN_PAGE_SHIFT) != 0 {
@@ -236,7 +241,114 @@ where
             }
             Ok(MemoryReq::AddToPhysmap { space, gfn: gpfn })
         }
-        XENMEM_MEMORY_MAP => {
+        XENMEM_INCREASE_RESERVATION | XENMEM_DECREASE_RESERVATION | XENMEM_POPULATE_PHYSMAP => {
+            let op = match cmd {
+                XENMEM_INCREASE_RESERVATION => ReservationOp::Increase,
+                XENMEM_DECREASE_RESERVATION => ReservationOp::Decrease,
+                _ => ReservationOp::Populate,
+            };
+            let read = match regs.mode {
+                GuestWidth::Bits64 => g.read_obj::<XenMemoryReservation64>(arg).map(|r| {
+                    (
+                        r.extent_start,
+                        r.nr_extents,
+                        r.extent_order,
+                        r.mem_flags,
+                        r.domid,
+                    )
+                }),
+                GuestWidth::Bits32 => g.read_obj::<XenMemoryReservation32>(arg).map(|r| {
+                    (
+                        u64::from(r.extent_start),
+                        u64::from(r.nr_extents),
+                        r.extent_order,
+                        r.mem_flags,
+                        r.domid,
+                    )
+                }),
+            };
+            let res =
+                read.ok()
+                    .and_then(|(extent_start, nr_extents, extent_order, flags, domid)| {
+                        let r = Reservation {
+                            extent_start,
+                            nr_extents,
+                            extent_order,
+                        };
+                        reservation_ok(ctx, op, start, &r, flags, domid).then_some(r)
+                    });
+            Ok(MemoryReq::Reservation {
+                op,
+                start_extent: start,
+                res,
+            })
+        }
+        XENMEM_MAXIMUM_RAM_PAGE => {
+            if start != 0 {
+                return Err(Errno::EINVAL);
+            }
+            Ok(MemoryReq::MaximumRamPage)
+        }
+        XENMEM_CURRENT_RESERVATION | XENMEM_MAXIMUM_RESERVATION => {
+            if start != 0 {
+                return Err(Errno::EINVAL);
+            }
+            let d: XenMemoryDomain = g.read_obj(arg)?;
+            Ok(MemoryReq::ReservationSize {
+                maximum: cmd == XENMEM_MAXIMUM_RESERVATION,
+                domid: d.domid,
+            })
+        }
+        XENMEM_REMOVE_FROM_PHYSMAP => {
+            if start != 0 {
+                return Err(Errno::EINVAL);
+            }
+            let (domid, gfn) = match regs.mode {
+                GuestWidth::Bits64 => {
+                    let x: XenRemoveFromPhysmap64 = g.read_obj(arg)?;
+                    (x.domid, x.gpfn)
+                }
+                GuestWidth::Bits32 => {
+                    let x: XenRemoveFromPhysmap32 = g.read_obj(arg)?;
+                    (x.domid, u64::from(x.gpfn))
+                }
+            };
+            Ok(MemoryReq::RemoveFromPhysmap { domid, gfn })
+        }
+        XENMEM_ADD_TO_PHYSMAP_BATCH => {
+            let start = u16::try_from(start).map_err(|_| Errno::EDOM)?;
+            let (domid, space, size, idxs, gpfns, errs) = match regs.mode {
+                GuestWidth::Bits64 => {
+                    let x: XenAddToPhysmapBatch64 = g.read_obj(arg)?;
+                    (x.domid, x.space, x.size, x.idxs, x.gpfns, x.errs)
+                }
+                GuestWidth::Bits32 => {
+                    let x: XenAddToPhysmapBatch32 = g.read_obj(arg)?;
+                    (
+                        x.domid,
+                        x.space,
+                        x.size,
+                        u64::from(x.idxs),
+                        u64::from(x.gpfns),
+                        u64::from(x.errs),
+                    )
+                }
+            };
+            if u32::from(space) == XENMAPSPACE_GMFN_RANGE {
+                return Err(Errno::EOPNOTSUPP);
+            }
+            Ok(MemoryReq::AddToPhysmapBatch {
+                domid,
+                space: u32::from(space),
+                size,
+                start,
+                idxs,
+                gpfns,
+                errs,
+            })
+        }
+        // An arch sub-op: Xen matches the whole command, extent bits included.
+        XENMEM_MEMORY_MAP if start == 0 => {
             let (capacity, buffer) = match regs.mode {
                 GuestWidth::Bits64 => {
                     let m: XenMemoryMap64 = g.read_obj(arg)?;
@@ -255,6 +367,56 @@ where
         }
         _ => Err(Errno::ENOSYS),
     }
+}
+
+/// The `map_space` of an `add_to_physmap` index in the spaces this crate hands to the
+/// handler: shared_info (index 0, else -EINVAL, as Xen finds no frame), grant table;
+/// -EOPNOTSUPP for the GMFN spaces (not offered), -EINVAL for unknown spaces.
+pub(crate) fn map_space(space: u32, idx: u64) -> XenResult<MapSpace> {
+    match space {
+        XENMAPSPACE_SHARED_INFO if idx == 0 => Ok(MapSpace::SharedInfo),
+        XENMAPSPACE_SHARED_INFO => Err(Errno::EINVAL),
+        XENMAPSPACE_GRANT_TABLE => {
+            let status = idx & XENMAPIDX_GRANT_TABLE_STATUS != 0;
+            let frame = idx & !XENMAPIDX_GRANT_TABLE_STATUS;
+            let frame = u32::try_from(frame).map_err(|_| Errno::EINVAL)?;
+            Ok(MapSpace::GrantTable { frame, status })
+        }
+        XENMAPSPACE_GMFN | XENMAPSPACE_GMFN_RANGE => Err(Errno::EOPNOTSUPP),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// Xen's checks of a reservation before any extent (each failure ends the call with
+/// `start_extent` done): continuation range, domain (a domU adjusts only itself), address
+/// bits, NUMA node, populate-on-demand (not on oneself), extent order.
+fn reservation_ok(
+    ctx: &DecodeContext,
+    op: ReservationOp,
+    start: u64,
+    r: &Reservation,
+    flags: u32,
+    domid: u16,
+) -> bool {
+    if r.nr_extents > u64::from(u32::MAX >> MEMOP_EXTENT_SHIFT) || start >= r.nr_extents {
+        return false;
+    }
+    if !ctx.is_self(domid) {
+        return false;
+    }
+    // Address bits 1..=12 ask for memory below one page.
+    if (1..=XEN_PAGE_SHIFT).contains(&(flags & XENMEMF_ADDRESS_BITS_MASK)) {
+        return false;
+    }
+    // A domU may name a node, but not insist on it (no vNUMA here).
+    let node = ((flags >> 8).wrapping_sub(1)) & 0xff;
+    if flags & XENMEMF_VNODE == 0 && node != 0xff && flags & XENMEMF_EXACT_NODE_REQUEST != 0 {
+        return false;
+    }
+    if op == ReservationOp::Populate && flags & XENMEMF_POPULATE_ON_DEMAND != 0 {
+        return false;
+    }
+    r.extent_order <= MAX_DOMU_EXTENT_ORDER
 }
 
 fn decode_hvm<M, T>(
@@ -613,24 +775,52 @@ where
     M: Bytes<GuestAddress> + ?Sized,
     T: AddressTranslate + ?Sized,
 {
-    if !matches!(
+    // Xen's filter for HVM/PVH guests: everything else (transfer, unmap_and_replace,
+    // dump_table, cache_flush, get_status_frames) "needs auditing": -ENOSYS.
+    let offered = matches!(
         cmd,
-        GNTTABOP_QUERY_SIZE | GNTTABOP_SETUP_TABLE | GNTTABOP_SET_VERSION | GNTTABOP_GET_VERSION
-    ) {
+        GNTTABOP_QUERY_SIZE
+            | GNTTABOP_SETUP_TABLE
+            | GNTTABOP_SET_VERSION
+            | GNTTABOP_GET_VERSION
+            | GNTTABOP_COPY
+            | GNTTABOP_MAP_GRANT_REF
+            | GNTTABOP_UNMAP_GRANT_REF
+            | GNTTABOP_SWAP_GRANT_REF
+    ) || (cmd == GNTTABOP_GET_STATUS_FRAMES && ctx.status_frames_op);
+    if !offered {
         return Err(Errno::ENOSYS);
     }
-    if count as u32 != 1 {
+    // `count` is an unsigned int that must not be negative as an int.
+    let count = count as u32;
+    if count > i32::MAX as u32 {
         return Err(Errno::EINVAL);
     }
+    let single = || {
+        if count == 1 {
+            Ok(())
+        } else {
+            Err(Errno::EINVAL)
+        }
+    };
+    let batch = || {
+        if count > MAX_GRANT_OPS {
+            Err(Errno::E2BIG)
+        } else {
+            Ok(count)
+        }
+    };
     Ok(match cmd {
         GNTTABOP_QUERY_SIZE => {
+            single()?;
             let q: GnttabQuerySize = g.read_obj(arg)?;
             GnttabReq::QuerySize {
                 out: arg,
-                bad_domain: !ctx.is_self(q.dom),
+                dom: q.dom,
             }
         }
         GNTTABOP_SETUP_TABLE => {
+            single()?;
             let (dom, nr_frames, frame_list) = match regs.mode {
                 GuestWidth::Bits64 => {
                     let s: GnttabSetupTable64 = g.read_obj(arg)?;
@@ -645,24 +835,59 @@ where
                 nr_frames,
                 frame_list,
                 out: arg,
-                bad_domain: !ctx.is_self(dom),
+                dom,
             }
         }
+        GNTTABOP_GET_STATUS_FRAMES => {
+            single()?;
+            let (dom, nr_frames, frame_list) = match regs.mode {
+                GuestWidth::Bits64 => {
+                    let s: GnttabGetStatusFrames64 = g.read_obj(arg)?;
+                    (s.dom, s.nr_frames, s.frame_list)
+                }
+                GuestWidth::Bits32 => {
+                    let s: GnttabGetStatusFrames32 = g.read_obj(arg)?;
+                    (s.dom, s.nr_frames, u64::from(s.frame_list))
+                }
+            };
+            GnttabReq::GetStatusFrames {
+                nr_frames,
+                frame_list,
+                dom,
+                out: arg,
+            }
+        }
+        // set_version and get_version take no count.
         GNTTABOP_SET_VERSION => {
             let s: GnttabSetVersion = g.read_obj(arg)?;
-            if s.version != 1 {
-                return Err(Errno::EINVAL);
-            }
             GnttabReq::SetVersion {
                 version: s.version,
                 out: arg,
             }
         }
-        _ => {
+        GNTTABOP_GET_VERSION => {
             let v: GnttabGetVersion = g.read_obj(arg)?;
-            ctx.check_self(v.dom)?;
-            GnttabReq::GetVersion { out: arg }
+            GnttabReq::GetVersion {
+                dom: v.dom,
+                out: arg,
+            }
         }
+        GNTTABOP_MAP_GRANT_REF => GnttabReq::MapGrantRef {
+            list: arg,
+            count: batch()?,
+        },
+        GNTTABOP_UNMAP_GRANT_REF => GnttabReq::UnmapGrantRef {
+            list: arg,
+            count: batch()?,
+        },
+        GNTTABOP_COPY => GnttabReq::Copy {
+            list: arg,
+            count: batch()?,
+        },
+        _ => GnttabReq::SwapGrantRef {
+            list: arg,
+            count: batch()?,
+        },
     })
 }
 

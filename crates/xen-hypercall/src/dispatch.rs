@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The dispatcher: decode, call the handler, write outputs back, encode the result.
 
 use core::mem::offset_of;
@@ -31,11 +32,7 @@ where
     M: Bytes<GuestAddress> + ?Sized,
     H: Hypervisor + ?Sized,
 {
-    let ctx = DecodeContext {
-        vcpu,
-        domid: h.domid(),
-        nr_vcpus: h.nr_vcpus(),
-    };
+    let ctx = context(vcpu, h);
     let outcome = match decode(regs, &ctx, mem, h) {
         Ok(req) => execute(regs, vcpu, req, mem, h),
         Err(e) => HypercallOutcome::Done(e.to_return()),
@@ -44,6 +41,71 @@ where
         outcome,
         rax: regs.encode_result(outcome.return_value()),
     }
+}
+
+/// The decode context of a hypercall of `vcpu` against `h`.
+fn context<H: Hypervisor + ?Sized>(vcpu: u32, h: &H) -> DecodeContext {
+    let mut ctx = DecodeContext::new(vcpu, h.domid(), h.nr_vcpus());
+    ctx.status_frames_op = h.get_status_frames_offered();
+    ctx
+}
+
+/// Xen's domain lookup for an operation on domain `domid` that a domU may do only on
+/// itself: itself (`DOMID_SELF` or its id) is `Ok`, another existing domain is refused by
+/// the permission check (-EPERM), any other id was not found (-ESRCH).
+fn own_domain<H: Hypervisor + ?Sized>(h: &H, domid: u16) -> XenResult<()> {
+    if domid == DOMID_SELF || domid == h.domid() {
+        Ok(())
+    } else if h.domain_exists(domid) {
+        Err(Errno::EPERM)
+    } else {
+        Err(Errno::ESRCH)
+    }
+}
+
+/// As [`own_domain`], as a grant status: `GNTST_permission_denied` / `GNTST_bad_domain`.
+fn own_domain_status<H: Hypervisor + ?Sized>(h: &H, domid: u16) -> i16 {
+    match own_domain(h, domid) {
+        Ok(()) => GNTST_OKAY,
+        Err(Errno::EPERM) => GNTST_PERMISSION_DENIED,
+        Err(_) => GNTST_BAD_DOMAIN,
+    }
+}
+
+/// Reads a guest `xen_pfn_t` / `xen_ulong_t` (8 bytes, or 4 for 32-bit guests) at index `i`
+/// of the array at `base`.
+fn read_word<M, H>(
+    regs: &HypercallRegs,
+    vcpu: u32,
+    mem: &M,
+    h: &mut H,
+    base: u64,
+    i: u64,
+) -> XenResult<u64>
+where
+    M: Bytes<GuestAddress> + ?Sized,
+    H: Hypervisor + ?Sized,
+{
+    let size = match regs.mode {
+        GuestWidth::Bits64 => 8,
+        GuestWidth::Bits32 => 4,
+    };
+    let at = i
+        .checked_mul(size)
+        .and_then(|o| base.checked_add(o))
+        .ok_or(Errno::EFAULT)?;
+    let mut g = guest(regs, vcpu, mem, h);
+    match regs.mode {
+        GuestWidth::Bits64 => g.read_obj::<u64>(at),
+        GuestWidth::Bits32 => g.read_obj::<u32>(at).map(u64::from),
+    }
+}
+
+/// Address of element `i` of `size` bytes of the guest array at `base`.
+fn element(base: u64, i: u64, size: usize) -> XenResult<u64> {
+    i.checked_mul(size as u64)
+        .and_then(|o| base.checked_add(o))
+        .ok_or(Errno::EFAULT)
 }
 
 /// Runs an already-decoded request (see [`decode`]) against `h`, writing outputs back.
@@ -136,11 +198,7 @@ where
     H: Hypervisor + ?Sized,
 {
     let fault = HypercallOutcome::Done(Errno::EFAULT.to_return());
-    let ctx = DecodeContext {
-        vcpu,
-        domid: h.domid(),
-        nr_vcpus: h.nr_vcpus(),
-    };
+    let ctx = context(vcpu, h);
     let (entry_size, result_off) = match regs.mode {
         GuestWidth::Bits64 => (
             core::mem::size_of::<MulticallEntry64>(),
@@ -400,6 +458,91 @@ where
             guest(regs, vcpu, mem, h).write_obj(out, &(n as u32))?;
             Ok(0)
         }
+        MemoryReq::Reservation {
+            op,
+            start_extent,
+            res,
+        } => {
+            let Some(r) = res else {
+                return Ok(start_extent as i64);
+            };
+            // As Xen: extent after extent; the first one that cannot be read or done ends
+            // the call, whose result is the number done.
+            let mut i = start_extent;
+            while i < r.nr_extents {
+                let gfn = match op {
+                    // A translated guest gets no frame numbers back: nothing is read.
+                    ReservationOp::Increase => None,
+                    _ => match read_word(regs, vcpu, mem, h, r.extent_start, i) {
+                        Ok(g) => Some(g),
+                        Err(_) => break,
+                    },
+                };
+                if !h.reservation_extent(vcpu, op, gfn, r.extent_order) {
+                    break;
+                }
+                i += 1;
+            }
+            Ok(i as i64)
+        }
+        MemoryReq::MaximumRamPage => h.maximum_ram_page(vcpu).map(|p| p as i64),
+        MemoryReq::ReservationSize { maximum, domid } => {
+            own_domain(h, domid)?;
+            h.reservation_size(vcpu, maximum).map(|p| p as i64)
+        }
+        MemoryReq::RemoveFromPhysmap { domid, gfn } => {
+            own_domain(h, domid)?;
+            h.remove_from_physmap(vcpu, gfn).map(|()| 0)
+        }
+        MemoryReq::AddToPhysmapBatch {
+            domid,
+            space,
+            size,
+            start,
+            idxs,
+            gpfns,
+            errs,
+        } => {
+            // Xen: the domain is looked up (-ESRCH), then only the hardware domain may map
+            // device MMIO (-EACCES), then the permission check (-EPERM for another domain).
+            let own = own_domain(h, domid);
+            if own == Err(Errno::ESRCH) {
+                return Err(Errno::ESRCH);
+            }
+            if space == XENMAPSPACE_DEV_MMIO {
+                return Err(Errno::EACCES);
+            }
+            own?;
+            if size < start || (size == start && start != 0) {
+                return Err(Errno::EILSEQ);
+            }
+            for i in u64::from(start)..u64::from(size) {
+                let idx = read_word(regs, vcpu, mem, h, idxs, i)?;
+                let gpfn = read_word(regs, vcpu, mem, h, gpfns, i)?;
+                // INVALID_GFN ends the whole call (a 32-bit guest's frames cannot be it).
+                if regs.mode == GuestWidth::Bits64 && gpfn == u64::MAX {
+                    return Err(Errno::EINVAL);
+                }
+                let rc = match space {
+                    // Foreign frames: only for the hardware domain (p2m_add_foreign).
+                    XENMAPSPACE_GMFN_FOREIGN => Err(Errno::EPERM),
+                    _ => crate::decode::map_space(space, idx).and_then(|sp| {
+                        if gpfn >> (64 - XEN_PAGE_SHIFT) != 0 {
+                            Err(Errno::EINVAL)
+                        } else {
+                            h.add_to_physmap(vcpu, sp, gpfn)
+                        }
+                    }),
+                };
+                let rc: i32 = match rc {
+                    Ok(()) => 0,
+                    Err(e) => -e.0,
+                };
+                let at = element(errs, i, 4)?;
+                guest(regs, vcpu, mem, h).write_obj(at, &rc)?;
+            }
+            Ok(0)
+        }
     }
 }
 
@@ -547,11 +690,12 @@ where
     H: Hypervisor + ?Sized,
 {
     match r {
-        GnttabReq::QuerySize { out, bad_domain } => {
-            let mut q = GnttabQuerySize::default();
-            if bad_domain {
-                q.status = GNTST_BAD_DOMAIN;
-            } else {
+        GnttabReq::QuerySize { out, dom } => {
+            let mut q = GnttabQuerySize {
+                status: own_domain_status(h, dom),
+                ..Default::default()
+            };
+            if q.status == GNTST_OKAY {
                 (q.nr_frames, q.max_nr_frames) = h.query_size(vcpu);
             }
             // Keep the guest's `dom`: write from nr_frames on.
@@ -564,7 +708,7 @@ where
             nr_frames,
             frame_list,
             out,
-            bad_domain,
+            dom,
         } => {
             let status_at = field(
                 out,
@@ -574,38 +718,207 @@ where
                 },
             )?;
             let mut frames = [0u64; MAX_GRANT_FRAMES];
-            let status = if bad_domain {
-                GNTST_BAD_DOMAIN
-            } else if nr_frames as usize > MAX_GRANT_FRAMES {
-                GNTST_GENERAL_ERROR
-            } else {
+            let mut status = own_domain_status(h, dom);
+            if status == GNTST_OKAY && nr_frames as usize > MAX_GRANT_FRAMES {
+                status = GNTST_GENERAL_ERROR;
+            } else if status == GNTST_OKAY {
                 let frames = &mut frames[..nr_frames as usize];
-                match h.setup_table(vcpu, frames) {
-                    Ok(()) => {
-                        write_frames(regs, vcpu, mem, h, frame_list, frames)?;
-                        GNTST_OKAY
-                    }
+                status = match h.setup_table(vcpu, frames) {
+                    Ok(()) => write_frames(regs, vcpu, mem, h, frame_list, frames, false),
                     Err(s) if s < 0 => s,
                     Err(_) => GNTST_GENERAL_ERROR,
-                }
-            };
+                };
+            }
+            guest(regs, vcpu, mem, h)
+                .write_obj(status_at, &status)
+                .map(|()| 0)
+        }
+        GnttabReq::GetStatusFrames {
+            nr_frames,
+            frame_list,
+            dom,
+            out,
+        } => {
+            let status_at = field(
+                out,
+                match regs.mode {
+                    GuestWidth::Bits64 => offset_of!(GnttabGetStatusFrames64, status),
+                    GuestWidth::Bits32 => offset_of!(GnttabGetStatusFrames32, status),
+                },
+            )?;
+            let mut frames = [0u64; MAX_GRANT_FRAMES];
+            let mut status = own_domain_status(h, dom);
+            if status == GNTST_OKAY && nr_frames as usize > MAX_GRANT_FRAMES {
+                status = GNTST_GENERAL_ERROR;
+            } else if status == GNTST_OKAY {
+                let frames = &mut frames[..nr_frames as usize];
+                status = match h.get_status_frames(vcpu, frames) {
+                    Ok(()) => write_frames(regs, vcpu, mem, h, frame_list, frames, true),
+                    Err(s) if s < 0 => s,
+                    Err(_) => GNTST_GENERAL_ERROR,
+                };
+            }
             guest(regs, vcpu, mem, h)
                 .write_obj(status_at, &status)
                 .map(|()| 0)
         }
         GnttabReq::SetVersion { version, out } => {
-            h.set_version(vcpu, version)?;
+            let r = if version == 1 || version == 2 {
+                h.set_version(vcpu, version)
+            } else {
+                Err(Errno::EINVAL)
+            };
+            // The version in effect goes back to the guest whatever happened.
             let v = h.get_version(vcpu);
-            guest(regs, vcpu, mem, h).write_obj(out, &v).map(|()| 0)
+            guest(regs, vcpu, mem, h).write_obj(out, &v)?;
+            r.map(|()| 0)
         }
-        GnttabReq::GetVersion { out } => {
+        GnttabReq::GetVersion { dom, out } => {
+            own_domain(h, dom)?;
             let v = h.get_version(vcpu);
             let at = field(out, offset_of!(GnttabGetVersion, version))?;
             guest(regs, vcpu, mem, h).write_obj(at, &v).map(|()| 0)
         }
+        GnttabReq::MapGrantRef { list, count } => {
+            for i in 0..u64::from(count) {
+                let at = element(list, i, core::mem::size_of::<GnttabMapGrantRef>())?;
+                let mut op: GnttabMapGrantRef = guest(regs, vcpu, mem, h).read_obj(at)?;
+                let flags = op.flags;
+                op.status = if flags & (GNTMAP_DEVICE_MAP | GNTMAP_HOST_MAP) == 0 {
+                    GNTST_BAD_GNTREF
+                } else if flags & (GNTMAP_DEVICE_MAP | GNTMAP_APPLICATION_MAP | GNTMAP_CONTAINS_PTE)
+                    != 0
+                {
+                    // No device, application or PTE mappings for HVM guests.
+                    GNTST_GENERAL_ERROR
+                } else if !h.domain_exists(op.dom) {
+                    // Looked up by id: DOMID_SELF names none.
+                    GNTST_BAD_DOMAIN
+                } else {
+                    let req = GrantMapReq {
+                        dom: op.dom,
+                        gref: op.ref_,
+                        flags,
+                        host_addr: op.host_addr,
+                    };
+                    match h.map_grant_ref(vcpu, &req) {
+                        Ok((handle, bus)) => {
+                            op.handle = handle;
+                            op.dev_bus_addr = bus;
+                            GNTST_OKAY
+                        }
+                        Err(s) if s < 0 => s,
+                        Err(_) => GNTST_GENERAL_ERROR,
+                    }
+                };
+                guest(regs, vcpu, mem, h).write_obj(at, &op)?;
+            }
+            Ok(0)
+        }
+        GnttabReq::UnmapGrantRef { list, count } => {
+            for i in 0..u64::from(count) {
+                let at = element(list, i, core::mem::size_of::<GnttabUnmapGrantRef>())?;
+                let op: GnttabUnmapGrantRef = guest(regs, vcpu, mem, h).read_obj(at)?;
+                let status = h.unmap_grant_ref(vcpu, op.handle, op.host_addr, op.dev_bus_addr);
+                let sat = field(at, offset_of!(GnttabUnmapGrantRef, status))?;
+                guest(regs, vcpu, mem, h).write_obj(sat, &status)?;
+            }
+            Ok(0)
+        }
+        GnttabReq::Copy { list, count } => {
+            let (size, status_off) = match regs.mode {
+                GuestWidth::Bits64 => (
+                    core::mem::size_of::<GnttabCopy64>(),
+                    offset_of!(GnttabCopy64, status),
+                ),
+                GuestWidth::Bits32 => (
+                    core::mem::size_of::<GnttabCopy32>(),
+                    offset_of!(GnttabCopy32, status),
+                ),
+            };
+            for i in 0..u64::from(count) {
+                let at = element(list, i, size)?;
+                let req = {
+                    let mut g = guest(regs, vcpu, mem, h);
+                    match regs.mode {
+                        GuestWidth::Bits64 => {
+                            let c: GnttabCopy64 = g.read_obj(at)?;
+                            copy_req(
+                                (c.source_u, c.source_domid, c.source_offset),
+                                (c.dest_u, c.dest_domid, c.dest_offset),
+                                c.len,
+                                c.flags,
+                            )
+                        }
+                        GuestWidth::Bits32 => {
+                            let c: GnttabCopy32 = g.read_obj(at)?;
+                            copy_req(
+                                (u64::from(c.source_u), c.source_domid, c.source_offset),
+                                (u64::from(c.dest_u), c.dest_domid, c.dest_offset),
+                                c.len,
+                                c.flags,
+                            )
+                        }
+                    }
+                };
+                let status = match copy_domains(h, &req) {
+                    GNTST_OKAY => h.grant_copy(vcpu, &req),
+                    s => s,
+                };
+                guest(regs, vcpu, mem, h).write_obj(field(at, status_off)?, &status)?;
+            }
+            Ok(0)
+        }
+        GnttabReq::SwapGrantRef { list, count } => {
+            for i in 0..u64::from(count) {
+                let at = element(list, i, core::mem::size_of::<GnttabSwapGrantRef>())?;
+                let op: GnttabSwapGrantRef = guest(regs, vcpu, mem, h).read_obj(at)?;
+                let status = h.swap_grant_ref(vcpu, op.ref_a, op.ref_b);
+                let sat = field(at, offset_of!(GnttabSwapGrantRef, status))?;
+                guest(regs, vcpu, mem, h).write_obj(sat, &status)?;
+            }
+            Ok(0)
+        }
     }
 }
 
+/// A `GNTTABOP_copy` operation; a grant reference is the low 32 bits of its union (the
+/// guest writes only those).
+fn copy_req(src: (u64, u16, u16), dst: (u64, u16, u16), len: u16, flags: u16) -> GrantCopyReq {
+    let ptr = |(u, domid, offset): (u64, u16, u16), gref: bool| GrantCopyPtr {
+        gref_or_gfn: if gref { u64::from(u as u32) } else { u },
+        domid,
+        offset,
+    };
+    GrantCopyReq {
+        source: ptr(src, flags & GNTCOPY_SOURCE_GREF != 0),
+        dest: ptr(dst, flags & GNTCOPY_DEST_GREF != 0),
+        len,
+        flags,
+    }
+}
+
+/// Xen's domain checks of a copy, source then destination: a frame may only be named
+/// with `DOMID_SELF` (`GNTST_permission_denied`), a grant's domain must exist
+/// (`GNTST_bad_domain`).
+fn copy_domains<H: Hypervisor + ?Sized>(h: &H, op: &GrantCopyReq) -> i16 {
+    for (p, gref) in [
+        (&op.source, op.flags & GNTCOPY_SOURCE_GREF != 0),
+        (&op.dest, op.flags & GNTCOPY_DEST_GREF != 0),
+    ] {
+        if p.domid != DOMID_SELF && !gref {
+            return GNTST_PERMISSION_DENIED;
+        }
+        if p.domid != DOMID_SELF && !h.domain_exists(p.domid) {
+            return GNTST_BAD_DOMAIN;
+        }
+    }
+    GNTST_OKAY
+}
+
+/// Writes the frame list of `setup_table` (frames of the guest's width) or
+/// `get_status_frames` (`u64`s, `status_list`); returns the status: a frame that cannot
+/// be written is `GNTST_bad_virt_addr`, as Xen answers (the others are still written).
 fn write_frames<M, H>(
     regs: &HypercallRegs,
     vcpu: u32,
@@ -613,26 +926,27 @@ fn write_frames<M, H>(
     h: &mut H,
     list: u64,
     frames: &[u64],
-) -> XenResult<()>
+    status_list: bool,
+) -> i16
 where
     M: Bytes<GuestAddress> + ?Sized,
     H: Hypervisor + ?Sized,
 {
+    let mut status = GNTST_OKAY;
     let mut g = guest(regs, vcpu, mem, h);
     for (i, &f) in frames.iter().enumerate() {
-        match regs.mode {
-            GuestWidth::Bits64 => {
-                let at = list.checked_add(i as u64 * 8).ok_or(Errno::EFAULT)?;
-                g.write_obj(at, &f)?;
-            }
-            GuestWidth::Bits32 => {
-                let at = list.checked_add(i as u64 * 4).ok_or(Errno::EFAULT)?;
-                let f = u32::try_from(f).map_err(|_| Errno::EINVAL)?;
-                g.write_obj(at, &f)?;
-            }
+        let ok = match regs.mode {
+            GuestWidth::Bits32 if !status_list => match u32::try_from(f) {
+                Ok(f) => element(list, i as u64, 4).and_then(|at| g.write_obj(at, &f)),
+                Err(_) => Err(Errno::EINVAL),
+            },
+            _ => element(list, i as u64, 8).and_then(|at| g.write_obj(at, &f)),
+        };
+        if ok.is_err() {
+            status = GNTST_BAD_VIRT_ADDR;
         }
     }
-    Ok(())
+    status
 }
 
 /// Chunk size of console writes handed to the handler.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Error types: [`Errno`] for results given to the guest, [`Error`] for VMM-facing failures.
 
 /// A Xen errno returned to the guest (positive value; the guest sees `-errno`). Defined in

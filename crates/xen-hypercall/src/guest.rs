@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Bounds-checked access to guest memory through guest-virtual addresses.
 
 use vm_memory::{ByteValued, Bytes, GuestAddress};

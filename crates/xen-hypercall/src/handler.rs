@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Handler traits, one per hypercall family, combined into [`Hypervisor`].
 //!
 //! The VMM implements them by calling the crates that own the state (xen-evtchn for event
@@ -10,12 +11,13 @@
 
 use xen_abi::{
     E820Entry, XenCapabilitiesInfo, XenChangesetInfo, XenCommandline, XenCompileInfo,
-    XenDomainHandle, XenExtraversion, GNTST_GENERAL_ERROR, XEN_DOMAIN_HANDLE_LEN,
+    XenDomainHandle, XenExtraversion, GNTCOPY_DEST_GREF, GNTCOPY_SOURCE_GREF, GNTST_BAD_GNTREF,
+    GNTST_BAD_HANDLE, GNTST_BAD_PAGE, GNTST_GENERAL_ERROR, XEN_DOMAIN_HANDLE_LEN,
 };
 
 use crate::error::{Errno, XenResult};
 use crate::guest::AddressTranslate;
-use crate::request::{GuestArea, HvmParam, MapSpace};
+use crate::request::{GrantCopyReq, GrantMapReq, GuestArea, HvmParam, MapSpace, ReservationOp};
 
 /// What the vCPU does after a hypercall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,6 +133,40 @@ pub trait MemoryHandler {
     /// for. Default: -ENOSYS, Xen's answer when the domain has no memory map.
     fn memory_map(&mut self, vcpu: u32) -> XenResult<&[E820Entry]> {
         let _ = vcpu;
+        Err(Errno::ENOSYS)
+    }
+    /// One extent of `XENMEM_increase_reservation` (`gfn`: `None`), `decrease_reservation`
+    /// or `populate_physmap` (`gfn`: the extent's first frame), `2^order` pages
+    /// (`order <=` [`MAX_DOMU_EXTENT_ORDER`](crate::MAX_DOMU_EXTENT_ORDER)). Returns
+    /// whether it was done: the first extent that is not ends the call, whose result is
+    /// the number done before it. Default: `false` (no memory can be given or taken).
+    fn reservation_extent(
+        &mut self,
+        vcpu: u32,
+        op: ReservationOp,
+        gfn: Option<u64>,
+        order: u32,
+    ) -> bool {
+        let _ = (vcpu, op, gfn, order);
+        false
+    }
+    /// `XENMEM_maximum_ram_page`: the highest machine frame Xen has (it never fails in
+    /// Xen). Default: -ENOSYS.
+    fn maximum_ram_page(&mut self, vcpu: u32) -> XenResult<u64> {
+        let _ = vcpu;
+        Err(Errno::ENOSYS)
+    }
+    /// `XENMEM_current_reservation` (`maximum: false`: pages the domain has) or
+    /// `XENMEM_maximum_reservation` (pages it may have) of the caller's own domain
+    /// (the dispatcher answers others). Default: -ENOSYS.
+    fn reservation_size(&mut self, vcpu: u32, maximum: bool) -> XenResult<u64> {
+        let _ = (vcpu, maximum);
+        Err(Errno::ENOSYS)
+    }
+    /// `XENMEM_remove_from_physmap` of `gfn` in the caller's own domain. Default:
+    /// -ENOSYS.
+    fn remove_from_physmap(&mut self, vcpu: u32, gfn: u64) -> XenResult<()> {
+        let _ = (vcpu, gfn);
         Err(Errno::ENOSYS)
     }
 }
@@ -384,9 +420,11 @@ pub trait EvtchnHandler {
     }
 }
 
-/// `grant_table_op` (v1 only). The defaults describe a grant table of 0 frames, Xen's
-/// answer for a domain created with `max_grant_frames=0`: `query_size` gives `(0, 0)`,
-/// `setup_table` of any frame fails with `GNTST_general_error`, the version is and stays 1.
+/// `grant_table_op`. The defaults describe a grant table of 0 frames, Xen's answer for a
+/// domain created with `max_grant_frames=0`: `query_size` gives `(0, 0)`, `setup_table`
+/// of any frame fails with `GNTST_general_error`, the version is and stays 1 (v2 gets
+/// -ENOSYS, Xen's answer with v2 disabled), no grant reference exists
+/// (`GNTST_bad_gntref`), the guest has no mapping (`GNTST_bad_handle`).
 pub trait GnttabHandler {
     /// `(nr_frames, max_nr_frames)`. Default: `(0, 0)`.
     fn query_size(&mut self, vcpu: u32) -> (u32, u32) {
@@ -404,16 +442,75 @@ pub trait GnttabHandler {
             Err(GNTST_GENERAL_ERROR)
         }
     }
-    /// `GNTTABOP_set_version` with `version == 1` (others are rejected by the dispatcher).
-    /// Default: `Ok` (the table is v1).
+    /// `GNTTABOP_set_version` to 1 or 2 (the dispatcher refuses other numbers with
+    /// -EINVAL); the dispatcher then writes [`GnttabHandler::get_version`] back, also when
+    /// this fails. Default: `Ok` for 1 (the table is v1), -ENOSYS for 2.
     fn set_version(&mut self, vcpu: u32, version: u32) -> XenResult<()> {
-        let _ = (vcpu, version);
-        Ok(())
+        let _ = vcpu;
+        if version == 1 {
+            Ok(())
+        } else {
+            Err(Errno::ENOSYS)
+        }
     }
     /// `GNTTABOP_get_version`. Default: 1.
     fn get_version(&mut self, vcpu: u32) -> u32 {
         let _ = vcpu;
         1
+    }
+    /// Whether `GNTTABOP_get_status_frames` is offered. Xen refuses it to HVM and PVH
+    /// guests (-ENOSYS: they map status frames with `XENMEM_add_to_physmap`), before
+    /// looking at the arguments. Default: `false`.
+    fn get_status_frames_offered(&self) -> bool {
+        false
+    }
+    /// `GNTTABOP_get_status_frames`: fills `frames` with the GFNs of the first
+    /// `frames.len()` status frames. `Err(status)` as for `setup_table`. Default: `Ok` for
+    /// 0 frames, else `Err(GNTST_GENERAL_ERROR)` (a v1 table has none).
+    fn get_status_frames(&mut self, vcpu: u32, frames: &mut [u64]) -> Result<(), i16> {
+        let _ = vcpu;
+        if frames.is_empty() {
+            Ok(())
+        } else {
+            Err(GNTST_GENERAL_ERROR)
+        }
+    }
+    /// One `GNTTABOP_map_grant_ref` of the guest, past the dispatcher's checks of the
+    /// flags and the domain: `Ok((handle, dev_bus_addr))`, or a negative `GNTST_*`.
+    /// Default: `GNTST_bad_gntref` (no grant reference exists).
+    fn map_grant_ref(&mut self, vcpu: u32, op: &GrantMapReq) -> Result<(u32, u64), i16> {
+        let _ = (vcpu, op);
+        Err(GNTST_BAD_GNTREF)
+    }
+    /// One `GNTTABOP_unmap_grant_ref` of the guest's mapping `handle` (`host_addr`,
+    /// `dev_bus_addr`: the mappings to remove, 0 for none); returns the `GNTST_*`.
+    /// Default: `GNTST_bad_handle` (no mapping exists).
+    fn unmap_grant_ref(
+        &mut self,
+        vcpu: u32,
+        handle: u32,
+        host_addr: u64,
+        dev_bus_addr: u64,
+    ) -> i16 {
+        let _ = (vcpu, handle, host_addr, dev_bus_addr);
+        GNTST_BAD_HANDLE
+    }
+    /// One `GNTTABOP_copy` of the guest, past the dispatcher's domain checks; returns the
+    /// `GNTST_*`. Default: `GNTST_bad_gntref` for a grant (none exists), else
+    /// `GNTST_bad_page` (no frame the handler can reach).
+    fn grant_copy(&mut self, vcpu: u32, op: &GrantCopyReq) -> i16 {
+        let _ = vcpu;
+        if op.flags & (GNTCOPY_SOURCE_GREF | GNTCOPY_DEST_GREF) != 0 {
+            GNTST_BAD_GNTREF
+        } else {
+            GNTST_BAD_PAGE
+        }
+    }
+    /// One `GNTTABOP_swap_grant_ref` of entries `a` and `b`; returns the `GNTST_*`.
+    /// Default: `GNTST_bad_gntref` (no entry exists).
+    fn swap_grant_ref(&mut self, vcpu: u32, a: u32, b: u32) -> i16 {
+        let _ = (vcpu, a, b);
+        GNTST_BAD_GNTREF
     }
 }
 

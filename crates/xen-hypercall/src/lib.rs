@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Xen hypercall handling for a userspace VMM: hypercall page contents, register decoding for
 //! 64- and 32-bit guests, typed requests, handler traits and a dispatcher that writes results
 //! back to guest memory and encodes the return value.
@@ -37,11 +38,11 @@
 //! | Family | Default |
 //! |---|---|
 //! | [`VersionHandler`] | version [`DEFAULT_XEN_VERSION`] (4.17), empty strings, no features, zero handle; command line `"<denied>"`, build id `-EPERM` (an unprivileged domain's view) |
-//! | [`MemoryHandler`], [`HvmHandler`], [`VcpuHandler`] | `-ENOSYS` |
+//! | [`MemoryHandler`], [`HvmHandler`], [`VcpuHandler`] | `-ENOSYS` (reservation ops: no extent done) |
 //! | [`SchedHandler`] | yield: nothing; block / poll: `Done(-ENOSYS)`; shutdown: passed on; shutdown code: `-ENOSYS`; remote shutdown: `-EPERM` |
 //! | [`Hypervisor::domain_exists`] | only the guest's own domain id |
 //! | [`EvtchnHandler`] | `-ENOSYS` (`bind_pirq`: `-EPERM`) |
-//! | [`GnttabHandler`] | a grant table of 0 frames (Xen's answer for `max_grant_frames=0`) |
+//! | [`GnttabHandler`] | a grant table of 0 frames (Xen's answer for `max_grant_frames=0`): v1 only (`set_version(2)`: `-ENOSYS`), no grant reference (`GNTST_bad_gntref`), no mapping (`GNTST_bad_handle`); `get_status_frames` not offered (`-ENOSYS`, as Xen for HVM guests) |
 //! | [`ConsoleHandler`] | write: `-ENOSYS`; read: no input |
 //! | [`VmAssistHandler`] | `-EINVAL` (no assist offered) |
 //! | [`AddressTranslate`] | identity (flat, unpaged guests) |

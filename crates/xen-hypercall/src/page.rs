@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Hypercall page contents, for both interception modes, and the hypercall MSR.
 
 use vm_memory::{Bytes, GuestAddress};

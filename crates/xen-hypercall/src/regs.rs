@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Hypercall registers and result encoding.
 
 pub use xen_abi::GuestWidth;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Typed hypercall requests produced by [`decode`](crate::decode).
 //!
 //! Guest addresses named `out` are guest-virtual addresses where the dispatcher writes the
@@ -23,6 +24,19 @@ pub const MAX_CONSOLE_READ: usize = 1024;
 pub const MAX_MULTICALL_CALLS: u32 = 512;
 /// Largest build id `XENVER_build_id` copies out.
 pub const MAX_BUILD_ID: usize = 64;
+/// Maximum number of operations of one batched `grant_table_op` (`map_grant_ref`,
+/// `unmap_grant_ref`, `copy`, `swap_grant_ref`); more: -E2BIG, none run.
+///
+/// Xen takes any count and cuts a long batch into pieces with hypercall continuations;
+/// this crate has none and bounds the work of one call instead (as for multicalls).
+pub const MAX_GRANT_OPS: u32 = 4096;
+/// Largest extent order a domU may use in `XENMEM_increase_reservation`,
+/// `decrease_reservation` and `populate_physmap` (Xen's `CONFIG_DOMU_MAX_ORDER` on x86:
+/// 2 MiB extents).
+pub const MAX_DOMU_EXTENT_ORDER: u32 = 9;
+/// Bits of a `memory_op` command holding the sub-op; the bits above hold the extent a
+/// continued call starts at (Xen's `MEMOP_EXTENT_SHIFT`).
+pub const MEMOP_EXTENT_SHIFT: u32 = 6;
 
 /// A decoded hypercall.
 // Poll ports are held inline to keep the hot path free of heap allocations.
@@ -166,6 +180,30 @@ pub enum MapSpace {
     },
 }
 
+/// The three reservation sub-ops of `memory_op`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReservationOp {
+    /// `XENMEM_increase_reservation`: allocate extents to the domain (a translated guest
+    /// gets no frame numbers back: the pages are not mapped anywhere).
+    Increase,
+    /// `XENMEM_decrease_reservation`: give the extents at these GFNs back (balloon out).
+    Decrease,
+    /// `XENMEM_populate_physmap`: back these GFNs with new (zeroed) extents.
+    Populate,
+}
+
+/// A `struct xen_memory_reservation` whose checks passed (domain, order, flags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    /// Guest address of the extent array (`xen_pfn_t`s: `u64`, or `u32` for 32-bit
+    /// guests); 0 (NULL) is allowed for `increase_reservation` only.
+    pub extent_start: u64,
+    /// Number of extents (`<= u32::MAX >> MEMOP_EXTENT_SHIFT`).
+    pub nr_extents: u64,
+    /// Each extent is `2^extent_order` pages (`<=` [`MAX_DOMU_EXTENT_ORDER`]).
+    pub extent_order: u32,
+}
+
 /// `memory_op` sub-ops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -185,6 +223,54 @@ pub enum MemoryReq {
         buffer: u64,
         /// Address of the `xen_memory_map` (for `nr_entries` write-back).
         out: u64,
+    },
+    /// `XENMEM_increase_reservation` / `decrease_reservation` / `populate_physmap`, run
+    /// from extent `start_extent` (the command's upper bits). The result is the number
+    /// of extents done, never an errno: an argument Xen refuses (unreadable, another
+    /// domain, a bad order or flags) leaves `res` `None` and the result `start_extent`.
+    Reservation {
+        /// Which sub-op.
+        op: ReservationOp,
+        /// First extent to process.
+        start_extent: u64,
+        /// The checked reservation, or `None`: done at once.
+        res: Option<Reservation>,
+    },
+    /// `XENMEM_maximum_ram_page`.
+    MaximumRamPage,
+    /// `XENMEM_current_reservation` (`maximum: false`) or `XENMEM_maximum_reservation` of
+    /// domain `domid` (as the guest named it).
+    ReservationSize {
+        /// `maximum_reservation`.
+        maximum: bool,
+        /// Domain.
+        domid: u16,
+    },
+    /// `XENMEM_remove_from_physmap` of `gfn` in domain `domid` (as the guest named it).
+    RemoveFromPhysmap {
+        /// Domain.
+        domid: u16,
+        /// The GFN.
+        gfn: u64,
+    },
+    /// `XENMEM_add_to_physmap_batch`: `size` entries from `start` (the command's upper
+    /// bits, `< size`), each `idxs[i]` of `space` placed at `gpfns[i]`, its result in
+    /// `errs[i]`.
+    AddToPhysmapBatch {
+        /// Domain (as the guest named it).
+        domid: u16,
+        /// `XENMAPSPACE_*` (not `gmfn_range`, not `dev_mmio`).
+        space: u32,
+        /// Number of entries.
+        size: u16,
+        /// First entry to process.
+        start: u16,
+        /// Guest address of the `xen_ulong_t` indexes.
+        idxs: u64,
+        /// Guest address of the `xen_pfn_t` GFNs.
+        gpfns: u64,
+        /// Guest address of the `int` results.
+        errs: u64,
     },
 }
 
@@ -440,16 +526,17 @@ pub enum EvtchnReq {
     },
 }
 
-/// `grant_table_op` sub-ops (count must be 1).
+/// `grant_table_op` sub-ops. Batched ones carry the guest array and its length
+/// (`<=` [`MAX_GRANT_OPS`]); the dispatcher runs them one by one, writing each status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum GnttabReq {
-    /// `GNTTABOP_query_size`.
+    /// `GNTTABOP_query_size` of domain `dom` (as the guest named it).
     QuerySize {
         /// Struct address.
         out: u64,
-        /// The domain was not the caller: answer `GNTST_bad_domain`.
-        bad_domain: bool,
+        /// Domain.
+        dom: u16,
     },
     /// `GNTTABOP_setup_table`.
     SetupTable {
@@ -459,21 +546,105 @@ pub enum GnttabReq {
         frame_list: u64,
         /// Struct address (status write-back).
         out: u64,
-        /// The domain was not the caller: answer `GNTST_bad_domain`.
-        bad_domain: bool,
+        /// Domain (as the guest named it).
+        dom: u16,
     },
-    /// `GNTTABOP_set_version`.
+    /// `GNTTABOP_set_version` (any number: the dispatcher refuses all but 1 and 2 with
+    /// -EINVAL, after which the current version is still written back, as in Xen).
     SetVersion {
         /// Requested version.
         version: u32,
         /// Struct address (version write-back).
         out: u64,
     },
-    /// `GNTTABOP_get_version`.
+    /// `GNTTABOP_get_version` of domain `dom` (as the guest named it).
     GetVersion {
+        /// Domain.
+        dom: u16,
         /// Struct address (version write-back).
         out: u64,
     },
+    /// `GNTTABOP_get_status_frames` (only if the handler offers it:
+    /// [`GnttabHandler::get_status_frames_offered`](crate::GnttabHandler)).
+    GetStatusFrames {
+        /// Frames wanted.
+        nr_frames: u32,
+        /// Guest array of `u64` frames.
+        frame_list: u64,
+        /// Domain (as the guest named it).
+        dom: u16,
+        /// Struct address (status write-back).
+        out: u64,
+    },
+    /// `GNTTABOP_map_grant_ref`: `count` `gnttab_map_grant_ref`s at `list`.
+    MapGrantRef {
+        /// Guest array.
+        list: u64,
+        /// Entries.
+        count: u32,
+    },
+    /// `GNTTABOP_unmap_grant_ref`: `count` `gnttab_unmap_grant_ref`s at `list`.
+    UnmapGrantRef {
+        /// Guest array.
+        list: u64,
+        /// Entries.
+        count: u32,
+    },
+    /// `GNTTABOP_copy`: `count` `gnttab_copy`s (by the guest's width) at `list`.
+    Copy {
+        /// Guest array.
+        list: u64,
+        /// Entries.
+        count: u32,
+    },
+    /// `GNTTABOP_swap_grant_ref`: `count` `gnttab_swap_grant_ref`s at `list`.
+    SwapGrantRef {
+        /// Guest array.
+        list: u64,
+        /// Entries.
+        count: u32,
+    },
+}
+
+/// One operation of a guest's `GNTTABOP_map_grant_ref` that passed the dispatcher's
+/// checks (flags, domain).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GrantMapReq {
+    /// The granting domain (an existing one, named by id).
+    pub dom: u16,
+    /// Grant reference.
+    pub gref: u32,
+    /// `GNTMAP_*`: `GNTMAP_host_map`, maybe `GNTMAP_readonly` (device, application and
+    /// PTE mappings are refused for HVM guests) and guest-available bits.
+    pub flags: u32,
+    /// Guest-physical address where the frame is to appear.
+    pub host_addr: u64,
+}
+
+/// One side of a `GNTTABOP_copy`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GrantCopyPtr {
+    /// Grant reference or frame.
+    pub gref_or_gfn: u64,
+    /// Domain.
+    pub domid: u16,
+    /// Offset in the frame.
+    pub offset: u16,
+}
+
+/// One operation of a guest's `GNTTABOP_copy` that passed the dispatcher's domain checks
+/// (a frame only of `DOMID_SELF`: `GNTST_permission_denied`; a grant of an existing
+/// domain: `GNTST_bad_domain`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GrantCopyReq {
+    /// Source.
+    pub source: GrantCopyPtr,
+    /// Destination.
+    pub dest: GrantCopyPtr,
+    /// Bytes.
+    pub len: u16,
+    /// `GNTCOPY_*`.
+    pub flags: u16,
 }
 
 /// `console_io` sub-ops.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Test support: [`RecordingHypervisor`], a simple in-memory implementation of every handler
 //! trait that records the last call. Enabled by the `test-support` feature.
 
@@ -10,7 +11,7 @@ use xen_abi::{
 use crate::error::{Errno, XenResult};
 use crate::guest::AddressTranslate;
 use crate::handler::*;
-use crate::request::{GuestArea, HvmParam, MapSpace};
+use crate::request::{GrantCopyReq, GrantMapReq, GuestArea, HvmParam, MapSpace, ReservationOp};
 
 /// A handler call, as recorded by [`RecordingHypervisor`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +97,24 @@ pub enum Call {
         nr_frames: usize,
     },
     SetVersion(u32),
+    GetStatusFrames {
+        nr_frames: usize,
+    },
+    MapGrant(GrantMapReq),
+    UnmapGrant {
+        handle: u32,
+    },
+    GrantCopy(GrantCopyReq),
+    SwapGrant {
+        a: u32,
+        b: u32,
+    },
+    Reservation {
+        op: ReservationOp,
+        gfn: Option<u64>,
+        order: u32,
+    },
+    RemoveFromPhysmap(u64),
     ConsoleWrite {
         len: usize,
     },
@@ -139,11 +158,25 @@ pub struct RecordingHypervisor {
     pub shutdown_code: Option<u32>,
     /// `block_abandoned` calls (blocking multicall entries that returned at once).
     pub abandoned: u32,
+    /// Grant table version (1 or 2).
+    pub gnttab_version: u32,
+    /// Offers `GNTTABOP_get_status_frames` (Xen does not to HVM guests; off by default).
+    pub offer_status_frames: bool,
+    /// Pages the domain has (`XENMEM_current_reservation`).
+    pub pages: u64,
+    /// Pages it may have (`XENMEM_maximum_reservation`).
+    pub max_pages: u64,
 }
 
 impl RecordingHypervisor {
     /// GSIs a callback may use (those of the reference VMM's IOAPIC: 0..48).
     pub const NR_GSIS: u32 = 48;
+    /// Frames `0..RAM_PAGES` are the RAM reservation ops accept (1 MiB).
+    pub const RAM_PAGES: u64 = 256;
+    /// Grant references `0..GRANT_REFS` exist (for the map, swap answers).
+    pub const GRANT_REFS: u32 = 16;
+    /// The handle of every successful map.
+    pub const MAP_HANDLE: u32 = 7;
 
     /// A domain `domid` with `nr_vcpus` vCPUs and a small memory map.
     pub fn new(domid: u16, nr_vcpus: u32) -> Self {
@@ -174,6 +207,10 @@ impl RecordingHypervisor {
             fail_with: None,
             shutdown_code: None,
             abandoned: 0,
+            gnttab_version: 1,
+            offer_status_frames: false,
+            pages: Self::RAM_PAGES,
+            max_pages: Self::RAM_PAGES,
         }
     }
 
@@ -232,6 +269,49 @@ impl MemoryHandler for RecordingHypervisor {
     }
     fn memory_map(&mut self, _vcpu: u32) -> XenResult<&[E820Entry]> {
         Ok(&self.e820)
+    }
+    /// Frames below [`RecordingHypervisor::RAM_PAGES`] are RAM; `pages` never exceeds
+    /// `max_pages`.
+    fn reservation_extent(
+        &mut self,
+        _vcpu: u32,
+        op: ReservationOp,
+        gfn: Option<u64>,
+        order: u32,
+    ) -> bool {
+        if self.rec(Call::Reservation { op, gfn, order }).is_err() {
+            return false;
+        }
+        let n = 1u64 << order;
+        let in_ram = gfn.is_some_and(|g| g.checked_add(n).is_some_and(|e| e <= Self::RAM_PAGES));
+        match op {
+            ReservationOp::Decrease if in_ram && self.pages >= n => {
+                self.pages -= n;
+                true
+            }
+            ReservationOp::Populate if !in_ram => false,
+            ReservationOp::Increase | ReservationOp::Populate
+                if self.pages + n <= self.max_pages =>
+            {
+                self.pages += n;
+                true
+            }
+            _ => false,
+        }
+    }
+    fn maximum_ram_page(&mut self, _vcpu: u32) -> XenResult<u64> {
+        Ok(Self::RAM_PAGES)
+    }
+    fn reservation_size(&mut self, _vcpu: u32, maximum: bool) -> XenResult<u64> {
+        Ok(if maximum { self.max_pages } else { self.pages })
+    }
+    fn remove_from_physmap(&mut self, _vcpu: u32, gfn: u64) -> XenResult<()> {
+        self.rec(Call::RemoveFromPhysmap(gfn))?;
+        if gfn < Self::RAM_PAGES {
+            Ok(())
+        } else {
+            Err(Errno::ENOENT)
+        }
     }
 }
 
@@ -437,10 +517,57 @@ impl GnttabHandler for RecordingHypervisor {
         Ok(())
     }
     fn set_version(&mut self, _vcpu: u32, version: u32) -> XenResult<()> {
-        self.rec(Call::SetVersion(version))
+        self.rec(Call::SetVersion(version))?;
+        self.gnttab_version = version;
+        Ok(())
     }
     fn get_version(&mut self, _vcpu: u32) -> u32 {
-        1
+        self.gnttab_version
+    }
+    fn get_status_frames_offered(&self) -> bool {
+        self.offer_status_frames
+    }
+    /// One status frame (at 0xfd000) in v2, none in v1.
+    fn get_status_frames(&mut self, _vcpu: u32, frames: &mut [u64]) -> Result<(), i16> {
+        let _ = self.rec(Call::GetStatusFrames {
+            nr_frames: frames.len(),
+        });
+        let have = if self.gnttab_version == 2 { 1 } else { 0 };
+        if frames.len() > have {
+            return Err(xen_abi::GNTST_GENERAL_ERROR);
+        }
+        for (i, f) in frames.iter_mut().enumerate() {
+            *f = 0xfd000 + i as u64;
+        }
+        Ok(())
+    }
+    fn map_grant_ref(&mut self, _vcpu: u32, op: &GrantMapReq) -> Result<(u32, u64), i16> {
+        let _ = self.rec(Call::MapGrant(*op));
+        if op.gref < Self::GRANT_REFS {
+            Ok((Self::MAP_HANDLE, 0))
+        } else {
+            Err(xen_abi::GNTST_BAD_GNTREF)
+        }
+    }
+    fn unmap_grant_ref(&mut self, _vcpu: u32, handle: u32, _host: u64, _dev: u64) -> i16 {
+        let _ = self.rec(Call::UnmapGrant { handle });
+        if handle == Self::MAP_HANDLE {
+            xen_abi::GNTST_OKAY
+        } else {
+            xen_abi::GNTST_BAD_HANDLE
+        }
+    }
+    fn grant_copy(&mut self, _vcpu: u32, op: &GrantCopyReq) -> i16 {
+        let _ = self.rec(Call::GrantCopy(*op));
+        xen_abi::GNTST_OKAY
+    }
+    fn swap_grant_ref(&mut self, _vcpu: u32, a: u32, b: u32) -> i16 {
+        let _ = self.rec(Call::SwapGrant { a, b });
+        if a < Self::GRANT_REFS && b < Self::GRANT_REFS {
+            xen_abi::GNTST_OKAY
+        } else {
+            xen_abi::GNTST_BAD_GNTREF
+        }
     }
 }
 

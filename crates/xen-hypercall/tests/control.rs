@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! What a domU gets from the toolstack's and dom0's hypercalls: `physdev_op`, `sysctl`,
 //! `domctl` (Xen 4.17's `hvm_physdev_op`, `do_sysctl`, `do_domctl` with the default XSM
 //! policy).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! A `Hypervisor` that overrides nothing but `domid`, `nr_vcpus` and the translation gets
 //! the documented defaults (crate docs, "Defaults") for every family.
 
@@ -287,6 +288,157 @@ fn gnttab_defaults_to_zero_frames() {
             HypercallOutcome::Done(0)
         );
         assert_eq!(e.get::<GnttabGetVersion>(ARG).version, 1);
+        // v2 is not offered (Xen with v2 disabled: -ENOSYS), version 1 stays.
+        let a = e.put(GnttabSetVersion { version: 2 });
+        assert_eq!(
+            e.call(HYPERVISOR_GRANT_TABLE_OP, GNTTABOP_SET_VERSION.into(), a, 1),
+            HypercallOutcome::Done(-i64::from(ENOSYS))
+        );
+        assert_eq!(e.get::<GnttabSetVersion>(ARG).version, 1);
+        // get_status_frames: Xen's HVM answer.
+        assert_eq!(
+            e.call(
+                HYPERVISOR_GRANT_TABLE_OP,
+                GNTTABOP_GET_STATUS_FRAMES.into(),
+                a,
+                1
+            ),
+            HypercallOutcome::Done(-i64::from(ENOSYS))
+        );
+        // No grant reference, no mapping.
+        e.mem
+            .write_obj(
+                GnttabMapGrantRef {
+                    flags: GNTMAP_HOST_MAP,
+                    dom: 1,
+                    ..Default::default()
+                },
+                GuestAddress(BUF),
+            )
+            .unwrap();
+        assert_eq!(
+            e.call(
+                HYPERVISOR_GRANT_TABLE_OP,
+                GNTTABOP_MAP_GRANT_REF.into(),
+                BUF,
+                1
+            ),
+            HypercallOutcome::Done(0)
+        );
+        assert_eq!(e.get::<GnttabMapGrantRef>(BUF).status, GNTST_BAD_GNTREF);
+        e.mem
+            .write_obj(GnttabUnmapGrantRef::default(), GuestAddress(BUF))
+            .unwrap();
+        assert_eq!(
+            e.call(
+                HYPERVISOR_GRANT_TABLE_OP,
+                GNTTABOP_UNMAP_GRANT_REF.into(),
+                BUF,
+                1
+            ),
+            HypercallOutcome::Done(0)
+        );
+        assert_eq!(e.get::<GnttabUnmapGrantRef>(BUF).status, GNTST_BAD_HANDLE);
+        e.mem
+            .write_obj(GnttabSwapGrantRef::default(), GuestAddress(BUF))
+            .unwrap();
+        assert_eq!(
+            e.call(
+                HYPERVISOR_GRANT_TABLE_OP,
+                GNTTABOP_SWAP_GRANT_REF.into(),
+                BUF,
+                1
+            ),
+            HypercallOutcome::Done(0)
+        );
+        assert_eq!(e.get::<GnttabSwapGrantRef>(BUF).status, GNTST_BAD_GNTREF);
+        let (copy, status) = match w {
+            GuestWidth::Bits64 => {
+                let c = GnttabCopy64 {
+                    source_domid: DOMID_SELF,
+                    dest_domid: DOMID_SELF,
+                    ..Default::default()
+                };
+                (
+                    c.as_slice().to_vec(),
+                    core::mem::offset_of!(GnttabCopy64, status),
+                )
+            }
+            GuestWidth::Bits32 => {
+                let c = GnttabCopy32 {
+                    source_domid: DOMID_SELF,
+                    dest_domid: DOMID_SELF,
+                    ..Default::default()
+                };
+                (
+                    c.as_slice().to_vec(),
+                    core::mem::offset_of!(GnttabCopy32, status),
+                )
+            }
+        };
+        e.mem.write_slice(&copy, GuestAddress(BUF)).unwrap();
+        assert_eq!(
+            e.call(HYPERVISOR_GRANT_TABLE_OP, GNTTABOP_COPY.into(), BUF, 1),
+            HypercallOutcome::Done(0)
+        );
+        assert_eq!(e.get::<i16>(BUF + status as u64), GNTST_BAD_PAGE);
+    }
+}
+
+/// Memory reservation defaults: no extent can be given or taken (0 done), the sizes and
+/// remove_from_physmap are -ENOSYS.
+#[test]
+fn memory_reservation_defaults() {
+    for w in both() {
+        let mut e = Env::new(w);
+        let a = match w {
+            GuestWidth::Bits64 => e.put(XenMemoryReservation64 {
+                extent_start: BUF,
+                nr_extents: 1,
+                domid: DOMID_SELF,
+                ..Default::default()
+            }),
+            GuestWidth::Bits32 => e.put(XenMemoryReservation32 {
+                extent_start: BUF as u32,
+                nr_extents: 1,
+                domid: DOMID_SELF,
+                ..Default::default()
+            }),
+        };
+        for cmd in [
+            XENMEM_INCREASE_RESERVATION,
+            XENMEM_DECREASE_RESERVATION,
+            XENMEM_POPULATE_PHYSMAP,
+        ] {
+            assert_eq!(
+                e.call(HYPERVISOR_MEMORY_OP, cmd.into(), a, 0),
+                HypercallOutcome::Done(0)
+            );
+        }
+        let a = e.put(XenMemoryDomain { domid: DOMID_SELF });
+        for cmd in [
+            XENMEM_MAXIMUM_RAM_PAGE,
+            XENMEM_CURRENT_RESERVATION,
+            XENMEM_MAXIMUM_RESERVATION,
+        ] {
+            assert_eq!(
+                e.call(HYPERVISOR_MEMORY_OP, cmd.into(), a, 0),
+                HypercallOutcome::Done(-i64::from(ENOSYS))
+            );
+        }
+        let a = e.put(XenRemoveFromPhysmap64 {
+            domid: DOMID_SELF,
+            ..Default::default()
+        });
+        assert_eq!(
+            e.call(
+                HYPERVISOR_MEMORY_OP,
+                XENMEM_REMOVE_FROM_PHYSMAP.into(),
+                a,
+                0
+            ),
+            HypercallOutcome::Done(-i64::from(ENOSYS))
+        );
     }
 }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! event_channel_op: all 2-level ops.
 
 mod common;

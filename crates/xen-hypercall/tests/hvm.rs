@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! hvm_op: set/get param, upcall vector.
 
 mod common;

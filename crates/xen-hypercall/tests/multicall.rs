@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! HYPERVISOR_multicall: per-entry results written back, nested multicalls refused, bad
 //! counts and pointers, blocking and shutdown entries; for both entry layouts.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `XENVER_commandline` and `XENVER_build_id` for a handler that grants them (as Xen does
 //! for the control domain): Xen's size query, -EINVAL, -ENOBUFS and -EFAULT paths.
 

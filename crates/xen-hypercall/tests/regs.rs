@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `X86Regs`: decoding a hypercall exit from the vCPU registers.
 
 use xen_hypercall::{GuestWidth, HypercallRegs, X86Regs};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! vm_assist: enable/disable of `VMASST_TYPE_runstate_update_flag`, bad types and commands.
 
 mod common;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Benchmarks: one hypercall through [`XenPlatform::on_hypercall`] (decode,
 //! dispatch, Xen semantics, result), without a VM: `xen_version`, an
 //! event-channel IPI send into a mapped shared_info, and `SCHEDOP_yield`

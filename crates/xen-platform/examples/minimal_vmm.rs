@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! A complete KVM VMM for a Xen PVH guest, built only from the library crates
 //! (xen-platform, xen-hypercall, xen-abi, vm-lock, vm-memory) and
 //! kvm-ioctls / kvm-bindings. One vCPU, KVM's in-kernel irqchip, event-channel

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The devices the guest reaches through event channels: the PV console
 //! ring (`HVM_PARAM_CONSOLE_PFN/EVTCHN`), the xenstore ring
 //! (`HVM_PARAM_STORE_PFN/EVTCHN`), the grant table, and Xen's own console
@@ -11,7 +12,7 @@
 //! when the platform is created and bound again after the guest's
 //! `EVTCHNOP_reset` closed them ([`rebind_after_reset`]).
 
-use vm_lock::{Level, LockAfter, MemRead, MemReadGuard, PageCache, Token, XenLock};
+use vm_lock::{Devices, EvtchnLock, Level, LockAfter, MemRead, MemReadGuard, Token, XenLock};
 use vm_memory::GuestMemoryMmap;
 
 use xen_gnttab::GrantTable;
@@ -30,7 +31,7 @@ pub enum Backend {
     Store,
 }
 
-/// The backend devices (lock level `PageCache<0>`).
+/// The backend devices (lock level `Devices`).
 #[derive(Debug)]
 pub struct Backends {
     /// PV console; output collects in the `Vec` until drained to the sink.
@@ -63,7 +64,9 @@ impl Backends {
         Ok(Backends {
             console: Console::new(config.console_gfn, Vec::new()).map_err(|e| err(&e))?,
             store: Xenstore::new(config.store_gfn, store).map_err(|e| err(&e))?,
-            gnttab: GrantTable::new(config.grant_frames).map_err(|e| err(&e))?,
+            gnttab: GrantTable::new(config.grant_frames)
+                .and_then(|g| g.with_max_version(config.grant_max_version))
+                .map_err(|e| err(&e))?,
             hv_console: HypervisorConsole::new(config.domid),
         })
     }
@@ -88,7 +91,7 @@ pub fn bind_ports<P: Level>(
     token: &mut Token<'_, P>,
 ) -> xen_evtchn::Result<(u32, u32)>
 where
-    XenLock: LockAfter<P>,
+    EvtchnLock: LockAfter<P>,
 {
     let bind = |t: &mut Token<'_, P>| {
         let port = evtchn.alloc_unbound(t, xen_abi::DOMID_SELF, xen_evtchn::BACKEND_DOMID)?;
@@ -115,6 +118,7 @@ pub fn rebind_after_reset<P: Level>(
 ) -> xen_evtchn::Result<()>
 where
     XenLock: LockAfter<P>,
+    EvtchnLock: LockAfter<P>,
 {
     let evtchn = p.evtchn();
     let stale: Vec<u32> = evtchn
@@ -188,7 +192,7 @@ pub fn notify(
 /// then go nowhere and the guest's sends on that port are not the device's.
 pub fn connected<P: Level>(p: &XenPlatform, token: &mut Token<'_, P>, port: u32) -> bool
 where
-    XenLock: LockAfter<P>,
+    vm_lock::EvtchnLock: LockAfter<P>,
 {
     port != 0
         && p.evtchn()
@@ -203,7 +207,7 @@ where
 /// output sink, prefixed `(dN) `.
 pub fn console_io_write<P: Level>(p: &XenPlatform, token: &mut Token<'_, P>, bytes: &[u8])
 where
-    PageCache<0>: LockAfter<P>,
+    Devices: LockAfter<P>,
 {
     let (mut be, mut t) = p.backends().lock(token);
     let mut out = Vec::new();

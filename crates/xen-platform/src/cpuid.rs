@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The hypervisor CPUID leaves a Xen guest looks for at `0x4000_0000`: the
 //! "XenVMMXenVMM" signature, the version, the hypercall MSR, the time leaf
 //! and the HVM features with the vCPU and domain ids. Plain values: the VMM

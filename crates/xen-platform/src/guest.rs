@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Reading guest bytes the guest may change concurrently (the vCPU thread
 //! polls `evtchn_upcall_pending` before each entry).
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The platform's implementation of xen-hypercall's handler traits: the
 //! dispatcher decodes and validates a hypercall and calls these methods,
 //! which act on [`XenState`](crate::state::XenState) (lock level `XenLock`),
@@ -20,9 +21,10 @@ use xen_abi::{
     XENFEAT_HVM_CALLBACK_VECTOR, XENFEAT_HVM_SAFE_PVCLOCK,
 };
 use xen_hypercall::{
-    AddressTranslate, ConsoleHandler, Errno, EvtchnHandler, GnttabHandler, GuestArea, HvmHandler,
-    HvmParam, HypercallOutcome, Hypervisor, MapSpace, MemoryHandler, PortStatus, SchedHandler,
-    VcpuHandler, VersionHandler, VmAssistHandler, XenResult,
+    AddressTranslate, ConsoleHandler, Errno, EvtchnHandler, GnttabHandler, GrantCopyReq,
+    GrantMapReq, GuestArea, HvmHandler, HvmParam, HypercallOutcome, Hypervisor, MapSpace,
+    MemoryHandler, PortStatus, ReservationOp, SchedHandler, VcpuHandler, VersionHandler,
+    VmAssistHandler, XenResult,
 };
 
 use crate::backends::Backend;
@@ -30,7 +32,7 @@ use crate::host::{TimerArm, TimerKind, VcpuAccess};
 use crate::memory::{hole_page_allowed, PAGE_SIZE};
 use crate::params;
 use crate::platform::{XenPlatform, XEN_VERSION};
-use crate::timers::arm_singleshot;
+use crate::timers::{arm_singleshot, singleshot_deadline, MAX_PERIOD_NS, MIN_PERIOD_NS};
 use xen_evtchn::CallbackVia;
 use xen_shinfo_cache::PvclockTime;
 
@@ -273,6 +275,11 @@ fn evtchn_err(e: xen_evtchn::Error) -> Errno {
 
 impl MemoryHandler for XenHv<'_, '_> {
     fn add_to_physmap(&mut self, _vcpu: u32, space: MapSpace, gfn: u64) -> XenResult<()> {
+        // A page was asked for earlier in this hypercall (a batch): the call runs
+        // again once it is there.
+        if self.effects.map_page.is_some() {
+            return Err(Errno::EAGAIN);
+        }
         let gpa = gfn.checked_mul(PAGE_SIZE).ok_or(Errno::EINVAL)?;
         let backed = self
             .mem
@@ -284,14 +291,26 @@ impl MemoryHandler for XenHv<'_, '_> {
             return Err(Errno::EINVAL);
         }
         let old = {
-            let (xen, _t) = self.shared.xen_state().lock(self.token);
+            let (xen, mut t) = self.shared.xen_state().lock(self.token);
             match space {
                 MapSpace::SharedInfo => xen.shared_info,
                 MapSpace::GrantTable {
                     frame,
                     status: false,
-                } if (frame as usize) < xen.grant_frames.len() => xen.grant_frames[frame as usize],
-                MapSpace::GrantTable { .. } => return Err(Errno::EINVAL),
+                } => *xen.grant_frames.get(frame as usize).ok_or(Errno::EINVAL)?,
+                MapSpace::GrantTable {
+                    frame,
+                    status: true,
+                } => {
+                    // Refused before a page is added for it: a v1 table has no status
+                    // frames, a v2 table at most one per 8 grant frames.
+                    let (be, _t) = self.shared.backends().lock(&mut t);
+                    let most = xen_gnttab::entry::status_frames_for(be.gnttab.max_frames());
+                    if be.gnttab.version() != 2 || frame >= most.max(1) {
+                        return Err(Errno::EINVAL);
+                    }
+                    be.gnttab.status_gfn_of(frame).map(|g| g * PAGE_SIZE)
+                }
                 _ => return Err(Errno::EOPNOTSUPP),
             }
         };
@@ -305,52 +324,69 @@ impl MemoryHandler for XenHv<'_, '_> {
         match space {
             MapSpace::SharedInfo => {
                 self.shared.pages().set_width(self.width());
-                // One step under xen-evtchn's port-table lock: the old page is
-                // copied, the cache retargeted and the events sent before
-                // shared_info existed (e.g. by backends) delivered, with no
-                // event landing in the old page after the copy. What is
-                // pending is raised again on the new page.
-                let moved = self
-                    .shared
-                    .evtchn()
-                    .shared_info_moved_in(self.token, self.mem, gfn);
-                if let Err(e) = moved {
-                    // Not placed (the frame is not RAM): nothing changed.
-                    if self.shared.pages().shared_info_gfn(self.token) != Some(gfn) {
-                        return Err(Errno::EINVAL);
-                    }
-                    // Placed, but deferred events could not be delivered yet.
-                    log::debug!("deferred events: {e}");
-                }
                 {
-                    let (mut xen, _t) = self.shared.xen_state().lock(self.token);
+                    // One step under the Xen state lock and, inside it,
+                    // xen-evtchn's port-table lock: the old page is copied,
+                    // the cache retargeted and the events sent before
+                    // shared_info existed (e.g. by backends) delivered, with
+                    // no event landing in the old page after the copy, and
+                    // the Xen state records the new place before anyone
+                    // (a snapshot) can look. What is pending is raised again
+                    // on the new page.
+                    let (mut xen, mut t) = self.shared.xen_state().lock(self.token);
+                    let moved = self
+                        .shared
+                        .evtchn()
+                        .shared_info_moved_in(&mut t, self.mem, gfn);
+                    if let Err(e) = moved {
+                        // Not placed (the frame is not RAM): nothing changed.
+                        if self.shared.pages().shared_info_gfn(&mut t) != Some(gfn) {
+                            return Err(Errno::EINVAL);
+                        }
+                        // Placed, but deferred events could not be delivered yet.
+                        log::debug!("deferred events: {e}");
+                    }
                     xen.shared_info = Some(gpa);
                     xen.long_mode = self.long_mode;
+                    self.shared.covered(&mut xen, gfn);
+                    self.shared.sync_all(&mut t);
                 }
-                self.shared.sync_all(self.token);
                 self.write_pvclock();
             }
-            MapSpace::GrantTable { frame, .. } => {
+            MapSpace::GrantTable { frame, status } => {
                 let mut page = vec![0u8; PAGE_SIZE as usize];
                 if let Some(o) = old {
                     let _ = self.mem.read_slice(&mut page, GuestAddress(o));
                 }
+                let (mut xen, mut t) = self.shared.xen_state().lock(self.token);
+                let (mut be, _t2) = self.shared.backends().lock(&mut t);
+                let idx = if status {
+                    u64::from(frame) | xen_gnttab::XENMAPIDX_GRANT_TABLE_STATUS
+                } else {
+                    u64::from(frame)
+                };
+                let remap = be
+                    .gnttab
+                    .add_to_physmap(idx, gfn)
+                    .map_err(|e| Errno(e.errno()))?;
                 self.mem
                     .write_slice(&page, GuestAddress(gpa))
                     .map_err(|_| Errno::EINVAL)?;
-                let (mut xen, mut t) = self.shared.xen_state().lock(self.token);
-                let (mut be, _t2) = self.shared.backends().lock(&mut t);
-                let remap = be
-                    .gnttab
-                    .add_to_physmap(u64::from(frame), gfn)
-                    .map_err(|e| Errno(e.errno()))?;
                 if let Some(d) = remap
                     .displaced
                     .and_then(|d| xen.grant_frames.get_mut(d as usize))
                 {
                     *d = None;
                 }
-                xen.grant_frames[frame as usize] = Some(gpa);
+                if !status {
+                    // The table and the platform's mirror have the same size
+                    // (restore checks it): a frame out of the mirror is an
+                    // error, never an index out of bounds.
+                    *xen.grant_frames
+                        .get_mut(frame as usize)
+                        .ok_or(Errno::EINVAL)? = Some(gpa);
+                }
+                self.shared.covered(&mut xen, gfn);
             }
             // Refused above.
             _ => return Err(Errno::EOPNOTSUPP),
@@ -360,6 +396,123 @@ impl MemoryHandler for XenHv<'_, '_> {
 
     fn memory_map(&mut self, _vcpu: u32) -> XenResult<&[E820Entry]> {
         Ok(&self.shared.config().memory_map)
+    }
+
+    /// Balloon extents: RAM of the memory map only (not holes, not frames where Xen
+    /// placed its pages), `tot_pages` within `max_pages`, memory given back to and
+    /// taken from the host ([`XenHost::release_pages`](crate::XenHost::release_pages),
+    /// [`XenHost::populate_pages`](crate::XenHost::populate_pages)).
+    fn reservation_extent(
+        &mut self,
+        _vcpu: u32,
+        op: ReservationOp,
+        gfn: Option<u64>,
+        order: u32,
+    ) -> bool {
+        let n = 1u64 << order.min(63);
+        let config = self.shared.config();
+        let (mut xen, mut t) = self.shared.xen_state().lock(self.token);
+        match (op, gfn) {
+            (ReservationOp::Increase, _) => {
+                // Pages for the domain, mapped nowhere (a translated guest learns no
+                // frame numbers).
+                if xen.tot_pages.saturating_add(n) > config.max_pages() {
+                    return false;
+                }
+                xen.tot_pages += n;
+                true
+            }
+            (ReservationOp::Decrease, Some(first)) => {
+                // Page after page, as Xen: those before a page that cannot go are gone,
+                // but the extent does not count.
+                let Some(end) = first.checked_add(n) else {
+                    return false;
+                };
+                let have = (first..end)
+                    .take_while(|&g| {
+                        crate::memory::is_ram(&config.memory_map, g) && !xen.absent.contains(&g)
+                    })
+                    .count() as u64;
+                if have > 0 {
+                    if !self.shared.host().release_pages(first * PAGE_SIZE, have) {
+                        return false;
+                    }
+                    xen.absent.extend(first..first + have);
+                    xen.tot_pages = xen.tot_pages.saturating_sub(have);
+                }
+                have == n
+            }
+            (ReservationOp::Populate, Some(first)) => {
+                let Some(end) = first.checked_add(n) else {
+                    return false;
+                };
+                if xen.tot_pages.saturating_add(n) > config.max_pages() {
+                    return false;
+                }
+                // RAM only, and not over a frame Xen placed there.
+                let (be, _t) = self.shared.backends().lock(&mut t);
+                let ok = (first..end).all(|g| {
+                    crate::memory::is_ram(&config.memory_map, g)
+                        && be.gnttab.frame_at_gfn(g).is_none()
+                        && xen.shared_info != Some(g * PAGE_SIZE)
+                });
+                if !ok || !self.shared.host().populate_pages(first * PAGE_SIZE, n) {
+                    return false;
+                }
+                for g in first..end {
+                    xen.absent.remove(&g);
+                }
+                xen.tot_pages += n;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The frame after the highest RAM frame of the memory map (Xen answers the
+    /// host's `max_page`; the guest's RAM is this VMM's "machine").
+    fn maximum_ram_page(&mut self, _vcpu: u32) -> XenResult<u64> {
+        Ok(crate::memory::ram_ranges(&self.shared.config().memory_map)
+            .map(|(_, end)| end)
+            .max()
+            .unwrap_or(0))
+    }
+
+    fn reservation_size(&mut self, _vcpu: u32, maximum: bool) -> XenResult<u64> {
+        if maximum {
+            return Ok(self.shared.config().max_pages());
+        }
+        let (xen, _t) = self.shared.xen_state().lock(self.token);
+        Ok(xen.tot_pages)
+    }
+
+    /// A grant or status frame is unhooked from `gfn`; a RAM page loses its memory
+    /// (it stays the domain's, as in Xen: `tot_pages` is unchanged). shared_info stays
+    /// where it is (Xen would keep it only in its own memory; here the page at its GFN
+    /// is the only copy). Anything else: -ENOENT.
+    fn remove_from_physmap(&mut self, _vcpu: u32, gfn: u64) -> XenResult<()> {
+        let (mut xen, mut t) = self.shared.xen_state().lock(self.token);
+        let gpa = gfn.checked_mul(PAGE_SIZE).ok_or(Errno::ENOENT)?;
+        if xen.shared_info == Some(gpa) {
+            return Ok(());
+        }
+        {
+            let (mut be, _t) = self.shared.backends().lock(&mut t);
+            if let Some(f) = be.gnttab.remove_gfn(gfn) {
+                if let xen_gnttab::Frame::Grant(i) = f {
+                    if let Some(g) = xen.grant_frames.get_mut(i as usize) {
+                        *g = None;
+                    }
+                }
+                return Ok(());
+            }
+        }
+        if crate::memory::is_ram(&self.shared.config().memory_map, gfn) && xen.absent.insert(gfn) {
+            // Best effort: the page is gone from the guest's view either way.
+            let _ = self.shared.host().release_pages(gpa, 1);
+            return Ok(());
+        }
+        Err(Errno::ENOENT)
     }
 }
 
@@ -481,7 +634,9 @@ impl VcpuHandler for XenHv<'_, '_> {
             .is_err()
         {
             let (mut xen, _t) = self.shared.xen_state().lock(self.token);
-            xen.vcpus[target as usize].vcpu_info = None;
+            if let Some(v) = xen.vcpus.get_mut(target as usize) {
+                v.vcpu_info = None;
+            }
             return Err(Errno::EINVAL);
         }
         // As Xen: everything may be pending at the new place.
@@ -558,8 +713,9 @@ impl VcpuHandler for XenHv<'_, '_> {
         if future && timeout < self.shared.system_time_ns() {
             return Err(Errno::ETIME);
         }
+        let deadline = singleshot_deadline(timeout, self.shared.system_time_ns());
         let (mut xen, _t) = self.shared.xen_state().lock(self.token);
-        arm_singleshot(self.shared, &mut xen, target, Some(timeout));
+        arm_singleshot(self.shared, &mut xen, target, Some(deadline));
         Ok(())
     }
 
@@ -573,7 +729,7 @@ impl VcpuHandler for XenHv<'_, '_> {
     }
 
     fn set_periodic_timer(&mut self, _vcpu: u32, target: u32, period_ns: u64) -> XenResult<()> {
-        if !(1_000_000..=(1u64 << 50)).contains(&period_ns) {
+        if !(MIN_PERIOD_NS..=MAX_PERIOD_NS).contains(&period_ns) {
             return Err(Errno::EINVAL);
         }
         let (mut xen, _t) = self.shared.xen_state().lock(self.token);
@@ -847,10 +1003,12 @@ impl GnttabHandler for XenHv<'_, '_> {
         Ok(())
     }
 
+    /// Xen's rules (see `xen_gnttab::GrantTable::set_version`): the frames in guest
+    /// memory are rewritten, status frames appear or go.
     fn set_version(&mut self, _vcpu: u32, version: u32) -> XenResult<()> {
         let (mut be, _t) = self.shared.backends().lock(self.token);
         be.gnttab
-            .set_version(version)
+            .set_version(&**self.mem, version)
             .map(|_| ())
             .map_err(|e| Errno(e.errno()))
     }
@@ -858,6 +1016,79 @@ impl GnttabHandler for XenHv<'_, '_> {
     fn get_version(&mut self, _vcpu: u32) -> u32 {
         let (be, _t) = self.shared.backends().lock(self.token);
         be.gnttab.version()
+    }
+
+    /// Not offered (the default `get_status_frames_offered`), as Xen refuses it to HVM
+    /// and PVH guests; answered from the table if a caller asks anyway.
+    fn get_status_frames(&mut self, _vcpu: u32, frames: &mut [u64]) -> Result<(), i16> {
+        let (be, _t) = self.shared.backends().lock(self.token);
+        let gfns = be
+            .gnttab
+            .status_frames(frames.len() as u32)
+            .map_err(|_| xen_abi::GNTST_GENERAL_ERROR)?;
+        for (f, g) in frames.iter_mut().zip(gfns) {
+            *f = g.ok_or(xen_abi::GNTST_GENERAL_ERROR)?;
+        }
+        Ok(())
+    }
+
+    /// Grants of domain 0 (the backends, which grant nothing): as an empty table.
+    /// Grants of the guest itself go through all of Xen's checks (the entry is pinned
+    /// and released again, its `GTF_reading` / `GTF_writing` included), then fail where
+    /// Xen would put the frame at a second GFN: this VMM cannot alias a page
+    /// (`GNTST_general_error`, the answer Xen gives when that step fails).
+    fn map_grant_ref(&mut self, _vcpu: u32, op: &GrantMapReq) -> Result<(u32, u64), i16> {
+        if op.dom != self.shared.config().domid {
+            return Err(xen_gnttab::no_grant_status(op.gref));
+        }
+        let readonly = op.flags & xen_abi::GNTMAP_READONLY != 0;
+        let (mut be, _t) = self.shared.backends().lock(self.token);
+        let m = be.gnttab.map(&**self.mem, op.gref, op.dom, readonly)?;
+        let _ = be.gnttab.unmap(&**self.mem, m.handle);
+        Err(xen_abi::GNTST_GENERAL_ERROR)
+    }
+
+    /// The guest never holds a mapping (see `map_grant_ref`).
+    fn unmap_grant_ref(&mut self, _vcpu: u32, _handle: u32, _host: u64, _dev: u64) -> i16 {
+        xen_abi::GNTST_BAD_HANDLE
+    }
+
+    fn grant_copy(&mut self, _vcpu: u32, op: &GrantCopyReq) -> i16 {
+        let domid = self.shared.config().domid;
+        let mem = &**self.mem;
+        let (xen, mut t) = self.shared.xen_state().lock(self.token);
+        let (mut be, _t) = self.shared.backends().lock(&mut t);
+        // A frame the guest has: not a RAM frame it gave back (a Xen page placed
+        // there, e.g. a grant frame, counts).
+        let placed: Vec<u64> = be
+            .gnttab
+            .mapped_gfns()
+            .chain(xen.shared_info.map(|g| g / PAGE_SIZE))
+            .collect();
+        let frame_ok = |g: u64| !xen.absent.contains(&g) || placed.contains(&g);
+        let exists = |d: u16| d == xen_evtchn::BACKEND_DOMID;
+        let env = xen_gnttab::CopyEnv {
+            domid,
+            domain_exists: &exists,
+            frame_ok: &frame_ok,
+        };
+        let ptr = |p: &xen_hypercall::GrantCopyPtr| xen_gnttab::CopyPtr {
+            gref_or_gfn: p.gref_or_gfn,
+            domid: p.domid,
+            offset: p.offset,
+        };
+        let c = xen_gnttab::CopyOp {
+            source: ptr(&op.source),
+            dest: ptr(&op.dest),
+            len: op.len,
+            flags: op.flags,
+        };
+        be.gnttab.copy(mem, &env, &c)
+    }
+
+    fn swap_grant_ref(&mut self, _vcpu: u32, a: u32, b: u32) -> i16 {
+        let (mut be, _t) = self.shared.backends().lock(self.token);
+        be.gnttab.swap(&**self.mem, a, b)
     }
 }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! What the platform needs from the VMM: [`XenHost`] (VM-wide: clock, timers,
 //! waking vCPUs) and [`VcpuAccess`] (the calling vCPU, for one hypercall).
 //!
@@ -77,6 +78,28 @@ pub trait XenHost: Send + Sync {
     /// waits time out on their own).
     fn kick(&self, vcpu: u32) {
         let _ = vcpu;
+    }
+
+    /// The guest gave back (`XENMEM_decrease_reservation`) its RAM pages
+    /// `[gpa, gpa + count * 4096)`, all inside one range of guest RAM (the
+    /// platform checked them against the memory map): give their memory back to
+    /// the host (e.g. `madvise(MADV_DONTNEED)` on a private anonymous mapping)
+    /// so that they read as zero from now on. Return `false` if that cannot be
+    /// done (the pages are not RAM the host can release): the guest keeps them
+    /// and its call ends there. Default: `false` (no ballooning).
+    fn release_pages(&self, gpa: u64, count: u64) -> bool {
+        let _ = (gpa, count);
+        false
+    }
+
+    /// The guest asked for new pages at its RAM frames `[gpa, gpa + count * 4096)`
+    /// (`XENMEM_populate_physmap`): back them with zeroed memory (the guest may
+    /// have written to them since they were released; a page that is still there
+    /// is replaced, as in Xen). Return `false` if that cannot be done. Default:
+    /// `false`.
+    fn populate_pages(&self, gpa: u64, count: u64) -> bool {
+        let _ = (gpa, count);
+        false
     }
 }
 

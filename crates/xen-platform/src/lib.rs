@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! xen-platform: the Xen a guest sees, without KVM.
 //!
 //! [`XenPlatform`] owns everything that makes a Xen HVM/PVH guest's
@@ -30,8 +31,10 @@
 //! `GuestMemoryAtomic<GuestMemoryMmap>` with typed read sections). Each entry
 //! point takes the caller's vm-lock token and compiles only where the lock
 //! order holds: a hypercall runs inside one memory-map read section, Xen
-//! state is at `XenLock`, devices at `PageCache<0>`, console output at
-//! `PageCache<1>`. A VMM that does not use vm-lock elsewhere creates one
+//! state is at `XenLock`, the event-channel table at `EvtchnLock` (after
+//! it: a handler may hold both), the page caches at `PageCache<0/1>`,
+//! devices at `Devices`, console output at `Output`. A VMM that does not use
+//! vm-lock elsewhere creates one
 //! [`vm_lock::Root`] per thread that calls the platform and passes
 //! `root.token()`. It replaces guest memory only through
 //! `MemoryMap::replace` (under the slots lock), which bumps the map's
@@ -79,6 +82,8 @@ pub mod runstate;
 mod snapshot;
 pub mod state;
 mod timers;
+pub mod trace;
+mod validate;
 
 pub use backends::{Backend, Backends};
 pub use error::{Error, Result};
@@ -89,4 +94,5 @@ pub use platform::{
     XenPlatform, XEN_VERSION,
 };
 pub use snapshot::PlatformState;
+pub use timers::{singleshot_deadline, MAX_PERIOD_NS, MAX_SINGLESHOT_AHEAD_NS, MIN_PERIOD_NS};
 pub use xen_evtchn::{CallbackVia, UpcallKind};

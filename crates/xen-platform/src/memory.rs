@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Where a guest may place pages outside its RAM (shared_info, grant frames
 //! mapped with `XENMEM_add_to_physmap` at GFNs in holes).
 
@@ -10,6 +11,24 @@ pub const MMIO_HOLE_START: u64 = 0xFEC0_0000;
 pub const MMIO_HOLE_END: u64 = 1 << 32;
 /// Widest guest physical address x86 has.
 pub const MAX_PHYS_ADDR_BITS: u8 = 52;
+
+/// The RAM of a memory map as GFN ranges `[first, end)`: the whole pages of its
+/// `E820_RAM` entries.
+pub fn ram_ranges(map: &[xen_abi::E820Entry]) -> impl Iterator<Item = (u64, u64)> + '_ {
+    map.iter()
+        .filter(|e| e.kind == xen_abi::E820_RAM)
+        .filter_map(|e| {
+            let (addr, size) = (e.addr, e.size);
+            let first = addr.checked_add(PAGE_SIZE - 1)? / PAGE_SIZE;
+            let end = addr.checked_add(size)? / PAGE_SIZE;
+            (end > first).then_some((first, end))
+        })
+}
+
+/// Whether guest frame `gfn` is RAM of the memory map `map`.
+pub fn is_ram(map: &[xen_abi::E820Entry], gfn: u64) -> bool {
+    ram_ranges(map).any(|(first, end)| (first..end).contains(&gfn))
+}
 
 /// Whether a page may be added at `gpa` for a guest whose physical
 /// addresses have `phys_bits` bits (CPUID 0x80000008): page aligned, the

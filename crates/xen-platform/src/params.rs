@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Which HVM params a guest may set or get for itself, and the values it may
 //! set: Xen's policy (`hvm_allow_set_param` / `hvm_allow_get_param`,
 //! `hvm_set_param`) for a domain acting on itself. Indices are already below

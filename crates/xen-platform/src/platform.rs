@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! [`XenPlatform`]: the Xen a guest sees, and the handful of entry points a
 //! VMM calls from its vCPU loop and its host threads.
 
@@ -6,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use vm_lock::{
-    Level, LockAfter, MemRead, MemReadGuard, MemoryMap, OrderedMutex, PageCache, Token, XenLock,
+    Devices, EvtchnLock, Level, LockAfter, MemRead, MemReadGuard, MemoryMap, OrderedMutex, Output,
+    PageCache, Token, XenLock,
 };
 use vm_memory::GuestMemoryMmap;
 use xen_abi::{E820Entry, GuestWidth};
@@ -41,8 +43,14 @@ pub struct PlatformConfig {
     pub console_gfn: u64,
     /// Guest frame of the xenstore ring (`HVM_PARAM_STORE_PFN`), in RAM.
     pub store_gfn: u64,
-    /// Grant-table frames the guest may map.
+    /// Grant-table frames the guest may map (1..=[`PlatformConfig::MAX_GRANT_FRAMES`]).
     pub grant_frames: u32,
+    /// Highest grant table version the guest may select (1 or 2; default 2). With 1,
+    /// `GNTTABOP_set_version(2)` is -ENOSYS, as in Xen with v2 disabled.
+    pub grant_max_version: u32,
+    /// Pages the domain may have (`XENMEM_maximum_reservation`); `None`: the RAM pages
+    /// of [`PlatformConfig::memory_map`], which the domain starts with.
+    pub max_pages: Option<u64>,
     /// Guest physical address width (CPUID 0x8000_0008 `EAX[7:0]`): pages the
     /// guest places outside RAM must lie below it.
     pub phys_addr_bits: u8,
@@ -51,6 +59,20 @@ pub struct PlatformConfig {
 impl PlatformConfig {
     /// Largest number of vCPUs (one 64-bit word of the 2-level selector).
     pub const MAX_VCPUS: u32 = 32;
+    /// Largest number of grant-table frames (Xen's default `gnttab_max_frames`).
+    pub const MAX_GRANT_FRAMES: u32 = xen_hypercall::MAX_GRANT_FRAMES as u32;
+
+    /// Pages of RAM in [`PlatformConfig::memory_map`] (`E820_RAM` entries, whole pages).
+    pub fn ram_pages(&self) -> u64 {
+        crate::memory::ram_ranges(&self.memory_map)
+            .map(|(first, end)| end - first)
+            .sum()
+    }
+
+    /// [`PlatformConfig::max_pages`] or, if unset, [`PlatformConfig::ram_pages`].
+    pub fn max_pages(&self) -> u64 {
+        self.max_pages.unwrap_or_else(|| self.ram_pages())
+    }
 
     /// A configuration for `nr_vcpus` vCPUs and `ram_bytes` of RAM laid out
     /// as one range from 0 (memory map: that range), rings in the two pages
@@ -70,6 +92,8 @@ impl PlatformConfig {
             console_gfn: top.saturating_sub(1),
             store_gfn: top.saturating_sub(2),
             grant_frames: 4,
+            grant_max_version: 2,
+            max_pages: None,
             phys_addr_bits: 48,
         }
     }
@@ -87,6 +111,11 @@ pub(crate) struct VcpuXen {
     /// Upcalls raised for the vCPU (`evtchn_upcall_pending` 0 -> 1):
     /// `SCHEDOP_poll` ends when this changes, as Xen's poll ends on any event.
     pub upcalls: AtomicU64,
+}
+
+/// `v` as a u64, saturating at 0 and `u64::MAX`.
+fn clamp_u64(v: i128) -> u64 {
+    u64::try_from(v.max(0)).unwrap_or(u64::MAX)
 }
 
 const VECTOR: u64 = 1 << 32;
@@ -223,20 +252,24 @@ pub enum MsrWrite {
 /// HVM params, grant table, PV console and xenstore, and every hypercall.
 ///
 /// Lock levels (vm-lock): hypercalls run inside one memory-map read section
-/// (`MemRead`); Xen state is at `XenLock`, devices at `PageCache<0>`,
-/// console output at `PageCache<1>`. Entry points take the caller's token
-/// and compile only where that order holds.
+/// (`MemRead`); Xen state is at `XenLock`, the event-channel table at
+/// `EvtchnLock` (so a handler may hold both), the page caches at
+/// `PageCache<0/1>`, devices at `Devices` and console output at `Output`.
+/// Entry points take the caller's token and compile only where that order
+/// holds.
 pub struct XenPlatform {
     config: PlatformConfig,
     host: Arc<dyn XenHost>,
-    boot_ns: u64,
+    /// Host monotonic ns at Xen system time 0: below 0 after a restore on a
+    /// host whose clock is behind the saved system time.
+    boot_ns: i128,
     mem: MemoryMap<GuestMemoryMmap>,
     pages: Arc<XenPages<GuestMemoryMmap>>,
     evtchn: PlatformEvtchn,
     vcpus: Arc<[VcpuXen]>,
     xen: OrderedMutex<XenLock, XenState>,
-    backends: OrderedMutex<PageCache<0>, Backends>,
-    output: OrderedMutex<PageCache<1>, Box<dyn Write + Send>>,
+    backends: OrderedMutex<Devices, Backends>,
+    output: OrderedMutex<Output, Box<dyn Write + Send>>,
 }
 
 impl std::fmt::Debug for XenPlatform {
@@ -311,6 +344,20 @@ impl XenPlatform {
         if config.domid == 0 || config.domid >= xen_abi::DOMID_FIRST_RESERVED {
             return Err(Error::Config(format!("domain id {}", config.domid)));
         }
+        if config.grant_frames == 0 || config.grant_frames > PlatformConfig::MAX_GRANT_FRAMES {
+            return Err(Error::Config(format!(
+                "{} grant frames; 1 to {} are supported",
+                config.grant_frames,
+                PlatformConfig::MAX_GRANT_FRAMES
+            )));
+        }
+        if config.max_pages() < config.ram_pages() {
+            return Err(Error::Config(format!(
+                "max_pages {} below the {} pages of RAM",
+                config.max_pages(),
+                config.ram_pages()
+            )));
+        }
         let vcpus: Arc<[VcpuXen]> = (0..config.nr_vcpus)
             .map(|_| VcpuXen {
                 vcpu_info: AtomicU64::new(u64::MAX),
@@ -333,7 +380,7 @@ impl XenPlatform {
         let backends = Backends::new(&config)?;
         let xen = XenState::new(&config);
         Ok(XenPlatform {
-            boot_ns: host.monotonic_ns(),
+            boot_ns: i128::from(host.monotonic_ns()),
             config,
             host,
             mem,
@@ -382,23 +429,26 @@ impl XenPlatform {
     }
 
     /// The devices: PV console, xenstore, grant table.
-    pub fn backends(&self) -> &OrderedMutex<PageCache<0>, Backends> {
+    pub fn backends(&self) -> &OrderedMutex<Devices, Backends> {
         &self.backends
     }
 
-    /// Host monotonic ns at Xen system time 0.
-    pub fn boot_ns(&self) -> u64 {
+    /// Host monotonic ns at Xen system time 0 (negative when the VM was
+    /// restored on a host whose monotonic clock is behind the saved Xen
+    /// system time, e.g. a host rebooted since the snapshot).
+    pub fn boot_ns(&self) -> i128 {
         self.boot_ns
     }
 
     /// Xen system time in ns.
     pub fn system_time_ns(&self) -> u64 {
-        self.host.monotonic_ns().saturating_sub(self.boot_ns)
+        clamp_u64(i128::from(self.host.monotonic_ns()) - self.boot_ns)
     }
 
-    /// The host monotonic time of Xen system time `ns`.
+    /// The host monotonic time of Xen system time `ns` (0 if that was
+    /// before the host clock started: due at once).
     pub fn monotonic_of(&self, ns: u64) -> u64 {
-        self.boot_ns.saturating_add(ns)
+        clamp_u64(self.boot_ns + i128::from(ns))
     }
 
     /// The Xen CPUID leaves for vCPU `vcpu` (see [`crate::cpuid`]).
@@ -453,7 +503,9 @@ impl XenPlatform {
     /// Runs hypercall `regs` of vCPU `vcpu` (`paging`: CR0.PG, its pointers
     /// are virtual and go through `access`). Opens one memory-map read
     /// section for the whole call; the devices the guest notified run before
-    /// it returns.
+    /// it returns. With the log target [`crate::trace::HYPERCALL_TARGET`]
+    /// enabled at trace level, logs the call, its decoded arguments and the
+    /// result.
     ///
     /// A `HYPERVISOR_multicall` runs all its entries in that one call and
     /// never returns [`HypercallExit::MapPage`] (retrying would run its
@@ -471,6 +523,35 @@ impl XenPlatform {
     where
         MemRead: LockAfter<P>,
     {
+        if !log::log_enabled!(target: crate::trace::HYPERCALL_TARGET, log::Level::Trace) {
+            return self.hypercall(token, vcpu, regs, paging, access, retry, None);
+        }
+        let mut decoded = None;
+        let exit = self.hypercall(token, vcpu, regs, paging, access, retry, Some(&mut decoded));
+        log::trace!(
+            target: crate::trace::HYPERCALL_TARGET,
+            "{}",
+            crate::trace::format(vcpu, regs, decoded.as_ref(), &exit)
+        );
+        exit
+    }
+
+    /// [`XenPlatform::on_hypercall`]; with `decoded`, the request decoded
+    /// from `regs` (read-only, before the call runs) is stored there.
+    #[allow(clippy::too_many_arguments)]
+    fn hypercall<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        vcpu: u32,
+        regs: &HypercallRegs,
+        paging: bool,
+        access: &mut dyn VcpuAccess,
+        retry: Retry,
+        decoded: Option<&mut Option<xen_hypercall::XenResult<xen_hypercall::Request>>>,
+    ) -> HypercallExit
+    where
+        MemRead: LockAfter<P>,
+    {
         let long_mode = regs.mode == GuestWidth::Bits64;
         let (result, effects) = {
             let (mem, mut t) = self.mem.read(token);
@@ -479,6 +560,11 @@ impl XenPlatform {
             // the entries before it again. Such an entry gets -ENOMEM.
             hv.no_new_pages =
                 retry == Retry::PageRefused || regs.nr == xen_abi::HYPERVISOR_MULTICALL;
+            if let Some(out) = decoded {
+                let ctx =
+                    xen_hypercall::DecodeContext::new(vcpu, self.config().domid, self.nr_vcpus());
+                *out = Some(xen_hypercall::decode(regs, &ctx, &*mem, &mut hv));
+            }
             let r = xen_hypercall::dispatch(regs, vcpu, &*mem, &mut hv);
             (r, hv.effects)
         };
@@ -642,7 +728,7 @@ impl XenPlatform {
         bytes: &[u8],
     ) -> crate::console::InputRoute
     where
-        PageCache<0>: LockAfter<P>,
+        Devices: LockAfter<P>,
     {
         let (mut be, _t) = self.backends.lock(token);
         be.console.queue_input(bytes);
@@ -696,7 +782,7 @@ impl XenPlatform {
     /// platform's output.
     pub fn write_output<P: Level>(&self, token: &mut Token<'_, P>, bytes: &[u8])
     where
-        PageCache<1>: LockAfter<P>,
+        Output: LockAfter<P>,
     {
         let (mut out, _t) = self.output.lock(token);
         let _ = out.write_all(bytes);
@@ -713,14 +799,14 @@ impl XenPlatform {
     /// Writes what is left of a `console_io` line (the VM ends).
     pub fn flush_console<P: Level>(&self, token: &mut Token<'_, P>)
     where
-        PageCache<0>: LockAfter<P>,
-        PageCache<1>: LockAfter<P>,
+        Devices: LockAfter<P>,
+        Output: LockAfter<P>,
     {
         let (mut be, mut t) = self.backends.lock(token);
         let mut rest = Vec::new();
         be.hv_console.flush(&mut rest);
         if !rest.is_empty() {
-            Self::write_output::<PageCache<0>>(self, &mut t, &rest);
+            Self::write_output::<Devices>(self, &mut t, &rest);
         }
     }
 
@@ -751,7 +837,7 @@ impl XenPlatform {
     /// ([`XenPlatform::pending_upcall`]) use.
     pub(crate) fn sync_vcpu<P: Level>(&self, token: &mut Token<'_, P>, v: u32)
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
         PageCache<0>: LockAfter<P>,
         PageCache<1>: LockAfter<P>,
     {
@@ -775,12 +861,20 @@ impl XenPlatform {
     /// [`XenPlatform::sync_vcpu`] for every vCPU.
     pub(crate) fn sync_all<P: Level>(&self, token: &mut Token<'_, P>)
     where
-        XenLock: LockAfter<P>,
+        EvtchnLock: LockAfter<P>,
         PageCache<0>: LockAfter<P>,
         PageCache<1>: LockAfter<P>,
     {
         for v in 0..self.config.nr_vcpus {
             self.sync_vcpu(token, v);
+        }
+    }
+
+    /// Xen placed one of its pages (shared_info, a grant frame) at `gfn`: a RAM
+    /// page there is freed, as Xen frees the domain page it replaces.
+    pub(crate) fn covered(&self, xen: &mut XenState, gfn: u64) {
+        if crate::memory::is_ram(&self.config.memory_map, gfn) && xen.absent.insert(gfn) {
+            xen.tot_pages = xen.tot_pages.saturating_sub(1);
         }
     }
 
@@ -822,8 +916,9 @@ impl XenPlatform {
         self.evtchn = evtchn;
     }
 
-    pub(crate) fn set_boot_ns(&mut self, boot_ns: u64) {
-        self.boot_ns = boot_ns;
+    /// Continues Xen system time from `system_time_ns` now.
+    pub(crate) fn continue_time_from(&mut self, system_time_ns: u64) {
+        self.boot_ns = i128::from(self.host.monotonic_ns()) - i128::from(system_time_ns);
     }
 
     /// Arms or cancels the host timer behind a Xen timer.

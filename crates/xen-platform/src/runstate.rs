@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! vCPU runstate accounting (`vcpu_runstate_info`): the VMM's vCPU loop reports
 //! its state changes (running when it enters `KVM_RUN` after a wait, blocked
 //! while parked in HLT / `SCHEDOP_block` / `SCHEDOP_poll`, runnable once

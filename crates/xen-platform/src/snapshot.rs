@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The platform's state for snapshots: plain values ([`PlatformState`]),
 //! with no file format. The VMM persists it as it likes (xen-vmm uses
 //! versionize) and builds a platform from it with [`XenPlatform::restore`],
@@ -99,9 +100,20 @@ impl XenPlatform {
     /// deferred before shared_info and queued console input are delivered
     /// again. Every value is checked; an error leaves nothing behind.
     ///
+    /// The state must be one a running platform configured as `config`
+    /// could have reached over this memory, judged with the hypercalls'
+    /// rules: every page it points at (shared_info, vcpu_info, time and
+    /// runstate areas, console and xenstore rings, grant frames) backed,
+    /// timers within the hypercalls' bounds ([`crate::MIN_PERIOD_NS`],
+    /// [`crate::MAX_PERIOD_NS`], [`crate::MAX_SINGLESHOT_AHEAD_NS`]), table
+    /// sizes as configured, HVM params with values the guest could set, the
+    /// platform's mirrors consistent with the crates' states (guest width,
+    /// placements, vectors, grant frames); the devices' own limits are
+    /// checked by their `from_state`.
+    ///
     /// # Errors
-    /// [`Error::Config`] for a state that does not fit `config` or that no
-    /// running platform can reach.
+    /// [`Error::Config`] naming the field, for a state that does not fit
+    /// `config` or that no running platform can reach.
     pub fn restore(
         config: PlatformConfig,
         mem: MemoryMap<GuestMemoryMmap>,
@@ -130,24 +142,37 @@ impl XenPlatform {
         MemRead: LockAfter<P>,
     {
         let bad = |what: &str, e: &dyn std::fmt::Display| Error::Config(format!("{what}: {e}"));
-        let n = config.nr_vcpus as usize;
-        if saved.xen.vcpus.len() != n {
-            return Err(Error::Config(format!(
-                "{} vCPUs saved, {n} configured",
-                saved.xen.vcpus.len()
-            )));
-        }
-        if saved.xen.grant_frames.len() > config.grant_frames as usize {
-            return Err(Error::Config(format!(
-                "{} grant frames saved, {} configured",
-                saved.xen.grant_frames.len(),
-                config.grant_frames
-            )));
+        {
+            let (m, _t) = mem.read(token);
+            crate::validate::check(&config, &m, saved)?;
         }
         if saved.gnttab.max_frames > config.grant_frames {
             return Err(Error::Config(format!(
                 "a grant table of {} frames saved, {} configured",
                 saved.gnttab.max_frames, config.grant_frames
+            )));
+        }
+        if saved.gnttab.version > config.grant_max_version {
+            return Err(Error::Config(format!(
+                "grant table version {} saved, at most {} configured",
+                saved.gnttab.version, config.grant_max_version
+            )));
+        }
+        if saved.xen.tot_pages > config.max_pages() {
+            return Err(Error::Config(format!(
+                "{} pages saved, at most {} configured",
+                saved.xen.tot_pages,
+                config.max_pages()
+            )));
+        }
+        if let Some(g) = saved
+            .xen
+            .absent
+            .iter()
+            .find(|&&g| !crate::memory::is_ram(&config.memory_map, g))
+        {
+            return Err(Error::Config(format!(
+                "frame {g:#x} saved as given back is not RAM"
             )));
         }
         let shared_info = saved
@@ -173,12 +198,14 @@ impl XenPlatform {
         )
         .map_err(|e| bad("event channels", &e))?;
         {
+            let max_version = p.config().grant_max_version;
             let be = p.backends_mut();
             be.console =
                 Console::from_state(&saved.console, Vec::new()).map_err(|e| bad("console", &e))?;
             be.store = Xenstore::from_state(&saved.store).map_err(|e| bad("xenstore", &e))?;
-            be.gnttab =
-                GrantTable::from_state(&saved.gnttab).map_err(|e| bad("grant table", &e))?;
+            let mut gnttab = saved.gnttab.clone();
+            gnttab.max_version = max_version;
+            be.gnttab = GrantTable::from_state(&gnttab).map_err(|e| bad("grant table", &e))?;
         }
         let mut xen = saved.xen.clone();
         xen.callback = saved.evtchn.callback;
@@ -186,7 +213,33 @@ impl XenPlatform {
             .resize(p.config().grant_frames as usize, None);
         *p.xen_state_mut() = xen;
         p.replace_evtchn(pages, evtchn);
-        p.set_boot_ns(p.host().monotonic_ns().saturating_sub(saved.system_time_ns));
+        // Xen time goes on from the saved instant, even on a host whose
+        // clock is behind it (rebooted since the snapshot).
+        p.continue_time_from(saved.system_time_ns);
+        // Pages the guest had given back: their memory goes back to the host again (the
+        // snapshot restored them as zeros). Not the frames where a Xen page sits now
+        // (shared_info, grant and status frames placed over RAM): those are live.
+        let placed: Vec<u64> = saved
+            .gnttab
+            .frame_gfns
+            .iter()
+            .chain(&saved.gnttab.status_gfns)
+            .flatten()
+            .copied()
+            .chain(saved.pages.shared_info_gfn)
+            .collect();
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for &g in saved.xen.absent.iter().filter(|g| !placed.contains(g)) {
+            match runs.last_mut() {
+                Some((first, n)) if *first + *n == g => *n += 1,
+                _ => runs.push((g, 1)),
+            }
+        }
+        for (first, n) in runs {
+            if !p.host().release_pages(first * crate::memory::PAGE_SIZE, n) {
+                log::debug!("restore: {n} pages at frame {first:#x} not released");
+            }
+        }
         let (mem, mut t) = p.memory().read(token);
         p.sync_all(&mut t);
         // Timers at their absolute deadlines on the restored clock (a past

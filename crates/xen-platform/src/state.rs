@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The platform's own Xen state ([`XenState`], lock level `XenLock`):
 //! timers, HVM params, where shared_info / vcpu_info / grant frames are, the
 //! callback, the backends' ports. Event channels and the shared_info /
@@ -45,6 +46,14 @@ pub struct XenState {
     /// every shutdown. A VMM that resumes a suspended domain clears it, as
     /// Xen's `domain_resume`.
     pub shutdown: Option<u32>,
+    /// Pages the domain has (`XENMEM_current_reservation`, Xen's `tot_pages`):
+    /// its RAM, less what it gave back or placed Xen pages over, plus what it
+    /// got back.
+    pub tot_pages: u64,
+    /// RAM frames (of the memory map) without memory now: given back with
+    /// `XENMEM_decrease_reservation` or `remove_from_physmap`, or covered by a
+    /// page Xen placed there (shared_info, grant frames).
+    pub absent: std::collections::BTreeSet<u64>,
     /// Guest ports of the backends' channels (console, xenstore; 0: none).
     /// Kept apart from `HVM_PARAM_CONSOLE_EVTCHN` / `STORE_EVTCHN`, which the
     /// guest may overwrite (Xen lets it) without moving the backends.
@@ -60,11 +69,23 @@ impl XenState {
             vcpus: vec![XenVcpu::default(); config.nr_vcpus as usize],
             grant_frames: vec![None; config.grant_frames as usize],
             params: vec![0; xen_abi::HVM_NR_PARAMS as usize],
+            tot_pages: config.ram_pages(),
             ..Default::default()
         };
-        s.params[xen_abi::HVM_PARAM_STORE_PFN as usize] = config.store_gfn;
-        s.params[xen_abi::HVM_PARAM_CONSOLE_PFN as usize] = config.console_gfn;
+        s.set_param(xen_abi::HVM_PARAM_STORE_PFN, config.store_gfn);
+        s.set_param(xen_abi::HVM_PARAM_CONSOLE_PFN, config.console_gfn);
         s
+    }
+
+    /// Sets HVM param `index` (growing the table to `HVM_NR_PARAMS` first);
+    /// an index beyond it is ignored.
+    fn set_param(&mut self, index: u32, value: u64) {
+        if self.params.len() < xen_abi::HVM_NR_PARAMS as usize {
+            self.params.resize(xen_abi::HVM_NR_PARAMS as usize, 0);
+        }
+        if let Some(p) = self.params.get_mut(index as usize) {
+            *p = value;
+        }
     }
 
     /// Guest port of the PV console channel (0: none). The VMM sets it when
@@ -82,11 +103,8 @@ impl XenState {
     /// `HVM_PARAM_CONSOLE_EVTCHN` / `HVM_PARAM_STORE_EVTCHN` (VM creation,
     /// rebinding after `EVTCHNOP_reset`).
     pub fn set_backend_ports(&mut self, console: u32, store: u32) {
-        if self.params.len() < xen_abi::HVM_NR_PARAMS as usize {
-            self.params.resize(xen_abi::HVM_NR_PARAMS as usize, 0);
-        }
-        self.params[xen_abi::HVM_PARAM_CONSOLE_EVTCHN as usize] = u64::from(console);
-        self.params[xen_abi::HVM_PARAM_STORE_EVTCHN as usize] = u64::from(store);
+        self.set_param(xen_abi::HVM_PARAM_CONSOLE_EVTCHN, u64::from(console));
+        self.set_param(xen_abi::HVM_PARAM_STORE_EVTCHN, u64::from(store));
         self.backend_ports = (console, store);
     }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Creating and restoring a platform from a thread that already holds its
 //! vm-lock root (`new_in` / `restore_in`), as a VMM's vCPU or main thread may.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Event channels end to end through hypercalls: the pending bit, the
 //! selector and `evtchn_upcall_pending` in guest memory, the upcall the host
 //! is asked to deliver (`XenHost::upcall`) and `XenPlatform::pending_upcall`,

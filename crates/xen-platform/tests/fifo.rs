@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! FIFO event channels through `XenPlatform::on_hypercall`: `EVTCHNOP_init_control` /
 //! `expand_array` / `set_priority` with Xen's errnos (64- and 32-bit callers), events
 //! linked into the queues in guest memory with the upcall, unmask, and save / restore.

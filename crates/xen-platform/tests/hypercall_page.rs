@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The entry points a VMM calls before the first hypercall: the Xen CPUID
 //! leaves (`XenPlatform::cpuid_leaves`) and the hypercall MSR
 //! (`XenPlatform::on_msr_write`), which writes the hypercall page and

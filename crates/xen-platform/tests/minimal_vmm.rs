@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The minimal VMM example (`examples/minimal_vmm.rs`): its Xen glue stays
 //! small, and it boots GRUB's `i386-xen_pvh` image (built from Debian's
 //! packages at test time, as xen-vmm's GRUB tests do) to its echo and

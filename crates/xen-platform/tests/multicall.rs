@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Through `XenPlatform::on_hypercall`, KVM-free: `HYPERVISOR_multicall` (both entry
 //! layouts), the shutdown code, remote shutdown, and what a domU gets from `xen_version`'s
 //! privileged sub-ops, `physdev_op`, `sysctl` and `domctl`.

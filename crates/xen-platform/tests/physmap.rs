@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `XENMEM_add_to_physmap`: shared_info (and grant frames) in RAM, and in a
 //! hole outside RAM, where the platform asks the VMM for a page
 //! (`HypercallExit::MapPage`), then finishes the call on `Retry::PageAdded`

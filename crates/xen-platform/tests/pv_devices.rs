@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The PV console and xenstore as a guest drives them: bytes in the console
 //! ring page (`HVM_PARAM_CONSOLE_PFN`) plus a send on its port reach the
 //! output sink given to `XenPlatform::new`; host input reaches the `in`

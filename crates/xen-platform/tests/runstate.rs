@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! vCPU runstate: `VCPUOP_register_runstate_memory_area` fills the area at
 //! once; `XenPlatform::set_runstate` accounts the time spent in the state
 //! left on the host clock; `VMASST_TYPE_runstate_update_flag` is offered.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `SCHEDOP_block` and `SCHEDOP_poll`: the `HypercallExit::Block` a vCPU
 //! loop gets, and when `XenPlatform::wait_ready` lets the vCPU run again
 //! (an event, a timer, the poll's deadline on the host clock the test

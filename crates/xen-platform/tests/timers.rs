@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Xen timers: `VCPUOP_set_singleshot_timer`, `set_timer_op`,
 //! `VCPUOP_set_periodic_timer` and their stops reach `XenHost::set_timer`
 //! with absolute deadlines on the host clock (boot instant + Xen system
@@ -22,7 +23,7 @@ fn arm(deadline_ns: u64, period_ns: u64) -> Option<TimerArm> {
 fn vm_at_7ms(nr: u32) -> Vm {
     let vm = Vm::new(nr);
     vm.host.advance(7 * MS);
-    assert_eq!(vm.platform.boot_ns(), CLOCK_START);
+    assert_eq!(vm.platform.boot_ns(), i128::from(CLOCK_START));
     assert_eq!(vm.platform.system_time_ns(), 7 * MS);
     let _ = vm.events();
     vm

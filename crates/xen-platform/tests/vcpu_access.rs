@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Hypercalls of a vCPU with paging on: pointers are guest-virtual and go
 //! through `VcpuAccess::translate_gva` (non-canonical ones never do); and
 //! the pvclock the platform writes from `VcpuAccess::tsc`.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `xen_version`, `XENVER_get_features`, `HVMOP_get_param` of the store and
 //! console rings, and `XENMEM_memory_map`, through `XenPlatform::on_hypercall`
 //! with the registers of 64- and 32-bit guests.

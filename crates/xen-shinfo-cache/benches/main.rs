@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Benchmarks: a cached shared_info access (revalidation check + atomic bit op), and a
 //! pvclock update.
 

@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! [`GpaCache`]: one cached, invalidatable mapping of a guest-physical range.
 
-use vm_lock::{Level, LockAfter, MemReadGuard, OrderedRwLock, Token};
+use vm_lock::{Level, LockAfter, MapId, MemReadGuard, OrderedRwLock, Token};
 
 use crate::error::{Error, Result};
 use crate::mapping::{MappedRange, RegionArcs};
@@ -14,6 +15,18 @@ struct Slot<R> {
     mapped: Option<MappedRange<R>>,
     /// The memory-map generation `mapped` was built at.
     generation: u64,
+    /// The memory map (the VM) this cache maps from, fixed by its first mapping: a read
+    /// section of any other map is refused.
+    map: Option<MapId>,
+}
+
+impl<R> Slot<R> {
+    fn check_map<M: vm_memory::GuestMemory>(&self, snap: &MemReadGuard<'_, M>) -> Result<()> {
+        match self.map {
+            Some(m) if m != snap.map_id() => Err(Error::ForeignMap),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// A cached host mapping of one guest-physical range, the userspace analogue of KVM's
@@ -46,6 +59,7 @@ impl<L: Level, M: RegionArcs> GpaCache<L, M> {
                 target,
                 mapped: None,
                 generation: 0,
+                map: None,
             }),
         }
     }
@@ -93,7 +107,8 @@ impl<L: Level, M: RegionArcs> GpaCache<L, M> {
     ///
     /// # Errors
     /// [`Error::NotMapped`] (and friends) if the target is not backed by guest RAM in
-    /// `snap`'s memory map.
+    /// `snap`'s memory map; [`Error::ForeignMap`] if `snap` is a read section of another
+    /// memory map than the one this cache mapped from before.
     pub fn with_opt<P: Level, T>(
         &self,
         token: &mut Token<'_, P>,
@@ -105,6 +120,7 @@ impl<L: Level, M: RegionArcs> GpaCache<L, M> {
     {
         {
             let (slot, mut t) = self.slot.read(token);
+            slot.check_map(snap)?;
             if slot.target.is_none() {
                 return Ok(f(None, &mut t));
             }
@@ -115,6 +131,7 @@ impl<L: Level, M: RegionArcs> GpaCache<L, M> {
             }
         }
         let (mut slot, mut t) = self.slot.write(token);
+        slot.check_map(snap)?;
         let Some((gpa, len)) = slot.target else {
             return Ok(f(None, &mut t));
         };
@@ -129,6 +146,7 @@ impl<L: Level, M: RegionArcs> GpaCache<L, M> {
             );
             slot.mapped = Some(mapped);
             slot.generation = snap.generation();
+            slot.map = Some(snap.map_id());
         }
         Ok(f(slot.mapped.as_ref(), &mut t))
     }

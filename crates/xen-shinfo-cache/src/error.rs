@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The crate's error type.
 
 /// Errors of the page cache. Every variant maps to a Xen errno with [`Error::errno`].
@@ -58,6 +59,10 @@ pub enum Error {
     /// A restored state is inconsistent.
     #[error("invalid state: {0}")]
     InvalidState(&'static str),
+    /// The read section passed in belongs to another memory map (another VM's) than the one
+    /// this cache maps (a VMM bug; the guest gets EFAULT).
+    #[error("the read section belongs to another VM's memory map")]
+    ForeignMap,
 }
 
 /// Xen errno values used here (same numbers as Linux on x86).
@@ -73,6 +78,7 @@ impl Error {
         match self {
             Error::Unset | Error::NotMapped { .. } | Error::OutOfRange { .. } => errno::EFAULT,
             Error::NotAtomic(_) | Error::Fragmented(_) | Error::AddressOverflow(_) => errno::EFAULT,
+            Error::ForeignMap => errno::EFAULT,
             Error::Misaligned { .. } | Error::CrossesPage { .. } | Error::InvalidState(_) => {
                 errno::EINVAL
             }

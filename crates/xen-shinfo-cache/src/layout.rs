@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Guest width and the byte offsets of the Xen structures this crate touches.
 //!
 //! The numbers follow the Xen public headers for x86_64 and x86_32 guests (the 32-bit

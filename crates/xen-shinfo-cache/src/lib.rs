@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Cached, invalidatable host mappings of Xen guest pages: the userspace analogue of KVM's
 //! `gfn_to_pfn_cache`, over [`vm_memory`] and the lock levels of [`vm_lock`].
 //!

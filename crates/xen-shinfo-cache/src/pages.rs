@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! [`XenPages`]: the per-VM set of cached Xen pages and the protocols used to update them.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 use vm_lock::{Level, LockAfter, PageCache, Token};
 
@@ -125,6 +126,9 @@ impl<M: RegionArcs> Default for VcpuPages<M> {
 pub struct XenPages<M: RegionArcs> {
     width: AtomicU8,
     runstate_update_flag: AtomicBool,
+    /// The memory map (`vm_lock::MapId`) of the VM these pages belong to, fixed by the first
+    /// read section used with them (0: none yet): another VM's section is refused.
+    map: AtomicU64,
     shared_info: GpaCache<PageCache<0>, M>,
     vcpus: Box<[VcpuPages<M>]>,
 }
@@ -188,8 +192,31 @@ impl<M: RegionArcs> XenPages<M> {
         XenPages {
             width: AtomicU8::new(64),
             runstate_update_flag: AtomicBool::new(false),
+            map: AtomicU64::new(0),
             shared_info: GpaCache::new(None),
             vcpus: (0..max_vcpus).map(|_| VcpuPages::default()).collect(),
+        }
+    }
+
+    /// Refuses a read section of another VM's memory map (the first section used binds the
+    /// pages to its map).
+    fn check_map(&self, snap: &MemReadGuard<'_, M>) -> Result<()> {
+        let id = snap.map_id().get();
+        // A plain load on the hot path (no write to a line every vCPU reads).
+        let bound = match self.map.load(Ordering::Acquire) {
+            0 => match self
+                .map
+                .compare_exchange(0, id, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => id,
+                Err(b) => b,
+            },
+            b => b,
+        };
+        if bound == id {
+            Ok(())
+        } else {
+            Err(Error::ForeignMap)
         }
     }
 
@@ -280,6 +307,7 @@ impl<M: RegionArcs> XenPages<M> {
     where
         PageCache<0>: LockAfter<P>,
     {
+        self.check_map(snap)?;
         self.shared_info.with(token, snap, f)
     }
 
@@ -300,6 +328,7 @@ impl<M: RegionArcs> XenPages<M> {
     where
         PageCache<1>: LockAfter<P>,
     {
+        self.check_map(snap)?;
         let width = self.width();
         self.vcpu(vcpu)?
             .vcpu_info
@@ -329,6 +358,7 @@ impl<M: RegionArcs> XenPages<M> {
     where
         PageCache<0>: LockAfter<P>,
     {
+        self.check_map(snap)?;
         self.shared_info.with_opt(token, snap, |sh, t| {
             self.with_vcpu_info_in(sh, t, snap, vcpu, f)
         })?
@@ -351,6 +381,7 @@ impl<M: RegionArcs> XenPages<M> {
         PageCache<0>: LockAfter<P>,
         PageCache<1>: LockAfter<P>,
     {
+        self.check_map(snap)?;
         let width = self.width();
         let pages = self.vcpu(vcpu)?;
         if let Some(gpa) = gpa {
@@ -449,6 +480,7 @@ impl<M: RegionArcs> XenPages<M> {
         PageCache<0>: LockAfter<P>,
         PageCache<1>: LockAfter<P>,
     {
+        self.check_map(snap)?;
         let pages = self.vcpu(vcpu)?;
         let mut written = 0;
         match self.with_vcpu_info(token, snap, vcpu, |vi| {
@@ -478,6 +510,7 @@ impl<M: RegionArcs> XenPages<M> {
     where
         PageCache<1>: LockAfter<P>,
     {
+        self.check_map(snap)?;
         let width = self.width();
         let flag = self.runstate_update_flag.load(Ordering::Acquire);
         let pages = self.vcpu(vcpu)?;
@@ -516,6 +549,7 @@ impl<M: RegionArcs> XenPages<M> {
     where
         PageCache<0>: LockAfter<P>,
     {
+        self.check_map(snap)?;
         let w = self.width();
         self.shared_info.with(token, snap, |r, _| {
             let version = r.read_u32(w.shinfo_wc_version())?;
@@ -592,6 +626,7 @@ impl<M: RegionArcs> XenPages<M> {
         Ok(XenPages {
             width: AtomicU8::new(width_to_u8(w)),
             runstate_update_flag: AtomicBool::new(state.runstate_update_flag),
+            map: AtomicU64::new(0),
             shared_info: GpaCache::new(shinfo),
             vcpus,
         })

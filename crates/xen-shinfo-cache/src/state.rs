@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Plain configuration state for snapshot / restore (no locks, no mappings).
 
 use crate::layout::GuestWidth;

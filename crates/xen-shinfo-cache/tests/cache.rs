@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Integration tests over a real GuestMemoryMmap: bit operations, protocols, invalidation.
 
 use vm_lock::{MemoryMap, Root};
@@ -484,4 +485,59 @@ fn state_roundtrip_and_validation() {
         ..state
     };
     assert!(XenPages::<Mem>::from_state(&bad).is_err());
+}
+
+#[test]
+fn another_vms_read_section_is_refused() {
+    use vm_lock::PageCache;
+    use xen_shinfo_cache::GpaCache;
+
+    // VM A's pages, used with A's memory first; VM B has the same layout.
+    let (mem_a, pages, mut root) = setup(GuestWidth::Bits64);
+    let mem_b = MemoryMap::new(ram(0x40000));
+    let w = GuestWidth::Bits64;
+    let set_bit = |snap: &vm_lock::MemReadGuard<'_, Mem>, t: &mut vm_lock::Token<'_, _>| {
+        pages.with_shared_info(t, snap, |sh, _| {
+            sh.test_and_set_bit(w, w.shinfo_evtchn_pending(), 3)
+        })
+    };
+    {
+        let (snap, mut t) = mem_a.read(root.token());
+        assert_eq!(set_bit(&snap, &mut t), Ok(Ok(false)));
+    }
+    // B's section: refused, before anything is read or written in either VM.
+    {
+        let (snap, mut t) = mem_b.read(root.token());
+        assert_eq!(set_bit(&snap, &mut t), Err(Error::ForeignMap));
+        assert_eq!(Error::ForeignMap.errno(), 14);
+        let e = pages
+            .set_vcpu_info(&mut t, &snap, 0, Some(0x20000))
+            .unwrap_err();
+        assert_eq!(e, Error::ForeignMap);
+        let time = PvclockTime::default();
+        assert_eq!(
+            pages.update_pvclock(&mut t, &snap, 0, &time),
+            Err(Error::ForeignMap)
+        );
+        let b: u64 = snap.read_obj(GuestAddress(SHINFO + 2048)).unwrap();
+        assert_eq!(b, 0, "VM B's memory was written through VM A's pages");
+    }
+    assert_eq!(pages.vcpu_info_gpa(root.token(), 0), Ok(None));
+    // A's own sections still work.
+    {
+        let (snap, mut t) = mem_a.read(root.token());
+        assert_eq!(set_bit(&snap, &mut t), Ok(Ok(true)));
+    }
+
+    // A page cache on its own is bound to the map of its first mapping as well.
+    let cache = GpaCache::<PageCache<0>, Mem>::new(Some((SHINFO, 4096)));
+    {
+        let (snap, mut t) = mem_a.read(root.token());
+        assert!(cache.with(&mut t, &snap, |_, _| ()).is_ok());
+    }
+    let (snap, mut t) = mem_b.read(root.token());
+    assert_eq!(
+        cache.with(&mut t, &snap, |_, _| ()).unwrap_err(),
+        Error::ForeignMap
+    );
 }

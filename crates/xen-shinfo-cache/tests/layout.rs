@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The layout offsets agree with xen-abi's `#[repr(C)]` types, for both widths.
 
 use std::mem::{offset_of, size_of};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Benchmarks: one request / reply round trip through the rings (the guest
 //! writes the request and takes the reply), for a read and for a write
 //! that fires a watch.

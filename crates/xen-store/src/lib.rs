@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! A xenstore server for one Xen guest, over the guest's xenstore ring.
 //!
 //! The page at `HVM_PARAM_STORE_PFN` is a `xenstore_domain_interface`: a
@@ -82,7 +83,9 @@ pub mod wire;
 pub use error::{Error, Result};
 pub use ring::{PAGE_SIZE, REQ_CONS, REQ_OFF, REQ_PROD, RING_SIZE, RSP_CONS, RSP_OFF, RSP_PROD};
 pub use server::{
-    Xenstore, MAX_MESSAGES_PER_CALL, MAX_NODES, MAX_PENDING_REPLIES, MAX_TRANSACTIONS, MAX_WATCHES,
+    Xenstore, MAX_MESSAGES_PER_CALL, MAX_NODES, MAX_PARTIAL_REQUEST, MAX_PENDING_REPLIES,
+    MAX_QUEUED_REPLIES, MAX_REQUEST_BYTES_PER_CALL, MAX_ROUNDS_PER_CALL, MAX_TRANSACTIONS,
+    MAX_WATCHES,
 };
 pub use state::{Watch, XenstoreState};
 pub use toolstack::{XenstoreConfig, DEFAULT_WRITABLE};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The shared page (`xenstore_domain_interface`): where the two rings and
 //! their indices are, and copies in and out of a byte ring.
 //!

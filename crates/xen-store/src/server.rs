@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The server: reads requests from the ring, answers them from the
 //! store, queues replies and watch events, and writes them back.
 
@@ -28,6 +29,21 @@ pub const MAX_PENDING_REPLIES: usize = 64 * 1024;
 /// Most messages handled per [`Xenstore::process`] call (bounds the time a
 /// guest that keeps producing can hold the caller).
 pub const MAX_MESSAGES_PER_CALL: usize = 256;
+/// Most rounds (read the ring, answer, write replies) per
+/// [`Xenstore::process`] call, resyncs included: a guest that keeps moving
+/// `req_prod` cannot hold the caller longer; the rest waits for its next
+/// notification.
+pub const MAX_ROUNDS_PER_CALL: usize = 256;
+/// Most request bytes consumed from the ring per [`Xenstore::process`] call
+/// (16 rings' worth), dropped ones (resyncs) included.
+pub const MAX_REQUEST_BYTES_PER_CALL: u64 = 16 * RING_SIZE as u64;
+/// Longest partial request the server holds: one whole message (it never
+/// reads more than the message it is assembling needs).
+pub const MAX_PARTIAL_REQUEST: usize = HEADER_SIZE + PAYLOAD_MAX;
+/// Most reply bytes the queue can hold: requests are read only below
+/// [`MAX_PENDING_REPLIES`], and the last one read may queue its reply and a
+/// watch event past it.
+pub const MAX_QUEUED_REPLIES: usize = MAX_PENDING_REPLIES + 2 * (HEADER_SIZE + PAYLOAD_MAX);
 
 /// The xenstore server.
 #[derive(Debug)]
@@ -57,15 +73,48 @@ impl Xenstore {
         })
     }
 
-    /// Restores a server from a snapshot.
+    /// Restores a server from a snapshot. The state must be within the
+    /// server's own limits (what a running server can hold):
+    /// [`MAX_NODES`] nodes of at most [`PAYLOAD_MAX`] bytes, [`MAX_WATCHES`]
+    /// watches, [`MAX_TRANSACTIONS`] distinct non-zero transactions, a
+    /// partial request of at most [`MAX_PARTIAL_REQUEST`] bytes and
+    /// [`MAX_QUEUED_REPLIES`] bytes of pending replies; else
+    /// [`Error::Config`] naming the field.
     pub fn from_state(state: &XenstoreState) -> Result<Self> {
         let ring = page_base(state.ring_gfn)?;
         if state.nodes.len() > MAX_NODES {
             return Err(Error::Config("too many xenstore nodes"));
         }
+        if state.nodes.values().any(|v| v.len() > PAYLOAD_MAX) {
+            return Err(Error::Config("xenstore node value longer than a payload"));
+        }
+        if state.watches.len() > MAX_WATCHES {
+            return Err(Error::Config("too many xenstore watches"));
+        }
+        if state.watches.iter().any(|w| w.token.len() > ABS_PATH_MAX) {
+            return Err(Error::Config("xenstore watch token too long"));
+        }
+        let mut tx = state.transactions.clone();
+        tx.sort_unstable();
+        tx.dedup();
+        if state.transactions.len() > MAX_TRANSACTIONS
+            || tx.len() != state.transactions.len()
+            || tx.first() == Some(&0)
+        {
+            return Err(Error::Config("xenstore transactions"));
+        }
+        if state.partial_request.len() > MAX_PARTIAL_REQUEST {
+            return Err(Error::Config(
+                "xenstore partial request longer than one message",
+            ));
+        }
+        if state.pending_replies.len() > MAX_QUEUED_REPLIES {
+            return Err(Error::Config(
+                "xenstore pending replies beyond the reply queue's bound",
+            ));
+        }
         let mut st = state.clone();
         let replies = std::mem::take(&mut st.pending_replies).into();
-        st.partial_request.truncate(HEADER_SIZE + PAYLOAD_MAX);
         Ok(Xenstore {
             ring,
             st,
@@ -79,6 +128,13 @@ impl Xenstore {
         let mut st = self.st.clone();
         st.pending_replies = self.replies.iter().copied().collect();
         st
+    }
+
+    /// Bytes buffered host-side: (partial request, replies waiting for room
+    /// in the response ring); at most [`MAX_PARTIAL_REQUEST`] and
+    /// [`MAX_QUEUED_REPLIES`]. Cheaper than [`Xenstore::state`].
+    pub fn buffered(&self) -> (usize, usize) {
+        (self.st.partial_request.len(), self.replies.len())
     }
 
     /// The guest's home, `/local/domain/<domid>`.
@@ -211,12 +267,26 @@ impl Xenstore {
     /// Processes the rings: sends queued replies, reads and answers
     /// requests. Returns `true` when the guest must be notified (requests
     /// were consumed or replies produced).
+    ///
+    /// Bounded per call, whatever the guest does to its indices: at most
+    /// [`MAX_ROUNDS_PER_CALL`] rounds (a resync is one),
+    /// [`MAX_MESSAGES_PER_CALL`] messages and [`MAX_REQUEST_BYTES_PER_CALL`]
+    /// request bytes; what is left is served on the next call (the guest's
+    /// next notification).
     pub fn process<M: Bytes<GuestAddress> + ?Sized>(&mut self, mem: &M) -> Result<bool> {
         let mut notify = self.flush_replies(mem)?;
         let mut handled = 0;
-        while handled < MAX_MESSAGES_PER_CALL && self.replies.len() < MAX_PENDING_REPLIES {
+        let mut consumed = 0u64;
+        for _ in 0..MAX_ROUNDS_PER_CALL {
+            if handled >= MAX_MESSAGES_PER_CALL
+                || consumed >= MAX_REQUEST_BYTES_PER_CALL
+                || self.replies.len() >= MAX_PENDING_REPLIES
+            {
+                break;
+            }
             let read = self.read_requests(mem)?;
-            notify |= read;
+            notify |= read > 0;
+            consumed = consumed.saturating_add(read);
             let (n, resync) = self.handle_complete();
             handled += n;
             if resync {
@@ -226,7 +296,7 @@ impl Xenstore {
             if n > 0 {
                 notify |= self.flush_replies(mem)?;
             }
-            if !read && n == 0 {
+            if read == 0 && n == 0 {
                 break;
             }
         }
@@ -239,26 +309,27 @@ impl Xenstore {
     }
 
     /// Copies request bytes into the partial buffer, never more than one
-    /// whole message can need. Returns whether any were consumed.
-    fn read_requests<M: Bytes<GuestAddress> + ?Sized>(&mut self, mem: &M) -> Result<bool> {
+    /// whole message can need. Returns how many bytes were consumed (a
+    /// resync drops what the guest claims: counted as a ring's worth).
+    fn read_requests<M: Bytes<GuestAddress> + ?Sized>(&mut self, mem: &M) -> Result<u64> {
         let cons = load_idx(mem, self.gpa(REQ_CONS))?;
         let prod = load_idx(mem, self.gpa(REQ_PROD))?;
         let avail = prod.wrapping_sub(cons);
         if avail == 0 {
-            return Ok(false);
+            return Ok(0);
         }
         if avail > RING_SIZE {
             self.st.guest_errors = self.st.guest_errors.saturating_add(1);
             warn!("xenstore: req_prod {prod:#x} is {avail} bytes ahead of req_cons {cons:#x}; dropping requests");
             self.st.partial_request.clear();
             store_idx(mem, self.gpa(REQ_CONS), prod)?;
-            return Ok(true);
+            return Ok(u64::from(RING_SIZE));
         }
-        let want = HEADER_SIZE + PAYLOAD_MAX - self.st.partial_request.len();
+        let want = MAX_PARTIAL_REQUEST.saturating_sub(self.st.partial_request.len());
         // avail <= RING_SIZE, so it fits in usize and u32.
         let n = (avail as usize).min(want);
         if n == 0 {
-            return Ok(false);
+            return Ok(0);
         }
         let ring = ByteRing {
             base: GuestAddress(self.gpa(REQ_OFF)),
@@ -268,7 +339,7 @@ impl Xenstore {
         self.st.partial_request.resize(start + n, 0);
         ring.read(mem, cons, &mut self.st.partial_request[start..])?;
         store_idx(mem, self.gpa(REQ_CONS), cons.wrapping_add(n as u32))?;
-        Ok(true)
+        Ok(n as u64)
     }
 
     /// Answers every whole message in the partial buffer; returns how many,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The plain state of the server, for snapshots (`state()` / `from_state()`).
 
 use std::collections::BTreeMap;

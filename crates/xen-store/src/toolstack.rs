@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! What a toolstack writes into the store for a new domain, so that a
 //! guest finds at boot the nodes it reads on real Xen.
 //!

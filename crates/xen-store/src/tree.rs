@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The store itself: a flat map of absolute paths to byte values, with
 //! path validation, implicit parent directories and the permission model.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The wire protocol: `xsd_sockmsg` framing, message types, the errno
 //! names of `XS_ERROR` replies and payload parsing.
 //!

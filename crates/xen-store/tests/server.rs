@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The server through its public API, driven as a guest drives the ring.
 
 mod common;
@@ -376,9 +377,223 @@ fn state_round_trip() {
     xs.process(&m).unwrap();
     let st = xs.state();
     assert_eq!(st.partial_request.len(), HEADER_SIZE + 2);
+    assert_eq!(xs.buffered(), (HEADER_SIZE + 2, 0));
     let mut xs2 = Xenstore::from_state(&st).unwrap();
     assert_eq!(xs2.state(), st);
     send_raw(&m, &req[HEADER_SIZE + 2..]);
     xs2.process(&m).unwrap();
     assert_eq!(parse(&recv_raw(&m))[0].3, b"guest1");
+}
+
+/// Guest memory whose guest, before every read of `req_prod`, either moves
+/// it by more than the ring size (`refill: None`: the resync a hostile guest
+/// can provoke forever) or fills the ring with copies of a message; gives up
+/// (panics) after `limit` reads.
+struct MovingProd {
+    mem: vm_memory::GuestMemoryMmap,
+    reads: std::cell::Cell<u32>,
+    limit: u32,
+    refill: Option<Vec<u8>>,
+}
+
+impl vm_memory::Bytes<vm_memory::GuestAddress> for MovingProd {
+    type E = vm_memory::GuestMemoryError;
+    fn write(
+        &self,
+        buf: &[u8],
+        addr: vm_memory::GuestAddress,
+    ) -> std::result::Result<usize, Self::E> {
+        self.mem.write(buf, addr)
+    }
+    fn read(
+        &self,
+        buf: &mut [u8],
+        addr: vm_memory::GuestAddress,
+    ) -> std::result::Result<usize, Self::E> {
+        self.mem.read(buf, addr)
+    }
+    fn write_slice(
+        &self,
+        buf: &[u8],
+        addr: vm_memory::GuestAddress,
+    ) -> std::result::Result<(), Self::E> {
+        self.mem.write_slice(buf, addr)
+    }
+    fn read_slice(
+        &self,
+        buf: &mut [u8],
+        addr: vm_memory::GuestAddress,
+    ) -> std::result::Result<(), Self::E> {
+        self.mem.read_slice(buf, addr)
+    }
+    fn read_volatile_from<F: vm_memory::ReadVolatile>(
+        &self,
+        addr: vm_memory::GuestAddress,
+        src: &mut F,
+        count: usize,
+    ) -> std::result::Result<usize, Self::E> {
+        self.mem.read_volatile_from(addr, src, count)
+    }
+    fn read_exact_volatile_from<F: vm_memory::ReadVolatile>(
+        &self,
+        addr: vm_memory::GuestAddress,
+        src: &mut F,
+        count: usize,
+    ) -> std::result::Result<(), Self::E> {
+        self.mem.read_exact_volatile_from(addr, src, count)
+    }
+    fn write_volatile_to<F: vm_memory::WriteVolatile>(
+        &self,
+        addr: vm_memory::GuestAddress,
+        dst: &mut F,
+        count: usize,
+    ) -> std::result::Result<usize, Self::E> {
+        self.mem.write_volatile_to(addr, dst, count)
+    }
+    fn write_all_volatile_to<F: vm_memory::WriteVolatile>(
+        &self,
+        addr: vm_memory::GuestAddress,
+        dst: &mut F,
+        count: usize,
+    ) -> std::result::Result<(), Self::E> {
+        self.mem.write_all_volatile_to(addr, dst, count)
+    }
+    fn store<T: vm_memory::AtomicAccess>(
+        &self,
+        val: T,
+        addr: vm_memory::GuestAddress,
+        order: std::sync::atomic::Ordering,
+    ) -> std::result::Result<(), Self::E> {
+        self.mem.store(val, addr, order)
+    }
+    fn load<T: vm_memory::AtomicAccess>(
+        &self,
+        addr: vm_memory::GuestAddress,
+        order: std::sync::atomic::Ordering,
+    ) -> std::result::Result<T, Self::E> {
+        if addr.0 == BASE + REQ_PROD {
+            let n = self.reads.get() + 1;
+            self.reads.set(n);
+            assert!(n <= self.limit, "{n} reads of req_prod in one call");
+            match &self.refill {
+                None => {
+                    let prod = get(&self.mem, REQ_PROD);
+                    set(&self.mem, REQ_PROD, prod.wrapping_add(2 * RING_SIZE + 1));
+                }
+                Some(m) => {
+                    let room = |g: &Self| {
+                        RING_SIZE - get(&g.mem, REQ_PROD).wrapping_sub(get(&g.mem, REQ_CONS))
+                    };
+                    while room(self) as usize >= m.len() {
+                        send_raw(&self.mem, m);
+                    }
+                }
+            }
+        }
+        self.mem.load(addr, order)
+    }
+}
+
+#[test]
+fn a_guest_moving_req_prod_cannot_hold_process() {
+    // Without a bound on rounds, each resync counts as progress and the
+    // call never returns (the issue measured 1,000,000 rounds).
+    let g = MovingProd {
+        mem: mem(),
+        reads: std::cell::Cell::new(0),
+        limit: 100_000,
+        refill: None,
+    };
+    let mut xs = server();
+    assert!(xs.process(&g).unwrap());
+    let reads = g.reads.get();
+    // Two reads of req_prod per round at most (read, resync).
+    assert!(
+        reads as usize <= 2 * MAX_ROUNDS_PER_CALL,
+        "{reads} reads of req_prod"
+    );
+    assert!(xs.state().guest_errors >= 1);
+    assert!(xs.state().guest_errors <= MAX_ROUNDS_PER_CALL as u64);
+    // The next notification is served again (and bounded again).
+    g.reads.set(0);
+    assert!(xs.process(&g).unwrap());
+    assert!(g.reads.get() as usize <= 2 * MAX_ROUNDS_PER_CALL);
+    // Once the guest behaves, requests are answered.
+    let m = g.mem;
+    set(&m, REQ_CONS, get(&m, REQ_PROD));
+    assert_eq!(call(&mut xs, &m, XS_READ, 0, b"domid\0").1, b"1");
+}
+
+#[test]
+fn request_bytes_per_call_are_bounded() {
+    // A guest that refills the ring with 1 KiB writes as fast as the server
+    // reads them: one call consumes at most its byte budget (plus the
+    // message being read when it ran out).
+    let mut payload = b"data/x\0".to_vec();
+    payload.resize(1000, b'v');
+    let g = MovingProd {
+        mem: mem(),
+        reads: std::cell::Cell::new(0),
+        limit: 100_000,
+        refill: Some(msg(XS_WRITE, 5, 0, &payload)),
+    };
+    let mut xs = server();
+    assert!(xs.process(&g).unwrap());
+    let consumed = u64::from(get(&g.mem, REQ_CONS));
+    assert!(consumed > 0);
+    assert!(
+        consumed <= MAX_REQUEST_BYTES_PER_CALL + MAX_PARTIAL_REQUEST as u64,
+        "{consumed} request bytes in one call"
+    );
+    // The rest is served on the next call.
+    assert!(xs.process(&g).unwrap());
+    assert!(u64::from(get(&g.mem, REQ_CONS)) > consumed);
+}
+
+#[test]
+fn restore_refuses_states_beyond_the_servers_limits() {
+    let ok = server().state();
+    Xenstore::from_state(&ok).unwrap();
+    type Case = (&'static str, fn(&mut XenstoreState));
+    let cases: Vec<Case> = vec![
+        ("partial request", |s| {
+            s.partial_request = vec![0; MAX_PARTIAL_REQUEST + 1]
+        }),
+        ("pending replies", |s| {
+            s.pending_replies = vec![0; MAX_QUEUED_REPLIES + 1]
+        }),
+        ("watches", |s| {
+            s.watches = (0..=MAX_WATCHES)
+                .map(|i| Watch {
+                    path: format!("w{i}"),
+                    token: "t".into(),
+                })
+                .collect()
+        }),
+        ("token", |s| {
+            s.watches = vec![Watch {
+                path: "w".into(),
+                token: "t".repeat(ABS_PATH_MAX + 1),
+            }]
+        }),
+        ("transactions", |s| {
+            s.transactions = (1..=MAX_TRANSACTIONS as u32 + 1).collect()
+        }),
+        ("transactions", |s| s.transactions = vec![0]),
+        ("transactions", |s| s.transactions = vec![3, 3]),
+        ("node value", |s| {
+            s.nodes.insert("/x".into(), vec![0; PAYLOAD_MAX + 1]);
+        }),
+    ];
+    for (needle, f) in cases {
+        let mut s = ok.clone();
+        f(&mut s);
+        let e = Xenstore::from_state(&s).expect_err(needle);
+        assert!(e.to_string().contains(needle), "{needle}: {e}");
+    }
+    // At the limits, accepted.
+    let mut s = ok;
+    s.partial_request = vec![0; MAX_PARTIAL_REQUEST];
+    s.pending_replies = vec![0; MAX_QUEUED_REPLIES];
+    Xenstore::from_state(&s).unwrap();
 }

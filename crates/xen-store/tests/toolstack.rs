@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The nodes a new domain starts with (what libxl writes for a PVH/HVM
 //! domU), their values and the permissions the guest sees.
 

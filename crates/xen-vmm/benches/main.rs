@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Benches on real KVM:
 //! - `hypercall_round_trip/xen_version`: a guest loop of `xen_version`
 //!   through the hypercall page (port-I/O exit, register decode, dispatch,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Prints snapshot size and save/restore time for a 256 MiB guest with two
 //! vCPUs on real KVM (guest memory laid out as the VMM does: 640 KiB low RAM
 //! and RAM from 1 MiB up, every page touched).
@@ -93,7 +94,13 @@ fn main() {
             .collect(),
         xen: XenState {
             long_mode: true,
-            vcpus: vec![XenVcpuState::default(); 2],
+            vcpus: vec![
+                XenVcpuState {
+                    online: true,
+                    ..Default::default()
+                };
+                2
+            ],
             ..Default::default()
         },
     };

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Snapshot size and save/restore time of a real [`Vm`] through
 //! `Vm::snapshot` / `Vm::restore`: a raw 64-bit guest writes every page of
 //! its RAM, then halts; the VMM snapshots it while its threads run, restores
@@ -63,7 +64,10 @@ fn main() {
             std::thread::sleep(Duration::from_millis(10));
         }
         let t = Instant::now();
-        let stats = vm.snapshot(&path).expect("snapshot");
+        let stats = {
+            let mut root = Root::new().expect("root");
+            vm.snapshot(root.token(), &path).expect("snapshot")
+        };
         let save = t.elapsed();
         vm.shared().finish(xen_vmm::ExitReason::Shutdown(0));
         let t = Instant::now();

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! CPUID: KVM's supported leaves with KVM's own hypervisor leaves replaced by
 //! Xen's at 0x40000000 (signature "XenVMMXenVMM", version, hypercall MSR,
 //! time, HVM features with the vCPU id).

@@ -1,8 +1,10 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The built-in demo guest, assembled at run time with iced-x86: a 64-bit
 //! guest for two vCPUs that calls xen_version, maps shared_info, registers
 //! a vcpu_info, sets the callback vector, sends event-channel IPIs between
 //! its two vCPUs, takes VIRQ_TIMER from single-shot and periodic timers,
-//! prints what it saw through `console_io` and powers off.
+//! prints what it saw through `console_io` and powers off. Given more vCPUs,
+//! the others halt with interrupts off until the VM ends.
 
 use iced_x86::code_asm::*;
 use iced_x86::IcedError;
@@ -245,6 +247,11 @@ impl Demo {
         self.a.xor(ecx, ecx)?;
         self.a.cpuid()?;
         self.a.mov(r15d, ebx)?;
+        // vCPUs beyond the two the demo uses halt for good: they must not take
+        // vCPU 1's part (its IPI ports, slots and counters are single).
+        let mut extra = self.a.create_label();
+        self.a.cmp(r15, DEMO_VCPUS as i32)?;
+        self.a.jae(extra)?;
         self.load_idt(handler)?;
         self.a.test(r15, r15)?;
         self.a.jnz(vcpu1)?;
@@ -362,6 +369,12 @@ impl Demo {
         self.a.hlt()?;
         self.a.jmp(idle)?;
 
+        // ---- vCPUs 2 and up ----
+        self.a.set_label(&mut extra)?;
+        self.a.cli()?;
+        self.a.hlt()?;
+        self.a.jmp(extra)?;
+
         for (mut l, bytes) in std::mem::take(&mut self.strings) {
             self.a.set_label(&mut l)?;
             self.a.db(&bytes)?;
@@ -370,7 +383,7 @@ impl Demo {
     }
 }
 
-/// Number of vCPUs the demo guest needs.
+/// Number of vCPUs the demo guest needs (and uses: any further vCPUs halt).
 pub const DEMO_VCPUS: u32 = 2;
 
 /// The demo guest image (raw 64-bit, loaded at 1 MiB).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The one error type of this crate.
 
 use std::path::PathBuf;
@@ -53,6 +54,15 @@ pub enum Error {
     /// A vCPU thread panicked or failed.
     #[error("vCPU {0} failed: {1}")]
     Vcpu(u32, String),
+    /// A host thread of the VMM (timer, console input) panicked or failed;
+    /// the VM was ended.
+    #[error("VMM thread `{thread}` failed: {message}")]
+    Thread {
+        /// The thread's name.
+        thread: String,
+        /// The panic message or error.
+        message: String,
+    },
 }
 
 /// Result alias.

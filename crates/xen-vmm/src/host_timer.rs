@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Host timers behind the guest's Xen timers: one non-blocking
 //! `CLOCK_MONOTONIC` timerfd per vCPU and kind.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Hypercalls arriving as port-I/O exits from the stubs of the hypercall
 //! page: the vCPU registers are copied into xen-hypercall's [`X86Regs`],
 //! which decodes them (width, calling convention, privilege level, paging)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The console-input thread: host input (e.g. stdin) for the guest's
 //! console, handed to the platform ([`xen_platform::XenPlatform::console_input`]).
 
@@ -17,6 +18,18 @@ pub fn console_input(
     platform: &XenPlatform,
     gate: &HostGate,
     done: &dyn Fn() -> bool,
+    input: Box<dyn Read + Send>,
+) {
+    console_input_with(platform, gate, done, &|| {}, input)
+}
+
+/// [`console_input`], calling `each` before handling each input (the VM's
+/// test hook).
+pub(crate) fn console_input_with(
+    platform: &XenPlatform,
+    gate: &HostGate,
+    done: &dyn Fn() -> bool,
+    each: &dyn Fn(),
     mut input: Box<dyn Read + Send>,
 ) {
     let Ok(mut root) = Root::new() else {
@@ -28,6 +41,7 @@ pub fn console_input(
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        each();
         // Host-side state only: a snapshot taken now saves the input.
         let route = platform.queue_console_input(root.token(), &buf[..n]);
         // Guest memory: not while a snapshot is taken (the gate waits).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Kicking vCPU threads: the per-vCPU control block other threads use
 //! ([`VcpuControl`]) and the kick itself ([`kick_ctl`]): `kvm_run.immediate_exit`,
 //! a signal that ends `KVM_RUN` with `EINTR`, and an unpark.

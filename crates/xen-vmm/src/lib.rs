@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! xen-vmm: a KVM VMM that runs Xen PVH/HVM guests, built from the
 //! xen-on-kvm crates. Library (this crate) and binary (`xen-vmm`).
 //!
@@ -31,8 +32,10 @@
 
 pub mod boot;
 pub mod cpuid;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod error;
+pub mod fault;
 pub mod host_timer;
 pub mod hypercall_exit;
 pub mod input;
@@ -49,6 +52,7 @@ pub mod vm;
 mod vm_snapshot;
 
 pub use error::{Error, Result};
-pub use vm::{ExitReason, Kernel, Vm, VmConfig, VmShared};
+pub use fault::VcpuFault;
+pub use vm::{ExitReason, Kernel, Vm, VmConfig, VmShared, VmmFailure, EXIT_VMM_ERROR};
 pub use vm_snapshot::Quiesced;
 pub use xen_platform;

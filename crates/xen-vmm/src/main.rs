@@ -1,99 +1,177 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `xen-vmm`: run a Xen PVH guest (or the built-in demo) on KVM.
 //!
 //! ```text
-//! xen-vmm run [--kernel FILE] [--cmdline S] [--vcpus N] [--mem MiB] [--snapshot-on-signal FILE]
-//!              [--kernel-xen]
-//! xen-vmm restore SNAPSHOT [--snapshot-on-signal FILE]
+//! xen-vmm run [--kernel FILE | --raw64 FILE | --raw32 FILE] [--cmdline S] [--vcpus N]
+//!             [--mem MiB] [--kernel-xen] [--snapshot-on-signal FILE] [--trace-hypercalls]
+//! xen-vmm restore SNAPSHOT [--snapshot-on-signal FILE] [--trace-hypercalls]
 //! ```
-//! Hypercalls take the MSR-exit + port-I/O path; `--kernel-xen` selects
-//! KVM's in-kernel Xen hypercall interception instead (`KVM_CAP_XEN_HVM`;
-//! not tested on such a host yet, fails on a host without it).
-//! With `--snapshot-on-signal FILE`, each SIGUSR1 writes a snapshot of the
-//! running guest to FILE (the guest then runs on); `restore` resumes a
-//! snapshot in this new process.
+//! `xen-vmm help`, `xen-vmm run --help` and `xen-vmm restore --help` describe
+//! every option. Logs go to stderr (env_logger: `RUST_LOG`, warnings by
+//! default); `--trace-hypercalls` logs each hypercall (the log target
+//! `xen_platform::hypercall` at trace level).
+//!
 //! Exit status: the guest's shutdown reason (poweroff 0, reboot 1,
-//! suspend 2, crash 3, watchdog 4); 64 for a usage error; 70 when the VMM
-//! itself fails (no /dev/kvm, bad kernel file, too little memory...).
+//! suspend 2, crash 3, watchdog 4; others up to 63); 64 for a usage error;
+//! 70 when the VMM cannot set up or run the VM (no /dev/kvm, bad kernel
+//! file...); 71 when a vCPU stopped on something the VMM cannot handle
+//! (triple fault, KVM internal error, unhandled exit), printed with the
+//! vCPU's registers.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use xen_vmm::{Kernel, Vm, VmConfig};
-
-const USAGE: &str = "usage: xen-vmm run [--kernel FILE] [--cmdline S] [--vcpus N] [--mem MiB]
-                   [--snapshot-on-signal FILE] [--kernel-xen]
-       (--raw64 FILE / --raw32 FILE boot flat test images;
-        --kernel-xen: KVM's Xen hypercall interception, untested, needs KVM_CAP_XEN_HVM)
-       xen-vmm restore SNAPSHOT [--snapshot-on-signal FILE]
-SIGUSR1 writes a snapshot to the --snapshot-on-signal FILE; the guest runs on.
-Without a kernel, runs the built-in demo guest (2 vCPUs).";
+use clap::{Args, Parser, Subcommand};
+use xen_vmm::memory::{MAX_MEM_BYTES, MIN_MEM_BYTES};
+use xen_vmm::{ExitReason, Kernel, Vm, VmConfig};
 
 const EX_USAGE: u8 = 64;
 const EX_SOFTWARE: u8 = 70;
 
-struct Args {
-    kernel: Option<(PathBuf, &'static str)>,
-    cmdline: String,
-    vcpus: Option<u32>,
-    mem_mib: u64,
-    restore: Option<PathBuf>,
-    snapshot_on_signal: Option<PathBuf>,
-    kernel_xen: bool,
+/// Most vCPUs a VM may have (`VmConfig::vcpus`).
+const MAX_VCPUS: u64 = 32;
+
+const EXIT_STATUS_HELP: &str = "\
+Exit status: the guest's SCHEDOP_shutdown reason (poweroff 0, reboot 1, suspend 2, crash 3,
+watchdog 4); 64: usage error; 70: the VMM could not set up or run the VM; 71: a vCPU stopped
+on something the VMM cannot handle (triple fault, KVM internal error, unhandled exit), printed
+with its registers.";
+
+/// Run a Xen PVH guest (or the built-in demo guest) on KVM.
+#[derive(Parser, Debug)]
+#[command(name = "xen-vmm", version, after_help = EXIT_STATUS_HELP)]
+#[command(arg_required_else_help = true, propagate_version = true)]
+struct Cli {
+    /// Log each hypercall with its arguments, decoded request and result (log target
+    /// xen_platform::hypercall at trace level; RUST_LOG sets the rest, default: warnings).
+    #[arg(long, global = true)]
+    trace_hypercalls: bool,
+    #[command(subcommand)]
+    command: Cmd,
 }
 
-fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut restore = None;
-    match it.next().as_deref() {
-        Some("run") => {}
-        Some("restore") => {
-            restore = Some(PathBuf::from(
-                it.next().ok_or("restore needs a snapshot file")?,
-            ))
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Boot a PVH kernel, a flat test image or (with no image) the built-in demo guest.
+    #[command(after_help = EXIT_STATUS_HELP)]
+    Run(RunArgs),
+    /// Resume a snapshot written by --snapshot-on-signal in this new process (the snapshot
+    /// holds the configuration: vCPUs, memory, hypercall path).
+    #[command(after_help = EXIT_STATUS_HELP)]
+    Restore(RestoreArgs),
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// PVH ELF kernel to boot (vCPU 0 starts at its XEN_ELFNOTE_PHYS32_ENTRY).
+    #[arg(long, value_name = "FILE", group = "image")]
+    kernel: Option<PathBuf>,
+    /// Flat test image entered in 64-bit long mode at 1 MiB on every vCPU.
+    #[arg(long, value_name = "FILE", group = "image")]
+    raw64: Option<PathBuf>,
+    /// Flat test image entered in 32-bit protected mode at 1 MiB on every vCPU.
+    #[arg(long, value_name = "FILE", group = "image")]
+    raw32: Option<PathBuf>,
+    /// Kernel command line.
+    #[arg(long, value_name = "S", default_value = "")]
+    cmdline: String,
+    /// Number of vCPUs, 1 to 32 [default: 1; the demo guest: 2, it needs at least 2].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_VCPUS as i64))]
+    vcpus: Option<u32>,
+    /// Guest RAM in MiB, 4 to 3072.
+    #[arg(long, value_name = "MiB", default_value_t = 128,
+          value_parser = clap::value_parser!(u64).range(MIN_MEM_BYTES >> 20..=MAX_MEM_BYTES >> 20))]
+    mem: u64,
+    /// Use KVM's in-kernel Xen hypercall interception (KVM_CAP_XEN_HVM, KVM_EXIT_XEN)
+    /// instead of the MSR-exit + port-I/O path. Untested; fails on a host without it.
+    #[arg(long)]
+    kernel_xen: bool,
+    /// On each SIGUSR1, write a snapshot of the running guest to FILE (the guest runs on).
+    #[arg(long, value_name = "FILE")]
+    snapshot_on_signal: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct RestoreArgs {
+    /// Snapshot file to resume.
+    #[arg(value_name = "SNAPSHOT")]
+    snapshot: PathBuf,
+    /// On each SIGUSR1, write a snapshot of the running guest to FILE (the guest runs on).
+    #[arg(long, value_name = "FILE")]
+    snapshot_on_signal: Option<PathBuf>,
+}
+
+/// Parses the command line: the arguments, or the exit status after
+/// printing help, the version or a usage error.
+fn parse() -> Result<Cli, ExitCode> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            if !e.use_stderr() {
+                return Err(ExitCode::SUCCESS);
+            }
+            let subcommand = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+            if e.kind() == clap::error::ErrorKind::UnknownArgument
+                && subcommand.as_deref() == Some("restore")
+            {
+                eprintln!(
+                    "note: restore takes only --snapshot-on-signal (the snapshot holds the rest)"
+                );
+            }
+            return Err(ExitCode::from(EX_USAGE));
         }
-        Some("-h" | "--help") => return Err(String::new()),
-        Some(other) => return Err(format!("unknown command `{other}`")),
-        None => return Err("missing command".into()),
-    }
-    let mut a = Args {
-        kernel: None,
-        cmdline: String::new(),
-        vcpus: None,
-        mem_mib: 128,
-        restore,
-        snapshot_on_signal: None,
-        kernel_xen: false,
     };
-    while let Some(flag) = it.next() {
-        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
-        match flag.as_str() {
-            "--kernel" => a.kernel = Some((value("--kernel")?.into(), "pvh")),
-            "--raw64" => a.kernel = Some((value("--raw64")?.into(), "raw64")),
-            "--raw32" => a.kernel = Some((value("--raw32")?.into(), "raw32")),
-            "--cmdline" => a.cmdline = value("--cmdline")?,
-            "--kernel-xen" => a.kernel_xen = true,
-            "--snapshot-on-signal" => {
-                a.snapshot_on_signal = Some(value("--snapshot-on-signal")?.into())
+    if let Cmd::Run(r) = &cli.command {
+        let image = r.kernel.is_some() || r.raw64.is_some() || r.raw32.is_some();
+        if !image {
+            if let Err(msg) = demo_check(r) {
+                eprintln!("error: {msg}\n\nFor more information, try 'xen-vmm run --help'.");
+                return Err(ExitCode::from(EX_USAGE));
             }
-            "--vcpus" => {
-                let v = value("--vcpus")?;
-                a.vcpus = Some(v.parse().map_err(|_| format!("bad --vcpus `{v}`"))?);
-            }
-            "--mem" => {
-                let v = value("--mem")?;
-                a.mem_mib = v.parse().map_err(|_| format!("bad --mem `{v}`"))?;
-            }
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown option `{other}`")),
         }
     }
-    let run_options =
-        a.kernel.is_some() || a.vcpus.is_some() || !a.cmdline.is_empty() || a.kernel_xen;
-    if a.restore.is_some() && (run_options || a.mem_mib != 128) {
-        return Err("restore takes only --snapshot-on-signal (the snapshot holds the rest)".into());
+    Ok(cli)
+}
+
+/// Whether the built-in demo guest can run with these options.
+#[cfg(feature = "demo")]
+fn demo_check(r: &RunArgs) -> Result<(), String> {
+    match r.vcpus {
+        Some(n) if n < xen_vmm::demo::DEMO_VCPUS => Err(format!(
+            "the demo guest needs at least {} vCPUs (--vcpus {n}); give a guest with --kernel",
+            xen_vmm::demo::DEMO_VCPUS
+        )),
+        _ => Ok(()),
     }
-    Ok(a)
+}
+
+#[cfg(not(feature = "demo"))]
+fn demo_check(_: &RunArgs) -> Result<(), String> {
+    Err(
+        "no guest: give one with --kernel (this xen-vmm is built without the demo guest, \
+         cargo feature `demo`)"
+            .into(),
+    )
+}
+
+/// Installs the logger: `RUST_LOG` (warnings by default); with `trace_hypercalls`
+/// the hypercall target at trace level whatever `RUST_LOG` says.
+fn init_logging(trace_hypercalls: bool) {
+    let mut b = env_logger::Builder::new();
+    b.filter_level(log::LevelFilter::Warn);
+    // A vCPU fault is printed by `report_fault` below; its log record would repeat it.
+    b.filter_module("xen_vmm::fault", log::LevelFilter::Off);
+    b.parse_default_env();
+    if trace_hypercalls {
+        b.filter_module(
+            xen_vmm::xen_platform::trace::HYPERCALL_TARGET,
+            log::LevelFilter::Trace,
+        );
+    }
+    b.init();
 }
 
 static SNAPSHOT_REQUESTED: AtomicBool = AtomicBool::new(false);
@@ -102,10 +180,10 @@ extern "C" fn on_sigusr1(_: libc::c_int) {
     SNAPSHOT_REQUESTED.store(true, Ordering::SeqCst);
 }
 
-/// Runs `vm`; with `snapshot_to`, a SIGUSR1 writes a snapshot there.
-fn run_vm(vm: &Vm, snapshot_to: Option<&Path>) -> Result<i32, String> {
+/// Runs `vm` to its end; with `snapshot_to`, a SIGUSR1 writes a snapshot there.
+fn run_vm(vm: &Vm, snapshot_to: Option<&Path>) -> Result<ExitReason, String> {
     let Some(path) = snapshot_to else {
-        return Ok(vm.run().map_err(|e| e.to_string())?.exit_status());
+        return vm.run().map_err(|e| e.to_string());
     };
     // SAFETY: the handler only stores to an atomic (async-signal-safe).
     let old = unsafe {
@@ -122,10 +200,14 @@ fn run_vm(vm: &Vm, snapshot_to: Option<&Path>) -> Result<i32, String> {
     }
     std::thread::scope(|s| {
         s.spawn(|| {
+            let Ok(mut root) = vm_lock::Root::new() else {
+                eprintln!("xen-vmm: snapshot thread: no vm-lock root");
+                return;
+            };
             while !vm.shared().is_done() {
                 std::thread::sleep(Duration::from_millis(5));
                 if SNAPSHOT_REQUESTED.swap(false, Ordering::SeqCst) {
-                    match vm.snapshot(path) {
+                    match vm.snapshot(root.token(), path) {
                         Ok(st) => eprintln!(
                             "xen-vmm: snapshot written to {} ({} bytes)",
                             path.display(),
@@ -136,84 +218,96 @@ fn run_vm(vm: &Vm, snapshot_to: Option<&Path>) -> Result<i32, String> {
                 }
             }
         });
-        vm.run().map(|r| r.exit_status()).map_err(|e| e.to_string())
+        vm.run().map_err(|e| e.to_string())
     })
 }
 
-fn run(args: Args) -> Result<i32, String> {
-    if let Some(file) = &args.restore {
-        let vm = Vm::restore(file, Box::new(std::io::stdout()))
-            .map_err(|e| format!("cannot restore {}: {e}", file.display()))?;
-        let shared = vm.shared().clone();
-        std::thread::Builder::new()
-            .name("console-input".into())
-            .spawn(move || {
-                xen_vmm::input::console_input(
-                    &shared.platform,
-                    &shared.host_gate,
-                    &|| shared.is_done(),
-                    Box::new(std::io::stdin()),
-                )
-            })
-            .map_err(|e| format!("spawn console input thread: {e}"))?;
-        return run_vm(&vm, args.snapshot_on_signal.as_deref());
+/// Runs the VM and turns its end into the process exit status; a vCPU
+/// fault is printed with the vCPU's registers.
+fn finish(vm: &Vm, snapshot_to: Option<&Path>) -> Result<i32, String> {
+    let reason = run_vm(vm, snapshot_to)?;
+    if reason == ExitReason::VmmError {
+        match vm.shared().fault() {
+            Some(f) => eprintln!("xen-vmm: guest stopped: {f}"),
+            None => eprintln!("xen-vmm: guest stopped by a VMM error"),
+        }
     }
-    run_new(args).map_err(|e| e.to_string())?
+    Ok(reason.exit_status())
 }
 
-fn run_new(args: Args) -> Result<Result<i32, String>, xen_vmm::Error> {
-    let (kernel, default_vcpus) = match &args.kernel {
-        None => {
-            let img = xen_vmm::demo::demo_image()
-                .map_err(|e| xen_vmm::Error::InvalidKernel(format!("demo assembly: {e}")))?;
-            (Kernel::Raw64(img), xen_vmm::demo::DEMO_VCPUS)
-        }
-        Some((path, kind)) => {
-            let data = std::fs::read(path).map_err(|source| xen_vmm::Error::KernelFile {
+fn restore(args: RestoreArgs) -> Result<i32, String> {
+    let file = &args.snapshot;
+    let vm = Vm::restore(file, Box::new(std::io::stdout()))
+        .map_err(|e| format!("cannot restore {}: {e}", file.display()))?;
+    let shared = vm.shared().clone();
+    std::thread::Builder::new()
+        .name("console-input".into())
+        .spawn(move || {
+            xen_vmm::input::console_input(
+                &shared.platform,
+                &shared.host_gate,
+                &|| shared.is_done(),
+                Box::new(std::io::stdin()),
+            )
+        })
+        .map_err(|e| format!("spawn console input thread: {e}"))?;
+    finish(&vm, args.snapshot_on_signal.as_deref())
+}
+
+fn run(args: RunArgs) -> Result<i32, String> {
+    let read = |path: &PathBuf| {
+        std::fs::read(path)
+            .map_err(|source| xen_vmm::Error::KernelFile {
                 path: path.clone(),
                 source,
-            })?;
-            let k = match *kind {
-                "raw64" => Kernel::Raw64(data),
-                "raw32" => Kernel::Raw32(data),
-                _ => Kernel::Pvh(data),
-            };
-            (k, 1)
-        }
+            })
+            .map_err(|e| e.to_string())
     };
-    let vcpus = args.vcpus.unwrap_or(default_vcpus);
-    if args.kernel.is_none() && vcpus < xen_vmm::demo::DEMO_VCPUS {
-        return Err(xen_vmm::Error::Config(format!(
-            "the demo guest needs {} vCPUs",
-            xen_vmm::demo::DEMO_VCPUS
-        )));
-    }
+    let (kernel, default_vcpus, image) = if let Some(p) = &args.kernel {
+        (Kernel::Pvh(read(p)?), 1, true)
+    } else if let Some(p) = &args.raw64 {
+        (Kernel::Raw64(read(p)?), 1, true)
+    } else if let Some(p) = &args.raw32 {
+        (Kernel::Raw32(read(p)?), 1, true)
+    } else {
+        demo_kernel()?
+    };
     let mut cfg = VmConfig::new(kernel);
-    cfg.vcpus = vcpus;
-    cfg.mem_mib = args.mem_mib;
+    cfg.vcpus = args.vcpus.unwrap_or(default_vcpus);
+    cfg.mem_mib = args.mem;
     cfg.cmdline = args.cmdline;
     cfg.kernel_xen = args.kernel_xen;
-    if args.kernel.is_some() {
+    if image {
         // Host stdin feeds the guest's console (PV ring or CONSOLEIO_read).
         cfg.console_input = Some(Box::new(std::io::stdin()));
     }
-    let vm = Vm::new(cfg)?;
-    Ok(run_vm(&vm, args.snapshot_on_signal.as_deref()))
+    let vm = Vm::new(cfg).map_err(|e| e.to_string())?;
+    finish(&vm, args.snapshot_on_signal.as_deref())
+}
+
+/// The demo guest, its default vCPU count, and `false` (not an image from the user).
+#[cfg(feature = "demo")]
+fn demo_kernel() -> Result<(Kernel, u32, bool), String> {
+    let img = xen_vmm::demo::demo_image().map_err(|e| format!("demo assembly: {e}"))?;
+    Ok((Kernel::Raw64(img), xen_vmm::demo::DEMO_VCPUS, false))
+}
+
+#[cfg(not(feature = "demo"))]
+fn demo_kernel() -> Result<(Kernel, u32, bool), String> {
+    Err("built without the demo guest".into())
 }
 
 fn main() -> ExitCode {
-    let args = match parse(std::env::args().skip(1)) {
-        Ok(a) => a,
-        Err(msg) if msg.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(msg) => {
-            eprintln!("xen-vmm: {msg}\n{USAGE}");
-            return ExitCode::from(EX_USAGE);
-        }
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
     };
-    match run(args) {
+    init_logging(cli.trace_hypercalls);
+    let r = match cli.command {
+        Cmd::Run(a) => run(a),
+        Cmd::Restore(a) => restore(a),
+    };
+    match r {
         Ok(status) => ExitCode::from(status.clamp(0, 255) as u8),
         Err(e) => {
             eprintln!("xen-vmm: error: {e}");

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Guest physical memory: the layout this VMM gives guests, building the
 //! `GuestMemoryMmap`, registering it with KVM, and adding single pages in
 //! holes (for shared_info / grant frames mapped at GFNs outside RAM).
@@ -75,7 +76,7 @@ pub fn create_guest_memory(mem_bytes: u64) -> Result<GuestMemoryMmap> {
             MAX_MEM_BYTES >> 20
         )));
     }
-    if mem_bytes % PAGE_SIZE != 0 {
+    if !mem_bytes.is_multiple_of(PAGE_SIZE) {
         return Err(Error::Config("guest memory must be page aligned".into()));
     }
     GuestMemoryMmap::from_ranges(&[
@@ -143,6 +144,41 @@ pub fn with_extra_page(
     Ok((new, region))
 }
 
+/// Gives the host memory behind guest pages `[gpa, gpa + count * 4096)` back to
+/// the host (`madvise(MADV_DONTNEED)`): they read as zero afterwards and take
+/// memory again only when touched. The pages must be whole and inside one region
+/// of `ram` that is private anonymous memory (where `MADV_DONTNEED` means zero
+/// pages); anything else is refused (`false`).
+pub fn discard_pages(ram: &GuestMemoryMmap, gpa: u64, count: u64) -> bool {
+    let Some(len) = count.checked_mul(PAGE_SIZE) else {
+        return false;
+    };
+    if len == 0 || !gpa.is_multiple_of(PAGE_SIZE) {
+        return false;
+    }
+    let Some(region) = ram.find_region(GuestAddress(gpa)) else {
+        return false;
+    };
+    let off = gpa - region.start_addr().raw_value();
+    if off.checked_add(len).is_none_or(|end| end > region.len()) {
+        return false;
+    }
+    let private_anon = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+    if region.file_offset().is_some() || region.flags() & private_anon != private_anon {
+        return false;
+    }
+    let Ok(host) = region.get_host_address(vm_memory::MemoryRegionAddress(off)) else {
+        return false;
+    };
+    // SAFETY: `[host, host + len)` lies inside the live private anonymous mapping of
+    // `region` (checked above), which `ram` keeps alive. MADV_DONTNEED only replaces
+    // those pages with zero-fill-on-demand ones; all guest memory access goes through
+    // vm-memory's volatile accessors or the guest itself (KVM follows through its MMU
+    // notifier), so no Rust reference into the range is invalidated.
+    let r = unsafe { libc::madvise(host.cast(), len as usize, libc::MADV_DONTNEED) };
+    r == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +189,26 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("too small"));
+    }
+
+    #[test]
+    fn discarded_pages_read_as_zero() {
+        use vm_memory::Bytes;
+        let mem = create_guest_memory(MIN_MEM_BYTES).unwrap();
+        let at = HIGH_RAM_START + 0x5000;
+        mem.write_slice(&[0xa5; 0x2000], GuestAddress(at)).unwrap();
+        mem.write_obj(0x77u8, GuestAddress(at + 0x2000)).unwrap();
+        assert!(discard_pages(&mem, at, 2));
+        let mut b = [1u8; 0x2000];
+        mem.read_slice(&mut b, GuestAddress(at)).unwrap();
+        assert!(b.iter().all(|&x| x == 0));
+        assert_eq!(mem.read_obj::<u8>(GuestAddress(at + 0x2000)).unwrap(), 0x77);
+        // Not whole pages, across regions, outside RAM, nothing.
+        assert!(!discard_pages(&mem, at + 1, 1));
+        assert!(!discard_pages(&mem, LOW_RAM_END - PAGE_SIZE, 2));
+        assert!(!discard_pages(&mem, MIN_MEM_BYTES, 1));
+        assert!(!discard_pages(&mem, at, 0));
+        assert!(!discard_pages(&mem, at, u64::MAX));
     }
 
     #[test]

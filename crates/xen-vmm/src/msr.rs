@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The Xen hypercall MSR: user-space MSR exits (`KVM_CAP_X86_USER_SPACE_MSR`
 //! with an MSR filter denying in-kernel handling of that one MSR); the
 //! platform writes the hypercall page when the guest writes the MSR

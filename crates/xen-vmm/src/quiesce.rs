@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Quiescing the VMM's host threads that write guest memory (the timer
 //! thread, the console-input thread) for a snapshot.
 //!
@@ -21,7 +22,7 @@
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use vm_lock::{Token, Unlocked};
+use vm_lock::{MayBlock, Token, Unlocked};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 /// How long one wait on an eventfd lasts before the state is looked at
@@ -89,7 +90,8 @@ impl HostGate {
     /// while the gate is closed. `None` once the VM has ended
     /// ([`HostGate::shut_down`]). The token proves the thread holds no lock
     /// while it may block; the section does not borrow it.
-    pub fn enter(&self, _unlocked: &mut Token<'_, Unlocked>) -> Option<HostSection<'_>> {
+    pub fn enter(&self, unlocked: &mut Token<'_, Unlocked>) -> Option<HostSection<'_>> {
+        vm_lock::assert_may_block(unlocked, "HostGate::enter");
         loop {
             if self.shut.load(Ordering::SeqCst) {
                 return None;
@@ -117,8 +119,10 @@ impl HostGate {
     /// Closes the gate and waits until no host thread is inside a section
     /// (or the VM ended). From then until [`HostGate::resume`] no host
     /// thread touches guest memory. Returns false, doing nothing, if the
-    /// gate is already closed (one pauser at a time).
-    pub fn pause(&self) -> bool {
+    /// gate is already closed (one pauser at a time). A wait for the host
+    /// threads, which take locks: `token` is the caller's `Unlocked` token.
+    pub fn pause<P: MayBlock>(&self, token: &mut Token<'_, P>) -> bool {
+        vm_lock::assert_may_block(token, "HostGate::pause");
         // Not readable any more: threads that find the gate closed block.
         let _ = self.opened.read();
         let _ = self.ack.read();
@@ -197,7 +201,10 @@ mod tests {
         wait_for("first section", || work.load(Ordering::SeqCst) == 1);
         let pauser = {
             let gate = gate.clone();
-            std::thread::spawn(move || assert!(gate.pause()))
+            std::thread::spawn(move || {
+                let mut root = Root::new().unwrap();
+                assert!(gate.pause(root.token()))
+            })
         };
         std::thread::sleep(Duration::from_millis(50));
         assert!(!pauser.is_finished(), "pause returned with a section open");
@@ -205,7 +212,8 @@ mod tests {
         pauser.join().unwrap();
         h1.join().unwrap();
         assert_eq!(work.load(Ordering::SeqCst), 2);
-        assert!(!gate.pause(), "second pauser");
+        let mut root = Root::new().unwrap();
+        assert!(!gate.pause(root.token()), "second pauser");
         // Paused: a new section blocks, and runs after resume.
         let h2 = {
             let (gate, work) = (gate.clone(), work.clone());
@@ -223,7 +231,7 @@ mod tests {
         h2.join().unwrap();
         assert_eq!(work.load(Ordering::SeqCst), 3);
         // Closed again and shut down: waiters leave without a section.
-        assert!(gate.pause());
+        assert!(gate.pause(root.token()));
         let h3 = {
             let gate = gate.clone();
             std::thread::spawn(move || {

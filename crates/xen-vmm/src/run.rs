@@ -1,14 +1,27 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Running a [`Vm`]: one thread per vCPU ([`crate::vcpu`]) and the timer
 //! thread ([`crate::timers`]), until the guest shuts down or a vCPU fails.
 
-use vm_lock::Root;
+use vm_lock::{blocking, Root};
 
 use crate::error::{Error, Result};
 use crate::vm::{ExitReason, Vm};
 
 impl Vm {
     /// Runs until the guest shuts down or a vCPU fails.
+    ///
+    /// Waits for the threads it starts: call it from a thread that holds no
+    /// vm-lock [`Root`] (it makes its own, and fails if the thread has one,
+    /// so it never joins the vCPU threads while holding a lock they need).
+    ///
+    /// # Errors
+    /// A VMM error ended the VM (never a guest crash, which is
+    /// [`ExitReason::Crash`]): a vCPU thread failed or panicked
+    /// ([`Error::Vcpu`], naming the thread), or the timer or console-input
+    /// thread panicked ([`Error::Thread`]). A panic on any VMM thread stops
+    /// every thread and returns promptly; it never hangs the VM or a pause.
     pub fn run(&self) -> Result<ExitReason> {
+        let mut root = Root::new().map_err(|e| Error::Lock(e.to_string()))?;
         crate::kick::install_kick_handler()?;
         let stop = self
             .shared()
@@ -18,51 +31,75 @@ impl Vm {
                 op: "eventfd clone",
                 source,
             })?;
-        let errors: Vec<Error> = std::thread::scope(|s| {
-            let timer_shared = self.shared().clone();
-            let timer = std::thread::Builder::new()
-                .name("xen-timers".into())
-                .spawn_scoped(s, move || crate::timers::timer_thread(timer_shared, stop))
-                .map_err(|source| Error::Io {
-                    op: "spawn timer thread",
-                    source,
-                });
-            let mut handles = Vec::new();
-            for id in 0..self.shared().vcpus.len() as u32 {
-                let shared = self.shared();
-                let h = std::thread::Builder::new()
-                    .name(format!("vcpu{id}"))
-                    .spawn_scoped(s, move || crate::vcpu::vcpu_thread(shared, id));
-                match h {
-                    Ok(h) => handles.push((id, h)),
-                    Err(source) => {
-                        self.shared().finish(ExitReason::Crash);
-                        return vec![Error::Io {
-                            op: "spawn vCPU thread",
-                            source,
-                        }];
+        // The scope joins every thread it started: a wait for them, with
+        // nothing held.
+        let errors: Vec<Error> = blocking(root.token(), || {
+            std::thread::scope(|s| {
+                let timer_shared = self.shared().clone();
+                let timer = std::thread::Builder::new()
+                    .name("xen-timers".into())
+                    .spawn_scoped(s, move || {
+                        let shared = timer_shared.clone();
+                        // A panic ends the VM as a VMM error naming the thread.
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            crate::timers::timer_thread(timer_shared, stop)
+                        }));
+                        if let Err(p) = r {
+                            shared.fail(
+                                "xen-timers",
+                                format!("panicked: {}", crate::vm::panic_message(&*p)),
+                            );
+                        }
+                    })
+                    .map_err(|source| Error::Io {
+                        op: "spawn timer thread",
+                        source,
+                    });
+                let mut handles = Vec::new();
+                for id in 0..self.shared().vcpus.len() as u32 {
+                    let shared = self.shared();
+                    let h = std::thread::Builder::new()
+                        .name(format!("vcpu{id}"))
+                        .spawn_scoped(s, move || crate::vcpu::vcpu_thread(shared, id));
+                    match h {
+                        Ok(h) => handles.push((id, h)),
+                        Err(source) => {
+                            self.shared().finish(ExitReason::Crash);
+                            return vec![Error::Io {
+                                op: "spawn vCPU thread",
+                                source,
+                            }];
+                        }
                     }
                 }
-            }
-            let mut errors = Vec::new();
-            for (id, h) in handles {
-                match h.join() {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => errors.push(e),
-                    Err(_) => errors.push(Error::Vcpu(id, "thread panicked".into())),
+                let mut errors = Vec::new();
+                for (id, h) in handles {
+                    match h.join() {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => errors.push(e),
+                        // Not reached: the thread contains its panics.
+                        Err(p) => errors.push(Error::Vcpu(
+                            id,
+                            format!("thread panicked: {}", crate::vm::panic_message(&*p)),
+                        )),
+                    }
                 }
-            }
-            self.shared().finish(ExitReason::Crash);
-            if let Ok(t) = timer {
-                let _ = t.join();
-            }
-            errors
+                self.shared().finish(ExitReason::Crash);
+                if let Ok(t) = timer {
+                    let _ = t.join();
+                }
+                errors
+            })
         });
-        if let Ok(mut root) = Root::new() {
-            self.shared().platform.flush_console(root.token());
-        }
+        self.shared().platform.flush_console(root.token());
         if let Some(e) = errors.into_iter().next() {
             return Err(e);
+        }
+        if let Some(f) = self.shared().vmm_failure() {
+            return Err(Error::Thread {
+                thread: f.thread.clone(),
+                message: f.message.clone(),
+            });
         }
         Ok(self.shared().exit_reason().unwrap_or(ExitReason::Crash))
     }

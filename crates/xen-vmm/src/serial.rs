@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The 16550A UART on I/O port 0x3f8 (vm-superio), output to the console sink.
 
 use vm_superio::serial::NoEvents;

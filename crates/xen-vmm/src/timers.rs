@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The timer thread: an `event_manager` loop over the guest timers' timerfds
 //! ([`crate::host_timer`]) that hands each expiry to the platform, which
 //! delivers `VIRQ_TIMER`.
@@ -35,6 +36,8 @@ impl MutEventSubscriber for TimerSubscriber {
             let _ = self.stop.read();
             return;
         }
+        self.shared
+            .debug_panic_point(crate::vm::PANIC_TIMER_THREAD, "xen-timers");
         let vcpu = data / 2;
         let Some(t) = self.shared.timers.get(vcpu as usize) else {
             return;
@@ -51,13 +54,13 @@ impl MutEventSubscriber for TimerSubscriber {
         let Some(_section) = section else {
             return; // the VM ended
         };
-        let timer = if data % 2 == 0 {
+        let timer = if data.is_multiple_of(2) {
             &t.singleshot
         } else {
             &t.periodic
         };
         if timer.read() > 0 {
-            let kind = if data % 2 == 0 {
+            let kind = if data.is_multiple_of(2) {
                 TimerKind::SingleShot
             } else {
                 TimerKind::Periodic

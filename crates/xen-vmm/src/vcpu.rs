@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! vCPU threads: the `KVM_RUN` loop, exit handling, upcall injection with
 //! `KVM_INTERRUPT`, kicks, and sleeping in HLT / `SCHEDOP_block` / `SCHEDOP_poll`.
 //!
@@ -111,11 +112,25 @@ pub fn vcpu_thread(shared: &VmShared, id: u32) -> Result<()> {
         .store(unsafe { libc::pthread_self() } as u64, Ordering::Release);
     let mut root = Root::new().map_err(|e| Error::Lock(e.to_string()))?;
     shared.running.fetch_add(1, Ordering::SeqCst);
-    let r = run_loop(shared, id, &mut root);
+    // A panic anywhere in the loop is contained here: the thread still
+    // counts itself out (a pause never waits for it) and ends the VM as a
+    // VMM error naming it (the other threads stop; `Vm::run` returns).
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_loop(shared, id, &mut root)
+    }));
     shared.running.fetch_sub(1, Ordering::SeqCst);
     c.pthread.store(0, Ordering::Release);
-    if r.is_err() {
-        shared.finish(ExitReason::Crash);
+    let r = r.unwrap_or_else(|p| {
+        Err(Error::Vcpu(
+            id,
+            format!(
+                "thread `vcpu{id}` panicked: {}",
+                crate::vm::panic_message(&*p)
+            ),
+        ))
+    });
+    if let Err(e) = &r {
+        shared.fail(&format!("vcpu{id}"), e.to_string());
     }
     r
 }
@@ -130,6 +145,7 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
         if shared.is_done() {
             return Ok(());
         }
+        shared.debug_panic_point(1u64 << id, "vcpu");
         // A hypercall waiting for its retry completes before the vCPU parks
         // (a snapshot must not catch it half done).
         if retry.is_none() && shared.pause.load(Ordering::Acquire) {
@@ -310,8 +326,19 @@ fn step(shared: &VmShared, vs: &mut VcpuState, t: &mut Token<'_, VcpuMutex>) -> 
             }))
         }
         VcpuExit::Shutdown => {
-            log::error!("vCPU {id}: triple fault");
-            shared.finish(ExitReason::Crash);
+            crate::fault::vcpu_failed(shared, vs, "triple fault (KVM_EXIT_SHUTDOWN)".into());
+            return Ok(Action::Exit);
+        }
+        VcpuExit::InternalError => {
+            let what = crate::fault::internal_error(vs);
+            crate::fault::vcpu_failed(shared, vs, what);
+            return Ok(Action::Exit);
+        }
+        VcpuExit::FailEntry(reason, cpu) => {
+            let what = format!(
+                "VM entry failed (KVM_EXIT_FAIL_ENTRY): hardware reason {reason:#x} on host CPU {cpu}"
+            );
+            crate::fault::vcpu_failed(shared, vs, what);
             return Ok(Action::Exit);
         }
         VcpuExit::Unsupported(kvm_bindings::KVM_EXIT_XEN) => {
@@ -322,10 +349,8 @@ fn step(shared: &VmShared, vs: &mut VcpuState, t: &mut Token<'_, VcpuMutex>) -> 
             return Ok(Action::Exit);
         }
         other => {
-            let regs = format!("{other:?}");
-            let rip = vs.fd.get_regs().map(|r| r.rip).unwrap_or(0);
-            log::error!("vCPU {id}: unhandled exit {regs} at rip {rip:#x}");
-            shared.finish(ExitReason::Crash);
+            let what = format!("unhandled exit {other:?}");
+            crate::fault::vcpu_failed(shared, vs, what);
             return Ok(Action::Exit);
         }
     }

@@ -1,18 +1,20 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The VM: KVM objects, guest memory, vCPUs, the Xen platform, and running
 //! it all (one thread per vCPU plus the timer thread).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use kvm_bindings::KVM_MAX_CPUID_ENTRIES;
 use kvm_ioctls::{Cap, Kvm, VcpuFd, VmFd};
-use vm_lock::{MemoryMap, OrderedMutex, PageCache, VcpuMutex, VmLock};
+use vm_lock::{Devices, MayBlock, MemoryMap, OrderedMutex, Paused, Token, VcpuMutex, VmLock};
 use vm_memory::GuestMemoryMmap;
 use vmm_sys_util::eventfd::EventFd;
 
 use crate::boot::{self, BootEntry, EntryMode};
 use crate::error::{Error, Result};
+use crate::fault::VcpuFault;
 use crate::host_timer::VcpuTimers;
 use crate::memory;
 use crate::serial::SerialDevice;
@@ -26,12 +28,25 @@ use xen_platform::{PlatformConfig, TimerArm, TimerKind, XenHost, XenPlatform};
 pub struct VmmHost {
     ctl: Arc<Vec<VcpuControl>>,
     timers: Arc<Vec<VcpuTimers>>,
+    /// The guest's RAM regions (not the pages added in holes), for ballooning.
+    ram: Option<GuestMemoryMmap>,
 }
 
 impl VmmHost {
     /// A host for the vCPUs behind `ctl` and their `timers`.
     pub fn new(ctl: Arc<Vec<VcpuControl>>, timers: Arc<Vec<VcpuTimers>>) -> Self {
-        VmmHost { ctl, timers }
+        VmmHost {
+            ctl,
+            timers,
+            ram: None,
+        }
+    }
+
+    /// Lets the guest balloon pages of `ram` (its RAM regions) out and in: their
+    /// memory goes back to the host ([`memory::discard_pages`]).
+    pub fn with_ram(mut self, ram: GuestMemoryMmap) -> Self {
+        self.ram = Some(ram);
+        self
     }
 }
 
@@ -61,6 +76,18 @@ impl XenHost for VmmHost {
         if let Some(c) = self.ctl.get(vcpu as usize) {
             kick_ctl(c);
         }
+    }
+
+    fn release_pages(&self, gpa: u64, count: u64) -> bool {
+        self.ram
+            .as_ref()
+            .is_some_and(|ram| memory::discard_pages(ram, gpa, count))
+    }
+
+    /// Fresh zero pages: the old ones are discarded again (the guest may have
+    /// touched them since it gave them back), the next access faults new ones in.
+    fn populate_pages(&self, gpa: u64, count: u64) -> bool {
+        self.release_pages(gpa, count)
     }
 }
 
@@ -122,20 +149,36 @@ impl VmConfig {
 pub enum ExitReason {
     /// `SCHEDOP_shutdown` with this Xen reason (`SHUTDOWN_*`).
     Shutdown(u32),
-    /// Triple fault, emulation failure or another fatal vCPU exit.
+    /// Ended without a guest shutdown or a vCPU failure (e.g. stopped from
+    /// the host with [`VmShared::finish`]); reported like a guest crash.
     Crash,
+    /// The VMM could not run the guest on: a triple fault
+    /// (`KVM_EXIT_SHUTDOWN`), a KVM internal error, a failed VM entry or an
+    /// exit it does not handle. [`VmShared::fault`] tells which vCPU and
+    /// holds its registers.
+    VmmError,
 }
+
+/// Process exit status of [`ExitReason::VmmError`] (the guest's shutdown
+/// reasons are 0 to 4; 64 and 70 are the binary's usage and setup errors).
+pub const EXIT_VMM_ERROR: i32 = 71;
 
 impl ExitReason {
     /// Process exit status: the Xen shutdown reason (poweroff 0, reboot 1,
-    /// suspend 2, crash 3, watchdog 4, ...); a VMM-detected crash is 3.
+    /// suspend 2, crash 3, watchdog 4, ...); [`ExitReason::Crash`] is 3,
+    /// [`ExitReason::VmmError`] [`EXIT_VMM_ERROR`] (71).
     pub fn exit_status(self) -> i32 {
         match self {
-            ExitReason::Shutdown(r) => r.min(100) as i32,
+            ExitReason::Shutdown(r) => r.min(EXIT_SHUTDOWN_MAX) as i32,
             ExitReason::Crash => xen_abi::SHUTDOWN_CRASH as i32,
+            ExitReason::VmmError => EXIT_VMM_ERROR,
         }
     }
 }
+
+/// Largest exit status a guest shutdown reason maps to (below the binary's
+/// own statuses 64, 70 and 71).
+const EXIT_SHUTDOWN_MAX: u32 = 63;
 
 /// Per-vCPU state behind the vCPU mutex (like KVM's `vcpu->mutex`).
 pub struct VcpuState {
@@ -168,9 +211,10 @@ pub struct VmShared {
     /// The host timers behind the guest's Xen timers.
     pub timers: Arc<Vec<VcpuTimers>>,
     /// The 16550 on 0x3f8 (its output goes to the platform's console output).
-    pub serial: OrderedMutex<PageCache<0>, SerialDevice>,
+    pub serial: OrderedMutex<Devices, SerialDevice>,
     done: AtomicBool,
     exit_status: AtomicI32,
+    fault: OnceLock<VcpuFault>,
     pub(crate) stop_evt: EventFd,
     /// Asks vCPU threads to park outside `KVM_RUN` (snapshot pause).
     pub pause: AtomicBool,
@@ -181,6 +225,49 @@ pub struct VmShared {
     /// The gate of the host threads that write guest memory (timer thread,
     /// console input): closed while a snapshot is taken.
     pub host_gate: crate::quiesce::HostGate,
+    /// Why the VMM itself ended the VM: a VMM thread panicked or failed
+    /// (first failure wins; see [`VmShared::fail`]).
+    failure: std::sync::OnceLock<VmmFailure>,
+    /// Test hook: makes a VMM thread panic, to test that a panic ends the
+    /// VM cleanly. Bit `v` (`v < 32`): vCPU `v`'s thread panics at the top
+    /// of its loop (kick it); [`PANIC_TIMER_THREAD`]: the timer thread at
+    /// its next timer event; [`PANIC_INPUT_THREAD`]: the console-input
+    /// thread at its next input. Neither the VMM nor the guest sets it.
+    #[doc(hidden)]
+    pub debug_panic: std::sync::atomic::AtomicU64,
+}
+
+/// [`VmShared::debug_panic`] bit of the timer thread.
+#[doc(hidden)]
+pub const PANIC_TIMER_THREAD: u64 = 1 << 32;
+/// [`VmShared::debug_panic`] bit of the console-input thread.
+#[doc(hidden)]
+pub const PANIC_INPUT_THREAD: u64 = 1 << 33;
+
+/// A VMM thread that ended the VM: it panicked or failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VmmFailure {
+    /// The thread's name (`vcpu1`, `xen-timers`, `console-input`).
+    pub thread: String,
+    /// The panic message or error.
+    pub message: String,
+}
+
+impl std::fmt::Display for VmmFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "VMM thread `{}`: {}", self.thread, self.message)
+    }
+}
+
+/// The message of a panic payload.
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".into()
+    }
 }
 
 impl VmShared {
@@ -202,8 +289,9 @@ impl VmShared {
             .is_ok()
         {
             let code = match reason {
-                ExitReason::Shutdown(r) => r as i32,
+                ExitReason::Shutdown(r) => r.min(i32::MAX as u32) as i32,
                 ExitReason::Crash => -1,
+                ExitReason::VmmError => -2,
             };
             self.exit_status.store(code, Ordering::Release);
         }
@@ -214,17 +302,54 @@ impl VmShared {
         }
     }
 
+    /// Ends the VM because VMM thread `thread` panicked or failed with
+    /// `message` (a VMM error, not a guest crash): records the first such
+    /// failure ([`VmShared::vmm_failure`]) and stops every thread, as
+    /// [`VmShared::finish`] with [`ExitReason::Crash`]. [`Vm::run`] then
+    /// returns an error naming the thread.
+    pub fn fail(&self, thread: &str, message: String) {
+        log::error!("VMM thread `{thread}` failed: {message}");
+        let _ = self.failure.set(VmmFailure {
+            thread: thread.to_string(),
+            message,
+        });
+        self.finish(ExitReason::Crash);
+    }
+
+    /// The VMM failure that ended the VM, if one did ([`VmShared::fail`]).
+    pub fn vmm_failure(&self) -> Option<&VmmFailure> {
+        self.failure.get()
+    }
+
+    /// Panics if the test hook [`VmShared::debug_panic`] asks it of `bit`.
+    pub(crate) fn debug_panic_point(&self, bit: u64, thread: &str) {
+        if self.debug_panic.load(Ordering::Relaxed) & bit != 0 {
+            panic!("debug_panic test hook on thread {thread}");
+        }
+    }
+
     /// The exit reason, once done.
     pub fn exit_reason(&self) -> Option<ExitReason> {
         if !self.is_done() {
             return None;
         }
         let c = self.exit_status.load(Ordering::Acquire);
-        Some(if c < 0 {
-            ExitReason::Crash
-        } else {
-            ExitReason::Shutdown(c as u32)
+        Some(match c {
+            -2 => ExitReason::VmmError,
+            c if c < 0 => ExitReason::Crash,
+            c => ExitReason::Shutdown(c as u32),
         })
+    }
+
+    /// What ended the VM with [`ExitReason::VmmError`]: the first vCPU
+    /// failure recorded.
+    pub fn fault(&self) -> Option<&VcpuFault> {
+        self.fault.get()
+    }
+
+    /// Records a vCPU failure (the first one is kept).
+    pub(crate) fn record_fault(&self, fault: VcpuFault) {
+        let _ = self.fault.set(fault);
     }
 
     /// Makes vCPU `v` leave `KVM_RUN` (or a wait) and look at its events.
@@ -235,11 +360,16 @@ impl VmShared {
     }
 
     /// Stops every vCPU thread outside `KVM_RUN`, not holding its vCPU mutex,
-    /// and waits until they all are (or the VM ended). Then
-    /// `vm_lock::lock_all_vcpus` on [`VmShared::vcpus`] gets every vCPU
-    /// (snapshot). A vCPU halted or blocked returns from the wait (a spurious
-    /// wake-up for the guest).
-    pub fn pause_vcpus(&self) {
+    /// and waits until they all are (or the VM ended). The returned proof is
+    /// what `vm_lock::lock_all_vcpus` needs to take every vCPU (snapshot). A
+    /// vCPU halted or blocked returns from the wait (a spurious wake-up for
+    /// the guest).
+    ///
+    /// A wait for the vCPU threads: `token` must be this thread's `Unlocked`
+    /// token (a vCPU thread may need any lock before it can park), so calling
+    /// it while holding a lock does not compile.
+    pub fn pause_vcpus<P: MayBlock>(&self, token: &mut Token<'_, P>) -> Paused<'_, VcpuState> {
+        vm_lock::assert_may_block(token, "VmShared::pause_vcpus");
         self.pause.store(true, Ordering::SeqCst);
         for i in 0..self.ctl.len() {
             self.kick(i as u32);
@@ -249,6 +379,7 @@ impl VmShared {
         {
             std::thread::sleep(std::time::Duration::from_micros(200));
         }
+        Paused::new(token, &self.vcpus)
     }
 
     /// Lets paused vCPU threads run again.
@@ -378,6 +509,7 @@ impl Vm {
         }
         let ctl = Arc::new(ctl);
         let timers = Arc::new(timers);
+        let ram = guest_mem.clone();
         let mem = MemoryMap::new(guest_mem);
         let platform = XenPlatform::new(
             platform_config(
@@ -386,7 +518,7 @@ impl Vm {
                 crate::cpuid::phys_addr_bits(supported.as_slice()),
             ),
             mem.clone(),
-            Arc::new(VmmHost::new(ctl.clone(), timers.clone())),
+            Arc::new(VmmHost::new(ctl.clone(), timers.clone()).with_ram(ram)),
             config.output,
         )
         .map_err(|e| Error::Config(format!("Xen platform: {e}")))?;
@@ -402,6 +534,7 @@ impl Vm {
             serial: OrderedMutex::new(SerialDevice::new()),
             done: AtomicBool::new(false),
             exit_status: AtomicI32::new(0),
+            fault: OnceLock::new(),
             stop_evt: EventFd::new(libc::EFD_NONBLOCK).map_err(|source| Error::Io {
                 op: "eventfd",
                 source,
@@ -413,6 +546,8 @@ impl Vm {
                 op: "eventfd",
                 source,
             })?,
+            failure: std::sync::OnceLock::new(),
+            debug_panic: std::sync::atomic::AtomicU64::new(0),
         };
         let shared = Arc::new(shared);
         if let Some(input) = config.console_input {
@@ -420,7 +555,20 @@ impl Vm {
             std::thread::Builder::new()
                 .name("console-input".into())
                 .spawn(move || {
-                    crate::input::console_input(&s.platform, &s.host_gate, &|| s.is_done(), input)
+                    // A panic ends the VM (never a silent dead input thread).
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        let hook = || s.debug_panic_point(PANIC_INPUT_THREAD, "console-input");
+                        crate::input::console_input_with(
+                            &s.platform,
+                            &s.host_gate,
+                            &|| s.is_done(),
+                            &hook,
+                            input,
+                        )
+                    }));
+                    if let Err(p) = r {
+                        s.fail("console-input", format!("panicked: {}", panic_message(&*p)));
+                    }
                 })
                 .map_err(|source| Error::Io {
                     op: "spawn console input thread",

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Snapshot and restore of a whole [`Vm`]: the glue between the VMM and the
 //! [`crate::snapshot`] file format.
 //!
@@ -5,7 +6,8 @@
 //! ([`Vm::quiesce`]): the host threads wait at the [`crate::quiesce::HostGate`]
 //! (the snapshot waits for their acknowledgement), the vCPU threads park
 //! ([`VmShared::pause_vcpus`]). It then takes every vCPU mutex with
-//! `vm_lock::lock_all_vcpus`, completes in-flight I/O (one `KVM_RUN` with
+//! `vm_lock::lock_all_vcpus` (which needs the pause's proof), completes
+//! in-flight I/O (one `KVM_RUN` with
 //! `immediate_exit`), captures KVM and Xen state and streams guest memory to
 //! the file, then lets everything run on.
 //!
@@ -21,13 +23,11 @@
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use kvm_ioctls::Kvm;
-use vm_lock::{lock_all_vcpus, Root};
+use vm_lock::{lock_all_vcpus, MayBlock, Paused, Root, Token, Unlocked};
 use vm_memory::{GuestAddress, GuestMemoryBackend};
-use xen_platform::state::XenState;
-use xen_platform::{PlatformState, XenPlatform};
+use xen_platform::XenPlatform;
 
 use crate::host_timer::HostTimer;
 use crate::snapshot::kvm_state::{VcpuState as KvmVcpuState, VmKvmState};
@@ -36,7 +36,7 @@ use crate::snapshot::xen_state::{
     ConsoleMirror, GrantState, XenState as XenMirror, XenVcpuState, XenstoreMirror,
 };
 use crate::snapshot::{self, Error, Result, VmSnapshot, WriteStats};
-use crate::vm::{Kernel, Vm, VmConfig, VmShared, VmmHost};
+use crate::vm::{Kernel, Vm, VmConfig, VmShared};
 
 /// Time left (ns) before `timer` expires, 0 if disarmed.
 fn remaining_ns(timer: &HostTimer) -> u64 {
@@ -70,10 +70,16 @@ impl Vm {
     /// Writes a snapshot of the running (or not yet started) VM to `path`.
     ///
     /// Call from any thread that is not a vCPU thread; the guest is paused
-    /// for the duration ([`Vm::quiesce`]) and resumes afterwards.
-    pub fn snapshot(&self, path: &Path) -> Result<WriteStats> {
-        let q = self.quiesce()?;
-        let stats = q.snapshot(path);
+    /// for the duration ([`Vm::quiesce`]) and resumes afterwards. `token`
+    /// must be the thread's `Unlocked` token: the pause waits for the vCPU
+    /// and host threads, which may need any lock first.
+    pub fn snapshot<P: MayBlock>(
+        &self,
+        token: &mut Token<'_, P>,
+        path: &Path,
+    ) -> Result<WriteStats> {
+        let q = self.quiesce(token)?;
+        let stats = q.snapshot(token, path);
         q.resume();
         stats
     }
@@ -87,11 +93,13 @@ impl Vm {
     /// [`Quiesced::resume`] (or when the guard is dropped); a snapshot taken
     /// meanwhile records them as due.
     ///
-    /// Call from a thread that is not a vCPU thread and holds no lock.
+    /// Call from a thread that is not a vCPU thread and holds no lock:
+    /// `token` is its `Unlocked` token (holding a lock, this does not
+    /// compile).
     ///
     /// # Errors
     /// If the VM is already paused (another snapshot is being taken).
-    pub fn quiesce(&self) -> Result<Quiesced<'_>> {
+    pub fn quiesce<P: MayBlock>(&self, token: &mut Token<'_, P>) -> Result<Quiesced<'_>> {
         let shared = self.shared();
         // One snapshot (or pause) of this VM at a time: a second one's
         // resume would let the vCPUs run under the first one's capture.
@@ -106,10 +114,11 @@ impl Vm {
         }
         // Host threads first: once this returns none of them is inside a
         // guest-memory section and none can start one.
-        shared.host_gate.pause();
-        shared.pause_vcpus();
+        shared.host_gate.pause(token);
+        let paused = shared.pause_vcpus(token);
         Ok(Quiesced {
             vm: self,
+            paused,
             resumed: false,
         })
     }
@@ -134,12 +143,7 @@ impl Vm {
             )));
         }
         // Reject inconsistent Xen state before creating anything.
-        let evtchn_state = st.xen.evtchn_state()?;
-        let pages_state = st.xen.pages_state();
-        let console_state = st.xen.console.as_ref().map(ConsoleMirror::to_state);
-        let store_state = st.xen.xenstore.as_ref().map(XenstoreMirror::to_state);
-        let grant_state = st.xen.grant.to_state();
-
+        st.xen.evtchn_state()?;
         let mut cfg = VmConfig::new(Kernel::Raw64(vec![0xf4]));
         cfg.vcpus = nr_vcpus;
         cfg.mem_mib = mem_bytes >> 20;
@@ -161,8 +165,10 @@ impl Vm {
         {
             let shared = vm.shared();
             let mut root = Root::new().map_err(lock_err)?;
+            // No vCPU thread exists yet: nothing to pause.
+            let paused = Paused::new(root.token(), &shared.vcpus);
             let (_slots, mut t) = shared.map_update.lock(root.token());
-            let (mut vcpus, _t) = lock_all_vcpus(&mut t, &shared.vcpus);
+            let (mut vcpus, _t) = lock_all_vcpus(&mut t, &paused);
             for (vs, saved) in vcpus.iter_mut().zip(&st.vcpus) {
                 saved.restore(&vs.fd)?;
             }
@@ -172,24 +178,7 @@ impl Vm {
             let mut root = Root::new().map_err(lock_err)?;
             vm.shared().platform.state(root.token())
         };
-        let mut xen = fresh.xen.clone();
-        apply_xen(&mut xen, &st.xen);
-        let periodic_next = st
-            .xen
-            .vcpus
-            .iter()
-            .map(|x| x.periodic_period_ns.map(|_| x.periodic_next_ns))
-            .collect();
-        let saved = PlatformState::new(
-            st.xen.system_time_ns,
-            xen,
-            evtchn_state,
-            pages_state,
-            console_state.unwrap_or(fresh.console),
-            store_state.unwrap_or(fresh.store),
-            grant_state,
-            periodic_next,
-        );
+        let saved = st.xen.platform_state(&fresh)?;
         let shared = vm
             .shared_mut()
             .ok_or_else(|| Error::Invalid("the new VM is already shared".into()))?;
@@ -198,7 +187,8 @@ impl Vm {
         }
         let config = shared.platform.config().clone();
         let output = shared.platform.take_output();
-        let host = Arc::new(VmmHost::new(shared.ctl.clone(), shared.timers.clone()));
+        // The new VM's host (its vCPUs, timers and RAM).
+        let host = shared.platform.host().clone();
         // Rebuilt from the saved state: every value checked again; timers
         // re-armed at their absolute deadlines on the restored Xen clock;
         // deferred events and queued console input raised again. Upcalls
@@ -213,6 +203,8 @@ impl Vm {
 /// [`Quiesced::resume`] or drop.
 pub struct Quiesced<'a> {
     vm: &'a Vm,
+    /// The vCPU threads' pause: what `lock_all_vcpus` needs.
+    paused: Paused<'a, crate::vm::VcpuState>,
     resumed: bool,
 }
 
@@ -225,12 +217,24 @@ impl std::fmt::Debug for Quiesced<'_> {
 }
 
 impl Quiesced<'_> {
-    /// Writes a snapshot of the stopped VM to `path`.
-    pub fn snapshot(&self, path: &Path) -> Result<WriteStats> {
+    /// Writes a snapshot of the stopped VM to `path`; `token` is the
+    /// thread's `Unlocked` token (the one [`Vm::quiesce`] took).
+    pub fn snapshot<P: MayBlock>(
+        &self,
+        token: &mut Token<'_, P>,
+        path: &Path,
+    ) -> Result<WriteStats> {
+        let token = token.unlocked();
         let shared = self.vm.shared();
         let periodic_next = periodic_deadlines(shared);
-        let (state, mut root) = capture(shared, self.vm.kvm_has_xen, &periodic_next)?;
-        let (mem, _t) = shared.mem.read(root.token());
+        let state = capture(
+            shared,
+            token,
+            &self.paused,
+            self.vm.kvm_has_xen,
+            &periodic_next,
+        )?;
+        let (mem, _t) = shared.mem.read(token);
         snapshot::save_to_file(path, &state, &*mem)
     }
 
@@ -291,18 +295,20 @@ fn expired(timer: &HostTimer) -> bool {
     r == 1 && p.revents & libc::POLLIN != 0
 }
 
-/// Pauses nothing itself: the caller has paused the vCPU threads. Takes
-/// every vCPU and captures the whole state (guest memory excepted).
+/// Pauses nothing itself: the caller has paused the vCPU threads
+/// (`paused`). Takes every vCPU and captures the whole state (guest memory
+/// excepted).
 fn capture(
     shared: &VmShared,
+    token: &mut Token<'_, Unlocked>,
+    paused: &Paused<'_, crate::vm::VcpuState>,
     kernel_xen: bool,
     periodic_next: &[Option<u64>],
-) -> Result<(VmSnapshot, Root)> {
+) -> Result<VmSnapshot> {
     let kvm = Kvm::new().map_err(Error::kvm("open /dev/kvm"))?;
-    let mut root = Root::new().map_err(lock_err)?;
     let state = {
-        let (_slots, mut t) = shared.map_update.lock(root.token());
-        let (mut vcpus, mut t) = lock_all_vcpus(&mut t, &shared.vcpus);
+        let (_slots, mut t) = shared.map_update.lock(token);
+        let (mut vcpus, mut t) = lock_all_vcpus(&mut t, paused);
         let mut kvm_vcpus = Vec::with_capacity(vcpus.len());
         for vs in vcpus.iter_mut() {
             // Complete in-flight port I/O and flush registers left dirty in
@@ -335,6 +341,8 @@ fn capture(
             xen.store_port = x.store_port();
             xen.shutdown = x.shutdown;
             xen.grant_frame_gpas = x.grant_frames.clone();
+            xen.tot_pages = x.tot_pages;
+            xen.absent_gfns = x.absent.iter().copied().collect();
             for (i, (m, v)) in xen.vcpus.iter_mut().zip(&x.vcpus).enumerate() {
                 m.timer_deadline_ns = v.singleshot_ns;
                 m.periodic_period_ns = v.period_ns;
@@ -363,36 +371,7 @@ fn capture(
         }
     };
     state.validate()?;
-    Ok((state, root))
-}
-
-/// Copies the saved Xen state into the platform's [`XenState`] (the
-/// callback comes with the event-channel state).
-fn apply_xen(x: &mut XenState, m: &XenMirror) {
-    x.long_mode = m.long_mode;
-    x.shared_info = m.shared_info_gfn.map(|g| g * PAGE_SIZE);
-    if m.hvm_params.is_empty() {
-        // Files without params (format v1): publish the ports as at creation.
-        x.set_backend_ports(m.console_port, m.store_port);
-    } else {
-        x.params = m.hvm_params.clone();
-        x.restore_backend_ports(m.console_port, m.store_port);
-    }
-    if !m.grant_frame_gpas.is_empty() {
-        x.grant_frames = m.grant_frame_gpas.clone();
-    }
-    x.shutdown = m.shutdown;
-    for (v, s) in x.vcpus.iter_mut().zip(&m.vcpus) {
-        v.vcpu_info = s.vcpu_info_gpa;
-        v.upcall_vector = (s.upcall_vector != 0).then_some(s.upcall_vector);
-        v.singleshot_ns = s.timer_deadline_ns;
-        v.period_ns = s.periodic_period_ns;
-        v.runstate = xen_shinfo_cache::Runstate {
-            state: s.runstate as i32,
-            state_entry_time: s.runstate_entry_ns,
-            time: s.runstate_time_ns,
-        };
-    }
+    Ok(state)
 }
 
 /// Adds, as the running VM would, the single pages the guest had mapped in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Booting: a PVH ELF (ELF32, EM_X86_64 and EM_386) built here, entered in
 //! 32-bit protected mode with hvm_start_info in ebx; the CLI with the demo
 //! guest and its error messages.
@@ -131,8 +132,8 @@ fn cli_errors_are_clear() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an ELF"));
 
     let out = bin().args(["run", "--mem", "1"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(70));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("too small"));
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 is not in 4..=3072"));
 
     let out = bin().args(["run", "--vcpus", "x"]).output().unwrap();
     assert_eq!(out.status.code(), Some(64));

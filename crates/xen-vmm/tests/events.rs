@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Event delivery on real KVM: upcalls into an IDT handler through the
 //! global callback vector and a per-vCPU upcall vector, IPIs between two
 //! vCPUs, VIRQ_TIMER from single-shot and periodic timers.

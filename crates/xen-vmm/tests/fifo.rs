@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! FIFO event channels in a real 64-bit guest: `EVTCHNOP_init_control`, `expand_array`,
 //! three IPIs and VIRQ_TIMER, a priority, sends, the guest consuming the queues from
 //! HEAD through the LINK fields, masking and unmask, and a timer event through the queue.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! A real guest: GRUB 2 built for Xen PVH (`grub-mkimage -O i386-xen_pvh`)
 //! from Debian's `grub-xen-bin`, booted by the `xen-vmm` binary.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Every hypercall family, driven with good and hostile arguments (bad
 //! pointers, huge lengths, bad ports, bad vCPUs, unknown sub-ops): the guest
 //! gets Xen errnos and the VMM keeps running.
@@ -179,9 +180,12 @@ fn hostile_arguments_get_errnos() {
     s.g.hcall(12, &[9, ARGS]);
     s.check(0, "memory_map");
     s.copy32(ARGS, DATA + 0x38);
-    s.g.store32(ARGS, 0x7ff0);
+    s.g.store32(ARGS, 5);
     s.g.hcall(12, &[3, ARGS]);
-    s.check(ENOSYS, "current_reservation (not implemented)");
+    s.check(ESRCH, "current_reservation of a domain that does not exist");
+    s.g.store32(ARGS, 0x7ff0);
+    s.g.hcall(12, &[14, ARGS]);
+    s.check(ENOSYS, "maximum_gpfn (not implemented)");
     s.g.hcall(12, &[55, ARGS]);
     s.check(ENOSYS, "unknown memory op");
 
@@ -242,9 +246,9 @@ fn hostile_arguments_get_errnos() {
     s.copy32(ARGS + 4, DATA + 0x40);
     s.g.hcall(20, &[6, ARGS, 1 << 40]);
     s.check(EINVAL, "query_size with a huge count");
-    s.g.store32(ARGS, 2);
+    s.g.store32(ARGS, 3);
     s.g.hcall(20, &[8, ARGS, 1]);
-    s.check(EINVAL, "grant table v2");
+    s.check(EINVAL, "grant table v3");
     s.g.hcall(20, &[1234, ARGS, 1]);
     s.check(ENOSYS, "unknown grant op");
 

@@ -1,5 +1,8 @@
-//! Pausing every vCPU (the snapshot hook): after `pause_vcpus`, the vCPU
-//! mutexes can all be taken with `lock_all_vcpus`, registers read, and the
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+//! Pausing every vCPU (the snapshot hook): `pause_vcpus` returns the proof
+//! `lock_all_vcpus` needs to take every vCPU mutex, registers read, and the
 //! guest makes no progress until `resume_vcpus`.
 
 mod common;
@@ -68,11 +71,11 @@ fn pause_lock_all_vcpus_resume() {
         let _end = EndOnDrop(&vm);
         wait_for(|| read(&vm, COUNTER) > 1000);
         let shared = vm.shared();
-        shared.pause_vcpus();
         {
             let mut root = Root::new().unwrap();
+            let paused = shared.pause_vcpus(root.token());
             let (_slots, mut t) = shared.map_update.lock(root.token());
-            let (vcpus, mut t2) = lock_all_vcpus(&mut t, &shared.vcpus);
+            let (vcpus, mut t2) = lock_all_vcpus(&mut t, &paused);
             assert_eq!(vcpus.len(), 2);
             for v in &vcpus {
                 let regs = v.fd.get_regs().unwrap();

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The PV console ring (output and host input), the xenstore ring, the
 //! pvclock time info and wall clock, `console_io` (output kept apart from the
 //! ring, input through `CONSOLEIO_read`), and the backend channels after
@@ -340,7 +341,9 @@ fn backends_survive_evtchn_reset() {
     // A snapshot records the ports the guest reads, open and connected to
     // the VMM's backends, and only the two live host ports.
     let path = std::env::temp_dir().join(format!("xen-vmm-reset-{}.snap", std::process::id()));
-    run.vm.snapshot(&path).unwrap();
+    run.vm
+        .snapshot(vm_lock::Root::new().unwrap().token(), &path)
+        .unwrap();
     let snap = open_file(&path).unwrap().state().clone();
     let _ = std::fs::remove_file(&path);
     let x = &snap.xen;

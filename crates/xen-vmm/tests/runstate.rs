@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `VCPUOP_register_runstate_memory_area` and `VCPUOP_register_vcpu_time_memory_area`
 //! on real KVM: a guest registers both areas, blocks once, and the areas hold a sane
 //! runstate (accounting of running / blocked time) and pvclock. The guest first enables
@@ -156,7 +157,10 @@ fn check(r: &Run, wide: bool) {
 
     // The time area: a stable (even) version, written with vcpu_info's pvclock.
     let version = r.u32(TIME);
-    assert!(version != 0 && version % 2 == 0, "version {version}");
+    assert!(
+        version != 0 && version.is_multiple_of(2),
+        "version {version}"
+    );
     let system_time = r.u64(TIME + 16);
     assert!(
         system_time > 0 && system_time < e2,

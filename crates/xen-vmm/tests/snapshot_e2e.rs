@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Snapshot and restore end to end, through the `xen-vmm` binary: a
 //! two-vCPU guest counting timer events and IPIs between its vCPUs (ping,
 //! pong) is snapshotted mid-run with SIGUSR1, then

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Snapshot capture/restore of KVM vCPU and VM state on real KVM.
 //!
 //! Runs where /dev/kvm works; with XEN_ON_KVM_REQUIRE_KVM=1 (CI) a missing
@@ -211,7 +212,10 @@ fn running_guest_continues_after_restore_in_fresh_vm() {
         vm: VmKvmState::capture(&vm).unwrap(),
         vcpus: vec![VcpuState::capture(&vcpu, &kvm, 0).unwrap()],
         xen: xen_vmm::snapshot::xen_state::XenState {
-            vcpus: vec![XenVcpuState::default()],
+            vcpus: vec![XenVcpuState {
+                online: true,
+                ..Default::default()
+            }],
             ..Default::default()
         },
     };

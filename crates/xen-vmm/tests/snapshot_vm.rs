@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! `Vm::snapshot` / `Vm::restore` in-process on real KVM: the Xen state a
 //! guest set up (shared_info in a hole page, callback and per-vCPU upcall
 //! vectors, VIRQ_TIMER and IPI ports, a running periodic timer) is in the
@@ -196,9 +197,9 @@ fn xen_state_survives_snapshot_and_restore() {
         wait_until("guest set up", || read_u64(&vm, READY) == 1);
         wait_until("timer ticks", || read_u64(&vm, COUNT) >= 3);
         // Stopped: the count the guest memory holds now is the one saved.
-        let q = vm.quiesce().unwrap();
+        let q = vm.quiesce(Root::new().unwrap().token()).unwrap();
         let saved = read_u64(&vm, COUNT);
-        q.snapshot(&p1).unwrap();
+        q.snapshot(Root::new().unwrap().token(), &p1).unwrap();
         std::thread::sleep(Duration::from_millis(5 * PERIOD_NS / 1_000_000));
         assert_eq!(read_u64(&vm, COUNT), saved, "the guest ran while stopped");
         q.resume();
@@ -271,7 +272,7 @@ fn xen_state_survives_snapshot_and_restore() {
     // Restored, not yet run: a second snapshot shows the same state.
     let vm2 = Vm::restore(&p1, Box::new(std::io::sink())).unwrap();
     assert_eq!(read_u64(&vm2, COUNT), count_at_snapshot);
-    vm2.snapshot(&p2).unwrap();
+    vm2.snapshot(Root::new().unwrap().token(), &p2).unwrap();
     let s2 = state(&p2);
     let norm = |s: &VmSnapshot| {
         let mut x = s.xen.clone();
@@ -337,7 +338,7 @@ fn snapshot_running_guest(path: &Path) {
     std::thread::scope(|s| {
         s.spawn(|| vm.run().unwrap());
         wait_until("timer ticks", || read_u64(&vm, COUNT) >= 3);
-        vm.snapshot(path).unwrap();
+        vm.snapshot(Root::new().unwrap().token(), path).unwrap();
         vm.shared().finish(ExitReason::Shutdown(0));
     });
 }
@@ -437,6 +438,108 @@ fn restore_refuses_inconsistent_state_with_a_clear_error() {
     let _ = std::fs::remove_file(&bad);
 }
 
+/// Restore accepts only states a running VM can reach: each field set to
+/// something no hypercall produces is refused, by the file checks or by
+/// `XenPlatform::restore`, with an error naming it.
+#[test]
+fn restore_refuses_unreachable_states_by_field() {
+    if !require_kvm() {
+        return;
+    }
+    let p = tmp("vm-unreach-src");
+    let bad = tmp("vm-unreach");
+    snapshot_running_guest(&p);
+    let file = std::fs::read(&p).unwrap();
+    let now = parse(&file).unwrap().state.xen.system_time_ns;
+    /// A page in no region (the guest has 16 MiB and two hole pages).
+    const NOWHERE: u64 = 0x9000_0000;
+    let cases: Vec<(&str, Mutation)> = vec![
+        (
+            "shared_info at 0x90000000",
+            Box::new(|s| s.xen.shared_info_gfn = Some(NOWHERE >> 12)),
+        ),
+        (
+            "xenstore ring at 0x90000000",
+            Box::new(|s| s.xen.xenstore.as_mut().unwrap().ring_gfn = NOWHERE >> 12),
+        ),
+        (
+            "console ring at 0x90000000",
+            Box::new(|s| s.xen.console.as_mut().unwrap().ring_gfn = NOWHERE >> 12),
+        ),
+        (
+            // Backed, but not where the VMM puts the ring.
+            "xenstore ring: ring at gfn 0x100",
+            Box::new(|s| s.xen.xenstore.as_mut().unwrap().ring_gfn = 0x100),
+        ),
+        (
+            "no vCPU is online",
+            Box::new(|s| s.xen.vcpus[0].online = false),
+        ),
+        (
+            "vcpu_time_info at 0x90000000",
+            Box::new(|s| s.xen.vcpus[0].time_info_gpa = Some(NOWHERE)),
+        ),
+        (
+            "periodic timer period 1 ns",
+            Box::new(|s| s.xen.vcpus[0].periodic_period_ns = Some(1)),
+        ),
+        (
+            "periodic timer next expiry",
+            Box::new(move |s| s.xen.vcpus[0].periodic_next_ns = now + 2 * PERIOD_NS),
+        ),
+        (
+            // 52 days ahead.
+            "single-shot timer deadline",
+            Box::new(move |s| {
+                s.xen.vcpus[0].timer_deadline_ns = Some(now + 52 * 86_400 * 1_000_000_000)
+            }),
+        ),
+        (
+            "runstate entered",
+            Box::new(move |s| s.xen.vcpus[0].runstate_entry_ns = now + 1),
+        ),
+        (
+            "xenstore request: 16384 pending bytes",
+            Box::new(|s| s.xen.xenstore.as_mut().unwrap().partial_request = vec![0; 16 << 10]),
+        ),
+        (
+            "xenstore replies: 262144 pending bytes",
+            Box::new(|s| s.xen.xenstore.as_mut().unwrap().pending_replies = vec![0; 256 << 10]),
+        ),
+        (
+            "console input",
+            Box::new(|s| s.xen.console.as_mut().unwrap().pending_input = vec![b'x'; 65 << 10]),
+        ),
+        (
+            // The first panic: more frames than the VMM's table.
+            "grant frames: 8 saved, 4 configured",
+            Box::new(|s| s.xen.grant_frame_gpas.resize(8, None)),
+        ),
+        (
+            // The second: a table larger than configured.
+            "grant table: max_frames 8",
+            Box::new(|s| {
+                s.xen.grant.max_frames = 8;
+                s.xen.grant.frames.resize(7, None);
+                s.xen.grant.frames[6] = Some(0x200);
+            }),
+        ),
+        ("HVM param 1", Box::new(|s| s.xen.hvm_params[1] += 1)),
+    ];
+    for (needle, f) in cases {
+        std::fs::write(&bad, reseal(&file, f)).unwrap();
+        let e = Vm::restore(&bad, Box::new(std::io::sink()))
+            .err()
+            .unwrap_or_else(|| panic!("restored a file with {needle}"));
+        assert!(e.to_string().contains(needle), "{needle}: {e}");
+    }
+    // The file itself restores.
+    std::fs::write(&bad, reseal(&file, |_| {})).unwrap();
+    assert!(Vm::restore(&bad, Box::new(std::io::sink())).is_ok());
+    let _ = std::fs::remove_file(&p);
+    let _ = std::fs::remove_file(&bad);
+}
+
 /// `file` (a whole snapshot) with its state re-encoded at format `version`.
 fn as_version(file: &[u8], version: u16) -> Vec<u8> {
     let parsed = parse(file).unwrap();
@@ -525,7 +628,7 @@ fn events_sent_before_shared_info_survive_snapshot_and_restore() {
         s.spawn(|| vm.run().unwrap());
         let _end = EndOnDrop(&vm);
         wait_until("guest sent its IPI", || read_u64(&vm, READY) == 1);
-        vm.snapshot(&p).unwrap();
+        vm.snapshot(Root::new().unwrap().token(), &p).unwrap();
         vm.shared().finish(ExitReason::Shutdown(0));
     });
     let port = read_u64(&vm, PORT) as u32;
@@ -653,7 +756,7 @@ fn quiesced_vm_writes_nothing_into_guest_memory() {
         wait_until("guest set up", || read_u64(&vm, READY) == 1);
         let port = read_u64(&vm, PORT) as u32;
         assert!(port > 0);
-        let q = vm.quiesce().unwrap();
+        let q = vm.quiesce(Root::new().unwrap().token()).unwrap();
         let before = ram(&vm);
         // A timer expires and the host types while the VM is stopped.
         shared.timers[0]
@@ -677,7 +780,7 @@ fn quiesced_vm_writes_nothing_into_guest_memory() {
         assert_eq!(read_u64(&vm, ring + IN_PROD) as u32, 0);
         // A snapshot taken now saves the input, queued host-side.
         let p = tmp("quiesced");
-        q.snapshot(&p).unwrap();
+        q.snapshot(Root::new().unwrap().token(), &p).unwrap();
         assert!(ram(&vm) == before, "guest memory written by the snapshot");
         let saved = state(&p);
         assert_eq!(saved.xen.console.as_ref().unwrap().pending_input, TYPED);

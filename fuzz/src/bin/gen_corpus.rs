@@ -1,44 +1,31 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Writes seed inputs for every fuzz target into `corpus/<target>/` (or `<dir>/<target>/`
 //! when a directory is given): `cargo run --bin gen_corpus [-- <dir>]`.
 //!
-//! Seeds are well-formed inputs that reach deep code at once: every hypercall number for
-//! 64- and 32-bit guests with pointers into guest RAM; event-channel scenarios (IPIs,
-//! loopback and backend channels, VIRQs, masking, polling, snapshots); complete snapshot
-//! files of both format versions and bare state sections for the re-sealing path.
+//! Seeds are well-formed inputs that reach deep code at once: every hypercall and sub-op
+//! for 64- and 32-bit guests with its argument struct in guest RAM (so that it passes the
+//! sub-op switch), every hypercall number, guest scenarios; event-channel scenarios (IPIs,
+//! loopback and backend channels, VIRQs, masking, polling, snapshots); snapshot files and
+//! bare state sections of every format version; xenstore and console ring sessions.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use xen_on_kvm_fuzz::evtchn_input::seed::{code::*, op};
 use xen_on_kvm_fuzz::evtchn_input::OP_LEN;
-use xen_vmm::snapshot::format::{FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, HEADER_LEN};
-use xen_vmm::snapshot::kvm_state::VcpuState;
-use xen_vmm::snapshot::memory::{MemoryRegionState, MemoryState};
-use xen_vmm::snapshot::xen_state::XenVcpuState;
-use xen_vmm::snapshot::{write_snapshot_version, VmSnapshot};
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {
     fs::write(dir.join(name), bytes).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
 }
 
-/// `hypercall_dispatch`: flags, nr, six u64 args, GVA page offset, guest memory.
+/// `hypercall_dispatch`: one seed per hypercall and sub-op (both widths), every
+/// hypercall number, guest scenarios (`platform_seeds`).
 fn hypercall_seeds(dir: &Path) -> usize {
-    let mut n = 0;
-    for nr in 0u8..48 {
-        for flags in [0u8, 1, 2, 4, 8] {
-            let mut s = vec![flags, nr];
-            // Args: a pointer into RAM (0x1000), a count, a small command, zeros.
-            for a in [0x1000u64, 1, 0, 0x2000, 0, 0] {
-                s.extend_from_slice(&a.to_le_bytes());
-            }
-            s.push(0);
-            // Guest memory: a recognisable pattern with small values (counts, ports).
-            s.extend((0..0x3000u32).map(|i| if i % 8 == 0 { (i / 8) as u8 & 7 } else { 0 }));
-            write(dir, &format!("seed-nr{nr}-f{flags}"), &s);
-            n += 1;
-        }
+    let seeds = xen_on_kvm_fuzz::platform_seeds::all();
+    for s in &seeds {
+        write(dir, &s.name, &s.data);
     }
-    n
+    seeds.len()
 }
 
 /// A named `evtchn_ops` seed: header and operations.
@@ -150,42 +137,32 @@ fn evtchn_seeds(dir: &Path) -> usize {
     scripts.len()
 }
 
-fn snapshot_state() -> (VmSnapshot, vm_memory::GuestMemoryMmap) {
-    let region = MemoryRegionState {
-        guest_addr: 0,
-        size: 0x4000,
-    };
-    let layout = MemoryState {
-        regions: vec![region],
-    };
-    let mem = layout.create_guest_memory().expect("guest memory");
-    let mut state = VmSnapshot {
-        memory: layout,
-        vcpus: vec![VcpuState::default(), VcpuState::default()],
-        ..Default::default()
-    };
-    state.vcpus[1].id = 1;
-    state.xen.vcpus.push(XenVcpuState::default());
-    state.xen.vcpus.push(XenVcpuState::default());
-    (state, mem)
+/// `snapshot_load`: whole files and bare state sections of a small VM with Xen state set
+/// up, every format version.
+fn snapshot_seeds(dir: &Path) -> usize {
+    let seeds = xen_on_kvm_fuzz::snapshot_restore::seed::all();
+    for (name, data) in &seeds {
+        write(dir, name, data);
+    }
+    seeds.len()
 }
 
-/// `snapshot_load`: whole files (every version) and `[48 bytes] + state` for re-sealing.
-fn snapshot_seeds(dir: &Path) -> usize {
-    let (state, mem) = snapshot_state();
-    state.validate().expect("seed state is valid");
-    let mut n = 0;
-    for v in [FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4] {
-        let mut file = Vec::new();
-        write_snapshot_version(&mut file, &state, &mem, v).expect("write snapshot");
-        xen_vmm::snapshot::parse(&file).expect("seed snapshot parses");
-        write(dir, &format!("seed-file-v{v}"), &file);
-        let mut sealed = vec![0u8; HEADER_LEN];
-        sealed.extend(state.encode(v).expect("encode"));
-        write(dir, &format!("seed-state-v{v}"), &sealed);
-        n += 2;
+/// `xenstore_ring`: each request type, sessions, back-pressure, resyncs.
+fn xenstore_seeds(dir: &Path) -> usize {
+    let seeds = xen_on_kvm_fuzz::ring_ops::seed::xenstore();
+    for (name, data) in &seeds {
+        write(dir, name, data);
     }
-    n
+    seeds.len()
+}
+
+/// `console_ring`: output, input, `CONSOLEIO_read`, bad indices, Xen's console.
+fn console_seeds(dir: &Path) -> usize {
+    let seeds = xen_on_kvm_fuzz::ring_ops::seed::console();
+    for (name, data) in &seeds {
+        write(dir, name, data);
+    }
+    seeds.len()
 }
 
 fn main() {
@@ -194,10 +171,12 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"));
     type Gen = fn(&Path) -> usize;
-    let targets: [(&str, Gen); 3] = [
+    let targets: [(&str, Gen); 5] = [
         ("hypercall_dispatch", hypercall_seeds),
         ("evtchn_ops", evtchn_seeds),
         ("snapshot_load", snapshot_seeds),
+        ("xenstore_ring", xenstore_seeds),
+        ("console_ring", console_seeds),
     ];
     for (target, gen) in targets {
         let dir = base.join(target);

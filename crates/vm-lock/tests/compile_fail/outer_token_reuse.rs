@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 // Reusing the outer (VmLock) token to take a second vCPU mutex while the first is held.
 use vm_lock::{OrderedMutex, Root, VcpuMutex, VmLock};
 

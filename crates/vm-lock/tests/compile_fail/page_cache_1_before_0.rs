@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 // Taking PageCache<0> while holding PageCache<1> (the page-cache locks nest 0 then 1).
 use vm_lock::{OrderedMutex, PageCache, Root};
 

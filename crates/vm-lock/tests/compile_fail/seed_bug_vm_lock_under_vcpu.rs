@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 // The seed bug: taking the VM lock while holding a vCPU mutex (vcpu->mutex, then kvm->lock).
 use vm_lock::{OrderedMutex, Root, VcpuMutex, VmLock};
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 // Waiting for memory-map readers while being one (synchronize_srcu inside srcu_read_lock).
 use vm_lock::{MemoryMap, Root};
 use vm_memory::{GuestAddress, GuestMemoryMmap};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 // Waiting for memory-map readers under the Xen leaf lock (a reader may be waiting for it).
 use vm_lock::{MemoryMap, OrderedMutex, Root, XenLock};
 use vm_memory::{GuestAddress, GuestMemoryMmap};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 // Using the outer token to synchronize while the read section (which borrows it) is still live.
 use vm_lock::{MemoryMap, Root};
 use vm_memory::{GuestAddress, GuestMemoryMmap};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 // A token speaks for one thread: it cannot be sent to another.
 use vm_lock::{OrderedMutex, Root, VmLock, XenLock};
 

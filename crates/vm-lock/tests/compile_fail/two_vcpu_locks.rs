@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 // Holding two vCPU mutexes without lock_all_vcpus (two threads could take them in opposite order).
 use vm_lock::{OrderedMutex, Root, VcpuMutex, VmLock};
 

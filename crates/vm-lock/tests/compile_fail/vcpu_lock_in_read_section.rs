@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 // Taking a vCPU mutex inside a memory-map read section.
 use vm_lock::{MemoryMap, OrderedMutex, Root, VcpuMutex};
 use vm_memory::{GuestAddress, GuestMemoryMmap};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 // Taking the VM lock inside a memory-map read section (kvm->lock inside kvm->srcu).
 use vm_lock::{MemoryMap, OrderedMutex, Root, VmLock};
 use vm_memory::{GuestAddress, GuestMemoryMmap};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Shared test fixtures: guest RAM, pages, a recording sink, and a guest-side reader.
 
 #![allow(dead_code)]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Shared test harness: guest memory + `RecordingHypervisor` + call helpers.
 #![allow(dead_code)]
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The Xen PV console: the `xencons_interface` page.
 //!
 //! The page (`HVM_PARAM_CONSOLE_PFN`) holds two byte rings: `in` (1024
@@ -128,11 +129,18 @@ impl<W: Write> Console<W> {
         )
     }
 
-    /// Restores a console from a snapshot.
+    /// Restores a console from a snapshot. More than [`MAX_PENDING_INPUT`]
+    /// bytes of queued input is [`Error::Config`] (no running console holds
+    /// more).
     pub fn from_state(state: &ConsoleState, out: W) -> Result<Self> {
         let ring = page_base(state.ring_gfn)?;
-        let mut pending: VecDeque<u8> = state.pending_input.iter().copied().collect();
-        pending.truncate(MAX_PENDING_INPUT);
+        if state.pending_input.len() > MAX_PENDING_INPUT {
+            return Err(Error::Config(format!(
+                "console pending input: {} bytes, at most {MAX_PENDING_INPUT}",
+                state.pending_input.len()
+            )));
+        }
+        let pending: VecDeque<u8> = state.pending_input.iter().copied().collect();
         Ok(Console {
             ring,
             state: ConsoleState {
@@ -215,6 +223,11 @@ impl<W: Write> Console<W> {
     ///
     /// On a sink error the output is still consumed (so a guest never
     /// blocks on a broken host terminal) and the error is returned.
+    ///
+    /// Bounded per call whatever the guest writes to its indices: each
+    /// index is read once, at most one ring's worth ([`OUT_SIZE`]) is drained
+    /// and one ([`IN_SIZE`]) pushed, no loop; the rest waits for the next
+    /// call (the guest's next notification).
     pub fn process<M: Bytes<GuestAddress> + ?Sized>(&mut self, mem: &M) -> Result<bool> {
         let (drained, out_err) = self.drain_output(mem)?;
         let pushed = self.push_input(mem)?;
@@ -251,10 +264,10 @@ impl<W: Write> Console<W> {
             base: GuestAddress(self.gpa(OUT_OFF)),
             size: OUT_SIZE,
         };
-        let mut buf = [0u8; OUT_SIZE as usize];
-        let buf = &mut buf[..avail as usize];
-        ring.read(mem, cons, buf)?;
-        let res = self.out.write_all(buf).and_then(|()| self.out.flush());
+        // avail <= OUT_SIZE: at most one ring's worth per call.
+        let mut buf = vec![0u8; avail as usize];
+        ring.read(mem, cons, &mut buf)?;
+        let res = self.out.write_all(&buf).and_then(|()| self.out.flush());
         store_idx(mem, self.gpa(OUT_CONS), prod)?;
         Ok((true, res.err().map(Error::Output)))
     }
@@ -486,6 +499,13 @@ mod tests {
         assert_eq!(st.pending_input, b"later");
         let mut c2 = Console::from_state(&st, Vec::new()).unwrap();
         assert_eq!(c2.state(), st);
+        // More input than a running console can queue is refused.
+        let mut big = st.clone();
+        big.pending_input = vec![b'x'; MAX_PENDING_INPUT + 1];
+        let e = Console::from_state(&big, Vec::new()).unwrap_err();
+        assert!(e.to_string().contains("pending input"), "{e}");
+        big.pending_input.pop();
+        assert!(Console::from_state(&big, Vec::new()).is_ok());
         set(&m, IN_CONS, IN_SIZE); // guest consumed all
         assert!(c2.process(&m).unwrap());
         assert_eq!(guest_get(&m), b"later");

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Byte rings inside a guest page and the index helpers the PV console uses.
 
 use vm_memory::{Bytes, GuestAddress};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Shared harness of the xen-platform integration tests: 16 MiB of guest
 //! memory in a vm-lock `MemoryMap`, a recording [`TestHost`] whose clock the
 //! test drives, and helpers that make hypercalls the way a vCPU loop would
@@ -9,7 +10,7 @@
 #![allow(dead_code)]
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 
@@ -69,6 +70,20 @@ pub enum HostEvent {
         /// vCPU.
         vcpu: u32,
     },
+    /// `XenHost::release_pages` (answered as [`TestHost::set_balloon`] says).
+    Release {
+        /// First page.
+        gpa: u64,
+        /// Pages.
+        count: u64,
+    },
+    /// `XenHost::populate_pages`.
+    Populate {
+        /// First page.
+        gpa: u64,
+        /// Pages.
+        count: u64,
+    },
 }
 
 /// A host that records every call (through a channel: the platform calls
@@ -78,6 +93,7 @@ pub enum HostEvent {
 pub struct TestHost {
     clock: AtomicU64,
     events: Sender<HostEvent>,
+    balloon: AtomicBool,
 }
 
 impl TestHost {
@@ -89,6 +105,12 @@ impl TestHost {
     /// Moves the clock `ns` ahead.
     pub fn advance(&self, ns: u64) {
         self.clock.fetch_add(ns, Ordering::SeqCst);
+    }
+
+    /// Whether `release_pages` / `populate_pages` succeed (off: the defaults'
+    /// answer, no ballooning).
+    pub fn set_balloon(&self, on: bool) {
+        self.balloon.store(on, Ordering::SeqCst);
     }
 }
 
@@ -107,6 +129,16 @@ impl XenHost for TestHost {
 
     fn kick(&self, vcpu: u32) {
         let _ = self.events.send(HostEvent::Kick { vcpu });
+    }
+
+    fn release_pages(&self, gpa: u64, count: u64) -> bool {
+        let _ = self.events.send(HostEvent::Release { gpa, count });
+        self.balloon.load(Ordering::SeqCst)
+    }
+
+    fn populate_pages(&self, gpa: u64, count: u64) -> bool {
+        let _ = self.events.send(HostEvent::Populate { gpa, count });
+        self.balloon.load(Ordering::SeqCst)
     }
 }
 
@@ -178,6 +210,7 @@ impl Vm {
         let host = Arc::new(TestHost {
             clock: AtomicU64::new(CLOCK_START),
             events: etx,
+            balloon: AtomicBool::new(false),
         });
         let (otx, output) = mpsc::channel();
         let platform = XenPlatform::new(

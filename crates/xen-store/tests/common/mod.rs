@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The guest side of the xenstore ring, for tests and benches: a page of
 //! guest RAM and the ring protocol as a guest driver runs it.
 #![allow(dead_code)]

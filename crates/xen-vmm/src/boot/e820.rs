@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The guest memory map (e820 style), as Xen gives PVH guests: RAM below
 //! 640 KiB, a hole up to 1 MiB, RAM above, the special pages reserved.
 
@@ -19,7 +20,8 @@ pub struct E820Entry {
     pub kind: u32,
 }
 
-/// The map for a guest with `mem_bytes` of RAM (`mem_bytes` >= 4 MiB).
+/// The map for a guest with `mem_bytes` of RAM (`mem_bytes` >= 4 MiB; a
+/// smaller size gives empty entries, never an overflow).
 pub fn memory_map(mem_bytes: u64) -> Vec<E820Entry> {
     let special = SPECIAL_PAGES * PAGE_SIZE;
     vec![
@@ -30,11 +32,13 @@ pub fn memory_map(mem_bytes: u64) -> Vec<E820Entry> {
         },
         E820Entry {
             addr: HIGH_RAM_START,
-            size: mem_bytes - special - HIGH_RAM_START,
+            size: mem_bytes
+                .saturating_sub(special)
+                .saturating_sub(HIGH_RAM_START),
             kind: E820_RAM,
         },
         E820Entry {
-            addr: mem_bytes - special,
+            addr: mem_bytes.saturating_sub(special),
             size: special,
             kind: E820_RESERVED,
         },

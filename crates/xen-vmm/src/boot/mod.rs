@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Loading a guest and its initial register state: PVH ELF kernels, raw
 //! 32-bit (flat protected mode, PVH-like) and raw 64-bit (long mode) images.
 

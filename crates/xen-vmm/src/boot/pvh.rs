@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! PVH boot: loading an ELF kernel (ELF32 or ELF64, machine i386 or x86-64)
 //! at its physical addresses, finding `XEN_ELFNOTE_PHYS32_ENTRY`, and writing
 //! `hvm_start_info`, its memory map and the command line.

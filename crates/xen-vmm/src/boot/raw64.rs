@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Raw images: a flat binary loaded at 1 MiB and entered in 64-bit long mode
 //! (identity map of the first 4 GiB with 2 MiB pages) or 32-bit flat
 //! protected mode. Also writes the GDT used by both.

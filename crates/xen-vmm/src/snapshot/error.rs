@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The error type of snapshot save and restore.
 
 /// Why a snapshot could not be written, read or applied.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! The snapshot file layout, its header and trailer, and the versionize
 //! [`VersionMap`] of the state section.
 //!
@@ -18,7 +19,7 @@ use versionize::{VersionMap, Versionize};
 
 use super::error::{Error, Result};
 use super::kvm_state::VcpuState;
-use super::xen_state::{XenState, XenVcpuState};
+use super::xen_state::{GrantState, XenState, XenVcpuState};
 
 /// First bytes of a snapshot.
 pub const MAGIC: [u8; 8] = *b"XKVMSNAP";
@@ -34,11 +35,15 @@ pub const FORMAT_V3: u16 = 3;
 /// Format version 4: adds `XenState::deferred_ports` (events sent before shared_info was
 /// placed, kept by xen-evtchn; older files read it empty).
 pub const FORMAT_V4: u16 = 4;
-/// Format version 5: adds `XenState::fifo` (FIFO event channels: control blocks, event
-/// array, queue tails, priorities; older files read it as `None`, the 2-level ABI).
+/// Format version 5: adds `GrantState::status_frames` (grant table v2) and
+/// `XenState::tot_pages` / `XenState::absent_gfns` (memory reservation; older files read
+/// them as "not recorded" and none).
 pub const FORMAT_V5: u16 = 5;
+/// Format version 6: adds `XenState::fifo` (FIFO event channels: control blocks, event
+/// array, queue tails, priorities; older files read it as `None`, the 2-level ABI).
+pub const FORMAT_V6: u16 = 6;
 /// The version this build writes and the newest it reads.
-pub const CURRENT_FORMAT_VERSION: u16 = FORMAT_V5;
+pub const CURRENT_FORMAT_VERSION: u16 = FORMAT_V6;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 48;
 /// Trailer length in bytes.
@@ -56,8 +61,12 @@ pub fn version_map() -> VersionMap {
         .set_type_version(XenVcpuState::type_id(), 2);
     // Version 4: XenState gains deferred_ports.
     map.new_version().set_type_version(XenState::type_id(), 2);
-    // Version 5: XenState gains fifo.
-    map.new_version().set_type_version(XenState::type_id(), 3);
+    // Version 5: GrantState gains status_frames, XenState tot_pages and absent_gfns.
+    map.new_version()
+        .set_type_version(XenState::type_id(), 3)
+        .set_type_version(GrantState::type_id(), 2);
+    // Version 6: XenState gains fifo.
+    map.new_version().set_type_version(XenState::type_id(), 4);
     debug_assert_eq!(map.latest_version(), CURRENT_FORMAT_VERSION);
     map
 }
@@ -330,7 +339,7 @@ mod tests {
     #[test]
     fn version_map_has_every_version() {
         let m = version_map();
-        assert_eq!(m.latest_version(), 5);
+        assert_eq!(m.latest_version(), 6);
         assert_eq!(m.get_type_version(1, VcpuState::type_id()), 1);
         assert_eq!(m.get_type_version(2, VcpuState::type_id()), 2);
         assert_eq!(m.get_type_version(3, VcpuState::type_id()), 2);
@@ -340,5 +349,9 @@ mod tests {
         assert_eq!(m.get_type_version(3, XenState::type_id()), 1);
         assert_eq!(m.get_type_version(4, XenState::type_id()), 2);
         assert_eq!(m.get_type_version(5, XenState::type_id()), 3);
+        assert_eq!(m.get_type_version(4, GrantState::type_id()), 1);
+        assert_eq!(m.get_type_version(5, GrantState::type_id()), 2);
+        assert_eq!(m.get_type_version(6, XenState::type_id()), 4);
+        assert_eq!(m.get_type_version(6, GrantState::type_id()), 2);
     }
 }

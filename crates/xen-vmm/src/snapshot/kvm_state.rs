@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Versionize mirrors of KVM's x86 vCPU and VM state, and helpers that
 //! capture it from / restore it into real KVM file descriptors.
 //!

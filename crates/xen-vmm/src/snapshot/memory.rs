@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Guest memory in a snapshot: a region table in the versioned state, then
 //! every region's bytes streamed through a small bounce buffer (never a second
 //! copy of guest memory), with a running CRC64.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Snapshot and restore of Xen guests, with versionize.
 //!
 //! A snapshot holds guest memory, the KVM state of every vCPU and of the VM,
@@ -35,7 +36,7 @@
 //!     vcpus: vec![VcpuState::default()],
 //!     ..Default::default()
 //! };
-//! state.xen.vcpus.push(XenVcpuState::default());
+//! state.xen.vcpus.push(XenVcpuState { online: true, ..Default::default() });
 //! let mut file = Vec::new();
 //! write_snapshot(&mut file, &state, &mem).unwrap();
 //! let parsed = parse(&file).unwrap();
@@ -312,6 +313,50 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedSnapshot<'_>> {
         state,
         memory,
     })
+}
+
+/// The Xen platform of snapshot `state`, rebuilt over guest memory `mem`
+/// (already loaded with the snapshot's memory), without KVM: what
+/// [`crate::Vm::restore`] does for the Xen side. A platform for a VM of the
+/// saved shape is created as `Vm::new` would (`phys_addr_bits`: CPUID
+/// 0x8000_0008), its state is overlaid with the saved one
+/// ([`xen_state::XenState::platform_state`]) and `XenPlatform::restore`
+/// checks it all again. The entry point of the `snapshot_load` fuzz target.
+///
+/// # Errors
+/// A state the platform refuses (its error is in the message).
+pub fn restore_platform(
+    state: &VmSnapshot,
+    mem: vm_lock::MemoryMap<GuestMemoryMmap>,
+    host: std::sync::Arc<dyn xen_platform::XenHost>,
+    output: Box<dyn Write + Send>,
+    phys_addr_bits: u8,
+) -> Result<xen_platform::XenPlatform> {
+    let mem_bytes = state.xen.mem_bytes;
+    // The sizes `Vm::new` accepts.
+    let sizes = crate::memory::MIN_MEM_BYTES..=crate::memory::MAX_MEM_BYTES;
+    if !sizes.contains(&mem_bytes) || !mem_bytes.is_multiple_of(1 << 20) {
+        return Err(Error::Invalid(format!("guest RAM size {mem_bytes:#x}")));
+    }
+    let mut cfg = crate::VmConfig::new(crate::Kernel::Raw64(Vec::new()));
+    cfg.vcpus = state.vcpus.len() as u32;
+    cfg.mem_mib = mem_bytes >> 20;
+    let config = crate::vm::platform_config(&cfg, mem_bytes, phys_addr_bits);
+    let fresh = xen_platform::XenPlatform::new(
+        config.clone(),
+        mem.clone(),
+        host.clone(),
+        Box::new(std::io::sink()),
+    )
+    .map_err(|e| Error::Invalid(format!("Xen state: {e}")))?;
+    let fresh = {
+        let mut root =
+            vm_lock::Root::new().map_err(|e| Error::Invalid(format!("lock root: {e}")))?;
+        fresh.state(root.token())
+    };
+    let saved = state.xen.platform_state(&fresh)?;
+    xen_platform::XenPlatform::restore(config, mem, host, output, &saved)
+        .map_err(|e| Error::Invalid(format!("Xen state: {e}")))
 }
 
 fn check_file_len(header: &Header, actual: u64) -> Result<()> {

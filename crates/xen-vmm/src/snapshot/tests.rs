@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Unit tests of the snapshot file format (no KVM needed).
 
 use std::io::Cursor;
@@ -5,7 +6,7 @@ use std::io::Cursor;
 use vm_memory::{Bytes, GuestAddress};
 
 use super::format::{
-    FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, FORMAT_V5, HEADER_LEN, TRAILER_LEN,
+    FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, FORMAT_V5, FORMAT_V6, HEADER_LEN, TRAILER_LEN,
 };
 use super::kvm_state::{MsrState, XsaveState, LAPIC_REGS_LEN};
 use super::memory::MemoryRegionState;
@@ -49,13 +50,14 @@ fn sample_state() -> VmSnapshot {
         ..Default::default()
     };
     s.xen.long_mode = true;
-    s.xen.shared_info_gfn = Some(0xfeffe);
+    s.xen.shared_info_gfn = Some(0x101);
     s.xen.callback_param = (2 << 56) | 0xf3;
     s.xen.vcpus = vec![
         XenVcpuState {
             vcpu_info_gpa: Some(0x7000),
             upcall_vector: 0xf3,
             timer_deadline_ns: Some(123_456_789),
+            online: true,
             ..Default::default()
         },
         XenVcpuState::default(),
@@ -94,7 +96,7 @@ fn round_trip_through_parse_and_reader() {
     let file = sample_file(&state, CURRENT_FORMAT_VERSION);
     let parsed = parse(&file).unwrap();
     assert_eq!(parsed.state, state);
-    assert_eq!(parsed.header.format_version, FORMAT_V5);
+    assert_eq!(parsed.header.format_version, FORMAT_V6);
     assert_eq!(&parsed.memory[0x8000 + 0x1000..][..11], b"guest bytes");
 
     let reader = SnapshotReader::open(Cursor::new(&file)).unwrap();
@@ -129,6 +131,7 @@ fn v1_file_is_read_with_added_field_defaulted() {
 #[test]
 fn v2_file_is_read_with_runstate_defaulted() {
     let mut state = sample_state();
+    state.xen.system_time_ns = 5_000;
     state.xen.vcpus[0].runstate = 2;
     state.xen.vcpus[0].runstate_entry_ns = 1_234;
     state.xen.vcpus[0].runstate_time_ns = [1_000, 0, 234, 0];
@@ -148,7 +151,7 @@ fn v2_file_is_read_with_runstate_defaulted() {
 }
 
 #[test]
-fn v4_file_is_read_without_fifo_state() {
+fn v5_file_is_read_without_fifo_state() {
     let mut state = sample_state();
     state.xen.fifo = Some(super::xen_state::FifoMirror {
         vcpus: vec![
@@ -166,15 +169,26 @@ fn v4_file_is_read_without_fifo_state() {
         ..Default::default()
     });
     state.validate().unwrap();
-    let v4 = sample_file(&state, FORMAT_V4);
     let v5 = sample_file(&state, FORMAT_V5);
-    assert!(v4.len() < v5.len());
-    let parsed = parse(&v4).unwrap();
-    assert_eq!(parsed.header.format_version, FORMAT_V4);
+    let v6 = sample_file(&state, FORMAT_V6);
+    assert!(v5.len() < v6.len());
+    // A format 5 file has no FIFO state: it restores with the 2-level ABI.
+    let parsed = parse(&v5).unwrap();
+    assert_eq!(parsed.header.format_version, FORMAT_V5);
     let mut expected = state.clone();
     expected.xen.fifo = None;
     assert_eq!(parsed.state, expected);
-    assert_eq!(parse(&v5).unwrap().state, state);
+    assert_eq!(parsed.state.xen.port_limit(), 4096);
+    let parsed = parse(&v6).unwrap();
+    assert_eq!(parsed.state, state);
+    assert_eq!(parsed.state.xen.port_limit(), 1 << 17);
+    // Older formats neither.
+    let v4 = sample_file(&state, FORMAT_V4);
+    let mut expected4 = expected.clone();
+    expected4.xen.tot_pages = 0;
+    expected4.xen.absent_gfns.clear();
+    expected4.xen.grant.status_frames.clear();
+    assert_eq!(parse(&v4).unwrap().state, expected4);
 }
 
 #[test]
@@ -202,21 +216,44 @@ fn v3_file_is_read_without_deferred_ports() {
 }
 
 #[test]
+fn v4_file_is_read_without_grant_v2_and_reservation() {
+    let mut state = sample_state();
+    state.xen.grant.version = 2;
+    state.xen.grant.status_frames = vec![Some(0x123)];
+    state.xen.tot_pages = 7;
+    state.xen.absent_gfns = vec![0x10, 0x11];
+    state.validate().unwrap();
+    let v4 = sample_file(&state, FORMAT_V4);
+    let v5 = sample_file(&state, FORMAT_V5);
+    // v4 lacks status_frames (length + one Option<u64>), tot_pages, absent_gfns (length
+    // + two u64).
+    assert!(v4.len() < v5.len());
+    let parsed = parse(&v4).unwrap();
+    assert_eq!(parsed.header.format_version, FORMAT_V4);
+    let mut expected = state.clone();
+    expected.xen.grant.status_frames.clear();
+    expected.xen.tot_pages = 0;
+    expected.xen.absent_gfns.clear();
+    assert_eq!(parsed.state, expected);
+    assert_eq!(parse(&v5).unwrap().state, state);
+}
+
+#[test]
 fn newer_unknown_version_is_rejected() {
     let state = sample_state();
     let mut file = sample_file(&state, CURRENT_FORMAT_VERSION);
-    file[8..10].copy_from_slice(&6u16.to_le_bytes());
+    file[8..10].copy_from_slice(&7u16.to_le_bytes());
     let crc = crc64::crc64(0, &file[..40]);
     file[40..48].copy_from_slice(&crc.to_le_bytes());
     let e = parse(&file).unwrap_err();
-    assert!(matches!(e, Error::UnsupportedVersion { found: 6, max: 5 }));
+    assert!(matches!(e, Error::UnsupportedVersion { found: 7, max: 6 }));
     assert_eq!(
         e.to_string(),
-        "snapshot format version 6 is not supported (this build reads 1..=5)"
+        "snapshot format version 7 is not supported (this build reads 1..=6)"
     );
     assert!(SnapshotReader::open(Cursor::new(&file)).is_err());
     assert!(matches!(
-        state.encode(6),
+        state.encode(7),
         Err(Error::UnsupportedVersion { .. })
     ));
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Versionize mirrors of the Xen state our VMM emulates in userspace.
 //!
 //! Pending and mask bits of event channels live in guest memory (shared_info
@@ -23,6 +24,9 @@ use xen_store::{Watch, XenstoreState as DevXenstoreState};
 use super::error::{Error, Result};
 use super::memory::{MemoryState, PAGE_SIZE};
 use xen_platform::console::ConsoleState;
+use xen_platform::state::XenState as PlatformXenState;
+use xen_platform::PlatformState;
+use xen_platform::{MAX_PERIOD_NS, MAX_SINGLESHOT_AHEAD_NS, MIN_PERIOD_NS};
 
 /// Event-channel ports of a 64-bit guest (2-level ABI: 64 x 64).
 pub const EVTCHN_PORTS_64: u32 = 4096;
@@ -38,10 +42,10 @@ pub const MAX_HOST_PORTS: usize = 4096;
 pub const MAX_HVM_PARAMS: usize = 64;
 /// Most grant-table frames.
 pub const MAX_GRANT_FRAMES: usize = 256;
-/// Most xenstore nodes.
-pub const MAX_XENSTORE_NODES: usize = 65536;
-/// Most xenstore watches.
-pub const MAX_XENSTORE_WATCHES: usize = 1024;
+/// Most xenstore nodes (the server's limit).
+pub const MAX_XENSTORE_NODES: usize = xen_store::MAX_NODES;
+/// Most xenstore watches (the server's limit).
+pub const MAX_XENSTORE_WATCHES: usize = xen_store::MAX_WATCHES;
 /// Largest xenstore payload (`XENSTORE_PAYLOAD_MAX`).
 pub const XENSTORE_PAYLOAD_MAX: usize = 4096;
 /// Highest guest frame number we accept (2^52 / 4096).
@@ -216,12 +220,23 @@ pub struct XenstoreMirror {
 /// The grant table (mirror of `xen_gnttab::GrantTableState`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Versionize)]
 pub struct GrantState {
-    /// Grant table ABI version (1; 0: default state).
+    /// Grant table ABI version (1 or 2; 0: default state, read as 1).
     pub version: u8,
     /// Frames the table may grow to.
     pub max_frames: u32,
     /// GFN at which each frame in use is mapped, if mapped (index = frame number).
     pub frames: Vec<Option<u64>>,
+    /// Version 2: GFN at which each status frame is mapped, if mapped (one per 8 grant
+    /// frames; empty in version 1). Added in format version 5 (older files: none, as
+    /// they are all version 1).
+    #[version(start = 2, default_fn = "default_status_frames")]
+    pub status_frames: Vec<Option<u64>>,
+}
+
+impl GrantState {
+    fn default_status_frames(_source_version: u16) -> Vec<Option<u64>> {
+        Vec::new()
+    }
 }
 
 /// All Xen state of a guest.
@@ -275,9 +290,18 @@ pub struct XenState {
     pub grant: GrantState,
     /// GPAs where the VMM mapped grant frames (index = frame number).
     pub grant_frame_gpas: Vec<Option<u64>>,
+    /// Pages the domain has (`XENMEM_current_reservation`; 0: not recorded, the RAM it
+    /// was created with). Added in format version 5.
+    #[version(start = 3, default_fn = "default_tot_pages")]
+    pub tot_pages: u64,
+    /// RAM frames without memory (given back with `XENMEM_decrease_reservation` or
+    /// `remove_from_physmap`, or under a page Xen placed there), ascending. Added in
+    /// format version 5 (older files: none).
+    #[version(start = 3, default_fn = "default_absent_gfns")]
+    pub absent_gfns: Vec<u64>,
     /// FIFO event channels, if the guest switched to them (`None`: 2-level ABI). Added in
-    /// format version 5 (older files: `None`).
-    #[version(start = 3, default_fn = "default_fifo")]
+    /// format version 6 (older files: `None`).
+    #[version(start = 4, default_fn = "default_fifo")]
     pub fifo: Option<FifoMirror>,
 }
 
@@ -327,6 +351,14 @@ impl XenState {
         Vec::new()
     }
 
+    fn default_tot_pages(_source_version: u16) -> u64 {
+        0
+    }
+
+    fn default_absent_gfns(_source_version: u16) -> Vec<u64> {
+        Vec::new()
+    }
+
     /// Number of event-channel ports of the guest's ABI.
     pub fn port_limit(&self) -> u32 {
         if self.fifo.is_some() {
@@ -339,7 +371,13 @@ impl XenState {
     }
 
     /// Checks every port, vCPU index, address and length against the
-    /// number of vCPUs and the guest memory layout.
+    /// number of vCPUs and the guest memory layout, with the rules the
+    /// hypercalls apply: every page the state points at (shared_info,
+    /// vcpu_info, time and runstate areas, rings, grant frames) in guest
+    /// memory, timers within the hypercalls' bounds, device buffers within
+    /// the devices' limits, at least one vCPU online. What needs the VM's
+    /// configuration (table sizes, ring placement, params) is checked again
+    /// by `XenPlatform::restore`.
     pub fn validate(&self, nr_vcpus: usize, memory: &MemoryState) -> Result<()> {
         if nr_vcpus > MAX_VCPUS {
             return Err(too_large("vCPUs", nr_vcpus, MAX_VCPUS));
@@ -359,9 +397,27 @@ impl XenState {
                 )))
             }
         };
+        // Ends of a registered area (which may span two adjacent pages).
+        let ends_in_guest = |what: &str, gpa: u64, len: u64| -> Result<()> {
+            let last = gpa.checked_add(len - 1);
+            if memory.contains(gpa, 1) && last.is_some_and(|l| memory.contains(l, 1)) {
+                Ok(())
+            } else {
+                Err(Error::Invalid(format!(
+                    "{what} at {gpa:#x} (+{len}) is outside guest memory"
+                )))
+            }
+        };
         if let Some(gfn) = self.shared_info_gfn {
             check_gfn("shared_info", gfn)?;
+            in_guest("shared_info", gfn * PAGE_SIZE, PAGE_SIZE)?;
         }
+        if !self.vcpus.iter().any(|v| v.online) {
+            return Err(Error::Invalid(
+                "no vCPU is online (a running VM always has one)".into(),
+            ));
+        }
+        let now = self.system_time_ns;
         let cb_type = self.callback_param >> 56;
         if cb_type != 0 && cb_type != 2 {
             return Err(Error::Invalid(format!(
@@ -390,10 +446,43 @@ impl XenState {
                 in_guest("vcpu_info", gpa, VCPU_INFO_SIZE)?;
             }
             if let Some(gpa) = v.time_info_gpa {
+                if gpa % PAGE_SIZE + VCPU_TIME_INFO_SIZE > PAGE_SIZE {
+                    return Err(Error::Invalid(format!(
+                        "vCPU {i}: vcpu_time_info at {gpa:#x} crosses a page"
+                    )));
+                }
                 in_guest("vcpu_time_info", gpa, VCPU_TIME_INFO_SIZE)?;
             }
             if let Some(gpa) = v.runstate_gpa {
-                in_guest("vcpu_runstate_info", gpa, runstate_size)?;
+                ends_in_guest("vcpu_runstate_info", gpa, runstate_size)?;
+            }
+            if let Some(d) = v.timer_deadline_ns {
+                if d > now.saturating_add(MAX_SINGLESHOT_AHEAD_NS) {
+                    return Err(Error::Invalid(format!(
+                        "vCPU {i}: single-shot timer deadline {d} ns is more than 2^50 ns \
+                         after the saved system time {now} ns"
+                    )));
+                }
+            }
+            if let Some(period) = v.periodic_period_ns {
+                if !(MIN_PERIOD_NS..=MAX_PERIOD_NS).contains(&period) {
+                    return Err(Error::Invalid(format!(
+                        "vCPU {i}: periodic timer period {period} ns is outside 1 ms..=2^50 ns"
+                    )));
+                }
+                if v.periodic_next_ns > now.saturating_add(period) {
+                    return Err(Error::Invalid(format!(
+                        "vCPU {i}: periodic timer next expiry {} ns is more than one period \
+                         after {now} ns",
+                        v.periodic_next_ns
+                    )));
+                }
+            }
+            if v.runstate_entry_ns > now {
+                return Err(Error::Invalid(format!(
+                    "vCPU {i}: runstate entered at {} ns, after the saved system time {now} ns",
+                    v.runstate_entry_ns
+                )));
             }
             if v.upcall_vector != 0 && v.upcall_vector < 0x10 {
                 return Err(Error::Invalid(format!(
@@ -403,11 +492,6 @@ impl XenState {
             }
             if v.runstate > 3 {
                 return Err(Error::Invalid(format!("vCPU {i}: runstate {}", v.runstate)));
-            }
-            if v.periodic_period_ns == Some(0) {
-                return Err(Error::Invalid(format!(
-                    "vCPU {i}: periodic timer with period 0"
-                )));
             }
         }
         self.validate_ports(nr_vcpus)?;
@@ -425,19 +509,25 @@ impl XenState {
         }
         if let Some(c) = &self.console {
             check_gfn("console ring", c.ring_gfn)?;
-            check_pending("console input", &c.pending_input, 64 * 1024)?;
+            in_guest("console ring", c.ring_gfn * PAGE_SIZE, PAGE_SIZE)?;
+            check_pending(
+                "console input",
+                &c.pending_input,
+                xen_platform::console::MAX_PENDING_INPUT,
+            )?;
         }
         if let Some(x) = &self.xenstore {
             check_gfn("xenstore ring", x.ring_gfn)?;
+            in_guest("xenstore ring", x.ring_gfn * PAGE_SIZE, PAGE_SIZE)?;
             check_pending(
                 "xenstore request",
                 &x.partial_request,
-                4 * XENSTORE_PAYLOAD_MAX,
+                xen_store::MAX_PARTIAL_REQUEST,
             )?;
             check_pending(
                 "xenstore replies",
                 &x.pending_replies,
-                64 * XENSTORE_PAYLOAD_MAX,
+                xen_store::MAX_QUEUED_REPLIES,
             )?;
             if x.nodes.len() > MAX_XENSTORE_NODES {
                 return Err(too_large(
@@ -453,7 +543,7 @@ impl XenState {
                     MAX_XENSTORE_WATCHES,
                 ));
             }
-            if x.transactions.len() > MAX_XENSTORE_WATCHES
+            if x.transactions.len() > xen_store::MAX_TRANSACTIONS
                 || x.writable.len() > MAX_XENSTORE_WATCHES
             {
                 return Err(Error::Invalid(
@@ -470,11 +560,36 @@ impl XenState {
                 }
             }
         }
-        if self.grant.version > 1 {
+        if self.grant.version > 2 {
             return Err(Error::Invalid(format!(
                 "grant table version {}",
                 self.grant.version
             )));
+        }
+        if self.grant.status_frames.len() > MAX_GRANT_FRAMES / 8 {
+            return Err(too_large(
+                "grant status frames",
+                self.grant.status_frames.len(),
+                MAX_GRANT_FRAMES / 8,
+            ));
+        }
+        for &gfn in self.grant.status_frames.iter().flatten() {
+            check_gfn("grant status frame", gfn)?;
+        }
+        // At most every frame of the RAM (4 KiB pages of at most the guest RAM size).
+        let ram_pages = (memory.regions.iter().map(|r| r.size).sum::<u64>() / PAGE_SIZE) as usize;
+        if self.absent_gfns.len() > ram_pages {
+            return Err(too_large(
+                "frames given back",
+                self.absent_gfns.len(),
+                ram_pages,
+            ));
+        }
+        if self.absent_gfns.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(Error::Invalid("frames given back are not ascending".into()));
+        }
+        for &gfn in &self.absent_gfns {
+            check_gfn("frame given back", gfn)?;
         }
         if self.grant.max_frames as usize > MAX_GRANT_FRAMES {
             return Err(too_large(
@@ -494,9 +609,16 @@ impl XenState {
         }
         for &gfn in self.grant.frames.iter().flatten() {
             check_gfn("grant frame", gfn)?;
+            in_guest("grant frame", gfn * PAGE_SIZE, PAGE_SIZE)?;
         }
         for &gpa in self.grant_frame_gpas.iter().flatten() {
             check_gfn("grant frame", gpa / PAGE_SIZE)?;
+            if gpa % PAGE_SIZE != 0 {
+                return Err(Error::Invalid(format!(
+                    "grant frame at {gpa:#x} is not page aligned"
+                )));
+            }
+            in_guest("grant frame", gpa, PAGE_SIZE)?;
         }
         if self.hvm_params.len() > MAX_HVM_PARAMS {
             return Err(too_large(
@@ -846,6 +968,75 @@ impl XenState {
     }
 }
 
+impl XenState {
+    /// The platform state this saved state describes, for
+    /// `XenPlatform::restore`: `fresh` is the state of the new VM's platform
+    /// (what the file does not hold keeps its fresh value: the console and
+    /// xenstore of files without them, the params and grant-frame placement
+    /// of format v1). Call after [`XenState::validate`]; the platform checks
+    /// everything again against its configuration and guest memory.
+    ///
+    /// # Errors
+    /// An event-channel state that does not convert ([`XenState::evtchn_state`]).
+    pub fn platform_state(&self, fresh: &PlatformState) -> Result<PlatformState> {
+        let mut xen = fresh.xen.clone();
+        self.apply_to(&mut xen);
+        let periodic_next = self
+            .vcpus
+            .iter()
+            .map(|x| x.periodic_period_ns.map(|_| x.periodic_next_ns))
+            .collect();
+        Ok(PlatformState::new(
+            self.system_time_ns,
+            xen,
+            self.evtchn_state()?,
+            self.pages_state(),
+            self.console
+                .as_ref()
+                .map_or_else(|| fresh.console.clone(), ConsoleMirror::to_state),
+            self.xenstore
+                .as_ref()
+                .map_or_else(|| fresh.store.clone(), XenstoreMirror::to_state),
+            self.grant.to_state(),
+            periodic_next,
+        ))
+    }
+
+    /// Copies this saved state into the platform's `XenState` (the callback
+    /// comes with the event-channel state).
+    fn apply_to(&self, x: &mut PlatformXenState) {
+        x.long_mode = self.long_mode;
+        x.shared_info = self.shared_info_gfn.map(|g| g * PAGE_SIZE);
+        if self.hvm_params.is_empty() {
+            // Files without params (format v1): publish the ports as at creation.
+            x.set_backend_ports(self.console_port, self.store_port);
+        } else {
+            x.params = self.hvm_params.clone();
+            x.restore_backend_ports(self.console_port, self.store_port);
+        }
+        if !self.grant_frame_gpas.is_empty() {
+            x.grant_frames = self.grant_frame_gpas.clone();
+        }
+        x.shutdown = self.shutdown;
+        // Files before format 5 recorded no reservation: the RAM as created.
+        if self.tot_pages != 0 {
+            x.tot_pages = self.tot_pages;
+        }
+        x.absent = self.absent_gfns.iter().copied().collect();
+        for (v, s) in x.vcpus.iter_mut().zip(&self.vcpus) {
+            v.vcpu_info = s.vcpu_info_gpa;
+            v.upcall_vector = (s.upcall_vector != 0).then_some(s.upcall_vector);
+            v.singleshot_ns = s.timer_deadline_ns;
+            v.period_ns = s.periodic_period_ns;
+            v.runstate = xen_shinfo_cache::Runstate {
+                state: s.runstate as i32,
+                state_entry_time: s.runstate_entry_ns,
+                time: s.runstate_time_ns,
+            };
+        }
+    }
+}
+
 impl From<&ConsoleState> for ConsoleMirror {
     fn from(c: &ConsoleState) -> Self {
         ConsoleMirror {
@@ -935,6 +1126,7 @@ impl From<&GrantTableState> for GrantState {
             version: g.version.min(u32::from(u8::MAX)) as u8,
             max_frames: g.max_frames,
             frames: g.frame_gfns.clone(),
+            status_frames: g.status_gfns.clone(),
         }
     }
 }
@@ -947,6 +1139,9 @@ impl GrantState {
             nr_frames: self.frames.len() as u32,
             frame_gfns: self.frames.clone(),
             version: u32::from(self.version),
+            // The configuration decides (the platform's restore sets it).
+            max_version: 0,
+            status_gfns: self.status_frames.clone(),
         }
     }
 }
@@ -965,12 +1160,20 @@ mod tests {
         }
     }
 
+    fn online() -> XenVcpuState {
+        XenVcpuState {
+            online: true,
+            ..Default::default()
+        }
+    }
+
     fn state() -> XenState {
         XenState {
             long_mode: true,
-            shared_info_gfn: Some(0xfeffe),
+            shared_info_gfn: Some(0xfe),
             callback_param: (2 << 56) | 0xf3,
-            vcpus: vec![XenVcpuState::default(), XenVcpuState::default()],
+            system_time_ns: 1 << 40,
+            vcpus: vec![online(), XenVcpuState::default()],
             ports: vec![
                 PortState {
                     port: 1,
@@ -993,6 +1196,27 @@ mod tests {
     #[test]
     fn valid_state_passes() {
         state().validate(2, &mem()).unwrap();
+        // At the bounds.
+        let mut s = state();
+        s.vcpus[1].periodic_period_ns = Some(MIN_PERIOD_NS);
+        s.vcpus[1].periodic_next_ns = (1 << 40) + MIN_PERIOD_NS;
+        s.vcpus[0].timer_deadline_ns = Some((1 << 40) + MAX_SINGLESHOT_AHEAD_NS);
+        s.vcpus[0].runstate_entry_ns = 1 << 40;
+        s.vcpus[0].time_info_gpa = Some(0xfffe0);
+        s.vcpus[0].runstate_gpa = Some(0xfffd0);
+        s.grant_frame_gpas = vec![Some(0xff000)];
+        s.console = Some(ConsoleMirror {
+            ring_gfn: 0xff,
+            pending_input: vec![0; xen_platform::console::MAX_PENDING_INPUT],
+            ..Default::default()
+        });
+        s.xenstore = Some(XenstoreMirror {
+            ring_gfn: 0xfe,
+            partial_request: vec![0; xen_store::MAX_PARTIAL_REQUEST],
+            pending_replies: vec![0; xen_store::MAX_QUEUED_REPLIES],
+            ..Default::default()
+        });
+        s.validate(2, &mem()).unwrap();
         let mut s = state();
         s.deferred_ports = vec![1, 4095];
         s.validate(2, &mem()).unwrap();
@@ -1040,10 +1264,59 @@ mod tests {
             |s| s.vcpus[0].vcpu_info_gpa = Some(0x1fe0),
             |s| s.vcpus[1].upcall_vector = 3,
             |s| s.vcpus[1].periodic_period_ns = Some(0),
+            |s| s.vcpus[1].periodic_period_ns = Some(MIN_PERIOD_NS - 1),
+            |s| s.vcpus[1].periodic_period_ns = Some(MAX_PERIOD_NS + 1),
+            |s| {
+                s.vcpus[1].periodic_period_ns = Some(MIN_PERIOD_NS);
+                s.vcpus[1].periodic_next_ns = (1 << 40) + MIN_PERIOD_NS + 1;
+            },
+            |s| s.vcpus[0].timer_deadline_ns = Some((1 << 40) + MAX_SINGLESHOT_AHEAD_NS + 1),
+            |s| s.vcpus[0].runstate_entry_ns = (1 << 40) + 1,
+            |s| s.vcpus[0].online = false,
+            |s| s.shared_info_gfn = Some(0x100),
+            |s| s.vcpus[0].time_info_gpa = Some(0xffff0),
+            |s| s.vcpus[0].time_info_gpa = Some(0x200000),
+            |s| s.vcpus[0].runstate_gpa = Some(0xffff0),
+            |s| s.grant_frame_gpas = vec![Some(0x1000 + 8)],
+            |s| s.grant_frame_gpas = vec![Some(0x200000)],
+            |s| {
+                s.grant.max_frames = 4;
+                s.grant.frames = vec![Some(0x200)];
+            },
+            |s| {
+                s.console = Some(ConsoleMirror {
+                    ring_gfn: 0x100,
+                    ..Default::default()
+                })
+            },
+            |s| {
+                s.console = Some(ConsoleMirror {
+                    pending_input: vec![0; xen_platform::console::MAX_PENDING_INPUT + 1],
+                    ..Default::default()
+                })
+            },
+            |s| {
+                s.xenstore = Some(XenstoreMirror {
+                    ring_gfn: 0x100,
+                    ..Default::default()
+                })
+            },
+            |s| {
+                s.xenstore = Some(XenstoreMirror {
+                    partial_request: vec![0; xen_store::MAX_PARTIAL_REQUEST + 1],
+                    ..Default::default()
+                })
+            },
+            |s| {
+                s.xenstore = Some(XenstoreMirror {
+                    pending_replies: vec![0; xen_store::MAX_QUEUED_REPLIES + 1],
+                    ..Default::default()
+                })
+            },
             |s| s.vcpus[1].runstate = 4,
             |s| s.callback_param = 7 << 56,
             |s| s.callback_param = 2 << 56 | 3,
-            |s| s.grant.version = 2,
+            |s| s.grant.version = 3,
             |s| {
                 s.grant.max_frames = 4;
                 s.grant.frames = vec![None, Some(1 << 41)]
@@ -1132,7 +1405,7 @@ mod tests {
             fifo: None,
         };
         let mut s = XenState {
-            vcpus: vec![XenVcpuState::default(); 2],
+            vcpus: vec![online(), online()],
             long_mode: true,
             ..Default::default()
         };
@@ -1227,7 +1500,52 @@ mod tests {
             nr_frames: 2,
             frame_gfns: vec![Some(0xf0000), None],
             version: 1,
+            max_version: 0,
+            status_gfns: Vec::new(),
         };
         assert_eq!(GrantState::from(&g).to_state(), g);
+        // Version 2 with its status frame.
+        let g = GrantTableState {
+            max_frames: 64,
+            nr_frames: 9,
+            frame_gfns: vec![None; 9],
+            version: 2,
+            max_version: 0,
+            status_gfns: vec![Some(0xf0001), None],
+        };
+        assert_eq!(GrantState::from(&g).to_state(), g);
+    }
+
+    #[test]
+    fn grant_v2_and_reservation_are_checked() {
+        let mut x = state();
+        x.grant.version = 2;
+        x.grant.status_frames = vec![Some(0x123)];
+        x.absent_gfns = vec![0x10, 0x11, 0x40];
+        x.validate(x.vcpus.len(), &mem()).unwrap();
+        let mut bad = x.clone();
+        bad.grant.version = 3;
+        assert!(bad.validate(x.vcpus.len(), &mem()).is_err());
+        let mut bad = x.clone();
+        bad.grant.status_frames = vec![None; MAX_GRANT_FRAMES / 8 + 1];
+        assert!(bad.validate(x.vcpus.len(), &mem()).is_err());
+        let mut bad = x.clone();
+        bad.grant.status_frames = vec![Some(MAX_GFN)];
+        assert!(bad.validate(x.vcpus.len(), &mem()).is_err());
+        let mut bad = x.clone();
+        bad.absent_gfns = vec![0x11, 0x10];
+        assert!(
+            bad.validate(x.vcpus.len(), &mem()).is_err(),
+            "not ascending"
+        );
+        let mut bad = x.clone();
+        bad.absent_gfns = (0..0x101).collect();
+        assert!(
+            bad.validate(x.vcpus.len(), &mem()).is_err(),
+            "more than the RAM"
+        );
+        let mut bad = x;
+        bad.absent_gfns = vec![MAX_GFN];
+        assert!(bad.validate(bad.vcpus.len(), &mem()).is_err());
     }
 }

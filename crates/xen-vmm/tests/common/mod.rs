@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Test support: KVM availability, guest assembly with iced-x86, running a
 //! VM with a time limit and reading back guest memory.
 #![allow(dead_code)]

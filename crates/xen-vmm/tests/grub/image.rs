@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Builds GRUB `i386-xen_pvh` images for the real-guest tests.
 //!
 //! Debian's `grub-xen-bin` (modules and kernel for `i386-xen_pvh`) and
