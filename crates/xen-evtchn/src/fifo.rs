@@ -598,7 +598,10 @@ where
     /// linked stays where it is).
     ///
     /// # Errors
-    /// EINVAL for a port out of range or a priority above 15; ENOSYS on the 2-level ABI.
+    /// EINVAL for a port out of range, then ENOSYS on the 2-level ABI, then EINVAL for a port
+    /// that is not allocated (closed, or port 0; Xen's -EACCES for a free port inside an
+    /// allocated bucket has no equivalent here: ports are not allocated in buckets) or a
+    /// priority above `EVTCHN_FIFO_PRIORITY_MIN` (15).
     pub fn set_priority<P0: Level>(
         &self,
         token: &mut Token<'_, P0>,
@@ -611,10 +614,11 @@ where
         if port >= self.nr_ports() {
             return Err(Error::InvalidPort(port));
         }
-        let (_table, mut t) = self.table.read(token);
+        let (table, mut t) = self.table.read(token);
         if !self.fifo.is_active() {
             return Err(Error::NotSupported);
         }
+        table.port(port, self.nr_ports())?;
         if priority > EVTCHN_FIFO_PRIORITY_MIN {
             return Err(Error::InvalidArgument(
                 "priority above EVTCHN_FIFO_PRIORITY_MIN",

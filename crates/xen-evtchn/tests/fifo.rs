@@ -174,8 +174,18 @@ fn expand_array_and_set_priority_errnos() {
     let ipi = e.bind_ipi(t, 0).unwrap();
     assert_eq!(errno(e.set_priority(t, ipi, 16)), EINVAL);
     assert_eq!(errno(e.set_priority(t, 1 << 17, 0)), EINVAL);
+    // A port that is not allocated (never bound, closed, port 0): EINVAL.
+    assert_eq!(errno(e.set_priority(t, ipi + 1, 0)), EINVAL);
+    assert_eq!(errno(e.set_priority(t, 0, 0)), EINVAL);
+    assert_eq!(errno(e.set_priority(t, 5000, 0)), EINVAL);
+    let closed = e.bind_ipi(t, 0).unwrap();
+    e.close(t, closed).unwrap();
+    assert_eq!(errno(e.set_priority(t, closed, 0)), EINVAL);
     e.set_priority(t, ipi, 0).unwrap();
     e.set_priority(t, ipi, 15).unwrap();
+    // An unbound (alloc_unbound) port is allocated: it takes a priority.
+    let unbound = e.alloc_unbound(t, DOMID_SELF, 0).unwrap();
+    e.set_priority(t, unbound, 3).unwrap();
     assert_eq!(e.nr_ports(), 1 << 17);
 }
 
