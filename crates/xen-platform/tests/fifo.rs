@@ -104,6 +104,9 @@ fn fifo_ops_get_xen_errnos() {
     assert_eq!(set_priority(&mut vm, port, 16), err(errno::EINVAL));
     assert_eq!(set_priority(&mut vm, port, 15), 0);
     assert_eq!(set_priority(&mut vm, 1 << 17, 0), err(errno::EINVAL));
+    // A port that is not allocated: EINVAL.
+    assert_eq!(set_priority(&mut vm, port + 100, 0), err(errno::EINVAL));
+    assert_eq!(set_priority(&mut vm, 0, 0), err(errno::EINVAL));
     // A pointer outside RAM: EFAULT, as every op.
     assert_eq!(
         vm.hc(
@@ -178,4 +181,41 @@ fn events_go_through_the_queues_with_the_upcall() {
     vm.write(ARGS, EvtchnReset { dom: DOMID_SELF });
     assert_eq!(op(&mut vm, EVTCHNOP_RESET), 0);
     assert_eq!(set_priority(&mut vm, 1, 0), err(errno::ENOSYS));
+}
+
+#[test]
+fn pending_fifo_events_survive_save_and_restore() {
+    let mut vm = Vm::new(2);
+    vm.map_shared_info(SHINFO_GFN);
+    vm.callback_vector(VEC);
+    assert_eq!(init_control(&mut vm, CB_GFN, 0, 0), 0);
+    // Pending before the event array has a page: kept on the hypervisor side.
+    let early = vm.bind_ipi(0);
+    assert_eq!(vm.send(0, early), 0);
+    assert_eq!(vm.upcalls(), vec![]);
+    let mut vm = vm
+        .save_restore(PlatformConfig::new(2, MEM), |_| {})
+        .unwrap();
+    assert_eq!(expand(&mut vm, ARRAY_GFN), 0);
+    assert_eq!(word(&mut vm, early), P | L, "linked once it has a word");
+    assert_eq!(cb(&mut vm, 0).head[7], early);
+    assert_eq!(vm.upcalls(), vec![(0, UpcallKind::Vector(VEC))]);
+    // A linked event waiting for the guest, and a tail the next event links behind.
+    let a = vm.bind_ipi(0);
+    assert_eq!(vm.send(0, a), 0);
+    assert_eq!(word(&mut vm, early), P | L | a);
+    let mut vm = vm
+        .save_restore(PlatformConfig::new(2, MEM), |_| {})
+        .unwrap();
+    assert_eq!(word(&mut vm, early), P | L | a);
+    assert_eq!(word(&mut vm, a), P | L);
+    let b = vm.bind_ipi(0);
+    assert_eq!(vm.send(0, b), 0);
+    assert_eq!(
+        word(&mut vm, a),
+        P | L | b,
+        "linked behind the restored tail"
+    );
+    assert_eq!(vm.upcalls(), vec![], "the queue was not empty: no upcall");
+    assert_eq!(cb(&mut vm, 0).head[7], early);
 }
