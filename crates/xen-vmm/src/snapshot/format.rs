@@ -253,11 +253,11 @@ mod tests {
         assert!(matches!(
             e,
             Error::UnsupportedVersion {
-                found: 6,
+                found: 7,
                 max: CURRENT_FORMAT_VERSION
             }
         ));
-        assert!(e.to_string().contains("version 6 is not supported"), "{e}");
+        assert!(e.to_string().contains("version 7 is not supported"), "{e}");
         let zero = Header {
             format_version: 0,
             ..header()

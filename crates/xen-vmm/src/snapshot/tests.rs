@@ -156,7 +156,7 @@ fn v5_file_is_read_without_fifo_state() {
     state.xen.fifo = Some(super::xen_state::FifoMirror {
         vcpus: vec![
             super::xen_state::FifoVcpuMirror {
-                control_gfn: Some(0x20),
+                control_gfn: Some(0x2),
                 control_offset: 0,
                 tails: vec![0; 16],
             },
@@ -165,7 +165,7 @@ fn v5_file_is_read_without_fifo_state() {
                 ..Default::default()
             },
         ],
-        event_array: vec![0x21],
+        event_array: vec![0x101],
         ..Default::default()
     });
     state.validate().unwrap();

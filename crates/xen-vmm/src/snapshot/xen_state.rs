@@ -627,6 +627,70 @@ impl XenState {
                 MAX_HVM_PARAMS,
             ));
         }
+        if let Some(f) = &self.fifo {
+            self.validate_fifo(f, nr_vcpus, &in_guest)?;
+        }
+        Ok(())
+    }
+
+    /// The FIFO state's sizes and pages (`XenPlatform::restore` checks the rest with the
+    /// hypercalls' rules).
+    fn validate_fifo(
+        &self,
+        f: &FifoMirror,
+        nr_vcpus: usize,
+        in_guest: &dyn Fn(&str, u64, u64) -> Result<()>,
+    ) -> Result<()> {
+        if f.vcpus.len() != nr_vcpus {
+            return Err(Error::Invalid(format!(
+                "fifo: {} vCPU entries for {nr_vcpus} vCPUs",
+                f.vcpus.len()
+            )));
+        }
+        for (i, v) in f.vcpus.iter().enumerate() {
+            if v.tails.len() != xen_abi::EVTCHN_FIFO_MAX_QUEUES as usize {
+                return Err(Error::Invalid(format!(
+                    "fifo: vCPU {i}: {} queue tails",
+                    v.tails.len()
+                )));
+            }
+            if let Some(gfn) = v.control_gfn {
+                check_gfn("FIFO control block", gfn)?;
+                let off = u64::from(v.control_offset);
+                if off % 8 != 0 || off + FIFO_CONTROL_BLOCK_SIZE > PAGE_SIZE {
+                    return Err(Error::Invalid(format!(
+                        "fifo: vCPU {i}: control block offset {off:#x}"
+                    )));
+                }
+                in_guest(
+                    "FIFO control block",
+                    gfn * PAGE_SIZE + off,
+                    FIFO_CONTROL_BLOCK_SIZE,
+                )?;
+            }
+        }
+        let max = xen_evtchn::MAX_EVENT_ARRAY_PAGES as usize;
+        if f.event_array.len() > max {
+            return Err(too_large(
+                "FIFO event array pages",
+                f.event_array.len(),
+                max,
+            ));
+        }
+        for &gfn in &f.event_array {
+            check_gfn("FIFO event array page", gfn)?;
+            in_guest("FIFO event array page", gfn * PAGE_SIZE, PAGE_SIZE)?;
+        }
+        let limit = xen_abi::EVTCHN_FIFO_NR_CHANNELS as usize;
+        for (what, len) in [
+            ("FIFO priorities", f.priorities.len()),
+            ("FIFO last queues", f.last_queues.len()),
+            ("FIFO saved pending ports", f.saved_pending.len()),
+        ] {
+            if len > limit {
+                return Err(too_large(what, len, limit));
+            }
+        }
         Ok(())
     }
 
@@ -761,6 +825,9 @@ fn too_large(what: &'static str, claimed: usize, limit: usize) -> Error {
         limit: limit as u64,
     }
 }
+
+/// Bytes of `evtchn_fifo_control_block`.
+const FIFO_CONTROL_BLOCK_SIZE: u64 = std::mem::size_of::<xen_abi::EvtchnFifoControlBlock>() as u64;
 
 fn check_gfn(what: &str, gfn: u64) -> Result<()> {
     if gfn >= MAX_GFN {
@@ -1433,6 +1500,31 @@ mod tests {
         sf.set_evtchn(&ef);
         assert_eq!(sf.port_limit(), 1 << 17);
         assert_eq!(sf.evtchn_state().unwrap(), ef);
+        sf.validate(2, &mem()).unwrap();
+        // The file checks refuse FIFO sizes and pages no hypercall leaves.
+        type FifoMutation = fn(&mut FifoMirror);
+        let bad: [(&str, FifoMutation); 6] = [
+            ("vCPU entries", |f| {
+                f.vcpus.pop();
+            }),
+            ("queue tails", |f| {
+                f.vcpus[1].tails.pop();
+            }),
+            ("outside guest memory", |f| {
+                f.vcpus[0].control_gfn = Some(0x100)
+            }),
+            ("control block offset", |f| f.vcpus[0].control_offset = 4),
+            ("FIFO event array pages", |f| {
+                f.event_array = vec![0x21; 129]
+            }),
+            ("outside guest memory", |f| f.event_array.push(0x100)),
+        ];
+        for (needle, m) in bad {
+            let mut s2 = sf.clone();
+            m(s2.fifo.as_mut().unwrap());
+            let e = s2.validate(2, &mem()).unwrap_err();
+            assert!(e.to_string().contains(needle), "{needle}: {e}");
+        }
         sf.fifo.as_mut().unwrap().vcpus[0].tails.pop();
         assert!(sf.evtchn_state().is_err(), "15 queue tails");
         s.ports[0].kind = 42;
