@@ -282,3 +282,111 @@ fn fifo_ipis_priorities_and_masking_in_a_32bit_flat_guest() {
     let list: Vec<u32> = (0..n).map(|i| r.u32(LIST + 4 * u64::from(i))).collect();
     assert_eq!(list, vec![p[2], p[0], p[1]], "consumed in order");
 }
+
+/// FIFO state survives a snapshot and a restore through the file format: two pending
+/// events linked on their queues (one at priority 3) in guest memory, the control block,
+/// the event array, the queue tails and priorities on the VMM side; after the restore a
+/// new event links behind the restored tail without a second upcall.
+#[test]
+fn fifo_state_and_pending_events_survive_snapshot() {
+    use std::time::{Duration, Instant};
+    use vm_memory::{Bytes, GuestAddress};
+    use xen_vmm::{Kernel, Vm, VmConfig};
+    if !require_kvm() {
+        return;
+    }
+    const READY: u64 = DATA + 0x100;
+    let read = |vm: &Vm, gpa: u64| -> u32 {
+        let mut root = vm_lock::Root::new().unwrap();
+        let (m, _t) = vm.shared().mem.read(root.token());
+        m.read_obj(GuestAddress(gpa)).unwrap()
+    };
+    let mut g = Guest::new64();
+    g.hypercall_page();
+    g.map_shared_info(SHINFO);
+    g.store64(ARGS, CB >> 12);
+    g.store64(ARGS + 8, 0);
+    g.store64(ARGS + 16, 0);
+    g.hcall(32, &[11, ARGS]); // EVTCHNOP_init_control
+    g.store_result(R);
+    g.store64(ARGS + 0x20, ARR >> 12);
+    g.hcall(32, &[12, ARGS + 0x20]); // EVTCHNOP_expand_array
+    g.store_result(R + 8);
+    for i in 0..3 {
+        g.store64(ARGS + 0x40, 0);
+        g.hcall(32, &[7, ARGS + 0x40]); // EVTCHNOP_bind_ipi
+        copy32(&mut g, ARGS + 0x44, PORTS + 8 * i);
+    }
+    copy32(&mut g, PORTS + 8, ARGS + 0xa0);
+    g.store32(ARGS + 0xa4, 3);
+    g.hcall(32, &[13, ARGS + 0xa0]); // EVTCHNOP_set_priority
+    g.store_result(R + 0x10);
+    send(&mut g, PORTS, R + 0x18);
+    send(&mut g, PORTS + 8, R + 0x20);
+    g.store64(READY, 1);
+    let idle = g.a.create_label();
+    g.a.set_label(&mut { idle }).unwrap();
+    g.a.hlt().unwrap();
+    g.a.jmp(idle).unwrap();
+    let mut cfg = VmConfig::new(Kernel::Raw64(g.assemble()));
+    cfg.output = Box::new(std::io::sink());
+    let vm = Vm::new(cfg).unwrap();
+    let path = std::env::temp_dir().join(format!("xen-vmm-fifo-{}.snap", std::process::id()));
+    std::thread::scope(|s| {
+        s.spawn(|| vm.run().unwrap());
+        let start = Instant::now();
+        while read(&vm, READY) != 1 {
+            assert!(start.elapsed() < Duration::from_secs(30), "guest set up");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        vm.snapshot(vm_lock::Root::new().unwrap().token(), &path)
+            .unwrap();
+        vm.shared().finish(ExitReason::Shutdown(0));
+    });
+    for off in [0, 8, 0x10, 0x18, 0x20] {
+        assert_eq!(read(&vm, R + off), 0, "hypercall result at +{off:#x}");
+    }
+    let p: Vec<u32> = (0..3).map(|i| read(&vm, PORTS + 8 * i)).collect();
+    let before = {
+        let mut root = vm_lock::Root::new().unwrap();
+        vm.shared().platform.state(root.token())
+    };
+    // In the file (format 6).
+    let file = xen_vmm::snapshot::open_file(&path).unwrap();
+    assert_eq!(
+        file.header().format_version,
+        xen_vmm::snapshot::format::FORMAT_V6
+    );
+    let f = file
+        .state()
+        .xen
+        .fifo
+        .clone()
+        .expect("FIFO state in the file");
+    assert_eq!(f.vcpus[0].control_gfn, Some(CB >> 12));
+    assert_eq!(f.event_array, vec![ARR >> 12]);
+    assert_eq!((f.vcpus[0].tails[7], f.vcpus[0].tails[3]), (p[0], p[1]));
+    // Restored: the same FIFO state, the pending events still linked in guest memory.
+    let vm2 = Vm::restore(&path, Box::new(std::io::sink())).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let after = {
+        let mut root = vm_lock::Root::new().unwrap();
+        vm2.shared().platform.state(root.token())
+    };
+    assert!(after.evtchn.fifo.is_some());
+    assert_eq!(after.evtchn.fifo, before.evtchn.fifo);
+    let (pl, link) = (0xa000_0000u32, LINK_MASK);
+    assert_eq!(read(&vm2, ARR + 4 * u64::from(p[0])), pl, "pending, linked");
+    assert_eq!(read(&vm2, ARR + 4 * u64::from(p[1])), pl);
+    assert_eq!(read(&vm2, CB), 1 << 7 | 1 << 3, "ready");
+    assert_eq!(read(&vm2, CB + 8 + 4 * 7), p[0], "head[7]");
+    assert_eq!(read(&vm2, CB + 8 + 4 * 3), p[1], "head[3]");
+    // A new event on queue 7 links behind the restored tail.
+    {
+        let mut root = vm_lock::Root::new().unwrap();
+        let evtchn = vm2.shared().platform.evtchn();
+        evtchn.set_pending(root.token(), p[2]).unwrap();
+    }
+    assert_eq!(read(&vm2, ARR + 4 * u64::from(p[0])) & link, p[2]);
+    assert_eq!(read(&vm2, ARR + 4 * u64::from(p[2])), pl);
+}
