@@ -7,7 +7,8 @@
 #
 #   fuzz/run-smoke.sh [SECONDS] [TARGET...]
 #
-# Env: FUZZ_SMOKE_REQUIRE=1 turns "no nightly / cannot install cargo-fuzz" into a failure.
+# Env: FUZZ_SMOKE_REQUIRE=1 turns "no nightly / cannot install cargo-fuzz" into a failure;
+# FUZZ_RUNS=N runs each target for N inputs instead of SECONDS (the long runs of buildkite).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -19,7 +20,7 @@ if ! [[ "$secs" =~ ^[0-9]+$ ]] || [ "$secs" -eq 0 ]; then
 fi
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(hypercall_dispatch evtchn_ops snapshot_load xenstore_ring console_ring)
+    targets=(hypercall_dispatch evtchn_ops snapshot_load xenstore_ring console_ring boot_loader grant_backend)
 fi
 
 skip() {
@@ -48,12 +49,18 @@ cargo +nightly run --quiet --bin gen_corpus -- corpus
 
 failed=()
 for t in "${targets[@]}"; do
-    echo "fuzz smoke: $t for ${secs}s"
     mkdir -p "corpus/$t" "artifacts/$t"
     log="$(mktemp)"
     # -timeout: one input taking > 10 s is a hang; -rss_limit_mb: the machine is shared.
+    if [ -n "${FUZZ_RUNS:-}" ]; then
+        limit=(-runs="$FUZZ_RUNS")
+        echo "fuzz smoke: $t for $FUZZ_RUNS inputs"
+    else
+        limit=(-max_total_time="$secs")
+        echo "fuzz smoke: $t for ${secs}s"
+    fi
     if cargo +nightly fuzz run "$t" "corpus/$t" -- \
-        -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         >"$log" 2>&1; then
         runs="$(grep -Eo 'Done [0-9]+ runs in [0-9]+ second' "$log" | tail -1 || true)"
         cov="$(grep -Eo 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9a-zA-Z]+' "$log" | tail -1 || true)"

@@ -4,6 +4,8 @@
 //! targets read, and the seeds run as unit tests (`cargo test --lib`) on stable.
 
 pub mod evtchn_input;
+pub mod grant_ops;
+pub mod loader_ops;
 pub mod platform_ops;
 pub mod platform_seeds;
 pub mod ring_ops;

@@ -69,6 +69,62 @@ pub fn xen_leaves(vcpu: u32, domid: u16, version: u32) -> Vec<CpuidLeaf> {
     v
 }
 
+/// What the time leaf (`0x4000_0003`) reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimeLeaf {
+    /// The guest's TSC frequency in kHz (0: unknown).
+    pub tsc_khz: u32,
+    /// The TSC is invariant and synchronised across CPUs (Xen's
+    /// `host_tsc_is_safe`).
+    pub tsc_stable: bool,
+    /// The CPU has `RDTSCP`.
+    pub rdtscp: bool,
+}
+
+/// The three sub-leaves of the time leaf, as Xen fills them for a domain
+/// whose TSC is not emulated (`tsc_mode` default, native TSC):
+/// sub-leaf 0: EAX bit 0 TSC emulated (no), bit 1 TSC safe, bit 2 RDTSCP;
+/// EBX the TSC mode (0, default); ECX the guest TSC kHz; EDX the
+/// incarnation (0). Sub-leaf 1: EAX/EBX the system-time offset (0: Xen
+/// system time starts at 0 when the domain is created), ECX/EDX the
+/// TSC-to-ns `mul` and `shift` (as in the pvclock). Sub-leaf 2: EAX the
+/// TSC kHz.
+pub fn time_leaves(t: &TimeLeaf) -> [CpuidLeaf; 3] {
+    let (mul, shift) = if t.tsc_khz == 0 {
+        (0, 0)
+    } else {
+        crate::time::pvclock_scale(u64::from(t.tsc_khz))
+    };
+    let leaf = |index, eax, ebx, ecx, edx| CpuidLeaf {
+        function: XEN_CPUID_BASE + 3,
+        index,
+        significant_index: true,
+        eax,
+        ebx,
+        ecx,
+        edx,
+    };
+    let features = (u32::from(t.tsc_stable) << 1) | (u32::from(t.rdtscp) << 2);
+    [
+        leaf(0, features, 0, t.tsc_khz, 0),
+        leaf(1, 0, 0, mul, i32::from(shift) as u32),
+        leaf(2, t.tsc_khz, 0, 0, 0),
+    ]
+}
+
+/// Replaces the time leaf's sub-leaves in `leaves` (from [`xen_leaves`]) with
+/// [`time_leaves`] of `t`.
+pub fn set_time_leaf(leaves: &mut [CpuidLeaf], t: &TimeLeaf) {
+    for new in time_leaves(t) {
+        if let Some(l) = leaves
+            .iter_mut()
+            .find(|l| l.function == new.function && l.index == new.index)
+        {
+            *l = new;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +143,35 @@ mod tests {
         assert_eq!(l[2].ebx, XEN_HYPERCALL_MSR);
         assert!(l.iter().all(|e| is_hypervisor_leaf(e.function)));
         assert_eq!(l.iter().filter(|e| e.significant_index).count(), 3);
+    }
+
+    #[test]
+    fn time_leaf_reports_tsc_khz_scale_and_safety() {
+        let mut l = xen_leaves(0, 1, 0);
+        let t = TimeLeaf {
+            tsc_khz: 2_500_000,
+            tsc_stable: true,
+            rdtscp: true,
+        };
+        set_time_leaf(&mut l, &t);
+        let sub = |i| {
+            *l.iter()
+                .find(|e| e.function == XEN_CPUID_BASE + 3 && e.index == i)
+                .unwrap()
+        };
+        let (mul, shift) = crate::time::pvclock_scale(2_500_000);
+        assert_eq!(
+            (sub(0).eax, sub(0).ebx, sub(0).ecx, sub(0).edx),
+            (0b110, 0, 2_500_000, 0)
+        );
+        assert_eq!((sub(1).ecx, sub(1).edx as i32), (mul, i32::from(shift)));
+        assert_eq!(sub(2).eax, 2_500_000);
+        // A negative shift is sign-extended, as Xen's `(s8)` cast.
+        let slow = time_leaves(&TimeLeaf {
+            tsc_khz: 100_000_000,
+            ..Default::default()
+        });
+        assert!((slow[1].edx as i32) < 0);
+        assert_eq!(slow[0].eax, 0, "not stable, no RDTSCP");
     }
 }

@@ -34,7 +34,6 @@ use crate::params;
 use crate::platform::{XenPlatform, XEN_VERSION};
 use crate::timers::{arm_singleshot, singleshot_deadline, MAX_PERIOD_NS, MIN_PERIOD_NS};
 use xen_evtchn::CallbackVia;
-use xen_shinfo_cache::PvclockTime;
 
 /// What [`XenPlatform::on_hypercall`] must do besides writing RAX.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -102,32 +101,8 @@ impl<'a, 't> XenHv<'a, 't> {
         xen: &crate::state::XenState,
         token: &mut Token<'_, XenLock>,
     ) {
-        let now = shared.system_time_ns();
-        // Wallclock: Unix time at Xen system time 0.
-        if let Some(si) = xen.shared_info {
-            let unix = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(0)
-                .saturating_sub(now);
-            let wc = if xen.long_mode { si + 3072 } else { si + 2304 };
-            let mut b = [0u8; 12];
-            b[0..4].copy_from_slice(&2u32.to_le_bytes());
-            b[4..8].copy_from_slice(&((unix / 1_000_000_000) as u32).to_le_bytes());
-            b[8..12].copy_from_slice(&((unix % 1_000_000_000) as u32).to_le_bytes());
-            let _ = mem.write_slice(&b, GuestAddress(wc));
-        }
-        let Some(reading) = access.tsc().filter(|r| r.khz > 0) else {
+        let Some(time) = shared.pvclock_now(access) else {
             return;
-        };
-        let tsc = reading.tsc;
-        let (mul, shift) = pvclock_scale(u64::from(reading.khz));
-        let time = PvclockTime {
-            tsc_timestamp: tsc,
-            system_time: now,
-            tsc_to_system_mul: mul,
-            tsc_shift: shift,
-            flags: xen_abi::XEN_PVCLOCK_TSC_STABLE_BIT,
         };
         for v in 0..xen.vcpus.len() as u32 {
             if let Err(e) = shared.pages().update_pvclock(token, mem, v, &time) {
@@ -139,27 +114,6 @@ impl<'a, 't> XenHv<'a, 't> {
     fn vcpu_info_byte(&self, vi: u64) -> u8 {
         crate::guest::load_u8(self.mem, vi).unwrap_or(0)
     }
-}
-
-/// `tsc_to_system_mul` and `tsc_shift` for a TSC of `khz` (pvclock:
-/// ns = ((tsc << shift) * mul) >> 32, or `>> -shift`).
-pub fn pvclock_scale(khz: u64) -> (u32, i8) {
-    let hz = khz.max(1) * 1000;
-    let mut shift = 0i8;
-    let mut f = hz;
-    // Bring the TSC rate into (0.5 GHz, 1 GHz]... so that 1e9/f is in [1, 2):
-    // then mul = 2^32 * 1e9 / (2 * f) with one more left shift.
-    while f > 1_000_000_000 {
-        f >>= 1;
-        shift -= 1;
-    }
-    while f <= 500_000_000 {
-        f <<= 1;
-        shift += 1;
-    }
-    // Now f in (5e8, 1e9]: 1e9/f in [1, 2); use f*2 so the ratio is < 1.
-    let mul = ((1_000_000_000u128 << 32) / (u128::from(f) * 2)) as u32;
-    (mul, shift + 1)
 }
 
 /// Delay of a `set_timer_op` deadline that is out of range (see [`timer_op_deadline`]).
@@ -267,6 +221,21 @@ impl XenHv<'_, '_> {
         let (xen, mut t) = self.shared.xen_state().lock(self.token);
         Self::write_pvclock_all(self.shared, self.access, self.mem, &xen, &mut t);
     }
+
+    /// Refreshes the calling vCPU's pvclock (as Xen's
+    /// `update_vcpu_system_time`, e.g. when it arms its timer).
+    fn refresh_own_time(&mut self, vcpu: u32) {
+        let Some(time) = self.shared.pvclock_now(self.access) else {
+            return;
+        };
+        if let Err(e) = self
+            .shared
+            .pages()
+            .update_pvclock(self.token, self.mem, vcpu, &time)
+        {
+            log::debug!("vCPU {vcpu}: pvclock: {e}");
+        }
+    }
 }
 
 fn evtchn_err(e: xen_evtchn::Error) -> Errno {
@@ -350,6 +319,7 @@ impl MemoryHandler for XenHv<'_, '_> {
                     xen.long_mode = self.long_mode;
                     self.shared.covered(&mut xen, gfn);
                     self.shared.sync_all(&mut t);
+                    self.shared.write_wallclock(&mut t, self.mem);
                 }
                 self.write_pvclock();
             }
@@ -714,8 +684,11 @@ impl VcpuHandler for XenHv<'_, '_> {
             return Err(Errno::ETIME);
         }
         let deadline = singleshot_deadline(timeout, self.shared.system_time_ns());
-        let (mut xen, _t) = self.shared.xen_state().lock(self.token);
-        arm_singleshot(self.shared, &mut xen, target, Some(deadline));
+        {
+            let (mut xen, _t) = self.shared.xen_state().lock(self.token);
+            arm_singleshot(self.shared, &mut xen, target, Some(deadline));
+        }
+        self.refresh_own_time(vcpu);
         Ok(())
     }
 
@@ -760,8 +733,13 @@ impl VcpuHandler for XenHv<'_, '_> {
     fn set_timer_op(&mut self, vcpu: u32, deadline_ns: Option<u64>) -> XenResult<()> {
         let now = self.shared.system_time_ns();
         let deadline = deadline_ns.map(|d| timer_op_deadline(d, now));
-        let (mut xen, _t) = self.shared.xen_state().lock(self.token);
-        arm_singleshot(self.shared, &mut xen, vcpu, deadline);
+        {
+            let (mut xen, _t) = self.shared.xen_state().lock(self.token);
+            arm_singleshot(self.shared, &mut xen, vcpu, deadline);
+        }
+        if deadline.is_some() {
+            self.refresh_own_time(vcpu);
+        }
         Ok(())
     }
 }
@@ -1135,7 +1113,7 @@ impl Hypervisor for XenHv<'_, '_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{pvclock_scale, timer_op_deadline, TIMER_OP_HUGE_DELAY_NS};
+    use super::{timer_op_deadline, TIMER_OP_HUGE_DELAY_NS};
 
     #[test]
     fn wrapped_timer_op_deadlines_fire_soon() {
@@ -1151,28 +1129,5 @@ mod tests {
         assert_eq!(timer_op_deadline(now + 1_000, now), now + 1_000);
         let far = now + (1 << 50) - 1;
         assert_eq!(timer_op_deadline(far, now), far);
-    }
-
-    fn ns(tsc: u64, (mul, shift): (u32, i8)) -> u64 {
-        let t = if shift >= 0 {
-            tsc << shift
-        } else {
-            tsc >> -shift
-        };
-        ((u128::from(t) * u128::from(mul)) >> 32) as u64
-    }
-
-    #[test]
-    fn pvclock_scale_converts_ticks_to_ns() {
-        for khz in [
-            100_000u64, 500_000, 1_000_000, 2_500_000, 3_000_000, 4_200_000,
-        ] {
-            let s = pvclock_scale(khz);
-            let one_second = ns(khz * 1000, s);
-            assert!(
-                one_second.abs_diff(1_000_000_000) < 1_000,
-                "{khz} kHz: {one_second}"
-            );
-        }
     }
 }

@@ -19,6 +19,7 @@
 //! | a host timer fires | [`XenPlatform::timer_fired`] |
 //! | host console input | [`XenPlatform::console_input`] |
 //! | a vCPU changes runstate | [`XenPlatform::set_runstate`] |
+//! | a vCPU starts, is restored or wakes | [`XenPlatform::update_vcpu_time`] (its pvclock) |
 //! | snapshot / restore | [`XenPlatform::state`], [`XenPlatform::restore`] |
 //!
 //! and implements [`XenHost`] (clock, timers, upcall delivery, kicks; every
@@ -81,18 +82,19 @@ mod platform;
 pub mod runstate;
 mod snapshot;
 pub mod state;
+pub mod time;
 mod timers;
 pub mod trace;
 mod validate;
 
 pub use backends::{Backend, Backends};
 pub use error::{Error, Result};
-pub use handlers::pvclock_scale;
 pub use host::{NoVcpuAccess, TimerArm, TimerKind, TscReading, VcpuAccess, XenHost};
 pub use platform::{
     HypercallExit, MsrWrite, PlatformConfig, PlatformEvtchn, PlatformSink, Retry, Wait,
     XenPlatform, XEN_VERSION,
 };
 pub use snapshot::PlatformState;
+pub use time::pvclock_scale;
 pub use timers::{singleshot_deadline, MAX_PERIOD_NS, MAX_SINGLESHOT_AHEAD_NS, MIN_PERIOD_NS};
 pub use xen_evtchn::{CallbackVia, UpcallKind};

@@ -54,6 +54,14 @@ pub struct PlatformConfig {
     /// Guest physical address width (CPUID 0x8000_0008 `EAX[7:0]`): pages the
     /// guest places outside RAM must lie below it.
     pub phys_addr_bits: u8,
+    /// The guest's TSC frequency in kHz (e.g. KVM's `KVM_GET_TSC_KHZ`; 0:
+    /// unknown): CPUID leaf `0x4000_0003`. The pvclock uses the frequency of
+    /// each [`crate::TscReading`].
+    pub tsc_khz: u32,
+    /// The TSC is invariant and the same on every vCPU (host `constant_tsc`
+    /// and `nonstop_tsc`): the pvclock carries `XEN_PVCLOCK_TSC_STABLE_BIT`
+    /// and CPUID `0x4000_0003` says the TSC is safe. Default `false`.
+    pub tsc_stable: bool,
 }
 
 impl PlatformConfig {
@@ -95,6 +103,8 @@ impl PlatformConfig {
             grant_max_version: 2,
             max_pages: None,
             phys_addr_bits: 48,
+            tsc_khz: 0,
+            tsc_stable: false,
         }
     }
 }
@@ -451,14 +461,84 @@ impl XenPlatform {
         clamp_u64(self.boot_ns + i128::from(ns))
     }
 
-    /// The Xen CPUID leaves for vCPU `vcpu` (see [`crate::cpuid`]).
+    /// The pvclock record for the TSC of the vCPU behind `access` now (`None`
+    /// if it cannot tell its TSC).
+    pub(crate) fn pvclock_now(
+        &self,
+        access: &mut dyn VcpuAccess,
+    ) -> Option<xen_shinfo_cache::PvclockTime> {
+        let reading = access.tsc().filter(|r| r.khz > 0)?;
+        // Right after the TSC reading: the pair describes one instant.
+        let now = self.system_time_ns();
+        Some(crate::time::pvclock_time(
+            reading,
+            now,
+            self.config.tsc_stable,
+        ))
+    }
+
+    /// Writes the wall clock into shared_info (if placed) with the
+    /// `wc_version` protocol: the host's Unix time at Xen system time 0.
+    pub(crate) fn write_wallclock<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        mem: &MemReadGuard<'_, GuestMemoryMmap>,
+    ) where
+        vm_lock::PageCache<0>: LockAfter<P>,
+    {
+        let now = self.system_time_ns();
+        let (sec, nsec) = crate::time::wallclock_base(crate::time::unix_now_ns(), now);
+        if let Err(e) = self.pages.set_wallclock(token, mem, sec, nsec) {
+            log::debug!("wall clock: {e}");
+        }
+    }
+
+    /// Refreshes vCPU `vcpu`'s pvclock (its `vcpu_info.time` and its
+    /// registered time area, with the version protocol) from the TSC of
+    /// the vCPU behind `access`, which must be `vcpu` itself. A VMM calls
+    /// it where Xen updates a vCPU's system time: before the vCPU first
+    /// runs or runs again after a restore, and when it wakes from HLT,
+    /// `SCHEDOP_block` or `SCHEDOP_poll`. Nothing happens if the guest has
+    /// placed neither copy or `access` cannot read the TSC.
+    pub fn update_vcpu_time<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        vcpu: u32,
+        access: &mut dyn VcpuAccess,
+    ) where
+        MemRead: LockAfter<P>,
+    {
+        if vcpu >= self.nr_vcpus() {
+            return;
+        }
+        let Some(time) = self.pvclock_now(access) else {
+            return;
+        };
+        let (mem, mut t) = self.mem.read(token);
+        if let Err(e) = self.pages.update_pvclock(&mut t, &mem, vcpu, &time) {
+            log::debug!("vCPU {vcpu}: pvclock: {e}");
+        }
+    }
+
+    /// The Xen CPUID leaves for vCPU `vcpu` (see [`crate::cpuid`]), the
+    /// time leaf from [`PlatformConfig::tsc_khz`] and
+    /// [`PlatformConfig::tsc_stable`].
     pub fn cpuid_leaves(&self, vcpu: u32) -> Vec<crate::cpuid::CpuidLeaf> {
         let (major, minor) = XEN_VERSION;
-        crate::cpuid::xen_leaves(
+        let mut leaves = crate::cpuid::xen_leaves(
             vcpu,
             self.config.domid,
             (u32::from(major) << 16) | u32::from(minor),
-        )
+        );
+        crate::cpuid::set_time_leaf(
+            &mut leaves,
+            &crate::cpuid::TimeLeaf {
+                tsc_khz: self.config.tsc_khz,
+                tsc_stable: self.config.tsc_stable,
+                rdtscp: false,
+            },
+        );
+        leaves
     }
 
     /// The guest wrote `value` to MSR `msr` on vCPU `vcpu`, running in long

@@ -242,6 +242,11 @@ impl XenPlatform {
         }
         let (mem, mut t) = p.memory().read(token);
         p.sync_all(&mut t);
+        // System time goes on from the saved instant: the wall clock moves by the
+        // time the VM spent saved, so that wall clock + system time is the host's
+        // time again. The vCPUs' pvclocks are refreshed as they start
+        // (`XenPlatform::update_vcpu_time`).
+        p.write_wallclock(&mut t, &mem);
         // Timers at their absolute deadlines on the restored clock (a past
         // one fires at once).
         for (v, x) in saved.xen.vcpus.iter().enumerate() {

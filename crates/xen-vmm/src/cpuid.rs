@@ -9,15 +9,19 @@ use kvm_bindings::{
 use kvm_ioctls::VcpuFd;
 
 use crate::error::{Error, Result};
+pub use xen_platform::cpuid::TimeLeaf;
 
 /// Our domain id (as Xen gives the first guest).
 pub const DOMID: u16 = 1;
 
-/// The platform's Xen leaves for vCPU `vcpu_id` as KVM CPUID entries.
-pub fn xen_leaves(vcpu_id: u32) -> Vec<kvm_cpuid_entry2> {
+/// The platform's Xen leaves for vCPU `vcpu_id` as KVM CPUID entries, the
+/// time leaf reporting `time`.
+pub fn xen_leaves(vcpu_id: u32, time: &TimeLeaf) -> Vec<kvm_cpuid_entry2> {
     let version =
         (u32::from(xen_platform::XEN_VERSION.0) << 16) | u32::from(xen_platform::XEN_VERSION.1);
-    xen_platform::cpuid::xen_leaves(vcpu_id, DOMID, version)
+    let mut leaves = xen_platform::cpuid::xen_leaves(vcpu_id, DOMID, version);
+    xen_platform::cpuid::set_time_leaf(&mut leaves, time);
+    leaves
         .into_iter()
         .map(|l| kvm_cpuid_entry2 {
             function: l.function,
@@ -36,8 +40,43 @@ pub fn xen_leaves(vcpu_id: u32) -> Vec<kvm_cpuid_entry2> {
         .collect()
 }
 
-/// KVM's supported CPUID adjusted for vCPU `vcpu_id`.
-pub fn build(supported: &CpuId, vcpu_id: u32) -> Result<CpuId> {
+/// Whether `supported` has `RDTSCP` (CPUID 0x8000_0001 EDX bit 27).
+pub fn has_rdtscp(supported: &CpuId) -> bool {
+    supported
+        .as_slice()
+        .iter()
+        .any(|e| e.function == 0x8000_0001 && e.edx & (1 << 27) != 0)
+}
+
+/// Whether the host TSC is invariant: `constant_tsc` and `nonstop_tsc` in
+/// `cpuinfo` (the text of `/proc/cpuinfo`), on every CPU listed.
+pub fn cpuinfo_tsc_stable(cpuinfo: &str) -> bool {
+    let mut flags = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("flags"))
+        .map(|l| l.split(':').nth(1).unwrap_or(""))
+        .peekable();
+    flags.peek().is_some()
+        && flags.all(|f| {
+            let has = |w: &str| f.split_whitespace().any(|x| x == w);
+            has("constant_tsc") && has("nonstop_tsc")
+        })
+}
+
+/// Whether the host TSC is stable for the pvclock (`XEN_PVCLOCK_TSC_STABLE_BIT`):
+/// invariant by the host's `/proc/cpuinfo`, or KVM's clock says it uses the
+/// TSC as a stable master clock (`KVM_CLOCK_TSC_STABLE` from `KVM_GET_CLOCK`).
+pub fn host_tsc_stable(vm: &kvm_ioctls::VmFd) -> bool {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    cpuinfo_tsc_stable(&cpuinfo)
+        || vm
+            .get_clock()
+            .is_ok_and(|c| c.flags & kvm_bindings::KVM_CLOCK_TSC_STABLE != 0)
+}
+
+/// KVM's supported CPUID adjusted for vCPU `vcpu_id`, the Xen time leaf
+/// reporting `time`.
+pub fn build(supported: &CpuId, vcpu_id: u32, time: &TimeLeaf) -> Result<CpuId> {
     let mut entries: Vec<kvm_cpuid_entry2> = supported
         .as_slice()
         .iter()
@@ -51,7 +90,7 @@ pub fn build(supported: &CpuId, vcpu_id: u32) -> Result<CpuId> {
             _ => {}
         }
     }
-    entries.extend(xen_leaves(vcpu_id));
+    entries.extend(xen_leaves(vcpu_id, time));
     CpuId::from_entries(&entries).map_err(|e| Error::Config(format!("CPUID table: {e:?}")))
 }
 
@@ -118,8 +157,30 @@ mod tests {
     }
 
     #[test]
+    fn invariant_tsc_needs_both_flags_on_every_cpu() {
+        let cpu = |f: &str| format!("processor\t: 0\nflags\t\t: fpu tsc {f} msr\n\n");
+        assert!(cpuinfo_tsc_stable(&cpu("constant_tsc nonstop_tsc")));
+        assert!(!cpuinfo_tsc_stable(&cpu("constant_tsc")));
+        assert!(!cpuinfo_tsc_stable(&cpu("nonstop_tsc")));
+        let two = cpu("constant_tsc nonstop_tsc") + &cpu("constant_tsc");
+        assert!(!cpuinfo_tsc_stable(&two));
+        assert!(!cpuinfo_tsc_stable(""));
+    }
+
+    #[test]
     fn platform_leaves_as_kvm_entries() {
-        let l = xen_leaves(3);
+        let l = xen_leaves(
+            3,
+            &TimeLeaf {
+                tsc_khz: 1_000_000,
+                ..Default::default()
+            },
+        );
+        let t = l
+            .iter()
+            .find(|e| e.function == 0x4000_0003 && e.index == 2)
+            .unwrap();
+        assert_eq!(t.eax, 1_000_000);
         let hvm = l.last().unwrap();
         assert_eq!((hvm.function, hvm.ebx, hvm.ecx), (0x4000_0004, 3, 1));
         assert_eq!(l[2].ebx, 0x4000_0000);

@@ -2,7 +2,7 @@
 //! `xen-vmm`: run a Xen PVH guest (or the built-in demo) on KVM.
 //!
 //! ```text
-//! xen-vmm run [--kernel FILE | --raw64 FILE | --raw32 FILE] [--cmdline S] [--vcpus N]
+//! xen-vmm run [--kernel FILE | --raw64 FILE | --raw32 FILE] [--cmdline S] [--initrd FILE] [--vcpus N]
 //!             [--mem MiB] [--kernel-xen] [--snapshot-on-signal FILE] [--trace-hypercalls]
 //! xen-vmm restore SNAPSHOT [--snapshot-on-signal FILE] [--trace-hypercalls]
 //! ```
@@ -77,6 +77,10 @@ struct RunArgs {
     /// Kernel command line.
     #[arg(long, value_name = "S", default_value = "")]
     cmdline: String,
+    /// Initial ramdisk: loaded page aligned at the top of guest RAM and passed as the first
+    /// module of hvm_start_info (nr_modules, modlist_paddr).
+    #[arg(long, value_name = "FILE")]
+    initrd: Option<PathBuf>,
     /// Number of vCPUs, 1 to 32 [default: 1; the demo guest: 2, it needs at least 2].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_VCPUS as i64))]
     vcpus: Option<u32>,
@@ -276,6 +280,7 @@ fn run(args: RunArgs) -> Result<i32, String> {
     cfg.vcpus = args.vcpus.unwrap_or(default_vcpus);
     cfg.mem_mib = args.mem;
     cfg.cmdline = args.cmdline;
+    cfg.initrd = args.initrd.as_ref().map(read).transpose()?;
     cfg.kernel_xen = args.kernel_xen;
     if image {
         // Host stdin feeds the guest's console (PV ring or CONSOLEIO_read).

@@ -40,6 +40,8 @@ pub mod layout {
     pub const START_INFO: u64 = 0x9000;
     /// e820-style memory map referenced by hvm_start_info.
     pub const MEMMAP: u64 = 0x9100;
+    /// Module list (`hvm_modlist_entry`, the initrd) referenced by hvm_start_info.
+    pub const MODLIST: u64 = 0x9800;
     /// Kernel command line (NUL terminated, at most `CMDLINE_MAX` bytes with the NUL).
     pub const CMDLINE: u64 = 0xA000;
     /// Maximum command line size including the terminating NUL.
@@ -48,6 +50,11 @@ pub mod layout {
     pub const RAW_LOAD: u64 = 0x10_0000;
     /// Initial stack pointer for raw 64-bit images.
     pub const RAW_STACK: u64 = 0x8_0000;
+    /// The ACPI tables (RSDP first): the last page of low RAM, which the
+    /// memory map marks `E820_ACPI`.
+    pub const ACPI: u64 = 0x9_F000;
+    /// Size of the ACPI area.
+    pub const ACPI_SIZE: u64 = 0x1000;
 }
 
 /// GPA of the xenstore ring page for a guest with `mem_bytes` of RAM.

@@ -141,6 +141,9 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
     let mut retry: Option<(HypercallExit, Source, bool)> = None;
     // Woken from a wait: the runstate becomes `running` at the next entry.
     let mut woken = false;
+    // The pvclock is refreshed before the next entry: the vCPU starts (at
+    // boot, after a restore, when brought online) or wakes from a wait.
+    let mut refresh_time = true;
     loop {
         if shared.is_done() {
             return Ok(());
@@ -157,6 +160,7 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
             continue;
         }
         if !c.online.load(Ordering::Acquire) {
+            refresh_time = true;
             std::thread::park_timeout(Duration::from_millis(50));
             continue;
         }
@@ -164,6 +168,11 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
             let (mut vs, mut t) = shared.vcpus[id as usize].lock(root.token());
             if std::mem::take(&mut woken) {
                 shared.platform.set_runstate(&mut t, id, RUNSTATE_RUNNING);
+            }
+            if std::mem::take(&mut refresh_time) {
+                shared
+                    .platform
+                    .update_vcpu_time(&mut t, id, &mut KvmVcpu(&vs.fd));
             }
             if let Some((hc, source, failed)) = retry.take() {
                 complete_hypercall(shared, &mut vs, &mut t, hc, source, failed)?
@@ -183,6 +192,7 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
                     .platform
                     .set_runstate(root.token(), id, RUNSTATE_RUNNABLE);
                 woken = true;
+                refresh_time = true;
             }
             Action::MapPage(gpa, hc, source) => {
                 let ok = map_page(shared, root, gpa);

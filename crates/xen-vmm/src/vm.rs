@@ -112,6 +112,9 @@ pub struct VmConfig {
     pub kernel: Kernel,
     /// Kernel command line (PVH).
     pub cmdline: String,
+    /// An initrd (file contents): loaded page aligned at the top of RAM and
+    /// passed as the first module of `hvm_start_info` (`--initrd`).
+    pub initrd: Option<Vec<u8>>,
     /// Where guest console output goes: the PV console ring, serial and port
     /// 0xe9 as they come, `console_io` as `(dN) `-prefixed lines.
     pub output: Box<dyn Write + Send>,
@@ -136,6 +139,7 @@ impl VmConfig {
             vcpus: 1,
             kernel,
             cmdline: String::new(),
+            initrd: None,
             output: Box::new(std::io::stdout()),
             kernel_xen: false,
             name: "xen-vmm-guest".into(),
@@ -444,12 +448,9 @@ impl Vm {
         }
 
         boot::raw64::write_tables(&guest_mem)?;
-        let start_info = boot::pvh::write_start_info(&guest_mem, &config.cmdline, mem_bytes)?;
+        let start_info = memory::layout::START_INFO;
         let (boot, all_vcpus_start) = match &config.kernel {
-            Kernel::Pvh(f) => (
-                boot::pvh::load_pvh(&guest_mem, f, &config.cmdline, mem_bytes)?,
-                false,
-            ),
+            Kernel::Pvh(f) => (boot::pvh::load_pvh(&guest_mem, f, mem_bytes)?, false),
             Kernel::Raw64(img) => (
                 boot::raw64::load_raw(&guest_mem, img, EntryMode::Long64, mem_bytes, start_info)?,
                 true,
@@ -465,6 +466,17 @@ impl Vm {
                 true,
             ),
         };
+        let modules = match &config.initrd {
+            Some(data) => vec![boot::pvh::load_initrd(
+                &guest_mem,
+                data,
+                mem_bytes,
+                boot.image_end,
+            )?],
+            None => Vec::new(),
+        };
+        let rsdp = boot::acpi::write_tables(&guest_mem, config.vcpus)?;
+        boot::pvh::write_start_info(&guest_mem, &config.cmdline, mem_bytes, rsdp, &modules)?;
 
         let supported = kvm
             .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
@@ -473,11 +485,20 @@ impl Vm {
         let mut vcpus = Vec::new();
         let mut ctl = Vec::new();
         let mut timers = Vec::new();
+        let mut time = crate::cpuid::TimeLeaf {
+            tsc_khz: 0,
+            tsc_stable: crate::cpuid::host_tsc_stable(&vm_fd),
+            rdtscp: crate::cpuid::has_rdtscp(&supported),
+        };
         for id in 0..config.vcpus {
             let mut fd = vm_fd
                 .create_vcpu(u64::from(id))
                 .map_err(Error::kvm("KVM_CREATE_VCPU"))?;
-            fd.set_cpuid2(&crate::cpuid::build(&supported, id)?)
+            if id == 0 {
+                // The guest TSC rate (KVM keeps every vCPU at the VM's rate).
+                time.tsc_khz = fd.get_tsc_khz().unwrap_or(0);
+            }
+            fd.set_cpuid2(&crate::cpuid::build(&supported, id, &time)?)
                 .map_err(Error::kvm("KVM_SET_CPUID2"))?;
             let mut sregs = fd.get_sregs().map_err(Error::kvm("KVM_GET_SREGS"))?;
             boot::setup_sregs(&mut sregs, boot.mode);
@@ -511,12 +532,15 @@ impl Vm {
         let timers = Arc::new(timers);
         let ram = guest_mem.clone();
         let mem = MemoryMap::new(guest_mem);
+        let mut pconfig = platform_config(
+            &config,
+            mem_bytes,
+            crate::cpuid::phys_addr_bits(supported.as_slice()),
+        );
+        pconfig.tsc_khz = time.tsc_khz;
+        pconfig.tsc_stable = time.tsc_stable;
         let platform = XenPlatform::new(
-            platform_config(
-                &config,
-                mem_bytes,
-                crate::cpuid::phys_addr_bits(supported.as_slice()),
-            ),
+            pconfig,
             mem.clone(),
             Arc::new(VmmHost::new(ctl.clone(), timers.clone()).with_ram(ram)),
             config.output,

@@ -6,7 +6,8 @@
 //! for 64- and 32-bit guests with its argument struct in guest RAM (so that it passes the
 //! sub-op switch), every hypercall number, guest scenarios; event-channel scenarios (IPIs,
 //! loopback and backend channels, VIRQs, masking, polling, snapshots); snapshot files and
-//! bare state sections of every format version; xenstore and console ring sessions.
+//! bare state sections of every format version; xenstore and console ring sessions; PVH and
+//! raw kernel images; grant-table backend sessions.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -165,18 +166,38 @@ fn console_seeds(dir: &Path) -> usize {
     seeds.len()
 }
 
+/// Writes `(name, input)` seeds.
+fn write_all(dir: &Path, seeds: Vec<(&'static str, Vec<u8>)>) -> usize {
+    for (name, data) in &seeds {
+        write(dir, name, data);
+    }
+    seeds.len()
+}
+
+/// `boot_loader`: PVH ELF32/ELF64 images, a truncated one, raw images.
+fn loader_seeds(dir: &Path) -> usize {
+    write_all(dir, xen_on_kvm_fuzz::loader_ops::seed::all())
+}
+
+/// `grant_backend`: v1 and v2 backend sessions, a hostile rewrite while mapped.
+fn grant_seeds(dir: &Path) -> usize {
+    write_all(dir, xen_on_kvm_fuzz::grant_ops::seed::all())
+}
+
 fn main() {
     let base = std::env::args_os()
         .nth(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"));
     type Gen = fn(&Path) -> usize;
-    let targets: [(&str, Gen); 5] = [
+    let targets: [(&str, Gen); 7] = [
         ("hypercall_dispatch", hypercall_seeds),
         ("evtchn_ops", evtchn_seeds),
         ("snapshot_load", snapshot_seeds),
         ("xenstore_ring", xenstore_seeds),
         ("console_ring", console_seeds),
+        ("boot_loader", loader_seeds),
+        ("grant_backend", grant_seeds),
     ];
     for (target, gen) in targets {
         let dir = base.join(target);

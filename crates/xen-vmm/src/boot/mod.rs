@@ -2,6 +2,7 @@
 //! Loading a guest and its initial register state: PVH ELF kernels, raw
 //! 32-bit (flat protected mode, PVH-like) and raw 64-bit (long mode) images.
 
+pub mod acpi;
 pub mod e820;
 pub mod pvh;
 pub mod raw64;
@@ -28,6 +29,9 @@ pub struct BootEntry {
     pub rbx: u64,
     /// Initial stack pointer.
     pub rsp: u64,
+    /// End of the loaded image (one past its last byte, bss included): an
+    /// initrd goes above it.
+    pub image_end: u64,
 }
 
 /// GDT selectors set up for raw boots.

@@ -6,12 +6,14 @@
 //! linux-loader's ELF loader only takes ELF64, and Xen PVH images such as
 //! GRUB's `i386-xen_pvh` are ELF32, so the (small, bounds-checked) parser is here.
 
-use linux_loader::loader::elf::start_info::{hvm_memmap_table_entry, hvm_start_info};
+use linux_loader::loader::elf::start_info::{
+    hvm_memmap_table_entry, hvm_modlist_entry, hvm_start_info,
+};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use super::{e820, BootEntry, EntryMode};
 use crate::error::{Error, Result};
-use crate::memory::{layout, HIGH_RAM_START};
+use crate::memory::{layout, HIGH_RAM_START, PAGE_SIZE};
 
 /// `hvm_start_info.magic`.
 pub const XEN_HVM_START_MAGIC_VALUE: u32 = 0x336e_c578;
@@ -171,18 +173,15 @@ fn find_pvh_note(notes: &[u8]) -> Result<Option<u32>> {
     Ok(None)
 }
 
-/// Loads a PVH ELF kernel into `mem` and writes the boot structures.
-pub fn load_pvh(
-    mem: &GuestMemoryMmap,
-    file: &[u8],
-    cmdline: &str,
-    mem_bytes: u64,
-) -> Result<BootEntry> {
+/// Loads a PVH ELF kernel into `mem`. Its `rbx` is [`layout::START_INFO`],
+/// which [`write_start_info`] fills.
+pub fn load_pvh(mem: &GuestMemoryMmap, file: &[u8], mem_bytes: u64) -> Result<BootEntry> {
     let img = parse_elf(file)?;
     let entry = img
         .pvh_entry
         .ok_or_else(|| bad("no XEN_ELFNOTE_PHYS32_ENTRY note: not a PVH kernel"))?;
     let limit = crate::memory::store_page(mem_bytes);
+    let mut image_end = HIGH_RAM_START;
     for s in &img.segments {
         let end = s
             .paddr
@@ -195,6 +194,7 @@ pub fn load_pvh(
                 mem_bytes >> 20
             )));
         }
+        image_end = image_end.max(end);
         let data = &file[s.offset as usize..(s.offset + s.filesz) as usize];
         mem.write_slice(data, GuestAddress(s.paddr))
             .map_err(|e| Error::Memory(format!("loading segment: {e}")))?;
@@ -205,17 +205,78 @@ pub fn load_pvh(
     if u64::from(entry) < HIGH_RAM_START || u64::from(entry) >= limit {
         return Err(bad(format!("PVH entry {entry:#x} outside guest RAM")));
     }
-    let start_info = write_start_info(mem, cmdline, mem_bytes)?;
     Ok(BootEntry {
         entry: u64::from(entry),
         mode: EntryMode::Protected32,
-        rbx: start_info,
+        rbx: layout::START_INFO,
         rsp: 0,
+        image_end,
     })
 }
 
-/// Writes `hvm_start_info`, the memory map and the command line; returns the start_info GPA.
-pub fn write_start_info(mem: &GuestMemoryMmap, cmdline: &str, mem_bytes: u64) -> Result<u64> {
+/// A module handed to the guest in `hvm_start_info`'s module list (an initrd).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BootModule {
+    /// Its GPA (page aligned).
+    pub paddr: u64,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// Most modules the list at [`layout::MODLIST`] holds.
+pub const MAX_MODULES: usize = ((layout::CMDLINE - layout::MODLIST) / 32) as usize;
+
+/// Loads `data` (an initrd) in guest RAM: page aligned, at the top of RAM
+/// below the special pages, above `image_end` (the kernel), all of it inside
+/// one `E820_RAM` range.
+pub fn load_initrd(
+    mem: &GuestMemoryMmap,
+    data: &[u8],
+    mem_bytes: u64,
+    image_end: u64,
+) -> Result<BootModule> {
+    let size = data.len() as u64;
+    if size == 0 {
+        return Err(Error::Config("the initrd is empty".into()));
+    }
+    let top = crate::memory::store_page(mem_bytes);
+    let lowest = image_end
+        .max(HIGH_RAM_START)
+        .checked_add(PAGE_SIZE - 1)
+        .map(|e| e & !(PAGE_SIZE - 1))
+        .ok_or_else(|| Error::Config("kernel end overflows".into()))?;
+    let paddr = top
+        .checked_sub(size)
+        .map(|a| a & !(PAGE_SIZE - 1))
+        .filter(|&a| a >= lowest)
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "initrd of {size} bytes does not fit in guest RAM between the kernel's end \
+                 {lowest:#x} and {top:#x} ({} MiB)",
+                mem_bytes >> 20
+            ))
+        })?;
+    mem.write_slice(data, GuestAddress(paddr))
+        .map_err(|e| Error::Memory(format!("loading the initrd: {e}")))?;
+    Ok(BootModule { paddr, size })
+}
+
+/// Writes `hvm_start_info` (version 1), the memory map, the command line and
+/// the module list (`modules`); `rsdp` is the ACPI RSDP's GPA (0: none).
+/// Returns the start_info GPA.
+pub fn write_start_info(
+    mem: &GuestMemoryMmap,
+    cmdline: &str,
+    mem_bytes: u64,
+    rsdp: u64,
+    modules: &[BootModule],
+) -> Result<u64> {
+    if modules.len() > MAX_MODULES {
+        return Err(Error::Config(format!(
+            "{} boot modules, at most {MAX_MODULES}",
+            modules.len()
+        )));
+    }
     if cmdline.len() + 1 > layout::CMDLINE_MAX || cmdline.contains('\0') {
         return Err(Error::Config(format!(
             "command line longer than {} bytes or containing NUL",
@@ -238,14 +299,28 @@ pub fn write_start_info(mem: &GuestMemoryMmap, cmdline: &str, mem_bytes: u64) ->
         mem.write_obj(entry, GuestAddress(layout::MEMMAP + 24 * i as u64))
             .map_err(err)?;
     }
+    for (i, m) in modules.iter().enumerate() {
+        let entry = hvm_modlist_entry {
+            paddr: m.paddr,
+            size: m.size,
+            cmdline_paddr: 0,
+            reserved: 0,
+        };
+        mem.write_obj(entry, GuestAddress(layout::MODLIST + 32 * i as u64))
+            .map_err(err)?;
+    }
     let si = hvm_start_info {
         magic: XEN_HVM_START_MAGIC_VALUE,
         version: 1,
         flags: 0,
-        nr_modules: 0,
-        modlist_paddr: 0,
+        nr_modules: modules.len() as u32,
+        modlist_paddr: if modules.is_empty() {
+            0
+        } else {
+            layout::MODLIST
+        },
         cmdline_paddr: layout::CMDLINE,
-        rsdp_paddr: 0,
+        rsdp_paddr: rsdp,
         memmap_paddr: layout::MEMMAP,
         memmap_entries: map.len() as u32,
         reserved: 0,
@@ -300,7 +375,7 @@ mod tests {
     #[test]
     fn missing_note_is_rejected_at_load() {
         let mem = crate::memory::create_guest_memory(8 << 20).unwrap();
-        let e = load_pvh(&mem, &elf32(None), "", 8 << 20).unwrap_err();
+        let e = load_pvh(&mem, &elf32(None), 8 << 20).unwrap_err();
         assert!(e.to_string().contains("PHYS32_ENTRY"), "{e}");
     }
 
@@ -325,8 +400,15 @@ mod tests {
         let mem = crate::memory::create_guest_memory(8 << 20).unwrap();
         let mut f = elf32(Some(0x100004));
         f[0x100..0x110].copy_from_slice(&[0xAB; 16]);
-        let e = load_pvh(&mem, &f, "console=hvc0", 8 << 20).unwrap();
+        let e = load_pvh(&mem, &f, 8 << 20).unwrap();
         assert_eq!(e.entry, 0x100004);
+        assert_eq!(e.image_end, 0x100020);
+        let initrd = load_initrd(&mem, &[0x5a; 5000], 8 << 20, e.image_end).unwrap();
+        assert_eq!(initrd.paddr % PAGE_SIZE, 0);
+        assert!(initrd.paddr >= 0x101000);
+        assert!(initrd.paddr + 5000 <= crate::memory::store_page(8 << 20));
+        let rsdp = super::super::acpi::write_tables(&mem, 1).unwrap();
+        write_start_info(&mem, "console=hvc0", 8 << 20, rsdp, &[initrd]).unwrap();
         assert_eq!(e.mode, EntryMode::Protected32);
         let b: u8 = mem.read_obj(GuestAddress(0x100000)).unwrap();
         assert_eq!(b, 0xAB);
@@ -334,6 +416,30 @@ mod tests {
         assert_eq!(z, 0);
         let si: hvm_start_info = mem.read_obj(GuestAddress(e.rbx)).unwrap();
         assert_eq!(si.magic, XEN_HVM_START_MAGIC_VALUE);
-        assert_eq!(si.memmap_entries, 3);
+        assert_eq!(si.memmap_entries, 4);
+        assert_eq!((si.rsdp_paddr, si.nr_modules), (rsdp, 1));
+        let m: hvm_modlist_entry = mem.read_obj(GuestAddress(si.modlist_paddr)).unwrap();
+        assert_eq!((m.paddr, m.size), (initrd.paddr, 5000));
+        let mut b = vec![0u8; 5000];
+        mem.read_slice(&mut b, GuestAddress(m.paddr)).unwrap();
+        assert!(b.iter().all(|&x| x == 0x5a));
+    }
+
+    #[test]
+    fn initrd_that_does_not_fit_above_the_kernel_is_refused() {
+        let mem = crate::memory::create_guest_memory(8 << 20).unwrap();
+        let top = crate::memory::store_page(8 << 20);
+        // Exactly the room between the kernel's end and the special pages fits.
+        let room = top - 0x200000;
+        assert_eq!(
+            load_initrd(&mem, &vec![1; room as usize], 8 << 20, 0x200000)
+                .unwrap()
+                .paddr,
+            0x200000
+        );
+        assert!(load_initrd(&mem, &vec![1; room as usize + 1], 8 << 20, 0x200000).is_err());
+        assert!(load_initrd(&mem, &[1], 8 << 20, u64::MAX).is_err());
+        assert!(load_initrd(&mem, &[1], 8 << 20, top).is_err());
+        assert!(load_initrd(&mem, &[], 8 << 20, 0x200000).is_err());
     }
 }

@@ -68,5 +68,6 @@ pub fn load_raw(
         mode,
         rbx: start_info,
         rsp: layout::RAW_STACK,
+        image_end: layout::RAW_LOAD + image.len() as u64,
     })
 }
