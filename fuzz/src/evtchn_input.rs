@@ -100,7 +100,8 @@ pub enum Op {
     SetUpcallVector { vcpu: u32, vector: u8 },
     /// `VCPUOP_register_vcpu_info` moved a vCPU's `vcpu_info`.
     VcpuInfoMoved { vcpu: u32 },
-    /// FIFO ops (0 init_control, 1 expand_array, 2 set_priority).
+    /// FIFO ops that keep the 2-level ABI (0 init_control with a bad offset, 1
+    /// expand_array before it, 2 set_priority on 2-level).
     Fifo(u8),
     /// `state()` -> `from_state()` round trip; continue on the restored table.
     Snapshot,

@@ -27,6 +27,10 @@ pub const VCPU_INFO: u64 = 0x3_1000;
 pub const RUNSTATE: u64 = 0x3_2000;
 /// Time area.
 pub const TIME: u64 = 0x3_2100;
+/// FIFO control block (vCPU 0), in RAM.
+pub const FIFO_CB: u64 = 0x3_6000;
+/// FIFO event-array page, in RAM.
+pub const FIFO_ARRAY: u64 = 0x3_7000;
 /// Guest port of the xenstore channel (bound first).
 pub const STORE_PORT: u32 = 1;
 /// Guest port of the console channel.
@@ -520,13 +524,38 @@ fn subops(bits32: bool) -> Vec<(String, Vec<Vec<u8>>, bool)> {
         vec![w(EvtchnReset { dom: DOMID_SELF }), evop(EVTCHNOP_RESET)],
         false,
     );
-    for cmd in [
-        EVTCHNOP_INIT_CONTROL,
-        EVTCHNOP_EXPAND_ARRAY,
-        EVTCHNOP_SET_PRIORITY,
-    ] {
-        add(&format!("fifo-{cmd}"), vec![evop(cmd)], true);
-    }
+    // FIFO event channels: the switch, then an event-array page, then a priority (on the
+    // xenstore port); a bad control-block offset is EINVAL, not -ENOSYS.
+    let init = |offset: u32| {
+        vec![
+            w(EvtchnInitControl {
+                control_gfn: FIFO_CB >> 12,
+                offset,
+                vcpu: 0,
+                ..Default::default()
+            }),
+            evop(EVTCHNOP_INIT_CONTROL),
+        ]
+    };
+    add("fifo-init-control", init(0), false);
+    add("fifo-init-control-bad-offset", init(4), false);
+    let mut expand = init(0);
+    expand.extend([
+        w(EvtchnExpandArray {
+            array_gfn: FIFO_ARRAY >> 12,
+        }),
+        evop(EVTCHNOP_EXPAND_ARRAY),
+    ]);
+    add("fifo-expand-array", expand.clone(), false);
+    let mut prio = expand;
+    prio.extend([
+        w(EvtchnSetPriority {
+            port: STORE_PORT,
+            priority: 2,
+        }),
+        evop(EVTCHNOP_SET_PRIORITY),
+    ]);
+    add("fifo-set-priority", prio, false);
     let gt = HYPERVISOR_GRANT_TABLE_OP;
     let gtop = |cmd: u32| hc(b, gt, u64::from(cmd), ARG, 1);
     add(

@@ -218,3 +218,79 @@ pub struct EvtchnReset {
     /// IN: domain.
     pub dom: DomId,
 }
+
+/// `struct evtchn_init_control` (24 bytes): `EVTCHNOP_init_control`, switch to the FIFO ABI
+/// and register `vcpu`'s control block.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvtchnInitControl {
+    /// IN: guest frame of the control block's page.
+    pub control_gfn: u64,
+    /// IN: offset of the control block in the page (8-byte aligned, block inside the page).
+    pub offset: u32,
+    /// IN: vCPU.
+    pub vcpu: u32,
+    /// OUT: bits in the event word's LINK field ([`EVTCHN_FIFO_LINK_BITS`]).
+    pub link_bits: u8,
+    /// Padding.
+    pub pad: [u8; 7],
+}
+
+/// `struct evtchn_expand_array` (8 bytes): `EVTCHNOP_expand_array`, add a page to the event
+/// array.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvtchnExpandArray {
+    /// IN: guest frame of the new event-array page.
+    pub array_gfn: u64,
+}
+
+/// `struct evtchn_set_priority` (8 bytes): `EVTCHNOP_set_priority`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvtchnSetPriority {
+    /// IN: port.
+    pub port: EvtchnPort,
+    /// IN: priority, [`EVTCHN_FIFO_PRIORITY_MAX`] (highest) ..= [`EVTCHN_FIFO_PRIORITY_MIN`].
+    pub priority: u32,
+}
+
+/// FIFO ABI: an event word (one per port in the event array).
+pub type EventWord = u32;
+
+/// FIFO ABI: the highest priority.
+pub const EVTCHN_FIFO_PRIORITY_MAX: u32 = 0;
+/// FIFO ABI: the priority of a new port.
+pub const EVTCHN_FIFO_PRIORITY_DEFAULT: u32 = 7;
+/// FIFO ABI: the lowest priority.
+pub const EVTCHN_FIFO_PRIORITY_MIN: u32 = 15;
+/// FIFO ABI: queues per vCPU (one per priority).
+pub const EVTCHN_FIFO_MAX_QUEUES: u32 = EVTCHN_FIFO_PRIORITY_MIN + 1;
+/// FIFO ABI: event word bit number: the event is pending (P).
+pub const EVTCHN_FIFO_PENDING: u32 = 31;
+/// FIFO ABI: event word bit number: the event is masked (M).
+pub const EVTCHN_FIFO_MASKED: u32 = 30;
+/// FIFO ABI: event word bit number: the event is on a queue (L).
+pub const EVTCHN_FIFO_LINKED: u32 = 29;
+/// FIFO ABI: event word bit number: the hypervisor is changing LINK, the guest must not
+/// unmask (B).
+pub const EVTCHN_FIFO_BUSY: u32 = 28;
+/// FIFO ABI: bits of the LINK field (the next port on the queue).
+pub const EVTCHN_FIFO_LINK_BITS: u32 = 17;
+/// FIFO ABI: mask of the LINK field.
+pub const EVTCHN_FIFO_LINK_MASK: u32 = (1 << EVTCHN_FIFO_LINK_BITS) - 1;
+/// FIFO ABI: number of ports (2^17).
+pub const EVTCHN_FIFO_NR_CHANNELS: u32 = 1 << EVTCHN_FIFO_LINK_BITS;
+
+/// `struct evtchn_fifo_control_block` (72 bytes): per vCPU, in a guest page.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvtchnFifoControlBlock {
+    /// Bit `q` set: queue `q` may have events (the hypervisor sets, the guest clears).
+    pub ready: u32,
+    /// Reserved.
+    pub rsvd: u32,
+    /// Per priority: the first port on the queue (the hypervisor sets it when it links an
+    /// event into an empty queue; the guest consumes).
+    pub head: [EventWord; EVTCHN_FIFO_MAX_QUEUES as usize],
+}

@@ -457,6 +457,35 @@ fn structs(m: &mut Model) {
     );
     st!(m, Both, EvtchnUnmask, "struct evtchn_unmask", [port]);
     st!(m, Both, EvtchnReset, "struct evtchn_reset", [dom]);
+    st!(
+        m,
+        Both,
+        EvtchnInitControl,
+        "struct evtchn_init_control",
+        [control_gfn, offset, vcpu, link_bits, pad => "_pad"]
+    );
+    st!(
+        m,
+        Both,
+        EvtchnExpandArray,
+        "struct evtchn_expand_array",
+        [array_gfn]
+    );
+    st!(
+        m,
+        Both,
+        EvtchnSetPriority,
+        "struct evtchn_set_priority",
+        [port, priority]
+    );
+    st!(
+        m,
+        Both,
+        EvtchnFifoControlBlock,
+        "struct evtchn_fifo_control_block",
+        [ready, rsvd => "_rsvd", head]
+    );
+    ty!(m, Both, EventWord, "event_word_t");
     // vcpu.rs
     st!(
         m,
@@ -1013,6 +1042,17 @@ fn constants(m: &mut Model) {
         EVTCHNOP_INIT_CONTROL = "EVTCHNOP_init_control",
         EVTCHNOP_EXPAND_ARRAY = "EVTCHNOP_expand_array",
         EVTCHNOP_SET_PRIORITY = "EVTCHNOP_set_priority",
+        EVTCHN_FIFO_PRIORITY_MAX,
+        EVTCHN_FIFO_PRIORITY_DEFAULT,
+        EVTCHN_FIFO_PRIORITY_MIN,
+        EVTCHN_FIFO_MAX_QUEUES,
+        EVTCHN_FIFO_PENDING,
+        EVTCHN_FIFO_MASKED,
+        EVTCHN_FIFO_LINKED,
+        EVTCHN_FIFO_BUSY,
+        EVTCHN_FIFO_LINK_BITS,
+        EVTCHN_FIFO_LINK_MASK,
+        EVTCHN_FIFO_NR_CHANNELS,
         EVTCHNSTAT_CLOSED = "EVTCHNSTAT_closed",
         EVTCHNSTAT_UNBOUND = "EVTCHNSTAT_unbound",
         EVTCHNSTAT_INTERDOMAIN = "EVTCHNSTAT_interdomain",

@@ -38,9 +38,15 @@ pub enum Error {
     /// Too many ports in a poll set, or other bad argument (EINVAL).
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
-    /// The operation belongs to the FIFO ABI, which is not implemented (ENOSYS).
-    #[error("FIFO event channels are not supported")]
+    /// A FIFO-only operation on the 2-level ABI (`EVTCHNOP_set_priority`: ENOSYS, as Xen).
+    #[error("not supported by the 2-level ABI")]
     NotSupported,
+    /// A FIFO operation before `EVTCHNOP_init_control` (EOPNOTSUPP).
+    #[error("the guest has not switched to FIFO event channels")]
+    FifoNotActive,
+    /// The FIFO event array already has its 128 pages (ENOSPC).
+    #[error("the FIFO event array is full")]
+    EventArrayFull,
     /// The host port id is unknown (EINVAL).
     #[error("invalid host port {0}")]
     InvalidHostPort(u32),
@@ -68,7 +74,8 @@ impl Error {
             | Error::InvalidState(_) => errno::EINVAL,
             Error::NoSuchVcpu(_) => errno::ENOENT,
             Error::AlreadyBound => errno::EEXIST,
-            Error::NoFreePort => errno::ENOSPC,
+            Error::NoFreePort | Error::EventArrayFull => errno::ENOSPC,
+            Error::FifoNotActive => errno::EOPNOTSUPP,
             Error::NoSuchDomain(_) => errno::ESRCH,
             Error::NotSupported => errno::ENOSYS,
             Error::Page(e) => e.errno(),

@@ -21,6 +21,10 @@ use crate::poll::{PollSlot, MAX_POLL_PORTS};
 use crate::state::{Binding, EvtchnState, HostPortState, PortState, Remote};
 use crate::upcall::{CallbackVia, UpcallKind, UpcallSink};
 
+// FIFO ABI: a child module, so that it sees the table; its hooks below are marked `FIFO:`.
+#[path = "fifo.rs"]
+pub(crate) mod fifo;
+
 /// Size of the port table: the 2-level limit of a 64-bit guest (a 32-bit guest uses 1024).
 pub const MAX_PORTS: u32 = 4096;
 /// Most host backend ports per VM.
@@ -205,8 +209,11 @@ pub enum Delivery {
     /// Now pending; the vCPU has no `vcpu_info` yet (a vCPU >= 32 before registering one).
     NoVcpuInfo,
     /// `shared_info` is not placed yet: the port is pending in a host-side shadow and is
-    /// delivered (2-level, with the upcall) by [`Evtchn::shared_info_mapped`].
+    /// delivered (2-level, with the upcall) by [`Evtchn::shared_info_mapped`]. FIFO: the
+    /// port has no event word yet; it is linked when `expand_array` adds its page.
     Deferred,
+    /// FIFO: now pending, but the notified vCPU has no control block: not linked (as Xen).
+    NoControlBlock,
 }
 
 /// The event channels of one VM.
@@ -277,6 +284,8 @@ pub struct Evtchn<M: RegionArcs, S: UpcallSink> {
     /// Ports set pending while `shared_info` was not placed (one bit per port). Set with the
     /// table read-locked, flushed with it write-locked, so no event slips between the two.
     deferred: Box<[AtomicU64]>,
+    /// FIFO ABI state.
+    fifo: fifo::Fifo<M::R>,
 }
 
 fn new_deferred() -> Box<[AtomicU64]> {
@@ -311,6 +320,7 @@ where
             polls: (0..max_vcpus).map(|_| PollSlot::default()).collect(),
             pollers: AtomicU32::new(0),
             deferred: new_deferred(),
+            fifo: fifo::Fifo::new(),
         }
     }
 
@@ -329,8 +339,13 @@ where
         self.config
     }
 
-    /// Number of usable ports for the current guest width (4096 or 1024).
+    /// Number of usable ports: 2-level, for the current guest width (4096 or 1024); FIFO,
+    /// 2^17.
     pub fn nr_ports(&self) -> u32 {
+        if self.fifo.is_active() {
+            // FIFO: the table was grown before the switch and never shrinks.
+            return xen_abi::EVTCHN_FIFO_NR_CHANNELS;
+        }
         self.pages.width().nr_2l_ports()
     }
 
@@ -369,6 +384,10 @@ where
     where
         PageCache<0>: LockAfter<P>,
     {
+        if self.fifo.is_active() {
+            // FIFO:
+            return self.fifo_deliver(token, snap, port, vcpu);
+        }
         let w = self.pages.width();
         let pages = &self.pages;
         let d = pages.with_shared_info(token, snap, |sh, t0| -> Result<Delivery> {
@@ -763,6 +782,10 @@ where
         port: u32,
     ) {
         let w = self.pages.width();
+        if self.fifo.is_active() {
+            // FIFO:
+            return self.fifo_clear_pending(token, snap, port);
+        }
         self.take_deferred(port);
         // No shared_info: nothing to clear.
         let _ = self.pages.with_shared_info(token, snap, |sh, _| {
@@ -907,6 +930,10 @@ where
         }
         let w = self.pages.width();
         let (table, mut t) = self.table.read(token);
+        if self.fifo.is_active() {
+            // FIFO:
+            return self.fifo_unmask(&table, &mut t, snap, port);
+        }
         let vcpu = table.ports[port as usize].map_or(0, |p| p.vcpu);
         let pages = &self.pages;
         let raised = pages.with_shared_info(&mut t, snap, |sh, t0| -> Result<bool> {
@@ -966,12 +993,14 @@ where
             return Err(Error::NoSuchDomain(dom));
         }
         let (mut table, mut t) = self.table.write(token);
-        for port in 1..MAX_PORTS {
+        for port in 1..table.ports.len() as u32 {
             if table.ports[port as usize].is_some() {
                 table.close(port, self.config.domid)?;
                 self.clear_pending(&mut t, snap, port);
             }
         }
+        // FIFO: back to the 2-level ABI, as Xen's reset.
+        self.fifo_destroy(&mut t);
         Ok(())
     }
 
@@ -1130,21 +1159,6 @@ where
             }
         }
         Ok(delivered)
-    }
-
-    /// `EVTCHNOP_init_control` (FIFO ABI): not supported, ENOSYS.
-    pub fn init_control(&self) -> Result<()> {
-        Err(Error::NotSupported)
-    }
-
-    /// `EVTCHNOP_expand_array` (FIFO ABI): not supported, ENOSYS.
-    pub fn expand_array(&self) -> Result<()> {
-        Err(Error::NotSupported)
-    }
-
-    /// `EVTCHNOP_set_priority` (FIFO ABI): not supported, ENOSYS.
-    pub fn set_priority(&self) -> Result<()> {
-        Err(Error::NotSupported)
     }
 
     // ---- host / VMM side ------------------------------------------------------------------
@@ -1483,6 +1497,10 @@ where
         }
         let w = self.pages.width();
         let (_table, mut t) = self.table.read(token);
+        if self.fifo.is_active() {
+            // FIFO:
+            return Ok(self.fifo_is_pending(&mut t, snap, port));
+        }
         match self.pages.with_shared_info(&mut t, snap, |sh, _| {
             sh.test_bit(w, w.shinfo_evtchn_pending(), port)
         }) {
@@ -1543,10 +1561,15 @@ where
         }
         let w = self.pages.width();
         let (_table, mut t) = self.table.read(token);
+        if self.fifo.is_active() && ports.iter().any(|&p| self.fifo_is_pending(&mut t, snap, p)) {
+            // FIFO:
+            return Ok(true);
+        }
         let ready = self
             .pages
             .with_shared_info(&mut t, snap, |sh, t0| -> Result<bool> {
-                for &p in ports {
+                // FIFO: 2-level bits left from before the switch do not count.
+                for &p in ports.iter().filter(|_| !self.fifo.is_active()) {
                     if sh.test_bit(w, w.shinfo_evtchn_pending(), p)? {
                         return Ok(true);
                     }
@@ -1588,8 +1611,10 @@ where
     where
         EvtchnLock: LockAfter<P>,
     {
-        let (table, _t) = self.table.read(token);
+        let (table, mut t) = self.table.read(token);
         EvtchnState {
+            // FIFO:
+            fifo: self.fifo_state(&mut t),
             domid: self.config.domid,
             max_vcpus: self.max_vcpus,
             nr_pirqs: self.config.nr_pirqs,
@@ -1674,6 +1699,16 @@ where
             nr_pirqs: state.nr_pirqs,
         };
         let mut table = Table::new(state.max_vcpus, state.nr_pirqs);
+        // FIFO: up to 2^17 ports.
+        let fifo = fifo::Fifo::from_state(state.fifo.as_ref(), state.max_vcpus)?;
+        let max_ports = if state.fifo.is_some() {
+            table
+                .ports
+                .resize(xen_abi::EVTCHN_FIFO_NR_CHANNELS as usize, None);
+            xen_abi::EVTCHN_FIFO_NR_CHANNELS
+        } else {
+            MAX_PORTS
+        };
         table.callback = state.callback;
         table.vcpu_vectors = state.vcpu_vectors.clone();
         for h in &state.host_ports {
@@ -1693,7 +1728,7 @@ where
             });
         }
         for p in &state.ports {
-            if p.port == 0 || p.port >= MAX_PORTS {
+            if p.port == 0 || p.port >= max_ports {
                 return bad(format!("port {} out of range", p.port));
             }
             if p.vcpu >= state.max_vcpus {
@@ -1795,6 +1830,7 @@ where
             polls: (0..max_vcpus).map(|_| PollSlot::default()).collect(),
             pollers: AtomicU32::new(0),
             deferred,
+            fifo,
         })
     }
 }

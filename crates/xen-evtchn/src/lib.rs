@@ -13,8 +13,9 @@
 //!   eventfd; the backend sends with [`Evtchn::host_send`] from any thread.
 //! * [`EvtchnState`] is the plain state for snapshot / restore.
 //!
-//! The FIFO ABI is not implemented: `init_control` / `expand_array` / `set_priority` answer
-//! ENOSYS, so guests use the 2-level ABI (4096 ports for 64-bit guests, 1024 for 32-bit).
+//! Both ABIs: 2-level (4096 ports for 64-bit guests, 1024 for 32-bit) and FIFO
+//! ([`Evtchn::init_control`], [`Evtchn::expand_array`], [`Evtchn::set_priority`]: 2^17
+//! ports, 16 priority queues per vCPU, the event word protocol of Xen's `event_fifo.c`).
 //!
 //! # Example
 //!
@@ -64,11 +65,12 @@ mod state;
 mod upcall;
 
 pub use error::{Error, Result};
+pub use evtchn::fifo::{EVENT_WORDS_PER_PAGE, MAX_EVENT_ARRAY_PAGES};
 pub use evtchn::{
     virq_is_global, Delivery, Evtchn, EvtchnConfig, PortStatus, BACKEND_DOMID, MAX_HOST_PORTS,
     MAX_PORTS,
 };
 pub use host::HostPort;
 pub use poll::MAX_POLL_PORTS;
-pub use state::{Binding, EvtchnState, HostPortState, PortState, Remote};
+pub use state::{Binding, EvtchnState, FifoState, HostPortState, PortState, Remote};
 pub use upcall::{CallbackVia, UpcallKind, UpcallSink};

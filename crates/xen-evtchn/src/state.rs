@@ -71,4 +71,25 @@ pub struct EvtchnState {
     /// [`crate::Delivery::Deferred`]), ascending. Usually empty: they are delivered as soon
     /// as `shared_info` is placed.
     pub deferred: Vec<u32>,
+    /// The FIFO ABI's state, `None` while the guest uses the 2-level ABI (the default, so
+    /// states made before FIFO support still load).
+    pub fifo: Option<FifoState>,
+}
+
+/// The FIFO ABI's state (`EVTCHNOP_init_control` / `expand_array` / `set_priority`). Event
+/// words and control blocks live in guest memory; this is the hypervisor's side.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FifoState {
+    /// Per vCPU: its control block `(gfn, offset)`, if registered.
+    pub control_blocks: Vec<Option<(u64, u32)>>,
+    /// The event-array frames, in port order (1024 ports each).
+    pub event_array: Vec<u64>,
+    /// Per vCPU, per priority: the last port linked on the queue (0: empty).
+    pub tails: Vec<[u32; 16]>,
+    /// Ports whose priority is not the default (7): `(port, priority)`.
+    pub priorities: Vec<(u32, u8)>,
+    /// Ports whose last queue is not (vCPU 0, priority 7): `(port, vcpu, priority)`.
+    pub last_queues: Vec<(u32, u32, u8)>,
+    /// Ports pending while they had no event word (linked when their page is added).
+    pub saved_pending: Vec<u32>,
 }

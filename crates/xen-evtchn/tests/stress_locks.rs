@@ -20,8 +20,12 @@
 //! the guest to consume the previous one), so every send must show up as exactly one pending
 //! bit the guest consumes: a lost event never drains (timeout), a duplicate shows up while
 //! nothing is in flight. Runs for `XEN_ON_KVM_STRESS_SECS` seconds (default 3).
+//!
+//! The same mix runs on both event-channel ABIs: 2-level, and FIFO (the guest registers
+//! control blocks for both vCPUs and one event-array page first, masks with the event word's
+//! M bit and consumes its queues as Linux's `consume_one_event` does).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,6 +57,12 @@ const RAM: usize = 0x40000;
 const SHINFO_GFNS: [u64; 3] = [0x10, 0x11, 0x12];
 /// Where the guest puts vcpu 0's vcpu_info: the legacy slot in shared_info, or these.
 const VCPU_INFOS: [Option<u64>; 3] = [None, Some(0x14000), Some(0x14040)];
+/// FIFO: the control blocks (vCPU 0 at offset 0, vCPU 1 at 0x100) and the event array page.
+const CB_GFN: u64 = 0x20;
+const ARRAY_GFN: u64 = 0x21;
+const FIFO_P: u32 = 1 << xen_abi::EVTCHN_FIFO_PENDING;
+const FIFO_M: u32 = 1 << xen_abi::EVTCHN_FIFO_MASKED;
+const FIFO_L: u32 = 1 << xen_abi::EVTCHN_FIFO_LINKED;
 /// The page the memory thread adds and removes (outside RAM).
 const EXTRA: u64 = 0x10_0000;
 /// Ports with accounting bound to vCPU 0 (IPIs), besides the host port.
@@ -92,6 +102,9 @@ struct GuestView {
     vcpu_info: Option<u64>,
     /// Ports the guest masked, with the scan round that masked them.
     masked: Vec<(u32, u64)>,
+    /// FIFO: vCPU 0's local queue heads and ready bits (Linux's per-CPU copies).
+    heads: [u32; 16],
+    ready: u32,
 }
 
 #[derive(Default)]
@@ -109,6 +122,8 @@ struct Counters {
 }
 
 struct World {
+    /// The guest switched to the FIFO ABI.
+    fifo: bool,
     vm: OrderedMutex<VmLock, u64>,
     vcpus: Vec<OrderedMutex<VcpuMutex, u64>>,
     xen: OrderedMutex<XenLock, u64>,
@@ -157,7 +172,7 @@ fn word(mem: &Mem, shinfo: u64, array: usize, port: u32) -> &AtomicU64 {
 }
 
 impl World {
-    fn new() -> Arc<World> {
+    fn new(fifo: bool) -> Arc<World> {
         let mem = MemoryMap::new(Mem::from_ranges(&[(GuestAddress(0), RAM)]).unwrap());
         let pages = Arc::new(XenPages::new(2));
         pages.set_width(W);
@@ -181,6 +196,15 @@ impl World {
         let host = evtchn.host_bind(root.token(), host_port).unwrap();
         stable.push(host_port);
         let poll_port = evtchn.bind_ipi(root.token(), 1).unwrap();
+        if fifo {
+            let t = root.token();
+            assert_eq!(evtchn.init_control(t, CB_GFN, 0, 0).unwrap(), 17);
+            assert_eq!(evtchn.init_control(t, CB_GFN, 0x100, 1).unwrap(), 17);
+            evtchn.expand_array(t, ARRAY_GFN).unwrap();
+            // vCPU 1 polls its port masked.
+            let (snap, _t) = mem.read(root.token());
+            fifo_word(&snap, poll_port).fetch_or(FIFO_M, Ordering::SeqCst);
+        }
         let n = W.nr_2l_ports() as usize;
         let mut accounted = vec![false; n];
         for &p in stable.iter().chain([&poll_port]) {
@@ -189,6 +213,7 @@ impl World {
         // The host port's eventfd was signalled once by the bind.
         assert_eq!(host.eventfd().read().unwrap(), 1);
         Arc::new(World {
+            fifo,
             vm: OrderedMutex::new(0),
             vcpus: (0..2).map(|_| OrderedMutex::new(0)).collect(),
             xen: OrderedMutex::new(0),
@@ -196,6 +221,8 @@ impl World {
                 shinfo: None,
                 vcpu_info: None,
                 masked: Vec::new(),
+                heads: [0; 16],
+                ready: 0,
             }),
             mem,
             pages,
@@ -244,6 +271,72 @@ impl World {
     }
 }
 
+/// FIFO: the event word of `port` (on the one event-array page).
+fn fifo_word(mem: &Mem, port: u32) -> &AtomicU32 {
+    assert!(port < 1024);
+    atomic_at(mem, ARRAY_GFN * 4096 + u64::from(port) * 4)
+}
+
+/// FIFO: vCPU 0's control block word at byte `off` (0: READY, 8 + 4 * q: HEAD of queue q).
+fn fifo_cb(mem: &Mem, off: u64) -> &AtomicU32 {
+    atomic_at(mem, CB_GFN * 4096 + off)
+}
+
+/// FIFO: Linux's `__evtchn_fifo_handle_events` for vCPU 0: take the READY bits, consume
+/// one event of the highest-priority ready queue at a time, merging newly READY queues.
+fn scan_fifo(w: &World, mem: &Mem, g: &mut GuestView) {
+    let link = (1u32 << xen_abi::EVTCHN_FIFO_LINK_BITS) - 1;
+    let ready_word = fifo_cb(mem, 0);
+    g.ready |= ready_word.swap(0, Ordering::SeqCst);
+    while g.ready != 0 {
+        let q = g.ready.trailing_zeros();
+        let mut port = g.heads[q as usize];
+        if port == 0 {
+            port = fifo_cb(mem, 8 + 4 * u64::from(q)).load(Ordering::SeqCst);
+        }
+        if port == 0 || port >= 1024 {
+            g.ready &= !(1 << q);
+            g.heads[q as usize] = 0;
+        } else {
+            // clear_linked: L and LINK together, atomically.
+            let word = fifo_word(mem, port);
+            let mut v = word.load(Ordering::SeqCst);
+            let next = loop {
+                match word.compare_exchange(
+                    v,
+                    v & !(FIFO_L | link),
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                ) {
+                    Ok(_) => break v & link,
+                    Err(cur) => v = cur,
+                }
+            };
+            if next == 0 {
+                g.ready &= !(1 << q);
+            }
+            g.heads[q as usize] = next;
+            if v & FIFO_P != 0
+                && v & FIFO_M == 0
+                && word.fetch_and(!FIFO_P, Ordering::SeqCst) & FIFO_P != 0
+            {
+                w.consumed(port);
+            }
+        }
+        g.ready |= ready_word.swap(0, Ordering::SeqCst);
+    }
+}
+
+/// Masks `port` the guest's way for the ABI in use.
+fn mask(w: &World, mem: &Mem, g: &GuestView, port: u32) {
+    if w.fifo {
+        fifo_word(mem, port).fetch_or(FIFO_M, Ordering::SeqCst);
+    } else {
+        let sh = g.shinfo.unwrap() * 4096;
+        word(mem, sh, W.shinfo_evtchn_mask(), port).fetch_or(1 << (port % 64), Ordering::SeqCst);
+    }
+}
+
 /// Runs `f` on a thread named `name`, reporting its end (or its panic) on `done`.
 fn spawn(
     name: &'static str,
@@ -268,8 +361,12 @@ fn spawn(
 
 /// One Linux-style upcall scan of vCPU 0: clear `evtchn_upcall_pending`, take the selector,
 /// take pending & !mask of each selected word (vCPU 1's port is not ours), until no new upcall.
-fn scan(w: &World, mem: &Mem, g: &GuestView) {
+fn scan(w: &World, mem: &Mem, g: &mut GuestView) {
     let Some(gfn) = g.shinfo else {
+        if w.fifo {
+            // No vcpu_info yet: no upcall flag, but the queues are there.
+            scan_fifo(w, mem, g);
+        }
         return;
     };
     let shinfo = gfn * 4096;
@@ -277,6 +374,13 @@ fn scan(w: &World, mem: &Mem, g: &GuestView) {
     loop {
         let up: &AtomicU8 = atomic_at(mem, vi + UPCALL_PENDING);
         up.store(0, Ordering::SeqCst);
+        if w.fifo {
+            scan_fifo(w, mem, g);
+            if up.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            continue;
+        }
         let sel: &AtomicU64 = atomic_at(mem, vi + W.vcpu_info_pending_sel() as u64);
         let sel = sel.swap(0, Ordering::SeqCst);
         for wd in 0..64u32 {
@@ -331,12 +435,13 @@ fn consumer(w: &World) {
             // vCPU 1 polls with events masked; the polled port is masked.
             let m: &AtomicU8 = atomic_at(&snap, sh + 64 + UPCALL_MASK);
             m.store(1, Ordering::SeqCst);
-            word(&snap, sh, W.shinfo_evtchn_mask(), w.poll_port)
-                .fetch_or(1 << (w.poll_port % 64), Ordering::SeqCst);
+            if !w.fifo {
+                mask(w, &snap, &g, w.poll_port);
+            }
             continue;
         }
         if upcall || r % 8 == 0 {
-            scan(w, &snap, &g);
+            scan(w, &snap, &mut g);
         }
         if stopping {
             // Unmask everything so that the last events drain.
@@ -359,9 +464,7 @@ fn consumer(w: &World) {
             2..=5 if g.masked.len() < 4 => {
                 let p = w.stable[(r >> 8) as usize % w.stable.len()];
                 if g.masked.iter().all(|&(m, _)| m != p) {
-                    let sh = g.shinfo.unwrap() * 4096;
-                    word(&snap, sh, W.shinfo_evtchn_mask(), p)
-                        .fetch_or(1 << (p % 64), Ordering::SeqCst);
+                    mask(w, &snap, &g, p);
                     g.masked.push((p, round));
                 }
             }
@@ -420,7 +523,12 @@ fn poller(w: &World) {
         w.evtchn.poll_end(1);
         let (g, mut t_g) = w.guest.lock(root.token());
         let (snap, _t) = w.mem.read(&mut t_g);
-        if let Some(gfn) = g.shinfo {
+        if w.fifo {
+            // Masked: never linked; P is the whole event.
+            if fifo_word(&snap, p).fetch_and(!FIFO_P, Ordering::SeqCst) & FIFO_P != 0 {
+                w.consumed(p);
+            }
+        } else if let Some(gfn) = g.shinfo {
             let bit = 1u64 << (p % 64);
             let pend = word(&snap, gfn * 4096, W.shinfo_evtchn_pending(), p);
             if pend.fetch_and(!bit, Ordering::SeqCst) & bit != 0 {
@@ -606,9 +714,18 @@ fn state(w: &World) {
 
 #[test]
 fn every_lock_path_at_once_no_deadlock_and_exact_accounting() {
+    run(false);
+}
+
+#[test]
+fn every_lock_path_at_once_on_the_fifo_abi() {
+    run(true);
+}
+
+fn run(fifo: bool) {
     let secs = secs();
     let hang_guard = Duration::from_secs(secs + 120);
-    let w = World::new();
+    let w = World::new(fifo);
     let received = Arc::new(AtomicU64::new(0));
     let (done, finished) = channel();
     type Worker = (&'static str, fn(&World));
@@ -717,7 +834,7 @@ fn every_lock_path_at_once_no_deadlock_and_exact_accounting() {
         ),
         ("guest-to-host sends", c.to_host.load(Ordering::SeqCst)),
     ];
-    eprintln!("stress_locks ({secs} s): {counts:?}");
+    eprintln!("stress_locks (fifo: {fifo}, {secs} s): {counts:?}");
     for (what, n) in counts {
         assert!(n > 0, "no {what} in {secs} s: the mix did not run");
     }

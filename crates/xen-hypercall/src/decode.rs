@@ -752,7 +752,25 @@ where
             ctx.check_self(r.dom)?;
             EvtchnReq::Reset
         }
-        // FIFO ops: -ENOSYS makes guests fall back to the 2-level ABI.
+        EVTCHNOP_INIT_CONTROL => {
+            let c: EvtchnInitControl = g.read_obj(arg)?;
+            EvtchnReq::InitControl {
+                control_gfn: c.control_gfn,
+                offset: c.offset,
+                vcpu: ctx.check_vcpu(c.vcpu)?,
+                out: arg,
+            }
+        }
+        EVTCHNOP_EXPAND_ARRAY => EvtchnReq::ExpandArray {
+            array_gfn: g.read_obj::<EvtchnExpandArray>(arg)?.array_gfn,
+        },
+        EVTCHNOP_SET_PRIORITY => {
+            let p: EvtchnSetPriority = g.read_obj(arg)?;
+            EvtchnReq::SetPriority {
+                port: p.port,
+                priority: p.priority,
+            }
+        }
         _ => return Err(Errno::ENOSYS),
     })
 }

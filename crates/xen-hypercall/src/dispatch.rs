@@ -710,6 +710,20 @@ where
         EvtchnReq::BindVcpu { port, vcpu: t } => h.bind_vcpu(vcpu, port, t).map(|()| 0),
         EvtchnReq::Unmask { port } => h.unmask(vcpu, port).map(|()| 0),
         EvtchnReq::Reset => h.reset(vcpu).map(|()| 0),
+        EvtchnReq::InitControl {
+            control_gfn,
+            offset,
+            vcpu: t,
+            out,
+        } => {
+            let bits = h.init_control(vcpu, control_gfn, offset, t)?;
+            let at = field(out, offset_of!(EvtchnInitControl, link_bits))?;
+            guest(regs, vcpu, mem, h).write_obj(at, &bits).map(|()| 0)
+        }
+        EvtchnReq::ExpandArray { array_gfn } => h.expand_array(vcpu, array_gfn).map(|()| 0),
+        EvtchnReq::SetPriority { port, priority } => {
+            h.set_priority(vcpu, port, priority).map(|()| 0)
+        }
     }
 }
 

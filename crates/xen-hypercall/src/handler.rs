@@ -431,6 +431,28 @@ pub trait EvtchnHandler {
         let _ = vcpu;
         Err(Errno::ENOSYS)
     }
+    /// `EVTCHNOP_init_control` (FIFO ABI) for vCPU `target`: returns `link_bits`. Default:
+    /// -ENOSYS, which makes guests stay on the 2-level ABI.
+    fn init_control(
+        &mut self,
+        vcpu: u32,
+        control_gfn: u64,
+        offset: u32,
+        target: u32,
+    ) -> XenResult<u8> {
+        let _ = (vcpu, control_gfn, offset, target);
+        Err(Errno::ENOSYS)
+    }
+    /// `EVTCHNOP_expand_array` (FIFO ABI). Default: -ENOSYS.
+    fn expand_array(&mut self, vcpu: u32, array_gfn: u64) -> XenResult<()> {
+        let _ = (vcpu, array_gfn);
+        Err(Errno::ENOSYS)
+    }
+    /// `EVTCHNOP_set_priority` (FIFO ABI). Default: -ENOSYS.
+    fn set_priority(&mut self, vcpu: u32, port: u32, priority: u32) -> XenResult<()> {
+        let _ = (vcpu, port, priority);
+        Err(Errno::ENOSYS)
+    }
 }
 
 /// `grant_table_op`. The defaults describe a grant table of 0 frames, Xen's answer for a

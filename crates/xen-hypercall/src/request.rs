@@ -440,7 +440,7 @@ pub enum SchedReq {
     },
 }
 
-/// `event_channel_op` sub-ops (2-level ABI). `dom` fields were checked to be the caller.
+/// `event_channel_op` sub-ops (2-level and FIFO ABIs). `dom` fields were checked to be the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EvtchnReq {
@@ -516,6 +516,29 @@ pub enum EvtchnReq {
     },
     /// `EVTCHNOP_reset` of the caller.
     Reset,
+    /// `EVTCHNOP_init_control` (FIFO ABI; vcpu checked).
+    InitControl {
+        /// Guest frame of the control block.
+        control_gfn: u64,
+        /// Offset of the control block in the frame (checked by the handler, as Xen).
+        offset: u32,
+        /// vCPU whose control block it is.
+        vcpu: u32,
+        /// Struct address (`link_bits` write-back on success).
+        out: u64,
+    },
+    /// `EVTCHNOP_expand_array` (FIFO ABI).
+    ExpandArray {
+        /// Guest frame of the new event-array page.
+        array_gfn: u64,
+    },
+    /// `EVTCHNOP_set_priority` (FIFO ABI).
+    SetPriority {
+        /// Port.
+        port: u32,
+        /// Priority (checked by the handler: `<= EVTCHN_FIFO_PRIORITY_MIN`).
+        priority: u32,
+    },
 }
 
 /// `grant_table_op` sub-ops. Batched ones carry the guest array and its length

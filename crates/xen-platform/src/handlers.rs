@@ -1025,6 +1025,33 @@ impl EvtchnHandler for XenHv<'_, '_> {
             .map_err(evtchn_err)
     }
 
+    fn init_control(
+        &mut self,
+        _vcpu: u32,
+        control_gfn: u64,
+        offset: u32,
+        target: u32,
+    ) -> XenResult<u8> {
+        self.shared
+            .evtchn()
+            .init_control_in(self.token, self.mem, control_gfn, offset, target)
+            .map_err(evtchn_err)
+    }
+
+    fn expand_array(&mut self, _vcpu: u32, array_gfn: u64) -> XenResult<()> {
+        self.shared
+            .evtchn()
+            .expand_array_in(self.token, self.mem, array_gfn)
+            .map_err(evtchn_err)
+    }
+
+    fn set_priority(&mut self, _vcpu: u32, port: u32, priority: u32) -> XenResult<()> {
+        self.shared
+            .evtchn()
+            .set_priority(self.token, port, priority)
+            .map_err(evtchn_err)
+    }
+
     /// Closes every port, as Xen; then the VMM binds its console and
     /// xenstore channels again and updates their HVM params (Xen leaves that
     /// to the toolstack's soft reset; here the VMM is the toolstack).

@@ -18,7 +18,15 @@
 //!   range and entered no later than the saved system time;
 //! * table sizes as configured (vCPUs, HVM params, grant frames) and HVM
 //!   params with values the guest (or the platform) could have stored;
-//! * the ring pages where the configuration puts them.
+//! * the ring pages where the configuration puts them;
+//! * FIFO event channels as `EVTCHNOP_init_control` / `expand_array` /
+//!   `set_priority` leave them: one control block per vCPU at most, each
+//!   8-byte aligned inside its page and backed, at least one (the switch
+//!   registers one), event-array pages backed and at most
+//!   [`xen_evtchn::MAX_EVENT_ARRAY_PAGES`], priorities up to
+//!   `EVTCHN_FIFO_PRIORITY_MIN`, queue tails and saved ports within the
+//!   ports the array covers, port lists ascending, no 2-level deferred
+//!   ports left.
 //!
 //! The devices' own limits (xenstore partial request and pending replies,
 //! console input) are checked by their `from_state`. Each error names the
@@ -82,6 +90,128 @@ fn check_ring(mem: &GuestMemoryMmap, field: &str, gfn: u64, configured: u64) -> 
         .checked_mul(PAGE_SIZE)
         .ok_or_else(|| refuse(field, format!("gfn {gfn:#x} out of range")))?;
     check_page(mem, field, gpa)
+}
+
+/// The FIFO event-channel state of `n` vCPUs (see the module documentation).
+fn check_fifo(
+    mem: &GuestMemoryMmap,
+    n: usize,
+    f: &xen_evtchn::FifoState,
+    deferred: bool,
+) -> Result<()> {
+    use xen_abi::{EVTCHN_FIFO_NR_CHANNELS, EVTCHN_FIFO_PRIORITY_MIN};
+    use xen_evtchn::{EVENT_WORDS_PER_PAGE, MAX_EVENT_ARRAY_PAGES};
+    const CB_SIZE: u64 = std::mem::size_of::<xen_abi::EvtchnFifoControlBlock>() as u64;
+    if f.control_blocks.len() != n {
+        return Err(refuse(
+            "FIFO control blocks",
+            format!("{} saved, {n} vCPUs configured", f.control_blocks.len()),
+        ));
+    }
+    if f.tails.len() != n {
+        return Err(refuse(
+            "FIFO queue tails",
+            format!("{} vCPUs saved, {n} configured", f.tails.len()),
+        ));
+    }
+    if f.control_blocks.iter().all(Option::is_none) {
+        return Err(refuse(
+            "FIFO control blocks",
+            "none registered (the switch to FIFO registers one)",
+        ));
+    }
+    if deferred {
+        return Err(refuse(
+            "evtchn.deferred",
+            "2-level deferred ports on the FIFO ABI",
+        ));
+    }
+    for (i, cb) in f.control_blocks.iter().enumerate() {
+        let Some((gfn, offset)) = *cb else {
+            continue;
+        };
+        let field = format!("vCPU {i} FIFO control block");
+        let off = u64::from(offset);
+        if off % 8 != 0 || off > PAGE_SIZE - CB_SIZE {
+            return Err(refuse(
+                &field,
+                format!("offset {offset:#x} is not 8-byte aligned inside the page"),
+            ));
+        }
+        let gpa = gfn.checked_mul(PAGE_SIZE).map(|g| g + off);
+        if !gpa.is_some_and(|g| backed(mem, g, CB_SIZE)) {
+            return Err(refuse(
+                &field,
+                format!("frame {gfn:#x} is not backed by guest memory"),
+            ));
+        }
+    }
+    let pages = f.event_array.len();
+    if pages > MAX_EVENT_ARRAY_PAGES as usize {
+        return Err(refuse(
+            "FIFO event array",
+            format!("{pages} pages, at most {MAX_EVENT_ARRAY_PAGES}"),
+        ));
+    }
+    for (k, &gfn) in f.event_array.iter().enumerate() {
+        let field = format!("FIFO event array page {k}");
+        let gpa = gfn
+            .checked_mul(PAGE_SIZE)
+            .ok_or_else(|| refuse(&field, format!("gfn {gfn:#x} out of range")))?;
+        check_page(mem, &field, gpa)?;
+    }
+    // Ports with an event word: only those are ever linked on a queue.
+    let words = pages as u32 * EVENT_WORDS_PER_PAGE;
+    for (i, (tails, cb)) in f.tails.iter().zip(&f.control_blocks).enumerate() {
+        for (q, &port) in tails.iter().enumerate() {
+            if port != 0 && (port >= words || cb.is_none()) {
+                return Err(refuse(
+                    &format!("vCPU {i} FIFO queue {q} tail"),
+                    format!("port {port} (event words: {words}, control block: {cb:x?})"),
+                ));
+            }
+        }
+    }
+    let ascending = |what: &str, ports: &mut dyn Iterator<Item = u32>| -> Result<()> {
+        let mut last = None;
+        for p in ports {
+            if p == 0 || p >= EVTCHN_FIFO_NR_CHANNELS || last.is_some_and(|l| l >= p) {
+                return Err(refuse(
+                    what,
+                    format!("port {p} out of range or out of order"),
+                ));
+            }
+            last = Some(p);
+        }
+        Ok(())
+    };
+    ascending("FIFO priorities", &mut f.priorities.iter().map(|&(p, _)| p))?;
+    if let Some(&(p, prio)) = f
+        .priorities
+        .iter()
+        .find(|&&(_, prio)| u32::from(prio) > EVTCHN_FIFO_PRIORITY_MIN)
+    {
+        return Err(refuse(
+            "FIFO priorities",
+            format!("port {p}: priority {prio} is above {EVTCHN_FIFO_PRIORITY_MIN}"),
+        ));
+    }
+    ascending(
+        "FIFO last queues",
+        &mut f.last_queues.iter().map(|&(p, _, _)| p),
+    )?;
+    if let Some(&(p, v, prio)) = f
+        .last_queues
+        .iter()
+        .find(|&&(_, v, prio)| v as usize >= n || u32::from(prio) > EVTCHN_FIFO_PRIORITY_MIN)
+    {
+        return Err(refuse(
+            "FIFO last queues",
+            format!("port {p}: queue (vCPU {v}, priority {prio})"),
+        ));
+    }
+    ascending("FIFO saved pending", &mut f.saved_pending.iter().copied())?;
+    Ok(())
 }
 
 /// Whether HVM param `index` may hold `value` in a running platform
@@ -340,6 +470,9 @@ pub(crate) fn check(
         config.console_gfn,
     )?;
     check_ring(mem, "xenstore ring", saved.store.ring_gfn, config.store_gfn)?;
+    if let Some(f) = &saved.evtchn.fifo {
+        check_fifo(mem, n, f, !saved.evtchn.deferred.is_empty())?;
+    }
     if saved.store.domid != config.domid {
         return Err(refuse(
             "xenstore domid",

@@ -64,7 +64,7 @@ fn unknown_sub_ops_are_enosys() {
         (HYPERVISOR_SCHED_OP, vec![99, SCHEDOP_WATCHDOG, 12]),
         (
             HYPERVISOR_EVENT_CHANNEL_OP,
-            vec![99, EVTCHNOP_INIT_CONTROL, EVTCHNOP_EXPAND_ARRAY],
+            vec![99, EVTCHNOP_RESET_CONT, 15],
         ),
         // Xen's HVM filter: what "needs auditing", get_status_frames included.
         (
@@ -664,8 +664,18 @@ fn random_arguments_never_panic() {
         let _ = vm.events();
         let _ = vm.output();
     }
-    // After all that the platform still delivers events.
+    // After all that the platform still delivers events (2-level: the walk may have
+    // switched to FIFO event channels, which EVTCHNOP_reset undoes).
     vm.map_shared_info(SHINFO_GFN);
+    vm.write(ARGS, EvtchnReset { dom: DOMID_SELF });
+    assert_eq!(
+        vm.hc(
+            0,
+            HYPERVISOR_EVENT_CHANNEL_OP,
+            &[u64::from(EVTCHNOP_RESET), ARGS]
+        ),
+        0
+    );
     let port = vm.bind_ipi(0);
     vm.set_mask(port, false);
     assert_eq!(vm.send(0, port), 0);

@@ -430,3 +430,162 @@ fn xen_time_goes_on_when_the_host_clock_is_behind_the_saved_time() {
         .store(2_000_000_000, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(r.system_time_ns(), 6_000_000_000);
 }
+
+/// FIFO: vCPU 0's control block, vCPU 1's (offset 0x100) and one event-array page.
+const FIFO_CB: u64 = 0x10_4000;
+const FIFO_ARRAY: u64 = 0x10_5000;
+
+/// `EVTCHNOP_*` `cmd` from vCPU 0 with `args` at ARGS; returns RAX.
+fn evtchn_op(p: &XenPlatform, cmd: u64, args: &[u8]) -> i64 {
+    write(p, ARGS, args);
+    hcall(p, 0, 32, cmd, ARGS, 0)
+}
+
+/// [`set_up`], switched to FIFO event channels: both control blocks, one array page, an IPI
+/// of priority 3 with an event linked on its queue.
+fn set_up_fifo() -> XenPlatform {
+    let p = set_up();
+    for (vcpu, off) in [(0u32, 0u32), (1, 0x100)] {
+        let mut b = (FIFO_CB >> 12).to_le_bytes().to_vec();
+        b.extend_from_slice(&off.to_le_bytes());
+        b.extend_from_slice(&vcpu.to_le_bytes());
+        b.extend_from_slice(&[0; 8]);
+        assert_eq!(evtchn_op(&p, 11, &b), 0, "init_control {vcpu}");
+    }
+    assert_eq!(evtchn_op(&p, 12, &u64s(&[FIFO_ARRAY >> 12])), 0, "expand");
+    assert_eq!(evtchn_op(&p, 7, &[0; 8]), 0, "bind_ipi");
+    let port: u32 = p
+        .memory()
+        .atomic()
+        .memory()
+        .read_obj(GuestAddress(ARGS + 4))
+        .unwrap();
+    let mut b = port.to_le_bytes().to_vec();
+    b.extend_from_slice(&3u32.to_le_bytes());
+    assert_eq!(evtchn_op(&p, 13, &b), 0, "set_priority");
+    assert_eq!(evtchn_op(&p, 4, &port.to_le_bytes()), 0, "send");
+    p
+}
+
+#[test]
+fn a_reachable_fifo_state_restores() {
+    let p = set_up_fifo();
+    let s = state(&p);
+    let f = s.evtchn.fifo.as_ref().expect("FIFO state saved");
+    assert_eq!(f.control_blocks.len(), 2);
+    assert_eq!(f.event_array, vec![FIFO_ARRAY >> 12]);
+    assert_eq!(f.priorities.len(), 1);
+    assert_eq!(f.last_queues.len(), 1);
+    assert!(f.tails[0][3] != 0);
+    let r = restore(&p, &s).unwrap();
+    assert_eq!(state(&r).evtchn.fifo, s.evtchn.fifo);
+}
+
+#[test]
+fn each_unreachable_fifo_field_is_refused_by_name() {
+    let p = set_up_fifo();
+    let good = state(&p);
+    let port = good.evtchn.fifo.as_ref().unwrap().priorities[0].0;
+    type FifoMutation = Box<dyn Fn(&mut xen_evtchn::FifoState)>;
+    let cases: Vec<(&str, FifoMutation)> = vec![
+        (
+            "FIFO control blocks",
+            Box::new(|f| {
+                f.control_blocks.pop();
+            }),
+        ),
+        (
+            "FIFO control blocks",
+            Box::new(|f| f.control_blocks = vec![None, None]),
+        ),
+        (
+            "FIFO queue tails",
+            Box::new(|f| {
+                f.tails.pop();
+            }),
+        ),
+        (
+            "vCPU 1 FIFO control block",
+            Box::new(|f| f.control_blocks[1] = Some((HOLE >> 12, 0))),
+        ),
+        (
+            "vCPU 1 FIFO control block",
+            Box::new(|f| f.control_blocks[1] = Some((FIFO_CB >> 12, 4))),
+        ),
+        (
+            "vCPU 0 FIFO control block",
+            Box::new(|f| f.control_blocks[0] = Some((FIFO_CB >> 12, 4096 - 64))),
+        ),
+        (
+            "vCPU 0 FIFO control block",
+            Box::new(|f| f.control_blocks[0] = Some((u64::MAX, 0))),
+        ),
+        (
+            "FIFO event array page 1",
+            Box::new(|f| f.event_array.push(HOLE >> 12)),
+        ),
+        (
+            "FIFO event array page 0",
+            Box::new(|f| f.event_array[0] = MEM >> 12),
+        ),
+        (
+            "FIFO event array",
+            Box::new(|f| f.event_array = vec![FIFO_ARRAY >> 12; 129]),
+        ),
+        (
+            "vCPU 0 FIFO queue 3 tail",
+            Box::new(|f| f.tails[0][3] = 1024),
+        ),
+        (
+            "vCPU 1 FIFO queue 7 tail",
+            Box::new(|f| {
+                f.control_blocks[1] = None;
+                f.tails[1][7] = 1;
+            }),
+        ),
+        (
+            "FIFO priorities",
+            Box::new(move |f| f.priorities = vec![(port, 16)]),
+        ),
+        (
+            "FIFO priorities",
+            Box::new(|f| f.priorities = vec![(1 << 17, 1)]),
+        ),
+        (
+            "FIFO priorities",
+            Box::new(move |f| f.priorities = vec![(port, 1), (port, 2)]),
+        ),
+        (
+            "FIFO last queues",
+            Box::new(move |f| f.last_queues = vec![(port, 2, 3)]),
+        ),
+        (
+            "FIFO last queues",
+            Box::new(move |f| f.last_queues = vec![(port, 1, 16)]),
+        ),
+        (
+            "FIFO saved pending",
+            Box::new(|f| f.saved_pending = vec![0]),
+        ),
+        (
+            "FIFO saved pending",
+            Box::new(|f| f.saved_pending = vec![5, 5]),
+        ),
+    ];
+    for (needle, m) in &cases {
+        let mut s = good.clone();
+        m(s.evtchn.fifo.as_mut().unwrap());
+        let e = restore(&p, &s)
+            .err()
+            .unwrap_or_else(|| panic!("restored a FIFO state with a bad {needle}"));
+        assert!(e.to_string().contains(needle), "{needle}: {e}");
+    }
+    // 2-level deferred ports cannot be left over on the FIFO ABI.
+    let mut s = good.clone();
+    s.evtchn.deferred = vec![port];
+    let e = restore(&p, &s)
+        .err()
+        .unwrap_or_else(|| panic!("restored deferred ports on FIFO"));
+    assert!(e.to_string().contains("evtchn.deferred"), "{e}");
+    restore(&p, &good).unwrap();
+}

@@ -41,7 +41,8 @@ pub const FORMAT_V4: u16 = 4;
 pub const FORMAT_V5: u16 = 5;
 /// Format version 6: adds `XenVcpuState::initialised` and `XenVcpuState::start` (SMP
 /// through `VCPUOP_initialise`; older files read them as false, taken from `online`, and
-/// none).
+/// none) and `XenState::fifo` (FIFO event channels: control blocks, event array, queue
+/// tails, priorities; older files read it as `None`, the 2-level ABI).
 pub const FORMAT_V6: u16 = 6;
 /// The version this build writes and the newest it reads.
 pub const CURRENT_FORMAT_VERSION: u16 = FORMAT_V6;
@@ -66,9 +67,10 @@ pub fn version_map() -> VersionMap {
     map.new_version()
         .set_type_version(XenState::type_id(), 3)
         .set_type_version(GrantState::type_id(), 2);
-    // Version 6: XenVcpuState gains initialised and start.
+    // Version 6: XenVcpuState gains initialised and start, XenState gains fifo.
     map.new_version()
-        .set_type_version(XenVcpuState::type_id(), 3);
+        .set_type_version(XenVcpuState::type_id(), 3)
+        .set_type_version(XenState::type_id(), 4);
     debug_assert_eq!(map.latest_version(), CURRENT_FORMAT_VERSION);
     map
 }
@@ -355,5 +357,7 @@ mod tests {
         assert_eq!(m.get_type_version(5, GrantState::type_id()), 2);
         assert_eq!(m.get_type_version(5, XenVcpuState::type_id()), 2);
         assert_eq!(m.get_type_version(6, XenVcpuState::type_id()), 3);
+        assert_eq!(m.get_type_version(6, XenState::type_id()), 4);
+        assert_eq!(m.get_type_version(6, GrantState::type_id()), 2);
     }
 }

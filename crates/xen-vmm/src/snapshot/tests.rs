@@ -151,6 +151,47 @@ fn v2_file_is_read_with_runstate_defaulted() {
 }
 
 #[test]
+fn v5_file_is_read_without_fifo_state() {
+    let mut state = sample_state();
+    state.xen.fifo = Some(super::xen_state::FifoMirror {
+        vcpus: vec![
+            super::xen_state::FifoVcpuMirror {
+                control_gfn: Some(0x2),
+                control_offset: 0,
+                tails: vec![0; 16],
+            },
+            super::xen_state::FifoVcpuMirror {
+                tails: vec![0; 16],
+                ..Default::default()
+            },
+        ],
+        event_array: vec![0x101],
+        ..Default::default()
+    });
+    state.validate().unwrap();
+    let v5 = sample_file(&state, FORMAT_V5);
+    let v6 = sample_file(&state, FORMAT_V6);
+    assert!(v5.len() < v6.len());
+    // A format 5 file has no FIFO state: it restores with the 2-level ABI.
+    let parsed = parse(&v5).unwrap();
+    assert_eq!(parsed.header.format_version, FORMAT_V5);
+    let mut expected = state.clone();
+    expected.xen.fifo = None;
+    assert_eq!(parsed.state, expected);
+    assert_eq!(parsed.state.xen.port_limit(), 4096);
+    let parsed = parse(&v6).unwrap();
+    assert_eq!(parsed.state, state);
+    assert_eq!(parsed.state.xen.port_limit(), 1 << 17);
+    // Older formats neither.
+    let v4 = sample_file(&state, FORMAT_V4);
+    let mut expected4 = expected.clone();
+    expected4.xen.tot_pages = 0;
+    expected4.xen.absent_gfns.clear();
+    expected4.xen.grant.status_frames.clear();
+    assert_eq!(parse(&v4).unwrap().state, expected4);
+}
+
+#[test]
 fn v3_file_is_read_without_deferred_ports() {
     let mut state = sample_state();
     state.xen.deferred_ports = vec![3, 4];

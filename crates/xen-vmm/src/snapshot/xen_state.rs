@@ -14,7 +14,8 @@ use versionize::{VersionMap, Versionize, VersionizeResult};
 use versionize_derive::Versionize;
 
 use xen_evtchn::{
-    Binding, CallbackVia, EvtchnState, HostPortState, PortState as EvtchnPortState, Remote,
+    Binding, CallbackVia, EvtchnState, FifoState, HostPortState, PortState as EvtchnPortState,
+    Remote,
 };
 use xen_gnttab::GrantTableState;
 use xen_shinfo_cache::{GuestWidth, PagesState, VcpuPagesState};
@@ -392,9 +393,54 @@ pub struct XenState {
     /// format version 5 (older files: none).
     #[version(start = 3, default_fn = "default_absent_gfns")]
     pub absent_gfns: Vec<u64>,
+    /// FIFO event channels, if the guest switched to them (`None`: 2-level ABI). Added in
+    /// format version 6 (older files: `None`).
+    #[version(start = 4, default_fn = "default_fifo")]
+    pub fifo: Option<FifoMirror>,
+}
+
+/// One vCPU's FIFO control block and queue tails.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Versionize)]
+pub struct FifoVcpuMirror {
+    /// Control block `(gfn, offset)`, if registered.
+    pub control_gfn: Option<u64>,
+    /// Offset of the control block in its page.
+    pub control_offset: u32,
+    /// Per priority (16): the last port linked on the queue (0: empty).
+    pub tails: Vec<u32>,
+}
+
+/// A port whose FIFO priority or last queue is not the default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Versionize)]
+pub struct FifoPortMirror {
+    /// The port.
+    pub port: u32,
+    /// vCPU of the queue it was last linked on.
+    pub vcpu: u32,
+    /// Priority (for `priorities`: the port's; for `last_queues`: the queue's).
+    pub priority: u8,
+}
+
+/// FIFO event-channel state (see `xen_evtchn::FifoState`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Versionize)]
+pub struct FifoMirror {
+    /// Per vCPU.
+    pub vcpus: Vec<FifoVcpuMirror>,
+    /// Event-array frames in port order.
+    pub event_array: Vec<u64>,
+    /// Ports with a priority other than 7 (`vcpu` unused).
+    pub priorities: Vec<FifoPortMirror>,
+    /// Ports last linked on a queue other than (vCPU 0, priority 7).
+    pub last_queues: Vec<FifoPortMirror>,
+    /// Ports pending without an event word.
+    pub saved_pending: Vec<u32>,
 }
 
 impl XenState {
+    fn default_fifo(_source_version: u16) -> Option<FifoMirror> {
+        None
+    }
+
     fn default_deferred_ports(_source_version: u16) -> Vec<u32> {
         Vec::new()
     }
@@ -409,7 +455,9 @@ impl XenState {
 
     /// Number of event-channel ports of the guest's ABI.
     pub fn port_limit(&self) -> u32 {
-        if self.long_mode {
+        if self.fifo.is_some() {
+            xen_abi::EVTCHN_FIFO_NR_CHANNELS
+        } else if self.long_mode {
             EVTCHN_PORTS_64
         } else {
             EVTCHN_PORTS_32
@@ -673,6 +721,70 @@ impl XenState {
                 MAX_HVM_PARAMS,
             ));
         }
+        if let Some(f) = &self.fifo {
+            self.validate_fifo(f, nr_vcpus, &in_guest)?;
+        }
+        Ok(())
+    }
+
+    /// The FIFO state's sizes and pages (`XenPlatform::restore` checks the rest with the
+    /// hypercalls' rules).
+    fn validate_fifo(
+        &self,
+        f: &FifoMirror,
+        nr_vcpus: usize,
+        in_guest: &dyn Fn(&str, u64, u64) -> Result<()>,
+    ) -> Result<()> {
+        if f.vcpus.len() != nr_vcpus {
+            return Err(Error::Invalid(format!(
+                "fifo: {} vCPU entries for {nr_vcpus} vCPUs",
+                f.vcpus.len()
+            )));
+        }
+        for (i, v) in f.vcpus.iter().enumerate() {
+            if v.tails.len() != xen_abi::EVTCHN_FIFO_MAX_QUEUES as usize {
+                return Err(Error::Invalid(format!(
+                    "fifo: vCPU {i}: {} queue tails",
+                    v.tails.len()
+                )));
+            }
+            if let Some(gfn) = v.control_gfn {
+                check_gfn("FIFO control block", gfn)?;
+                let off = u64::from(v.control_offset);
+                if off % 8 != 0 || off + FIFO_CONTROL_BLOCK_SIZE > PAGE_SIZE {
+                    return Err(Error::Invalid(format!(
+                        "fifo: vCPU {i}: control block offset {off:#x}"
+                    )));
+                }
+                in_guest(
+                    "FIFO control block",
+                    gfn * PAGE_SIZE + off,
+                    FIFO_CONTROL_BLOCK_SIZE,
+                )?;
+            }
+        }
+        let max = xen_evtchn::MAX_EVENT_ARRAY_PAGES as usize;
+        if f.event_array.len() > max {
+            return Err(too_large(
+                "FIFO event array pages",
+                f.event_array.len(),
+                max,
+            ));
+        }
+        for &gfn in &f.event_array {
+            check_gfn("FIFO event array page", gfn)?;
+            in_guest("FIFO event array page", gfn * PAGE_SIZE, PAGE_SIZE)?;
+        }
+        let limit = xen_abi::EVTCHN_FIFO_NR_CHANNELS as usize;
+        for (what, len) in [
+            ("FIFO priorities", f.priorities.len()),
+            ("FIFO last queues", f.last_queues.len()),
+            ("FIFO saved pending ports", f.saved_pending.len()),
+        ] {
+            if len > limit {
+                return Err(too_large(what, len, limit));
+            }
+        }
         Ok(())
     }
 
@@ -773,6 +885,33 @@ impl XenState {
     }
 }
 
+/// The plain FIFO state of a mirror (`Evtchn::from_state` checks the values).
+fn fifo_state(f: &FifoMirror) -> Result<FifoState> {
+    let mut tails = Vec::with_capacity(f.vcpus.len());
+    for v in &f.vcpus {
+        tails.push(
+            <[u32; 16]>::try_from(v.tails.as_slice())
+                .map_err(|_| Error::Invalid(format!("fifo: {} queue tails", v.tails.len())))?,
+        );
+    }
+    Ok(FifoState {
+        control_blocks: f
+            .vcpus
+            .iter()
+            .map(|v| v.control_gfn.map(|g| (g, v.control_offset)))
+            .collect(),
+        event_array: f.event_array.clone(),
+        tails,
+        priorities: f.priorities.iter().map(|p| (p.port, p.priority)).collect(),
+        last_queues: f
+            .last_queues
+            .iter()
+            .map(|p| (p.port, p.vcpu, p.priority))
+            .collect(),
+        saved_pending: f.saved_pending.clone(),
+    })
+}
+
 fn too_large(what: &'static str, claimed: usize, limit: usize) -> Error {
     Error::TooLarge {
         what,
@@ -780,6 +919,9 @@ fn too_large(what: &'static str, claimed: usize, limit: usize) -> Error {
         limit: limit as u64,
     }
 }
+
+/// Bytes of `evtchn_fifo_control_block`.
+const FIFO_CONTROL_BLOCK_SIZE: u64 = std::mem::size_of::<xen_abi::EvtchnFifoControlBlock>() as u64;
 
 fn check_gfn(what: &str, gfn: u64) -> Result<()> {
     if gfn >= MAX_GFN {
@@ -861,6 +1003,38 @@ impl XenState {
             })
             .collect();
         self.deferred_ports = e.deferred.clone();
+        self.fifo = e.fifo.as_ref().map(|f| FifoMirror {
+            vcpus: f
+                .control_blocks
+                .iter()
+                .zip(&f.tails)
+                .map(|(cb, t)| FifoVcpuMirror {
+                    control_gfn: cb.map(|c| c.0),
+                    control_offset: cb.map_or(0, |c| c.1),
+                    tails: t.to_vec(),
+                })
+                .collect(),
+            event_array: f.event_array.clone(),
+            priorities: f
+                .priorities
+                .iter()
+                .map(|&(port, priority)| FifoPortMirror {
+                    port,
+                    vcpu: 0,
+                    priority,
+                })
+                .collect(),
+            last_queues: f
+                .last_queues
+                .iter()
+                .map(|&(port, vcpu, priority)| FifoPortMirror {
+                    port,
+                    vcpu,
+                    priority,
+                })
+                .collect(),
+            saved_pending: f.saved_pending.clone(),
+        });
     }
 
     /// The event-channel state to rebuild xen-evtchn from (call after
@@ -916,6 +1090,7 @@ impl XenState {
             callback,
             vcpu_vectors: self.vcpus.iter().map(|v| v.upcall_vector).collect(),
             deferred: self.deferred_ports.clone(),
+            fifo: self.fifo.as_ref().map(fifo_state).transpose()?,
         })
     }
 
@@ -1394,6 +1569,7 @@ mod tests {
             callback: CallbackVia::Vector(0xf3),
             vcpu_vectors: vec![0, 0xf4],
             deferred: vec![4, 6],
+            fifo: None,
         };
         let mut s = XenState {
             vcpus: vec![online(), online()],
@@ -1405,6 +1581,52 @@ mod tests {
         assert_eq!(s.vcpus[1].upcall_vector, 0xf4);
         assert_eq!(s.deferred_ports, vec![4, 6]);
         assert_eq!(s.evtchn_state().unwrap(), e);
+        // FIFO state round-trips too, and lifts the port limit to 2^17.
+        let mut tails = [0u32; 16];
+        tails[7] = 4;
+        let fifo = FifoState {
+            control_blocks: vec![Some((0x20, 0)), None],
+            event_array: vec![0x21, 0x22],
+            tails: vec![tails, [0; 16]],
+            priorities: vec![(4, 3)],
+            last_queues: vec![(4, 1, 3)],
+            saved_pending: vec![3],
+        };
+        let ef = EvtchnState {
+            fifo: Some(fifo),
+            ..e.clone()
+        };
+        let mut sf = s.clone();
+        sf.set_evtchn(&ef);
+        assert_eq!(sf.port_limit(), 1 << 17);
+        assert_eq!(sf.evtchn_state().unwrap(), ef);
+        sf.validate(2, &mem()).unwrap();
+        // The file checks refuse FIFO sizes and pages no hypercall leaves.
+        type FifoMutation = fn(&mut FifoMirror);
+        let bad: [(&str, FifoMutation); 6] = [
+            ("vCPU entries", |f| {
+                f.vcpus.pop();
+            }),
+            ("queue tails", |f| {
+                f.vcpus[1].tails.pop();
+            }),
+            ("outside guest memory", |f| {
+                f.vcpus[0].control_gfn = Some(0x100)
+            }),
+            ("control block offset", |f| f.vcpus[0].control_offset = 4),
+            ("FIFO event array pages", |f| {
+                f.event_array = vec![0x21; 129]
+            }),
+            ("outside guest memory", |f| f.event_array.push(0x100)),
+        ];
+        for (needle, m) in bad {
+            let mut s2 = sf.clone();
+            m(s2.fifo.as_mut().unwrap());
+            let e = s2.validate(2, &mem()).unwrap_err();
+            assert!(e.to_string().contains(needle), "{needle}: {e}");
+        }
+        sf.fifo.as_mut().unwrap().vcpus[0].tails.pop();
+        assert!(sf.evtchn_state().is_err(), "15 queue tails");
         s.ports[0].kind = 42;
         assert!(s.evtchn_state().is_err());
         for cb in [CallbackVia::None, CallbackVia::Gsi(5)] {
