@@ -324,6 +324,9 @@ fn fifo_state_and_pending_events_survive_snapshot() {
     send(&mut g, PORTS, R + 0x18);
     send(&mut g, PORTS + 8, R + 0x20);
     g.store64(READY, 1);
+    // Interrupts enabled (none comes): a HLT with IF clear would take the
+    // vCPU offline and power the domain off, as Xen does.
+    g.a.sti().unwrap();
     let idle = g.a.create_label();
     g.a.set_label(&mut { idle }).unwrap();
     g.a.hlt().unwrap();
