@@ -76,6 +76,7 @@ pub mod error;
 pub mod ring;
 pub mod server;
 pub mod state;
+mod store;
 pub mod toolstack;
 mod tree;
 pub mod wire;
@@ -83,11 +84,11 @@ pub mod wire;
 pub use error::{Error, Result};
 pub use ring::{PAGE_SIZE, REQ_CONS, REQ_OFF, REQ_PROD, RING_SIZE, RSP_CONS, RSP_OFF, RSP_PROD};
 pub use server::{
-    Xenstore, MAX_MESSAGES_PER_CALL, MAX_NODES, MAX_PARTIAL_REQUEST, MAX_PENDING_REPLIES,
-    MAX_QUEUED_REPLIES, MAX_REQUEST_BYTES_PER_CALL, MAX_ROUNDS_PER_CALL, MAX_TRANSACTIONS,
-    MAX_WATCHES,
+    ConnId, Xenstore, MAX_HOST_CONNECTIONS, MAX_MESSAGES_PER_CALL, MAX_NODES, MAX_PARTIAL_REQUEST,
+    MAX_PENDING_REPLIES, MAX_PERMS, MAX_QUEUED_REPLIES, MAX_REQUEST_BYTES_PER_CALL,
+    MAX_ROUNDS_PER_CALL, MAX_TRANSACTIONS, MAX_TRANSACTION_NODES, MAX_WATCHES,
 };
-pub use state::{Watch, XenstoreState};
+pub use state::{Node, Perm, PermKind, Quotas, Transaction, Watch, XenstoreState};
 pub use toolstack::{XenstoreConfig, DEFAULT_WRITABLE};
 pub use wire::*;
 

@@ -960,9 +960,9 @@ impl From<&DevXenstoreState> for XenstoreMirror {
             nodes: x
                 .nodes
                 .iter()
-                .map(|(path, value)| XenstoreNode {
+                .map(|(path, n)| XenstoreNode {
                     path: path.clone(),
-                    value: value.clone(),
+                    value: n.value.clone(),
                 })
                 .collect(),
             writable: x.writable.clone(),
@@ -992,7 +992,15 @@ impl XenstoreMirror {
             nodes: self
                 .nodes
                 .iter()
-                .map(|n| (n.path.clone(), n.value.clone()))
+                .map(|n| {
+                    (
+                        n.path.clone(),
+                        xen_store::Node {
+                            value: n.value.clone(),
+                            ..Default::default()
+                        },
+                    )
+                })
                 .collect(),
             writable: self.writable.clone(),
             watches: self
@@ -1008,6 +1016,7 @@ impl XenstoreMirror {
             partial_request: self.partial_request.clone(),
             pending_replies: self.pending_replies.clone(),
             guest_errors: self.guest_errors,
+            ..Default::default()
         }
     }
 }
@@ -1362,8 +1371,20 @@ mod tests {
             guest_errors: 5,
             ..Default::default()
         };
-        x.nodes.insert("/a".into(), b"1".to_vec());
-        x.nodes.insert("/b".into(), b"2".to_vec());
+        x.nodes.insert(
+            "/a".into(),
+            xen_store::Node {
+                value: b"1".to_vec(),
+                ..Default::default()
+            },
+        );
+        x.nodes.insert(
+            "/b".into(),
+            xen_store::Node {
+                value: b"2".to_vec(),
+                ..Default::default()
+            },
+        );
         assert_eq!(XenstoreMirror::from(&x).to_state(), x);
         let g = GrantTableState {
             max_frames: 4,
