@@ -245,16 +245,11 @@ impl Xenstore {
         extra.push("/".into());
         extra.extend(tree::SPECIAL_NODES.iter().map(|s| s.to_string()));
         for p in extra {
-            if !nodes.contains_key(&p) {
-                let perms = store::derived_perms(state.domid, &state.writable, &p);
-                nodes.insert(
-                    p,
-                    Node {
-                        perms,
-                        ..Default::default()
-                    },
-                );
-            }
+            let perms = store::derived_perms(state.domid, &state.writable, &p);
+            nodes.entry(p).or_insert_with(|| Node {
+                perms,
+                ..Default::default()
+            });
         }
         if nodes.len() > MAX_NODES {
             return Err(bad("too many xenstore nodes"));
@@ -775,7 +770,7 @@ impl Xenstore {
         self.distribute();
     }
 
-    fn one_arg<'a>(payload: &'a [u8]) -> std::result::Result<&'a str, XsErr> {
+    fn one_arg(payload: &[u8]) -> std::result::Result<&str, XsErr> {
         match nul_strings(payload).as_deref() {
             Some([p]) => Ok(p),
             _ => Err(XsErr::Einval),

@@ -550,7 +550,10 @@ impl Store {
         self.check_size(tx.as_deref(), caller, path, &n, 0)?;
         let p = n.perms.clone();
         self.put(tx.as_deref_mut(), path, Some(n))?;
-        self.fire(tx, path, false, &p);
+        // xenstored fires no watch for a special node's permissions.
+        if !tree::is_special(path) {
+            self.fire(tx, path, false, &p);
+        }
         Ok(())
     }
 
