@@ -19,7 +19,7 @@ use versionize::{VersionMap, Versionize};
 
 use super::error::{Error, Result};
 use super::kvm_state::VcpuState;
-use super::xen_state::{GrantState, XenState, XenVcpuState};
+use super::xen_state::{GrantState, XenState, XenVcpuState, XenstoreMirror, XenstoreNode};
 
 /// First bytes of a snapshot.
 pub const MAGIC: [u8; 8] = *b"XKVMSNAP";
@@ -39,8 +39,18 @@ pub const FORMAT_V4: u16 = 4;
 /// `XenState::tot_pages` / `XenState::absent_gfns` (memory reservation; older files read
 /// them as "not recorded" and none).
 pub const FORMAT_V5: u16 = 5;
+/// Format version 6: taken by another branch; in this one the same layout as version 5.
+pub const FORMAT_V6: u16 = 6;
+/// Format version 7: taken by another branch; in this one the same layout as version 5.
+pub const FORMAT_V7: u16 = 7;
+/// Format version 8: the whole xenstore: `XenstoreNode::perms` / `generation` (the
+/// special `@` nodes too), `XenstoreMirror::transaction_states` (open transactions with
+/// what they accessed and changed), `generation`, `released`, `quotas`. Older files read
+/// nodes without permissions (derived from `writable` on restore, as before), their
+/// transaction ids as empty transactions, xenstored's default quotas.
+pub const FORMAT_V8: u16 = 8;
 /// The version this build writes and the newest it reads.
-pub const CURRENT_FORMAT_VERSION: u16 = FORMAT_V5;
+pub const CURRENT_FORMAT_VERSION: u16 = FORMAT_V8;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 48;
 /// Trailer length in bytes.
@@ -62,6 +72,13 @@ pub fn version_map() -> VersionMap {
     map.new_version()
         .set_type_version(XenState::type_id(), 3)
         .set_type_version(GrantState::type_id(), 2);
+    // Versions 6 and 7: other branches' changes (none in this one).
+    map.new_version();
+    map.new_version();
+    // Version 8: the xenstore's permissions, generations, transactions and quotas.
+    map.new_version()
+        .set_type_version(XenstoreNode::type_id(), 2)
+        .set_type_version(XenstoreMirror::type_id(), 2);
     debug_assert_eq!(map.latest_version(), CURRENT_FORMAT_VERSION);
     map
 }
@@ -248,11 +265,11 @@ mod tests {
         assert!(matches!(
             e,
             Error::UnsupportedVersion {
-                found: 6,
+                found: 9,
                 max: CURRENT_FORMAT_VERSION
             }
         ));
-        assert!(e.to_string().contains("version 6 is not supported"), "{e}");
+        assert!(e.to_string().contains("version 9 is not supported"), "{e}");
         let zero = Header {
             format_version: 0,
             ..header()
@@ -334,7 +351,7 @@ mod tests {
     #[test]
     fn version_map_has_every_version() {
         let m = version_map();
-        assert_eq!(m.latest_version(), 5);
+        assert_eq!(m.latest_version(), 8);
         assert_eq!(m.get_type_version(1, VcpuState::type_id()), 1);
         assert_eq!(m.get_type_version(2, VcpuState::type_id()), 2);
         assert_eq!(m.get_type_version(3, VcpuState::type_id()), 2);
@@ -346,5 +363,9 @@ mod tests {
         assert_eq!(m.get_type_version(5, XenState::type_id()), 3);
         assert_eq!(m.get_type_version(4, GrantState::type_id()), 1);
         assert_eq!(m.get_type_version(5, GrantState::type_id()), 2);
+        assert_eq!(m.get_type_version(7, XenstoreNode::type_id()), 1);
+        assert_eq!(m.get_type_version(8, XenstoreNode::type_id()), 2);
+        assert_eq!(m.get_type_version(7, XenstoreMirror::type_id()), 1);
+        assert_eq!(m.get_type_version(8, XenstoreMirror::type_id()), 2);
     }
 }
