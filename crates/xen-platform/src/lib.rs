@@ -90,7 +90,7 @@ pub use error::{Error, Result};
 pub use handlers::pvclock_scale;
 pub use host::{NoVcpuAccess, TimerArm, TimerKind, TscReading, VcpuAccess, XenHost};
 pub use platform::{
-    HypercallExit, MsrWrite, PlatformConfig, PlatformEvtchn, PlatformSink, Retry, Wait,
+    HypercallExit, MsrWrite, PlatformConfig, PlatformEvtchn, PlatformSink, Retry, StoreIo, Wait,
     XenPlatform, XEN_VERSION,
 };
 pub use snapshot::PlatformState;

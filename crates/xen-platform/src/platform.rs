@@ -778,6 +778,64 @@ impl XenPlatform {
         crate::backends::notify(self, &mut t, &mem, which);
     }
 
+    /// Opens a xenstore connection of the privileged toolstack domain (dom0),
+    /// e.g. for a client of the VMM's xenstored socket; `None` when
+    /// [`xen_store::MAX_HOST_CONNECTIONS`] are open.
+    pub fn xenstore_connect<P: Level>(&self, token: &mut Token<'_, P>) -> Option<xen_store::ConnId>
+    where
+        Devices: LockAfter<P>,
+    {
+        let (mut be, _t) = self.backends.lock(token);
+        be.store.connect()
+    }
+
+    /// Hands wire-protocol bytes a toolstack client sent to the xenstore
+    /// ([`xen_store::Xenstore::feed`]) and takes what the client has to
+    /// read. Touches no guest memory: when [`StoreIo::guest_pending`] says
+    /// the guest has replies or watch events queued, the caller runs
+    /// [`XenPlatform::run_backends`] for [`Backend::Store`] where guest
+    /// memory may be touched.
+    pub fn xenstore_feed<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        id: xen_store::ConnId,
+        bytes: &[u8],
+    ) -> StoreIo
+    where
+        Devices: LockAfter<P>,
+    {
+        let (mut be, _t) = self.backends.lock(token);
+        let taken = be.store.feed(id, bytes);
+        StoreIo {
+            taken,
+            output: be.store.take_output(id),
+            guest_pending: be.store.guest_output_pending(),
+        }
+    }
+
+    /// What a toolstack connection has to read (watch events raised since,
+    /// e.g. by the guest's writes).
+    pub fn xenstore_output<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        id: xen_store::ConnId,
+    ) -> Vec<u8>
+    where
+        Devices: LockAfter<P>,
+    {
+        let (mut be, _t) = self.backends.lock(token);
+        be.store.take_output(id)
+    }
+
+    /// Closes a toolstack connection (its watches and transactions go).
+    pub fn xenstore_disconnect<P: Level>(&self, token: &mut Token<'_, P>, id: xen_store::ConnId)
+    where
+        Devices: LockAfter<P>,
+    {
+        let (mut be, _t) = self.backends.lock(token);
+        be.store.disconnect(id);
+    }
+
     /// Writes guest console output (e.g. from the VMM's serial port) to the
     /// platform's output.
     pub fn write_output<P: Level>(&self, token: &mut Token<'_, P>, bytes: &[u8])
@@ -930,4 +988,17 @@ impl XenPlatform {
     ) {
         self.host.set_timer(vcpu, kind, arm);
     }
+}
+
+/// What a toolstack client's bytes produced ([`XenPlatform::xenstore_feed`]).
+#[derive(Debug)]
+pub struct StoreIo {
+    /// Bytes taken (fewer than given while the client's output waits), or
+    /// the error after which the client is disconnected (a message longer
+    /// than a payload: `E2BIG`, also sent in `output`).
+    pub taken: std::result::Result<usize, xen_store::XsErr>,
+    /// Replies and watch events for the client.
+    pub output: Vec<u8>,
+    /// The guest has replies or watch events to be written to its ring.
+    pub guest_pending: bool,
 }
