@@ -54,6 +54,8 @@ pub struct PlatformConfig {
     /// Guest physical address width (CPUID 0x8000_0008 `EAX[7:0]`): pages the
     /// guest places outside RAM must lie below it.
     pub phys_addr_bits: u8,
+    /// The xenstore's quotas (default: xenstored's, `xen_store::Quotas::default`).
+    pub xenstore_quotas: xen_store::Quotas,
 }
 
 impl PlatformConfig {
@@ -95,6 +97,7 @@ impl PlatformConfig {
             grant_max_version: 2,
             max_pages: None,
             phys_addr_bits: 48,
+            xenstore_quotas: xen_store::Quotas::default(),
         }
     }
 }

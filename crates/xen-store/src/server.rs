@@ -186,6 +186,10 @@ impl Xenstore {
     /// created, transactions restore empty.
     pub fn from_state(state: &XenstoreState) -> Result<Self> {
         let ring = page_base(state.ring_gfn)?;
+        if state.domid == 0 {
+            // The guest would own every node dom0 owns.
+            return Err(bad("xenstore guest domain id 0 (dom0's)"));
+        }
         let q = state.quotas;
         if q.entries_per_domain == 0
             || q.entries_per_domain as usize > MAX_NODES

@@ -588,6 +588,11 @@ fn restore_refuses_states_beyond_the_servers_limits() {
             s.transactions = (1..=Quotas::default().transactions_per_connection + 1).collect()
         }),
         ("transactions", |s| s.transactions = vec![0]),
+        ("domain id 0", |s| s.domid = 0),
+        ("quotas", |s| s.quotas.watches_per_connection = 0),
+        ("node path", |s| {
+            s.nodes.insert("relative".into(), Node::default());
+        }),
         ("transactions", |s| s.transactions = vec![3, 3]),
         ("node value", |s| {
             s.nodes.insert(

@@ -162,7 +162,12 @@ pub fn serve(
             std::thread::sleep(IDLE);
         }
     }
-    for c in &clients {
+    // The VM ended: what the clients still have to read (e.g. the events
+    // of the guest's last writes) goes out as far as their sockets take it.
+    for c in &mut clients {
+        let events = platform.xenstore_output(root.token(), c.id);
+        c.output.extend_from_slice(&events);
+        let _ = c.stream.write(&c.output);
         platform.xenstore_disconnect(root.token(), c.id);
     }
 }

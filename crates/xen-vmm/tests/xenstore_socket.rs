@@ -146,6 +146,12 @@ fn dom0_client_over_the_socket_talks_to_a_running_guest() {
     let event = msg(XS_WATCH_EVENT, 0, 0, b"data/host\0tok\0");
     let want = 2 * (HEADER_SIZE + 3) + 2 * event.len();
     yield_until(&mut g, STORE + 2060, want as u32);
+    // Then one more write, which dom0's watch hears about.
+    let done = msg(xen_store::XS_WRITE, 3, 0, b"data/done\0bye");
+    put_bytes(&mut g, STORE + req.len() as u64, &done);
+    g.store32(STORE + 2052, (req.len() + done.len()) as u32);
+    send(&mut g, DATA + 0x38);
+    yield_until(&mut g, STORE + 2060, (want + HEADER_SIZE + 3) as u32);
     g.shutdown(0);
 
     let (tx, _rx) = mpsc::channel();
@@ -208,6 +214,9 @@ fn dom0_client_over_the_socket_talks_to_a_running_guest() {
             b"OK\0"
         );
         assert_eq!(c.event(), b"/local/domain/1/data/host\0d0\0");
+        // The guest's next write reaches dom0's watch through the socket
+        // thread (an event no request of this client produced).
+        assert_eq!(c.event(), b"/local/domain/1/data/done\0d0\0");
         let start = Instant::now();
         while !h.is_finished() {
             if start.elapsed() > Duration::from_secs(120) {
@@ -219,11 +228,23 @@ fn dom0_client_over_the_socket_talks_to_a_running_guest() {
         h.join().unwrap().unwrap()
     });
     assert_eq!(reason, ExitReason::Shutdown(0));
-    // The guest's ring holds the event for dom0's write last.
+    // The guest's ring holds the event for dom0's write, then the reply to
+    // its last write.
     let mut root = vm_lock::Root::new().unwrap();
     let (m, _t) = vm.shared().mem.read(root.token());
     let mut ring = vec![0u8; want];
     vm_memory::Bytes::read_slice(&*m, &mut ring, vm_memory::GuestAddress(STORE + 1024)).unwrap();
     assert_eq!(&ring[want - event.len()..], &event[..]);
+    drop(m);
+    assert_eq!(
+        vm.shared()
+            .platform
+            .backends()
+            .lock(root.token())
+            .0
+            .store
+            .read("data/done"),
+        Some(&b"bye"[..])
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
