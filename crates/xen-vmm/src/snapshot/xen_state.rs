@@ -1643,6 +1643,35 @@ mod tests {
             },
         );
         assert_eq!(XenstoreMirror::from(&x).to_state(), x);
+        // Version 8's additions: permissions, generations, open transactions.
+        let node = |v: &str, perms: &[&str], generation| xen_store::Node {
+            value: v.into(),
+            perms: perms
+                .iter()
+                .map(|p| xen_store::Perm::parse(p).unwrap())
+                .collect(),
+            generation,
+        };
+        x.nodes
+            .insert("/a".into(), node("1", &["n1", "r0", "b2"], 7));
+        x.nodes
+            .insert("@releaseDomain".into(), node("", &["n0"], 0));
+        let mut t = xen_store::Transaction {
+            id: 3,
+            start_generation: 5,
+            doomed: true,
+            ..Default::default()
+        };
+        t.accessed.insert("/a".into(), Some(7));
+        t.accessed.insert("/gone".into(), None);
+        t.changes.insert("/a".into(), Some(node("2", &["n1"], 7)));
+        t.changes.insert("/gone".into(), None);
+        t.events.push(("/gone".into(), true));
+        x.transaction_states = vec![t];
+        x.generation = 9;
+        x.released = true;
+        x.quotas.node_size = 1000;
+        assert_eq!(XenstoreMirror::from(&x).to_state(), x);
         let g = GrantTableState {
             max_frames: 4,
             nr_frames: 2,
