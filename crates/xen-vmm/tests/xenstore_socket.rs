@@ -62,6 +62,17 @@ fn yield_until(g: &mut Guest, addr: u64, n: u32) {
     g.a.nop().unwrap();
 }
 
+/// Ends the VM when dropped by a panic.
+struct EndOnPanic<'a>(&'a Vm);
+
+impl Drop for EndOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.shared().finish(ExitReason::Crash);
+        }
+    }
+}
+
 fn msg(ty: u32, req_id: u32, tx: u32, payload: &[u8]) -> Vec<u8> {
     xen_store::encode(ty, req_id, tx, payload)
 }
@@ -161,6 +172,8 @@ fn dom0_client_over_the_socket_talks_to_a_running_guest() {
     let vm = Vm::new(cfg).unwrap();
     let reason = std::thread::scope(|s| {
         let h = s.spawn(|| vm.run());
+        // A failed assertion ends the VM (else the scope waits for it).
+        let _end = EndOnPanic(&vm);
         let mut c = Client::connect(&path);
         // The node the guest wrote over its ring (poll: it may not yet have).
         let start = Instant::now();

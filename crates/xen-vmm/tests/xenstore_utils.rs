@@ -61,6 +61,17 @@ fn yield_until(g: &mut Guest, addr: u64, n: u32) {
     g.a.nop().unwrap();
 }
 
+/// Ends the VM when dropped by a panic.
+struct EndOnPanic<'a>(&'a Vm);
+
+impl Drop for EndOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.shared().finish(ExitReason::Crash);
+        }
+    }
+}
+
 fn msg(ty: u32, req_id: u32, tx: u32, payload: &[u8]) -> Vec<u8> {
     xen_store::encode(ty, req_id, tx, payload)
 }
@@ -108,6 +119,8 @@ fn xenstore_utils_against_a_running_guest() {
     let vm = Vm::new(cfg).unwrap();
     let reason = std::thread::scope(|s| {
         let h = s.spawn(|| vm.run());
+        // A failed assertion ends the VM (else the scope waits for it).
+        let _end = EndOnPanic(&vm);
         let start = Instant::now();
         loop {
             let (ok, out) = tool(&path, "xenstore-read", &["/local/domain/1/data/guest"]);
@@ -154,6 +167,40 @@ fn xenstore_utils_against_a_running_guest() {
             2,
             "{lines}"
         );
+        // A directory longer than a payload: libxenstore falls back from
+        // XS_DIRECTORY (E2BIG) to XS_DIRECTORY_PART.
+        let names: Vec<String> = (0..300)
+            .map(|i| format!("/tool/many/child-with-a-long-name-{i:04}"))
+            .collect();
+        let mut args: Vec<&str> = Vec::new();
+        for n in &names {
+            args.extend([n.as_str(), "v"]);
+        }
+        let (ok, out) = tool(&path, "xenstore-write", &args);
+        assert!(ok, "{out}");
+        let (ok, out) = tool(&path, "xenstore-list", &["/tool/many"]);
+        assert!(ok, "{out}");
+        let listed: Vec<&str> = out.lines().collect();
+        assert_eq!(listed.len(), 300, "{out}");
+        assert_eq!(listed[299], "child-with-a-long-name-0299");
+        // Permissions: dom0 gives the guest's node away and reads them back.
+        let (ok, out) = tool(
+            &path,
+            "xenstore-chmod",
+            &["/local/domain/1/data/guest", "n0", "r1"],
+        );
+        assert!(ok, "{out}");
+        let (ok, ls) = tool(&path, "xenstore-ls", &["-p", "/local/domain/1/data"]);
+        assert!(ok, "{ls}");
+        assert!(
+            ls.lines()
+                .any(|l| l.starts_with("guest = \"hello\"") && l.ends_with("(n0,r1)")),
+            "{ls}"
+        );
+        let (ok, out) = tool(&path, "xenstore-rm", &["/tool/many"]);
+        assert!(ok, "{out}");
+        let (ok, _) = tool(&path, "xenstore-exists", &["/tool/many"]);
+        assert!(!ok, "removed");
         // The node the guest watches: its event ends the guest.
         let (ok, out) = tool(
             &path,
