@@ -244,8 +244,9 @@ pub struct XenstoreTxMirror {
     pub doomed: bool,
 }
 
-/// The xenstore quotas (mirror of `xen_store::Quotas`, format version 8).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Versionize)]
+/// The xenstore quotas (mirror of `xen_store::Quotas`, format version 8; the default is
+/// xenstored's).
+#[derive(Clone, Debug, PartialEq, Eq, Versionize)]
 pub struct XenstoreQuotasMirror {
     /// Nodes per domain.
     pub entries_per_domain: u32,
@@ -324,6 +325,12 @@ impl XenstoreMirror {
     }
 
     fn default_quotas(_source_version: u16) -> XenstoreQuotasMirror {
+        XenstoreQuotasMirror::from(&xen_store::Quotas::default())
+    }
+}
+
+impl Default for XenstoreQuotasMirror {
+    fn default() -> Self {
         XenstoreQuotasMirror::from(&xen_store::Quotas::default())
     }
 }
