@@ -716,14 +716,17 @@ impl Xenstore {
                             format!("{home}/{}", w.path)
                         };
                         // A change fires watches on the node and its
-                        // ancestors; a removal also those below it.
-                        if tree::under(&f.path, &wabs) {
-                            f.path.clone()
-                        } else if f.recursive && tree::under(&wabs, &f.path) {
-                            wabs
+                        // ancestors; a node removed below the one removed
+                        // fires those on exactly it.
+                        let hit = if f.exact {
+                            wabs == f.path
                         } else {
+                            tree::under(&f.path, &wabs)
+                        };
+                        if !hit {
                             continue;
                         }
+                        f.path.clone()
                     };
                     let path = if w.path.starts_with('/') || tree::is_special(&w.path) {
                         report

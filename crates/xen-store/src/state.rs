@@ -119,7 +119,8 @@ pub struct Transaction {
     pub accessed: BTreeMap<String, Option<u64>>,
     /// Nodes the transaction changed: path -> new node (`None`: removed).
     pub changes: BTreeMap<String, Option<Node>>,
-    /// Watch events to fire at commit: (absolute path, recursive removal).
+    /// Watch events to fire at commit: (absolute path, only watches on
+    /// exactly this node: a node removed below the one `XS_RM` named).
     pub events: Vec<(String, bool)>,
     /// Already known to fail at commit (a node it read changed after it
     /// started).

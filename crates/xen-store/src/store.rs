@@ -41,12 +41,13 @@ pub(crate) enum Need {
 }
 
 /// A change watches see: the node (absolute or special path), whether
-/// it was a removal (which also fires watches below it), and the node's
-/// permissions (a watcher must be able to read the node).
+/// only watches on exactly that node fire (a node removed below the one
+/// an `XS_RM` names) or also those above it, and the node's permissions (a
+/// watcher must be able to read the node).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Fired {
     pub(crate) path: String,
-    pub(crate) recursive: bool,
+    pub(crate) exact: bool,
     pub(crate) perms: Vec<Perm>,
 }
 
@@ -360,17 +361,17 @@ impl Store {
         Ok(())
     }
 
-    fn fire(&mut self, tx: Option<&mut Transaction>, path: &str, recursive: bool, perms: &[Perm]) {
+    fn fire(&mut self, tx: Option<&mut Transaction>, path: &str, exact: bool, perms: &[Perm]) {
         match tx {
             Some(t) => {
-                let ev = (path.to_string(), recursive);
+                let ev = (path.to_string(), exact);
                 if !t.events.contains(&ev) {
                     t.events.push(ev);
                 }
             }
             None => self.fired.push(Fired {
                 path: path.to_string(),
-                recursive,
+                exact,
                 perms: perms.to_vec(),
             }),
         }
@@ -518,13 +519,19 @@ impl Store {
         let parent_path = tree::parent(path).to_string();
         let parent = self.lookup(tx.as_deref_mut(), &parent_path)?;
         for p in below.iter().rev() {
+            let n = self.lookup(tx.as_deref_mut(), p)?;
             self.put(tx.as_deref_mut(), p, None)?;
+            // Watches on each removed node below fire (xenstored: exactly
+            // on that node).
+            if let Some(n) = n {
+                self.fire(tx.as_deref_mut(), p, true, &n.perms);
+            }
         }
         self.put(tx.as_deref_mut(), path, None)?;
         if let Some(parent) = parent {
             self.put(tx.as_deref_mut(), &parent_path, Some(parent))?;
         }
-        self.fire(tx, path, true, &node.perms);
+        self.fire(tx, path, false, &node.perms);
         Ok(())
     }
 
@@ -584,7 +591,7 @@ impl Store {
         for (p, n) in t.changes {
             self.put_live(&p, n);
         }
-        for (p, recursive) in t.events {
+        for (p, exact) in t.events {
             // A removed node: the nearest existing ancestor's permissions.
             let mut a = p.as_str();
             let perms = loop {
@@ -596,7 +603,7 @@ impl Store {
                 }
                 a = tree::parent(a);
             };
-            self.fire(None, &p, recursive, &perms);
+            self.fire(None, &p, exact, &perms);
         }
         Ok(())
     }

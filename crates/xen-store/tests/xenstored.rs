@@ -446,6 +446,11 @@ fn watches_fire_on_children_removals_and_commit() {
     );
     // Removing a parent fires watches below it (with their own path) and
     // above it.
+    // A watch on a path below that is no node: no event for it (xenstored
+    // fires watches on exactly each removed node).
+    send_raw(&m, &msg(XS_WATCH, 1, 0, b"data/w/none/deep\0none\0"));
+    xs.process(&m).unwrap();
+    assert_eq!(parse(&recv_raw(&m)).len(), 2, "reply and initial event");
     assert_eq!(gcall(&mut xs, &m, XS_RM, 0, b"data/w\0"), b"OK\0");
     let mut ev = guest_events(&mut xs, &m);
     ev.sort();

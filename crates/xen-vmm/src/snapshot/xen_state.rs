@@ -223,8 +223,9 @@ pub struct XenstoreTxChange {
 pub struct XenstoreTxEvent {
     /// Absolute path.
     pub path: String,
-    /// A removal (also fires watches below the path).
-    pub recursive: bool,
+    /// Only watches on exactly this node fire (a node removed below the one `XS_RM`
+    /// named).
+    pub exact: bool,
 }
 
 /// An open xenstore transaction (mirror of `xen_store::Transaction`, format version 8).
@@ -1213,7 +1214,7 @@ impl From<&DevXenstoreState> for XenstoreMirror {
                         .iter()
                         .map(|(p, r)| XenstoreTxEvent {
                             path: p.clone(),
-                            recursive: *r,
+                            exact: *r,
                         })
                         .collect(),
                     doomed: t.doomed,
@@ -1270,11 +1271,7 @@ impl XenstoreMirror {
                             (c.node.path.clone(), n)
                         })
                         .collect(),
-                    events: t
-                        .events
-                        .iter()
-                        .map(|e| (e.path.clone(), e.recursive))
-                        .collect(),
+                    events: t.events.iter().map(|e| (e.path.clone(), e.exact)).collect(),
                     doomed: t.doomed,
                 })
                 .collect(),
