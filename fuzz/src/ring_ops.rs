@@ -355,6 +355,9 @@ pub mod seed {
             ("tx-end", XS_TRANSACTION_END, b"T\0"),
             ("domain-path", XS_GET_DOMAIN_PATH, b"1\0"),
             ("introduce", XS_INTRODUCE, b"1\0"),
+            ("directory-part", XS_DIRECTORY_PART, b"device\x000\0"),
+            ("set-perms-owner", XS_SET_PERMS, b"data\0n2\0"),
+            ("is-introduced", XS_IS_DOMAIN_INTRODUCED, b"1\0"),
             ("unknown", 31, b"x\0"),
         ];
         for (name, ty, payload) in single {

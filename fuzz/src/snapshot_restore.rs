@@ -333,6 +333,7 @@ pub mod seed {
             nodes: vec![xen_vmm::snapshot::xen_state::XenstoreNode {
                 path: "/local/domain/1/name".into(),
                 value: b"seed".to_vec(),
+                ..Default::default()
             }],
             writable: vec!["/local/domain/1/data".into()],
             partial_request: vec![1, 0, 0, 0],

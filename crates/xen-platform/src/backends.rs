@@ -63,7 +63,8 @@ impl Backends {
         let err = |e: &dyn std::fmt::Display| Error::Config(format!("device setup: {e}"));
         Ok(Backends {
             console: Console::new(config.console_gfn, Vec::new()).map_err(|e| err(&e))?,
-            store: Xenstore::new(config.store_gfn, store).map_err(|e| err(&e))?,
+            store: Xenstore::with_quotas(config.store_gfn, store, config.xenstore_quotas)
+                .map_err(|e| err(&e))?,
             gnttab: GrantTable::new(config.grant_frames)
                 .and_then(|g| g.with_max_version(config.grant_max_version))
                 .map_err(|e| err(&e))?,
@@ -214,5 +215,24 @@ where
     be.hv_console.write(bytes, &mut out);
     if !out.is_empty() {
         p.write_output(&mut t, &out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_gets_the_configured_quotas() {
+        let mut config = PlatformConfig::new(1, 16 << 20);
+        assert_eq!(
+            Backends::new(&config).unwrap().store.quotas(),
+            xen_store::Quotas::default()
+        );
+        config.xenstore_quotas.watches_per_connection = 3;
+        let be = Backends::new(&config).unwrap();
+        assert_eq!(be.store.quotas().watches_per_connection, 3);
+        config.xenstore_quotas.watches_per_connection = 0;
+        assert!(Backends::new(&config).is_err(), "out of range");
     }
 }

@@ -92,7 +92,7 @@ pub use backends::{Backend, Backends};
 pub use error::{Error, Result};
 pub use host::{NoVcpuAccess, TimerArm, TimerKind, TscReading, VcpuAccess, XenHost};
 pub use platform::{
-    HypercallExit, MsrWrite, PlatformConfig, PlatformEvtchn, PlatformSink, Retry, Wait,
+    HypercallExit, MsrWrite, PlatformConfig, PlatformEvtchn, PlatformSink, Retry, StoreIo, Wait,
     XenPlatform, XEN_VERSION,
 };
 pub use smp::{StartSegment, VcpuStart};

@@ -62,6 +62,8 @@ pub struct PlatformConfig {
     /// and `nonstop_tsc`): the pvclock carries `XEN_PVCLOCK_TSC_STABLE_BIT`
     /// and CPUID `0x4000_0003` says the TSC is safe. Default `false`.
     pub tsc_stable: bool,
+    /// The xenstore's quotas (default: xenstored's, `xen_store::Quotas::default`).
+    pub xenstore_quotas: xen_store::Quotas,
 }
 
 impl PlatformConfig {
@@ -105,6 +107,7 @@ impl PlatformConfig {
             phys_addr_bits: 48,
             tsc_khz: 0,
             tsc_stable: false,
+            xenstore_quotas: xen_store::Quotas::default(),
         }
     }
 }
@@ -909,6 +912,64 @@ impl XenPlatform {
         crate::backends::notify(self, &mut t, &mem, which);
     }
 
+    /// Opens a xenstore connection of the privileged toolstack domain (dom0),
+    /// e.g. for a client of the VMM's xenstored socket; `None` when
+    /// [`xen_store::MAX_HOST_CONNECTIONS`] are open.
+    pub fn xenstore_connect<P: Level>(&self, token: &mut Token<'_, P>) -> Option<xen_store::ConnId>
+    where
+        Devices: LockAfter<P>,
+    {
+        let (mut be, _t) = self.backends.lock(token);
+        be.store.connect()
+    }
+
+    /// Hands wire-protocol bytes a toolstack client sent to the xenstore
+    /// ([`xen_store::Xenstore::feed`]) and takes what the client has to
+    /// read. Touches no guest memory: when [`StoreIo::guest_pending`] says
+    /// the guest has replies or watch events queued, the caller runs
+    /// [`XenPlatform::run_backends`] for [`Backend::Store`] where guest
+    /// memory may be touched.
+    pub fn xenstore_feed<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        id: xen_store::ConnId,
+        bytes: &[u8],
+    ) -> StoreIo
+    where
+        Devices: LockAfter<P>,
+    {
+        let (mut be, _t) = self.backends.lock(token);
+        let taken = be.store.feed(id, bytes);
+        StoreIo {
+            taken,
+            output: be.store.take_output(id),
+            guest_pending: be.store.guest_output_pending(),
+        }
+    }
+
+    /// What a toolstack connection has to read (watch events raised since,
+    /// e.g. by the guest's writes).
+    pub fn xenstore_output<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+        id: xen_store::ConnId,
+    ) -> Vec<u8>
+    where
+        Devices: LockAfter<P>,
+    {
+        let (mut be, _t) = self.backends.lock(token);
+        be.store.take_output(id)
+    }
+
+    /// Closes a toolstack connection (its watches and transactions go).
+    pub fn xenstore_disconnect<P: Level>(&self, token: &mut Token<'_, P>, id: xen_store::ConnId)
+    where
+        Devices: LockAfter<P>,
+    {
+        let (mut be, _t) = self.backends.lock(token);
+        be.store.disconnect(id);
+    }
+
     /// Writes guest console output (e.g. from the VMM's serial port) to the
     /// platform's output.
     pub fn write_output<P: Level>(&self, token: &mut Token<'_, P>, bytes: &[u8])
@@ -1061,4 +1122,17 @@ impl XenPlatform {
     ) {
         self.host.set_timer(vcpu, kind, arm);
     }
+}
+
+/// What a toolstack client's bytes produced ([`XenPlatform::xenstore_feed`]).
+#[derive(Debug)]
+pub struct StoreIo {
+    /// Bytes taken (fewer than given while the client's output waits), or
+    /// the error after which the client is disconnected (a message longer
+    /// than a payload: `E2BIG`, also sent in `output`).
+    pub taken: std::result::Result<usize, xen_store::XsErr>,
+    /// Replies and watch events for the client.
+    pub output: Vec<u8>,
+    /// The guest has replies or watch events to be written to its ring.
+    pub guest_pending: bool,
 }

@@ -8,21 +8,21 @@
 //! by up to 4096 payload bytes, and may straddle the ring end and arrive
 //! in pieces ([`wire`]).
 //!
-//! The store is a flat map of absolute paths to byte values with a
-//! guest-writable-prefix permission model (`tree`); paths that do not
-//! start with `/` are relative to the domain's home,
+//! The store holds nodes with values, permissions and generations
+//! (`store`), with Xen 4.17 xenstored's semantics: per-node permission
+//! lists (owner first; dom0 privileged), transactions isolated from the
+//! live store that fail with `EAGAIN` at commit on a conflict, watches
+//! (initial event, children, removals, `@introduceDomain` /
+//! `@releaseDomain`), `XS_DIRECTORY_PART`, and quotas ([`Quotas`], with
+//! xenstored's defaults) so a guest cannot make the host hold much. Paths
+//! that do not start with `/` are relative to the caller's home,
 //! `/local/domain/<domid>`. At creation it holds what a toolstack writes
 //! for a new domain ([`toolstack`]: `domid`, `name`, `vm`,
-//! `cpu/<n>/availability`, `memory/target`, `control/...`).
-//!
-//! Supported: `XS_READ`, `XS_WRITE`, `XS_MKDIR`, `XS_RM`, `XS_DIRECTORY`,
-//! `XS_GET_PERMS`, `XS_SET_PERMS` (accepted on writable nodes, ignored),
-//! `XS_WATCH` / `XS_UNWATCH` (with the initial event and events on change,
-//! as xenstored does), `XS_RESET_WATCHES`, `XS_TRANSACTION_START` /
-//! `XS_TRANSACTION_END` (ids handed out; writes apply at once),
-//! `XS_GET_DOMAIN_PATH`. Privileged operations get `EACCES`, unknown ones
-//! `ENOSYS`, a missing node `ENOENT`, a write outside the guest-writable
-//! prefixes `EACCES`.
+//! `cpu/<n>/availability`, `memory/target`, `control/...`). Every `XS_*`
+//! message is answered; the privileged ones (`XS_INTRODUCE`,
+//! `XS_RELEASE`, `XS_IS_DOMAIN_INTRODUCED` ...) only on the host-side
+//! connections of the toolstack domain ([`Xenstore::connect`]), the guest
+//! gets `EACCES`. Errors are `XENSTORE_ERROR_*` names ([`XsErr`]).
 //!
 //! The server is plain logic over guest memory: it reads and writes the
 //! ring through [`vm_memory::Bytes<GuestAddress>`](vm_memory::Bytes) and
@@ -69,13 +69,14 @@
 //! | garbage payload (no NUL, bad UTF-8, bad path) | `XS_ERROR "EINVAL"` |
 //! | replies never consumed | requests stop being read once replies reach [`MAX_PENDING_REPLIES`] (back-pressure) |
 //! | a flood of requests | at most [`MAX_MESSAGES_PER_CALL`] per [`Xenstore::process`] |
-//! | many nodes, watches, transactions | [`MAX_NODES`], [`MAX_WATCHES`], [`MAX_TRANSACTIONS`]: `ENOSPC` |
-//! | writes outside its writable nodes | `EACCES` |
+//! | many or big nodes, many watches or transactions, long paths | the [`Quotas`]: `ENOSPC`, `E2BIG`, `EINVAL` |
+//! | access its nodes' permissions do not give | `EACCES` |
 
 pub mod error;
 pub mod ring;
 pub mod server;
 pub mod state;
+mod store;
 pub mod toolstack;
 mod tree;
 pub mod wire;
@@ -83,11 +84,11 @@ pub mod wire;
 pub use error::{Error, Result};
 pub use ring::{PAGE_SIZE, REQ_CONS, REQ_OFF, REQ_PROD, RING_SIZE, RSP_CONS, RSP_OFF, RSP_PROD};
 pub use server::{
-    Xenstore, MAX_MESSAGES_PER_CALL, MAX_NODES, MAX_PARTIAL_REQUEST, MAX_PENDING_REPLIES,
-    MAX_QUEUED_REPLIES, MAX_REQUEST_BYTES_PER_CALL, MAX_ROUNDS_PER_CALL, MAX_TRANSACTIONS,
-    MAX_WATCHES,
+    ConnId, Xenstore, MAX_HOST_CONNECTIONS, MAX_MESSAGES_PER_CALL, MAX_NODES, MAX_PARTIAL_REQUEST,
+    MAX_PENDING_REPLIES, MAX_PERMS, MAX_QUEUED_REPLIES, MAX_REQUEST_BYTES_PER_CALL,
+    MAX_ROUNDS_PER_CALL, MAX_TRANSACTIONS, MAX_TRANSACTION_NODES, MAX_WATCHES,
 };
-pub use state::{Watch, XenstoreState};
+pub use state::{Node, Perm, PermKind, Quotas, Transaction, Watch, XenstoreState};
 pub use toolstack::{XenstoreConfig, DEFAULT_WRITABLE};
 pub use wire::*;
 

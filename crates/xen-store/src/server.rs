@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
-//! The server: reads requests from the ring, answers them from the
-//! store, queues replies and watch events, and writes them back.
+//! The server: the guest's connection over the ring, host-side connections
+//! of the privileged toolstack domain ([`Xenstore::connect`]), and the
+//! dispatch of every `XS_*` request to the store.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use log::{debug, warn};
 use vm_memory::{Bytes, GuestAddress};
@@ -12,17 +13,23 @@ use crate::ring::{
     load_idx, page_base, store_idx, ByteRing, REQ_CONS, REQ_OFF, REQ_PROD, RING_SIZE, RSP_CONS,
     RSP_OFF, RSP_PROD,
 };
-use crate::state::{Watch, XenstoreState};
+use crate::state::{Node, Perm, Quotas, Transaction, Watch, XenstoreState};
+use crate::store::{self, Caller, Need, Store};
 use crate::toolstack::XenstoreConfig;
 use crate::tree;
 use crate::wire::*;
 
-/// Most nodes the store holds.
-pub const MAX_NODES: usize = 4096;
-/// Most watches the guest may hold.
-pub const MAX_WATCHES: usize = 128;
-/// Most open transactions.
-pub const MAX_TRANSACTIONS: usize = 16;
+pub use crate::store::MAX_NODES;
+
+/// Most watches a connection may hold whatever the quotas (the bound on
+/// [`Quotas::watches_per_connection`]).
+pub const MAX_WATCHES: usize = 1024;
+/// Most open transactions of a connection whatever the quotas (the bound
+/// on [`Quotas::transactions_per_connection`]).
+pub const MAX_TRANSACTIONS: usize = 64;
+/// Most nodes a transaction may access whatever the quotas (the bound on
+/// [`Quotas::nodes_per_transaction`]).
+pub const MAX_TRANSACTION_NODES: usize = MAX_NODES;
 /// Bound on replies waiting for room in the response ring; while it is
 /// exceeded no further requests are read (back-pressure).
 pub const MAX_PENDING_REPLIES: usize = 64 * 1024;
@@ -45,166 +52,45 @@ pub const MAX_PARTIAL_REQUEST: usize = HEADER_SIZE + PAYLOAD_MAX;
 /// watch event past it.
 pub const MAX_QUEUED_REPLIES: usize = MAX_PENDING_REPLIES + 2 * (HEADER_SIZE + PAYLOAD_MAX);
 
-/// The xenstore server.
-#[derive(Debug)]
-pub struct Xenstore {
-    ring: GuestAddress,
-    st: XenstoreState,
+/// A host-side connection ([`Xenstore::connect`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(u64);
+
+/// Which connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    Guest,
+    Host(ConnId),
+}
+
+/// One client connection: its domain, watches, transactions and buffers.
+#[derive(Clone, Debug)]
+struct Conn {
+    caller: Caller,
+    watches: Vec<Watch>,
+    txs: Vec<Transaction>,
+    last_tx_id: u32,
+    partial: Vec<u8>,
     replies: VecDeque<u8>,
     /// Watch events raised while handling a request; sent after its reply.
     deferred: Vec<Vec<u8>>,
 }
 
-impl Xenstore {
-    /// A server for the ring at guest frame `ring_gfn`, with the store
-    /// filled from `config` (see [`crate::toolstack`] for the nodes).
-    /// [`Error::Config`] if a configured path is invalid or the nodes do
-    /// not fit in [`MAX_NODES`].
-    pub fn new(ring_gfn: u64, config: XenstoreConfig) -> Result<Self> {
-        let (nodes, writable) = config
-            .build()
-            .ok_or(Error::Config("invalid xenstore configuration"))?;
-        Self::from_state(&XenstoreState {
-            ring_gfn,
-            domid: config.domid,
-            nodes,
-            writable,
-            ..Default::default()
-        })
-    }
-
-    /// Restores a server from a snapshot. The state must be within the
-    /// server's own limits (what a running server can hold):
-    /// [`MAX_NODES`] nodes of at most [`PAYLOAD_MAX`] bytes, [`MAX_WATCHES`]
-    /// watches, [`MAX_TRANSACTIONS`] distinct non-zero transactions, a
-    /// partial request of at most [`MAX_PARTIAL_REQUEST`] bytes and
-    /// [`MAX_QUEUED_REPLIES`] bytes of pending replies; else
-    /// [`Error::Config`] naming the field.
-    pub fn from_state(state: &XenstoreState) -> Result<Self> {
-        let ring = page_base(state.ring_gfn)?;
-        if state.nodes.len() > MAX_NODES {
-            return Err(Error::Config("too many xenstore nodes"));
-        }
-        if state.nodes.values().any(|v| v.len() > PAYLOAD_MAX) {
-            return Err(Error::Config("xenstore node value longer than a payload"));
-        }
-        if state.watches.len() > MAX_WATCHES {
-            return Err(Error::Config("too many xenstore watches"));
-        }
-        if state.watches.iter().any(|w| w.token.len() > ABS_PATH_MAX) {
-            return Err(Error::Config("xenstore watch token too long"));
-        }
-        let mut tx = state.transactions.clone();
-        tx.sort_unstable();
-        tx.dedup();
-        if state.transactions.len() > MAX_TRANSACTIONS
-            || tx.len() != state.transactions.len()
-            || tx.first() == Some(&0)
-        {
-            return Err(Error::Config("xenstore transactions"));
-        }
-        if state.partial_request.len() > MAX_PARTIAL_REQUEST {
-            return Err(Error::Config(
-                "xenstore partial request longer than one message",
-            ));
-        }
-        if state.pending_replies.len() > MAX_QUEUED_REPLIES {
-            return Err(Error::Config(
-                "xenstore pending replies beyond the reply queue's bound",
-            ));
-        }
-        let mut st = state.clone();
-        let replies = std::mem::take(&mut st.pending_replies).into();
-        Ok(Xenstore {
-            ring,
-            st,
-            replies,
+impl Conn {
+    fn new(caller: Caller) -> Self {
+        Conn {
+            caller,
+            watches: Vec::new(),
+            txs: Vec::new(),
+            last_tx_id: 0,
+            partial: Vec::new(),
+            replies: VecDeque::new(),
             deferred: Vec::new(),
-        })
-    }
-
-    /// The state to snapshot.
-    pub fn state(&self) -> XenstoreState {
-        let mut st = self.st.clone();
-        st.pending_replies = self.replies.iter().copied().collect();
-        st
-    }
-
-    /// Bytes buffered host-side: (partial request, replies waiting for room
-    /// in the response ring); at most [`MAX_PARTIAL_REQUEST`] and
-    /// [`MAX_QUEUED_REPLIES`]. Cheaper than [`Xenstore::state`].
-    pub fn buffered(&self) -> (usize, usize) {
-        (self.st.partial_request.len(), self.replies.len())
-    }
-
-    /// The guest's home, `/local/domain/<domid>`.
-    pub fn home(&self) -> String {
-        tree::home(self.st.domid)
-    }
-
-    /// Host side: reads a node (relative paths are under the home).
-    /// Directories that exist only as parents of other nodes read as
-    /// `None` here (the guest reads them as empty).
-    pub fn read(&self, path: &str) -> Option<&[u8]> {
-        let abs = self.absolute(path)?;
-        self.st.nodes.get(&abs).map(|v| v.as_slice())
-    }
-
-    /// Host side: the permissions the guest sees for a node, as
-    /// `XS_GET_PERMS` returns them (`["n<domid>"]` for a guest-owned node,
-    /// `["n0", "r<domid>"]` for one it may only read); `None` if it does
-    /// not exist or the path is invalid.
-    pub fn perms(&self, path: &str) -> Option<Vec<String>> {
-        let abs = self.absolute(path)?;
-        if !tree::exists(&self.st.nodes, &abs) {
-            return None;
-        }
-        Some(self.perms_of(&abs))
-    }
-
-    fn perms_of(&self, abs: &str) -> Vec<String> {
-        let d = self.st.domid;
-        if self.writable(abs) {
-            vec![format!("n{d}")]
-        } else {
-            vec!["n0".to_string(), format!("r{d}")]
         }
     }
 
-    /// Host side: writes a node (no permission check), firing watches.
-    /// Returns `false` if the path is invalid or the store is full.
-    pub fn write(&mut self, path: &str, value: &[u8]) -> bool {
-        let Some(abs) = self.absolute(path) else {
-            return false;
-        };
-        if value.len() > PAYLOAD_MAX || !self.insert(&abs, value) {
-            return false;
-        }
-        self.fire_watches(&abs, false);
-        self.send_deferred();
-        true
-    }
-
-    fn absolute(&self, path: &str) -> Option<String> {
-        tree::absolute(&self.home(), path)
-    }
-
-    fn writable(&self, abs: &str) -> bool {
-        tree::writable(&self.st.writable, abs)
-    }
-
-    fn exists(&self, abs: &str) -> bool {
-        tree::exists(&self.st.nodes, abs)
-    }
-
-    /// Inserts or replaces a node; `false` if the store is full.
-    fn insert(&mut self, abs: &str, value: &[u8]) -> bool {
-        if !self.st.nodes.contains_key(abs) && self.st.nodes.len() >= MAX_NODES {
-            warn!("xenstore: store full, refusing {abs}");
-            return false;
-        }
-        self.st.nodes.insert(abs.to_string(), value.to_vec());
-        true
+    fn home(&self) -> String {
+        tree::home(self.caller.domid)
     }
 
     fn queue(&mut self, ty: u32, req_id: u32, tx_id: u32, payload: &[u8]) {
@@ -216,43 +102,6 @@ impl Xenstore {
         self.replies.extend(&payload[..len]);
     }
 
-    fn fire_watches(&mut self, abs: &str, removed: bool) {
-        let home = self.home();
-        let mut events = Vec::new();
-        for w in &self.st.watches {
-            let wabs = if w.path.starts_with('/') {
-                w.path.clone()
-            } else {
-                format!("{home}/{}", w.path)
-            };
-            // A change fires watches on the node and its ancestors; a
-            // removal also fires watches on removed descendants.
-            let hit = tree::under(abs, &wabs) || (removed && tree::under(&wabs, abs));
-            if !hit {
-                continue;
-            }
-            let report = if removed && tree::under(&wabs, abs) {
-                &wabs
-            } else {
-                abs
-            };
-            let path = if w.path.starts_with('/') {
-                report.to_string()
-            } else {
-                report
-                    .strip_prefix(&format!("{home}/"))
-                    .unwrap_or(report)
-                    .to_string()
-            };
-            let mut p = path.into_bytes();
-            p.push(0);
-            p.extend_from_slice(w.token.as_bytes());
-            p.push(0);
-            events.push(p);
-        }
-        self.deferred.extend(events);
-    }
-
     /// Queues the watch events raised so far.
     fn send_deferred(&mut self) {
         for p in std::mem::take(&mut self.deferred) {
@@ -261,6 +110,440 @@ impl Xenstore {
                 break;
             }
             self.queue(XS_WATCH_EVENT, 0, 0, &p);
+        }
+    }
+}
+
+/// The xenstore server.
+#[derive(Debug)]
+pub struct Xenstore {
+    ring: GuestAddress,
+    ring_gfn: u64,
+    domid: u16,
+    writable: Vec<String>,
+    store: Store,
+    guest: Conn,
+    hosts: BTreeMap<ConnId, Conn>,
+    next_conn: u64,
+    released: bool,
+    guest_errors: u64,
+}
+
+fn bad(what: &'static str) -> Error {
+    Error::Config(what)
+}
+
+impl Xenstore {
+    /// A server for the ring at guest frame `ring_gfn`, with the store
+    /// filled from `config` (see [`crate::toolstack`] for the nodes) and
+    /// xenstored's default quotas. [`Error::Config`] if a configured path
+    /// is invalid or the nodes do not fit in [`MAX_NODES`].
+    pub fn new(ring_gfn: u64, config: XenstoreConfig) -> Result<Self> {
+        Self::with_quotas(ring_gfn, config, Quotas::default())
+    }
+
+    /// [`Xenstore::new`] with other quotas; [`Error::Config`] if one is 0
+    /// or beyond the server's bounds ([`MAX_WATCHES`],
+    /// [`MAX_TRANSACTIONS`], [`MAX_TRANSACTION_NODES`], [`MAX_NODES`]
+    /// entries, a payload per node, [`ABS_PATH_MAX`] of path).
+    pub fn with_quotas(ring_gfn: u64, config: XenstoreConfig, quotas: Quotas) -> Result<Self> {
+        let (nodes, writable) = config
+            .build()
+            .ok_or(Error::Config("invalid xenstore configuration"))?;
+        Self::from_state(&XenstoreState {
+            ring_gfn,
+            domid: config.domid,
+            nodes: nodes
+                .into_iter()
+                .map(|(k, value)| {
+                    (
+                        k,
+                        Node {
+                            value,
+                            ..Default::default()
+                        },
+                    )
+                })
+                .collect(),
+            writable,
+            quotas,
+            ..Default::default()
+        })
+    }
+
+    /// Restores a server from a snapshot. The state must be within the
+    /// server's own limits (what a running server can hold):
+    /// [`MAX_NODES`] nodes of at most [`PAYLOAD_MAX`] bytes with valid
+    /// paths and permissions, quotas within the server's bounds, at most
+    /// the quota of watches and transactions (distinct, non-zero ids), a
+    /// partial request of at most [`MAX_PARTIAL_REQUEST`] bytes and
+    /// [`MAX_QUEUED_REPLIES`] bytes of pending replies; else
+    /// [`Error::Config`] naming the field.
+    ///
+    /// A state from an older snapshot (nodes without permissions,
+    /// transactions as bare ids, missing parent nodes) is completed: the
+    /// permissions follow [`XenstoreState::writable`], parents are
+    /// created, transactions restore empty.
+    pub fn from_state(state: &XenstoreState) -> Result<Self> {
+        let ring = page_base(state.ring_gfn)?;
+        if state.domid == 0 {
+            // The guest would own every node dom0 owns.
+            return Err(bad("xenstore guest domain id 0 (dom0's)"));
+        }
+        let q = state.quotas;
+        if q.entries_per_domain == 0
+            || q.entries_per_domain as usize > MAX_NODES
+            || q.node_size == 0
+            || q.node_size as usize > 2 * PAYLOAD_MAX
+            || q.watches_per_connection == 0
+            || q.watches_per_connection as usize > MAX_WATCHES
+            || q.transactions_per_connection == 0
+            || q.transactions_per_connection as usize > MAX_TRANSACTIONS
+            || q.path_length == 0
+            || q.path_length as usize > ABS_PATH_MAX
+            || q.perms_per_node == 0
+            || q.perms_per_node as usize > MAX_PERMS
+            || q.nodes_per_transaction == 0
+            || q.nodes_per_transaction as usize > MAX_TRANSACTION_NODES
+        {
+            return Err(bad("xenstore quotas out of range"));
+        }
+        if state.nodes.len() > MAX_NODES {
+            return Err(bad("too many xenstore nodes"));
+        }
+        if state.writable.len() > MAX_WATCHES {
+            return Err(bad("too many xenstore writable paths"));
+        }
+        let check_node = |p: &str, n: &Node| -> Result<()> {
+            if n.value.len() > PAYLOAD_MAX {
+                return Err(bad("xenstore node value longer than a payload"));
+            }
+            if n.perms.len() > MAX_PERMS {
+                return Err(bad("xenstore node permissions"));
+            }
+            if !tree::is_special(p) && tree::absolute("/", p).as_deref() != Some(p) {
+                return Err(bad("xenstore node path"));
+            }
+            Ok(())
+        };
+        let mut nodes = BTreeMap::new();
+        for (p, n) in &state.nodes {
+            check_node(p, n)?;
+            let mut n = n.clone();
+            if n.perms.is_empty() {
+                n.perms = store::derived_perms(state.domid, &state.writable, p);
+            }
+            nodes.insert(p.clone(), n);
+        }
+        // Older states: implicit parents and the special nodes.
+        let mut extra = Vec::new();
+        for p in nodes.keys() {
+            let mut a = p.as_str();
+            while a != "/" && !tree::is_special(a) {
+                a = tree::parent(a);
+                if !nodes.contains_key(a) {
+                    extra.push(a.to_string());
+                }
+            }
+        }
+        extra.push("/".into());
+        extra.extend(tree::SPECIAL_NODES.iter().map(|s| s.to_string()));
+        for p in extra {
+            let perms = store::derived_perms(state.domid, &state.writable, &p);
+            nodes.entry(p).or_insert_with(|| Node {
+                perms,
+                ..Default::default()
+            });
+        }
+        if nodes.len() > MAX_NODES {
+            return Err(bad("too many xenstore nodes"));
+        }
+        if state.watches.len() > q.watches_per_connection as usize {
+            return Err(bad("too many xenstore watches"));
+        }
+        if state.watches.iter().any(|w| w.token.len() > PAYLOAD_MAX) {
+            return Err(bad("xenstore watch token too long"));
+        }
+        if state.watches.iter().any(|w| {
+            !tree::is_special(&w.path) && tree::absolute("/local/domain/0", &w.path).is_none()
+        }) {
+            return Err(bad("xenstore watch path"));
+        }
+        let mut tx = state.transactions.clone();
+        tx.sort_unstable();
+        tx.dedup();
+        if state.transactions.len() > q.transactions_per_connection as usize
+            || tx.len() != state.transactions.len()
+            || tx.first() == Some(&0)
+        {
+            return Err(bad("xenstore transactions"));
+        }
+        let mut txs = Vec::new();
+        for &id in &state.transactions {
+            let t = match state.transaction_states.iter().find(|t| t.id == id) {
+                Some(t) => t.clone(),
+                None => Transaction {
+                    id,
+                    start_generation: u64::MAX,
+                    ..Default::default()
+                },
+            };
+            if t.accessed.len() > q.nodes_per_transaction as usize
+                || t.changes.len() > t.accessed.len()
+                || t.events.len() > t.accessed.len()
+            {
+                return Err(bad("xenstore transaction size"));
+            }
+            for (p, n) in &t.changes {
+                if let Some(n) = n {
+                    check_node(p, n)?;
+                }
+                if !t.accessed.contains_key(p) {
+                    return Err(bad("xenstore transaction change not accessed"));
+                }
+            }
+            txs.push(t);
+        }
+        if state.transaction_states.len() != txs.len() && !state.transaction_states.is_empty() {
+            return Err(bad("xenstore transaction states"));
+        }
+        if state.partial_request.len() > MAX_PARTIAL_REQUEST {
+            return Err(bad("xenstore partial request longer than one message"));
+        }
+        if state.pending_replies.len() > MAX_QUEUED_REPLIES {
+            return Err(bad(
+                "xenstore pending replies beyond the reply queue's bound",
+            ));
+        }
+        let mut guest = Conn::new(Caller {
+            domid: state.domid,
+            privileged: false,
+        });
+        guest.watches = state.watches.clone();
+        guest.txs = txs;
+        guest.last_tx_id = state.last_tx_id;
+        guest.partial = state.partial_request.clone();
+        guest.replies = state.pending_replies.iter().copied().collect();
+        let mut store = Store::new(nodes, state.generation, q);
+        // Transactions of an older snapshot start now.
+        for t in &mut guest.txs {
+            if t.start_generation == u64::MAX {
+                t.start_generation = store.generation;
+            }
+        }
+        store.fired.clear();
+        Ok(Xenstore {
+            ring,
+            ring_gfn: state.ring_gfn,
+            domid: state.domid,
+            writable: state.writable.clone(),
+            store,
+            guest,
+            hosts: BTreeMap::new(),
+            next_conn: 1,
+            released: state.released,
+            guest_errors: state.guest_errors,
+        })
+    }
+
+    /// The state to snapshot (the store and the guest's connection).
+    pub fn state(&self) -> XenstoreState {
+        XenstoreState {
+            ring_gfn: self.ring_gfn,
+            domid: self.domid,
+            nodes: self.store.nodes.clone(),
+            writable: self.writable.clone(),
+            watches: self.guest.watches.clone(),
+            transactions: self.guest.txs.iter().map(|t| t.id).collect(),
+            transaction_states: self.guest.txs.clone(),
+            last_tx_id: self.guest.last_tx_id,
+            generation: self.store.generation,
+            released: self.released,
+            quotas: self.store.quotas,
+            partial_request: self.guest.partial.clone(),
+            pending_replies: self.guest.replies.iter().copied().collect(),
+            guest_errors: self.guest_errors,
+        }
+    }
+
+    /// Bytes buffered host-side for the guest: (partial request, replies
+    /// waiting for room in the response ring); at most
+    /// [`MAX_PARTIAL_REQUEST`] and [`MAX_QUEUED_REPLIES`]. Cheaper than
+    /// [`Xenstore::state`].
+    pub fn buffered(&self) -> (usize, usize) {
+        (self.guest.partial.len(), self.guest.replies.len())
+    }
+
+    /// The quotas in force.
+    pub fn quotas(&self) -> Quotas {
+        self.store.quotas
+    }
+
+    /// The guest's home, `/local/domain/<domid>`.
+    pub fn home(&self) -> String {
+        tree::home(self.domid)
+    }
+
+    /// Host side: reads a node (relative paths are under the home).
+    pub fn read(&self, path: &str) -> Option<&[u8]> {
+        let abs = self.absolute(path)?;
+        self.store.nodes.get(&abs).map(|n| n.value.as_slice())
+    }
+
+    /// Host side: a node's permissions as `XS_GET_PERMS` returns them
+    /// (`["n<domid>"]` for a guest-owned node, `["n0", "r<domid>"]` for
+    /// one it may only read); `None` if it does not exist or the path is
+    /// invalid.
+    pub fn perms(&self, path: &str) -> Option<Vec<String>> {
+        let abs = if tree::is_special(path) {
+            path.to_string()
+        } else {
+            self.absolute(path)?
+        };
+        let n = self.store.nodes.get(&abs)?;
+        Some(n.perms.iter().map(|p| p.to_string()).collect())
+    }
+
+    /// Host side: writes a node as dom0 (no permission check; a new node
+    /// gets its parent's permissions), firing watches. Returns `false` if
+    /// the path is invalid or the store is full.
+    pub fn write(&mut self, path: &str, value: &[u8]) -> bool {
+        let Some(abs) = self.absolute(path) else {
+            return false;
+        };
+        if value.len() > PAYLOAD_MAX {
+            return false;
+        }
+        let ok = self.store.write(None, DOM0, &abs, value, false).is_ok();
+        self.distribute();
+        ok
+    }
+
+    /// Host side: sets a node's permissions as dom0; `false` if the path
+    /// is invalid, the node is missing or `perms` is empty.
+    pub fn set_perms(&mut self, path: &str, perms: &[Perm]) -> bool {
+        let abs = if tree::is_special(path) {
+            path.to_string()
+        } else {
+            match self.absolute(path) {
+                Some(a) => a,
+                None => return false,
+            }
+        };
+        if perms.len() > MAX_PERMS {
+            return false;
+        }
+        let ok = self
+            .store
+            .set_perms(None, DOM0, &abs, perms.to_vec())
+            .is_ok();
+        self.distribute();
+        ok
+    }
+
+    /// Host side: the domain is gone (`XS_RELEASE` from the toolstack):
+    /// fires `@releaseDomain`, and `XS_IS_DOMAIN_INTRODUCED` answers `F`.
+    pub fn release_domain(&mut self) {
+        if !self.released {
+            self.released = true;
+            self.store.fire_special("@releaseDomain");
+            self.distribute();
+        }
+    }
+
+    fn absolute(&self, path: &str) -> Option<String> {
+        tree::absolute(&self.home(), path)
+    }
+
+    /// Opens a host-side connection of the privileged toolstack domain
+    /// (dom0): requests go in with [`Xenstore::feed`], replies and watch
+    /// events come out with [`Xenstore::take_output`]. `None` when
+    /// [`MAX_HOST_CONNECTIONS`] are open.
+    pub fn connect(&mut self) -> Option<ConnId> {
+        if self.hosts.len() >= MAX_HOST_CONNECTIONS {
+            return None;
+        }
+        let id = ConnId(self.next_conn);
+        self.next_conn += 1;
+        self.hosts.insert(id, Conn::new(DOM0));
+        Some(id)
+    }
+
+    /// Closes a host-side connection: its watches and transactions go.
+    pub fn disconnect(&mut self, id: ConnId) {
+        self.hosts.remove(&id);
+    }
+
+    /// Feeds bytes a host-side client sent; answers every whole message.
+    /// `Err` (the caller closes the connection) for an unknown connection
+    /// or a message longer than a payload (after queueing an `E2BIG`
+    /// error reply); requests are not read while [`MAX_PENDING_REPLIES`]
+    /// of output wait (`Ok(n)`: bytes taken, maybe fewer than given).
+    pub fn feed(&mut self, id: ConnId, bytes: &[u8]) -> std::result::Result<usize, XsErr> {
+        let mut taken = 0;
+        loop {
+            let conn = self.hosts.get_mut(&id).ok_or(XsErr::Enoent)?;
+            if conn.replies.len() >= MAX_PENDING_REPLIES {
+                return Ok(taken);
+            }
+            let want = if conn.partial.len() < HEADER_SIZE {
+                HEADER_SIZE - conn.partial.len()
+            } else {
+                let h = Header::parse(&conn.partial).unwrap_or_default();
+                if h.len as usize > PAYLOAD_MAX {
+                    conn.queue(XS_ERROR, h.req_id, h.tx_id, b"E2BIG\0");
+                    conn.partial.clear();
+                    return Err(XsErr::E2big);
+                }
+                HEADER_SIZE + h.len as usize - conn.partial.len()
+            };
+            let n = want.min(bytes.len() - taken);
+            conn.partial.extend_from_slice(&bytes[taken..taken + n]);
+            taken += n;
+            if conn.partial.len() >= HEADER_SIZE {
+                let h = Header::parse(&conn.partial).unwrap_or_default();
+                if h.len as usize <= PAYLOAD_MAX
+                    && conn.partial.len() == HEADER_SIZE + h.len as usize
+                {
+                    let msg = std::mem::take(&mut conn.partial);
+                    self.handle(Who::Host(id), h, &msg[HEADER_SIZE..]);
+                    continue;
+                }
+            }
+            if n == 0 || taken == bytes.len() {
+                // A header announcing too much is caught on the next call.
+                if let Some(c) = self.hosts.get(&id) {
+                    if c.partial.len() >= HEADER_SIZE {
+                        let h = Header::parse(&c.partial).unwrap_or_default();
+                        if h.len as usize > PAYLOAD_MAX {
+                            continue;
+                        }
+                    }
+                }
+                return Ok(taken);
+            }
+        }
+    }
+
+    /// Takes what a host-side connection has to read (replies and watch
+    /// events); empty for an unknown connection.
+    pub fn take_output(&mut self, id: ConnId) -> Vec<u8> {
+        self.hosts
+            .get_mut(&id)
+            .map(|c| c.replies.drain(..).collect())
+            .unwrap_or_default()
+    }
+
+    /// The guest has replies or watch events queued that the next
+    /// [`Xenstore::process`] writes to the ring (after a host-side change).
+    pub fn guest_output_pending(&self) -> bool {
+        !self.guest.replies.is_empty()
+    }
+
+    fn conn(&mut self, who: Who) -> Option<&mut Conn> {
+        match who {
+            Who::Guest => Some(&mut self.guest),
+            Who::Host(id) => self.hosts.get_mut(&id),
         }
     }
 
@@ -280,7 +563,7 @@ impl Xenstore {
         for _ in 0..MAX_ROUNDS_PER_CALL {
             if handled >= MAX_MESSAGES_PER_CALL
                 || consumed >= MAX_REQUEST_BYTES_PER_CALL
-                || self.replies.len() >= MAX_PENDING_REPLIES
+                || self.guest.replies.len() >= MAX_PENDING_REPLIES
             {
                 break;
             }
@@ -319,13 +602,13 @@ impl Xenstore {
             return Ok(0);
         }
         if avail > RING_SIZE {
-            self.st.guest_errors = self.st.guest_errors.saturating_add(1);
+            self.guest_errors = self.guest_errors.saturating_add(1);
             warn!("xenstore: req_prod {prod:#x} is {avail} bytes ahead of req_cons {cons:#x}; dropping requests");
-            self.st.partial_request.clear();
+            self.guest.partial.clear();
             store_idx(mem, self.gpa(REQ_CONS), prod)?;
             return Ok(u64::from(RING_SIZE));
         }
-        let want = MAX_PARTIAL_REQUEST.saturating_sub(self.st.partial_request.len());
+        let want = MAX_PARTIAL_REQUEST.saturating_sub(self.guest.partial.len());
         // avail <= RING_SIZE, so it fits in usize and u32.
         let n = (avail as usize).min(want);
         if n == 0 {
@@ -335,9 +618,9 @@ impl Xenstore {
             base: GuestAddress(self.gpa(REQ_OFF)),
             size: RING_SIZE,
         };
-        let start = self.st.partial_request.len();
-        self.st.partial_request.resize(start + n, 0);
-        ring.read(mem, cons, &mut self.st.partial_request[start..])?;
+        let start = self.guest.partial.len();
+        self.guest.partial.resize(start + n, 0);
+        ring.read(mem, cons, &mut self.guest.partial[start..])?;
         store_idx(mem, self.gpa(REQ_CONS), cons.wrapping_add(n as u32))?;
         Ok(n as u64)
     }
@@ -346,32 +629,33 @@ impl Xenstore {
     /// and whether the request stream lost sync.
     fn handle_complete(&mut self) -> (usize, bool) {
         let mut n = 0;
-        while self.st.partial_request.len() >= HEADER_SIZE
-            && self.replies.len() < MAX_PENDING_REPLIES
+        while self.guest.partial.len() >= HEADER_SIZE
+            && self.guest.replies.len() < MAX_PENDING_REPLIES
         {
-            let Some(hdr) = Header::parse(&self.st.partial_request) else {
+            let Some(hdr) = Header::parse(&self.guest.partial) else {
                 break;
             };
             if hdr.len as usize > PAYLOAD_MAX {
-                self.st.guest_errors = self.st.guest_errors.saturating_add(1);
+                self.guest_errors = self.guest_errors.saturating_add(1);
                 warn!(
                     "xenstore: request type {} with len {} > {PAYLOAD_MAX}; resyncing",
                     hdr.ty, hdr.len
                 );
-                self.queue(XS_ERROR, hdr.req_id, hdr.tx_id, b"E2BIG\0");
+                self.guest
+                    .queue(XS_ERROR, hdr.req_id, hdr.tx_id, b"E2BIG\0");
                 // Whatever follows cannot be trusted to be a header: drop
                 // what we hold; the next message starts at the next fresh
                 // producer update (read_requests drains the rest).
-                self.st.partial_request.clear();
+                self.guest.partial.clear();
                 return (n + 1, true);
             }
             let total = HEADER_SIZE + hdr.len as usize;
-            if self.st.partial_request.len() < total {
+            if self.guest.partial.len() < total {
                 break;
             }
-            let payload: Vec<u8> = self.st.partial_request[HEADER_SIZE..total].to_vec();
-            self.st.partial_request.drain(..total);
-            self.handle(hdr, &payload);
+            let payload: Vec<u8> = self.guest.partial[HEADER_SIZE..total].to_vec();
+            self.guest.partial.drain(..total);
+            self.handle(Who::Guest, hdr, &payload);
             n += 1;
         }
         (n, false)
@@ -379,23 +663,23 @@ impl Xenstore {
 
     /// Copies queued replies into the response ring as room allows.
     fn flush_replies<M: Bytes<GuestAddress> + ?Sized>(&mut self, mem: &M) -> Result<bool> {
-        if self.replies.is_empty() {
+        if self.guest.replies.is_empty() {
             return Ok(false);
         }
         let cons = load_idx(mem, self.gpa(RSP_CONS))?;
         let mut prod = load_idx(mem, self.gpa(RSP_PROD))?;
         let mut fill = prod.wrapping_sub(cons);
         if fill > RING_SIZE {
-            self.st.guest_errors = self.st.guest_errors.saturating_add(1);
+            self.guest_errors = self.guest_errors.saturating_add(1);
             warn!("xenstore: rsp_cons {cons:#x} / rsp_prod {prod:#x} out of range; resetting response ring");
             prod = cons;
             fill = 0;
         }
-        let n = ((RING_SIZE - fill) as usize).min(self.replies.len());
+        let n = ((RING_SIZE - fill) as usize).min(self.guest.replies.len());
         if n == 0 {
             return Ok(false);
         }
-        let bytes: Vec<u8> = self.replies.drain(..n).collect();
+        let bytes: Vec<u8> = self.guest.replies.drain(..n).collect();
         let ring = ByteRing {
             base: GuestAddress(self.gpa(RSP_OFF)),
             size: RING_SIZE,
@@ -405,61 +689,312 @@ impl Xenstore {
         Ok(true)
     }
 
-    fn handle(&mut self, hdr: Header, payload: &[u8]) {
-        debug!(
-            "xenstore: request type {} req_id {} tx {} len {}",
-            hdr.ty, hdr.req_id, hdr.tx_id, hdr.len
-        );
-        let reply = if hdr.tx_id != 0
-            && hdr.ty != XS_TRANSACTION_START
-            && !self.st.transactions.contains(&hdr.tx_id)
-        {
-            Err(XsErr::Enoent)
-        } else {
-            self.dispatch(hdr, payload)
-        };
-        let ok = reply.is_ok();
-        match reply {
-            Ok(p) => self.queue(hdr.ty, hdr.req_id, hdr.tx_id, &p),
-            Err(e) => {
-                let mut p = e.name().as_bytes().to_vec();
-                p.push(0);
-                self.queue(XS_ERROR, hdr.req_id, hdr.tx_id, &p);
-            }
+    /// Hands the watch events the store raised to every connection whose
+    /// watches they hit (and that may read the node).
+    fn distribute(&mut self) {
+        let fired = std::mem::take(&mut self.store.fired);
+        if fired.is_empty() {
+            return;
         }
-        self.send_deferred();
-        // The initial watch event goes after the reply, as in xenstored.
-        if hdr.ty == XS_WATCH && ok {
-            // The payload was "path\0token\0"; echo it as the event.
-            self.queue(XS_WATCH_EVENT, 0, 0, payload);
+        let conns = std::iter::once(&mut self.guest).chain(self.hosts.values_mut());
+        for c in conns {
+            let home = c.home();
+            for f in &fired {
+                if !store::access(&f.perms, c.caller).0 {
+                    continue;
+                }
+                for w in &c.watches {
+                    let report = if tree::is_special(&f.path) || tree::is_special(&w.path) {
+                        if w.path != f.path {
+                            continue;
+                        }
+                        f.path.clone()
+                    } else {
+                        let wabs = if w.path.starts_with('/') {
+                            w.path.clone()
+                        } else {
+                            format!("{home}/{}", w.path)
+                        };
+                        // A change fires watches on the node and its
+                        // ancestors; a node removed below the one removed
+                        // fires those on exactly it.
+                        let hit = if f.exact {
+                            wabs == f.path
+                        } else {
+                            tree::under(&f.path, &wabs)
+                        };
+                        if !hit {
+                            continue;
+                        }
+                        f.path.clone()
+                    };
+                    let path = if w.path.starts_with('/') || tree::is_special(&w.path) {
+                        report
+                    } else {
+                        report
+                            .strip_prefix(&format!("{home}/"))
+                            .map_or(report.clone(), str::to_string)
+                    };
+                    let mut p = path.into_bytes();
+                    p.push(0);
+                    p.extend_from_slice(w.token.as_bytes());
+                    p.push(0);
+                    if p.len() <= PAYLOAD_MAX {
+                        c.deferred.push(p);
+                    }
+                }
+            }
+            c.send_deferred();
         }
     }
 
-    /// One path argument, NUL-terminated.
-    fn one_path(&self, payload: &[u8]) -> std::result::Result<String, XsErr> {
+    fn handle(&mut self, who: Who, hdr: Header, payload: &[u8]) {
+        debug!(
+            "xenstore: {who:?} request type {} req_id {} tx {} len {}",
+            hdr.ty, hdr.req_id, hdr.tx_id, hdr.len
+        );
+        let reply = self.dispatch(who, hdr, payload);
+        let ok = reply.is_ok();
+        let Some(conn) = self.conn(who) else {
+            return;
+        };
+        match reply {
+            Ok(p) if p.len() > PAYLOAD_MAX => {
+                conn.queue(XS_ERROR, hdr.req_id, hdr.tx_id, b"E2BIG\0");
+            }
+            Ok(p) => conn.queue(hdr.ty, hdr.req_id, hdr.tx_id, &p),
+            Err(e) => {
+                let mut p = e.name().as_bytes().to_vec();
+                p.push(0);
+                conn.queue(XS_ERROR, hdr.req_id, hdr.tx_id, &p);
+            }
+        }
+        // The initial watch event goes after the reply, as in xenstored.
+        if hdr.ty == XS_WATCH && ok {
+            // The payload was "path\0token\0"; echo it as the event.
+            conn.queue(XS_WATCH_EVENT, 0, 0, payload);
+        }
+        self.distribute();
+    }
+
+    fn one_arg(payload: &[u8]) -> std::result::Result<&str, XsErr> {
         match nul_strings(payload).as_deref() {
-            Some([p]) => self.absolute(p).ok_or(XsErr::Einval),
+            Some([p]) => Ok(p),
             _ => Err(XsErr::Einval),
         }
     }
 
-    fn dispatch(&mut self, hdr: Header, payload: &[u8]) -> Reply {
+    fn domid_arg(s: &str) -> std::result::Result<u16, XsErr> {
+        if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(XsErr::Einval);
+        }
+        s.parse().map_err(|_| XsErr::Einval)
+    }
+
+    fn dispatch(&mut self, who: Who, hdr: Header, payload: &[u8]) -> Reply {
+        let Some(conn) = self.conn(who) else {
+            return Err(XsErr::Einval);
+        };
+        let caller = conn.caller;
+        // Requests outside the store's data ignore the transaction id.
+        let notid = matches!(
+            hdr.ty,
+            XS_WATCH
+                | XS_UNWATCH
+                | XS_RESET_WATCHES
+                | XS_GET_DOMAIN_PATH
+                | XS_IS_DOMAIN_INTRODUCED
+                | XS_INTRODUCE
+                | XS_RELEASE
+                | XS_RESUME
+                | XS_SET_TARGET
+                | XS_CONTROL
+        );
+        let txi = if hdr.tx_id != 0 && !notid {
+            Some(
+                conn.txs
+                    .iter()
+                    .position(|t| t.id == hdr.tx_id)
+                    .ok_or(XsErr::Enoent)?,
+            )
+        } else {
+            None
+        };
+        let priv_only = matches!(
+            hdr.ty,
+            XS_IS_DOMAIN_INTRODUCED
+                | XS_INTRODUCE
+                | XS_RELEASE
+                | XS_RESUME
+                | XS_SET_TARGET
+                | XS_CONTROL
+        );
+        if priv_only && !caller.privileged {
+            return Err(XsErr::Eacces);
+        }
         match hdr.ty {
-            XS_READ => {
-                let abs = self.one_path(payload)?;
-                match self.st.nodes.get(&abs) {
-                    Some(v) => Ok(v.clone()),
-                    None if self.exists(&abs) => Ok(Vec::new()),
-                    None => Err(XsErr::Enoent),
+            XS_READ | XS_DIRECTORY | XS_GET_PERMS | XS_WRITE | XS_MKDIR | XS_RM | XS_SET_PERMS
+            | XS_DIRECTORY_PART => self.data_op(who, txi, hdr.ty, payload),
+            XS_WATCH | XS_UNWATCH => {
+                let v = nul_strings(payload).ok_or(XsErr::Einval)?;
+                let [path, token] = v.as_slice() else {
+                    return Err(XsErr::Einval);
+                };
+                quota_path(&self.store.quotas, caller, path, true)?;
+                let quota = self.store.quotas.watches_per_connection as usize;
+                let conn = self.conn(who).ok_or(XsErr::Einval)?;
+                let pos = conn
+                    .watches
+                    .iter()
+                    .position(|w| w.path == *path && w.token == *token);
+                if hdr.ty == XS_UNWATCH {
+                    let i = pos.ok_or(XsErr::Enoent)?;
+                    conn.watches.remove(i);
+                } else {
+                    if pos.is_some() {
+                        return Err(XsErr::Eexist);
+                    }
+                    if conn.watches.len() >= quota {
+                        return Err(XsErr::E2big);
+                    }
+                    conn.watches.push(Watch {
+                        path: path.to_string(),
+                        token: token.to_string(),
+                    });
                 }
+                Ok(OK.to_vec())
             }
-            XS_DIRECTORY => {
-                let abs = self.one_path(payload)?;
-                if !self.exists(&abs) {
+            XS_RESET_WATCHES => {
+                let conn = self.conn(who).ok_or(XsErr::Einval)?;
+                conn.watches.clear();
+                conn.txs.clear();
+                Ok(OK.to_vec())
+            }
+            XS_TRANSACTION_START => {
+                if txi.is_some() {
+                    return Err(XsErr::Ebusy);
+                }
+                let quota = self.store.quotas.transactions_per_connection as usize;
+                let generation = self.store.generation;
+                let conn = self.conn(who).ok_or(XsErr::Einval)?;
+                if conn.txs.len() >= quota {
+                    return Err(XsErr::Enospc);
+                }
+                let mut id = conn.last_tx_id.wrapping_add(1);
+                while id == 0 || conn.txs.iter().any(|t| t.id == id) {
+                    id = id.wrapping_add(1);
+                }
+                conn.last_tx_id = id;
+                conn.txs.push(Transaction {
+                    id,
+                    start_generation: generation,
+                    ..Default::default()
+                });
+                Ok(format!("{id}\0").into_bytes())
+            }
+            XS_TRANSACTION_END => {
+                let commit = match nul_strings(payload).as_deref() {
+                    Some(["T"]) => true,
+                    Some(["F"]) => false,
+                    _ => return Err(XsErr::Einval),
+                };
+                let i = txi.ok_or(XsErr::Enoent)?;
+                let conn = self.conn(who).ok_or(XsErr::Einval)?;
+                let t = conn.txs.remove(i);
+                if commit {
+                    self.store.commit(t, caller)?;
+                }
+                Ok(OK.to_vec())
+            }
+            XS_GET_DOMAIN_PATH => {
+                let d = Self::domid_arg(Self::one_arg(payload)?)?;
+                Ok(format!("{}\0", tree::home(d)).into_bytes())
+            }
+            XS_IS_DOMAIN_INTRODUCED => {
+                let d = Self::domid_arg(Self::one_arg(payload)?)?;
+                let yes = d == 0 || (d == self.domid && !self.released);
+                Ok(if yes {
+                    b"T\0".to_vec()
+                } else {
+                    b"F\0".to_vec()
+                })
+            }
+            XS_INTRODUCE => {
+                let v = nul_strings(payload).ok_or(XsErr::Einval)?;
+                let [d, gfn, port] = v.as_slice() else {
+                    return Err(XsErr::Einval);
+                };
+                let d = Self::domid_arg(d)?;
+                gfn.parse::<u64>().map_err(|_| XsErr::Einval)?;
+                port.parse::<u32>().map_err(|_| XsErr::Einval)?;
+                // Only our guest can be (re)introduced: there is no other
+                // domain whose ring we could map.
+                if d != self.domid || d == 0 {
+                    return Err(XsErr::Einval);
+                }
+                if self.released {
+                    self.released = false;
+                    self.store.fire_special("@introduceDomain");
+                }
+                Ok(OK.to_vec())
+            }
+            XS_RELEASE => {
+                let d = Self::domid_arg(Self::one_arg(payload)?)?;
+                if d == 0 {
+                    return Err(XsErr::Einval);
+                }
+                if d != self.domid || self.released {
                     return Err(XsErr::Enoent);
                 }
+                self.released = true;
+                self.store.fire_special("@releaseDomain");
+                Ok(OK.to_vec())
+            }
+            XS_RESUME => {
+                let d = Self::domid_arg(Self::one_arg(payload)?)?;
+                if d != self.domid || self.released {
+                    return Err(XsErr::Enoent);
+                }
+                Ok(OK.to_vec())
+            }
+            // One unprivileged domain: none can be made another's target
+            // holder; no control commands are implemented.
+            XS_SET_TARGET | XS_CONTROL => Err(XsErr::Einval),
+            XS_WATCH_EVENT | XS_ERROR => Err(XsErr::Einval),
+            _ => Err(XsErr::Enosys),
+        }
+    }
+
+    /// The requests on the store's data, in or outside a transaction.
+    fn data_op(&mut self, who: Who, txi: Option<usize>, ty: u32, payload: &[u8]) -> Reply {
+        let conn = match who {
+            Who::Guest => &mut self.guest,
+            Who::Host(id) => self.hosts.get_mut(&id).ok_or(XsErr::Einval)?,
+        };
+        let caller = conn.caller;
+        let mut tx = txi.and_then(|i| conn.txs.get_mut(i));
+        let st = &mut self.store;
+        let quota_path = |p: &str, special: bool| quota_path(&st.quotas, caller, p, special);
+        match ty {
+            XS_READ => {
+                let abs = quota_path(Self::one_arg(payload)?, false)?;
+                Ok(st.get(tx, caller, &abs, Need::Read)?.value)
+            }
+            XS_GET_PERMS => {
+                let abs = quota_path(Self::one_arg(payload)?, true)?;
+                let n = st.get(tx, caller, &abs, Need::Read)?;
                 let mut out = Vec::new();
-                for c in tree::children(&self.st.nodes, &abs) {
+                for p in &n.perms {
+                    out.extend_from_slice(p.to_string().as_bytes());
+                    out.push(0);
+                }
+                Ok(out)
+            }
+            XS_DIRECTORY => {
+                let abs = quota_path(Self::one_arg(payload)?, false)?;
+                st.get(tx.as_deref_mut(), caller, &abs, Need::Read)?;
+                let mut out = Vec::new();
+                for c in st.children(tx.as_deref(), &abs) {
                     out.extend_from_slice(c.as_bytes());
                     out.push(0);
                 }
@@ -468,150 +1003,126 @@ impl Xenstore {
                 }
                 Ok(out)
             }
-            XS_WRITE => {
-                let nul = payload.iter().position(|&b| b == 0).ok_or(XsErr::Einval)?;
-                let path = std::str::from_utf8(&payload[..nul]).map_err(|_| XsErr::Einval)?;
-                let abs = self.absolute(path).ok_or(XsErr::Einval)?;
-                if !self.writable(&abs) {
-                    return Err(XsErr::Eacces);
+            XS_DIRECTORY_PART => {
+                let v = nul_strings(payload).ok_or(XsErr::Einval)?;
+                let [path, off] = v.as_slice() else {
+                    return Err(XsErr::Einval);
+                };
+                if off.is_empty() || !off.bytes().all(|c| c.is_ascii_digit()) {
+                    return Err(XsErr::Einval);
                 }
-                if !self.insert(&abs, &payload[nul + 1..]) {
-                    return Err(XsErr::Enospc);
+                let off: usize = off.parse().map_err(|_| XsErr::Einval)?;
+                let abs = quota_path(path, false)?;
+                let n = st.get(tx.as_deref_mut(), caller, &abs, Need::Read)?;
+                let mut list = Vec::new();
+                for c in st.children(tx.as_deref(), &abs) {
+                    list.extend_from_slice(c.as_bytes());
+                    list.push(0);
                 }
-                self.fire_watches(&abs, false);
-                Ok(OK.to_vec())
-            }
-            XS_MKDIR => {
-                let abs = self.one_path(payload)?;
-                if self.exists(&abs) {
-                    return Ok(OK.to_vec());
+                let mut out = format!("{}\0", n.generation).into_bytes();
+                if off >= list.len() {
+                    // Past the end: an empty list.
+                    out.push(0);
+                    return Ok(out);
                 }
-                if !self.writable(&abs) {
-                    return Err(XsErr::Eacces);
+                // Whole names from `off` while they fit, then the empty
+                // string that ends the list if it was reached.
+                let room = PAYLOAD_MAX - out.len() - 1;
+                let mut end = off;
+                while end < list.len() {
+                    let next = list[end..]
+                        .iter()
+                        .position(|&b| b == 0)
+                        .map_or(list.len(), |i| end + i + 1);
+                    if next - off > room {
+                        break;
+                    }
+                    end = next;
                 }
-                if !self.insert(&abs, b"") {
-                    return Err(XsErr::Enospc);
-                }
-                self.fire_watches(&abs, false);
-                Ok(OK.to_vec())
-            }
-            XS_RM => {
-                let abs = self.one_path(payload)?;
-                if !self.exists(&abs) {
-                    return Err(XsErr::Enoent);
-                }
-                if !self.writable(&abs) {
-                    return Err(XsErr::Eacces);
-                }
-                let sub = format!("{abs}/");
-                self.st
-                    .nodes
-                    .retain(|k, _| k != &abs && !k.starts_with(sub.as_str()));
-                self.fire_watches(&abs, true);
-                Ok(OK.to_vec())
-            }
-            XS_GET_PERMS => {
-                let abs = self.one_path(payload)?;
-                if !self.exists(&abs) {
-                    return Err(XsErr::Enoent);
-                }
-                let mut out = Vec::new();
-                for p in self.perms_of(&abs) {
-                    out.extend_from_slice(p.as_bytes());
+                out.extend_from_slice(&list[off..end]);
+                if end == list.len() {
                     out.push(0);
                 }
                 Ok(out)
             }
+            XS_WRITE | XS_MKDIR => {
+                let (path, value) = if ty == XS_WRITE {
+                    let nul = payload.iter().position(|&b| b == 0).ok_or(XsErr::Einval)?;
+                    let path = std::str::from_utf8(&payload[..nul]).map_err(|_| XsErr::Einval)?;
+                    (path, &payload[nul + 1..])
+                } else {
+                    (Self::one_arg(payload)?, &[][..])
+                };
+                let abs = quota_path(path, false)?;
+                st.write(tx, caller, &abs, value, ty == XS_MKDIR)?;
+                Ok(OK.to_vec())
+            }
+            XS_RM => {
+                let abs = quota_path(Self::one_arg(payload)?, false)?;
+                st.rm(tx, caller, &abs)?;
+                Ok(OK.to_vec())
+            }
             XS_SET_PERMS => {
                 let v = nul_strings(payload).ok_or(XsErr::Einval)?;
-                let abs = self
-                    .absolute(v.first().ok_or(XsErr::Einval)?)
-                    .ok_or(XsErr::Einval)?;
-                if !self.exists(&abs) {
-                    return Err(XsErr::Enoent);
-                }
-                if !self.writable(&abs) {
-                    return Err(XsErr::Eacces);
-                }
-                Ok(OK.to_vec())
-            }
-            XS_WATCH | XS_UNWATCH => {
-                let v = nul_strings(payload).ok_or(XsErr::Einval)?;
-                let [path, token] = v.as_slice() else {
-                    return Err(XsErr::Einval);
-                };
-                // Special "@..." watches are accepted (they never fire here).
-                let special = path.starts_with('@') && tree::valid_path_chars(path);
-                if !special && self.absolute(path).is_none() {
-                    return Err(XsErr::Einval);
-                }
-                let pos = self
-                    .st
-                    .watches
-                    .iter()
-                    .position(|w| w.path == *path && w.token == *token);
-                if hdr.ty == XS_UNWATCH {
-                    let i = pos.ok_or(XsErr::Enoent)?;
-                    self.st.watches.remove(i);
-                } else {
-                    if pos.is_some() {
-                        return Err(XsErr::Eexist);
-                    }
-                    if self.st.watches.len() >= MAX_WATCHES || token.len() > ABS_PATH_MAX {
-                        return Err(XsErr::Enospc);
-                    }
-                    self.st.watches.push(Watch {
-                        path: path.to_string(),
-                        token: token.to_string(),
-                    });
-                }
-                Ok(OK.to_vec())
-            }
-            XS_RESET_WATCHES => {
-                self.st.watches.clear();
-                Ok(OK.to_vec())
-            }
-            XS_TRANSACTION_START => {
-                if self.st.transactions.len() >= MAX_TRANSACTIONS {
+                let (path, perms) = v.split_first().ok_or(XsErr::Einval)?;
+                let abs = quota_path(path, true)?;
+                if perms.len() > MAX_PERMS {
                     return Err(XsErr::Enospc);
                 }
-                let mut id = self.st.last_tx_id.wrapping_add(1);
-                while id == 0 || self.st.transactions.contains(&id) {
-                    id = id.wrapping_add(1);
-                }
-                self.st.last_tx_id = id;
-                self.st.transactions.push(id);
-                Ok(format!("{id}\0").into_bytes())
-            }
-            XS_TRANSACTION_END => {
-                match nul_strings(payload).as_deref() {
-                    Some(["T"]) | Some(["F"]) => {}
-                    _ => return Err(XsErr::Einval),
-                }
-                let i = self
-                    .st
-                    .transactions
-                    .iter()
-                    .position(|&t| t == hdr.tx_id)
-                    .ok_or(XsErr::Enoent)?;
-                self.st.transactions.remove(i);
+                let perms = store::parse_perms(perms)?;
+                st.set_perms(tx, caller, &abs, perms)?;
                 Ok(OK.to_vec())
             }
-            XS_GET_DOMAIN_PATH => match nul_strings(payload).as_deref() {
-                Some([d]) => {
-                    let d: u16 = d.parse().map_err(|_| XsErr::Einval)?;
-                    Ok(format!("/local/domain/{d}\0").into_bytes())
-                }
-                _ => Err(XsErr::Einval),
-            },
-            XS_CONTROL
-            | XS_INTRODUCE
-            | XS_RELEASE
-            | XS_IS_DOMAIN_INTRODUCED
-            | XS_RESUME
-            | XS_SET_TARGET => Err(XsErr::Eacces),
-            XS_WATCH_EVENT | XS_ERROR => Err(XsErr::Einval),
             _ => Err(XsErr::Enosys),
         }
     }
+}
+
+/// The privileged toolstack domain.
+const DOM0: Caller = Caller {
+    domid: 0,
+    privileged: true,
+};
+
+/// Most permission entries a node may have whatever the quotas (and a
+/// privileged caller may set).
+pub const MAX_PERMS: usize = 64;
+
+/// Most host-side connections open at once.
+pub const MAX_HOST_CONNECTIONS: usize = 64;
+
+/// A node path argument, made absolute (relative paths are under the
+/// caller's home) and within the path quota for an unprivileged caller
+/// (counted below `/local/domain/<id>/`); special paths only where
+/// `special`. `EINVAL` otherwise.
+fn quota_path(
+    quotas: &Quotas,
+    caller: Caller,
+    p: &str,
+    special: bool,
+) -> std::result::Result<String, XsErr> {
+    if tree::is_special(p) {
+        return if special {
+            Ok(p.to_string())
+        } else {
+            Err(XsErr::Einval)
+        };
+    }
+    let abs = tree::absolute(&tree::home(caller.domid), p).ok_or(XsErr::Einval)?;
+    if !caller.privileged {
+        let rel = abs
+            .strip_prefix("/local/domain/")
+            .and_then(|r| {
+                let d = r.find('/')?;
+                r[..d]
+                    .bytes()
+                    .all(|c| c.is_ascii_digit())
+                    .then(|| &r[d + 1..])
+            })
+            .unwrap_or(&abs);
+        if rel.len() > quotas.path_length as usize {
+            return Err(XsErr::Einval);
+        }
+    }
+    Ok(abs)
 }

@@ -1,23 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
-//! The store itself: a flat map of absolute paths to byte values, with
-//! path validation, implicit parent directories and the permission model.
-//!
-//! Every node the store holds is an entry of the map; a path that is only
-//! a prefix of entries (`/local` when `/local/domain/1/name` exists) is a
-//! directory with an empty value. Paths that do not start with `/` are
-//! relative to the domain's home, `/local/domain/<domid>`.
-//!
-//! Permissions are modelled as a list of guest-writable path prefixes
-//! (the nodes a toolstack gives the guest, `rwperm`: owner = the guest):
-//! the guest may create, write and remove at or below them, and reads
-//! everything. Other nodes are owned by dom0 with read access for the
-//! guest (`roperm`).
+//! Paths: validation, the domain's home, parents. Paths that do not start
+//! with `/` are relative to the domain's home, `/local/domain/<domid>`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::wire::ABS_PATH_MAX;
 
-/// Absolute path -> value.
+/// Absolute path -> value (what a toolstack writes).
 pub(crate) type Nodes = BTreeMap<String, Vec<u8>>;
 
 /// Path characters xenstored accepts (`@` only starts special watch paths).
@@ -54,46 +43,24 @@ pub(crate) fn absolute(home: &str, path: &str) -> Option<String> {
 
 /// `a` is `b` or below it.
 pub(crate) fn under(a: &str, b: &str) -> bool {
-    a == b || (a.starts_with(b) && a[b.len()..].starts_with('/'))
+    a == b || (a.starts_with(b) && (b == "/" || a[b.len()..].starts_with('/')))
 }
 
-/// The guest may write `abs`.
-pub(crate) fn writable(prefixes: &[String], abs: &str) -> bool {
-    prefixes.iter().any(|w| under(abs, w))
-}
-
-/// Names of the direct children of `abs`, sorted, deduplicated.
-pub(crate) fn children(nodes: &Nodes, abs: &str) -> Vec<String> {
-    let prefix = if abs == "/" {
-        "/".to_string()
-    } else {
-        format!("{abs}/")
-    };
-    let mut out = BTreeSet::new();
-    for k in nodes
-        .range(prefix.clone()..)
-        .map(|(k, _)| k)
-        .take_while(|k| k.starts_with(prefix.as_str()))
-    {
-        let name = k[prefix.len()..].split('/').next().unwrap_or("");
-        if !name.is_empty() {
-            out.insert(name.to_string());
-        }
+/// The parent of an absolute path (`/` for `/` and its children).
+pub(crate) fn parent(abs: &str) -> &str {
+    match abs.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &abs[..i],
     }
-    out.into_iter().collect()
 }
 
-/// `abs` exists as a node or as the parent of one.
-pub(crate) fn exists(nodes: &Nodes, abs: &str) -> bool {
-    if abs == "/" || nodes.contains_key(abs) {
-        return true;
-    }
-    let prefix = format!("{abs}/");
-    nodes
-        .range(prefix.clone()..)
-        .next()
-        .is_some_and(|(k, _)| k.starts_with(prefix.as_str()))
+/// A special watch / node path (`@introduceDomain`, `@releaseDomain`).
+pub(crate) fn is_special(p: &str) -> bool {
+    p.starts_with('@') && p.len() > 1 && p.len() <= ABS_PATH_MAX && valid_path_chars(p)
 }
+
+/// The special nodes xenstored keeps (owned by dom0).
+pub(crate) const SPECIAL_NODES: &[&str] = &["@introduceDomain", "@releaseDomain"];
 
 #[cfg(test)]
 mod tests {
@@ -114,13 +81,11 @@ mod tests {
     }
 
     #[test]
-    fn implicit_directories() {
-        let mut n = BTreeMap::new();
-        n.insert("/a/b/c".to_string(), vec![]);
-        n.insert("/a/bc".to_string(), vec![]);
-        assert!(exists(&n, "/a") && exists(&n, "/a/b") && exists(&n, "/"));
-        assert!(!exists(&n, "/a/b/c/d") && !exists(&n, "/a/x"));
-        assert_eq!(children(&n, "/a"), ["b", "bc"]);
-        assert_eq!(children(&n, "/"), ["a"]);
+    fn parents() {
+        assert_eq!(parent("/a/b"), "/a");
+        assert_eq!(parent("/a"), "/");
+        assert_eq!(parent("/"), "/");
+        assert!(under("/a", "/") && under("/", "/") && !under("/a", "/b"));
+        assert!(is_special("@releaseDomain") && !is_special("@") && !is_special("/a"));
     }
 }

@@ -83,29 +83,64 @@ pub fn encode(ty: u32, req_id: u32, tx_id: u32, payload: &[u8]) -> Vec<u8> {
     v
 }
 
-/// Errno names used in `XS_ERROR` replies.
+/// The errors of `XS_ERROR` replies (`XENSTORE_ERROR_*`: the errno names
+/// xenstored sends).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum XsErr {
-    Enoent,
+pub enum XsErr {
+    /// Invalid argument.
     Einval,
+    /// Permission denied.
     Eacces,
-    Enosys,
-    E2big,
-    Enospc,
+    /// Already exists.
     Eexist,
+    /// Is a directory.
+    Eisdir,
+    /// No such node.
+    Enoent,
+    /// Out of memory.
+    Enomem,
+    /// Quota or space exhausted.
+    Enospc,
+    /// I/O error.
+    Eio,
+    /// Directory not empty.
+    Enotempty,
+    /// Unknown message type.
+    Enosys,
+    /// Read-only.
+    Erofs,
+    /// Busy (a transaction started inside a transaction).
+    Ebusy,
+    /// Transaction conflict: retry.
+    Eagain,
+    /// Already connected.
+    Eisconn,
+    /// Too big (payload, watches).
+    E2big,
+    /// Not permitted (an unprivileged domain changing a node's owner).
+    Eperm,
 }
 
 impl XsErr {
     /// The name xenstored sends (`XS_ERROR` payload, without the NUL).
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
-            XsErr::Enoent => "ENOENT",
             XsErr::Einval => "EINVAL",
             XsErr::Eacces => "EACCES",
-            XsErr::Enosys => "ENOSYS",
-            XsErr::E2big => "E2BIG",
-            XsErr::Enospc => "ENOSPC",
             XsErr::Eexist => "EEXIST",
+            XsErr::Eisdir => "EISDIR",
+            XsErr::Enoent => "ENOENT",
+            XsErr::Enomem => "ENOMEM",
+            XsErr::Enospc => "ENOSPC",
+            XsErr::Eio => "EIO",
+            XsErr::Enotempty => "ENOTEMPTY",
+            XsErr::Enosys => "ENOSYS",
+            XsErr::Erofs => "EROFS",
+            XsErr::Ebusy => "EBUSY",
+            XsErr::Eagain => "EAGAIN",
+            XsErr::Eisconn => "EISCONN",
+            XsErr::E2big => "E2BIG",
+            XsErr::Eperm => "EPERM",
         }
     }
 }

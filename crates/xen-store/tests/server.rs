@@ -100,13 +100,20 @@ fn writes_and_permissions() {
     }
     assert_eq!(call(&mut xs, &m, XS_MKDIR, 0, b"data/d\0").1, b"OK\0");
     assert_eq!(
-        call(&mut xs, &m, XS_MKDIR, 0, b"name\0").1,
+        call(&mut xs, &m, XS_MKDIR, 0, b"data/d\0").1,
         b"OK\0",
         "exists"
     );
+    // xenstored: an existing node the caller may not write is EACCES.
+    assert_eq!(call(&mut xs, &m, XS_MKDIR, 0, b"name\0").1, b"EACCES\0");
     assert_eq!(call(&mut xs, &m, XS_RM, 0, b"device/vbd\0").1, b"OK\0");
     assert_eq!(xs.read("device/vbd/768/backend"), None);
-    assert_eq!(call(&mut xs, &m, XS_RM, 0, b"device/vbd\0").1, b"ENOENT\0");
+    // Already gone with its parent there: OK; without the parent: ENOENT.
+    assert_eq!(call(&mut xs, &m, XS_RM, 0, b"device/vbd\0").1, b"OK\0");
+    assert_eq!(
+        call(&mut xs, &m, XS_RM, 0, b"device/vbd/x\0").1,
+        b"ENOENT\0"
+    );
     assert_eq!(call(&mut xs, &m, XS_RM, 0, b"name\0").1, b"EACCES\0");
     assert_eq!(call(&mut xs, &m, XS_GET_PERMS, 0, b"name\0").1, b"n0\0r1\0");
     assert_eq!(call(&mut xs, &m, XS_GET_PERMS, 0, b"data\0").1, b"n1\0");
@@ -138,7 +145,7 @@ fn transactions() {
         call(&mut xs, &m, XS_TRANSACTION_END, 1, b"T\0").1,
         b"ENOENT\0"
     );
-    for _ in 0..MAX_TRANSACTIONS {
+    for _ in 0..Quotas::default().transactions_per_connection {
         assert_eq!(
             call(&mut xs, &m, XS_TRANSACTION_START, 0, b"\0").0,
             XS_TRANSACTION_START
@@ -216,7 +223,8 @@ fn other_ops() {
     assert_eq!(call(&mut xs, &m, 999, 0, b"").1, b"ENOSYS\0");
     assert_eq!(
         call(&mut xs, &m, XS_DIRECTORY_PART, 0, b"\0").1,
-        b"ENOSYS\0"
+        b"EINVAL\0",
+        "no offset"
     );
     assert_eq!(call(&mut xs, &m, XS_ERROR, 0, b"").1, b"EINVAL\0");
 }
@@ -573,16 +581,27 @@ fn restore_refuses_states_beyond_the_servers_limits() {
         ("token", |s| {
             s.watches = vec![Watch {
                 path: "w".into(),
-                token: "t".repeat(ABS_PATH_MAX + 1),
+                token: "t".repeat(PAYLOAD_MAX + 1),
             }]
         }),
         ("transactions", |s| {
-            s.transactions = (1..=MAX_TRANSACTIONS as u32 + 1).collect()
+            s.transactions = (1..=Quotas::default().transactions_per_connection + 1).collect()
         }),
         ("transactions", |s| s.transactions = vec![0]),
+        ("domain id 0", |s| s.domid = 0),
+        ("quotas", |s| s.quotas.watches_per_connection = 0),
+        ("node path", |s| {
+            s.nodes.insert("relative".into(), Node::default());
+        }),
         ("transactions", |s| s.transactions = vec![3, 3]),
         ("node value", |s| {
-            s.nodes.insert("/x".into(), vec![0; PAYLOAD_MAX + 1]);
+            s.nodes.insert(
+                "/x".into(),
+                Node {
+                    value: vec![0; PAYLOAD_MAX + 1],
+                    ..Default::default()
+                },
+            );
         }),
     ];
     for (needle, f) in cases {

@@ -51,6 +51,7 @@ pub mod timers;
 pub mod vcpu;
 pub mod vm;
 mod vm_snapshot;
+pub mod xenstore_socket;
 
 pub use error::{Error, Result};
 pub use fault::VcpuFault;

@@ -4,8 +4,9 @@
 //! ```text
 //! xen-vmm run [--kernel FILE | --raw64 FILE | --raw32 FILE] [--cmdline S] [--initrd FILE] [--vcpus N]
 //!             [--mem MiB] [--kernel-xen] [--irqchip kernel|none] [--snapshot-on-signal FILE]
+//!             [--xenstore-socket PATH] [--trace-hypercalls]
+//! xen-vmm restore SNAPSHOT [--snapshot-on-signal FILE] [--xenstore-socket PATH]
 //!             [--trace-hypercalls]
-//! xen-vmm restore SNAPSHOT [--snapshot-on-signal FILE] [--trace-hypercalls]
 //! ```
 //! `xen-vmm help`, `xen-vmm run --help` and `xen-vmm restore --help` describe
 //! every option. Logs go to stderr (env_logger: `RUST_LOG`, warnings by
@@ -101,6 +102,10 @@ struct RunArgs {
     /// On each SIGUSR1, write a snapshot of the running guest to FILE (the guest runs on).
     #[arg(long, value_name = "FILE")]
     snapshot_on_signal: Option<PathBuf>,
+    /// Serve the xenstore on a Unix socket at PATH (the xenstored wire protocol; clients
+    /// are the privileged toolstack domain, as with XENSTORED_PATH).
+    #[arg(long, value_name = "PATH")]
+    xenstore_socket: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -111,6 +116,9 @@ struct RestoreArgs {
     /// On each SIGUSR1, write a snapshot of the running guest to FILE (the guest runs on).
     #[arg(long, value_name = "FILE")]
     snapshot_on_signal: Option<PathBuf>,
+    /// Serve the xenstore on a Unix socket at PATH (as for run).
+    #[arg(long, value_name = "PATH")]
+    xenstore_socket: Option<PathBuf>,
 }
 
 /// Parses the command line: the arguments, or the exit status after
@@ -128,7 +136,8 @@ fn parse() -> Result<Cli, ExitCode> {
                 && subcommand.as_deref() == Some("restore")
             {
                 eprintln!(
-                    "note: restore takes only --snapshot-on-signal (the snapshot holds the rest)"
+                    "note: restore takes only --snapshot-on-signal and --xenstore-socket (the snapshot \
+                     holds the rest)"
                 );
             }
             return Err(ExitCode::from(EX_USAGE));
@@ -261,6 +270,9 @@ fn restore(args: RestoreArgs) -> Result<i32, String> {
             )
         })
         .map_err(|e| format!("spawn console input thread: {e}"))?;
+    if let Some(path) = &args.xenstore_socket {
+        vm.serve_xenstore(path).map_err(|e| e.to_string())?;
+    }
     finish(&vm, args.snapshot_on_signal.as_deref())
 }
 
@@ -289,6 +301,7 @@ fn run(args: RunArgs) -> Result<i32, String> {
     cfg.initrd = args.initrd.as_ref().map(read).transpose()?;
     cfg.kernel_xen = args.kernel_xen;
     cfg.irqchip = args.irqchip;
+    cfg.xenstore_socket = args.xenstore_socket;
     if image {
         // Host stdin feeds the guest's console (PV ring or CONSOLEIO_read).
         cfg.console_input = Some(Box::new(std::io::stdin()));

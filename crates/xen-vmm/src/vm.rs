@@ -194,6 +194,9 @@ pub struct VmConfig {
     /// a PVH kernel always do. Off by default: every vCPU of a flat image
     /// starts at its entry point.
     pub secondaries_down: bool,
+    /// Serve the xenstore on a Unix socket at this path for the privileged
+    /// toolstack domain ([`crate::xenstore_socket`]).
+    pub xenstore_socket: Option<std::path::PathBuf>,
 }
 
 impl VmConfig {
@@ -212,6 +215,7 @@ impl VmConfig {
             name: "xen-vmm-guest".into(),
             console_input: None,
             irqchip: Irqchip::Kernel,
+            xenstore_socket: None,
         }
     }
 }
@@ -699,11 +703,50 @@ impl Vm {
                     source,
                 })?;
         }
-        Ok(Vm {
+        let vm = Vm {
             shared,
             boot,
             kvm_has_xen,
-        })
+        };
+        if let Some(path) = &config.xenstore_socket {
+            vm.serve_xenstore(path)?;
+        }
+        Ok(vm)
+    }
+
+    /// Serves the xenstore on a Unix socket at `path` for the privileged
+    /// toolstack domain, on a thread of its own (`xenstore-socket`) until
+    /// the VM ends ([`crate::xenstore_socket::serve`]); a stale socket file
+    /// there is replaced. A panic of that thread ends the VM.
+    pub fn serve_xenstore(&self, path: &std::path::Path) -> Result<()> {
+        let listener = crate::xenstore_socket::bind(path).map_err(|source| Error::Io {
+            op: "bind the xenstore socket",
+            source,
+        })?;
+        let s = self.shared.clone();
+        std::thread::Builder::new()
+            .name("xenstore-socket".into())
+            .spawn(move || {
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    crate::xenstore_socket::serve(
+                        &s.platform,
+                        &s.host_gate,
+                        &|| s.is_done(),
+                        listener,
+                    )
+                }));
+                if let Err(p) = r {
+                    s.fail(
+                        "xenstore-socket",
+                        format!("panicked: {}", panic_message(&*p)),
+                    );
+                }
+            })
+            .map_err(|source| Error::Io {
+                op: "spawn the xenstore socket thread",
+                source,
+            })?;
+        Ok(())
     }
 
     /// The shared state (for snapshot code, tests and benches).

@@ -19,7 +19,7 @@ use versionize::{VersionMap, Versionize};
 
 use super::error::{Error, Result};
 use super::kvm_state::VcpuState;
-use super::xen_state::{GrantState, XenState, XenVcpuState};
+use super::xen_state::{GrantState, XenState, XenVcpuState, XenstoreMirror, XenstoreNode};
 
 /// First bytes of a snapshot.
 pub const MAGIC: [u8; 8] = *b"XKVMSNAP";
@@ -44,8 +44,14 @@ pub const FORMAT_V5: u16 = 5;
 /// none) and `XenState::fifo` (FIFO event channels: control blocks, event array, queue
 /// tails, priorities; older files read it as `None`, the 2-level ABI).
 pub const FORMAT_V6: u16 = 6;
+/// Format version 7: the whole xenstore: `XenstoreNode::perms` / `generation` (the
+/// special `@` nodes too), `XenstoreMirror::transaction_states` (open transactions with
+/// what they accessed and changed), `generation`, `released`, `quotas`. Older files read
+/// nodes without permissions (derived from `writable` on restore, as before), their
+/// transaction ids as empty transactions, xenstored's default quotas.
+pub const FORMAT_V7: u16 = 7;
 /// The version this build writes and the newest it reads.
-pub const CURRENT_FORMAT_VERSION: u16 = FORMAT_V6;
+pub const CURRENT_FORMAT_VERSION: u16 = FORMAT_V7;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 48;
 /// Trailer length in bytes.
@@ -71,6 +77,10 @@ pub fn version_map() -> VersionMap {
     map.new_version()
         .set_type_version(XenVcpuState::type_id(), 3)
         .set_type_version(XenState::type_id(), 4);
+    // Version 7: the xenstore's permissions, generations, transactions and quotas.
+    map.new_version()
+        .set_type_version(XenstoreNode::type_id(), 2)
+        .set_type_version(XenstoreMirror::type_id(), 2);
     debug_assert_eq!(map.latest_version(), CURRENT_FORMAT_VERSION);
     map
 }
@@ -257,11 +267,11 @@ mod tests {
         assert!(matches!(
             e,
             Error::UnsupportedVersion {
-                found: 7,
+                found: 8,
                 max: CURRENT_FORMAT_VERSION
             }
         ));
-        assert!(e.to_string().contains("version 7 is not supported"), "{e}");
+        assert!(e.to_string().contains("version 8 is not supported"), "{e}");
         let zero = Header {
             format_version: 0,
             ..header()
@@ -343,7 +353,7 @@ mod tests {
     #[test]
     fn version_map_has_every_version() {
         let m = version_map();
-        assert_eq!(m.latest_version(), 6);
+        assert_eq!(m.latest_version(), 7);
         assert_eq!(m.get_type_version(1, VcpuState::type_id()), 1);
         assert_eq!(m.get_type_version(2, VcpuState::type_id()), 2);
         assert_eq!(m.get_type_version(3, VcpuState::type_id()), 2);
@@ -359,5 +369,9 @@ mod tests {
         assert_eq!(m.get_type_version(6, XenVcpuState::type_id()), 3);
         assert_eq!(m.get_type_version(6, XenState::type_id()), 4);
         assert_eq!(m.get_type_version(6, GrantState::type_id()), 2);
+        assert_eq!(m.get_type_version(6, XenstoreNode::type_id()), 1);
+        assert_eq!(m.get_type_version(7, XenstoreNode::type_id()), 2);
+        assert_eq!(m.get_type_version(6, XenstoreMirror::type_id()), 1);
+        assert_eq!(m.get_type_version(7, XenstoreMirror::type_id()), 2);
     }
 }

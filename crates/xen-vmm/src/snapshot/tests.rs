@@ -6,7 +6,8 @@ use std::io::Cursor;
 use vm_memory::{Bytes, GuestAddress};
 
 use super::format::{
-    FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, FORMAT_V5, FORMAT_V6, HEADER_LEN, TRAILER_LEN,
+    FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, FORMAT_V5, FORMAT_V6, FORMAT_V7, HEADER_LEN,
+    TRAILER_LEN,
 };
 use super::kvm_state::{MsrState, XsaveState, LAPIC_REGS_LEN};
 use super::memory::MemoryRegionState;
@@ -96,7 +97,7 @@ fn round_trip_through_parse_and_reader() {
     let file = sample_file(&state, CURRENT_FORMAT_VERSION);
     let parsed = parse(&file).unwrap();
     assert_eq!(parsed.state, state);
-    assert_eq!(parsed.header.format_version, FORMAT_V6);
+    assert_eq!(parsed.header.format_version, FORMAT_V7);
     assert_eq!(&parsed.memory[0x8000 + 0x1000..][..11], b"guest bytes");
 
     let reader = SnapshotReader::open(Cursor::new(&file)).unwrap();
@@ -275,21 +276,89 @@ fn v4_file_is_read_without_grant_v2_and_reservation() {
 }
 
 #[test]
+fn v5_file_is_read_without_xenstore_permissions_and_transactions() {
+    use super::xen_state::{
+        XenstoreMirror, XenstoreNode, XenstoreQuotasMirror, XenstoreTxAccess, XenstoreTxMirror,
+    };
+    let mut state = sample_state();
+    state.xen.xenstore = Some(XenstoreMirror {
+        ring_gfn: 2,
+        domid: 1,
+        nodes: vec![
+            XenstoreNode {
+                path: "/local/domain/1/data".into(),
+                value: b"v".to_vec(),
+                perms: vec!["n1".into(), "r0".into()],
+                generation: 3,
+            },
+            XenstoreNode {
+                path: "@releaseDomain".into(),
+                perms: vec!["n0".into()],
+                ..Default::default()
+            },
+        ],
+        transactions: vec![1],
+        last_tx_id: 1,
+        transaction_states: vec![XenstoreTxMirror {
+            id: 1,
+            start_generation: 3,
+            accessed: vec![XenstoreTxAccess {
+                path: "/local/domain/1/data".into(),
+                generation: Some(3),
+            }],
+            ..Default::default()
+        }],
+        generation: 4,
+        released: true,
+        quotas: XenstoreQuotasMirror {
+            watches_per_connection: 7,
+            ..XenstoreQuotasMirror::from(&xen_store::Quotas::default())
+        },
+        ..Default::default()
+    });
+    state.validate().unwrap();
+    let v7 = sample_file(&state, FORMAT_V7);
+    assert_eq!(parse(&v7).unwrap().state, state, "version 7 keeps it all");
+    // Version 5 has the nodes' paths and values, the transaction ids.
+    let mut v5_state = state.clone();
+    v5_state.xen.xenstore.as_mut().unwrap().nodes.pop();
+    let v5 = sample_file(&v5_state, FORMAT_V5);
+    let parsed = parse(&v5).unwrap();
+    assert_eq!(parsed.header.format_version, FORMAT_V5);
+    let x = parsed.state.xen.xenstore.unwrap();
+    assert_eq!(x.nodes[0].value, b"v");
+    assert!(x.nodes[0].perms.is_empty() && x.nodes[0].generation == 0);
+    assert!(x.transaction_states.is_empty() && !x.released && x.generation == 0);
+    assert_eq!(x.transactions, [1]);
+    assert_eq!(x.quotas.to_quotas(), xen_store::Quotas::default());
+    // What restores from it: derived permissions, an empty transaction.
+    let dev = x.to_state();
+    assert!(xen_store::Xenstore::from_state(&dev).is_ok());
+    // Bad permission strings are refused on load.
+    let mut bad = state;
+    bad.xen.xenstore.as_mut().unwrap().nodes[0].perms = vec!["q1".into()];
+    assert!(matches!(
+        parse(&forge(&bad, bad.memory.total_len())),
+        Err(Error::Invalid(m)) if m.contains("permissions")
+    ));
+}
+
+#[test]
 fn newer_unknown_version_is_rejected() {
     let state = sample_state();
     let mut file = sample_file(&state, CURRENT_FORMAT_VERSION);
-    file[8..10].copy_from_slice(&7u16.to_le_bytes());
+    file[8..10].copy_from_slice(&8u16.to_le_bytes());
     let crc = crc64::crc64(0, &file[..40]);
     file[40..48].copy_from_slice(&crc.to_le_bytes());
     let e = parse(&file).unwrap_err();
-    assert!(matches!(e, Error::UnsupportedVersion { found: 7, max: 6 }));
+    assert!(matches!(e, Error::UnsupportedVersion { found: 8, max: 7 }));
     assert_eq!(
         e.to_string(),
-        "snapshot format version 7 is not supported (this build reads 1..=6)"
+        "snapshot format version 8 is not supported (this build reads 1..=7)"
     );
     assert!(SnapshotReader::open(Cursor::new(&file)).is_err());
     assert!(matches!(
-        state.encode(7),
+        state.encode(8),
         Err(Error::UnsupportedVersion { .. })
     ));
 }

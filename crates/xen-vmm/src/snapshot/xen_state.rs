@@ -271,10 +271,93 @@ pub struct ConsoleMirror {
 /// One xenstore node.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Versionize)]
 pub struct XenstoreNode {
-    /// Absolute path.
+    /// Absolute path (or `@introduceDomain` / `@releaseDomain`, from format version 7).
     pub path: String,
     /// Value.
     pub value: Vec<u8>,
+    /// Permissions in the wire form (`n0`, `r1` ...; first entry: owner). Added in format
+    /// version 7 (older files: none, derived from `XenstoreMirror::writable` on restore).
+    #[version(start = 2, default_fn = "default_perms")]
+    pub perms: Vec<String>,
+    /// Generation (last change of the node or its children). Added in format version 7
+    /// (older files: 0).
+    #[version(start = 2, default_fn = "default_generation")]
+    pub generation: u64,
+}
+
+impl XenstoreNode {
+    fn default_perms(_source_version: u16) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn default_generation(_source_version: u16) -> u64 {
+        0
+    }
+}
+
+/// A node a xenstore transaction accessed (format version 7).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Versionize)]
+pub struct XenstoreTxAccess {
+    /// Absolute path.
+    pub path: String,
+    /// Generation at first access (`None`: the node did not exist).
+    pub generation: Option<u64>,
+}
+
+/// A node a xenstore transaction changed (format version 7).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Versionize)]
+pub struct XenstoreTxChange {
+    /// The node's path and new contents (`perms` empty: removed).
+    pub node: XenstoreNode,
+    /// The transaction removed the node.
+    pub removed: bool,
+}
+
+/// A watch event a xenstore transaction fires at commit (format version 7).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Versionize)]
+pub struct XenstoreTxEvent {
+    /// Absolute path.
+    pub path: String,
+    /// Only watches on exactly this node fire (a node removed below the one `XS_RM`
+    /// named).
+    pub exact: bool,
+}
+
+/// An open xenstore transaction (mirror of `xen_store::Transaction`, format version 7).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Versionize)]
+pub struct XenstoreTxMirror {
+    /// Transaction id.
+    pub id: u32,
+    /// The store's generation counter at the start.
+    pub start_generation: u64,
+    /// Nodes read or written.
+    pub accessed: Vec<XenstoreTxAccess>,
+    /// Nodes changed.
+    pub changes: Vec<XenstoreTxChange>,
+    /// Watch events for the commit.
+    pub events: Vec<XenstoreTxEvent>,
+    /// Known to fail at commit.
+    pub doomed: bool,
+}
+
+/// The xenstore quotas (mirror of `xen_store::Quotas`, format version 7; the default is
+/// xenstored's).
+#[derive(Clone, Debug, PartialEq, Eq, Versionize)]
+pub struct XenstoreQuotasMirror {
+    /// Nodes per domain.
+    pub entries_per_domain: u32,
+    /// Node size.
+    pub node_size: u32,
+    /// Watches per connection.
+    pub watches_per_connection: u32,
+    /// Transactions per connection.
+    pub transactions_per_connection: u32,
+    /// Path length below the home.
+    pub path_length: u32,
+    /// Permission entries per node.
+    pub perms_per_node: u32,
+    /// Nodes per transaction.
+    pub nodes_per_transaction: u32,
 }
 
 /// One xenstore watch.
@@ -309,6 +392,94 @@ pub struct XenstoreMirror {
     pub pending_replies: Vec<u8>,
     /// Times the guest broke the ring protocol.
     pub guest_errors: u64,
+    /// The open transactions in full (ids as in `transactions`). Added in format version
+    /// 8 (older files: none; the ids restore as empty transactions).
+    #[version(start = 2, default_fn = "default_tx_states")]
+    pub transaction_states: Vec<XenstoreTxMirror>,
+    /// The store's generation counter. Added in format version 7 (older files: 0).
+    #[version(start = 2, default_fn = "default_store_generation")]
+    pub generation: u64,
+    /// The guest was released (`XS_RELEASE`). Added in format version 7.
+    #[version(start = 2, default_fn = "default_released")]
+    pub released: bool,
+    /// Quotas. Added in format version 7 (older files: xenstored's defaults).
+    #[version(start = 2, default_fn = "default_quotas")]
+    pub quotas: XenstoreQuotasMirror,
+}
+
+impl XenstoreMirror {
+    fn default_tx_states(_source_version: u16) -> Vec<XenstoreTxMirror> {
+        Vec::new()
+    }
+
+    fn default_store_generation(_source_version: u16) -> u64 {
+        0
+    }
+
+    fn default_released(_source_version: u16) -> bool {
+        false
+    }
+
+    fn default_quotas(_source_version: u16) -> XenstoreQuotasMirror {
+        XenstoreQuotasMirror::from(&xen_store::Quotas::default())
+    }
+}
+
+impl Default for XenstoreQuotasMirror {
+    fn default() -> Self {
+        XenstoreQuotasMirror::from(&xen_store::Quotas::default())
+    }
+}
+
+impl From<&xen_store::Quotas> for XenstoreQuotasMirror {
+    fn from(q: &xen_store::Quotas) -> Self {
+        XenstoreQuotasMirror {
+            entries_per_domain: q.entries_per_domain,
+            node_size: q.node_size,
+            watches_per_connection: q.watches_per_connection,
+            transactions_per_connection: q.transactions_per_connection,
+            path_length: q.path_length,
+            perms_per_node: q.perms_per_node,
+            nodes_per_transaction: q.nodes_per_transaction,
+        }
+    }
+}
+
+impl XenstoreQuotasMirror {
+    /// The quotas.
+    pub fn to_quotas(&self) -> xen_store::Quotas {
+        xen_store::Quotas {
+            entries_per_domain: self.entries_per_domain,
+            node_size: self.node_size,
+            watches_per_connection: self.watches_per_connection,
+            transactions_per_connection: self.transactions_per_connection,
+            path_length: self.path_length,
+            perms_per_node: self.perms_per_node,
+            nodes_per_transaction: self.nodes_per_transaction,
+        }
+    }
+}
+
+fn node_mirror(path: &str, n: &xen_store::Node) -> XenstoreNode {
+    XenstoreNode {
+        path: path.to_string(),
+        value: n.value.clone(),
+        perms: n.perms.iter().map(|p| p.to_string()).collect(),
+        generation: n.generation,
+    }
+}
+
+fn node_state(n: &XenstoreNode) -> xen_store::Node {
+    xen_store::Node {
+        value: n.value.clone(),
+        // Checked by `XenState::check` (an unparsable entry cannot get here).
+        perms: n
+            .perms
+            .iter()
+            .filter_map(|p| xen_store::Perm::parse(p))
+            .collect(),
+        generation: n.generation,
+    }
 }
 
 /// The grant table (mirror of `xen_gnttab::GrantTableState`).
@@ -644,13 +815,44 @@ impl XenState {
                     "too many xenstore transactions or writable paths".into(),
                 ));
             }
-            for n in &x.nodes {
-                if !n.path.starts_with('/') || n.value.len() > XENSTORE_PAYLOAD_MAX {
+            let check_node = |n: &XenstoreNode| -> Result<()> {
+                if !(n.path.starts_with('/') || n.path.starts_with('@'))
+                    || n.value.len() > XENSTORE_PAYLOAD_MAX
+                    || n.perms.len() > xen_store::MAX_PERMS
+                    || n.perms.iter().any(|p| xen_store::Perm::parse(p).is_none())
+                {
                     return Err(Error::Invalid(format!(
-                        "xenstore node {:?} ({} bytes)",
+                        "xenstore node {:?} ({} bytes, permissions {:?})",
                         n.path,
-                        n.value.len()
+                        n.value.len(),
+                        n.perms
                     )));
+                }
+                Ok(())
+            };
+            for n in &x.nodes {
+                check_node(n)?;
+            }
+            if x.transaction_states.len() > xen_store::MAX_TRANSACTIONS {
+                return Err(Error::Invalid(
+                    "too many xenstore transaction states".into(),
+                ));
+            }
+            for t in &x.transaction_states {
+                if t.accessed.len() > xen_store::MAX_TRANSACTION_NODES
+                    || t.changes.len() > t.accessed.len()
+                    || t.events.len() > t.accessed.len()
+                {
+                    return Err(Error::Invalid(format!(
+                        "xenstore transaction {} accesses {} nodes, changes {}, fires {}",
+                        t.id,
+                        t.accessed.len(),
+                        t.changes.len(),
+                        t.events.len()
+                    )));
+                }
+                for c in &t.changes {
+                    check_node(&c.node)?;
                 }
             }
         }
@@ -1235,10 +1437,7 @@ impl From<&DevXenstoreState> for XenstoreMirror {
             nodes: x
                 .nodes
                 .iter()
-                .map(|(path, value)| XenstoreNode {
-                    path: path.clone(),
-                    value: value.clone(),
-                })
+                .map(|(path, n)| node_mirror(path, n))
                 .collect(),
             writable: x.writable.clone(),
             watches: x
@@ -1254,6 +1453,51 @@ impl From<&DevXenstoreState> for XenstoreMirror {
             partial_request: x.partial_request.clone(),
             pending_replies: x.pending_replies.clone(),
             guest_errors: x.guest_errors,
+            transaction_states: x
+                .transaction_states
+                .iter()
+                .map(|t| XenstoreTxMirror {
+                    id: t.id,
+                    start_generation: t.start_generation,
+                    accessed: t
+                        .accessed
+                        .iter()
+                        .map(|(p, g)| XenstoreTxAccess {
+                            path: p.clone(),
+                            generation: *g,
+                        })
+                        .collect(),
+                    changes: t
+                        .changes
+                        .iter()
+                        .map(|(p, n)| match n {
+                            Some(n) => XenstoreTxChange {
+                                node: node_mirror(p, n),
+                                removed: false,
+                            },
+                            None => XenstoreTxChange {
+                                node: XenstoreNode {
+                                    path: p.clone(),
+                                    ..Default::default()
+                                },
+                                removed: true,
+                            },
+                        })
+                        .collect(),
+                    events: t
+                        .events
+                        .iter()
+                        .map(|(p, r)| XenstoreTxEvent {
+                            path: p.clone(),
+                            exact: *r,
+                        })
+                        .collect(),
+                    doomed: t.doomed,
+                })
+                .collect(),
+            generation: x.generation,
+            released: x.released,
+            quotas: XenstoreQuotasMirror::from(&x.quotas),
         }
     }
 }
@@ -1267,7 +1511,7 @@ impl XenstoreMirror {
             nodes: self
                 .nodes
                 .iter()
-                .map(|n| (n.path.clone(), n.value.clone()))
+                .map(|n| (n.path.clone(), node_state(n)))
                 .collect(),
             writable: self.writable.clone(),
             watches: self
@@ -1283,6 +1527,32 @@ impl XenstoreMirror {
             partial_request: self.partial_request.clone(),
             pending_replies: self.pending_replies.clone(),
             guest_errors: self.guest_errors,
+            transaction_states: self
+                .transaction_states
+                .iter()
+                .map(|t| xen_store::Transaction {
+                    id: t.id,
+                    start_generation: t.start_generation,
+                    accessed: t
+                        .accessed
+                        .iter()
+                        .map(|a| (a.path.clone(), a.generation))
+                        .collect(),
+                    changes: t
+                        .changes
+                        .iter()
+                        .map(|c| {
+                            let n = (!c.removed).then(|| node_state(&c.node));
+                            (c.node.path.clone(), n)
+                        })
+                        .collect(),
+                    events: t.events.iter().map(|e| (e.path.clone(), e.exact)).collect(),
+                    doomed: t.doomed,
+                })
+                .collect(),
+            generation: self.generation,
+            released: self.released,
+            quotas: self.quotas.to_quotas(),
         }
     }
 }
@@ -1511,7 +1781,7 @@ mod tests {
                 s.xenstore = Some(XenstoreMirror {
                     nodes: vec![XenstoreNode {
                         path: "relative".into(),
-                        value: vec![],
+                        ..Default::default()
                     }],
                     ..Default::default()
                 })
@@ -1684,8 +1954,49 @@ mod tests {
             guest_errors: 5,
             ..Default::default()
         };
-        x.nodes.insert("/a".into(), b"1".to_vec());
-        x.nodes.insert("/b".into(), b"2".to_vec());
+        x.nodes.insert(
+            "/a".into(),
+            xen_store::Node {
+                value: b"1".to_vec(),
+                ..Default::default()
+            },
+        );
+        x.nodes.insert(
+            "/b".into(),
+            xen_store::Node {
+                value: b"2".to_vec(),
+                ..Default::default()
+            },
+        );
+        assert_eq!(XenstoreMirror::from(&x).to_state(), x);
+        // Version 8's additions: permissions, generations, open transactions.
+        let node = |v: &str, perms: &[&str], generation| xen_store::Node {
+            value: v.into(),
+            perms: perms
+                .iter()
+                .map(|p| xen_store::Perm::parse(p).unwrap())
+                .collect(),
+            generation,
+        };
+        x.nodes
+            .insert("/a".into(), node("1", &["n1", "r0", "b2"], 7));
+        x.nodes
+            .insert("@releaseDomain".into(), node("", &["n0"], 0));
+        let mut t = xen_store::Transaction {
+            id: 3,
+            start_generation: 5,
+            doomed: true,
+            ..Default::default()
+        };
+        t.accessed.insert("/a".into(), Some(7));
+        t.accessed.insert("/gone".into(), None);
+        t.changes.insert("/a".into(), Some(node("2", &["n1"], 7)));
+        t.changes.insert("/gone".into(), None);
+        t.events.push(("/gone".into(), true));
+        x.transaction_states = vec![t];
+        x.generation = 9;
+        x.released = true;
+        x.quotas.node_size = 1000;
         assert_eq!(XenstoreMirror::from(&x).to_state(), x);
         let g = GrantTableState {
             max_frames: 4,

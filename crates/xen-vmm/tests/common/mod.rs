@@ -258,12 +258,9 @@ pub fn run64(image: Vec<u8>, vcpus: u32) -> Run {
 
 /// Runs a raw 64-bit guest image with the interrupt controller `irqchip`.
 pub fn run64_with(image: Vec<u8>, vcpus: u32, irqchip: Irqchip) -> Run {
-    run_vm_with(
-        Kernel::Raw64(image),
-        vcpus,
-        Duration::from_secs(30),
-        |c| c.irqchip = irqchip,
-    )
+    run_vm_with(Kernel::Raw64(image), vcpus, Duration::from_secs(30), |c| {
+        c.irqchip = irqchip
+    })
 }
 
 /// Runs a raw 32-bit guest image.
