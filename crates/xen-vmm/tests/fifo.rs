@@ -354,11 +354,11 @@ fn fifo_state_and_pending_events_survive_snapshot() {
         let mut root = vm_lock::Root::new().unwrap();
         vm.shared().platform.state(root.token())
     };
-    // In the file (format 6).
+    // In the file (current format; FIFO state since format 6).
     let file = xen_vmm::snapshot::open_file(&path).unwrap();
     assert_eq!(
         file.header().format_version,
-        xen_vmm::snapshot::format::FORMAT_V6
+        xen_vmm::snapshot::format::CURRENT_FORMAT_VERSION
     );
     let f = file
         .state()
