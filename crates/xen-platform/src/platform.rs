@@ -62,6 +62,8 @@ pub struct PlatformConfig {
     /// and `nonstop_tsc`): the pvclock carries `XEN_PVCLOCK_TSC_STABLE_BIT`
     /// and CPUID `0x4000_0003` says the TSC is safe. Default `false`.
     pub tsc_stable: bool,
+    /// PV block devices (`xvda`, `xvdb`, ...), each a raw image file.
+    pub disks: Vec<crate::vbd::DiskConfig>,
 }
 
 impl PlatformConfig {
@@ -105,6 +107,7 @@ impl PlatformConfig {
             phys_addr_bits: 48,
             tsc_khz: 0,
             tsc_stable: false,
+            disks: Vec::new(),
         }
     }
 }

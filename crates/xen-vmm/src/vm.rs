@@ -194,6 +194,9 @@ pub struct VmConfig {
     /// a PVH kernel always do. Off by default: every vCPU of a flat image
     /// starts at its entry point.
     pub secondaries_down: bool,
+    /// PV block devices (`--disk`): raw image files the guest sees as `xvda`,
+    /// `xvdb`, ... through a blkif frontend (xenstore `device/vbd/<dev>`).
+    pub disks: Vec<xen_platform::DiskConfig>,
 }
 
 impl VmConfig {
@@ -212,6 +215,7 @@ impl VmConfig {
             name: "xen-vmm-guest".into(),
             console_input: None,
             irqchip: Irqchip::Kernel,
+            disks: Vec::new(),
         }
     }
 }
@@ -741,6 +745,7 @@ pub fn platform_config(config: &VmConfig, mem_bytes: u64, phys_addr_bits: u8) ->
     p.store_gfn = memory::store_page(mem_bytes) >> 12;
     p.grant_frames = crate::memory::GRANT_FRAMES;
     p.phys_addr_bits = phys_addr_bits;
+    p.disks = config.disks.clone();
     p
 }
 
