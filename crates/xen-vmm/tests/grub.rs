@@ -57,11 +57,18 @@ impl Vmm {
     }
 
     fn start_with(kernel: &std::path::Path, extra: &[&std::ffi::OsStr]) -> Vmm {
+        let mut args = vec![
+            std::ffi::OsStr::new("run"),
+            "--kernel".as_ref(),
+            kernel.as_os_str(),
+        ];
+        args.extend(extra);
+        Self::spawn(&args)
+    }
+
+    fn spawn(args: &[&std::ffi::OsStr]) -> Vmm {
         let mut child = Command::new(env!("CARGO_BIN_EXE_xen-vmm"))
-            .arg("run")
-            .arg("--kernel")
-            .arg(kernel)
-            .args(extra)
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -338,6 +345,71 @@ fn grub_reads_a_file_from_a_pv_disk() {
     );
     assert!(lines.iter().any(|l| l == "done-reading"), "{report}");
     assert_eq!(status.code(), Some(0), "{report}");
+}
+
+/// A snapshot taken while GRUB has the PV disk connected restores in a new process with
+/// the disk's ring where it was: GRUB reads the file through it after the restore.
+#[test]
+fn grub_pv_disk_survives_snapshot_and_restore() {
+    if !kvm_available() {
+        return;
+    }
+    let text = "read-after-restore-through-blkif";
+    let img = ext2_image("snap", &format!("{text}\n"));
+    let path = build(
+        "pv-disk-prompt",
+        "ls (xen/xvda)/\necho ready-for-snapshot\n",
+        &["normal", "echo", "halt", "minicmd", "ls", "cat", "ext2"],
+    );
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("grub-disk");
+    let snap = dir.join("pv-disk.snap");
+    let _ = std::fs::remove_file(&snap);
+    let arg = format!("{},ro", img.display());
+    let mut vmm = Vmm::start_with(
+        &path,
+        &[
+            "--disk".as_ref(),
+            arg.as_ref(),
+            "--snapshot-on-signal".as_ref(),
+            snap.as_os_str(),
+        ],
+    );
+    if !vmm.wait_for("grub>", 0) {
+        vmm.fail("no `grub>` prompt on the console");
+    }
+    if !plain_lines(&vmm.text())
+        .iter()
+        .any(|l| l.contains("hello.txt"))
+    {
+        vmm.fail("`ls (xen/xvda)/` did not list hello.txt before the snapshot");
+    }
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(
+        unsafe { libc::kill(vmm.child.id() as i32, libc::SIGUSR1) },
+        0
+    );
+    while !snap.exists() {
+        if vmm.start.elapsed() > DEADLINE {
+            vmm.fail("no snapshot written");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = vmm.child.kill();
+    let _ = vmm.child.wait();
+
+    let mut vmm = Vmm::spawn(&["restore".as_ref(), snap.as_os_str()]);
+    vmm = vmm.type_line("cat (xen/xvda)/hello.txt");
+    if !vmm.wait_for(text, 0) {
+        vmm.fail("the restored GRUB did not read the file through the PV disk");
+    }
+    vmm = vmm.type_line("halt");
+    let (status, out, err) = vmm.finish();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "--- stdout ---\n{out}\n--- stderr ---\n{err}"
+    );
+    assert!(plain_lines(&out).iter().any(|l| l == text), "{out}");
 }
 
 #[test]

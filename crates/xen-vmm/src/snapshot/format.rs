@@ -44,8 +44,11 @@ pub const FORMAT_V5: u16 = 5;
 /// none) and `XenState::fifo` (FIFO event channels: control blocks, event array, queue
 /// tails, priorities; older files read it as `None`, the 2-level ABI).
 pub const FORMAT_V6: u16 = 6;
+/// Format version 7: adds `XenState::vbds` (PV block devices: image, xenbus state,
+/// channel, blkif ring indexes; older files read it empty, no disks).
+pub const FORMAT_V7: u16 = 7;
 /// The version this build writes and the newest it reads.
-pub const CURRENT_FORMAT_VERSION: u16 = FORMAT_V6;
+pub const CURRENT_FORMAT_VERSION: u16 = FORMAT_V7;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 48;
 /// Trailer length in bytes.
@@ -71,6 +74,8 @@ pub fn version_map() -> VersionMap {
     map.new_version()
         .set_type_version(XenVcpuState::type_id(), 3)
         .set_type_version(XenState::type_id(), 4);
+    // Version 7: XenState gains vbds.
+    map.new_version().set_type_version(XenState::type_id(), 5);
     debug_assert_eq!(map.latest_version(), CURRENT_FORMAT_VERSION);
     map
 }
@@ -257,11 +262,11 @@ mod tests {
         assert!(matches!(
             e,
             Error::UnsupportedVersion {
-                found: 7,
+                found: 8,
                 max: CURRENT_FORMAT_VERSION
             }
         ));
-        assert!(e.to_string().contains("version 7 is not supported"), "{e}");
+        assert!(e.to_string().contains("version 8 is not supported"), "{e}");
         let zero = Header {
             format_version: 0,
             ..header()
@@ -343,7 +348,9 @@ mod tests {
     #[test]
     fn version_map_has_every_version() {
         let m = version_map();
-        assert_eq!(m.latest_version(), 6);
+        assert_eq!(m.latest_version(), 7);
+        assert_eq!(m.get_type_version(6, XenState::type_id()), 4);
+        assert_eq!(m.get_type_version(7, XenState::type_id()), 5);
         assert_eq!(m.get_type_version(1, VcpuState::type_id()), 1);
         assert_eq!(m.get_type_version(2, VcpuState::type_id()), 2);
         assert_eq!(m.get_type_version(3, VcpuState::type_id()), 2);

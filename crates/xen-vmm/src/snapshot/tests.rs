@@ -6,7 +6,8 @@ use std::io::Cursor;
 use vm_memory::{Bytes, GuestAddress};
 
 use super::format::{
-    FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, FORMAT_V5, FORMAT_V6, HEADER_LEN, TRAILER_LEN,
+    FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, FORMAT_V5, FORMAT_V6, FORMAT_V7, HEADER_LEN,
+    TRAILER_LEN,
 };
 use super::kvm_state::{MsrState, XsaveState, LAPIC_REGS_LEN};
 use super::memory::MemoryRegionState;
@@ -96,7 +97,7 @@ fn round_trip_through_parse_and_reader() {
     let file = sample_file(&state, CURRENT_FORMAT_VERSION);
     let parsed = parse(&file).unwrap();
     assert_eq!(parsed.state, state);
-    assert_eq!(parsed.header.format_version, FORMAT_V6);
+    assert_eq!(parsed.header.format_version, FORMAT_V7);
     assert_eq!(&parsed.memory[0x8000 + 0x1000..][..11], b"guest bytes");
 
     let reader = SnapshotReader::open(Cursor::new(&file)).unwrap();
@@ -191,6 +192,71 @@ fn v5_file_is_read_without_fifo_state() {
     assert_eq!(parse(&v4).unwrap().state, expected4);
 }
 
+fn sample_vbd() -> super::xen_state::VbdMirror {
+    super::xen_state::VbdMirror {
+        path: "/images/disk.img".into(),
+        readonly: true,
+        dev: 51712,
+        state: 4,
+        port: 5,
+        host_port: Some(2),
+        ring: Some(super::xen_state::VbdRingMirror {
+            refs: vec![8, 9],
+            protocol: 1,
+            req_cons: 77,
+            rsp_prod_pvt: 77,
+        }),
+    }
+}
+
+#[test]
+fn v6_file_is_read_without_vbds() {
+    let mut state = sample_state();
+    state.xen.vbds = vec![sample_vbd()];
+    state.validate().unwrap();
+    let v6 = sample_file(&state, FORMAT_V6);
+    let v7 = sample_file(&state, FORMAT_V7);
+    assert!(v6.len() < v7.len());
+    let parsed = parse(&v7).unwrap();
+    assert_eq!(parsed.header.format_version, FORMAT_V7);
+    assert_eq!(parsed.state, state);
+    let v = parsed.state.xen.vbds[0].to_state();
+    let ring = v.ring.unwrap();
+    assert_eq!(ring.protocol, xen_blkback::Protocol::X86_32);
+    assert_eq!((ring.refs, ring.req_cons), (vec![8, 9], 77));
+    // A format 6 file has no disks.
+    let parsed = parse(&v6).unwrap();
+    assert_eq!(parsed.header.format_version, FORMAT_V6);
+    let mut expected = state.clone();
+    expected.xen.vbds.clear();
+    assert_eq!(parsed.state, expected);
+}
+
+#[test]
+fn bad_vbds_are_rejected() {
+    type Edit = fn(&mut super::xen_state::VbdMirror);
+    let bad: [Edit; 8] = [
+        |v| v.state = 0,
+        |v| v.state = 7,
+        |v| v.path.clear(),
+        |v| v.path = "x".repeat(5000),
+        |v| v.ring.as_mut().unwrap().refs = vec![1, 2, 3],
+        |v| v.ring.as_mut().unwrap().refs = vec![1; 32],
+        |v| v.ring.as_mut().unwrap().refs.clear(),
+        |v| v.ring.as_mut().unwrap().protocol = 2,
+    ];
+    for (i, f) in bad.iter().enumerate() {
+        let mut state = sample_state();
+        let mut v = sample_vbd();
+        f(&mut v);
+        state.xen.vbds = vec![v];
+        assert!(state.validate().is_err(), "case {i}");
+    }
+    let mut state = sample_state();
+    state.xen.vbds = vec![sample_vbd(); 17];
+    assert!(state.validate().is_err());
+}
+
 #[test]
 fn v3_file_is_read_without_deferred_ports() {
     let mut state = sample_state();
@@ -237,8 +303,9 @@ fn v5_file_is_read_without_initialised_and_start() {
     let v5 = sample_file(&state, FORMAT_V5);
     let v6 = sample_file(&state, FORMAT_V6);
     // v5 lacks initialised (1 byte) per vCPU and start (an Option tag per vCPU, and
-    // 8 * 8 + 6 * 8 + 5 * (8 + 4 + 2) bytes for vCPU 1's).
-    assert_eq!(v5.len() + 2 * 2 + 64 + 48 + 70, v6.len());
+    // 8 * 8 + 6 * 8 + 5 * (8 + 4 + 2) bytes for vCPU 1's), and XenState::fifo (its
+    // Option tag: None here).
+    assert_eq!(v5.len() + 2 * 2 + 64 + 48 + 70 + 1, v6.len());
     let parsed = parse(&v5).unwrap();
     assert_eq!(parsed.header.format_version, FORMAT_V5);
     let mut expected = state.clone();
@@ -277,18 +344,18 @@ fn v4_file_is_read_without_grant_v2_and_reservation() {
 fn newer_unknown_version_is_rejected() {
     let state = sample_state();
     let mut file = sample_file(&state, CURRENT_FORMAT_VERSION);
-    file[8..10].copy_from_slice(&7u16.to_le_bytes());
+    file[8..10].copy_from_slice(&8u16.to_le_bytes());
     let crc = crc64::crc64(0, &file[..40]);
     file[40..48].copy_from_slice(&crc.to_le_bytes());
     let e = parse(&file).unwrap_err();
-    assert!(matches!(e, Error::UnsupportedVersion { found: 7, max: 6 }));
+    assert!(matches!(e, Error::UnsupportedVersion { found: 8, max: 7 }));
     assert_eq!(
         e.to_string(),
-        "snapshot format version 7 is not supported (this build reads 1..=6)"
+        "snapshot format version 8 is not supported (this build reads 1..=7)"
     );
     assert!(SnapshotReader::open(Cursor::new(&file)).is_err());
     assert!(matches!(
-        state.encode(7),
+        state.encode(8),
         Err(Error::UnsupportedVersion { .. })
     ));
 }
