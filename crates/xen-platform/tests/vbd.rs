@@ -7,7 +7,7 @@
 mod common;
 
 use std::mem::{offset_of, size_of};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use common::*;
 use vm_memory::ByteValued;
@@ -52,17 +52,17 @@ struct Front {
     req_prod: u32,
 }
 
-fn config(path: &PathBuf, readonly: bool) -> PlatformConfig {
+fn config(path: &Path, readonly: bool) -> PlatformConfig {
     let mut c = PlatformConfig::new(1, MEM);
     c.disks = vec![DiskConfig {
-        path: path.clone(),
+        path: path.to_path_buf(),
         readonly,
     }];
     c
 }
 
 impl Front {
-    fn new(path: &PathBuf, readonly: bool) -> Front {
+    fn new(path: &Path, readonly: bool) -> Front {
         let mut vm = Vm::with_config(config(path, readonly));
         let store_port = vm.get_param(HVM_PARAM_STORE_EVTCHN) as u32;
         vm.map_shared_info(SHINFO_GFN);
