@@ -130,6 +130,7 @@ pub struct BlkBack<D> {
     disk: D,
     readonly: bool,
     discard: bool,
+    indirect: u16,
     backend_domid: u16,
     limits: Limits,
     ring: Option<Ring>,
@@ -143,6 +144,7 @@ impl<D: Disk> BlkBack<D> {
             disk,
             readonly,
             discard: false,
+            indirect: 0,
             backend_domid: 0,
             limits: Limits::default(),
             ring: None,
@@ -161,6 +163,19 @@ impl<D: Disk> BlkBack<D> {
     pub fn with_discard(mut self, discard: bool) -> Self {
         self.discard = discard;
         self
+    }
+
+    /// Serves `BLKIF_OP_INDIRECT` with up to `max_segments` segments (capped at
+    /// [`MAX_INDIRECT_SEGMENTS`]; advertise it as `feature-max-indirect-segments`);
+    /// 0 (the default): `BLKIF_RSP_EOPNOTSUPP`.
+    pub fn with_indirect(mut self, max_segments: u16) -> Self {
+        self.indirect = max_segments.min(MAX_INDIRECT_SEGMENTS);
+        self
+    }
+
+    /// Most segments of an indirect request served (0: none).
+    pub fn max_indirect_segments(&self) -> u16 {
+        self.indirect
     }
 
     /// The domain the backend runs as (grants must be to it).
@@ -388,8 +403,9 @@ impl<D: Disk> BlkBack<D> {
         req: &Request,
     ) -> i16 {
         match req.operation {
-            BLKIF_OP_READ => self.rw(gt, mem, req, false),
-            BLKIF_OP_WRITE => self.rw(gt, mem, req, true),
+            BLKIF_OP_READ => self.direct(gt, mem, req, false),
+            BLKIF_OP_WRITE => self.direct(gt, mem, req, true),
+            BLKIF_OP_INDIRECT if self.indirect > 0 => self.indirect_rw(gt, mem, req),
             BLKIF_OP_WRITE_BARRIER | BLKIF_OP_FLUSH_DISKCACHE => {
                 if req.nr_segments == 0 {
                     return self.flush();
@@ -397,14 +413,13 @@ impl<D: Disk> BlkBack<D> {
                 if self.flush() != BLKIF_RSP_OKAY && req.operation == BLKIF_OP_WRITE_BARRIER {
                     return BLKIF_RSP_ERROR;
                 }
-                match self.rw(gt, mem, req, true) {
+                match self.direct(gt, mem, req, true) {
                     BLKIF_RSP_OKAY => self.flush(),
                     s => s,
                 }
             }
             BLKIF_OP_DISCARD => self.do_discard(req),
-            // Indirect requests are not offered (no feature-max-indirect-segments);
-            // reserved and unknown operations likewise.
+            // Indirect requests when not enabled, reserved and unknown operations.
             _ => BLKIF_RSP_EOPNOTSUPP,
         }
     }
@@ -450,27 +465,76 @@ impl<D: Disk> BlkBack<D> {
         }
     }
 
-    /// A read (disk to grants) or write (grants to disk) of direct segments. The
-    /// request is checked whole before any data moves; a write reaches the disk only
-    /// when every segment was read from its grant.
-    fn rw<M: GuestMemoryBackend + ?Sized>(
+    /// A direct read or write: 1 to 11 segments in the request.
+    fn direct<M: GuestMemoryBackend + ?Sized>(
         &mut self,
         gt: &mut GrantTable,
         mem: &M,
         req: &Request,
         write: bool,
     ) -> i16 {
-        if write && self.readonly {
-            return BLKIF_RSP_ERROR;
-        }
         let n = usize::from(req.nr_segments);
         if n == 0 || n > usize::from(BLKIF_MAX_SEGMENTS_PER_REQUEST) {
             return BLKIF_RSP_ERROR;
         }
-        let segs = &req.seg[..n];
-        if segs
-            .iter()
-            .any(|s| s.first_sect > s.last_sect || s.last_sect > SECTORS_PER_PAGE_MAX)
+        self.rw(gt, mem, req.sector_number, &req.seg[..n], write)
+    }
+
+    /// An indirect read or write: its segments are read from the granted indirect
+    /// pages (once, then checked as direct ones).
+    fn indirect_rw<M: GuestMemoryBackend + ?Sized>(
+        &mut self,
+        gt: &mut GrantTable,
+        mem: &M,
+        req: &Request,
+    ) -> i16 {
+        let write = match req.indirect_op {
+            BLKIF_OP_READ => false,
+            BLKIF_OP_WRITE => true,
+            _ => return BLKIF_RSP_ERROR,
+        };
+        let n = usize::from(req.nr_indirect_segments);
+        if n == 0 || n > usize::from(self.indirect) {
+            return BLKIF_RSP_ERROR;
+        }
+        let mut segs = Vec::with_capacity(n);
+        let mut page = vec![0u8; SEGMENTS_PER_INDIRECT_PAGE * Segment::SIZE];
+        for (i, &gref) in req.indirect_grefs.iter().enumerate() {
+            let first = i * SEGMENTS_PER_INDIRECT_PAGE;
+            if first >= n {
+                break;
+            }
+            let count = (n - first).min(SEGMENTS_PER_INDIRECT_PAGE);
+            let bytes = &mut page[..count * Segment::SIZE];
+            if gt
+                .copy_from_grant(mem, gref, self.backend_domid, 0, bytes)
+                .is_err()
+            {
+                return BLKIF_RSP_ERROR;
+            }
+            segs.extend(bytes.chunks_exact(Segment::SIZE).map(Segment::decode));
+        }
+        self.rw(gt, mem, req.sector_number, &segs, write)
+    }
+
+    /// A read (disk to grants) or write (grants to disk) of `segs` (at least one)
+    /// from sector `sector`. The request is checked whole before any data moves; a
+    /// write reaches the disk only when every segment was read from its grant.
+    fn rw<M: GuestMemoryBackend + ?Sized>(
+        &mut self,
+        gt: &mut GrantTable,
+        mem: &M,
+        sector: u64,
+        segs: &[Segment],
+        write: bool,
+    ) -> i16 {
+        if write && self.readonly {
+            return BLKIF_RSP_ERROR;
+        }
+        if segs.is_empty()
+            || segs
+                .iter()
+                .any(|s| s.first_sect > s.last_sect || s.last_sect > SECTORS_PER_PAGE_MAX)
         {
             return BLKIF_RSP_ERROR;
         }
@@ -478,7 +542,7 @@ impl<D: Disk> BlkBack<D> {
             .iter()
             .map(|s| u64::from(s.last_sect - s.first_sect) + 1)
             .sum();
-        let Some((off, len)) = self.range(req.sector_number, sectors) else {
+        let Some((off, len)) = self.range(sector, sectors) else {
             return BLKIF_RSP_ERROR;
         };
         let len = len as usize;
@@ -565,6 +629,10 @@ fn data_bytes(req: &Request) -> u64 {
                 .map(|s| u64::from(s.last_sect.saturating_sub(s.first_sect)) + 1)
                 .sum::<u64>()
                 * SECTOR_SIZE
+        }
+        // At most a page per segment (the segments are not read yet).
+        BLKIF_OP_INDIRECT => {
+            u64::from(req.nr_indirect_segments.min(MAX_INDIRECT_SEGMENTS)) * PAGE_SIZE
         }
         _ => 0,
     }

@@ -15,7 +15,8 @@
 //!   memory ([`MemDisk`]);
 //! - the backend ([`BlkBack`]): it maps the ring pages with the frontend's
 //!   [`GrantTable`](xen_gnttab::GrantTable), serves `BLKIF_OP_READ`, `WRITE`,
-//!   `FLUSH_DISKCACHE`, `WRITE_BARRIER` and (if enabled) `DISCARD` by copying data from
+//!   `FLUSH_DISKCACHE`, `WRITE_BARRIER` and (if enabled) `DISCARD` and `INDIRECT` by
+//!   copying data from
 //!   and to the granted pages, at most [`Limits`] per call, and publishes responses
 //!   with Xen's notification rule.
 //!
@@ -77,6 +78,7 @@
 //! | sectors past the end of the disk, or a sector number that overflows | `BLKIF_RSP_ERROR` |
 //! | a grant reference out of the table, not granted, granted to another domain, or read-only for a read | `BLKIF_RSP_ERROR` (for a write, nothing reaches the disk) |
 //! | a write, barrier with data or discard to a read-only disk | `BLKIF_RSP_ERROR` |
+//! | indirect: 0 segments or more than offered, an inner operation other than read/write, a segment page not granted, a bad segment in it | `BLKIF_RSP_ERROR` |
 //! | `BLKIF_OP_INDIRECT`, `DISCARD` when not enabled, any other operation | `BLKIF_RSP_EOPNOTSUPP` |
 //! | ring pages: 0, not a power of two, above 16, or grants that cannot be mapped writable | [`Error::RingPages`] / [`Error::RingMap`]: no ring |
 

@@ -16,8 +16,16 @@ pub const BLKIF_OP_WRITE_BARRIER: u8 = 2;
 pub const BLKIF_OP_FLUSH_DISKCACHE: u8 = 3;
 /// `BLKIF_OP_DISCARD`: the guest no longer needs a sector range.
 pub const BLKIF_OP_DISCARD: u8 = 5;
-/// `BLKIF_OP_INDIRECT`: segments in granted pages (not offered by this backend).
+/// `BLKIF_OP_INDIRECT`: a read or write whose segments are in granted pages
+/// (served when enabled with [`crate::BlkBack::with_indirect`]).
 pub const BLKIF_OP_INDIRECT: u8 = 6;
+/// Most indirect pages of a request.
+pub const BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST: usize = 8;
+/// Segments in one indirect page (8 bytes each).
+pub const SEGMENTS_PER_INDIRECT_PAGE: usize = 512;
+/// Most segments of an indirect request this backend accepts (its
+/// `feature-max-indirect-segments`).
+pub const MAX_INDIRECT_SEGMENTS: u16 = 256;
 
 /// Most segments of a direct request.
 pub const BLKIF_MAX_SEGMENTS_PER_REQUEST: u8 = 11;
@@ -98,11 +106,20 @@ impl Protocol {
         1u32 << (63 - n.leading_zeros())
     }
 
-    /// Offsets of `id` and `sector_number` in a request (direct, discard).
+    /// Offsets of `id` and `sector_number` in a request (all kinds).
     fn id_sector(self) -> (usize, usize) {
         match self {
             Protocol::X86_64 => (8, 16),
             Protocol::X86_32 => (4, 12),
+        }
+    }
+
+    /// Offset of `indirect_grefs` in an indirect request (after the 2-byte handle
+    /// that follows `sector_number`, 4-byte aligned).
+    fn indirect_grefs(self) -> usize {
+        match self {
+            Protocol::X86_64 => 28,
+            Protocol::X86_32 => 24,
         }
     }
 }
@@ -135,6 +152,12 @@ pub struct Request {
     pub seg: [Segment; BLKIF_MAX_SEGMENTS_PER_REQUEST as usize],
     /// Sectors to discard (`BLKIF_OP_DISCARD` only).
     pub nr_sectors: u64,
+    /// `BLKIF_OP_INDIRECT` only: the operation (`READ` or `WRITE`).
+    pub indirect_op: u8,
+    /// `BLKIF_OP_INDIRECT` only: segments in the indirect pages.
+    pub nr_indirect_segments: u16,
+    /// `BLKIF_OP_INDIRECT` only: grant references of the indirect pages.
+    pub indirect_grefs: [u32; BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST],
 }
 
 fn u64_at(b: &[u8], o: usize) -> u64 {
@@ -147,6 +170,29 @@ fn u32_at(b: &[u8], o: usize) -> u32 {
     let mut a = [0u8; 4];
     a.copy_from_slice(&b[o..o + 4]);
     u32::from_le_bytes(a)
+}
+
+impl Segment {
+    /// Bytes of a segment in an indirect page.
+    pub const SIZE: usize = 8;
+
+    /// The segment at the start of `b` (at least [`Segment::SIZE`] bytes).
+    pub fn decode(b: &[u8]) -> Segment {
+        Segment {
+            gref: u32_at(b, 0),
+            first_sect: b[4],
+            last_sect: b[5],
+        }
+    }
+
+    /// The segment's bytes in an indirect page.
+    pub fn encode(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        b[0..4].copy_from_slice(&self.gref.to_le_bytes());
+        b[4] = self.first_sect;
+        b[5] = self.last_sect;
+        b
+    }
 }
 
 impl Request {
@@ -165,6 +211,17 @@ impl Request {
         r.sector_number = u64_at(b, sector);
         if r.operation == BLKIF_OP_DISCARD {
             r.nr_sectors = u64_at(b, sector + 8);
+            return r;
+        }
+        if r.operation == BLKIF_OP_INDIRECT {
+            r.indirect_op = b[1];
+            r.nr_segments = 0;
+            r.nr_indirect_segments = u16::from_le_bytes([b[2], b[3]]);
+            r.handle = u16::from_le_bytes([b[sector + 8], b[sector + 9]]);
+            let g = proto.indirect_grefs();
+            for (i, x) in r.indirect_grefs.iter_mut().enumerate() {
+                *x = u32_at(b, g + 4 * i);
+            }
             return r;
         }
         let base = sector + 8;
@@ -188,6 +245,16 @@ impl Request {
         b[2..4].copy_from_slice(&self.handle.to_le_bytes());
         b[id..id + 8].copy_from_slice(&self.id.to_le_bytes());
         b[sector..sector + 8].copy_from_slice(&self.sector_number.to_le_bytes());
+        if self.operation == BLKIF_OP_INDIRECT {
+            b[1] = self.indirect_op;
+            b[2..4].copy_from_slice(&self.nr_indirect_segments.to_le_bytes());
+            b[sector + 8..sector + 10].copy_from_slice(&self.handle.to_le_bytes());
+            let g = proto.indirect_grefs();
+            for (i, x) in self.indirect_grefs.iter().enumerate() {
+                b[g + 4 * i..g + 4 * i + 4].copy_from_slice(&x.to_le_bytes());
+            }
+            return b;
+        }
         if self.operation == BLKIF_OP_DISCARD {
             b[sector + 8..sector + 16].copy_from_slice(&self.nr_sectors.to_le_bytes());
             return b;
@@ -279,5 +346,31 @@ mod tests {
         assert_eq!(Request::decode(Protocol::X86_32, &b32), r);
         // The same bytes read with the other ABI are another request.
         assert_ne!(Request::decode(Protocol::X86_32, &b64).id, r.id);
+    }
+
+    #[test]
+    fn indirect_layouts() {
+        let r = Request {
+            operation: BLKIF_OP_INDIRECT,
+            indirect_op: BLKIF_OP_WRITE,
+            nr_indirect_segments: 300,
+            handle: 7,
+            id: 0xabcdef,
+            sector_number: 42,
+            indirect_grefs: [11, 12, 13, 14, 15, 16, 17, 18],
+            ..Default::default()
+        };
+        let b64 = r.encode(Protocol::X86_64);
+        let b32 = r.encode(Protocol::X86_32);
+        // Offsets as in Xen's blkif.h (checked with offsetof, -m64 and -m32).
+        assert_eq!(&b64[2..4], &300u16.to_le_bytes());
+        assert_eq!(&b64[24..26], &7u16.to_le_bytes());
+        assert_eq!(&b64[28..32], &11u32.to_le_bytes());
+        assert_eq!(&b64[56..60], &18u32.to_le_bytes());
+        assert_eq!(&b32[20..22], &7u16.to_le_bytes());
+        assert_eq!(&b32[24..28], &11u32.to_le_bytes());
+        assert_eq!(&b32[52..56], &18u32.to_le_bytes());
+        assert_eq!(Request::decode(Protocol::X86_64, &b64), r);
+        assert_eq!(Request::decode(Protocol::X86_32, &b32), r);
     }
 }

@@ -439,3 +439,114 @@ fn file_disk() {
     assert_eq!(f.responses()[0].status, BLKIF_RSP_ERROR);
     std::fs::remove_file(&path).unwrap();
 }
+
+/// An indirect request of `segs` whole pages, its segment list in data page `list`.
+fn indirect(f: &Front, op: u8, id: u64, sector: u64, list: u32, segs: &[Segment]) -> Request {
+    let mut b = Vec::new();
+    for s in segs {
+        b.extend_from_slice(&s.encode());
+    }
+    f.mem.write_slice(&b, Front::data_gpa(list)).unwrap();
+    Request {
+        operation: BLKIF_OP_INDIRECT,
+        indirect_op: op,
+        nr_indirect_segments: segs.len() as u16,
+        id,
+        sector_number: sector,
+        indirect_grefs: [DATA_REF + list, 0, 0, 0, 0, 0, 0, 0],
+        ..Default::default()
+    }
+}
+
+fn whole(page: u32) -> Segment {
+    Segment {
+        gref: DATA_REF + page,
+        first_sect: 0,
+        last_sect: 7,
+    }
+}
+
+#[test]
+fn indirect_reads_and_writes_both_widths() {
+    for proto in PROTOS {
+        let mut f = Front::new(proto, 1);
+        let mut be = BlkBack::new(MemDisk::new(1 << 20), false).with_indirect(64);
+        assert_eq!(be.max_indirect_segments(), 64);
+        f.connect(&mut be);
+        // 20 pages out (pages 0..20), back into pages 20..40.
+        for p in 0..20 {
+            f.mem
+                .write_slice(&pattern(p, 0x33), Front::data_gpa(p))
+                .unwrap();
+        }
+        let out: Vec<Segment> = (0..20).map(whole).collect();
+        let back: Vec<Segment> = (20..40).map(whole).collect();
+        let w = indirect(&f, BLKIF_OP_WRITE, 1, 64, 60, &out);
+        f.queue(&w);
+        f.publish();
+        be.process(&mut f.gt, &f.mem).unwrap();
+        let r = indirect(&f, BLKIF_OP_READ, 2, 64, 61, &back);
+        f.queue(&r);
+        f.publish();
+        be.process(&mut f.gt, &f.mem).unwrap();
+        assert_eq!(
+            f.responses(),
+            vec![ok(1, BLKIF_OP_INDIRECT), ok(2, BLKIF_OP_INDIRECT)],
+            "{proto:?}"
+        );
+        let mut got = vec![0u8; 4096];
+        for p in 0..20 {
+            f.mem.read_slice(&mut got, Front::data_gpa(20 + p)).unwrap();
+            assert_eq!(got, pattern(p, 0x33), "{proto:?} page {p}");
+        }
+        assert_eq!(&be.disk().data[64 * 512..72 * 512], &pattern(0, 0x33)[..]);
+    }
+}
+
+#[test]
+fn hostile_indirect_requests_get_errors() {
+    let mut f = Front::new(Protocol::X86_64, 1);
+    f.grant(200, DATA_GFN + 50, 9, false);
+    let mut be = BlkBack::new(MemDisk::new(1 << 20), false).with_indirect(32);
+    f.connect(&mut be);
+    let e = BLKIF_RSP_ERROR;
+    let segs: Vec<Segment> = (0..4).map(whole).collect();
+    let mut bad = Vec::new();
+    // No segments; more than offered.
+    bad.push(indirect(&f, BLKIF_OP_READ, 1, 0, 60, &[]));
+    let many: Vec<Segment> = (0..33).map(|i| whole(i % 8)).collect();
+    bad.push(indirect(&f, BLKIF_OP_READ, 2, 0, 61, &many));
+    // Not a read or write inside.
+    bad.push(indirect(&f, BLKIF_OP_FLUSH_DISKCACHE, 3, 0, 62, &segs));
+    bad.push(indirect(&f, BLKIF_OP_INDIRECT, 4, 0, 62, &segs));
+    // The segment page: not granted, granted to another domain.
+    let mut r = indirect(&f, BLKIF_OP_READ, 5, 0, 62, &segs);
+    r.indirect_grefs[0] = 300;
+    bad.push(r);
+    let mut r = indirect(&f, BLKIF_OP_READ, 6, 0, 62, &segs);
+    r.indirect_grefs[0] = 200;
+    bad.push(r);
+    // A bad segment in the page; past the end of the disk.
+    let mut s2 = segs.clone();
+    s2[3].last_sect = 9;
+    bad.push(indirect(&f, BLKIF_OP_WRITE, 7, 0, 63, &s2));
+    bad.push(indirect(&f, BLKIF_OP_WRITE, 8, 2048 - 31, 62, &segs));
+    for r in &bad {
+        f.queue(r);
+    }
+    f.publish();
+    be.process(&mut f.gt, &f.mem).unwrap();
+    let got: Vec<(u64, i16)> = f.responses().iter().map(|r| (r.id, r.status)).collect();
+    let want: Vec<(u64, i16)> = (1..=8).map(|i| (i, e)).collect();
+    assert_eq!(got, want);
+    assert!(be.disk().data.iter().all(|&b| b == 0));
+    // Read-only disk: an indirect write is refused.
+    let mut f = Front::new(Protocol::X86_64, 1);
+    let mut be = BlkBack::new(MemDisk::new(1 << 20), true).with_indirect(32);
+    f.connect(&mut be);
+    let w = indirect(&f, BLKIF_OP_WRITE, 9, 0, 60, &segs);
+    f.queue(&w);
+    f.publish();
+    be.process(&mut f.gt, &f.mem).unwrap();
+    assert_eq!(f.responses()[0].status, e);
+}

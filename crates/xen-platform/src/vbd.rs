@@ -5,7 +5,8 @@
 //! driver in domain 0 would, the backend directory
 //! `/local/domain/0/backend/vbd/<domid>/<dev>` (`frontend`, `frontend-id`, `dev`,
 //! `sectors`, `sector-size` 512, `info` (`VDISK_READONLY`), `mode`,
-//! `feature-flush-cache`, `feature-barrier`, `max-ring-page-order`, `state`
+//! `feature-flush-cache`, `feature-barrier`, `feature-max-indirect-segments` (256),
+//! `max-ring-page-order`, `state`
 //! InitWait) and the frontend directory `device/vbd/<dev>` (`backend`,
 //! `backend-id` 0, `virtual-device`, `device-type`, `state` Initialising), which the
 //! guest owns. The platform has no watch of its own on the store: it looks at the
@@ -108,7 +109,8 @@ impl Vbd {
         Ok(Vbd {
             dev: (202 << 8) | ((index as u32) << 4),
             name: format!("xvd{letter}"),
-            blk: BlkBack::new(file, disk.readonly),
+            blk: BlkBack::new(file, disk.readonly)
+                .with_indirect(xen_blkback::MAX_INDIRECT_SEGMENTS),
             state: XENBUS_INIT_WAIT,
             port: 0,
             host_port: None,
@@ -149,6 +151,10 @@ impl Vbd {
             (format!("{be}/info"), self.blk.info().to_string()),
             (format!("{be}/feature-flush-cache"), "1".into()),
             (format!("{be}/feature-barrier"), "1".into()),
+            (
+                format!("{be}/feature-max-indirect-segments"),
+                self.blk.max_indirect_segments().to_string(),
+            ),
             (
                 format!("{be}/max-ring-page-order"),
                 xen_blkback::MAX_RING_PAGE_ORDER.to_string(),
