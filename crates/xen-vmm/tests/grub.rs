@@ -384,10 +384,8 @@ fn grub_pv_disk_survives_snapshot_and_restore() {
         vmm.fail("`ls (xen/xvda)/` did not list hello.txt before the snapshot");
     }
     // SAFETY: kill(2) on our own child.
-    assert_eq!(
-        unsafe { libc::kill(vmm.child.id() as i32, libc::SIGUSR1) },
-        0
-    );
+    let r = unsafe { libc::kill(vmm.child.id() as i32, libc::SIGUSR1) };
+    assert_eq!(r, 0);
     while !snap.exists() {
         if vmm.start.elapsed() > DEADLINE {
             vmm.fail("no snapshot written");
