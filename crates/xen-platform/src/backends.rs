@@ -21,6 +21,7 @@ use xen_store::{Xenstore, XenstoreConfig};
 use crate::console::{Console, HypervisorConsole};
 use crate::error::{Error, Result};
 use crate::platform::{PlatformConfig, PlatformEvtchn, XenPlatform};
+use crate::vbd::{Vbd, VbdAction};
 
 /// A device reachable through an event channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +30,8 @@ pub enum Backend {
     Console,
     /// The xenstore ring.
     Store,
+    /// A PV block device's ring ([`crate::vbd`]).
+    Block,
 }
 
 /// The backend devices (lock level `Devices`).
@@ -42,6 +45,8 @@ pub struct Backends {
     pub gnttab: GrantTable,
     /// Xen's console as `CONSOLEIO_write` reaches it (line-buffered, `(dN) ` prefixed).
     pub hv_console: HypervisorConsole,
+    /// PV block devices, one per [`PlatformConfig::disks`] entry.
+    pub vbds: Vec<Vbd>,
 }
 
 impl Backends {
@@ -61,14 +66,28 @@ impl Backends {
             ),
         ]);
         let err = |e: &dyn std::fmt::Display| Error::Config(format!("device setup: {e}"));
+        let vbds = config
+            .disks
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                Vbd::open(config.domid, i, d)
+                    .map_err(|e| Error::Config(format!("disk {}: {e}", d.path.display())))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut store = Xenstore::with_quotas(config.store_gfn, store, config.xenstore_quotas)
+            .map_err(|e| err(&e))?;
+        for v in &vbds {
+            v.publish(&mut store);
+        }
         Ok(Backends {
             console: Console::new(config.console_gfn, Vec::new()).map_err(|e| err(&e))?,
-            store: Xenstore::with_quotas(config.store_gfn, store, config.xenstore_quotas)
-                .map_err(|e| err(&e))?,
+            store,
             gnttab: GrantTable::new(config.grant_frames)
                 .and_then(|g| g.with_max_version(config.grant_max_version))
                 .map_err(|e| err(&e))?,
             hv_console: HypervisorConsole::new(config.domid),
+            vbds,
         })
     }
 
@@ -78,6 +97,15 @@ impl Backends {
         self.store
             .write("console/port", console.to_string().as_bytes());
         self.store.write("store/port", store.to_string().as_bytes());
+    }
+
+    /// Whether guest port `port` is a connected vbd's channel.
+    pub fn is_vbd_port(&self, port: u32) -> bool {
+        port != 0
+            && self
+                .vbds
+                .iter()
+                .any(|v| v.host_port.is_some() && v.port == port)
     }
 }
 
@@ -145,35 +173,87 @@ where
 }
 
 /// Runs the device(s) after the guest notified `which` (None: the guest
-/// yielded, run both), writes console output, and raises the device's port
-/// if it has something for the guest.
+/// yielded, run them all), writes console output, and raises the device's port
+/// if it has something for the guest. After the store ran, the vbds look at
+/// their frontends' xenstore nodes ([`Vbd::poll`]).
 pub fn notify(
     p: &XenPlatform,
     token: &mut Token<'_, MemRead>,
     mem: &MemReadGuard<'_, GuestMemoryMmap>,
     which: Option<Backend>,
 ) {
-    let (raise_console, raise_store) = {
+    let run_console = matches!(which, None | Some(Backend::Console));
+    let run_store = matches!(which, None | Some(Backend::Store));
+    let run_blk = matches!(which, None | Some(Backend::Block));
+    let (raise_console, raise_store, actions) = {
         let (mut be, mut t) = p.backends().lock(token);
         let mut rc = false;
         let mut rs = false;
-        if which != Some(Backend::Store) {
+        let mut actions = Vec::new();
+        if run_console {
             rc = be.console.process(&**mem).unwrap_or_else(|e| {
                 log::warn!("console: {e}");
                 false
             });
         }
-        if which != Some(Backend::Console) {
+        if run_store {
             rs = be.store.process(&**mem).unwrap_or_else(|e| {
                 log::warn!("xenstore: {e}");
                 false
             });
+            let Backends {
+                vbds,
+                store,
+                gnttab,
+                ..
+            } = &mut *be;
+            for (i, v) in vbds.iter_mut().enumerate() {
+                actions.extend(v.poll(i, store, gnttab, mem));
+            }
         }
         let out = std::mem::take(be.console.output_mut());
         if !out.is_empty() {
             p.write_output(&mut t, &out);
         }
-        (rc, rs)
+        (rc, rs, actions)
+    };
+    let mut bound = Vec::new();
+    for a in actions {
+        match a {
+            VbdAction::Bind { index, port } => {
+                let hp = p.evtchn().host_bind(token, port);
+                if let Err(e) = &hp {
+                    log::warn!("vbd: binding the frontend's port {port}: {e}");
+                }
+                bound.push((index, port, hp.ok().map(|h| h.id())));
+            }
+            VbdAction::Close { id } => {
+                if let Err(e) = p.evtchn().host_close(token, id) {
+                    log::debug!("vbd: closing host port {id}: {e}");
+                }
+            }
+        }
+    }
+    if !bound.is_empty() {
+        let (mut be, _t) = p.backends().lock(token);
+        let Backends {
+            vbds,
+            store,
+            gnttab,
+            ..
+        } = &mut *be;
+        for (i, port, id) in bound {
+            if let Some(v) = vbds.get_mut(i) {
+                v.bound(store, gnttab, mem, port, id);
+            }
+        }
+    }
+    let flushed = run_store && flush_store(p, token, mem);
+    let raise_store = raise_store || flushed;
+    let raise_blk = if run_blk || run_store {
+        run_vbds(p, token, mem)
+    } else {
+        Vec::new()
     };
     let (console_port, store_port) = {
         let (xen, _t) = p.xen_state().lock(token);
@@ -185,6 +265,62 @@ pub fn notify(
     if raise_store && connected(p, token, store_port) {
         p.raise_port_in(token, mem, store_port);
     }
+    for port in raise_blk {
+        if connected(p, token, port) {
+            p.raise_port_in(token, mem, port);
+        }
+    }
+}
+
+/// Sends what the store queued since it ran (watch events of the backends' writes).
+fn flush_store(
+    p: &XenPlatform,
+    token: &mut Token<'_, MemRead>,
+    mem: &MemReadGuard<'_, GuestMemoryMmap>,
+) -> bool {
+    let (mut be, _t) = p.backends().lock(token);
+    if be.store.buffered().1 == 0 {
+        return false;
+    }
+    be.store.process(&**mem).unwrap_or_else(|e| {
+        log::warn!("xenstore: {e}");
+        false
+    })
+}
+
+/// Rounds of [`xen_blkback::BlkBack::process`] per vbd and notification.
+const VBD_ROUNDS: u32 = 8;
+
+/// Serves the connected vbds' rings; the ports to raise.
+fn run_vbds(
+    p: &XenPlatform,
+    token: &mut Token<'_, MemRead>,
+    mem: &MemReadGuard<'_, GuestMemoryMmap>,
+) -> Vec<u32> {
+    let (mut be, _t) = p.backends().lock(token);
+    let Backends { vbds, gnttab, .. } = &mut *be;
+    let mut raise = Vec::new();
+    for v in vbds.iter_mut().filter(|v| v.host_port.is_some()) {
+        let mut notify = false;
+        for _ in 0..VBD_ROUNDS {
+            match v.blk.process(gnttab, &**mem) {
+                Ok(r) => {
+                    notify |= r.notify;
+                    if !r.more {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    log::warn!("vbd {}: {e}", v.dev);
+                    break;
+                }
+            }
+        }
+        if notify {
+            raise.push(v.port);
+        }
+    }
+    raise
 }
 
 /// Whether guest port `port` is still an interdomain channel to the

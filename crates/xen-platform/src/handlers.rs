@@ -967,6 +967,10 @@ impl EvtchnHandler for XenHv<'_, '_> {
             let (xen, _t) = self.shared.xen_state().lock(self.token);
             xen.backend_of(port)
         }
+        .or_else(|| {
+            let (be, _t) = self.shared.backends().lock(self.token);
+            be.is_vbd_port(port).then_some(Backend::Block)
+        })
         .filter(|_| crate::backends::connected(self.shared, self.token, port));
         if backend == Some(Backend::Console) {
             // A PV ring user: host input goes to its ring.

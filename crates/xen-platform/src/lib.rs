@@ -87,6 +87,7 @@ pub mod time;
 mod timers;
 pub mod trace;
 mod validate;
+pub mod vbd;
 
 pub use backends::{Backend, Backends};
 pub use error::{Error, Result};
@@ -99,4 +100,5 @@ pub use smp::{StartSegment, VcpuStart};
 pub use snapshot::PlatformState;
 pub use time::pvclock_scale;
 pub use timers::{singleshot_deadline, MAX_PERIOD_NS, MAX_SINGLESHOT_AHEAD_NS, MIN_PERIOD_NS};
+pub use vbd::{DiskConfig, VbdState};
 pub use xen_evtchn::{CallbackVia, UpcallKind};

@@ -64,6 +64,8 @@ pub struct PlatformConfig {
     pub tsc_stable: bool,
     /// The xenstore's quotas (default: xenstored's, `xen_store::Quotas::default`).
     pub xenstore_quotas: xen_store::Quotas,
+    /// PV block devices (`xvda`, `xvdb`, ...), each a raw image file.
+    pub disks: Vec<crate::vbd::DiskConfig>,
 }
 
 impl PlatformConfig {
@@ -108,6 +110,7 @@ impl PlatformConfig {
             tsc_khz: 0,
             tsc_stable: false,
             xenstore_quotas: xen_store::Quotas::default(),
+            disks: Vec::new(),
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::host::{TimerArm, TimerKind, XenHost};
 use crate::platform::{PlatformConfig, PlatformSink, XenPlatform};
 use crate::state::XenState;
+use crate::vbd::VbdState;
 
 /// Everything the platform holds, at one instant.
 #[derive(Clone, Debug)]
@@ -41,6 +42,8 @@ pub struct PlatformState {
     /// Per vCPU, the Xen system time of the next periodic expiry (the host
     /// timer knows it; [`XenPlatform::state`] leaves `None`, due at once).
     pub periodic_next_ns: Vec<Option<u64>>,
+    /// The PV block devices (xenbus state, channel, ring), by virtual device.
+    pub vbds: Vec<VbdState>,
 }
 
 impl PlatformState {
@@ -65,7 +68,14 @@ impl PlatformState {
             store,
             gnttab,
             periodic_next_ns,
+            vbds: Vec::new(),
         }
+    }
+
+    /// The same state with the PV block devices' `vbds`.
+    pub fn with_vbds(mut self, vbds: Vec<VbdState>) -> Self {
+        self.vbds = vbds;
+        self
     }
 }
 
@@ -91,6 +101,7 @@ impl XenPlatform {
             console: be.console.state(),
             store: be.store.state(),
             gnttab: be.gnttab.state(),
+            vbds: be.vbds.iter().map(|v| v.state()).collect(),
         }
     }
 
@@ -241,6 +252,21 @@ impl XenPlatform {
             }
         }
         let (mem, mut t) = p.memory().read(token);
+        {
+            // The vbds: the configured disks, each taking over its saved state (a
+            // snapshot without one, e.g. of an older format, starts it afresh).
+            let (mut be, _t) = p.backends().lock(&mut t);
+            let crate::Backends { vbds, gnttab, .. } = &mut *be;
+            for s in &saved.vbds {
+                let Some(v) = vbds.iter_mut().find(|v| v.dev == s.dev) else {
+                    return Err(Error::Config(format!(
+                        "vbd {} saved but no such disk configured",
+                        s.dev
+                    )));
+                };
+                v.restore(s, gnttab, &mem).map_err(Error::Config)?;
+            }
+        }
         p.sync_all(&mut t);
         // System time goes on from the saved instant: the wall clock moves by the
         // time the VM spent saved, so that wall clock + system time is the host's

@@ -4,7 +4,7 @@
 //! ```text
 //! xen-vmm run [--kernel FILE | --raw64 FILE | --raw32 FILE] [--cmdline S] [--initrd FILE] [--vcpus N]
 //!             [--mem MiB] [--kernel-xen] [--irqchip kernel|none] [--snapshot-on-signal FILE]
-//!             [--xenstore-socket PATH] [--trace-hypercalls]
+//!             [--xenstore-socket PATH] [--disk FILE[,ro]]... [--trace-hypercalls]
 //! xen-vmm restore SNAPSHOT [--snapshot-on-signal FILE] [--xenstore-socket PATH]
 //!             [--trace-hypercalls]
 //! ```
@@ -106,6 +106,25 @@ struct RunArgs {
     /// are the privileged toolstack domain, as with XENSTORED_PATH).
     #[arg(long, value_name = "PATH")]
     xenstore_socket: Option<PathBuf>,
+    /// A raw disk image the guest sees as a PV block device (xvda, xvdb, ... in the order
+    /// given), served through the blkif protocol; `,ro` makes it read-only. Repeatable.
+    #[arg(long, value_name = "FILE[,ro]", value_parser = parse_disk)]
+    disk: Vec<xen_platform::DiskConfig>,
+}
+
+/// `FILE` or `FILE,ro`.
+fn parse_disk(s: &str) -> Result<xen_platform::DiskConfig, String> {
+    let (path, readonly) = match s.strip_suffix(",ro") {
+        Some(p) => (p, true),
+        None => (s.strip_suffix(",rw").unwrap_or(s), false),
+    };
+    if path.is_empty() {
+        return Err("no file name".into());
+    }
+    Ok(xen_platform::DiskConfig {
+        path: PathBuf::from(path),
+        readonly,
+    })
 }
 
 #[derive(Args, Debug)]
@@ -302,6 +321,7 @@ fn run(args: RunArgs) -> Result<i32, String> {
     cfg.kernel_xen = args.kernel_xen;
     cfg.irqchip = args.irqchip;
     cfg.xenstore_socket = args.xenstore_socket;
+    cfg.disks = args.disk;
     if image {
         // Host stdin feeds the guest's console (PV ring or CONSOLEIO_read).
         cfg.console_input = Some(Box::new(std::io::stdin()));

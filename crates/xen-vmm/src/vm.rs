@@ -197,6 +197,9 @@ pub struct VmConfig {
     /// Serve the xenstore on a Unix socket at this path for the privileged
     /// toolstack domain ([`crate::xenstore_socket`]).
     pub xenstore_socket: Option<std::path::PathBuf>,
+    /// PV block devices (`--disk`): raw image files the guest sees as `xvda`,
+    /// `xvdb`, ... through a blkif frontend (xenstore `device/vbd/<dev>`).
+    pub disks: Vec<xen_platform::DiskConfig>,
 }
 
 impl VmConfig {
@@ -216,6 +219,7 @@ impl VmConfig {
             console_input: None,
             irqchip: Irqchip::Kernel,
             xenstore_socket: None,
+            disks: Vec::new(),
         }
     }
 }
@@ -784,6 +788,7 @@ pub fn platform_config(config: &VmConfig, mem_bytes: u64, phys_addr_bits: u8) ->
     p.store_gfn = memory::store_page(mem_bytes) >> 12;
     p.grant_frames = crate::memory::GRANT_FRAMES;
     p.phys_addr_bits = phys_addr_bits;
+    p.disks = config.disks.clone();
     p
 }
 

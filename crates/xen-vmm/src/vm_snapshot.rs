@@ -156,6 +156,8 @@ impl Vm {
             crate::Irqchip::Kernel
         };
         cfg.output = output;
+        // The disks, by their saved paths (the images must still be there).
+        cfg.disks = st.xen.vbds.iter().map(|v| v.disk()).collect();
         let mut vm = Vm::new(cfg).map_err(vmm_err("creating the VM"))?;
         if st.xen.kernel_xen && !vm.kvm_has_xen {
             return Err(Error::Invalid(
@@ -363,6 +365,14 @@ fn capture(
             ..Default::default()
         };
         let ps = shared.platform.state(&mut t);
+        xen.vbds = shared
+            .platform
+            .config()
+            .disks
+            .iter()
+            .zip(&ps.vbds)
+            .map(|(d, v)| crate::snapshot::xen_state::VbdMirror::new(d, v))
+            .collect();
         xen.set_evtchn(&ps.evtchn);
         xen.set_pages(&ps.pages);
         {

@@ -50,8 +50,11 @@ pub const FORMAT_V6: u16 = 6;
 /// nodes without permissions (derived from `writable` on restore, as before), their
 /// transaction ids as empty transactions, xenstored's default quotas.
 pub const FORMAT_V7: u16 = 7;
+/// Format version 8: adds `XenState::vbds` (PV block devices: image, xenbus state,
+/// channel, blkif ring indexes; older files read it empty, no disks).
+pub const FORMAT_V8: u16 = 8;
 /// The version this build writes and the newest it reads.
-pub const CURRENT_FORMAT_VERSION: u16 = FORMAT_V7;
+pub const CURRENT_FORMAT_VERSION: u16 = FORMAT_V8;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 48;
 /// Trailer length in bytes.
@@ -81,6 +84,8 @@ pub fn version_map() -> VersionMap {
     map.new_version()
         .set_type_version(XenstoreNode::type_id(), 2)
         .set_type_version(XenstoreMirror::type_id(), 2);
+    // Version 8: XenState gains vbds.
+    map.new_version().set_type_version(XenState::type_id(), 5);
     debug_assert_eq!(map.latest_version(), CURRENT_FORMAT_VERSION);
     map
 }
@@ -267,11 +272,11 @@ mod tests {
         assert!(matches!(
             e,
             Error::UnsupportedVersion {
-                found: 8,
+                found: 9,
                 max: CURRENT_FORMAT_VERSION
             }
         ));
-        assert!(e.to_string().contains("version 8 is not supported"), "{e}");
+        assert!(e.to_string().contains("version 9 is not supported"), "{e}");
         let zero = Header {
             format_version: 0,
             ..header()
@@ -353,7 +358,10 @@ mod tests {
     #[test]
     fn version_map_has_every_version() {
         let m = version_map();
-        assert_eq!(m.latest_version(), 7);
+        assert_eq!(m.latest_version(), 8);
+        assert_eq!(m.get_type_version(6, XenState::type_id()), 4);
+        assert_eq!(m.get_type_version(7, XenState::type_id()), 4);
+        assert_eq!(m.get_type_version(8, XenState::type_id()), 5);
         assert_eq!(m.get_type_version(1, VcpuState::type_id()), 1);
         assert_eq!(m.get_type_version(2, VcpuState::type_id()), 2);
         assert_eq!(m.get_type_version(3, VcpuState::type_id()), 2);

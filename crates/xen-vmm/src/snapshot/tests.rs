@@ -6,8 +6,8 @@ use std::io::Cursor;
 use vm_memory::{Bytes, GuestAddress};
 
 use super::format::{
-    FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, FORMAT_V5, FORMAT_V6, FORMAT_V7, HEADER_LEN,
-    TRAILER_LEN,
+    FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, FORMAT_V5, FORMAT_V6, FORMAT_V7, FORMAT_V8,
+    HEADER_LEN, TRAILER_LEN,
 };
 use super::kvm_state::{MsrState, XsaveState, LAPIC_REGS_LEN};
 use super::memory::MemoryRegionState;
@@ -97,7 +97,7 @@ fn round_trip_through_parse_and_reader() {
     let file = sample_file(&state, CURRENT_FORMAT_VERSION);
     let parsed = parse(&file).unwrap();
     assert_eq!(parsed.state, state);
-    assert_eq!(parsed.header.format_version, FORMAT_V7);
+    assert_eq!(parsed.header.format_version, FORMAT_V8);
     assert_eq!(&parsed.memory[0x8000 + 0x1000..][..11], b"guest bytes");
 
     let reader = SnapshotReader::open(Cursor::new(&file)).unwrap();
@@ -190,6 +190,71 @@ fn v5_file_is_read_without_fifo_state() {
     expected4.xen.absent_gfns.clear();
     expected4.xen.grant.status_frames.clear();
     assert_eq!(parse(&v4).unwrap().state, expected4);
+}
+
+fn sample_vbd() -> super::xen_state::VbdMirror {
+    super::xen_state::VbdMirror {
+        path: "/images/disk.img".into(),
+        readonly: true,
+        dev: 51712,
+        state: 4,
+        port: 5,
+        host_port: Some(2),
+        ring: Some(super::xen_state::VbdRingMirror {
+            refs: vec![8, 9],
+            protocol: 1,
+            req_cons: 77,
+            rsp_prod_pvt: 77,
+        }),
+    }
+}
+
+#[test]
+fn v7_file_is_read_without_vbds() {
+    let mut state = sample_state();
+    state.xen.vbds = vec![sample_vbd()];
+    state.validate().unwrap();
+    let v7 = sample_file(&state, FORMAT_V7);
+    let v8 = sample_file(&state, FORMAT_V8);
+    assert!(v7.len() < v8.len());
+    let parsed = parse(&v8).unwrap();
+    assert_eq!(parsed.header.format_version, FORMAT_V8);
+    assert_eq!(parsed.state, state);
+    let v = parsed.state.xen.vbds[0].to_state();
+    let ring = v.ring.unwrap();
+    assert_eq!(ring.protocol, xen_blkback::Protocol::X86_32);
+    assert_eq!((ring.refs, ring.req_cons), (vec![8, 9], 77));
+    // A format 7 file has no disks.
+    let parsed = parse(&v7).unwrap();
+    assert_eq!(parsed.header.format_version, FORMAT_V7);
+    let mut expected = state.clone();
+    expected.xen.vbds.clear();
+    assert_eq!(parsed.state, expected);
+}
+
+#[test]
+fn bad_vbds_are_rejected() {
+    type Edit = fn(&mut super::xen_state::VbdMirror);
+    let bad: [Edit; 8] = [
+        |v| v.state = 0,
+        |v| v.state = 7,
+        |v| v.path.clear(),
+        |v| v.path = "x".repeat(5000),
+        |v| v.ring.as_mut().unwrap().refs = vec![1, 2, 3],
+        |v| v.ring.as_mut().unwrap().refs = vec![1; 32],
+        |v| v.ring.as_mut().unwrap().refs.clear(),
+        |v| v.ring.as_mut().unwrap().protocol = 2,
+    ];
+    for (i, f) in bad.iter().enumerate() {
+        let mut state = sample_state();
+        let mut v = sample_vbd();
+        f(&mut v);
+        state.xen.vbds = vec![v];
+        assert!(state.validate().is_err(), "case {i}");
+    }
+    let mut state = sample_state();
+    state.xen.vbds = vec![sample_vbd(); 17];
+    assert!(state.validate().is_err());
 }
 
 #[test]
@@ -347,18 +412,18 @@ fn v5_file_is_read_without_xenstore_permissions_and_transactions() {
 fn newer_unknown_version_is_rejected() {
     let state = sample_state();
     let mut file = sample_file(&state, CURRENT_FORMAT_VERSION);
-    file[8..10].copy_from_slice(&8u16.to_le_bytes());
+    file[8..10].copy_from_slice(&9u16.to_le_bytes());
     let crc = crc64::crc64(0, &file[..40]);
     file[40..48].copy_from_slice(&crc.to_le_bytes());
     let e = parse(&file).unwrap_err();
-    assert!(matches!(e, Error::UnsupportedVersion { found: 8, max: 7 }));
+    assert!(matches!(e, Error::UnsupportedVersion { found: 9, max: 8 }));
     assert_eq!(
         e.to_string(),
-        "snapshot format version 8 is not supported (this build reads 1..=7)"
+        "snapshot format version 9 is not supported (this build reads 1..=8)"
     );
     assert!(SnapshotReader::open(Cursor::new(&file)).is_err());
     assert!(matches!(
-        state.encode(8),
+        state.encode(9),
         Err(Error::UnsupportedVersion { .. })
     ));
 }

@@ -568,6 +568,120 @@ pub struct XenState {
     /// format version 6 (older files: `None`).
     #[version(start = 4, default_fn = "default_fifo")]
     pub fifo: Option<FifoMirror>,
+    /// PV block devices, in the order they were configured (`xvda`, `xvdb`, ...): the
+    /// image and the backend's state. Added in format version 8 (older files: none).
+    #[version(start = 5, default_fn = "default_vbds")]
+    pub vbds: Vec<VbdMirror>,
+}
+
+/// Most PV block devices a snapshot may name.
+pub const MAX_VBDS: usize = 16;
+/// Longest image path a snapshot may name (bytes).
+pub const MAX_VBD_PATH: usize = 4096;
+
+/// A connected blkif ring (see `xen_blkback::RingState`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Versionize)]
+pub struct VbdRingMirror {
+    /// The ring pages' grant references (1 to 16, a power of two).
+    pub refs: Vec<u32>,
+    /// The frontend's ABI: 0 `x86_64-abi`, 1 `x86_32-abi`.
+    pub protocol: u8,
+    /// Next request to consume.
+    pub req_cons: u32,
+    /// Next response to produce.
+    pub rsp_prod_pvt: u32,
+}
+
+/// A PV block device.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Versionize)]
+pub struct VbdMirror {
+    /// Image file (the restore opens it again).
+    pub path: String,
+    /// Read-only.
+    pub readonly: bool,
+    /// Virtual device number.
+    pub dev: u32,
+    /// Backend xenbus state (1..=6).
+    pub state: u8,
+    /// The frontend's event channel (0: none).
+    pub port: u32,
+    /// The backend's host port.
+    pub host_port: Option<u32>,
+    /// The ring, while connected.
+    pub ring: Option<VbdRingMirror>,
+}
+
+impl VbdMirror {
+    /// The mirror of a platform vbd configured as `disk`.
+    pub fn new(disk: &xen_platform::DiskConfig, st: &xen_platform::VbdState) -> Self {
+        VbdMirror {
+            path: disk.path.to_string_lossy().into_owned(),
+            readonly: disk.readonly,
+            dev: st.dev,
+            state: st.state,
+            port: st.port,
+            host_port: st.host_port,
+            ring: st.ring.as_ref().map(|r| VbdRingMirror {
+                refs: r.refs.clone(),
+                protocol: match r.protocol {
+                    xen_blkback::Protocol::X86_64 => 0,
+                    xen_blkback::Protocol::X86_32 => 1,
+                },
+                req_cons: r.req_cons,
+                rsp_prod_pvt: r.rsp_prod_pvt,
+            }),
+        }
+    }
+
+    /// The disk to configure.
+    pub fn disk(&self) -> xen_platform::DiskConfig {
+        xen_platform::DiskConfig {
+            path: self.path.clone().into(),
+            readonly: self.readonly,
+        }
+    }
+
+    /// The platform's state (after [`XenState::validate`]).
+    pub fn to_state(&self) -> xen_platform::VbdState {
+        xen_platform::VbdState {
+            dev: self.dev,
+            state: self.state,
+            port: self.port,
+            host_port: self.host_port,
+            ring: self.ring.as_ref().map(|r| xen_blkback::RingState {
+                refs: r.refs.clone(),
+                protocol: if r.protocol == 1 {
+                    xen_blkback::Protocol::X86_32
+                } else {
+                    xen_blkback::Protocol::X86_64
+                },
+                req_cons: r.req_cons,
+                rsp_prod_pvt: r.rsp_prod_pvt,
+            }),
+        }
+    }
+
+    fn validate(&self, i: usize) -> Result<()> {
+        if self.path.is_empty() || self.path.len() > MAX_VBD_PATH {
+            return Err(Error::Invalid(format!("vbd {i}: image path length")));
+        }
+        if !(1..=6).contains(&self.state) {
+            return Err(Error::Invalid(format!(
+                "vbd {i}: xenbus state {}",
+                self.state
+            )));
+        }
+        if let Some(r) = &self.ring {
+            let n = r.refs.len();
+            if n == 0 || !n.is_power_of_two() || n > 1 << xen_blkback::MAX_RING_PAGE_ORDER {
+                return Err(Error::Invalid(format!("vbd {i}: {n} ring pages")));
+            }
+            if r.protocol > 1 {
+                return Err(Error::Invalid(format!("vbd {i}: protocol {}", r.protocol)));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One vCPU's FIFO control block and queue tails.
@@ -612,6 +726,10 @@ impl XenState {
         None
     }
 
+    fn default_vbds(_source_version: u16) -> Vec<VbdMirror> {
+        Vec::new()
+    }
+
     fn default_deferred_ports(_source_version: u16) -> Vec<u32> {
         Vec::new()
     }
@@ -646,6 +764,12 @@ impl XenState {
     pub fn validate(&self, nr_vcpus: usize, memory: &MemoryState) -> Result<()> {
         if nr_vcpus > MAX_VCPUS {
             return Err(too_large("vCPUs", nr_vcpus, MAX_VCPUS));
+        }
+        if self.vbds.len() > MAX_VBDS {
+            return Err(too_large("vbds", self.vbds.len(), MAX_VBDS));
+        }
+        for (i, v) in self.vbds.iter().enumerate() {
+            v.validate(i)?;
         }
         if self.vcpus.len() != nr_vcpus {
             return Err(Error::Invalid(format!(
@@ -1362,7 +1486,8 @@ impl XenState {
                 .map_or_else(|| fresh.store.clone(), XenstoreMirror::to_state),
             self.grant.to_state(),
             periodic_next,
-        ))
+        )
+        .with_vbds(self.vbds.iter().map(VbdMirror::to_state).collect()))
     }
 
     /// Copies this saved state into the platform's `XenState` (the callback
