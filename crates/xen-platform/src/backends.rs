@@ -163,6 +163,7 @@ where
         }
     }
     let bound = bind_ports(evtchn, token);
+    p.wake_backends();
     let (console, store) = *bound.as_ref().unwrap_or(&(0, 0));
     let (mut xen, mut t) = p.xen_state().lock(token);
     xen.set_backend_ports(console, store);
@@ -217,6 +218,10 @@ pub fn notify(
         }
         (rc, rs, actions)
     };
+    if !actions.is_empty() {
+        // A thread serving the backends waits on other host ports now.
+        p.wake_backends();
+    }
     let mut bound = Vec::new();
     for a in actions {
         match a {

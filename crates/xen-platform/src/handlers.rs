@@ -1186,6 +1186,11 @@ impl GnttabHandler for XenHv<'_, '_> {
 /// builds); this VMM's guest is its console's only domain.
 impl ConsoleHandler for XenHv<'_, '_> {
     fn console_write(&mut self, _vcpu: u32, bytes: &[u8]) -> XenResult<()> {
+        if !self.shared.serve_backends_inline() {
+            // The PV ring's output not yet taken by the backend thread goes
+            // first: the two streams keep the order the guest wrote them in.
+            crate::backends::notify(self.shared, self.token, self.mem, Some(Backend::Console));
+        }
         crate::backends::console_io_write(self.shared, self.token, bytes);
         Ok(())
     }

@@ -3,7 +3,7 @@
 //! VMM calls from its vCPU loop and its host threads.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use vm_lock::{
@@ -11,6 +11,7 @@ use vm_lock::{
     PageCache, Token, XenLock,
 };
 use vm_memory::GuestMemoryMmap;
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use xen_abi::{E820Entry, GuestWidth};
 use xen_evtchn::{Evtchn, EvtchnConfig, UpcallKind, UpcallSink};
 use xen_hypercall::{HypercallOutcome, HypercallRegs};
@@ -66,6 +67,13 @@ pub struct PlatformConfig {
     pub xenstore_quotas: xen_store::Quotas,
     /// PV block devices (`xvda`, `xvdb`, ...), each a raw image file.
     pub disks: Vec<crate::vbd::DiskConfig>,
+    /// The backends (PV console, xenstore, vbds) run on the guest's
+    /// notification, on the thread that made the hypercall (default `true`).
+    /// With `false` the guest's `EVTCHNOP_send` only signals the backend's
+    /// host-port eventfd (and a yield [`XenPlatform::backend_wake`]): a VMM
+    /// thread waits on those and calls [`XenPlatform::run_backends`]. Can be
+    /// changed later with [`XenPlatform::set_serve_backends_inline`].
+    pub serve_backends_inline: bool,
 }
 
 impl PlatformConfig {
@@ -111,6 +119,7 @@ impl PlatformConfig {
             tsc_stable: false,
             xenstore_quotas: xen_store::Quotas::default(),
             disks: Vec::new(),
+            serve_backends_inline: true,
         }
     }
 }
@@ -286,6 +295,12 @@ pub struct XenPlatform {
     xen: OrderedMutex<XenLock, XenState>,
     backends: OrderedMutex<Devices, Backends>,
     output: OrderedMutex<Output, Box<dyn Write + Send>>,
+    /// See [`PlatformConfig::serve_backends_inline`].
+    inline_backends: AtomicBool,
+    /// See [`XenPlatform::backend_wake`].
+    backend_wake: EventFd,
+    /// Backend runs on the guest's hypercall path (test hook).
+    inline_runs: AtomicU64,
 }
 
 impl std::fmt::Debug for XenPlatform {
@@ -395,7 +410,12 @@ impl XenPlatform {
         );
         let backends = Backends::new(&config)?;
         let xen = XenState::new(&config);
+        let backend_wake = EventFd::new(EFD_NONBLOCK)
+            .map_err(|e| Error::Config(format!("backend eventfd: {e}")))?;
         Ok(XenPlatform {
+            inline_backends: AtomicBool::new(config.serve_backends_inline),
+            backend_wake,
+            inline_runs: AtomicU64::new(0),
             boot_ns: i128::from(host.monotonic_ns()),
             config,
             host,
@@ -412,6 +432,67 @@ impl XenPlatform {
     /// The configuration.
     pub fn config(&self) -> &PlatformConfig {
         &self.config
+    }
+
+    /// Whether the backends run on the guest's notification, on the
+    /// hypercall's thread ([`PlatformConfig::serve_backends_inline`]).
+    pub fn serve_backends_inline(&self) -> bool {
+        self.inline_backends.load(Ordering::Acquire)
+    }
+
+    /// Turns serving the backends on the guest's notification on or off,
+    /// e.g. off while a VMM thread serves them from the host-port eventfds
+    /// and [`XenPlatform::backend_wake`], on again when that thread ends.
+    pub fn set_serve_backends_inline(&self, on: bool) {
+        self.inline_backends.store(on, Ordering::Release);
+        if !on {
+            // The thread that takes over looks at everything once.
+            self.wake_backends();
+        }
+    }
+
+    /// Readable when a thread serving the backends (with
+    /// [`XenPlatform::serve_backends_inline`] off) must run them all
+    /// ([`XenPlatform::run_backends`] with `None`: the guest yielded) and
+    /// look at the backends' host ports again (ports were bound or closed).
+    /// The thread reads it to clear it.
+    pub fn backend_wake(&self) -> &EventFd {
+        &self.backend_wake
+    }
+
+    pub(crate) fn wake_backends(&self) {
+        if let Err(e) = self.backend_wake.write(1) {
+            log::warn!("backend wake-up eventfd: {e}");
+        }
+    }
+
+    /// The host ports of the backends' channels (each with its eventfd,
+    /// signalled when the guest notifies the channel): what a thread serving
+    /// the backends waits on. Ports whose guest end was closed are left out.
+    pub fn backend_host_ports<P: Level>(
+        &self,
+        token: &mut Token<'_, P>,
+    ) -> Vec<xen_evtchn::HostPort>
+    where
+        EvtchnLock: LockAfter<P>,
+    {
+        let ids: Vec<u32> = self
+            .evtchn
+            .state(token)
+            .host_ports
+            .iter()
+            .filter(|h| h.guest_port.is_some())
+            .map(|h| h.id)
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| self.evtchn.host_port(token, id).ok())
+            .collect()
+    }
+
+    /// How many times the backends ran on the guest's hypercall path (with
+    /// [`XenPlatform::serve_backends_inline`] on): a test hook.
+    pub fn inline_backend_runs(&self) -> u64 {
+        self.inline_runs.load(Ordering::Relaxed)
     }
 
     /// Number of vCPUs.
@@ -680,8 +761,14 @@ impl XenPlatform {
             },
             _ => {
                 if effects.backend.is_some() || effects.yielded {
-                    let (mem, mut t) = self.mem.read(token);
-                    crate::backends::notify(self, &mut t, &mem, effects.backend);
+                    if self.serve_backends_inline() {
+                        self.inline_runs.fetch_add(1, Ordering::Relaxed);
+                        let (mem, mut t) = self.mem.read(token);
+                        crate::backends::notify(self, &mut t, &mem, effects.backend);
+                    } else if effects.yielded {
+                        // A send already signalled its host port's eventfd.
+                        self.wake_backends();
+                    }
                 }
                 HypercallExit::Resume { rax: result.rax }
             }

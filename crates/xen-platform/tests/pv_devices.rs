@@ -299,3 +299,52 @@ fn evtchn_reset_rebinds_the_backend_channels() {
     assert_eq!(hdr.kind, XS_READ);
     assert_eq!(payload, console2.to_string().as_bytes());
 }
+
+/// With `serve_backends_inline` off the guest's send only signals the
+/// console's host-port eventfd (the device does not run); the VMM's thread
+/// sees it there and runs the backends; a yield signals `backend_wake`.
+#[test]
+fn backends_not_served_inline_wait_for_the_vmm() {
+    let (mut vm, console, _) = setup();
+    assert!(vm.platform.serve_backends_inline(), "the default");
+    vm.platform.set_serve_backends_inline(false);
+    let ports = vm.platform.backend_host_ports(vm.root.token());
+    assert_eq!(ports.len(), 2, "console and store");
+    // Cleared, as a serving thread does before it runs the backends.
+    for p in &ports {
+        let _ = p.eventfd().read();
+    }
+    assert!(
+        vm.platform.backend_wake().read().is_ok(),
+        "set when turned off"
+    );
+    console_write(&mut vm, 0, b"later\n");
+    assert_eq!(vm.send(0, console), 0);
+    assert_eq!(
+        vm.read::<u32>(CONSOLE + OUT_CONS),
+        0,
+        "not served on the send"
+    );
+    assert_eq!(vm.output(), b"");
+    let signalled: Vec<bool> = ports.iter().map(|p| p.eventfd().read().is_ok()).collect();
+    assert_eq!(signalled.iter().filter(|s| **s).count(), 1, "{signalled:?}");
+    vm.platform.run_backends(vm.root.token(), None);
+    assert_eq!(vm.output(), b"later\n");
+    assert_eq!(vm.read::<u32>(CONSOLE + OUT_CONS), 6);
+    // SCHEDOP_yield: only the wake-up eventfd.
+    assert_eq!(
+        vm.hc(0, HYPERVISOR_SCHED_OP, &[u64::from(SCHEDOP_YIELD), 0]),
+        0
+    );
+    assert!(
+        vm.platform.backend_wake().read().is_ok(),
+        "yield wakes the thread"
+    );
+    assert_eq!(vm.platform.inline_backend_runs(), 0);
+    // Back on: the send serves the console again.
+    vm.platform.set_serve_backends_inline(true);
+    console_write(&mut vm, 6, b"now\n");
+    assert_eq!(vm.send(0, console), 0);
+    assert_eq!(vm.output(), b"now\n");
+    assert_eq!(vm.platform.inline_backend_runs(), 1);
+}

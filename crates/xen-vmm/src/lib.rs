@@ -30,6 +30,7 @@
 //! std::process::exit(reason.exit_status());
 //! ```
 
+pub mod backend_thread;
 pub mod boot;
 pub mod cpuid;
 #[cfg(feature = "demo")]

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Running a [`Vm`]: one thread per vCPU ([`crate::vcpu`]) and the timer
-//! thread ([`crate::timers`]), until the guest shuts down or a vCPU fails.
+//! thread ([`crate::timers`]) and the backend thread
+//! ([`crate::backend_thread`]), until the guest shuts down or a vCPU fails.
 
 use vm_lock::{blocking, Root};
 
@@ -55,6 +56,31 @@ impl Vm {
                         op: "spawn timer thread",
                         source,
                     });
+                // The backends are served by their own thread: the guest's
+                // notification only signals an eventfd.
+                let backend_shared = self.shared().clone();
+                self.shared().platform.set_serve_backends_inline(false);
+                let backends = std::thread::Builder::new()
+                    .name("xen-backends".into())
+                    .spawn_scoped(s, move || {
+                        let shared = backend_shared.clone();
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            crate::backend_thread::backend_thread(backend_shared)
+                        }));
+                        if let Err(p) = r {
+                            shared.fail(
+                                "xen-backends",
+                                format!("panicked: {}", crate::vm::panic_message(&*p)),
+                            );
+                        }
+                    })
+                    .map_err(|source| Error::Io {
+                        op: "spawn backend thread",
+                        source,
+                    });
+                if backends.is_err() {
+                    self.shared().platform.set_serve_backends_inline(true);
+                }
                 let mut handles = Vec::new();
                 for id in 0..self.shared().vcpus.len() as u32 {
                     let shared = self.shared();
@@ -88,9 +114,16 @@ impl Vm {
                 if let Ok(t) = timer {
                     let _ = t.join();
                 }
+                if let Ok(t) = backends {
+                    let _ = t.join();
+                }
+                self.shared().platform.set_serve_backends_inline(true);
                 errors
             })
         });
+        // What the guest notified before it ended and the backend thread
+        // did not serve yet (e.g. console output just before a shutdown).
+        self.shared().platform.run_backends(root.token(), None);
         self.shared().platform.flush_console(root.token());
         if let Some(e) = errors.into_iter().next() {
             return Err(e);

@@ -3,7 +3,7 @@
 //! it all (one thread per vCPU plus the timer thread).
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use kvm_bindings::KVM_MAX_CPUID_ENTRIES;
@@ -308,6 +308,9 @@ pub struct VmShared {
     /// The gate of the host threads that write guest memory (timer thread,
     /// console input): closed while a snapshot is taken.
     pub host_gate: crate::quiesce::HostGate,
+    /// Times the backend thread ([`crate::backend_thread`]) ran the
+    /// platform's devices (a test hook).
+    pub backend_runs: AtomicU64,
     /// Why the VMM itself ended the VM: a VMM thread panicked or failed
     /// (first failure wins; see [`VmShared::fail`]).
     failure: std::sync::OnceLock<VmmFailure>,
@@ -679,6 +682,7 @@ impl Vm {
                 source,
             })?,
             failure: std::sync::OnceLock::new(),
+            backend_runs: AtomicU64::new(0),
             debug_panic: std::sync::atomic::AtomicU64::new(0),
         };
         let shared = Arc::new(shared);

@@ -639,3 +639,74 @@ fn xenstore_has_toolstack_nodes() {
     assert!(vm_path.starts_with("/vm/"), "{vm_path}");
     assert_eq!(read(&format!("{vm_path}/name")).as_deref(), Some("domu"));
 }
+
+/// Issue 14: the backends are served by the VMM's backend thread from the
+/// host ports' eventfds, not on the guest's `EVTCHNOP_send`. The test holds
+/// the host gate closed (as a snapshot does) while the guest writes console
+/// output and signals the console port: the send returns with the output
+/// still unconsumed (`out_cons` 0, recorded by the guest right after the
+/// send), the vCPU thread never runs a backend, and once the gate opens the
+/// backend thread consumes the output while the guest yields. With the old
+/// inline path the send itself consumes the output (`out_cons` = length).
+#[test]
+fn the_guest_send_only_signals_the_backend_thread() {
+    if !require_kvm() {
+        return;
+    }
+    let mut g = Guest::new64();
+    g.hypercall_page();
+    g.map_shared_info(SHINFO);
+    get_param(&mut g, 18, DATA); // CONSOLE_EVTCHN at DATA + 8
+    let msg = b"served by the backend thread\n";
+    ring_write(&mut g, 0, msg, DATA + 8);
+    // out_cons as the send left it, then the marker the host waits for.
+    g.a.mov(rcx, CONSOLE + 3080).unwrap();
+    g.a.mov(eax, dword_ptr(rcx)).unwrap();
+    g.a.mov(rcx, DATA + 0x80).unwrap();
+    g.a.mov(dword_ptr(rcx), eax).unwrap();
+    g.store32(DATA + 0x84, 1);
+    yield_until(&mut g, CONSOLE + 3080, msg.len() as u32);
+    g.shutdown(0);
+
+    let (tx, rx) = mpsc::channel();
+    let mut cfg = VmConfig::new(Kernel::Raw64(g.assemble()));
+    cfg.output = Box::new(Capture(tx));
+    let vm = Vm::new(cfg).unwrap();
+    assert!(vm.shared().host_gate.pause(Root::new().unwrap().token()));
+    let reason = std::thread::scope(|s| {
+        let h = s.spawn(|| vm.run());
+        let start = Instant::now();
+        let mut resumed = false;
+        while !h.is_finished() {
+            if start.elapsed() > Duration::from_secs(120) {
+                vm.shared().finish(ExitReason::Crash);
+                panic!("guest did not finish");
+            }
+            if !resumed && peek(&vm, DATA + 0x84) == 1 {
+                // Still not consumed while the gate is closed.
+                std::thread::sleep(Duration::from_millis(50));
+                assert_eq!(peek(&vm, CONSOLE + 3080), 0, "served while paused");
+                vm.shared().host_gate.resume();
+                resumed = true;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        h.join().unwrap().unwrap()
+    });
+    let output: Vec<u8> = rx.try_iter().flatten().collect();
+    let output = String::from_utf8_lossy(&output);
+    assert_eq!(reason, ExitReason::Shutdown(0), "{output}");
+    assert_eq!(peek(&vm, DATA + 0x80), 0, "out_cons right after the send");
+    assert_eq!(peek(&vm, CONSOLE + 3080), msg.len() as u32, "out_cons");
+    assert!(
+        output.contains("served by the backend thread"),
+        "{output:?}"
+    );
+    assert_eq!(vm.shared().platform.inline_backend_runs(), 0);
+    assert!(
+        vm.shared()
+            .backend_runs
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    );
+}

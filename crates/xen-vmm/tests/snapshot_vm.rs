@@ -783,7 +783,13 @@ fn quiesced_vm_writes_nothing_into_guest_memory() {
         }
         std::thread::sleep(Duration::from_millis(50));
         assert!(ram(&vm) == before, "guest memory written while stopped");
-        assert_eq!(shared.host_gate.waiting(), 2);
+        // The timer and console-input threads; the backend thread too if
+        // it had not served its first round before the pause (a slow start).
+        assert!(
+            matches!(shared.host_gate.waiting(), 2 | 3),
+            "{}",
+            shared.host_gate.waiting()
+        );
         assert!(!pending(port));
         assert_eq!(read_u64(&vm, ring + IN_PROD) as u32, 0);
         // A snapshot taken now saves the input, queued host-side.
