@@ -20,7 +20,7 @@ if ! [[ "$secs" =~ ^[0-9]+$ ]] || [ "$secs" -eq 0 ]; then
 fi
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(hypercall_dispatch evtchn_ops snapshot_load xenstore_ring console_ring boot_loader grant_backend)
+    targets=(hypercall_dispatch evtchn_ops snapshot_load xenstore_ring console_ring boot_loader grant_backend blkif_ring)
 fi
 
 skip() {

@@ -3,6 +3,7 @@
 //! targets and the seed-corpus generator (`gen_corpus`) use, so that seeds mean what the
 //! targets read, and the seeds run as unit tests (`cargo test --lib`) on stable.
 
+pub mod blk_ops;
 pub mod evtchn_input;
 pub mod grant_ops;
 pub mod loader_ops;

@@ -7,7 +7,7 @@
 //! sub-op switch), every hypercall number, guest scenarios; event-channel scenarios (IPIs,
 //! loopback and backend channels, VIRQs, masking, polling, snapshots); snapshot files and
 //! bare state sections of every format version; xenstore and console ring sessions; PVH and
-//! raw kernel images; grant-table backend sessions.
+//! raw kernel images; grant-table backend sessions; blkif ring sessions.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -184,13 +184,18 @@ fn grant_seeds(dir: &Path) -> usize {
     write_all(dir, xen_on_kvm_fuzz::grant_ops::seed::all())
 }
 
+/// `blkif_ring`: good reads (both ABIs), a write, malformed requests, an overflow.
+fn blk_seeds(dir: &Path) -> usize {
+    write_all(dir, xen_on_kvm_fuzz::blk_ops::seed::all())
+}
+
 fn main() {
     let base = std::env::args_os()
         .nth(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"));
     type Gen = fn(&Path) -> usize;
-    let targets: [(&str, Gen); 7] = [
+    let targets: [(&str, Gen); 8] = [
         ("hypercall_dispatch", hypercall_seeds),
         ("evtchn_ops", evtchn_seeds),
         ("snapshot_load", snapshot_seeds),
@@ -198,6 +203,7 @@ fn main() {
         ("console_ring", console_seeds),
         ("boot_loader", loader_seeds),
         ("grant_backend", grant_seeds),
+        ("blkif_ring", blk_seeds),
     ];
     for (target, gen) in targets {
         let dir = base.join(target);
