@@ -27,7 +27,6 @@ const TOUCHED: [u64; 3] = [0x40_0000, 0x8000_0000, MEM - 0x1000];
 /// Pages the guest never writes, checked as zero after the restore.
 const UNTOUCHED: [u64; 3] = [0x40_1000, 0x9000_0000, MEM - 0x2000];
 
-#[allow(dead_code)]
 fn pattern(page: u64, i: u64) -> u64 {
     page ^ (i << 40) ^ 0x5a5a_0000_0000_1234
 }
@@ -147,17 +146,23 @@ fn assert_same_memory(a: &Vm, b: &Vm) {
             let n = (len - off).min(1 << 20) as usize;
             read_chunk(a, start + off, &mut ba[..n]);
             read_chunk(b, start + off, &mut bb[..n]);
-            assert!(ba[..n] == bb[..n], "guest memory differs in [{:#x}, +1 MiB)", start + off);
+            assert!(
+                ba[..n] == bb[..n],
+                "guest memory differs in [{:#x}, +1 MiB)",
+                start + off
+            );
             off += n as u64;
         }
     }
 }
 
-/// Runs the guest to READY and snapshots it to `path` (sparse, or dense by
-/// rewriting the file with every byte when `dense`); returns the VM, still
-/// running (waiting for GO), whose memory the restore must reproduce.
+/// Waits for the guest to be READY and snapshots it to `path`; the VM runs
+/// on (waiting for GO): its memory is what the restore must reproduce.
 fn snapshot_guest(vm: &Vm, path: &Path) {
     wait_until("guest ready", || read_u64(vm, READY) == 1);
+    for page in TOUCHED {
+        assert_eq!(read_u64(vm, page + 8), pattern(page, 1));
+    }
     let t = Instant::now();
     let stats = vm.snapshot(Root::new().unwrap().token(), path).unwrap();
     eprintln!(
@@ -177,10 +182,23 @@ fn restore_and_check(orig: &Vm, path: &Path) {
     let restored = Vm::restore(path, Box::new(std::io::sink())).unwrap();
     eprintln!("restore: {:?}", t.elapsed());
     assert_same_memory(orig, &restored);
-    eprintln!("memory identical");
     write_u64(&restored, GO, 1);
     let r = restored.run().unwrap();
-    assert_eq!(r, ExitReason::Shutdown(0), "wrong qwords in the restored guest");
+    assert_eq!(
+        r,
+        ExitReason::Shutdown(0),
+        "wrong qwords in the restored guest"
+    );
+}
+
+/// Ends the VM when dropped, so that a failed assertion inside the thread
+/// scope fails the test instead of waiting forever for `Vm::run`.
+struct Finish<'a>(&'a Vm);
+
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        self.0.shared().finish(ExitReason::Shutdown(0));
+    }
 }
 
 fn start() -> Vm {
@@ -199,6 +217,7 @@ fn idle_max_size_guest_snapshot_is_sparse_and_restores_identical_memory() {
     let vm = start();
     std::thread::scope(|s| {
         s.spawn(|| vm.run().unwrap());
+        let _finish = Finish(&vm);
         snapshot_guest(&vm, &p);
         // The file is as long as ever (every byte of guest RAM is in the
         // format) but holds only the pages the guest and the VMM wrote: a
@@ -208,7 +227,6 @@ fn idle_max_size_guest_snapshot_is_sparse_and_restores_identical_memory() {
         let on_disk = meta.blocks() * 512;
         assert!(on_disk < 64 << 20, "{on_disk} bytes on disk");
         restore_and_check(&vm, &p);
-        vm.shared().finish(ExitReason::Shutdown(0));
     });
     let _ = std::fs::remove_file(&p);
 }
@@ -223,6 +241,7 @@ fn a_dense_snapshot_still_restores() {
     let vm = start();
     std::thread::scope(|s| {
         s.spawn(|| vm.run().unwrap());
+        let _finish = Finish(&vm);
         snapshot_guest(&vm, &sparse);
         // The same snapshot written as older builds did: every byte (an
         // ordinary copy through a buffer reads the holes as zeros and writes
@@ -245,7 +264,6 @@ fn a_dense_snapshot_still_restores() {
         let meta = std::fs::metadata(&dense).unwrap();
         assert!(meta.blocks() * 512 >= meta.len(), "the copy is not dense");
         restore_and_check(&vm, &dense);
-        vm.shared().finish(ExitReason::Shutdown(0));
     });
     let _ = std::fs::remove_file(&sparse);
     let _ = std::fs::remove_file(&dense);

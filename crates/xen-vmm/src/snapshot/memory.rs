@@ -160,9 +160,9 @@ fn crc_zero_page(crc: u64) -> u64 {
         }
         t
     });
-    t.iter()
-        .enumerate()
-        .fold(0, |acc, (k, table)| acc ^ table[((crc >> (8 * k)) & 0xff) as usize])
+    t.iter().enumerate().fold(0, |acc, (k, table)| {
+        acc ^ table[((crc >> (8 * k)) & 0xff) as usize]
+    })
 }
 
 /// The CRC64 of `buf` from `crc`, zero pages by [`crc_zero_page`]; sets
@@ -370,6 +370,58 @@ mod tests {
         assert_eq!(&b, b"world");
         dst.read_slice(&mut b, GuestAddress(0x1ffe)).unwrap();
         assert_eq!(&b, b"hello");
+    }
+
+    #[test]
+    fn zero_page_crc_matches_the_crate() {
+        let zeros = [0u8; PAGE_SIZE as usize];
+        for crc in [0, 1, 0x8000_0000_0000_0000, 0xdead_beef_0123_4567, u64::MAX] {
+            assert_eq!(crc_zero_page(crc), crc64::crc64(crc, &zeros), "{crc:#x}");
+        }
+    }
+
+    #[test]
+    fn sparse_dump_skips_zero_pages_with_the_same_bytes_and_crc() {
+        // Zero pages at the start, in the middle, across a chunk boundary
+        // and at the end; a page that is zero but for its last byte.
+        let l = layout(&[(0, 0x3000), (0x10000, 0x201000)]);
+        let src = l.create_guest_memory().unwrap();
+        src.write_slice(b"x", GuestAddress(0x1fff)).unwrap();
+        src.write_slice(b"world", GuestAddress(0x110ffb)).unwrap();
+        let mut dense = Vec::new();
+        let (n, crc) = dump(&src, &mut dense).unwrap();
+        // Seeks are counted: the sparse writer must not write zero pages.
+        struct Sink {
+            c: std::io::Cursor<Vec<u8>>,
+            written: usize,
+        }
+        impl Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.written += b.len();
+                self.c.write(b)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        impl Seek for Sink {
+            fn seek(&mut self, p: SeekFrom) -> std::io::Result<u64> {
+                self.c.seek(p)
+            }
+        }
+        let mut sparse = Sink {
+            c: std::io::Cursor::new(Vec::new()),
+            written: 0,
+        };
+        assert_eq!(dump_sparse(&src, &mut sparse).unwrap(), (n, crc));
+        // 2 non-zero pages written; the final hole is left to the trailer.
+        assert_eq!(sparse.written, 2 * PAGE_SIZE as usize);
+        assert_eq!(sparse.c.position(), n);
+        let mut bytes = sparse.c.into_inner();
+        bytes.resize(n as usize, 0);
+        assert!(bytes == dense);
+        let dst = l.create_guest_memory().unwrap();
+        assert_eq!(load(&dst, &l, &mut bytes.as_slice()).unwrap(), crc);
     }
 
     #[test]
