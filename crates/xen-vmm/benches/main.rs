@@ -1,22 +1,51 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
-//! Benches on real KVM:
-//! - `hypercall_round_trip/xen_version`: a guest loop of `xen_version`
-//!   through the hypercall page (port-I/O exit, register decode, dispatch,
-//!   result) against `hypercall_round_trip/bare_port_io`: the same loop
-//!   doing only an `out` to an unclaimed port (the exit floor), in the same run.
+//! Benches on real KVM, each with its baseline in the same run:
+//! - `hypercall_round_trip/null_stub`: the floor. A guest loop doing the
+//!   instructions of a hypercall (`mov`s of the arguments, a `call` into a
+//!   stub shaped as a hypercall-page entry, `mov $17,%eax; out %eax,$0x80;
+//!   ret`) whose port is unclaimed, so the VMM does nothing with the exit.
+//! - `hypercall_round_trip/xen_version`: the same loop through the real
+//!   hypercall page (`xen_version(XENVER_version)`: exit, decode, dispatch,
+//!   result).
+//! - `hypercall_round_trip/event_channel_op_send`: `EVTCHNOP_send` on an IPI
+//!   port bound to the sending vCPU (shared_info mapped, no upcall method),
+//!   the guest clearing the port's pending bit after each send (a `lock btr`,
+//!   no exit) so that every send delivers.
+//! - `hypercall_round_trip/sched_op_yield`: `SCHEDOP_yield`.
+//! - `hypercall_round_trip/bare_port_io`: only an `out` to an unclaimed
+//!   port (no `call`), for reference.
 //! - `evtchn_ipi_ping_pong`: two vCPUs bouncing an event-channel IPI with
 //!   `EVTCHNOP_send` + `SCHEDOP_poll` (one iteration = one round trip).
+//! - `snapshot/*`: a running 256 MiB, 2-vCPU guest that wrote 64 MiB of its
+//!   RAM, then idles in HLT. `vm_256m_2vcpu` is `Vm::snapshot` (pause,
+//!   capture, file written, fsync, rename, resume) against `fs_write_fsync_256m`:
+//!   `fs::write` + fsync of as many bytes as the snapshot file holds on disk
+//!   (its allocated blocks: the all-zero pages are holes), in the same
+//!   directory. `restore_256m` is `Vm::restore` of that file (a new VM ready
+//!   to run) against `fs_read_256m`, `fs::read` of the same file.
+//!   `xen_state_only` is the Xen state without RAM or KVM state:
+//!   `XenPlatform::state` plus its encoding at the file's format version.
 //!
-//! Each measurement creates a VM outside the timed region; the guest reads
-//! its iteration count from memory, so the timed region is the guest loop
-//! plus a constant VM start/stop cost amortised over the iterations.
+//! Each hypercall measurement creates a VM outside the timed region; the
+//! guest reads its iteration count from memory, so the timed region is the
+//! guest loop plus a constant VM start/stop cost amortised over the
+//! iterations. The snapshot files go to `CARGO_TARGET_TMPDIR` (the disk of
+//! the target directory).
 
 use std::time::{Duration, Instant};
 
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use iced_x86::code_asm::*;
+use versionize::Versionize;
 use vm_lock::Root;
 use vm_memory::{Bytes, GuestAddress};
+use xen_vmm::snapshot::format::{version_map, CURRENT_FORMAT_VERSION};
+use xen_vmm::snapshot::xen_state::{
+    ConsoleMirror, GrantState, XenState, XenVcpuState, XenstoreMirror,
+};
 use xen_vmm::{ExitReason, Kernel, Vm, VmConfig};
 
 const PAGE: u64 = 0x1f_f000;
@@ -26,6 +55,13 @@ const SHINFO: u64 = 0x30_0000;
 const READY: u64 = 0x20_0100;
 const P0: u64 = 0x20_0108;
 const P1: u64 = 0x20_0110;
+/// The null stub: `mov $17,%eax; out %eax,$0x80; ret`, a page below the
+/// hypercall page (as its entry 17 would be, on an unclaimed port).
+const STUB: u64 = 0x1f_e000 + 17 * 32;
+const STUB_CODE: [u8; 8] = [0xb8, 17, 0, 0, 0, 0xe7, 0x80, 0xc3];
+/// The snapshot guest's RAM, and what it writes of it (from 16 MiB).
+const SNAP_MEM: u64 = 256 << 20;
+const SNAP_TOUCH: u64 = 64 << 20;
 
 fn kvm_ok() -> bool {
     std::path::Path::new("/dev/kvm").exists()
@@ -80,6 +116,7 @@ fn run_timed(image: &[u8], vcpus: u32, iters: u64) -> Duration {
         let mut root = Root::new().unwrap();
         let (m, _t) = vm.shared().mem.read(root.token());
         m.write_obj(iters, GuestAddress(COUNT)).unwrap();
+        m.write_slice(&STUB_CODE, GuestAddress(STUB)).unwrap();
     }
     let t = Instant::now();
     let r = vm.run().unwrap();
@@ -179,27 +216,225 @@ fn bounce(a: &mut CodeAssembler, to: u64, from: u64) {
     wait_port(a, from, 0x100);
 }
 
+/// Maps shared_info at SHINFO, binds an IPI port to vCPU `vcpu` and
+/// stores its number at `slot`.
+fn shared_info_and_ipi(a: &mut CodeAssembler, vcpu: u32, slot: u64) {
+    a.mov(rcx, ARGS).unwrap();
+    a.mov(dword_ptr(rcx), 0x7ff0u32).unwrap();
+    a.mov(dword_ptr(rcx + 4), 0u32).unwrap();
+    a.mov(qword_ptr(rcx + 8), 0i32).unwrap();
+    a.mov(qword_ptr(rcx + 16), (SHINFO >> 12) as i32).unwrap();
+    hcall(a, 12, &[7, ARGS]);
+    a.mov(rcx, ARGS + 0x40).unwrap();
+    a.mov(dword_ptr(rcx), vcpu).unwrap();
+    hcall(a, 32, &[7, ARGS + 0x40]);
+    a.mov(rcx, ARGS + 0x44).unwrap();
+    a.mov(eax, dword_ptr(rcx)).unwrap();
+    a.mov(rcx, slot).unwrap();
+    a.mov(qword_ptr(rcx), rax).unwrap();
+}
+
+/// `EVTCHNOP_send` on a port bound to the sender, pending bit cleared after.
+fn send_loop_image() -> Vec<u8> {
+    let mut a = CodeAssembler::new(64).unwrap();
+    prologue(&mut a);
+    shared_info_and_ipi(&mut a, 0, P0);
+    // The send argument, written once: the loop is the hypercall.
+    a.mov(rcx, P0).unwrap();
+    a.mov(rax, qword_ptr(rcx)).unwrap();
+    a.mov(rcx, ARGS + 0x100).unwrap();
+    a.mov(dword_ptr(rcx), eax).unwrap();
+    a.mov(r13, rax).unwrap();
+    a.mov(r14, SHINFO + 2048).unwrap();
+    a.mov(rcx, COUNT).unwrap();
+    a.mov(r12, qword_ptr(rcx)).unwrap();
+    let mut top = a.create_label();
+    let mut done = a.create_label();
+    a.set_label(&mut top).unwrap();
+    a.test(r12, r12).unwrap();
+    a.jz(done).unwrap();
+    hcall(&mut a, 32, &[4, ARGS + 0x100]);
+    a.lock().btr(qword_ptr(r14), r13).unwrap();
+    a.dec(r12).unwrap();
+    a.jmp(top).unwrap();
+    a.set_label(&mut done).unwrap();
+    poweroff(&mut a);
+    a.assemble(0x10_0000).unwrap()
+}
+
+/// The snapshot guest: vCPU 0 maps shared_info, binds IPI ports to both
+/// vCPUs, writes one qword in each page of [16 MiB, 16 MiB + SNAP_TOUCH),
+/// sets READY; both vCPUs then idle in HLT with interrupts on.
+fn snapshot_image() -> Vec<u8> {
+    let mut a = CodeAssembler::new(64).unwrap();
+    let mut idle = a.create_label();
+    prologue(&mut a);
+    a.mov(eax, 0x4000_0004u32).unwrap();
+    a.xor(ecx, ecx).unwrap();
+    a.cpuid().unwrap();
+    a.test(ebx, ebx).unwrap();
+    a.jnz(idle).unwrap();
+    shared_info_and_ipi(&mut a, 1, P1);
+    a.mov(rcx, ARGS + 0x40).unwrap();
+    a.mov(dword_ptr(rcx), 0u32).unwrap();
+    hcall(&mut a, 32, &[7, ARGS + 0x40]);
+    a.mov(rbx, 16u64 << 20).unwrap();
+    a.mov(rdx, (16u64 << 20) + SNAP_TOUCH).unwrap();
+    let mut touch = a.create_label();
+    a.set_label(&mut touch).unwrap();
+    a.mov(qword_ptr(rbx), rbx).unwrap();
+    a.add(rbx, 4096i32).unwrap();
+    a.cmp(rbx, rdx).unwrap();
+    a.jb(touch).unwrap();
+    a.mov(rcx, READY).unwrap();
+    a.mov(qword_ptr(rcx), 1i32).unwrap();
+    a.set_label(&mut idle).unwrap();
+    a.sti().unwrap();
+    a.hlt().unwrap();
+    a.jmp(idle).unwrap();
+    a.assemble(0x10_0000).unwrap()
+}
+
+fn read_u64(vm: &Vm, gpa: u64) -> u64 {
+    let mut root = Root::new().unwrap();
+    let (m, _t) = vm.shared().mem.read(root.token());
+    m.read_obj(GuestAddress(gpa)).unwrap()
+}
+
+/// `XenPlatform::state` as `Vm::snapshot` mirrors it, encoded at the file's
+/// format version (the Xen state of a snapshot, without RAM or KVM state).
+fn encode_xen_state(vm: &Vm) -> Vec<u8> {
+    let shared = vm.shared();
+    let mut root = Root::new().unwrap();
+    let ps = shared.platform.state(root.token());
+    let mut xen = XenState {
+        mem_bytes: shared.mem_bytes,
+        vcpus: vec![XenVcpuState::default(); ps.xen.vcpus.len()],
+        ..Default::default()
+    };
+    xen.set_evtchn(&ps.evtchn);
+    xen.set_pages(&ps.pages);
+    xen.hvm_params = ps.xen.params.clone();
+    xen.console_port = ps.xen.console_port();
+    xen.store_port = ps.xen.store_port();
+    xen.grant_frame_gpas = ps.xen.grant_frames.clone();
+    xen.tot_pages = ps.xen.tot_pages;
+    xen.absent_gfns = ps.xen.absent.iter().copied().collect();
+    for (m, v) in xen.vcpus.iter_mut().zip(&ps.xen.vcpus) {
+        m.timer_deadline_ns = v.singleshot_ns;
+        m.periodic_period_ns = v.period_ns;
+        m.initialised = v.initialised;
+        m.start = v.start.as_ref().map(Into::into);
+    }
+    xen.console = Some(ConsoleMirror::from(&ps.console));
+    xen.xenstore = Some(XenstoreMirror::from(&ps.store));
+    xen.grant = GrantState::from(&ps.gnttab);
+    let mut out = Vec::new();
+    xen.serialize(&mut out, &version_map(), CURRENT_FORMAT_VERSION)
+        .unwrap();
+    out
+}
+
+fn fs_write_fsync(path: &Path, bytes: &[u8]) {
+    std::fs::write(path, bytes).unwrap();
+    std::fs::File::open(path).unwrap().sync_all().unwrap();
+}
+
+fn snapshot_benches(c: &mut Criterion) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("xen-vmm-bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let snap = dir.join("vm.snap");
+    let plain = dir.join("plain.bin");
+    let mut cfg = VmConfig::new(Kernel::Raw64(snapshot_image()));
+    cfg.vcpus = 2;
+    cfg.mem_mib = SNAP_MEM >> 20;
+    cfg.output = Box::new(std::io::sink());
+    let vm = Vm::new(cfg).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| vm.run().unwrap());
+        let t = Instant::now();
+        while read_u64(&vm, READY) != 1 {
+            assert!(t.elapsed() < Duration::from_secs(60), "snapshot guest hung");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let stats = vm.snapshot(Root::new().unwrap().token(), &snap).unwrap();
+        let on_disk = std::fs::metadata(&snap).unwrap().blocks() * 512;
+        eprintln!(
+            "snapshot file: {} bytes, {} on disk, state {} bytes, Xen state alone {} bytes",
+            stats.file_len,
+            on_disk,
+            stats.state_len,
+            encode_xen_state(&vm).len()
+        );
+        let bytes = vec![0xa5u8; on_disk as usize];
+        let mut g = c.benchmark_group("snapshot");
+        g.sample_size(10);
+        g.bench_function("vm_256m_2vcpu", |b| {
+            b.iter_custom(|iters| {
+                let t = Instant::now();
+                for _ in 0..iters {
+                    vm.snapshot(Root::new().unwrap().token(), &snap).unwrap();
+                }
+                t.elapsed()
+            })
+        });
+        g.bench_function("fs_write_fsync_256m", |b| {
+            b.iter(|| fs_write_fsync(&plain, &bytes))
+        });
+        g.bench_function("restore_256m", |b| {
+            b.iter_custom(|iters| {
+                let mut d = Duration::ZERO;
+                for _ in 0..iters {
+                    let t = Instant::now();
+                    let r = Vm::restore(&snap, Box::new(std::io::sink())).unwrap();
+                    d += t.elapsed();
+                    drop(r);
+                }
+                d
+            })
+        });
+        g.bench_function("fs_read_256m", |b| {
+            b.iter(|| std::fs::read(&snap).unwrap().len())
+        });
+        g.bench_function("xen_state_only", |b| b.iter(|| encode_xen_state(&vm)));
+        g.finish();
+        vm.shared().finish(ExitReason::Shutdown(0));
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn benches(c: &mut Criterion) {
     if !kvm_ok() {
         eprintln!("SKIPPED: /dev/kvm is not available");
         return;
     }
     let version = looping(|a| hcall(a, 17, &[0, 0]));
+    let null = looping(|a| {
+        a.mov(rdi, 0u64).unwrap();
+        a.mov(rsi, 0u64).unwrap();
+        a.call(STUB).unwrap();
+    });
+    let yields = looping(|a| hcall(a, 29, &[0, 0]));
+    let sends = send_loop_image();
     let bare = looping(|a| {
         a.out(0x80, al).unwrap();
     });
     let mut g = c.benchmark_group("hypercall_round_trip");
-    g.bench_function("xen_version", |b| {
-        b.iter_custom(|iters| run_timed(&version, 1, iters))
-    });
-    g.bench_function("bare_port_io", |b| {
-        b.iter_custom(|iters| run_timed(&bare, 1, iters))
-    });
+    for (id, image) in [
+        ("null_stub", &null),
+        ("xen_version", &version),
+        ("event_channel_op_send", &sends),
+        ("sched_op_yield", &yields),
+        ("bare_port_io", &bare),
+    ] {
+        g.bench_function(id, |b| b.iter_custom(|iters| run_timed(image, 1, iters)));
+    }
     g.finish();
     let pp = ping_pong_image();
     c.bench_function("evtchn_ipi_ping_pong", |b| {
         b.iter_custom(|iters| run_timed(&pp, 2, iters))
     });
+    snapshot_benches(c);
 }
 
 criterion_group!(name = main_benches; config = Criterion::default().sample_size(10); targets = benches);

@@ -2,8 +2,15 @@
 //! Guest memory in a snapshot: a region table in the versioned state, then
 //! every region's bytes streamed through a small bounce buffer (never a second
 //! copy of guest memory), with a running CRC64.
+//!
+//! Written to a file ([`dump_sparse`]), all-zero pages are not written: the
+//! writer seeks over them, so guest pages never touched leave holes in a
+//! sparse file, which read back as zeros. The format does not change: the
+//! memory section still has every byte of every region (holes included) and
+//! its CRC64 covers the zeros too, so dense and sparse files are read alike.
 
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::sync::OnceLock;
 
 use versionize::{VersionMap, Versionize, VersionizeResult};
 use versionize_derive::Versionize;
@@ -128,7 +135,56 @@ impl MemoryState {
     }
 }
 
+/// Whether `page` holds only zeros (64 bytes at a time, which vectorises).
+fn is_zero(page: &[u8]) -> bool {
+    page.chunks(64)
+        .all(|c| c.iter().fold(0u8, |acc, &b| acc | b) == 0)
+}
+
+/// The CRC64 state after `crc` has run over one page of zeros: the same
+/// value as `crc64::crc64(crc, &[0; 4096])`, in 8 table look-ups.
+///
+/// The crc64 crate's update has no pre- or post-inversion, so running over
+/// a fixed number of zero bytes is a linear map of the 64-bit state over
+/// GF(2): the image of `crc` is the XOR of the images of its 8 bytes, each
+/// taken once from a table built (once per process) with the crate itself.
+fn crc_zero_page(crc: u64) -> u64 {
+    static TABLES: OnceLock<Box<[[u64; 256]; 8]>> = OnceLock::new();
+    let t = TABLES.get_or_init(|| {
+        let zeros = [0u8; PAGE_SIZE as usize];
+        let mut t = Box::new([[0u64; 256]; 8]);
+        for (k, table) in t.iter_mut().enumerate() {
+            for (b, e) in table.iter_mut().enumerate() {
+                *e = crc64::crc64((b as u64) << (8 * k), &zeros);
+            }
+        }
+        t
+    });
+    t.iter().enumerate().fold(0, |acc, (k, table)| {
+        acc ^ table[((crc >> (8 * k)) & 0xff) as usize]
+    })
+}
+
+/// The CRC64 of `buf` from `crc`, zero pages by [`crc_zero_page`]; sets
+/// `zero[i]` to whether page `i` of `buf` is a whole page of zeros.
+fn crc_pages(mut crc: u64, buf: &[u8], zero: &mut Vec<bool>) -> u64 {
+    zero.clear();
+    for p in buf.chunks(PAGE_SIZE as usize) {
+        let z = p.len() == PAGE_SIZE as usize && is_zero(p);
+        crc = if z {
+            crc_zero_page(crc)
+        } else {
+            crc64::crc64(crc, p)
+        };
+        zero.push(z);
+    }
+    crc
+}
+
 /// Writes every region of `mem`, in order, to `out`; returns (bytes, CRC64).
+///
+/// Every byte is written (a stream cannot have holes): see [`dump_sparse`]
+/// for files.
 pub fn dump<M: GuestMemoryBackend, W: Write>(mem: &M, out: &mut W) -> Result<(u64, u64)> {
     let mut buf = vec![0u8; CHUNK];
     let mut crc = 0u64;
@@ -150,11 +206,71 @@ pub fn dump<M: GuestMemoryBackend, W: Write>(mem: &M, out: &mut W) -> Result<(u6
     Ok((total, crc))
 }
 
+/// As [`dump`], but all-zero pages are skipped with a seek instead of being
+/// written: on a file, they become holes. `out` must be positioned at the
+/// end of a freshly created (or truncated) file, so that what is skipped
+/// reads as zeros, and the caller must write past the last skipped byte (the
+/// trailer) or extend the file. The CRC is [`dump`]'s (it covers the zeros),
+/// and the bytes read back are [`dump`]'s.
+pub fn dump_sparse<M: GuestMemoryBackend, W: Write + Seek>(
+    mem: &M,
+    out: &mut W,
+) -> Result<(u64, u64)> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut zero = Vec::with_capacity(CHUNK / PAGE_SIZE as usize);
+    let mut crc = 0u64;
+    let mut total = 0u64;
+    // Zero bytes skipped and not yet seeked over: a run of zero pages
+    // becomes one seek.
+    let mut hole = 0u64;
+    let io = |e| Error::io("writing guest memory")(e);
+    for region in mem.iter() {
+        let mut off = 0u64;
+        while off < region.len() {
+            let n = (region.len() - off).min(CHUNK as u64) as usize;
+            region
+                .read_slice(&mut buf[..n], MemoryRegionAddress(off))
+                .map_err(|e| Error::Memory(e.to_string()))?;
+            crc = crc_pages(crc, &buf[..n], &mut zero);
+            // Runs of non-zero pages are written in one call.
+            let mut i = 0;
+            while i < zero.len() {
+                let start = i * PAGE_SIZE as usize;
+                let z = zero[i];
+                while i < zero.len() && zero[i] == z {
+                    i += 1;
+                }
+                let end = (i * PAGE_SIZE as usize).min(n);
+                if z {
+                    hole += (end - start) as u64;
+                } else {
+                    if hole != 0 {
+                        skip(out, hole).map_err(io)?;
+                        hole = 0;
+                    }
+                    out.write_all(&buf[start..end]).map_err(io)?;
+                }
+            }
+            off += n as u64;
+        }
+        total += region.len();
+    }
+    if hole != 0 {
+        skip(out, hole).map_err(io)?;
+    }
+    Ok((total, crc))
+}
+
+fn skip<W: Seek>(out: &mut W, n: u64) -> std::io::Result<()> {
+    let n = i64::try_from(n).map_err(|_| std::io::Error::other("hole too large"))?;
+    out.seek(SeekFrom::Current(n)).map(|_| ())
+}
+
 /// Reads the memory section of a snapshot into `mem`, which must have the
 /// layout `layout` (checked first); returns the CRC64 of the bytes read.
 ///
 /// A short read gives [`Error::Truncated`]; the caller must compare the CRC
-/// before letting the guest run.
+/// before letting the guest run. Holes of a sparse file read as zeros.
 pub fn load<M: GuestMemoryBackend, R: Read>(
     mem: &M,
     layout: &MemoryState,
@@ -163,6 +279,7 @@ pub fn load<M: GuestMemoryBackend, R: Read>(
     layout.validate()?;
     layout.check_matches(mem)?;
     let mut buf = vec![0u8; CHUNK];
+    let mut zero = Vec::with_capacity(CHUNK / PAGE_SIZE as usize);
     let mut crc = 0u64;
     let mut done = 0u64;
     let total = layout.total_len();
@@ -184,7 +301,7 @@ pub fn load<M: GuestMemoryBackend, R: Read>(
                     }
                 }
             })?;
-            crc = crc64::crc64(crc, &buf[..n]);
+            crc = crc_pages(crc, &buf[..n], &mut zero);
             region
                 .write_slice(&buf[..n], MemoryRegionAddress(off))
                 .map_err(|e| Error::Memory(e.to_string()))?;
@@ -253,6 +370,58 @@ mod tests {
         assert_eq!(&b, b"world");
         dst.read_slice(&mut b, GuestAddress(0x1ffe)).unwrap();
         assert_eq!(&b, b"hello");
+    }
+
+    #[test]
+    fn zero_page_crc_matches_the_crate() {
+        let zeros = [0u8; PAGE_SIZE as usize];
+        for crc in [0, 1, 0x8000_0000_0000_0000, 0xdead_beef_0123_4567, u64::MAX] {
+            assert_eq!(crc_zero_page(crc), crc64::crc64(crc, &zeros), "{crc:#x}");
+        }
+    }
+
+    #[test]
+    fn sparse_dump_skips_zero_pages_with_the_same_bytes_and_crc() {
+        // Zero pages at the start, in the middle, across a chunk boundary
+        // and at the end; a page that is zero but for its last byte.
+        let l = layout(&[(0, 0x3000), (0x10000, 0x201000)]);
+        let src = l.create_guest_memory().unwrap();
+        src.write_slice(b"x", GuestAddress(0x1fff)).unwrap();
+        src.write_slice(b"world", GuestAddress(0x110ffb)).unwrap();
+        let mut dense = Vec::new();
+        let (n, crc) = dump(&src, &mut dense).unwrap();
+        // Seeks are counted: the sparse writer must not write zero pages.
+        struct Sink {
+            c: std::io::Cursor<Vec<u8>>,
+            written: usize,
+        }
+        impl Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.written += b.len();
+                self.c.write(b)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        impl Seek for Sink {
+            fn seek(&mut self, p: SeekFrom) -> std::io::Result<u64> {
+                self.c.seek(p)
+            }
+        }
+        let mut sparse = Sink {
+            c: std::io::Cursor::new(Vec::new()),
+            written: 0,
+        };
+        assert_eq!(dump_sparse(&src, &mut sparse).unwrap(), (n, crc));
+        // 2 non-zero pages written; the final hole is left to the trailer.
+        assert_eq!(sparse.written, 2 * PAGE_SIZE as usize);
+        assert_eq!(sparse.c.position(), n);
+        let mut bytes = sparse.c.into_inner();
+        bytes.resize(n as usize, 0);
+        assert!(bytes == dense);
+        let dst = l.create_guest_memory().unwrap();
+        assert_eq!(load(&dst, &l, &mut bytes.as_slice()).unwrap(), crc);
     }
 
     #[test]

@@ -154,6 +154,30 @@ pub fn write_snapshot_version<W: Write, M: GuestMemoryBackend>(
     mem: &M,
     format_version: u16,
 ) -> Result<WriteStats> {
+    write_with(out, state, mem, format_version, |m, o| memory::dump(m, o))
+}
+
+/// Writes a snapshot of the current format version to a seekable `out`
+/// positioned at the start of an empty file, leaving the guest pages that
+/// are all zeros as holes ([`memory::dump_sparse`]): the same bytes as
+/// [`write_snapshot`] once read back, the same format, fewer disk blocks.
+pub fn write_snapshot_sparse<W: Write + Seek, M: GuestMemoryBackend>(
+    out: &mut W,
+    state: &VmSnapshot,
+    mem: &M,
+) -> Result<WriteStats> {
+    write_with(out, state, mem, CURRENT_FORMAT_VERSION, |m, o| {
+        memory::dump_sparse(m, o)
+    })
+}
+
+fn write_with<W: Write, M: GuestMemoryBackend>(
+    out: &mut W,
+    state: &VmSnapshot,
+    mem: &M,
+    format_version: u16,
+    dump: impl FnOnce(&M, &mut W) -> Result<(u64, u64)>,
+) -> Result<WriteStats> {
     state.validate()?;
     state.memory.check_matches(mem)?;
     let encoded = state.encode(format_version)?;
@@ -174,7 +198,7 @@ pub fn write_snapshot_version<W: Write, M: GuestMemoryBackend>(
         .map_err(Error::io("writing header"))?;
     out.write_all(&encoded)
         .map_err(Error::io("writing state"))?;
-    let (memory_len, memory_crc) = memory::dump(mem, out)?;
+    let (memory_len, memory_crc) = dump(mem, out)?;
     out.write_all(&format::encode_trailer(memory_crc))
         .map_err(Error::io("writing trailer"))?;
     out.flush().map_err(Error::io("flushing snapshot"))?;
@@ -186,6 +210,10 @@ pub fn write_snapshot_version<W: Write, M: GuestMemoryBackend>(
 }
 
 /// Writes a snapshot to `path` atomically (temporary file, fsync, rename).
+///
+/// Guest pages that are all zeros are not written: they are holes of a
+/// sparse file ([`write_snapshot_sparse`]), so an idle guest's snapshot
+/// takes the disk blocks of the memory it used.
 pub fn save_to_file<M: GuestMemoryBackend>(
     path: &Path,
     state: &VmSnapshot,
@@ -196,10 +224,13 @@ pub fn save_to_file<M: GuestMemoryBackend>(
     let tmp = std::path::PathBuf::from(tmp);
     let file = std::fs::File::create(&tmp).map_err(Error::io("creating snapshot file"))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-    let res = write_snapshot(&mut w, state, mem).and_then(|stats| {
+    let res = write_snapshot_sparse(&mut w, state, mem).and_then(|stats| {
         let file = w
             .into_inner()
             .map_err(|e| Error::io("flushing snapshot")(e.into_error()))?;
+        // The trailer ends the file after the last hole; this only checks it.
+        file.set_len(stats.file_len)
+            .map_err(Error::io("sizing snapshot"))?;
         file.sync_all().map_err(Error::io("syncing snapshot"))?;
         Ok(stats)
     });
