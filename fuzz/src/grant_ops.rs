@@ -157,9 +157,16 @@ pub fn run(data: &[u8]) -> Stats {
                 let was_pinned = t.is_pinned(gref);
                 if to {
                     // The frame the entry grants now, when it is a plain data page (a
-                    // guest may grant its own table frames: then the entry itself changes).
+                    // guest may grant its own table frames: then the entry itself changes)
+                    // and the entry is not in use (a mapped entry keeps the frame it had
+                    // when it was pinned, whatever the guest writes into it since, as in
+                    // Xen's active entries).
                     let data_frame = match t.lookup(&mem, gref, domid).map(|e| e.kind) {
-                        Ok(GrantKind::Frame(f)) if t.frame_at_gfn(f).is_none() => Some(f),
+                        Ok(GrantKind::Frame(f))
+                            if t.frame_at_gfn(f).is_none() && !t.is_pinned(gref) =>
+                        {
+                            Some(f)
+                        }
                         _ => None,
                     };
                     let buf = vec![0x5au8; len];
