@@ -30,6 +30,7 @@
 //! never changes; a well-formed read of a good grant succeeds and puts the disk's bytes in
 //! the page; after a disconnect nothing is mapped or pinned.
 
+use crate::cursor::Cursor;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use xen_blkback::{
     BlkBack, Disk, MemDisk, Protocol, BLKIF_OP_READ, BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR,
@@ -48,27 +49,6 @@ const RING_GFN: u64 = 4;
 const RING_REF: u32 = 8;
 const DATA_GFN: u64 = 20;
 const DATA_REF: u32 = 16;
-
-struct Cursor<'a>(&'a [u8]);
-
-impl Cursor<'_> {
-    fn u8(&mut self) -> u8 {
-        let Some((&b, rest)) = self.0.split_first() else {
-            return 0;
-        };
-        self.0 = rest;
-        b
-    }
-    fn u16(&mut self) -> u16 {
-        u16::from_le_bytes([self.u8(), self.u8()])
-    }
-    fn u32(&mut self) -> u32 {
-        u32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
-    }
-    fn u64(&mut self) -> u64 {
-        u64::from(self.u32()) | u64::from(self.u32()) << 32
-    }
-}
 
 /// What one run did (for the seed tests).
 #[derive(Debug, Default)]

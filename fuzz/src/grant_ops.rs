@@ -27,6 +27,7 @@
 //! unique; a `copy_to_grant` that succeeds really wrote the granted data page; every state round-trips; once every mapping is unmapped nothing is
 //! pinned.
 
+use crate::cursor::Cursor;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use xen_gnttab::{GrantKind, GrantMapping, GrantTable, PAGE_SIZE, XENMAPIDX_GRANT_TABLE_STATUS};
 
@@ -36,24 +37,6 @@ pub const MAX_OPS: usize = 96;
 pub const GFNS: u64 = 24;
 /// Grant frames the table may grow to.
 pub const MAX_FRAMES: u32 = 8;
-
-struct Cursor<'a>(&'a [u8]);
-
-impl Cursor<'_> {
-    fn u8(&mut self) -> u8 {
-        let Some((&b, rest)) = self.0.split_first() else {
-            return 0;
-        };
-        self.0 = rest;
-        b
-    }
-    fn u16(&mut self) -> u16 {
-        u16::from_le_bytes([self.u8(), self.u8()])
-    }
-    fn u32(&mut self) -> u32 {
-        u32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
-    }
-}
 
 /// What one run did (for the seed tests).
 #[derive(Debug, Default)]

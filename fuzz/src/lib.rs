@@ -4,6 +4,7 @@
 //! targets read, and the seeds run as unit tests (`cargo test --lib`) on stable.
 
 pub mod blk_ops;
+pub mod cursor;
 pub mod evtchn_input;
 pub mod grant_ops;
 pub mod loader_ops;

@@ -17,6 +17,7 @@
 //! and `hvm_start_info` carries Xen's magic; a raw image is loaded byte for byte
 //! at its load address or refused when it does not fit.
 
+use crate::cursor::Cursor;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use xen_vmm::boot::pvh::{
     load_initrd, load_pvh, parse_elf, write_start_info, BootModule, XEN_HVM_START_MAGIC_VALUE,
@@ -130,21 +131,6 @@ fn raw(rest: &[u8]) {
             assert_eq!(back, image);
         }
         Err(_) => assert!(layout::RAW_LOAD + image.len() as u64 > store_page(MEM_BYTES)),
-    }
-}
-
-struct Cursor<'a>(&'a [u8]);
-
-impl Cursor<'_> {
-    fn u8(&mut self) -> u8 {
-        let Some((&b, rest)) = self.0.split_first() else {
-            return 0;
-        };
-        self.0 = rest;
-        b
-    }
-    fn u32(&mut self) -> u32 {
-        u32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
     }
 }
 

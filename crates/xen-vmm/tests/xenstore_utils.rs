@@ -13,53 +13,11 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use iced_x86::code_asm::*;
 use xen_store::{HEADER_SIZE, XS_WATCH_EVENT};
 use xen_vmm::{ExitReason, Kernel, Vm, VmConfig};
 
 const MEM: u64 = 64 << 20;
 const STORE: u64 = MEM - 0x2000;
-
-fn put_bytes(g: &mut Guest, addr: u64, bytes: &[u8]) {
-    for (i, c) in bytes.chunks(4).enumerate() {
-        let mut w = [0u8; 4];
-        w[..c.len()].copy_from_slice(c);
-        g.store32(addr + 4 * i as u64, u32::from_le_bytes(w));
-    }
-}
-
-fn get_param(g: &mut Guest, index: u32, out: u64) {
-    g.store32(ARGS, 0x7ff0);
-    g.store32(ARGS + 4, index);
-    g.hcall(34, &[1, ARGS]);
-    g.a.mov(rcx, ARGS + 8).unwrap();
-    g.a.mov(rax, qword_ptr(rcx)).unwrap();
-    g.a.mov(rcx, out).unwrap();
-    g.a.mov(qword_ptr(rcx), rax).unwrap();
-}
-
-fn send(g: &mut Guest, port_slot: u64) {
-    g.a.mov(rcx, port_slot).unwrap();
-    g.a.mov(rax, qword_ptr(rcx)).unwrap();
-    g.a.mov(rcx, ARGS + 0x100).unwrap();
-    g.a.mov(dword_ptr(rcx), eax).unwrap();
-    g.hcall(32, &[4, ARGS + 0x100]);
-}
-
-/// Yields until the u32 at `addr` is at least `n`.
-fn yield_until(g: &mut Guest, addr: u64, n: u32) {
-    let mut top = g.a.create_label();
-    let mut out = g.a.create_label();
-    g.a.nop().unwrap();
-    g.a.set_label(&mut top).unwrap();
-    g.a.mov(rcx, addr).unwrap();
-    g.a.cmp(dword_ptr(rcx), n as i32).unwrap();
-    g.a.jae(out).unwrap();
-    g.hcall(29, &[0, 0]);
-    g.a.jmp(top).unwrap();
-    g.a.set_label(&mut out).unwrap();
-    g.a.nop().unwrap();
-}
 
 /// Ends the VM when dropped by a panic.
 struct EndOnPanic<'a>(&'a Vm);

@@ -267,3 +267,47 @@ pub fn run64_with(image: Vec<u8>, vcpus: u32, irqchip: Irqchip) -> Run {
 pub fn run32(image: Vec<u8>, vcpus: u32) -> Run {
     run_vm(Kernel::Raw32(image), vcpus, Duration::from_secs(30))
 }
+
+/// Stores `bytes` at `addr`, 4 bytes at a time (the last word zero-padded).
+pub fn put_bytes(g: &mut Guest, addr: u64, bytes: &[u8]) {
+    for (i, c) in bytes.chunks(4).enumerate() {
+        let mut w = [0u8; 4];
+        w[..c.len()].copy_from_slice(c);
+        g.store32(addr + 4 * i as u64, u32::from_le_bytes(w));
+    }
+}
+
+/// `HVMOP_get_param` of `index` for DOMID_SELF; the value goes to `out`.
+pub fn get_param(g: &mut Guest, index: u32, out: u64) {
+    g.store32(ARGS, 0x7ff0);
+    g.store32(ARGS + 4, index);
+    g.hcall(34, &[1, ARGS]);
+    g.a.mov(rcx, ARGS + 8).unwrap();
+    g.a.mov(rax, qword_ptr(rcx)).unwrap();
+    g.a.mov(rcx, out).unwrap();
+    g.a.mov(qword_ptr(rcx), rax).unwrap();
+}
+
+/// `EVTCHNOP_send` on the port stored at `port_slot`.
+pub fn send(g: &mut Guest, port_slot: u64) {
+    g.a.mov(rcx, port_slot).unwrap();
+    g.a.mov(rax, qword_ptr(rcx)).unwrap();
+    g.a.mov(rcx, ARGS + 0x100).unwrap();
+    g.a.mov(dword_ptr(rcx), eax).unwrap();
+    g.hcall(32, &[4, ARGS + 0x100]);
+}
+
+/// Yields until the u32 at `addr` is at least `n`.
+pub fn yield_until(g: &mut Guest, addr: u64, n: u32) {
+    let mut top = g.a.create_label();
+    let mut out = g.a.create_label();
+    g.a.nop().unwrap();
+    g.a.set_label(&mut top).unwrap();
+    g.a.mov(rcx, addr).unwrap();
+    g.a.cmp(dword_ptr(rcx), n as i32).unwrap();
+    g.a.jae(out).unwrap();
+    g.hcall(29, &[0, 0]);
+    g.a.jmp(top).unwrap();
+    g.a.set_label(&mut out).unwrap();
+    g.a.nop().unwrap();
+}
