@@ -32,7 +32,7 @@ use xen_abi::{
     EVTCHNSTAT_UNBOUND, EVTCHNSTAT_VIRQ,
 };
 use xen_evtchn::{Evtchn, EvtchnConfig, UpcallKind, UpcallSink, BACKEND_DOMID};
-use xen_on_kvm_fuzz::evtchn_input::{Op, Program, MAX_VCPUS, RAM_SIZE, SHINFO_GFN};
+use xen_on_kvm_fuzz::evtchn_input::{Op, Program, MAX_SNAPSHOTS, MAX_VCPUS, RAM_SIZE, SHINFO_GFN};
 use xen_shinfo_cache::{GuestWidth, WidthLayout, XenPages};
 
 type Mem = GuestMemoryMmap;
@@ -147,6 +147,7 @@ fuzz_target!(|data: &[u8]| {
     // Guest acknowledgements of evtchn_upcall_pending, per vCPU.
     let mut acks = vec![0u32; MAX_VCPUS as usize];
     let mut host_ports = Vec::new();
+    let mut snapshots = 0;
 
     for op in prog.ops {
         let mut bound: Option<(u32, u32, u32, [u32; 2])> = None; // (port, stat, vcpu, u)
@@ -305,7 +306,9 @@ fuzz_target!(|data: &[u8]| {
                 let want = [errno::EINVAL, errno::EOPNOTSUPP, errno::ENOSYS][n.min(2) as usize];
                 assert_eq!(e.errno(), want);
             }
+            Op::Snapshot if snapshots == MAX_SNAPSHOTS => {}
             Op::Snapshot => {
+                snapshots += 1;
                 let st = ev.state(tk);
                 let restored = Evtchn::from_state(&st, mem.clone(), pages.clone(), sink.clone())
                     .expect("a table's own state must restore");

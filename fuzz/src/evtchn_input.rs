@@ -27,6 +27,9 @@ pub const SHINFO_GFN: u64 = 0x10;
 pub const OP_LEN: usize = 5;
 /// Operations per input at most.
 pub const MAX_OPS: usize = 256;
+/// Snapshot round trips per input at most: each costs as much as a long
+/// script, and a third in one input finds no code the first two did not.
+pub const MAX_SNAPSHOTS: usize = 2;
 /// Bytes of the header.
 pub const HEADER_LEN: usize = 4;
 /// Number of opcodes.
@@ -104,6 +107,7 @@ pub enum Op {
     /// expand_array before it, 2 set_priority on 2-level).
     Fifo(u8),
     /// `state()` -> `from_state()` round trip; continue on the restored table.
+    /// At most [`MAX_SNAPSHOTS`] per input are run (later ones are skipped).
     Snapshot,
 }
 

@@ -292,6 +292,18 @@ fn new_deferred() -> Box<[AtomicU64]> {
     (0..MAX_PORTS / 64).map(|_| AtomicU64::new(0)).collect()
 }
 
+/// The set bits of `word`, lowest first (a zero word costs one test).
+pub(crate) fn set_bits(mut word: u64) -> impl Iterator<Item = u32> {
+    std::iter::from_fn(move || {
+        if word == 0 {
+            return None;
+        }
+        let b = word.trailing_zeros();
+        word &= word - 1;
+        Some(b)
+    })
+}
+
 impl<M: RegionArcs, S: UpcallSink> std::fmt::Debug for Evtchn<M, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Evtchn")
@@ -1651,10 +1663,7 @@ where
                 .iter()
                 .enumerate()
                 .flat_map(|(i, w)| {
-                    let bits = w.load(Ordering::SeqCst);
-                    (0..64u32)
-                        .filter(move |b| bits & (1u64 << b) != 0)
-                        .map(move |b| i as u32 * 64 + b)
+                    set_bits(w.load(Ordering::SeqCst)).map(move |b| i as u32 * 64 + b)
                 })
                 .collect(),
         }

@@ -671,8 +671,11 @@ where
                     )
                 })
                 .collect(),
-            saved_pending: (0..EVTCHN_FIFO_NR_CHANNELS)
-                .filter(|&p| f.is_saved(p))
+            saved_pending: f
+                .saved
+                .iter()
+                .enumerate()
+                .flat_map(|(i, &w)| super::set_bits(w).map(move |b| i as u32 * 64 + b))
                 .collect(),
         })
     }

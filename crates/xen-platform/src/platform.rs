@@ -923,11 +923,26 @@ impl XenPlatform {
 
     /// Records that vCPU `vcpu` is now in runstate `state` (`RUNSTATE_*`)
     /// and updates its runstate area, if the guest registered one.
+    /// `RUNSTATE_offline` is [`XenPlatform::vcpu_offline`] without its answer.
     pub fn set_runstate<P: Level>(&self, token: &mut Token<'_, P>, vcpu: u32, state: u32)
     where
         MemRead: LockAfter<P>,
     {
         crate::runstate::set_runstate(self, token, vcpu, state);
+    }
+
+    /// The VMM reports vCPU `vcpu` gone offline (HLT with interrupts
+    /// disabled, Xen's `hvm_vcpu_down`): it is down, as after `VCPUOP_down`
+    /// (`VCPUOP_up` brings it back). The last vCPU up is not taken down: as
+    /// the last `VCPUOP_down`, it shuts the domain down instead, and this
+    /// returns the `SHUTDOWN_*` reason (poweroff unless the guest gave a
+    /// code before) for the VMM to act on. `None`: other vCPUs are up (or
+    /// `vcpu` was not up).
+    pub fn vcpu_offline<P: Level>(&self, token: &mut Token<'_, P>, vcpu: u32) -> Option<u32>
+    where
+        MemRead: LockAfter<P>,
+    {
+        crate::runstate::set_runstate(self, token, vcpu, xen_abi::RUNSTATE_OFFLINE)
     }
 
     /// Host console input (e.g. stdin) for the guest: to the PV console ring

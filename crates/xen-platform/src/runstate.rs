@@ -19,38 +19,57 @@ use xen_shinfo_cache::Runstate;
 use crate::platform::XenPlatform;
 
 /// Records that vCPU `vcpu` is now in `state` (`RUNSTATE_*`) and updates its
-/// runstate area; opens its own read section.
-pub fn set_runstate<P: Level>(shared: &XenPlatform, token: &mut Token<'_, P>, vcpu: u32, state: u32)
+/// runstate area; opens its own read section. Returns the `SHUTDOWN_*`
+/// reason when `state` is `RUNSTATE_offline` for the last vCPU up (see
+/// [`set_runstate_in`]).
+pub fn set_runstate<P: Level>(
+    shared: &XenPlatform,
+    token: &mut Token<'_, P>,
+    vcpu: u32,
+    state: u32,
+) -> Option<u32>
 where
     MemRead: LockAfter<P>,
 {
     let (mem, mut t) = shared.memory().read(token);
-    set_runstate_in(shared, &mut t, &mem, vcpu, state);
+    set_runstate_in(shared, &mut t, &mem, vcpu, state)
 }
 
 /// [`set_runstate`] inside the caller's read section (`mem`, `token`).
+///
+/// `RUNSTATE_offline` is the VMM reporting the vCPU gone (HLT with interrupts
+/// disabled, Xen's `hvm_vcpu_down`): it is down, as after `VCPUOP_down`;
+/// but, as there, the last vCPU up is not taken down: the domain shuts down
+/// instead, and the reason is returned (poweroff, unless the guest gave a
+/// shutdown code before). A domain therefore never has no vCPU up, which a
+/// restore would refuse.
 pub fn set_runstate_in<P: Level>(
     shared: &XenPlatform,
     token: &mut Token<'_, P>,
     mem: &MemReadGuard<'_, GuestMemoryMmap>,
     vcpu: u32,
     state: u32,
-) where
+) -> Option<u32>
+where
     XenLock: LockAfter<P>,
 {
     let now = shared.system_time_ns();
     let (mut xen, mut t) = shared.xen_state().lock(token);
-    let Some(x) = xen.vcpus.get_mut(vcpu as usize) else {
-        return;
-    };
+    let others_up = xen
+        .vcpus
+        .iter()
+        .enumerate()
+        .any(|(i, v)| i != vcpu as usize && v.up);
+    let x = xen.vcpus.get_mut(vcpu as usize)?;
     // A vCPU that is down stays offline whatever its thread reports (e.g. it
     // was taken down while it waited); `VCPUOP_up` moves it on.
     if x.runstate.state as u32 == state || !x.up {
-        return;
+        return None;
     }
-    // Reported offline by the VMM (e.g. HLT with interrupts disabled, Xen's
-    // `hvm_vcpu_down`): the vCPU is down, as after `VCPUOP_down`.
     if state == xen_abi::RUNSTATE_OFFLINE {
+        if !others_up {
+            return Some(*xen.shutdown.get_or_insert(xen_abi::SHUTDOWN_POWEROFF));
+        }
         x.up = false;
     }
     advance(&mut x.runstate, state, now);
@@ -58,6 +77,7 @@ pub fn set_runstate_in<P: Level>(
     if let Err(e) = shared.pages().update_runstate(&mut t, mem, vcpu, &rs) {
         log::debug!("vCPU {vcpu}: runstate area: {e}");
     }
+    None
 }
 
 /// Moves `rs` into `state` at system time `now`: the time since the last

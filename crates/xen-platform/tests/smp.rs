@@ -163,6 +163,35 @@ fn the_last_vcpu_going_down_shuts_the_domain_down() {
 }
 
 #[test]
+fn the_last_vcpu_reported_offline_stays_up_and_the_domain_shuts_down() {
+    let mut vm = Vm::new(2);
+    assert_eq!(init(&mut vm, 1, VcpuHvmContext::with_regs64(&ctx64())), 0);
+    assert_eq!(vop(&mut vm, VCPUOP_UP, 1), 0);
+    // HLT with interrupts disabled on vCPU 1: it is down, the domain runs on.
+    assert_eq!(vm.platform.vcpu_offline(vm.root.token(), 1), None);
+    assert_eq!(vop(&mut vm, VCPUOP_IS_UP, 1), 0);
+    assert_eq!(runstate(&mut vm, 1).state, RUNSTATE_OFFLINE);
+    // Reported again, or through set_runstate: nothing more happens.
+    assert_eq!(vm.platform.vcpu_offline(vm.root.token(), 1), None);
+    // Then on vCPU 0, the last one up: it stays up and the domain powers
+    // off, as after the last VCPUOP_down.
+    assert_eq!(
+        vm.platform.vcpu_offline(vm.root.token(), 0),
+        Some(SHUTDOWN_POWEROFF)
+    );
+    assert_eq!(vop(&mut vm, VCPUOP_IS_UP, 0), 1);
+    vm.platform
+        .set_runstate(vm.root.token(), 0, RUNSTATE_OFFLINE);
+    assert_eq!(vop(&mut vm, VCPUOP_IS_UP, 0), 1);
+    // The state it is left in is one a restore takes (a domain always has
+    // a vCPU up); the fuzzer found the state with none up, which it refuses.
+    let vm = vm
+        .save_restore(PlatformConfig::new(2, MEM), |_| {})
+        .expect("the state after the last offline restores");
+    drop(vm);
+}
+
+#[test]
 fn a_shutdown_code_given_before_wins_over_the_last_down() {
     let mut vm = Vm::new(1);
     vm.write(ARGS + 0x100, SHUTDOWN_REBOOT);

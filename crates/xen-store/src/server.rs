@@ -236,14 +236,17 @@ impl Xenstore {
             nodes.insert(p.clone(), n);
         }
         // Older states: implicit parents and the special nodes.
+        // A parent that is a node has its own ancestors checked when its turn
+        // comes, so each walk stops at the first one present.
         let mut extra = Vec::new();
         for p in nodes.keys() {
             let mut a = p.as_str();
             while a != "/" && !tree::is_special(a) {
                 a = tree::parent(a);
-                if !nodes.contains_key(a) {
-                    extra.push(a.to_string());
+                if nodes.contains_key(a) {
+                    break;
                 }
+                extra.push(a.to_string());
             }
         }
         extra.push("/".into());

@@ -46,7 +46,7 @@ use vmm_sys_util::ioctl_iow_nr;
 
 use crate::error::{Error, Result};
 use crate::hypercall_exit::{decode, HypercallExit};
-use xen_abi::{RUNSTATE_BLOCKED, RUNSTATE_OFFLINE, RUNSTATE_RUNNABLE, RUNSTATE_RUNNING};
+use xen_abi::{RUNSTATE_BLOCKED, RUNSTATE_RUNNABLE, RUNSTATE_RUNNING};
 use xen_evtchn::UpcallKind;
 use xen_platform::smp::attr;
 use xen_platform::{MsrWrite, Retry, StartSegment, TscReading, VcpuAccess, VcpuStart, Wait};
@@ -404,10 +404,19 @@ fn halted_for_good(shared: &VmShared, vs: &VcpuState, t: &mut Token<'_, VcpuMute
     shared.ctl[id as usize]
         .online
         .store(false, Ordering::SeqCst);
-    shared.platform.set_runstate(t, id, RUNSTATE_OFFLINE);
-    if shared.ctl.iter().all(|c| !c.online.load(Ordering::SeqCst)) {
-        log::info!("all vCPUs offline: powering off");
-        shared.finish(ExitReason::Shutdown(xen_abi::SHUTDOWN_POWEROFF));
+    // The platform keeps the last vCPU up and answers the shutdown reason
+    // (as the last `VCPUOP_down`); the VMM's own count covers vCPUs it runs
+    // that the platform does not count up.
+    let reason = shared.platform.vcpu_offline(t, id).or_else(|| {
+        shared
+            .ctl
+            .iter()
+            .all(|c| !c.online.load(Ordering::SeqCst))
+            .then_some(xen_abi::SHUTDOWN_POWEROFF)
+    });
+    if let Some(reason) = reason {
+        log::info!("all vCPUs offline: shutting down (reason {reason})");
+        shared.finish(ExitReason::Shutdown(reason));
         return Action::Exit;
     }
     Action::Continue
