@@ -666,6 +666,36 @@ mod tests {
         assert_eq!(run(&d).round_trips, 2);
     }
 
+    /// Found by the long run (crash-1a6d273f): `vcpu_info` registered by a
+    /// 32-bit guest 4-byte aligned, then the hypercall MSR written in long
+    /// mode (64-bit width): the state must restore.
+    #[test]
+    fn a_32_bit_vcpu_info_place_restores_after_the_switch_to_64_bit() {
+        let mut d = seed::header_round_trip(false);
+        d.extend(seed::msr(0, false, 0x2000));
+        let mut info = [0u8; 16];
+        info[..8].copy_from_slice(&0x31u64.to_le_bytes()); // mfn
+        info[8..16].copy_from_slice(&4u64.to_le_bytes()); // offset
+        d.extend(seed::write(0x1000, &info));
+        d.extend(seed::hypercall(
+            0,
+            true,
+            u64::from(xen_abi::HYPERVISOR_VCPU_OP),
+            [
+                u64::from(xen_abi::VCPUOP_REGISTER_VCPU_INFO),
+                0,
+                0x1000,
+                0,
+                0,
+                0,
+            ],
+        ));
+        d.extend(seed::msr(0, true, 0x2000));
+        let s = run(&d);
+        assert_eq!(s.results, vec![(u64::from(xen_abi::HYPERVISOR_VCPU_OP), 0)]);
+        assert_eq!(s.round_trips, 1);
+    }
+
     #[test]
     fn rings_are_in_ram() {
         let m = guest_memory();

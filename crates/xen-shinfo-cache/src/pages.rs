@@ -596,8 +596,16 @@ impl<M: RegionArcs> XenPages<M> {
             .vcpus
             .iter()
             .map(|v| {
+                // The width may have changed since the registration (a guest
+                // registered as 32-bit, then wrote the hypercall MSR in long
+                // mode): a place that was aligned for the narrower width is one
+                // a running VM holds (its 64-bit accesses there fail as they do
+                // before a snapshot).
                 if let Some(g) = v.vcpu_info_gpa {
-                    check_gpa(g, VCPU_INFO_SIZE, w.vcpu_info_align(), true)?;
+                    let align = w
+                        .vcpu_info_align()
+                        .min(GuestWidth::Bits32.vcpu_info_align());
+                    check_gpa(g, VCPU_INFO_SIZE, align, true)?;
                 }
                 if let Some(g) = v.time_info_gpa {
                     check_gpa(g, layout::VCPU_TIME_INFO_SIZE, 4, true)?;

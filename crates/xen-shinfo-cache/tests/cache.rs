@@ -487,6 +487,29 @@ fn state_roundtrip_and_validation() {
     assert!(XenPages::<Mem>::from_state(&bad).is_err());
 }
 
+/// Found by the long `hypercall_dispatch` run: a `vcpu_info` registered by a
+/// 32-bit guest at a 4-byte (not 8-byte) aligned place, then the guest turned
+/// 64-bit; the state must restore (a running VM holds it).
+#[test]
+fn a_vcpu_info_placed_as_32_bit_restores_after_the_switch_to_64_bit() {
+    let (mem, pages, mut root) = setup(GuestWidth::Bits32);
+    {
+        let (snap, mut t) = mem.read(root.token());
+        pages
+            .set_vcpu_info(&mut t, &snap, 0, Some(0x31004))
+            .unwrap();
+    }
+    pages.set_width(GuestWidth::Bits64);
+    let state = pages.state(root.token());
+    assert_eq!(state.vcpus[0].vcpu_info_gpa, Some(0x31004));
+    let restored: XenPages<Mem> = XenPages::from_state(&state).unwrap();
+    assert_eq!(restored.state(root.token()), state);
+    // Still refused: a place no width aligns.
+    let mut bad = state;
+    bad.vcpus[0].vcpu_info_gpa = Some(0x31002);
+    assert!(XenPages::<Mem>::from_state(&bad).is_err());
+}
+
 #[test]
 fn another_vms_read_section_is_refused() {
     use vm_lock::PageCache;
