@@ -22,6 +22,13 @@ pub struct VcpuControl {
     pub online: AtomicBool,
     /// Exits handled (statistics).
     pub exits: AtomicU64,
+    /// Kicks so far: a thread polling before it parks ([`crate::halt_poll`])
+    /// watches it change.
+    pub kicks: AtomicU64,
+    /// The thread is in its wait (polling or parked, outside `KVM_RUN`): a
+    /// kick unparks it and sends no signal. It re-checks why it waits after
+    /// clearing this (see [`kick_ctl`]).
+    pub waiting: AtomicBool,
 }
 
 /// The signal used to kick vCPU threads out of `KVM_RUN`.
@@ -46,8 +53,18 @@ pub fn install_kick_handler() -> Result<()> {
     res
 }
 
-/// Kicks one vCPU: `immediate_exit`, the kick signal, unpark.
+/// Kicks one vCPU: `immediate_exit`, the kick signal, unpark. The signal
+/// is skipped while the thread is in its wait ([`VcpuControl::waiting`]):
+/// the unpark wakes it, and a signal would only interrupt its futex.
+///
+/// Ordering: the caller changed what the vCPU must see (a pending event, the
+/// pause or end of the VM) before kicking. The fence below and the one the
+/// thread executes after clearing `waiting` make a Dekker pair: either this
+/// kick sees `waiting` clear and signals, or the thread, leaving its wait,
+/// sees the change.
 pub fn kick_ctl(c: &VcpuControl) {
+    std::sync::atomic::fence(Ordering::SeqCst);
+    c.kicks.fetch_add(1, Ordering::SeqCst);
     let p = c.immediate_exit.load(Ordering::Acquire);
     if !p.is_null() {
         // SAFETY: `p` points into the vCPU's kvm_run mapping, which lives as
@@ -56,8 +73,9 @@ pub fn kick_ctl(c: &VcpuControl) {
         let a = unsafe { &*(p as *const std::sync::atomic::AtomicU8) };
         a.store(1, Ordering::SeqCst);
     }
+    std::sync::atomic::fence(Ordering::SeqCst);
     let t = c.pthread.load(Ordering::Acquire);
-    if t != 0 {
+    if t != 0 && !c.waiting.load(Ordering::SeqCst) {
         // SAFETY: `t` is the pthread of a vCPU thread that has not been joined
         // (it clears `pthread` before returning); the signal has a no-op handler.
         unsafe { libc::pthread_kill(t as libc::pthread_t, kick_signal()) };

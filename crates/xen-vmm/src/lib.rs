@@ -37,6 +37,7 @@ pub mod cpuid;
 pub mod demo;
 pub mod error;
 pub mod fault;
+pub mod halt_poll;
 pub mod host_timer;
 pub mod hypercall_exit;
 pub mod input;

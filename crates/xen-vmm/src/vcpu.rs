@@ -36,7 +36,7 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kvm_bindings::kvm_interrupt;
 use kvm_ioctls::{VcpuExit, VcpuFd};
@@ -45,6 +45,7 @@ use vmm_sys_util::ioctl::ioctl_with_ref;
 use vmm_sys_util::ioctl_iow_nr;
 
 use crate::error::{Error, Result};
+use crate::halt_poll::HaltPoll;
 use crate::hypercall_exit::{decode, HypercallExit};
 use xen_abi::{RUNSTATE_BLOCKED, RUNSTATE_RUNNABLE, RUNSTATE_RUNNING};
 use xen_evtchn::UpcallKind;
@@ -171,6 +172,7 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
     // Coming up (first run, or after `VCPUOP_up`): load the registers of
     // `VCPUOP_initialise`, if the platform has some for this vCPU.
     let mut starting = true;
+    let mut poll = HaltPoll::new(shared.halt_poll_max_ns);
     loop {
         if shared.is_done() {
             return Ok(());
@@ -230,7 +232,7 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
                 shared
                     .platform
                     .set_runstate(root.token(), id, RUNSTATE_BLOCKED);
-                wait(shared, id, root, &w);
+                wait(shared, id, root, &w, &mut poll);
                 shared
                     .platform
                     .set_runstate(root.token(), id, RUNSTATE_RUNNABLE);
@@ -746,20 +748,46 @@ fn complete_hypercall(
 
 /// Sleeps in HLT / `SCHEDOP_block` / `SCHEDOP_poll` until the platform says
 /// the wait is over (an event for the vCPU, a polled port, the deadline),
-/// or the VM ends or pauses. Kicks unpark the thread.
-fn wait(shared: &VmShared, id: u32, root: &mut Root, w: &Wait) {
+/// or the VM ends or pauses. Kicks unpark the thread; before parking it
+/// polls its kick counter for the window of `poll` ([`crate::halt_poll`]).
+fn wait(shared: &VmShared, id: u32, root: &mut Root, w: &Wait, poll: &mut HaltPoll) {
+    let c = &shared.ctl[id as usize];
+    let start = Instant::now();
+    let mut parked = false;
+    c.waiting.store(true, Ordering::SeqCst);
     loop {
+        let kicks = c.kicks.load(Ordering::SeqCst);
         if shared.is_done() || shared.pause.load(Ordering::Acquire) {
             break;
         }
         if shared.platform.wait_ready(root.token(), id, w) {
             break;
         }
-        match shared.platform.wait_timeout_ns(w) {
-            Some(ns) => std::thread::park_timeout(Duration::from_nanos(ns)),
+        let timeout = shared.platform.wait_timeout_ns(w).map(Duration::from_nanos);
+        // Spin while the window lasts (and the deadline is not passed).
+        let window = poll.window();
+        let spent = start.elapsed();
+        if spent < window {
+            let until = (window - spent).min(timeout.unwrap_or(Duration::MAX));
+            let t0 = Instant::now();
+            while c.kicks.load(Ordering::Acquire) == kicks && t0.elapsed() < until {
+                std::hint::spin_loop();
+            }
+            if c.kicks.load(Ordering::Acquire) != kicks || timeout.is_some_and(|t| t <= until) {
+                continue;
+            }
+        }
+        parked = true;
+        match timeout {
+            Some(t) => std::thread::park_timeout(t),
             None => std::thread::park(),
         }
     }
+    c.waiting.store(false, Ordering::SeqCst);
+    // Pairs with the fence of `kick_ctl`: a kick that saw `waiting` set and
+    // sent no signal made its change visible to the checks that follow.
+    std::sync::atomic::fence(Ordering::SeqCst);
+    poll.update(start.elapsed(), parked);
     shared.platform.wait_end(id, w);
 }
 

@@ -200,6 +200,10 @@ pub struct VmConfig {
     /// PV block devices (`--disk`): raw image files the guest sees as `xvda`,
     /// `xvdb`, ... through a blkif frontend (xenstore `device/vbd/<dev>`).
     pub disks: Vec<xen_platform::DiskConfig>,
+    /// Upper bound of the adaptive spin (ns) of a vCPU thread before it
+    /// parks in HLT / `SCHEDOP_block` / `SCHEDOP_poll` ([`crate::halt_poll`]);
+    /// 0 turns it off. Default [`crate::halt_poll::DEFAULT_MAX_NS`].
+    pub halt_poll_max_ns: u64,
 }
 
 impl VmConfig {
@@ -220,6 +224,7 @@ impl VmConfig {
             irqchip: Irqchip::Kernel,
             xenstore_socket: None,
             disks: Vec::new(),
+            halt_poll_max_ns: crate::halt_poll::DEFAULT_MAX_NS,
         }
     }
 }
@@ -321,6 +326,8 @@ pub struct VmShared {
     /// thread at its next input. Neither the VMM nor the guest sets it.
     #[doc(hidden)]
     pub debug_panic: std::sync::atomic::AtomicU64,
+    /// [`VmConfig::halt_poll_max_ns`].
+    pub halt_poll_max_ns: u64,
 }
 
 /// [`VmShared::debug_panic`] bit of the timer thread.
@@ -684,6 +691,7 @@ impl Vm {
             failure: std::sync::OnceLock::new(),
             backend_runs: AtomicU64::new(0),
             debug_panic: std::sync::atomic::AtomicU64::new(0),
+            halt_poll_max_ns: config.halt_poll_max_ns,
         };
         let shared = Arc::new(shared);
         if let Some(input) = config.console_input {
