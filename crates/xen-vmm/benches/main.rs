@@ -15,7 +15,9 @@
 //! - `hypercall_round_trip/bare_port_io`: only an `out` to an unclaimed
 //!   port (no `call`), for reference.
 //! - `evtchn_ipi_ping_pong`: two vCPUs bouncing an event-channel IPI with
-//!   `EVTCHNOP_send` + `SCHEDOP_poll` (one iteration = one round trip).
+//!   `EVTCHNOP_send` + `SCHEDOP_poll` (one iteration = one round trip);
+//!   `evtchn_ipi_ping_pong_no_halt_poll` the same with
+//!   `VmConfig::halt_poll_max_ns` 0 (every wait parks).
 //! - `snapshot/*`: a running 256 MiB, 2-vCPU guest that wrote 64 MiB of its
 //!   RAM, then idles in HLT. `vm_256m_2vcpu` is `Vm::snapshot` (pause,
 //!   capture, file written, fsync, rename, resume) against `fs_write_fsync_256m`:
@@ -108,8 +110,13 @@ fn looping(body: impl Fn(&mut CodeAssembler)) -> Vec<u8> {
 }
 
 fn run_timed(image: &[u8], vcpus: u32, iters: u64) -> Duration {
+    run_timed_with(image, vcpus, iters, xen_vmm::halt_poll::DEFAULT_MAX_NS)
+}
+
+fn run_timed_with(image: &[u8], vcpus: u32, iters: u64, halt_poll_max_ns: u64) -> Duration {
     let mut cfg = VmConfig::new(Kernel::Raw64(image.to_vec()));
     cfg.vcpus = vcpus;
+    cfg.halt_poll_max_ns = halt_poll_max_ns;
     cfg.output = Box::new(std::io::sink());
     let vm = Vm::new(cfg).unwrap();
     {
@@ -433,6 +440,10 @@ fn benches(c: &mut Criterion) {
     let pp = ping_pong_image();
     c.bench_function("evtchn_ipi_ping_pong", |b| {
         b.iter_custom(|iters| run_timed(&pp, 2, iters))
+    });
+    // The same without halt polling: what parking and waking cost.
+    c.bench_function("evtchn_ipi_ping_pong_no_halt_poll", |b| {
+        b.iter_custom(|iters| run_timed_with(&pp, 2, iters, 0))
     });
     snapshot_benches(c);
 }

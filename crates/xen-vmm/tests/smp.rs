@@ -346,22 +346,9 @@ fn flat_images_still_start_every_vcpu_unless_asked() {
     assert_eq!(r.i64(R + 8), EEXIST);
 }
 
-/// `file` (a whole snapshot) with its state re-encoded at format `version`.
+/// `file` (a whole snapshot) at format `version`.
 fn as_version(file: &[u8], version: u16) -> Vec<u8> {
-    use xen_vmm::snapshot::format::{Header, HEADER_LEN};
-    let parsed = xen_vmm::snapshot::parse(file).unwrap();
-    let encoded = parsed.state.encode(version).unwrap();
-    let header = Header {
-        format_version: version,
-        state_len: encoded.len() as u64,
-        state_crc: crc64::crc64(0, &encoded),
-        memory_len: parsed.header.memory_len,
-    };
-    let old_state_end = HEADER_LEN + parsed.header.state_len as usize;
-    let mut out = header.encode().to_vec();
-    out.extend_from_slice(&encoded);
-    out.extend_from_slice(&file[old_state_end..]);
-    out
+    xen_vmm::snapshot::convert(file, version).unwrap()
 }
 
 /// Runs `vm` (restored) until the guest shuts down, with a hang guard.

@@ -53,8 +53,12 @@ pub const FORMAT_V7: u16 = 7;
 /// Format version 8: adds `XenState::vbds` (PV block devices: image, xenbus state,
 /// channel, blkif ring indexes; older files read it empty, no disks).
 pub const FORMAT_V8: u16 = 8;
+/// Format version 9: the memory checksum is CRC-64/XZ over the index and bytes of
+/// every page that is not all zeros (see [`super::memory::MemoryChecksum`]; older
+/// files keep CRC-64/Jones over every byte). The state section is unchanged.
+pub const FORMAT_V9: u16 = 9;
 /// The version this build writes and the newest it reads.
-pub const CURRENT_FORMAT_VERSION: u16 = FORMAT_V8;
+pub const CURRENT_FORMAT_VERSION: u16 = FORMAT_V9;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 48;
 /// Trailer length in bytes.
@@ -86,6 +90,8 @@ pub fn version_map() -> VersionMap {
         .set_type_version(XenstoreMirror::type_id(), 2);
     // Version 8: XenState gains vbds.
     map.new_version().set_type_version(XenState::type_id(), 5);
+    // Version 9: the memory checksum only (no type changes).
+    map.new_version();
     debug_assert_eq!(map.latest_version(), CURRENT_FORMAT_VERSION);
     map
 }
@@ -272,11 +278,11 @@ mod tests {
         assert!(matches!(
             e,
             Error::UnsupportedVersion {
-                found: 9,
+                found: 10,
                 max: CURRENT_FORMAT_VERSION
             }
         ));
-        assert!(e.to_string().contains("version 9 is not supported"), "{e}");
+        assert!(e.to_string().contains("version 10 is not supported"), "{e}");
         let zero = Header {
             format_version: 0,
             ..header()
@@ -358,10 +364,11 @@ mod tests {
     #[test]
     fn version_map_has_every_version() {
         let m = version_map();
-        assert_eq!(m.latest_version(), 8);
+        assert_eq!(m.latest_version(), 9);
         assert_eq!(m.get_type_version(6, XenState::type_id()), 4);
         assert_eq!(m.get_type_version(7, XenState::type_id()), 4);
         assert_eq!(m.get_type_version(8, XenState::type_id()), 5);
+        assert_eq!(m.get_type_version(9, XenState::type_id()), 5);
         assert_eq!(m.get_type_version(1, VcpuState::type_id()), 1);
         assert_eq!(m.get_type_version(2, VcpuState::type_id()), 2);
         assert_eq!(m.get_type_version(3, VcpuState::type_id()), 2);

@@ -5,9 +5,16 @@
 //!
 //! Written to a file ([`dump_sparse`]), all-zero pages are not written: the
 //! writer seeks over them, so guest pages never touched leave holes in a
-//! sparse file, which read back as zeros. The format does not change: the
-//! memory section still has every byte of every region (holes included) and
-//! its CRC64 covers the zeros too, so dense and sparse files are read alike.
+//! sparse file, which read back as zeros. The memory section still has every
+//! byte of every region (holes included), so dense and sparse files are read
+//! alike.
+//!
+//! The checksum ([`MemoryChecksum`]) depends on the format version: from
+//! version 9 it is CRC-64/XZ (`crc64fast`, PCLMULQDQ) over the 8-byte
+//! little-endian index and the bytes of every page that is not all zeros
+//! (a zero page costs only its zero test, and a page that turns zero or
+//! non-zero changes the sum); versions 1-8 use CRC-64/Jones (`crc64`) over
+//! every byte, zero pages advanced by a table.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::OnceLock;
@@ -165,29 +172,103 @@ fn crc_zero_page(crc: u64) -> u64 {
     })
 }
 
-/// The CRC64 of `buf` from `crc`, zero pages by [`crc_zero_page`]; sets
-/// `zero[i]` to whether page `i` of `buf` is a whole page of zeros.
-fn crc_pages(mut crc: u64, buf: &[u8], zero: &mut Vec<bool>) -> u64 {
-    zero.clear();
-    for p in buf.chunks(PAGE_SIZE as usize) {
-        let z = p.len() == PAGE_SIZE as usize && is_zero(p);
-        crc = if z {
-            crc_zero_page(crc)
-        } else {
-            crc64::crc64(crc, p)
-        };
-        zero.push(z);
-    }
-    crc
+/// The checksum of a snapshot's memory section, as its format version
+/// defines it (see the module docs), fed page by page in file order.
+#[derive(Clone)]
+pub struct MemoryChecksum {
+    sum: Sum,
+    /// Pages fed so far (the index of the next one).
+    pages: u64,
 }
 
-/// Writes every region of `mem`, in order, to `out`; returns (bytes, CRC64).
+#[derive(Clone)]
+enum Sum {
+    /// Versions 1-8: CRC-64/Jones of every byte.
+    Jones(u64),
+    /// Version 9 on: CRC-64/XZ of (index, bytes) of the non-zero pages.
+    NonZeroPages(crc64fast::Digest),
+}
+
+impl std::fmt::Debug for MemoryChecksum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryChecksum")
+            .field("value", &self.value())
+            .field("pages", &self.pages)
+            .finish()
+    }
+}
+
+impl MemoryChecksum {
+    /// An empty checksum of format version `format_version`'s kind.
+    pub fn new(format_version: u16) -> Self {
+        let sum = if format_version >= super::format::FORMAT_V9 {
+            Sum::NonZeroPages(crc64fast::Digest::new())
+        } else {
+            Sum::Jones(0)
+        };
+        MemoryChecksum { sum, pages: 0 }
+    }
+
+    /// Feeds `buf`, the next bytes of the memory section (whole pages but
+    /// perhaps the last); sets `zero[i]` to whether page `i` of `buf` is a
+    /// whole page of zeros.
+    pub fn add(&mut self, buf: &[u8], zero: &mut Vec<bool>) {
+        zero.clear();
+        for p in buf.chunks(PAGE_SIZE as usize) {
+            let z = p.len() == PAGE_SIZE as usize && is_zero(p);
+            match &mut self.sum {
+                Sum::Jones(crc) => {
+                    *crc = if z {
+                        crc_zero_page(*crc)
+                    } else {
+                        crc64::crc64(*crc, p)
+                    };
+                }
+                Sum::NonZeroPages(d) => {
+                    if !z {
+                        d.write(&self.pages.to_le_bytes());
+                        d.write(p);
+                    }
+                }
+            }
+            self.pages += 1;
+            zero.push(z);
+        }
+    }
+
+    /// The checksum of what was fed.
+    pub fn value(&self) -> u64 {
+        match &self.sum {
+            Sum::Jones(crc) => *crc,
+            Sum::NonZeroPages(d) => d.sum64(),
+        }
+    }
+}
+
+/// The checksum of a whole memory section `memory` (regions concatenated)
+/// of format version `format_version`.
+pub fn checksum(format_version: u16, memory: &[u8]) -> u64 {
+    let mut c = MemoryChecksum::new(format_version);
+    let mut zero = Vec::new();
+    for chunk in memory.chunks(CHUNK) {
+        c.add(chunk, &mut zero);
+    }
+    c.value()
+}
+
+/// Writes every region of `mem`, in order, to `out`; returns (bytes,
+/// checksum of format version `format_version`).
 ///
 /// Every byte is written (a stream cannot have holes): see [`dump_sparse`]
 /// for files.
-pub fn dump<M: GuestMemoryBackend, W: Write>(mem: &M, out: &mut W) -> Result<(u64, u64)> {
+pub fn dump<M: GuestMemoryBackend, W: Write>(
+    mem: &M,
+    out: &mut W,
+    format_version: u16,
+) -> Result<(u64, u64)> {
     let mut buf = vec![0u8; CHUNK];
-    let mut crc = 0u64;
+    let mut zero = Vec::with_capacity(CHUNK / PAGE_SIZE as usize);
+    let mut sum = MemoryChecksum::new(format_version);
     let mut total = 0u64;
     for region in mem.iter() {
         let mut off = 0u64;
@@ -196,29 +277,30 @@ pub fn dump<M: GuestMemoryBackend, W: Write>(mem: &M, out: &mut W) -> Result<(u6
             region
                 .read_slice(&mut buf[..n], MemoryRegionAddress(off))
                 .map_err(|e| Error::Memory(e.to_string()))?;
-            crc = crc64::crc64(crc, &buf[..n]);
+            sum.add(&buf[..n], &mut zero);
             out.write_all(&buf[..n])
                 .map_err(Error::io("writing guest memory"))?;
             off += n as u64;
         }
         total += region.len();
     }
-    Ok((total, crc))
+    Ok((total, sum.value()))
 }
 
 /// As [`dump`], but all-zero pages are skipped with a seek instead of being
 /// written: on a file, they become holes. `out` must be positioned at the
 /// end of a freshly created (or truncated) file, so that what is skipped
 /// reads as zeros, and the caller must write past the last skipped byte (the
-/// trailer) or extend the file. The CRC is [`dump`]'s (it covers the zeros),
-/// and the bytes read back are [`dump`]'s.
+/// trailer) or extend the file. The checksum is [`dump`]'s, and the bytes
+/// read back are [`dump`]'s.
 pub fn dump_sparse<M: GuestMemoryBackend, W: Write + Seek>(
     mem: &M,
     out: &mut W,
+    format_version: u16,
 ) -> Result<(u64, u64)> {
     let mut buf = vec![0u8; CHUNK];
     let mut zero = Vec::with_capacity(CHUNK / PAGE_SIZE as usize);
-    let mut crc = 0u64;
+    let mut sum = MemoryChecksum::new(format_version);
     let mut total = 0u64;
     // Zero bytes skipped and not yet seeked over: a run of zero pages
     // becomes one seek.
@@ -231,7 +313,7 @@ pub fn dump_sparse<M: GuestMemoryBackend, W: Write + Seek>(
             region
                 .read_slice(&mut buf[..n], MemoryRegionAddress(off))
                 .map_err(|e| Error::Memory(e.to_string()))?;
-            crc = crc_pages(crc, &buf[..n], &mut zero);
+            sum.add(&buf[..n], &mut zero);
             // Runs of non-zero pages are written in one call.
             let mut i = 0;
             while i < zero.len() {
@@ -258,7 +340,7 @@ pub fn dump_sparse<M: GuestMemoryBackend, W: Write + Seek>(
     if hole != 0 {
         skip(out, hole).map_err(io)?;
     }
-    Ok((total, crc))
+    Ok((total, sum.value()))
 }
 
 fn skip<W: Seek>(out: &mut W, n: u64) -> std::io::Result<()> {
@@ -267,20 +349,23 @@ fn skip<W: Seek>(out: &mut W, n: u64) -> std::io::Result<()> {
 }
 
 /// Reads the memory section of a snapshot into `mem`, which must have the
-/// layout `layout` (checked first); returns the CRC64 of the bytes read.
+/// layout `layout` (checked first); returns the checksum (of format version
+/// `format_version`) of the bytes read.
 ///
-/// A short read gives [`Error::Truncated`]; the caller must compare the CRC
-/// before letting the guest run. Holes of a sparse file read as zeros.
+/// A short read gives [`Error::Truncated`]; the caller must compare the
+/// checksum before letting the guest run. Holes of a sparse file read as
+/// zeros.
 pub fn load<M: GuestMemoryBackend, R: Read>(
     mem: &M,
     layout: &MemoryState,
     input: &mut R,
+    format_version: u16,
 ) -> Result<u64> {
     layout.validate()?;
     layout.check_matches(mem)?;
     let mut buf = vec![0u8; CHUNK];
     let mut zero = Vec::with_capacity(CHUNK / PAGE_SIZE as usize);
-    let mut crc = 0u64;
+    let mut sum = MemoryChecksum::new(format_version);
     let mut done = 0u64;
     let total = layout.total_len();
     for region in mem.iter() {
@@ -301,7 +386,7 @@ pub fn load<M: GuestMemoryBackend, R: Read>(
                     }
                 }
             })?;
-            crc = crc_pages(crc, &buf[..n], &mut zero);
+            sum.add(&buf[..n], &mut zero);
             region
                 .write_slice(&buf[..n], MemoryRegionAddress(off))
                 .map_err(|e| Error::Memory(e.to_string()))?;
@@ -309,7 +394,7 @@ pub fn load<M: GuestMemoryBackend, R: Read>(
             done += n as u64;
         }
     }
-    Ok(crc)
+    Ok(sum.value())
 }
 
 #[cfg(test)]
@@ -353,23 +438,59 @@ mod tests {
         assert!(matches!(many.validate(), Err(Error::TooLarge { .. })));
     }
 
+    use crate::snapshot::format::{FORMAT_V8, FORMAT_V9};
+
     #[test]
     fn dump_load_round_trip() {
-        let l = layout(&[(0, 0x3000), (0x10000, 0x201000)]);
-        let src = l.create_guest_memory().unwrap();
-        src.write_slice(b"hello", GuestAddress(0x1ffe)).unwrap();
-        src.write_slice(b"world", GuestAddress(0x210ffb)).unwrap();
-        let mut out = Vec::new();
-        let (n, crc) = dump(&src, &mut out).unwrap();
-        assert_eq!(n, l.total_len());
-        assert_eq!(out.len() as u64, n);
-        let dst = l.create_guest_memory().unwrap();
-        assert_eq!(load(&dst, &l, &mut out.as_slice()).unwrap(), crc);
-        let mut b = [0u8; 5];
-        dst.read_slice(&mut b, GuestAddress(0x210ffb)).unwrap();
-        assert_eq!(&b, b"world");
-        dst.read_slice(&mut b, GuestAddress(0x1ffe)).unwrap();
-        assert_eq!(&b, b"hello");
+        for v in [FORMAT_V8, FORMAT_V9] {
+            let l = layout(&[(0, 0x3000), (0x10000, 0x201000)]);
+            let src = l.create_guest_memory().unwrap();
+            src.write_slice(b"hello", GuestAddress(0x1ffe)).unwrap();
+            src.write_slice(b"world", GuestAddress(0x210ffb)).unwrap();
+            let mut out = Vec::new();
+            let (n, crc) = dump(&src, &mut out, v).unwrap();
+            assert_eq!(n, l.total_len());
+            assert_eq!(out.len() as u64, n);
+            assert_eq!(checksum(v, &out), crc, "v{v}");
+            let dst = l.create_guest_memory().unwrap();
+            assert_eq!(load(&dst, &l, &mut out.as_slice(), v).unwrap(), crc);
+            let mut b = [0u8; 5];
+            dst.read_slice(&mut b, GuestAddress(0x210ffb)).unwrap();
+            assert_eq!(&b, b"world");
+            dst.read_slice(&mut b, GuestAddress(0x1ffe)).unwrap();
+            assert_eq!(&b, b"hello");
+        }
+    }
+
+    #[test]
+    fn checksums_of_each_format_version() {
+        let mut mem = vec![0u8; 6 * PAGE_SIZE as usize];
+        mem[5] = 1;
+        mem[3 * PAGE_SIZE as usize + 7] = 2;
+        // Versions 1-8: CRC-64/Jones of every byte.
+        assert_eq!(checksum(FORMAT_V8, &mem), crc64::crc64(0, &mem));
+        // Version 9: CRC-64/XZ of (index, bytes) of the non-zero pages.
+        let mut d = crc64fast::Digest::new();
+        for (i, p) in mem.chunks(PAGE_SIZE as usize).enumerate() {
+            if p.iter().any(|&b| b != 0) {
+                d.write(&(i as u64).to_le_bytes());
+                d.write(p);
+            }
+        }
+        let v9 = checksum(FORMAT_V9, &mem);
+        assert_eq!(v9, d.sum64());
+        // A page turning zero, one turning non-zero, and a page moved to
+        // another place each change it.
+        let mut gone = mem.clone();
+        gone[5] = 0;
+        let mut new = mem.clone();
+        new[PAGE_SIZE as usize] = 1;
+        let mut moved = mem.clone();
+        moved[5] = 0;
+        moved[PAGE_SIZE as usize + 5] = 1;
+        for other in [gone, new, moved] {
+            assert_ne!(checksum(FORMAT_V9, &other), v9);
+        }
     }
 
     #[test]
@@ -389,7 +510,7 @@ mod tests {
         src.write_slice(b"x", GuestAddress(0x1fff)).unwrap();
         src.write_slice(b"world", GuestAddress(0x110ffb)).unwrap();
         let mut dense = Vec::new();
-        let (n, crc) = dump(&src, &mut dense).unwrap();
+        let (n, crc) = dump(&src, &mut dense, FORMAT_V9).unwrap();
         // Seeks are counted: the sparse writer must not write zero pages.
         struct Sink {
             c: std::io::Cursor<Vec<u8>>,
@@ -413,7 +534,7 @@ mod tests {
             c: std::io::Cursor::new(Vec::new()),
             written: 0,
         };
-        assert_eq!(dump_sparse(&src, &mut sparse).unwrap(), (n, crc));
+        assert_eq!(dump_sparse(&src, &mut sparse, FORMAT_V9).unwrap(), (n, crc));
         // 2 non-zero pages written; the final hole is left to the trailer.
         assert_eq!(sparse.written, 2 * PAGE_SIZE as usize);
         assert_eq!(sparse.c.position(), n);
@@ -421,7 +542,10 @@ mod tests {
         bytes.resize(n as usize, 0);
         assert!(bytes == dense);
         let dst = l.create_guest_memory().unwrap();
-        assert_eq!(load(&dst, &l, &mut bytes.as_slice()).unwrap(), crc);
+        assert_eq!(
+            load(&dst, &l, &mut bytes.as_slice(), FORMAT_V9).unwrap(),
+            crc
+        );
     }
 
     #[test]
@@ -429,12 +553,12 @@ mod tests {
         let l = layout(&[(0, 0x4000)]);
         let other = layout(&[(0, 0x2000)]).create_guest_memory().unwrap();
         assert!(matches!(
-            load(&other, &l, &mut [0u8; 0x4000].as_slice()),
+            load(&other, &l, &mut [0u8; 0x4000].as_slice(), FORMAT_V9),
             Err(Error::MemoryLayout(_))
         ));
         let dst = l.create_guest_memory().unwrap();
         assert!(matches!(
-            load(&dst, &l, &mut [0u8; 0x3000].as_slice()),
+            load(&dst, &l, &mut [0u8; 0x3000].as_slice(), FORMAT_V9),
             Err(Error::Truncated { .. })
         ));
     }

@@ -154,7 +154,9 @@ pub fn write_snapshot_version<W: Write, M: GuestMemoryBackend>(
     mem: &M,
     format_version: u16,
 ) -> Result<WriteStats> {
-    write_with(out, state, mem, format_version, |m, o| memory::dump(m, o))
+    write_with(out, state, mem, format_version, |m, o| {
+        memory::dump(m, o, format_version)
+    })
 }
 
 /// Writes a snapshot of the current format version to a seekable `out`
@@ -167,7 +169,7 @@ pub fn write_snapshot_sparse<W: Write + Seek, M: GuestMemoryBackend>(
     mem: &M,
 ) -> Result<WriteStats> {
     write_with(out, state, mem, CURRENT_FORMAT_VERSION, |m, o| {
-        memory::dump_sparse(m, o)
+        memory::dump_sparse(m, o, CURRENT_FORMAT_VERSION)
     })
 }
 
@@ -295,7 +297,12 @@ impl<R: Read + Seek> SnapshotReader<R> {
     /// and checks the memory CRC and trailer. On error `mem` holds garbage and
     /// must be discarded.
     pub fn load_memory<M: GuestMemoryBackend>(mut self, mem: &M) -> Result<VmSnapshot> {
-        let crc = memory::load(mem, &self.state.memory, &mut self.input)?;
+        let crc = memory::load(
+            mem,
+            &self.state.memory,
+            &mut self.input,
+            self.header.format_version,
+        )?;
         let mut tb = [0u8; TRAILER_LEN];
         let got = read_up_to(&mut self.input, &mut tb)?;
         format::check_trailer(&tb[..got], crc)?;
@@ -338,12 +345,43 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedSnapshot<'_>> {
     let state = check_state(&header, &bytes[HEADER_LEN..state_end])?;
     let mem_end = state_end + header.memory_len as usize;
     let memory = &bytes[state_end..mem_end];
-    format::check_trailer(&bytes[mem_end..], crc64::crc64(0, memory))?;
+    format::check_trailer(
+        &bytes[mem_end..],
+        memory::checksum(header.format_version, memory),
+    )?;
     Ok(ParsedSnapshot {
         header,
         state,
         memory,
     })
+}
+
+/// A whole snapshot file `bytes` rewritten at format version
+/// `format_version` (older or newer, up to [`CURRENT_FORMAT_VERSION`]): the
+/// state re-encoded, the memory section as it is, the memory checksum of
+/// that version. For a VMM that reads only an older version.
+///
+/// # Errors
+/// [`parse`]'s, and [`Error::UnsupportedVersion`].
+pub fn convert(bytes: &[u8], format_version: u16) -> Result<Vec<u8>> {
+    let parsed = parse(bytes)?;
+    let encoded = parsed.state.encode(format_version)?;
+    let header = Header {
+        format_version,
+        state_len: encoded.len() as u64,
+        state_crc: crc64::crc64(0, &encoded),
+        memory_len: parsed.header.memory_len,
+    };
+    let mut out =
+        Vec::with_capacity(HEADER_LEN + encoded.len() + parsed.memory.len() + TRAILER_LEN);
+    out.extend_from_slice(&header.encode());
+    out.extend_from_slice(&encoded);
+    out.extend_from_slice(parsed.memory);
+    out.extend_from_slice(&format::encode_trailer(memory::checksum(
+        format_version,
+        parsed.memory,
+    )));
+    Ok(out)
 }
 
 /// The Xen platform of snapshot `state`, rebuilt over guest memory `mem`

@@ -7,7 +7,7 @@ use vm_memory::{Bytes, GuestAddress};
 
 use super::format::{
     FORMAT_V1, FORMAT_V2, FORMAT_V3, FORMAT_V4, FORMAT_V5, FORMAT_V6, FORMAT_V7, FORMAT_V8,
-    HEADER_LEN, TRAILER_LEN,
+    FORMAT_V9, HEADER_LEN, TRAILER_LEN,
 };
 use super::kvm_state::{MsrState, XsaveState, LAPIC_REGS_LEN};
 use super::memory::MemoryRegionState;
@@ -97,7 +97,7 @@ fn round_trip_through_parse_and_reader() {
     let file = sample_file(&state, CURRENT_FORMAT_VERSION);
     let parsed = parse(&file).unwrap();
     assert_eq!(parsed.state, state);
-    assert_eq!(parsed.header.format_version, FORMAT_V8);
+    assert_eq!(parsed.header.format_version, FORMAT_V9);
     assert_eq!(&parsed.memory[0x8000 + 0x1000..][..11], b"guest bytes");
 
     let reader = SnapshotReader::open(Cursor::new(&file)).unwrap();
@@ -412,18 +412,18 @@ fn v5_file_is_read_without_xenstore_permissions_and_transactions() {
 fn newer_unknown_version_is_rejected() {
     let state = sample_state();
     let mut file = sample_file(&state, CURRENT_FORMAT_VERSION);
-    file[8..10].copy_from_slice(&9u16.to_le_bytes());
+    file[8..10].copy_from_slice(&10u16.to_le_bytes());
     let crc = crc64::crc64(0, &file[..40]);
     file[40..48].copy_from_slice(&crc.to_le_bytes());
     let e = parse(&file).unwrap_err();
-    assert!(matches!(e, Error::UnsupportedVersion { found: 9, max: 8 }));
+    assert!(matches!(e, Error::UnsupportedVersion { found: 10, max: 9 }));
     assert_eq!(
         e.to_string(),
-        "snapshot format version 9 is not supported (this build reads 1..=8)"
+        "snapshot format version 10 is not supported (this build reads 1..=9)"
     );
     assert!(SnapshotReader::open(Cursor::new(&file)).is_err());
     assert!(matches!(
-        state.encode(9),
+        state.encode(10),
         Err(Error::UnsupportedVersion { .. })
     ));
 }
@@ -521,7 +521,10 @@ fn forge_raw(enc: &[u8], memory_len: u64) -> Vec<u8> {
     f.extend_from_slice(enc);
     let mem = vec![0u8; memory_len as usize];
     f.extend_from_slice(&mem);
-    f.extend_from_slice(&format::encode_trailer(crc64::crc64(0, &mem)));
+    f.extend_from_slice(&format::encode_trailer(crate::snapshot::memory::checksum(
+        CURRENT_FORMAT_VERSION,
+        &mem,
+    )));
     f
 }
 
