@@ -29,8 +29,10 @@
 //!   second one in the same input finds no code the first did not.
 //!
 //! Invariants besides "never panic": a 32-bit guest's result fits in 32
-//! bits; a negative result is an errno; a `MapPage` is asked at most once
-//! per hypercall; every state the platform reaches restores.
+//! bits; a negative result is an errno; a `MapPage` is never asked after
+//! the VMM refused one, nor twice for the same page within a hypercall (a
+//! batch asks for its pages one at a time); every state the platform
+//! reaches restores.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -427,15 +429,18 @@ pub fn run(data: &[u8]) -> Stats {
                     HypercallRegs::from_regs64(cpl, nr, a, b, c, d, e, f)
                 };
                 let mut retry = Retry::No;
-                let mut asked = 0;
+                let mut asked: Vec<u64> = Vec::new();
                 let rax = loop {
                     let mut access = FakeVcpu::new(&host);
                     let exit =
                         p.on_hypercall(root.token(), vcpu, &regs, paging, &mut access, retry);
                     match exit {
                         HypercallExit::MapPage { gpa } => {
-                            asked += 1;
-                            assert!(asked == 1, "MapPage asked again after {retry:?}");
+                            // A batch asks again for its next page once one is
+                            // added; never after a refusal, never twice the same.
+                            assert!(retry != Retry::PageRefused, "MapPage after PageRefused");
+                            assert!(!asked.contains(&gpa), "MapPage {gpa:#x} asked twice");
+                            asked.push(gpa);
                             retry = if prog.refuse_pages || stats.pages_added >= MAX_EXTRA_PAGES {
                                 Retry::PageRefused
                             } else {
