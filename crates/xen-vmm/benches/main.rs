@@ -28,6 +28,9 @@
 //!   `xen_state_only` is the Xen state without RAM or KVM state:
 //!   `XenPlatform::state` plus its encoding at the file's format version.
 //!
+//! `PING_PONG_PROFILE_ITERS=N` (and `PING_PONG_HALT_POLL_NS`) runs one
+//! ping-pong of N round trips instead of the benches, for profilers.
+//!
 //! Each hypercall measurement creates a VM outside the timed region; the
 //! guest reads its iteration count from memory, so the timed region is the
 //! guest loop plus a constant VM start/stop cost amortised over the
@@ -410,9 +413,24 @@ fn snapshot_benches(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok()?.parse().ok()
+}
+
 fn benches(c: &mut Criterion) {
     if !kvm_ok() {
         eprintln!("SKIPPED: /dev/kvm is not available");
+        return;
+    }
+    if let Some(n) = env_u64("PING_PONG_PROFILE_ITERS") {
+        // Profile mode (docs/architecture.md, issue 15): one ping-pong run of
+        // `n` round trips, for `perf stat` / `perf record` to divide by `n`.
+        let poll = env_u64("PING_PONG_HALT_POLL_NS").unwrap_or(xen_vmm::halt_poll::DEFAULT_MAX_NS);
+        let d = run_timed_with(&ping_pong_image(), 2, n, poll);
+        eprintln!(
+            "ping-pong: {n} round trips in {d:?} ({:.2} us each), halt_poll_max_ns {poll}",
+            d.as_secs_f64() * 1e6 / n as f64
+        );
         return;
     }
     let version = looping(|a| hcall(a, 17, &[0, 0]));
