@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Benchmarks: events delivered per second from a host thread into guest memory, and the
 //! latency of one guest `EVTCHNOP_send` (IPI and to a host backend); the same host send and
-//! guest acknowledgement on the FIFO ABI, in the same run, for the ratio.
+//! guest acknowledgement on the FIFO ABI, in the same run, for the ratio; and the floor of
+//! a send + ack: its atomic operations alone on a host page (`atomic_floor_send_and_ack`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -60,6 +61,26 @@ fn benches(c: &mut Criterion) {
                     sh.atomic_u64(8).unwrap().store(0, Ordering::SeqCst);
                 })
                 .unwrap();
+        })
+    });
+    // The floor of the two rows above: only the atomic operations the 2-level protocol
+    // makes on shared memory (host: set pending, read mask, set selector, set upcall
+    // flag; guest: clear pending, upcall flag and selector), on a host page, with no
+    // lookup, lock or mapping. Sequentially consistent, as the guest's locked ones are.
+    let page: Vec<std::sync::atomic::AtomicU64> = (0..512).map(|_| 0.into()).collect();
+    let (pending, mask, sel, upcall) = (&page[0], &page[64], &page[500], &page[501]);
+    g.bench_function("atomic_floor_send_and_ack", |b| {
+        b.iter(|| {
+            let bit = 1u64 << (std::hint::black_box(gp) % 64);
+            if pending.fetch_or(bit, Ordering::SeqCst) & bit == 0
+                && mask.load(Ordering::SeqCst) & bit == 0
+            {
+                sel.fetch_or(1, Ordering::SeqCst);
+                upcall.swap(1, Ordering::SeqCst);
+            }
+            pending.fetch_and(!bit, Ordering::SeqCst);
+            upcall.swap(0, Ordering::SeqCst);
+            sel.swap(0, Ordering::SeqCst);
         })
     });
     g.bench_function("host_send_coalesced", |b| {
