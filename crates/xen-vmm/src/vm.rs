@@ -390,6 +390,9 @@ impl VmShared {
         }
         let _ = self.stop_evt.write(1);
         self.host_gate.shut_down();
+        // The backend thread sleeps in its event loop: woken, it sees the end
+        // at once (else `Vm::run` waited up to its 100 ms poll for the join).
+        let _ = self.platform.backend_wake().write(1);
         for i in 0..self.ctl.len() {
             self.kick(i as u32);
         }
