@@ -151,6 +151,11 @@ impl AddressTranslate for XenHv<'_, '_> {
         if top != 0 && top != (1 << 17) - 1 {
             return None;
         }
+        if let Some(regs) = self.access.paging() {
+            if let Some(gpa) = crate::paging::walk(&**self.mem, &regs, gva) {
+                return gpa;
+            }
+        }
         self.access.translate_gva(gva)
     }
 }

@@ -148,6 +148,14 @@ pub trait VcpuAccess {
     fn tsc(&mut self) -> Option<TscReading> {
         None
     }
+
+    /// The caller's paging registers, if the VMM has them at hand (e.g. from
+    /// the registers KVM synced into `kvm_run`): in long mode the platform
+    /// then walks the page tables itself ([`crate::paging`]) and asks
+    /// [`VcpuAccess::translate_gva`] only in other modes. Default: `None`.
+    fn paging(&mut self) -> Option<crate::paging::PagingRegs> {
+        None
+    }
 }
 
 /// A [`VcpuAccess`] with only the defaults: no paging, no pvclock.

@@ -77,6 +77,7 @@ mod guest;
 mod handlers;
 pub mod host;
 pub mod memory;
+pub mod paging;
 pub mod params;
 mod platform;
 pub mod runstate;
@@ -92,6 +93,7 @@ pub mod vbd;
 pub use backends::{Backend, Backends};
 pub use error::{Error, Result};
 pub use host::{NoVcpuAccess, TimerArm, TimerKind, TscReading, VcpuAccess, XenHost};
+pub use paging::PagingRegs;
 pub use platform::{
     HypercallExit, MsrWrite, PlatformConfig, PlatformEvtchn, PlatformSink, Retry, StoreIo, Wait,
     XenPlatform, XEN_VERSION,

@@ -48,6 +48,13 @@ pub fn has_rdtscp(supported: &CpuId) -> bool {
         .any(|e| e.function == 0x8000_0001 && e.edx & (1 << 27) != 0)
 }
 
+/// Whether `entries` give 1 GiB pages (CPUID 0x8000_0001 EDX bit 26).
+pub fn has_page_1g(entries: &[kvm_cpuid_entry2]) -> bool {
+    entries
+        .iter()
+        .any(|e| e.function == 0x8000_0001 && e.edx & (1 << 26) != 0)
+}
+
 /// Whether the host TSC is invariant: `constant_tsc` and `nonstop_tsc` in
 /// `cpuinfo` (the text of `/proc/cpuinfo`), on every CPU listed.
 pub fn cpuinfo_tsc_stable(cpuinfo: &str) -> bool {

@@ -15,6 +15,9 @@ pub struct HypercallExit {
     pub regs: HypercallRegs,
     /// Paging enabled (CR0.PG).
     pub paging: bool,
+    /// The caller's paging registers at the exit (the platform walks
+    /// long-mode page tables itself with them).
+    pub paging_regs: xen_platform::PagingRegs,
 }
 
 impl HypercallExit {
@@ -55,6 +58,19 @@ pub fn decode(regs: &kvm_regs, sregs: &kvm_sregs) -> HypercallExit {
     HypercallExit {
         regs: x.hypercall_regs(),
         paging: x.paging(),
+        paging_regs: paging_regs(sregs),
+    }
+}
+
+/// The paging registers of `sregs` (1 GiB pages: see
+/// [`crate::cpuid::has_page_1g`]; the vCPU loop sets that).
+pub fn paging_regs(sregs: &kvm_sregs) -> xen_platform::PagingRegs {
+    xen_platform::PagingRegs {
+        cr0: sregs.cr0,
+        cr3: sregs.cr3,
+        cr4: sregs.cr4,
+        efer: sregs.efer,
+        page_1g: false,
     }
 }
 

@@ -88,14 +88,19 @@ enum Action {
     Exit,
 }
 
-/// The calling vCPU for the platform: guest-virtual addresses through
-/// `KVM_TRANSLATE`, the TSC through `KVM_GET_MSRS`.
-struct KvmVcpu<'a>(&'a VcpuFd);
+/// The calling vCPU for the platform: its paging registers at the exit
+/// (long-mode tables are walked by the platform), other guest-virtual
+/// addresses through `KVM_TRANSLATE`, the TSC through `KVM_GET_MSRS`.
+struct KvmVcpu<'a>(&'a VcpuFd, Option<xen_platform::PagingRegs>);
 
 impl VcpuAccess for KvmVcpu<'_> {
     fn translate_gva(&mut self, gva: u64) -> Option<u64> {
         let t = self.0.translate_gva(gva).ok()?;
         (t.valid != 0).then_some(t.physical_address)
+    }
+
+    fn paging(&mut self) -> Option<xen_platform::PagingRegs> {
+        self.1
     }
 
     fn tsc(&mut self) -> Option<TscReading> {
@@ -217,7 +222,7 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
             if std::mem::take(&mut refresh_time) {
                 shared
                     .platform
-                    .update_vcpu_time(&mut t, id, &mut KvmVcpu(&vs.fd));
+                    .update_vcpu_time(&mut t, id, &mut KvmVcpu(&vs.fd, None));
             }
             if let Some((hc, source, failed)) = retry.take() {
                 complete_hypercall(shared, &mut vs, &mut t, hc, source, failed)?
@@ -692,6 +697,7 @@ fn kernel_hypercall(
             xen_hypercall::HypercallRegs::from_regs32(cpl, h.input, a, b, c, d, e, f)
         },
         paging: crate::hypercall_exit::x86_regs(&regs, &sregs).paging(),
+        paging_regs: crate::hypercall_exit::paging_regs(&sregs),
     };
     complete_hypercall(shared, vs, t, hc, Source::KernelXen, false)
 }
@@ -709,10 +715,20 @@ fn complete_hypercall(
     } else {
         Retry::No
     };
-    let exit =
-        shared
-            .platform
-            .on_hypercall(t, vs.id, &hc.regs, hc.paging, &mut KvmVcpu(&vs.fd), retry);
+    let exit = shared.platform.on_hypercall(
+        t,
+        vs.id,
+        &hc.regs,
+        hc.paging,
+        &mut KvmVcpu(
+            &vs.fd,
+            Some(xen_platform::PagingRegs {
+                page_1g: shared.page_1g,
+                ..hc.paging_regs
+            }),
+        ),
+        retry,
+    );
     let (rax, action) = match exit {
         xen_platform::HypercallExit::MapPage { gpa } => {
             return Ok(Action::MapPage(gpa, hc, source))

@@ -328,6 +328,9 @@ pub struct VmShared {
     pub debug_panic: std::sync::atomic::AtomicU64,
     /// [`VmConfig::halt_poll_max_ns`].
     pub halt_poll_max_ns: u64,
+    /// The vCPUs have 1 GiB pages (their CPUID): the platform's page walk
+    /// for hypercall pointers follows ([`xen_platform::PagingRegs::page_1g`]).
+    pub page_1g: bool,
 }
 
 /// [`VmShared::debug_panic`] bit of the timer thread.
@@ -695,6 +698,7 @@ impl Vm {
             backend_runs: AtomicU64::new(0),
             debug_panic: std::sync::atomic::AtomicU64::new(0),
             halt_poll_max_ns: config.halt_poll_max_ns,
+            page_1g: crate::cpuid::has_page_1g(supported.as_slice()),
         };
         let shared = Arc::new(shared);
         if let Some(input) = config.console_input {
