@@ -200,6 +200,10 @@ impl UpcallSink for PlatformSink {
     }
 }
 
+/// With the backends served off the guest's notification, the shortest time
+/// between two backend wake-ups signalled by `SCHEDOP_yield` (ns).
+pub const YIELD_WAKE_INTERVAL_NS: u64 = 50_000;
+
 /// The event-channel table the platform uses.
 pub type PlatformEvtchn = Evtchn<GuestMemoryMmap, PlatformSink>;
 
@@ -301,6 +305,9 @@ pub struct XenPlatform {
     backend_wake: EventFd,
     /// Backend runs on the guest's hypercall path (test hook).
     inline_runs: AtomicU64,
+    /// Host monotonic time of the last backend wake-up a `SCHEDOP_yield`
+    /// signalled ([`YIELD_WAKE_INTERVAL_NS`]).
+    last_yield_wake: AtomicU64,
 }
 
 impl std::fmt::Debug for XenPlatform {
@@ -416,6 +423,7 @@ impl XenPlatform {
             inline_backends: AtomicBool::new(config.serve_backends_inline),
             backend_wake,
             inline_runs: AtomicU64::new(0),
+            last_yield_wake: AtomicU64::new(0),
             boot_ns: i128::from(host.monotonic_ns()),
             config,
             host,
@@ -766,8 +774,21 @@ impl XenPlatform {
                         let (mem, mut t) = self.mem.read(token);
                         crate::backends::notify(self, &mut t, &mem, effects.backend);
                     } else if effects.yielded {
-                        // A send already signalled its host port's eventfd.
-                        self.wake_backends();
+                        // A send already signalled its host port's eventfd. A
+                        // guest spinning on yield (polling a ring it did not
+                        // notify) wakes the backend thread at most once per
+                        // interval: it is served within it, and each yield is
+                        // not an eventfd write and a thread wake-up more.
+                        let now = self.host.monotonic_ns();
+                        let last = self.last_yield_wake.load(Ordering::Relaxed);
+                        if (last == 0 || now.saturating_sub(last) >= YIELD_WAKE_INTERVAL_NS)
+                            && self
+                                .last_yield_wake
+                                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                                .is_ok()
+                        {
+                            self.wake_backends();
+                        }
                     }
                 }
                 HypercallExit::Resume { rax: result.rax }

@@ -340,6 +340,24 @@ fn backends_not_served_inline_wait_for_the_vmm() {
         vm.platform.backend_wake().read().is_ok(),
         "yield wakes the thread"
     );
+    // A guest spinning on yield wakes it at most once per interval.
+    let yield_now = |vm: &mut Vm| {
+        assert_eq!(
+            vm.hc(0, HYPERVISOR_SCHED_OP, &[u64::from(SCHEDOP_YIELD), 0]),
+            0
+        );
+        vm.platform.backend_wake().read().is_ok()
+    };
+    vm.host.advance(1_000);
+    assert!(
+        !yield_now(&mut vm),
+        "a yield right after: no second wake-up"
+    );
+    vm.host.advance(xen_platform::YIELD_WAKE_INTERVAL_NS);
+    assert!(
+        yield_now(&mut vm),
+        "a yield an interval later wakes it again"
+    );
     assert_eq!(vm.platform.inline_backend_runs(), 0);
     // Back on: the send serves the console again.
     vm.platform.set_serve_backends_inline(true);
