@@ -202,7 +202,7 @@ impl UpcallSink for PlatformSink {
 
 /// With the backends served off the guest's notification, the shortest time
 /// between two backend wake-ups signalled by `SCHEDOP_yield` (ns).
-pub const YIELD_WAKE_INTERVAL_NS: u64 = 50_000;
+pub const YIELD_WAKE_INTERVAL_NS: u64 = 1_000_000;
 
 /// The event-channel table the platform uses.
 pub type PlatformEvtchn = Evtchn<GuestMemoryMmap, PlatformSink>;
