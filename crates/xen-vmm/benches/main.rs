@@ -11,6 +11,9 @@
 //!   port bound to the sending vCPU (shared_info mapped, no upcall method),
 //!   the guest clearing the port's pending bit after each send (a `lock btr`,
 //!   no exit) so that every send delivers.
+//! - `hypercall_round_trip/null_stub_send_shape`: the floor of the send
+//!   row: its guest loop (argument setup, the `lock btr` after each call)
+//!   with the null stub called instead of the hypercall page.
 //! - `hypercall_round_trip/sched_op_yield`: `SCHEDOP_yield`.
 //! - `hypercall_round_trip/bare_port_io`: only an `out` to an unclaimed
 //!   port (no `call`), for reference.
@@ -246,6 +249,13 @@ fn shared_info_and_ipi(a: &mut CodeAssembler, vcpu: u32, slot: u64) {
 
 /// `EVTCHNOP_send` on a port bound to the sender, pending bit cleared after.
 fn send_loop_image() -> Vec<u8> {
+    send_shaped_loop(true)
+}
+
+/// The send loop; `send` false calls the null stub instead of the
+/// `event_channel_op` entry: the same guest instructions (argument setup,
+/// call, the `lock btr` that clears the pending bit), no hypercall.
+fn send_shaped_loop(send: bool) -> Vec<u8> {
     let mut a = CodeAssembler::new(64).unwrap();
     prologue(&mut a);
     shared_info_and_ipi(&mut a, 0, P0);
@@ -263,7 +273,13 @@ fn send_loop_image() -> Vec<u8> {
     a.set_label(&mut top).unwrap();
     a.test(r12, r12).unwrap();
     a.jz(done).unwrap();
-    hcall(&mut a, 32, &[4, ARGS + 0x100]);
+    if send {
+        hcall(&mut a, 32, &[4, ARGS + 0x100]);
+    } else {
+        a.mov(rdi, 4u64).unwrap();
+        a.mov(rsi, ARGS + 0x100).unwrap();
+        a.call(STUB).unwrap();
+    }
     a.lock().btr(qword_ptr(r14), r13).unwrap();
     a.dec(r12).unwrap();
     a.jmp(top).unwrap();
@@ -441,6 +457,7 @@ fn benches(c: &mut Criterion) {
     });
     let yields = looping(|a| hcall(a, 29, &[0, 0]));
     let sends = send_loop_image();
+    let null_send_shape = send_shaped_loop(false);
     let bare = looping(|a| {
         a.out(0x80, al).unwrap();
     });
@@ -449,6 +466,7 @@ fn benches(c: &mut Criterion) {
         ("null_stub", &null),
         ("xen_version", &version),
         ("event_channel_op_send", &sends),
+        ("null_stub_send_shape", &null_send_shape),
         ("sched_op_yield", &yields),
         ("bare_port_io", &bare),
     ] {
