@@ -150,6 +150,19 @@ pub fn run(data: &[u8]) -> Stats {
                         .unwrap()
                 })
                 .collect();
+            // A grant (other than the ring's own) of a ring page, or of the
+            // grant table (through which a read can grant anything): reads
+            // may rewrite requests before they are consumed, even where
+            // only the id bytes change (long-run crash-eb6faf21).
+            let ring_gfns = RING_GFN..RING_GFN + pages as u64;
+            let mut table = vec![0u8; PAGE_SIZE as usize];
+            mem.read_slice(&mut table, GuestAddress(TABLE_GFN * PAGE_SIZE))
+                .unwrap();
+            let ring_granted = table.chunks_exact(8).enumerate().any(|(r, e)| {
+                let frame = u64::from(u32::from_le_bytes([e[4], e[5], e[6], e[7]]));
+                let own = (RING_REF as usize..RING_REF as usize + pages).contains(&r);
+                (ring_gfns.contains(&frame) && !own) || frame == TABLE_GFN
+            });
             let ring_len = pages * PAGE_SIZE as usize;
             let mut ring_before = vec![0u8; ring_len];
             mem.read_slice(&mut ring_before, GuestAddress(ring_base))
@@ -173,7 +186,7 @@ pub fn run(data: &[u8]) -> Stats {
                     copy[at..at + 16].fill(0);
                 }
             }
-            let ring_as_data = ring_before != ring_after;
+            let ring_as_data = ring_granted || ring_before != ring_after;
             assert_eq!(after.req_cons, after.rsp_prod_pvt);
             let done = after.req_cons.wrapping_sub(before.req_cons);
             assert!(done <= pending, "consumed {done} of {pending}");

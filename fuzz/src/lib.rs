@@ -19,6 +19,32 @@ mod seed_tests {
     use crate::platform_seeds;
     use crate::snapshot_restore::{self, Outcome};
 
+    /// Every input the long runs found (`fuzz/regressions/<target>/`) runs
+    /// clean now.
+    #[test]
+    fn long_run_findings_stay_fixed() {
+        let targets: [(&str, fn(&[u8])); 3] = [
+            ("hypercall_dispatch", |d| {
+                platform_ops::run(d);
+            }),
+            ("xenstore_ring", crate::ring_ops::xenstore),
+            ("blkif_ring", |d| {
+                crate::blk_ops::run(d);
+            }),
+        ];
+        for (target, run) in targets {
+            let dir = format!("{}/regressions/{target}", env!("CARGO_MANIFEST_DIR"));
+            let mut n = 0;
+            for e in std::fs::read_dir(&dir).expect("regressions directory") {
+                let path = e.expect("entry").path();
+                println!("{}", path.display());
+                run(&std::fs::read(&path).expect("regression input"));
+                n += 1;
+            }
+            assert!(n > 0, "{dir} is empty");
+        }
+    }
+
     /// The ring seeds run (their invariants hold).
     #[test]
     fn ring_seeds_run() {

@@ -703,23 +703,6 @@ mod tests {
         assert_eq!(s.round_trips, 1);
     }
 
-    /// Every input the long runs found (`fuzz/regressions/hypercall_dispatch/`)
-    /// runs clean now.
-    #[test]
-    fn long_run_findings_stay_fixed() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/regressions/hypercall_dispatch"
-        );
-        let mut n = 0;
-        for e in std::fs::read_dir(dir).expect("regressions directory") {
-            let data = std::fs::read(e.expect("entry").path()).expect("regression input");
-            run(&data);
-            n += 1;
-        }
-        assert!(n >= 3, "{n} regression inputs");
-    }
-
     #[test]
     fn rings_are_in_ram() {
         let m = guest_memory();

@@ -291,9 +291,12 @@ impl Xenstore {
                     ..Default::default()
                 },
             };
+            // Each event is a node the transaction changed, once or twice: a
+            // write (its watches and those above) and a removal below an
+            // `XS_RM` (exactly its own) are two.
             if t.accessed.len() > q.nodes_per_transaction as usize
                 || t.changes.len() > t.accessed.len()
-                || t.events.len() > t.accessed.len()
+                || t.events.len() > 2 * t.accessed.len()
             {
                 return Err(bad("xenstore transaction size"));
             }

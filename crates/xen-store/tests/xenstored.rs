@@ -974,6 +974,25 @@ fn random_requests_never_panic_and_state_restores() {
     }
 }
 
+/// Found by the long `xenstore_ring` fuzz run: in a transaction, a node
+/// written and then removed below an `XS_RM` raises two events (its watches
+/// and those above; exactly its own), more events than nodes accessed; the
+/// state must restore.
+#[test]
+fn a_transaction_with_more_events_than_nodes_restores() {
+    let m = mem();
+    let mut xs = server();
+    let t = id(&gcall(&mut xs, &m, XS_TRANSACTION_START, 0, b"\0"));
+    gcall(&mut xs, &m, XS_WRITE, t, b"data/a\0v");
+    gcall(&mut xs, &m, XS_WRITE, t, b"data/w\0v");
+    gcall(&mut xs, &m, XS_RM, t, b"data\0");
+    let st = xs.state();
+    let tx = &st.transaction_states[0];
+    assert!(tx.events.len() > tx.accessed.len(), "{tx:?}");
+    let back = Xenstore::from_state(&st).expect("a server's own state restores");
+    assert_eq!(back.state(), st);
+}
+
 #[test]
 fn snapshot_keeps_permissions_watches_and_open_transactions() {
     let m = mem();
