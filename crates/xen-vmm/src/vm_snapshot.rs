@@ -168,7 +168,7 @@ impl Vm {
         {
             let mut root = Root::new().map_err(lock_err)?;
             let (mem, _t) = vm.shared().mem.read(root.token());
-            reader.load_memory(&*mem)?;
+            reader.load_memory_sparse(&mem)?;
         }
         st.vm.restore(&vm.shared().vm_fd)?;
         {

@@ -236,6 +236,16 @@ impl MemoryChecksum {
         }
     }
 
+    /// Feeds `count` whole pages of zeros (a hole of the file).
+    pub fn add_zero_pages(&mut self, count: u64) {
+        if let Sum::Jones(crc) = &mut self.sum {
+            for _ in 0..count {
+                *crc = crc_zero_page(*crc);
+            }
+        }
+        self.pages += count;
+    }
+
     /// The checksum of what was fed.
     pub fn value(&self) -> u64 {
         match &self.sum {
@@ -397,6 +407,100 @@ pub fn load<M: GuestMemoryBackend, R: Read>(
     Ok(sum.value())
 }
 
+/// [`load`] from a snapshot file whose memory section starts at byte `start`:
+/// only its data extents are read (`SEEK_DATA`); the guest pages a hole
+/// covers are discarded (`MADV_DONTNEED`, so they read as zero) where `mem`
+/// is private anonymous memory, else written with zeros. An idle guest's
+/// file is read in a few extents instead of byte by byte. The checksum is
+/// [`load`]'s.
+pub fn load_file(
+    mem: &GuestMemoryMmap,
+    layout: &MemoryState,
+    file: &std::fs::File,
+    start: u64,
+    format_version: u16,
+) -> Result<u64> {
+    use std::os::unix::fs::FileExt;
+    layout.validate()?;
+    layout.check_matches(mem)?;
+    let total = layout.total_len();
+    let truncated = |done: u64| Error::Truncated {
+        section: "guest memory",
+        needed: total,
+        available: done,
+    };
+    let file_len = file
+        .metadata()
+        .map_err(Error::io("reading guest memory"))?
+        .len();
+    if start.checked_add(total).is_none_or(|end| end > file_len) {
+        return Err(truncated(file_len.saturating_sub(start)));
+    }
+    let mut buf = vec![0u8; CHUNK];
+    let zeros = vec![0u8; CHUNK];
+    let mut zero = Vec::with_capacity(CHUNK / PAGE_SIZE as usize);
+    let mut sum = MemoryChecksum::new(format_version);
+    let mut pos = start;
+    let mut next_data = data_at(file, pos);
+    for region in mem.iter() {
+        let mut off = 0u64;
+        while off < region.len() {
+            let n = (region.len() - off).min(CHUNK as u64);
+            if pos + n <= next_data {
+                // A hole: zero pages.
+                sum.add_zero_pages(n / PAGE_SIZE);
+                let gpa = region.start_addr().0 + off;
+                if !crate::memory::discard_pages(mem, gpa, n / PAGE_SIZE) {
+                    region
+                        .write_slice(&zeros[..n as usize], MemoryRegionAddress(off))
+                        .map_err(|e| Error::Memory(e.to_string()))?;
+                }
+            } else {
+                let b = &mut buf[..n as usize];
+                file.read_exact_at(b, pos).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        truncated(pos - start)
+                    } else {
+                        Error::Io {
+                            op: "reading guest memory",
+                            source: e,
+                        }
+                    }
+                })?;
+                sum.add(b, &mut zero);
+                region
+                    .write_slice(b, MemoryRegionAddress(off))
+                    .map_err(|e| Error::Memory(e.to_string()))?;
+                next_data = data_at(file, pos + n);
+            }
+            off += n;
+            pos += n;
+        }
+    }
+    Ok(sum.value())
+}
+
+/// The first offset at or after `pos` where `file` has data (`SEEK_DATA`);
+/// `pos` itself where the file system cannot tell (every byte is data), the
+/// end of the file after its last data.
+fn data_at(file: &std::fs::File, pos: u64) -> u64 {
+    use std::os::fd::AsRawFd;
+    let Ok(p) = libc::off_t::try_from(pos) else {
+        return pos;
+    };
+    // SAFETY: lseek on a descriptor `file` owns; it only moves that
+    // descriptor's offset (every read here is positioned: `read_exact_at`).
+    let r = unsafe { libc::lseek(file.as_raw_fd(), p, libc::SEEK_DATA) };
+    if r >= 0 {
+        return r as u64;
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        // No data after `pos`.
+        Some(libc::ENXIO) => u64::MAX,
+        _ => pos,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -546,6 +650,45 @@ mod tests {
             load(&dst, &l, &mut bytes.as_slice(), FORMAT_V9).unwrap(),
             crc
         );
+    }
+
+    #[test]
+    fn load_file_reads_extents_and_zeroes_the_holes() {
+        // A sparse file: a prefix, the memory section with two data pages in
+        // 8 MiB + 12 KiB of holes, a trailer.
+        let l = layout(&[(0, 0x3000), (0x10000, 0x801000)]);
+        let src = l.create_guest_memory().unwrap();
+        src.write_slice(b"x", GuestAddress(0x1fff)).unwrap();
+        src.write_slice(b"world", GuestAddress(0x610ffb)).unwrap();
+        let path = std::env::temp_dir().join(format!("xen-vmm-load-file-{}", std::process::id()));
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(b"prefix").unwrap();
+        let (n, crc) = dump_sparse(&src, &mut f, FORMAT_V9).unwrap();
+        f.write_all(b"trailer!").unwrap();
+        drop(f);
+        for v in [FORMAT_V8, FORMAT_V9] {
+            let (_, want) = dump(&src, &mut std::io::sink(), v).unwrap();
+            // The destination holds other bytes everywhere: holes must clear them.
+            let dst = l.create_guest_memory().unwrap();
+            for r in dst.iter() {
+                let junk = vec![0xa5u8; r.len() as usize];
+                r.write_slice(&junk, MemoryRegionAddress(0)).unwrap();
+            }
+            let file = std::fs::File::open(&path).unwrap();
+            assert_eq!(load_file(&dst, &l, &file, 6, v).unwrap(), want, "v{v}");
+            let mut back = Vec::new();
+            dump(&dst, &mut back, v).unwrap();
+            let mut dense = Vec::new();
+            dump(&src, &mut dense, v).unwrap();
+            assert!(back == dense, "v{v}: memory differs");
+            // Cut short: truncated.
+            assert!(matches!(
+                load_file(&dst, &l, &file, n, v),
+                Err(Error::Truncated { .. })
+            ));
+        }
+        assert_eq!(crc, dump(&src, &mut std::io::sink(), FORMAT_V9).unwrap().1);
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

@@ -317,6 +317,32 @@ impl<R: Read + Seek> SnapshotReader<R> {
     }
 }
 
+impl SnapshotReader<std::io::BufReader<std::fs::File>> {
+    /// [`SnapshotReader::load_memory`] of a file opened with [`open_file`],
+    /// reading only the file's data extents ([`memory::load_file`]: the guest
+    /// pages of holes are discarded or zeroed, not read).
+    pub fn load_memory_sparse(mut self, mem: &GuestMemoryMmap) -> Result<VmSnapshot> {
+        let start = self
+            .input
+            .stream_position()
+            .map_err(Error::io("reading guest memory"))?;
+        let crc = memory::load_file(
+            mem,
+            &self.state.memory,
+            self.input.get_ref(),
+            start,
+            self.header.format_version,
+        )?;
+        self.input
+            .seek(SeekFrom::Start(start + self.header.memory_len))
+            .map_err(Error::io("reading the trailer"))?;
+        let mut tb = [0u8; TRAILER_LEN];
+        let got = read_up_to(&mut self.input, &mut tb)?;
+        format::check_trailer(&tb[..got], crc)?;
+        Ok(self.state)
+    }
+}
+
 /// Opens a snapshot file and checks its header and state.
 pub fn open_file(path: &Path) -> Result<SnapshotReader<std::io::BufReader<std::fs::File>>> {
     let f = std::fs::File::open(path).map_err(Error::io("opening snapshot file"))?;
