@@ -35,8 +35,9 @@
 use crate::cursor::Cursor;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use xen_blkback::{
-    BlkBack, Disk, MemDisk, Protocol, BLKIF_OP_READ, BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR,
-    BLKIF_RSP_OKAY, REQ_PROD, RING_HEADER, RSP_EVENT, RSP_PROD,
+    BlkBack, Disk, MemDisk, Protocol, Request, Segment, BLKIF_OP_INDIRECT, BLKIF_OP_READ,
+    BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY, MAX_INDIRECT_SEGMENTS, REQ_PROD,
+    RING_HEADER, RSP_EVENT, RSP_PROD, SEGMENTS_PER_INDIRECT_PAGE,
 };
 use xen_gnttab::{GrantTable, PAGE_SIZE};
 
@@ -169,6 +170,44 @@ pub fn run(data: &[u8]) -> Stats {
                 let moved = own && frame != RING_GFN + (r - RING_REF as usize) as u64;
                 (ring_gfns.contains(&frame) && !own) || frame == TABLE_GFN || moved
             });
+            // A pending request whose data page is a ring page, the table or an
+            // indirect page (through the ring's own refs too): its read may put
+            // back, byte for byte, what a response overwrote, so the copies
+            // below compare equal (long-run crash-63961164).
+            let frame_of = |gref: u32| -> Option<u64> {
+                let e = table.get(gref as usize * 8..gref as usize * 8 + 8)?;
+                Some(u64::from(u32::from_le_bytes([e[4], e[5], e[6], e[7]])))
+            };
+            let mut data_frames = Vec::new();
+            let mut sensitive: Vec<u64> = ring_gfns.clone().chain([TABLE_GFN]).collect();
+            for k in 0..pending {
+                let mut e = vec![0u8; proto.entry_size() as usize];
+                mem.read_slice(&mut e, GuestAddress(slot(before.req_cons.wrapping_add(k))))
+                    .unwrap();
+                let req = Request::decode(proto, &e);
+                if req.operation == BLKIF_OP_INDIRECT {
+                    let n = usize::from(req.nr_indirect_segments.min(MAX_INDIRECT_SEGMENTS));
+                    for (i, &g) in req.indirect_grefs.iter().enumerate() {
+                        let first = i * SEGMENTS_PER_INDIRECT_PAGE;
+                        let Some(f) = frame_of(g).filter(|&f| f < PAGES && first < n) else {
+                            continue;
+                        };
+                        sensitive.push(f);
+                        let count = (n - first).min(SEGMENTS_PER_INDIRECT_PAGE);
+                        let mut page = vec![0u8; count * Segment::SIZE];
+                        mem.read_slice(&mut page, GuestAddress(f * PAGE_SIZE))
+                            .unwrap();
+                        data_frames.extend(
+                            page.chunks_exact(Segment::SIZE)
+                                .filter_map(|b| frame_of(Segment::decode(b).gref)),
+                        );
+                    }
+                } else {
+                    let n = usize::from(req.nr_segments).min(req.seg.len());
+                    data_frames.extend(req.seg[..n].iter().filter_map(|s| frame_of(s.gref)));
+                }
+            }
+            let ring_granted = ring_granted || data_frames.iter().any(|f| sensitive.contains(f));
             let ring_len = pages * PAGE_SIZE as usize;
             let mut ring_before = vec![0u8; ring_len];
             mem.read_slice(&mut ring_before, GuestAddress(ring_base))
