@@ -2,7 +2,9 @@
 //! Benchmarks: events delivered per second from a host thread into guest memory, and the
 //! latency of one guest `EVTCHNOP_send` (IPI and to a host backend); the same host send and
 //! guest acknowledgement on the FIFO ABI, in the same run, for the ratio; and the floor of
-//! a send + ack: its atomic operations alone on a host page (`atomic_floor_send_and_ack`).
+//! a send + ack: its atomic operations alone on a host page (`atomic_floor_send_and_ack`);
+//! and the cost of a FIFO switch plus a snapshot round trip of the table
+//! (`fifo_switch_state_and_restore`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -121,6 +123,24 @@ fn fifo(c: &mut Criterion, t: &mut vm_lock::Token<'_, vm_lock::Unlocked>) {
             word.atomic_u32(0).unwrap().store(0, Ordering::SeqCst);
             cb.atomic_u32(0).unwrap().store(0, Ordering::SeqCst);
             shinfo.atomic_u8(0).unwrap().store(0, Ordering::SeqCst);
+        })
+    });
+    // The life of a FIFO guest's table around a snapshot: switch to FIFO, bind a few
+    // ports, take the state and restore it (what a VM pays per switch and per snapshot
+    // whatever the number of ports it uses).
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("fifo_switch_state_and_restore", |b| {
+        b.iter(|| {
+            let (e, mem) = setup_unrooted();
+            e.pages().set_shared_info_gfn(t, Some(0x10)).unwrap();
+            e.init_control(t, 0x20, 0, 0).unwrap();
+            for _ in 0..4 {
+                e.bind_ipi(t, 0).unwrap();
+            }
+            let st = e.state(t);
+            let pages = Arc::new(XenPages::new(4));
+            let back = Evtchn::from_state(&st, mem, pages, NullSink).unwrap();
+            assert!(back.fifo_active());
         })
     });
     g.finish();

@@ -18,6 +18,7 @@ use xen_shinfo_cache::{MappedRange, RegionArcs, WidthLayout, XenPages};
 use crate::error::{Error, Result};
 use crate::host::{HostPort, HostSlot};
 use crate::poll::{PollSlot, MAX_POLL_PORTS};
+use crate::port_map::PortMap;
 use crate::state::{Binding, EvtchnState, HostPortState, PortState, Remote};
 use crate::upcall::{CallbackVia, UpcallKind, UpcallSink};
 
@@ -69,7 +70,7 @@ pub struct PortStatus {
     pub u: [u32; 2],
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Port {
     vcpu: u32,
     binding: Binding,
@@ -79,7 +80,7 @@ struct Port {
 #[derive(Debug)]
 struct Table {
     /// Index = port; `None` = free. Port 0 is reserved and stays `None`.
-    ports: Vec<Option<Port>>,
+    ports: PortMap<Option<Port>>,
     /// Per vCPU, per VIRQ: the bound port (0 = none). Global VIRQs live in vCPU 0's row.
     virqs: Vec<[u32; NR_VIRQS as usize]>,
     /// Per PIRQ: the bound port (0 = none).
@@ -93,7 +94,7 @@ struct Table {
 impl Table {
     fn new(max_vcpus: u32, nr_pirqs: u32) -> Self {
         Table {
-            ports: vec![None; MAX_PORTS as usize],
+            ports: PortMap::new(None, xen_abi::EVTCHN_FIFO_NR_CHANNELS),
             virqs: vec![[0; NR_VIRQS as usize]; max_vcpus as usize],
             pirqs: vec![0; nr_pirqs as usize],
             host: Vec::new(),
@@ -104,7 +105,7 @@ impl Table {
 
     fn free_port(&self, nr: u32) -> Result<u32> {
         (1..nr)
-            .find(|&p| self.ports[p as usize].is_none())
+            .find(|&p| self.ports.get(p).is_none())
             .ok_or(Error::NoFreePort)
     }
 
@@ -112,7 +113,7 @@ impl Table {
         if port == 0 || port >= nr {
             return Err(Error::InvalidPort(port));
         }
-        self.ports[port as usize].ok_or(Error::InvalidPort(port))
+        self.ports.get(port).ok_or(Error::InvalidPort(port))
     }
 
     fn host_slot(&mut self, id: u32) -> Result<&mut HostSlot> {
@@ -157,7 +158,7 @@ impl Table {
 
     /// Unbinds `port` (which must be allocated); returns the port freed.
     fn close(&mut self, port: u32, domid: u16) -> Result<()> {
-        let p = self.ports[port as usize].ok_or(Error::InvalidPort(port))?;
+        let p = self.ports.get(port).ok_or(Error::InvalidPort(port))?;
         match p.binding {
             Binding::Unbound { .. } | Binding::Ipi => {}
             Binding::Virq(virq) => {
@@ -180,7 +181,7 @@ impl Table {
                 }
             }
             Binding::Interdomain(Remote::Loopback(other)) => {
-                if let Some(o) = self.ports.get_mut(other as usize).and_then(|o| o.as_mut()) {
+                if let Some(o) = self.ports.get_mut(other).and_then(|o| o.as_mut()) {
                     o.binding = Binding::Unbound { remote_dom: domid };
                 }
             }
@@ -190,7 +191,7 @@ impl Table {
                 }
             }
         }
-        self.ports[port as usize] = None;
+        self.ports.set(port, None);
         Ok(())
     }
 }
@@ -355,7 +356,6 @@ where
     /// 2^17.
     pub fn nr_ports(&self) -> u32 {
         if self.fifo.is_active() {
-            // FIFO: the table was grown before the switch and never shrinks.
             return xen_abi::EVTCHN_FIFO_NR_CHANNELS;
         }
         self.pages.width().nr_2l_ports()
@@ -485,7 +485,7 @@ where
     where
         PageCache<0>: LockAfter<P>,
     {
-        let p = table.ports[port as usize].ok_or(Error::InvalidPort(port))?;
+        let p = table.ports.get(port).ok_or(Error::InvalidPort(port))?;
         let d = self.deliver(token, snap, port, p.vcpu)?;
         if d == Delivery::Raised {
             self.sink.raise(p.vcpu, table.upcall_kind(p.vcpu));
@@ -557,10 +557,13 @@ where
         let nr = self.nr_ports();
         let (mut table, _t) = self.table.write(token);
         let port = table.free_port(nr)?;
-        table.ports[port as usize] = Some(Port {
-            vcpu: 0,
-            binding: Binding::Unbound { remote_dom },
-        });
+        table.ports.set(
+            port,
+            Some(Port {
+                vcpu: 0,
+                binding: Binding::Unbound { remote_dom },
+            }),
+        );
         Ok(port)
     }
 
@@ -616,29 +619,38 @@ where
                 {
                     return Err(Error::InvalidPort(remote_port));
                 }
-                table.ports[remote_port as usize] = Some(Port {
-                    vcpu: r.vcpu,
-                    binding: Binding::Interdomain(Remote::Loopback(local)),
-                });
-                table.ports[local as usize] = Some(Port {
-                    vcpu: 0,
-                    binding: Binding::Interdomain(Remote::Loopback(remote_port)),
-                });
+                table.ports.set(
+                    remote_port,
+                    Some(Port {
+                        vcpu: r.vcpu,
+                        binding: Binding::Interdomain(Remote::Loopback(local)),
+                    }),
+                );
+                table.ports.set(
+                    local,
+                    Some(Port {
+                        vcpu: 0,
+                        binding: Binding::Interdomain(Remote::Loopback(remote_port)),
+                    }),
+                );
             } else {
                 let slot = table.host_slot(remote_port)?;
                 if slot.guest_port.is_some() {
                     return Err(Error::InvalidPort(remote_port));
                 }
                 slot.guest_port = Some(local);
-                table.ports[local as usize] = Some(Port {
-                    vcpu: 0,
-                    binding: Binding::Interdomain(Remote::Host(remote_port)),
-                });
+                table.ports.set(
+                    local,
+                    Some(Port {
+                        vcpu: 0,
+                        binding: Binding::Interdomain(Remote::Host(remote_port)),
+                    }),
+                );
             }
             local
         };
         let (table, mut t) = self.table.read(token);
-        if table.ports[local as usize].is_some() {
+        if table.ports.get(local).is_some() {
             self.deliver_port(&table, &mut t, snap, local)?;
         }
         Ok(local)
@@ -665,10 +677,13 @@ where
             return Err(Error::AlreadyBound);
         }
         let port = table.free_port(nr)?;
-        table.ports[port as usize] = Some(Port {
-            vcpu,
-            binding: Binding::Virq(virq),
-        });
+        table.ports.set(
+            port,
+            Some(Port {
+                vcpu,
+                binding: Binding::Virq(virq),
+            }),
+        );
         table.virqs[vcpu as usize][virq as usize] = port;
         Ok(port)
     }
@@ -687,10 +702,13 @@ where
         let nr = self.nr_ports();
         let (mut table, _t) = self.table.write(token);
         let port = table.free_port(nr)?;
-        table.ports[port as usize] = Some(Port {
-            vcpu,
-            binding: Binding::Ipi,
-        });
+        table.ports.set(
+            port,
+            Some(Port {
+                vcpu,
+                binding: Binding::Ipi,
+            }),
+        );
         Ok(port)
     }
 
@@ -719,10 +737,13 @@ where
             return Err(Error::AlreadyBound);
         }
         let port = table.free_port(nr)?;
-        table.ports[port as usize] = Some(Port {
-            vcpu: 0,
-            binding: Binding::Pirq(pirq),
-        });
+        table.ports.set(
+            port,
+            Some(Port {
+                vcpu: 0,
+                binding: Binding::Pirq(pirq),
+            }),
+        );
         table.pirqs[pirq as usize] = port;
         Ok(port)
     }
@@ -747,7 +768,7 @@ where
             Binding::Ipi => return Err(Error::WrongState(port)),
             _ => {}
         }
-        table.ports[port as usize] = Some(Port { vcpu, ..p });
+        table.ports.set(port, Some(Port { vcpu, ..p }));
         Ok(())
     }
 
@@ -882,7 +903,7 @@ where
             return Err(Error::InvalidPort(port));
         }
         let (table, _t) = self.table.read(token);
-        let Some(p) = table.ports[port as usize] else {
+        let Some(p) = table.ports.get(port) else {
             return Ok(PortStatus {
                 status: EVTCHNSTAT_CLOSED,
                 vcpu: 0,
@@ -946,7 +967,7 @@ where
             // FIFO:
             return self.fifo_unmask(&table, &mut t, snap, port);
         }
-        let vcpu = table.ports[port as usize].map_or(0, |p| p.vcpu);
+        let vcpu = table.ports.get(port).map_or(0, |p| p.vcpu);
         let pages = &self.pages;
         let raised = pages.with_shared_info(&mut t, snap, |sh, t0| -> Result<bool> {
             if !sh.test_and_clear_bit(w, w.shinfo_evtchn_mask(), port)?
@@ -1005,8 +1026,8 @@ where
             return Err(Error::NoSuchDomain(dom));
         }
         let (mut table, mut t) = self.table.write(token);
-        for port in 1..table.ports.len() as u32 {
-            if table.ports[port as usize].is_some() {
+        for port in 1..table.ports.stored() {
+            if table.ports.get(port).is_some() {
                 table.close(port, self.config.domid)?;
                 self.clear_pending(&mut t, snap, port);
             }
@@ -1305,10 +1326,13 @@ where
             return Err(Error::InvalidPort(guest_port));
         }
         let hp = table.new_host_slot(Some(guest_port))?;
-        table.ports[guest_port as usize] = Some(Port {
-            vcpu: p.vcpu,
-            binding: Binding::Interdomain(Remote::Host(hp.id)),
-        });
+        table.ports.set(
+            guest_port,
+            Some(Port {
+                vcpu: p.vcpu,
+                binding: Binding::Interdomain(Remote::Host(hp.id)),
+            }),
+        );
         if let Err(e) = hp.eventfd.write(1) {
             log::warn!("evtchn: host port {} eventfd write failed: {e}", hp.id);
         }
@@ -1368,7 +1392,7 @@ where
         let (mut table, _t) = self.table.write(token);
         let slot = table.host_slot(id)?;
         if let Some(gp) = slot.guest_port {
-            if let Some(p) = table.ports[gp as usize].as_mut() {
+            if let Some(p) = table.ports.get_mut(gp).and_then(|o| o.as_mut()) {
                 p.binding = Binding::Unbound {
                     remote_dom: BACKEND_DOMID,
                 };
@@ -1632,11 +1656,10 @@ where
             nr_pirqs: self.config.nr_pirqs,
             ports: table
                 .ports
-                .iter()
-                .enumerate()
-                .filter_map(|(i, p)| {
+                .non_default()
+                .filter_map(|(port, p)| {
                     p.map(|p| PortState {
-                        port: i as u32,
+                        port,
                         vcpu: p.vcpu,
                         binding: p.binding,
                     })
@@ -1711,9 +1734,6 @@ where
         // FIFO: up to 2^17 ports.
         let fifo = fifo::Fifo::from_state(state.fifo.as_ref(), state.max_vcpus)?;
         let max_ports = if state.fifo.is_some() {
-            table
-                .ports
-                .resize(xen_abi::EVTCHN_FIFO_NR_CHANNELS as usize, None);
             xen_abi::EVTCHN_FIFO_NR_CHANNELS
         } else {
             MAX_PORTS
@@ -1743,7 +1763,7 @@ where
             if p.vcpu >= state.max_vcpus {
                 return bad(format!("port {} on vCPU {}", p.port, p.vcpu));
             }
-            if table.ports[p.port as usize].is_some() {
+            if table.ports.get(p.port).is_some() {
                 return bad(format!("port {} twice", p.port));
             }
             match p.binding {
@@ -1775,16 +1795,19 @@ where
                 }
                 Binding::Ipi | Binding::Interdomain(_) => {}
             }
-            table.ports[p.port as usize] = Some(Port {
-                vcpu: p.vcpu,
-                binding: p.binding,
-            });
+            table.ports.set(
+                p.port,
+                Some(Port {
+                    vcpu: p.vcpu,
+                    binding: p.binding,
+                }),
+            );
         }
         // Interdomain peers must point at each other.
         for p in &state.ports {
             match p.binding {
                 Binding::Interdomain(Remote::Loopback(o)) => {
-                    let back = table.ports.get(o as usize).copied().flatten();
+                    let back = table.ports.get(o);
                     if o == p.port
                         || back.map(|b| b.binding)
                             != Some(Binding::Interdomain(Remote::Loopback(p.port)))
@@ -1809,9 +1832,7 @@ where
             if let Some(gp) = h.as_ref().and_then(|h| h.guest_port) {
                 let ok = table
                     .ports
-                    .get(gp as usize)
-                    .copied()
-                    .flatten()
+                    .get(gp)
                     .is_some_and(|p| p.binding == Binding::Interdomain(Remote::Host(i as u32 + 1)));
                 if !ok {
                     return bad(format!("host port {} -> {gp} not mutual", i + 1));
@@ -1820,7 +1841,7 @@ where
         }
         let deferred = new_deferred();
         for &p in &state.deferred {
-            if p == 0 || p >= MAX_PORTS || table.ports[p as usize].is_none() {
+            if p == 0 || p >= MAX_PORTS || table.ports.get(p).is_none() {
                 return bad(format!("deferred port {p} is not allocated"));
             }
             let (word, bit) = (&deferred[(p / 64) as usize], 1u64 << (p % 64));

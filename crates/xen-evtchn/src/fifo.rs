@@ -31,6 +31,7 @@ use xen_shinfo_cache::{MappedRange, RegionArcs, WidthLayout};
 
 use super::{Delivery, Evtchn, Table, MAX_PORTS};
 use crate::error::{Error, Result};
+use crate::port_map::PortMap;
 use crate::state::FifoState;
 use crate::upcall::UpcallSink;
 
@@ -77,12 +78,12 @@ pub(super) struct FifoInner<R> {
     array_maps: Vec<Option<MappedRange<R>>>,
     /// Memory-map generation the mappings were built at (`None`: not built yet).
     mapped_at: Option<u64>,
-    /// Per port: its priority (empty while 2-level).
-    priority: Vec<u8>,
+    /// Per port: its priority (no ports while 2-level).
+    priority: PortMap<u8>,
     /// Per port: the queue it was last linked on, `vcpu << 4 | priority`.
-    lastq: Vec<u32>,
-    /// Per port: pending while it had no event word (Xen's `evtchn->pending`), one bit each.
-    saved: Vec<u64>,
+    lastq: PortMap<u32>,
+    /// Per port: pending while it had no event word (Xen's `evtchn->pending`).
+    saved: PortMap<bool>,
 }
 
 impl<R> FifoInner<R> {
@@ -92,9 +93,9 @@ impl<R> FifoInner<R> {
             array: Vec::new(),
             array_maps: Vec::new(),
             mapped_at: None,
-            priority: Vec::new(),
-            lastq: Vec::new(),
-            saved: Vec::new(),
+            priority: PortMap::new(EVTCHN_FIFO_PRIORITY_DEFAULT as u8, 0),
+            lastq: PortMap::new(default_lastq(), 0),
+            saved: PortMap::new(false, 0),
         }
     }
 }
@@ -129,9 +130,10 @@ impl<R: vm_memory::GuestMemoryRegion> FifoInner<R> {
     fn reset_to(&mut self, max_vcpus: u32) {
         *self = FifoInner::empty();
         self.vcpus = (0..max_vcpus).map(|_| VcpuFifo::default()).collect();
-        self.priority = vec![EVTCHN_FIFO_PRIORITY_DEFAULT as u8; EVTCHN_FIFO_NR_CHANNELS as usize];
-        self.lastq = vec![default_lastq(); EVTCHN_FIFO_NR_CHANNELS as usize];
-        self.saved = vec![0; (EVTCHN_FIFO_NR_CHANNELS / 64) as usize];
+        let n = EVTCHN_FIFO_NR_CHANNELS;
+        self.priority = PortMap::new(EVTCHN_FIFO_PRIORITY_DEFAULT as u8, n);
+        self.lastq = PortMap::new(default_lastq(), n);
+        self.saved = PortMap::new(false, n);
     }
 
     /// Rebuilds the mappings if the memory map changed (a frame that is no longer RAM
@@ -156,28 +158,23 @@ impl<R: vm_memory::GuestMemoryRegion> FifoInner<R> {
     }
 
     fn set_saved(&mut self, port: u32, on: bool) -> bool {
-        set_bit(&mut self.saved, port, on)
+        self.saved.set(port, on)
     }
 
     fn is_saved(&self, port: u32) -> bool {
-        self.saved
-            .get((port / 64) as usize)
-            .is_some_and(|w| w & (1u64 << (port % 64)) != 0)
+        self.saved.get(port)
     }
 
     /// Xen's `evtchn_fifo_set_pending` up to (and including) the `ready` bit.
     fn set_pending(&mut self, port: u32, vcpu: u32) -> Outcome {
         let Some(word) = word_in(&self.array_maps, port) else {
-            let was = set_bit(&mut self.saved, port, true);
+            let was = self.saved.set(port, true);
             return Outcome {
                 was_pending: was,
                 how: How::NoWord,
             };
         };
-        let prio = self
-            .priority
-            .get(port as usize)
-            .map_or(EVTCHN_FIFO_PRIORITY_DEFAULT, |&p| p as u32);
+        let prio = self.priority.get(port) as u32;
         let was_pending = word.fetch_or(P, Ordering::SeqCst) & P != 0;
         let out = |how| Outcome { was_pending, how };
         if self
@@ -196,20 +193,14 @@ impl<R: vm_memory::GuestMemoryRegion> FifoInner<R> {
         }
         // If this event was the tail of the queue it was last linked on, that queue is
         // empty now: forget the tail, or linking to it would corrupt the new queue.
-        let old = self
-            .lastq
-            .get(port as usize)
-            .copied()
-            .unwrap_or_else(default_lastq);
+        let old = self.lastq.get(port);
         let (old_v, old_p) = ((old >> 4) as usize, (old & 0xf) as usize);
         if let Some(t) = self.vcpus.get_mut(old_v).map(|v| &mut v.tails[old_p]) {
             if *t == port {
                 *t = 0;
             }
         }
-        if let Some(l) = self.lastq.get_mut(port as usize) {
-            *l = vcpu << 4 | prio;
-        }
+        self.lastq.set(port, vcpu << 4 | prio);
         let v = &mut self.vcpus[vcpu as usize];
         let tail = v.tails[prio as usize];
         let linked =
@@ -240,20 +231,6 @@ fn word_in<R: vm_memory::GuestMemoryRegion>(
     let page = (port / EVENT_WORDS_PER_PAGE) as usize;
     let off = (port % EVENT_WORDS_PER_PAGE) as usize * 4;
     maps.get(page)?.as_ref()?.atomic_u32(off).ok()
-}
-
-fn set_bit(bits: &mut [u64], port: u32, on: bool) -> bool {
-    let Some(w) = bits.get_mut((port / 64) as usize) else {
-        return false;
-    };
-    let bit = 1u64 << (port % 64);
-    let old = *w & bit != 0;
-    if on {
-        *w |= bit;
-    } else {
-        *w &= !bit;
-    }
-    old
 }
 
 /// The control block of `(gfn, offset)`, mapped.
@@ -385,9 +362,7 @@ where
         if let Some(w) = f.word(port) {
             w.fetch_and(!P, Ordering::SeqCst);
         }
-        if let Some(p) = f.priority.get_mut(port as usize) {
-            *p = EVTCHN_FIFO_PRIORITY_DEFAULT as u8;
-        }
+        f.priority.set(port, EVTCHN_FIFO_PRIORITY_DEFAULT as u8);
     }
 
     /// FIFO unmask: clears M and, if the event is pending, sets it pending again (links it).
@@ -410,7 +385,7 @@ where
             }
         };
         if pending {
-            let vcpu = table.ports[port as usize].map_or(0, |p| p.vcpu);
+            let vcpu = table.ports.get(port).map_or(0, |p| p.vcpu);
             if self.fifo_deliver(token, snap, port, vcpu)? == Delivery::Raised {
                 self.sink.raise(vcpu, table.upcall_kind(vcpu));
             }
@@ -481,7 +456,7 @@ where
         if offset % 8 != 0 {
             return Err(Error::InvalidArgument("control block not 8-byte aligned"));
         }
-        let (mut table, mut t) = self.table.write(token);
+        let (table, mut t) = self.table.write(token);
         if !self.fifo.is_active() {
             // Ports pending on the 2-level ABI (or in its host-side shadow) stay pending.
             let nr = self.nr_ports();
@@ -489,7 +464,7 @@ where
             let mut pending = Vec::new();
             let _ = self.pages.with_shared_info(&mut t, snap, |sh, _| {
                 for port in 1..nr {
-                    if table.ports[port as usize].is_some()
+                    if table.ports.get(port).is_some()
                         && sh
                             .test_bit(w, w.shinfo_evtchn_pending(), port)
                             .unwrap_or(false)
@@ -500,7 +475,7 @@ where
             });
             let map = map_cb(&**snap, control_gfn, offset)?;
             for port in 1..MAX_PORTS {
-                if self.take_deferred(port) && table.ports[port as usize].is_some() {
+                if self.take_deferred(port) && table.ports.get(port).is_some() {
                     pending.push(port);
                 }
             }
@@ -513,7 +488,6 @@ where
                 f.set_saved(p, true);
             }
             drop(f);
-            table.ports.resize(EVTCHN_FIFO_NR_CHANNELS as usize, None);
             self.fifo.active.store(true, Ordering::SeqCst);
             return Ok(EVTCHN_FIFO_LINK_BITS as u8);
         }
@@ -580,7 +554,7 @@ where
         };
         // Re-raise what was pending while these ports had no event word.
         for port in first..first + EVENT_WORDS_PER_PAGE {
-            let Some(p) = table.ports[port as usize] else {
+            let Some(p) = table.ports.get(port) else {
                 continue;
             };
             let was = {
@@ -625,9 +599,7 @@ where
             ));
         }
         let (mut f, _t) = self.fifo.inner.lock(&mut t);
-        if let Some(p) = f.priority.get_mut(port as usize) {
-            *p = priority as u8;
-        }
+        f.priority.set(port, priority as u8);
         Ok(())
     }
 
@@ -652,31 +624,17 @@ where
             return None;
         }
         let (f, _t) = self.fifo.inner.lock(token);
-        let def = EVTCHN_FIFO_PRIORITY_DEFAULT as u8;
         Some(FifoState {
             control_blocks: f.vcpus.iter().map(|v| v.control).collect(),
             event_array: f.array.clone(),
             tails: f.vcpus.iter().map(|v| v.tails).collect(),
-            priorities: (0..EVTCHN_FIFO_NR_CHANNELS)
-                .filter(|&p| f.priority[p as usize] != def)
-                .map(|p| (p, f.priority[p as usize]))
+            priorities: f.priority.non_default().collect(),
+            last_queues: f
+                .lastq
+                .non_default()
+                .map(|(p, q)| (p, q >> 4, (q & 0xf) as u8))
                 .collect(),
-            last_queues: (0..EVTCHN_FIFO_NR_CHANNELS)
-                .filter(|&p| f.lastq[p as usize] != default_lastq())
-                .map(|p| {
-                    (
-                        p,
-                        f.lastq[p as usize] >> 4,
-                        (f.lastq[p as usize] & 0xf) as u8,
-                    )
-                })
-                .collect(),
-            saved_pending: f
-                .saved
-                .iter()
-                .enumerate()
-                .flat_map(|(i, &w)| super::set_bits(w).map(move |b| i as u32 * 64 + b))
-                .collect(),
+            saved_pending: f.saved.non_default().map(|(p, _)| p).collect(),
         })
     }
 }
@@ -718,7 +676,7 @@ impl<R: vm_memory::GuestMemoryRegion> Fifo<R> {
             if p >= EVTCHN_FIFO_NR_CHANNELS || prio as u32 > EVTCHN_FIFO_PRIORITY_MIN {
                 return bad("priority");
             }
-            f.priority[p as usize] = prio;
+            f.priority.set(p, prio);
         }
         for &(p, v, prio) in &state.last_queues {
             if p >= EVTCHN_FIFO_NR_CHANNELS
@@ -727,7 +685,7 @@ impl<R: vm_memory::GuestMemoryRegion> Fifo<R> {
             {
                 return bad("last queue");
             }
-            f.lastq[p as usize] = v << 4 | prio as u32;
+            f.lastq.set(p, v << 4 | prio as u32);
         }
         for &p in &state.saved_pending {
             if p >= EVTCHN_FIFO_NR_CHANNELS {

@@ -61,6 +61,7 @@ mod error;
 mod evtchn;
 mod host;
 mod poll;
+mod port_map;
 mod state;
 mod upcall;
 
