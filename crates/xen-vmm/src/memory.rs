@@ -151,6 +151,27 @@ pub fn with_extra_page(
     Ok((new, region))
 }
 
+/// The host address of `[gpa, gpa + len)` if it is whole pages inside one region of
+/// `ram` that is private anonymous memory (where a page without a frame reads as
+/// zero); `None` otherwise.
+fn private_anon_host(ram: &GuestMemoryMmap, gpa: u64, len: u64) -> Option<*mut u8> {
+    if len == 0 || !gpa.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) {
+        return None;
+    }
+    let region = ram.find_region(GuestAddress(gpa))?;
+    let off = gpa - region.start_addr().raw_value();
+    if off.checked_add(len).is_none_or(|end| end > region.len()) {
+        return None;
+    }
+    let private_anon = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+    if region.file_offset().is_some() || region.flags() & private_anon != private_anon {
+        return None;
+    }
+    region
+        .get_host_address(vm_memory::MemoryRegionAddress(off))
+        .ok()
+}
+
 /// Gives the host memory behind guest pages `[gpa, gpa + count * 4096)` back to
 /// the host (`madvise(MADV_DONTNEED)`): they read as zero afterwards and take
 /// memory again only when touched. The pages must be whole and inside one region
@@ -160,30 +181,66 @@ pub fn discard_pages(ram: &GuestMemoryMmap, gpa: u64, count: u64) -> bool {
     let Some(len) = count.checked_mul(PAGE_SIZE) else {
         return false;
     };
-    if len == 0 || !gpa.is_multiple_of(PAGE_SIZE) {
-        return false;
-    }
-    let Some(region) = ram.find_region(GuestAddress(gpa)) else {
-        return false;
-    };
-    let off = gpa - region.start_addr().raw_value();
-    if off.checked_add(len).is_none_or(|end| end > region.len()) {
-        return false;
-    }
-    let private_anon = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
-    if region.file_offset().is_some() || region.flags() & private_anon != private_anon {
-        return false;
-    }
-    let Ok(host) = region.get_host_address(vm_memory::MemoryRegionAddress(off)) else {
+    let Some(host) = private_anon_host(ram, gpa, len) else {
         return false;
     };
     // SAFETY: `[host, host + len)` lies inside the live private anonymous mapping of
-    // `region` (checked above), which `ram` keeps alive. MADV_DONTNEED only replaces
-    // those pages with zero-fill-on-demand ones; all guest memory access goes through
-    // vm-memory's volatile accessors or the guest itself (KVM follows through its MMU
-    // notifier), so no Rust reference into the range is invalidated.
+    // one region of `ram` (checked by `private_anon_host`), which `ram` keeps alive.
+    // MADV_DONTNEED only replaces those pages with zero-fill-on-demand ones; all guest
+    // memory access goes through vm-memory's volatile accessors or the guest itself
+    // (KVM follows through its MMU notifier), so no Rust reference into the range is
+    // invalidated.
     let r = unsafe { libc::madvise(host.cast(), len as usize, libc::MADV_DONTNEED) };
     r == 0
+}
+
+/// This process's page table as `/proc/self/pagemap` shows it: tells which guest
+/// pages were never touched (or were discarded), so that a snapshot can skip them
+/// without reading them.
+///
+/// A page of private anonymous memory with neither a frame (bit 63 of its entry)
+/// nor a swap entry (bit 62) has never been written since it was mapped or
+/// discarded: it reads as zeros. Any other page, and any page of other memory
+/// (shared, file-backed), counts as touched.
+#[derive(Debug)]
+pub struct PageMap {
+    file: std::fs::File,
+}
+
+/// Pagemap entry: the page has a frame.
+const PM_PRESENT: u64 = 1 << 63;
+/// Pagemap entry: the page is swapped out.
+const PM_SWAPPED: u64 = 1 << 62;
+
+impl PageMap {
+    /// Opens `/proc/self/pagemap`; `None` where it cannot be read (then every page
+    /// counts as touched).
+    pub fn open() -> Option<PageMap> {
+        std::fs::File::open("/proc/self/pagemap")
+            .ok()
+            .map(|file| PageMap { file })
+    }
+
+    /// Whether every page of `[gpa, gpa + len)` reads as zeros without being
+    /// read: whole pages inside one private anonymous region of `ram`, none with a
+    /// frame or a swap entry. `false` when unsure. `buf` is scratch space (kept
+    /// between calls to save allocations).
+    pub fn untouched(&self, ram: &GuestMemoryMmap, gpa: u64, len: u64, buf: &mut Vec<u8>) -> bool {
+        use std::os::unix::fs::FileExt;
+        let Some(host) = private_anon_host(ram, gpa, len) else {
+            return false;
+        };
+        let pages = (len / PAGE_SIZE) as usize;
+        buf.resize(pages * 8, 0);
+        let at = (host as u64 / PAGE_SIZE) * 8;
+        if self.file.read_exact_at(buf, at).is_err() {
+            return false;
+        }
+        buf.chunks_exact(8).all(|e| {
+            let e = u64::from_le_bytes(e.try_into().unwrap_or([0xff; 8]));
+            e & (PM_PRESENT | PM_SWAPPED) == 0
+        })
+    }
 }
 
 #[cfg(test)]
@@ -216,6 +273,52 @@ mod tests {
         assert!(!discard_pages(&mem, MIN_MEM_BYTES, 1));
         assert!(!discard_pages(&mem, at, 0));
         assert!(!discard_pages(&mem, at, u64::MAX));
+    }
+
+    #[test]
+    fn pagemap_tells_untouched_pages() {
+        use vm_memory::Bytes;
+        let Some(pm) = PageMap::open() else {
+            panic!("/proc/self/pagemap cannot be read");
+        };
+        let mem = create_guest_memory(MIN_MEM_BYTES).unwrap();
+        let mut buf = Vec::new();
+        let at = HIGH_RAM_START + 0x10_0000;
+        assert!(pm.untouched(&mem, at, 0x10_0000, &mut buf), "fresh memory");
+        mem.write_obj(1u8, GuestAddress(at + 0x3000)).unwrap();
+        assert!(
+            !pm.untouched(&mem, at, 0x10_0000, &mut buf),
+            "a written page"
+        );
+        assert!(pm.untouched(&mem, at, 0x3000, &mut buf));
+        assert!(pm.untouched(&mem, at + 0x4000, 0x1000, &mut buf));
+        // A page that was read has the zero page behind it: it counts as touched
+        // (read, not skipped), which is safe.
+        let _: u8 = mem.read_obj(GuestAddress(at + 0x5000)).unwrap();
+        assert!(!pm.untouched(&mem, at + 0x5000, 0x1000, &mut buf));
+        // Discarded pages are untouched again.
+        assert!(discard_pages(&mem, at + 0x3000, 3));
+        assert!(pm.untouched(&mem, at, 0x10_0000, &mut buf));
+        // Not whole pages, across regions, outside RAM, nothing: unsure.
+        assert!(!pm.untouched(&mem, at + 1, 0x1000, &mut buf));
+        assert!(!pm.untouched(&mem, at, 0x800, &mut buf));
+        assert!(!pm.untouched(&mem, LOW_RAM_END - PAGE_SIZE, 2 * PAGE_SIZE, &mut buf));
+        assert!(!pm.untouched(&mem, MIN_MEM_BYTES + (1 << 32), PAGE_SIZE, &mut buf));
+        assert!(!pm.untouched(&mem, at, 0, &mut buf));
+        // Shared memory: a page without a frame here may have data elsewhere.
+        let shared = MmapRegion::<()>::build(
+            None,
+            0x10000,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+        )
+        .unwrap();
+        let shared =
+            GuestMemoryMmap::from_regions(vec![
+                GuestRegionMmap::new(shared, GuestAddress(0)).unwrap()
+            ])
+            .unwrap();
+        assert!(!pm.untouched(&shared, 0, 0x10000, &mut buf));
     }
 
     #[test]

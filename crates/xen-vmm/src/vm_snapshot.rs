@@ -268,7 +268,7 @@ impl Quiesced<'_> {
             &periodic_next,
         )?;
         let (mem, _t) = shared.mem.read(token);
-        snapshot::save_to_file(path, &state, &*mem)
+        snapshot::save_to_file(path, &state, &mem)
     }
 
     /// Lets the VM run on: the vCPUs, then the host threads, which deliver

@@ -303,8 +303,13 @@ pub fn dump<M: GuestMemoryBackend, W: Write>(
 /// reads as zeros, and the caller must write past the last skipped byte (the
 /// trailer) or extend the file. The checksum is [`dump`]'s, and the bytes
 /// read back are [`dump`]'s.
-pub fn dump_sparse<M: GuestMemoryBackend, W: Write + Seek>(
-    mem: &M,
+///
+/// Guest pages never touched (private anonymous memory without a frame, as
+/// [`crate::memory::PageMap`] reads `/proc/self/pagemap`) are skipped without
+/// being read, a chunk at a time: an idle guest costs its page-table walk, not
+/// a read of all its memory.
+pub fn dump_sparse<W: Write + Seek>(
+    mem: &GuestMemoryMmap,
     out: &mut W,
     format_version: u16,
 ) -> Result<(u64, u64)> {
@@ -312,6 +317,8 @@ pub fn dump_sparse<M: GuestMemoryBackend, W: Write + Seek>(
     let mut zero = Vec::with_capacity(CHUNK / PAGE_SIZE as usize);
     let mut sum = MemoryChecksum::new(format_version);
     let mut total = 0u64;
+    let pagemap = crate::memory::PageMap::open();
+    let mut entries = Vec::new();
     // Zero bytes skipped and not yet seeked over: a run of zero pages
     // becomes one seek.
     let mut hole = 0u64;
@@ -320,6 +327,17 @@ pub fn dump_sparse<M: GuestMemoryBackend, W: Write + Seek>(
         let mut off = 0u64;
         while off < region.len() {
             let n = (region.len() - off).min(CHUNK as u64) as usize;
+            let gpa = region.start_addr().0 + off;
+            if pagemap
+                .as_ref()
+                .is_some_and(|pm| pm.untouched(mem, gpa, n as u64, &mut entries))
+            {
+                // Never touched: zero pages, not read.
+                sum.add_zero_pages(n as u64 / PAGE_SIZE);
+                hole += n as u64;
+                off += n as u64;
+                continue;
+            }
             region
                 .read_slice(&mut buf[..n], MemoryRegionAddress(off))
                 .map_err(|e| Error::Memory(e.to_string()))?;
@@ -638,6 +656,30 @@ mod tests {
             c: std::io::Cursor::new(Vec::new()),
             written: 0,
         };
+        // The same memory, never read: the sparse dump skips the chunk that was
+        // never touched without reading it (the dense dump faulted every page in).
+        let fresh = l.create_guest_memory().unwrap();
+        fresh.write_slice(b"x", GuestAddress(0x1fff)).unwrap();
+        fresh.write_slice(b"world", GuestAddress(0x110ffb)).unwrap();
+        let pm = crate::memory::PageMap::open().unwrap();
+        let mut e = Vec::new();
+        assert!(pm.untouched(&fresh, 0x10000, CHUNK as u64, &mut e));
+        assert_eq!(
+            dump_sparse(&fresh, &mut sparse, FORMAT_V9).unwrap(),
+            (n, crc)
+        );
+        assert!(
+            pm.untouched(&fresh, 0x10000, CHUNK as u64, &mut e),
+            "the dump read an untouched chunk"
+        );
+        assert_eq!(sparse.written, 2 * PAGE_SIZE as usize);
+        let mut fresh_bytes = std::mem::replace(&mut sparse.c, std::io::Cursor::new(Vec::new()));
+        sparse.written = 0;
+        assert_eq!(fresh_bytes.position(), n);
+        fresh_bytes.get_mut().resize(n as usize, 0);
+        assert!(fresh_bytes.into_inner() == dense);
+        // And memory that was read (the zero page behind every page): each chunk is
+        // read and zero-tested.
         assert_eq!(dump_sparse(&src, &mut sparse, FORMAT_V9).unwrap(), (n, crc));
         // 2 non-zero pages written; the final hole is left to the trailer.
         assert_eq!(sparse.written, 2 * PAGE_SIZE as usize);

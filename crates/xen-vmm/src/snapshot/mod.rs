@@ -163,10 +163,10 @@ pub fn write_snapshot_version<W: Write, M: GuestMemoryBackend>(
 /// positioned at the start of an empty file, leaving the guest pages that
 /// are all zeros as holes ([`memory::dump_sparse`]): the same bytes as
 /// [`write_snapshot`] once read back, the same format, fewer disk blocks.
-pub fn write_snapshot_sparse<W: Write + Seek, M: GuestMemoryBackend>(
+pub fn write_snapshot_sparse<W: Write + Seek>(
     out: &mut W,
     state: &VmSnapshot,
-    mem: &M,
+    mem: &GuestMemoryMmap,
 ) -> Result<WriteStats> {
     write_with(out, state, mem, CURRENT_FORMAT_VERSION, |m, o| {
         memory::dump_sparse(m, o, CURRENT_FORMAT_VERSION)
@@ -216,11 +216,7 @@ fn write_with<W: Write, M: GuestMemoryBackend>(
 /// Guest pages that are all zeros are not written: they are holes of a
 /// sparse file ([`write_snapshot_sparse`]), so an idle guest's snapshot
 /// takes the disk blocks of the memory it used.
-pub fn save_to_file<M: GuestMemoryBackend>(
-    path: &Path,
-    state: &VmSnapshot,
-    mem: &M,
-) -> Result<WriteStats> {
+pub fn save_to_file(path: &Path, state: &VmSnapshot, mem: &GuestMemoryMmap) -> Result<WriteStats> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
