@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Benchmarks: one request / reply round trip through the rings (the guest
 //! writes the request and takes the reply), for a read and for a write
-//! that fires a watch.
+//! that fires a watch; and a new server's state round trip.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use xen_store::*;
@@ -30,6 +30,15 @@ fn round_trip(c: &mut Criterion, name: &str, ty: u32, payload: &[u8], watch: boo
 }
 
 fn benches(c: &mut Criterion) {
+    // A new server with the toolstack's tree, its state, and a restore from it: what a VM
+    // pays at creation and per snapshot round trip.
+    c.bench_function("xenstore_new_state_and_restore", |b| {
+        b.iter(|| {
+            let xs = server();
+            let st = xs.state();
+            Xenstore::from_state(&st).unwrap()
+        })
+    });
     round_trip(
         c,
         "xenstore_read_round_trip",
