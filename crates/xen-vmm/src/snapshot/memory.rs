@@ -266,6 +266,26 @@ pub fn checksum(format_version: u16, memory: &[u8]) -> u64 {
     c.value()
 }
 
+/// Calls `f(region, offset, len)` for every piece of at most [`CHUNK`] bytes of
+/// every region of `mem`, in order (the memory section's order); returns the
+/// bytes walked.
+fn for_each_chunk<M: GuestMemoryBackend>(
+    mem: &M,
+    mut f: impl FnMut(&M::R, u64, usize) -> Result<()>,
+) -> Result<u64> {
+    let mut total = 0u64;
+    for region in mem.iter() {
+        let mut off = 0u64;
+        while off < region.len() {
+            let n = (region.len() - off).min(CHUNK as u64);
+            f(region, off, n as usize)?;
+            off += n;
+        }
+        total += region.len();
+    }
+    Ok(total)
+}
+
 /// Writes every region of `mem`, in order, to `out`; returns (bytes,
 /// checksum of format version `format_version`).
 ///
@@ -279,21 +299,14 @@ pub fn dump<M: GuestMemoryBackend, W: Write>(
     let mut buf = vec![0u8; CHUNK];
     let mut zero = Vec::with_capacity(CHUNK / PAGE_SIZE as usize);
     let mut sum = MemoryChecksum::new(format_version);
-    let mut total = 0u64;
-    for region in mem.iter() {
-        let mut off = 0u64;
-        while off < region.len() {
-            let n = (region.len() - off).min(CHUNK as u64) as usize;
-            region
-                .read_slice(&mut buf[..n], MemoryRegionAddress(off))
-                .map_err(|e| Error::Memory(e.to_string()))?;
-            sum.add(&buf[..n], &mut zero);
-            out.write_all(&buf[..n])
-                .map_err(Error::io("writing guest memory"))?;
-            off += n as u64;
-        }
-        total += region.len();
-    }
+    let total = for_each_chunk(mem, |region, off, n| {
+        region
+            .read_slice(&mut buf[..n], MemoryRegionAddress(off))
+            .map_err(|e| Error::Memory(e.to_string()))?;
+        sum.add(&buf[..n], &mut zero);
+        out.write_all(&buf[..n])
+            .map_err(Error::io("writing guest memory"))
+    })?;
     Ok((total, sum.value()))
 }
 
@@ -316,55 +329,48 @@ pub fn dump_sparse<W: Write + Seek>(
     let mut buf = vec![0u8; CHUNK];
     let mut zero = Vec::with_capacity(CHUNK / PAGE_SIZE as usize);
     let mut sum = MemoryChecksum::new(format_version);
-    let mut total = 0u64;
     let pagemap = crate::memory::PageMap::open();
     let mut entries = Vec::new();
     // Zero bytes skipped and not yet seeked over: a run of zero pages
     // becomes one seek.
     let mut hole = 0u64;
     let io = |e| Error::io("writing guest memory")(e);
-    for region in mem.iter() {
-        let mut off = 0u64;
-        while off < region.len() {
-            let n = (region.len() - off).min(CHUNK as u64) as usize;
-            let gpa = region.start_addr().0 + off;
-            if pagemap
-                .as_ref()
-                .is_some_and(|pm| pm.untouched(mem, gpa, n as u64, &mut entries))
-            {
-                // Never touched: zero pages, not read.
-                sum.add_zero_pages(n as u64 / PAGE_SIZE);
-                hole += n as u64;
-                off += n as u64;
-                continue;
-            }
-            region
-                .read_slice(&mut buf[..n], MemoryRegionAddress(off))
-                .map_err(|e| Error::Memory(e.to_string()))?;
-            sum.add(&buf[..n], &mut zero);
-            // Runs of non-zero pages are written in one call.
-            let mut i = 0;
-            while i < zero.len() {
-                let start = i * PAGE_SIZE as usize;
-                let z = zero[i];
-                while i < zero.len() && zero[i] == z {
-                    i += 1;
-                }
-                let end = (i * PAGE_SIZE as usize).min(n);
-                if z {
-                    hole += (end - start) as u64;
-                } else {
-                    if hole != 0 {
-                        skip(out, hole).map_err(io)?;
-                        hole = 0;
-                    }
-                    out.write_all(&buf[start..end]).map_err(io)?;
-                }
-            }
-            off += n as u64;
+    let total = for_each_chunk(mem, |region, off, n| {
+        let gpa = region.start_addr().0 + off;
+        if pagemap
+            .as_ref()
+            .is_some_and(|pm| pm.untouched(mem, gpa, n as u64, &mut entries))
+        {
+            // Never touched: zero pages, not read.
+            sum.add_zero_pages(n as u64 / PAGE_SIZE);
+            hole += n as u64;
+            return Ok(());
         }
-        total += region.len();
-    }
+        region
+            .read_slice(&mut buf[..n], MemoryRegionAddress(off))
+            .map_err(|e| Error::Memory(e.to_string()))?;
+        sum.add(&buf[..n], &mut zero);
+        // Runs of non-zero pages are written in one call.
+        let mut i = 0;
+        while i < zero.len() {
+            let start = i * PAGE_SIZE as usize;
+            let z = zero[i];
+            while i < zero.len() && zero[i] == z {
+                i += 1;
+            }
+            let end = (i * PAGE_SIZE as usize).min(n);
+            if z {
+                hole += (end - start) as u64;
+            } else {
+                if hole != 0 {
+                    skip(out, hole).map_err(io)?;
+                    hole = 0;
+                }
+                out.write_all(&buf[start..end]).map_err(io)?;
+            }
+        }
+        Ok(())
+    })?;
     if hole != 0 {
         skip(out, hole).map_err(io)?;
     }
@@ -396,32 +402,28 @@ pub fn load<M: GuestMemoryBackend, R: Read>(
     let mut sum = MemoryChecksum::new(format_version);
     let mut done = 0u64;
     let total = layout.total_len();
-    for region in mem.iter() {
-        let mut off = 0u64;
-        while off < region.len() {
-            let n = (region.len() - off).min(CHUNK as u64) as usize;
-            input.read_exact(&mut buf[..n]).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                    Error::Truncated {
-                        section: "guest memory",
-                        needed: total,
-                        available: done,
-                    }
-                } else {
-                    Error::Io {
-                        op: "reading guest memory",
-                        source: e,
-                    }
+    for_each_chunk(mem, |region, off, n| {
+        input.read_exact(&mut buf[..n]).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                Error::Truncated {
+                    section: "guest memory",
+                    needed: total,
+                    available: done,
                 }
-            })?;
-            sum.add(&buf[..n], &mut zero);
-            region
-                .write_slice(&buf[..n], MemoryRegionAddress(off))
-                .map_err(|e| Error::Memory(e.to_string()))?;
-            off += n as u64;
-            done += n as u64;
-        }
-    }
+            } else {
+                Error::Io {
+                    op: "reading guest memory",
+                    source: e,
+                }
+            }
+        })?;
+        sum.add(&buf[..n], &mut zero);
+        region
+            .write_slice(&buf[..n], MemoryRegionAddress(off))
+            .map_err(|e| Error::Memory(e.to_string()))?;
+        done += n as u64;
+        Ok(())
+    })?;
     Ok(sum.value())
 }
 
@@ -460,41 +462,38 @@ pub fn load_file(
     let mut sum = MemoryChecksum::new(format_version);
     let mut pos = start;
     let mut next_data = data_at(file, pos);
-    for region in mem.iter() {
-        let mut off = 0u64;
-        while off < region.len() {
-            let n = (region.len() - off).min(CHUNK as u64);
-            if pos + n <= next_data {
-                // A hole: zero pages.
-                sum.add_zero_pages(n / PAGE_SIZE);
-                let gpa = region.start_addr().0 + off;
-                if !crate::memory::discard_pages(mem, gpa, n / PAGE_SIZE) {
-                    region
-                        .write_slice(&zeros[..n as usize], MemoryRegionAddress(off))
-                        .map_err(|e| Error::Memory(e.to_string()))?;
-                }
-            } else {
-                let b = &mut buf[..n as usize];
-                file.read_exact_at(b, pos).map_err(|e| {
-                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                        truncated(pos - start)
-                    } else {
-                        Error::Io {
-                            op: "reading guest memory",
-                            source: e,
-                        }
-                    }
-                })?;
-                sum.add(b, &mut zero);
+    for_each_chunk(mem, |region, off, n| {
+        let len = n as u64;
+        if pos + len <= next_data {
+            // A hole: zero pages.
+            sum.add_zero_pages(len / PAGE_SIZE);
+            let gpa = region.start_addr().0 + off;
+            if !crate::memory::discard_pages(mem, gpa, len / PAGE_SIZE) {
                 region
-                    .write_slice(b, MemoryRegionAddress(off))
+                    .write_slice(&zeros[..n], MemoryRegionAddress(off))
                     .map_err(|e| Error::Memory(e.to_string()))?;
-                next_data = data_at(file, pos + n);
             }
-            off += n;
-            pos += n;
+        } else {
+            let b = &mut buf[..n];
+            file.read_exact_at(b, pos).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    truncated(pos - start)
+                } else {
+                    Error::Io {
+                        op: "reading guest memory",
+                        source: e,
+                    }
+                }
+            })?;
+            sum.add(b, &mut zero);
+            region
+                .write_slice(b, MemoryRegionAddress(off))
+                .map_err(|e| Error::Memory(e.to_string()))?;
+            next_data = data_at(file, pos + len);
         }
-    }
+        pos += len;
+        Ok(())
+    })?;
     Ok(sum.value())
 }
 
