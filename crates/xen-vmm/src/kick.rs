@@ -55,7 +55,8 @@ pub fn install_kick_handler() -> Result<()> {
 
 /// Kicks one vCPU: `immediate_exit`, the kick signal, unpark. The signal
 /// is skipped while the thread is in its wait ([`VcpuControl::waiting`]):
-/// the unpark wakes it, and a signal would only interrupt its futex.
+/// the unpark wakes it, and a signal would only interrupt its futex. A kick
+/// from the vCPU's own thread only counts (see the body).
 ///
 /// Ordering: the caller changed what the vCPU must see (a pending event, the
 /// pause or end of the VM) before kicking. The fence below and the one the
@@ -65,6 +66,16 @@ pub fn install_kick_handler() -> Result<()> {
 pub fn kick_ctl(c: &VcpuControl) {
     std::sync::atomic::fence(Ordering::SeqCst);
     c.kicks.fetch_add(1, Ordering::SeqCst);
+    let t = c.pthread.load(Ordering::Acquire);
+    // SAFETY: pthread_self has no preconditions and only reads the calling
+    // thread's descriptor.
+    if t != 0 && t == unsafe { libc::pthread_self() } as u64 {
+        // The vCPU's own thread (a send to itself, a timer it fired): it is
+        // outside KVM_RUN, running this, and checks the end, the pause and its
+        // pending upcalls before it enters again (and clears `immediate_exit`
+        // first). A signal to itself would only run the empty handler.
+        return;
+    }
     let p = c.immediate_exit.load(Ordering::Acquire);
     if !p.is_null() {
         // SAFETY: `p` points into the vCPU's kvm_run mapping, which lives as
@@ -74,7 +85,6 @@ pub fn kick_ctl(c: &VcpuControl) {
         a.store(1, Ordering::SeqCst);
     }
     std::sync::atomic::fence(Ordering::SeqCst);
-    let t = c.pthread.load(Ordering::Acquire);
     if t != 0 && !c.waiting.load(Ordering::SeqCst) {
         // SAFETY: `t` is the pthread of a vCPU thread that has not been joined
         // (it clears `pthread` before returning); the signal has a no-op handler.
@@ -82,5 +92,37 @@ pub fn kick_ctl(c: &VcpuControl) {
     }
     if let Some(th) = c.thread.get() {
         th.unpark();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kick from another thread sets `immediate_exit`; one from the vCPU's own
+    /// thread (outside `KVM_RUN` by construction) only counts.
+    #[test]
+    fn a_kick_from_the_vcpu_thread_itself_only_counts() {
+        let mut exit_flag = 0u8;
+        let c = VcpuControl::default();
+        c.immediate_exit
+            .store(std::ptr::addr_of_mut!(exit_flag), Ordering::Release);
+        // SAFETY: pthread_self has no preconditions.
+        let me = unsafe { libc::pthread_self() } as u64;
+        c.pthread.store(me, Ordering::Release);
+        kick_ctl(&c);
+        assert_eq!(c.kicks.load(Ordering::SeqCst), 1);
+        // SAFETY: the flag outlives `c`'s use; read back through the same pointer.
+        let set = unsafe { *c.immediate_exit.load(Ordering::Acquire) };
+        assert_eq!(set, 0, "a self-kick set immediate_exit");
+        // Another thread's kick of a vCPU thread that is not running (pthread 0).
+        c.pthread.store(0, Ordering::Release);
+        std::thread::scope(|s| {
+            s.spawn(|| kick_ctl(&c));
+        });
+        assert_eq!(c.kicks.load(Ordering::SeqCst), 2);
+        // SAFETY: as above.
+        let set = unsafe { *c.immediate_exit.load(Ordering::Acquire) };
+        assert_eq!(set, 1);
     }
 }
