@@ -27,7 +27,9 @@
 //!   `fs::write` + fsync of as many bytes as the snapshot file holds on disk
 //!   (its allocated blocks: the all-zero pages are holes), in the same
 //!   directory. `restore_256m` is `Vm::restore` of that file (a new VM ready
-//!   to run) against `fs_read_256m`, `fs::read` of the same file.
+//!   to run) against `fs_read_256m`, `fs::read` of the same file (holes read
+//!   as zeros), and `fs_read_data_256m`, `fs::read` of the file
+//!   `fs_write_fsync_256m` writes (the snapshot's data, without holes).
 //!   `xen_state_only` is the Xen state without RAM or KVM state:
 //!   `XenPlatform::state` plus its encoding at the file's format version.
 //!
@@ -421,6 +423,12 @@ fn snapshot_benches(c: &mut Criterion) {
         });
         g.bench_function("fs_read_256m", |b| {
             b.iter(|| std::fs::read(&snap).unwrap().len())
+        });
+        // The bytes `fs_write_fsync_256m` writes, read back: the data of the
+        // snapshot without its holes (what a sparse restore reads).
+        fs_write_fsync(&plain, &bytes);
+        g.bench_function("fs_read_data_256m", |b| {
+            b.iter(|| std::fs::read(&plain).unwrap().len())
         });
         g.bench_function("xen_state_only", |b| b.iter(|| encode_xen_state(&vm)));
         g.finish();
