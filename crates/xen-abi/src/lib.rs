@@ -298,3 +298,8 @@ impl_byte_valued!(
     GnttabSwapGrantRef,
     XenMemoryDomain,
 );
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -75,3 +75,8 @@ pub use host::HostPort;
 pub use poll::MAX_POLL_PORTS;
 pub use state::{Binding, EvtchnState, FifoState, HostPortState, PortState, Remote};
 pub use upcall::{CallbackVia, UpcallKind, UpcallSink};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -136,3 +136,8 @@ pub use page::{
 };
 pub use regs::{GuestWidth, HypercallRegs, X86Regs};
 pub use request::*;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -104,3 +104,8 @@ pub use time::pvclock_scale;
 pub use timers::{singleshot_deadline, MAX_PERIOD_NS, MAX_SINGLESHOT_AHEAD_NS, MIN_PERIOD_NS};
 pub use vbd::{DiskConfig, VbdState};
 pub use xen_evtchn::{CallbackVia, UpcallKind};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

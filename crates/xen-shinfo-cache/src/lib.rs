@@ -57,3 +57,8 @@ pub use layout::{GuestWidth, WidthLayout};
 pub use mapping::{MappedRange, RegionArcs};
 pub use pages::{PvclockTime, Runstate, VcpuInfoRef, XenPages};
 pub use state::{PagesState, VcpuPagesState};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -61,3 +61,8 @@ pub use irqchip::Irqchip;
 pub use vm::{ExitReason, Kernel, Vm, VmConfig, VmShared, VmmFailure, EXIT_VMM_ERROR};
 pub use vm_snapshot::Quiesced;
 pub use xen_platform;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
