@@ -793,6 +793,11 @@ fn wait(shared: &VmShared, id: u32, root: &mut Root, w: &Wait, poll: &mut HaltPo
                 continue;
             }
         }
+        // A kick since `kicks` was read (one from this thread included, which
+        // does not unpark it) is seen here rather than lost in the park.
+        if c.kicks.load(Ordering::SeqCst) != kicks {
+            continue;
+        }
         parked = true;
         match timeout {
             Some(t) => std::thread::park_timeout(t),
