@@ -144,27 +144,11 @@ fn ping_pong_image() -> Vec<u8> {
     let mut a = CodeAssembler::new(64).unwrap();
     let mut vcpu1 = a.create_label();
     prologue(&mut a);
-    a.mov(eax, 0x4000_0004u32).unwrap();
-    a.xor(ecx, ecx).unwrap();
-    a.cpuid().unwrap();
-    a.test(ebx, ebx).unwrap();
-    a.jnz(vcpu1).unwrap();
+    unless_vcpu0(&mut a, vcpu1);
     // vCPU 0: shared_info, two IPI ports.
-    a.mov(rcx, ARGS).unwrap();
-    a.mov(dword_ptr(rcx), 0x7ff0u32).unwrap();
-    a.mov(dword_ptr(rcx + 4), 0u32).unwrap();
-    a.mov(qword_ptr(rcx + 8), 0i32).unwrap();
-    a.mov(qword_ptr(rcx + 16), (SHINFO >> 12) as i32).unwrap();
-    hcall(&mut a, 12, &[7, ARGS]);
-    for (vcpu, slot) in [(1u32, P1), (0, P0)] {
-        a.mov(rcx, ARGS + 0x40).unwrap();
-        a.mov(dword_ptr(rcx), vcpu).unwrap();
-        hcall(&mut a, 32, &[7, ARGS + 0x40]);
-        a.mov(rcx, ARGS + 0x44).unwrap();
-        a.mov(eax, dword_ptr(rcx)).unwrap();
-        a.mov(rcx, slot).unwrap();
-        a.mov(qword_ptr(rcx), rax).unwrap();
-    }
+    map_shared_info(&mut a);
+    bind_ipi(&mut a, 1, P1);
+    bind_ipi(&mut a, 0, P0);
     a.mov(rcx, READY).unwrap();
     a.mov(qword_ptr(rcx), 1i32).unwrap();
     a.mov(rcx, COUNT).unwrap();
@@ -234,12 +218,22 @@ fn bounce(a: &mut CodeAssembler, to: u64, from: u64) {
 /// Maps shared_info at SHINFO, binds an IPI port to vCPU `vcpu` and
 /// stores its number at `slot`.
 fn shared_info_and_ipi(a: &mut CodeAssembler, vcpu: u32, slot: u64) {
+    map_shared_info(a);
+    bind_ipi(a, vcpu, slot);
+}
+
+/// `XENMEM_add_to_physmap` of shared_info at SHINFO.
+fn map_shared_info(a: &mut CodeAssembler) {
     a.mov(rcx, ARGS).unwrap();
     a.mov(dword_ptr(rcx), 0x7ff0u32).unwrap();
     a.mov(dword_ptr(rcx + 4), 0u32).unwrap();
     a.mov(qword_ptr(rcx + 8), 0i32).unwrap();
     a.mov(qword_ptr(rcx + 16), (SHINFO >> 12) as i32).unwrap();
     hcall(a, 12, &[7, ARGS]);
+}
+
+/// `EVTCHNOP_bind_ipi` to vCPU `vcpu`; the port is stored at `slot`.
+fn bind_ipi(a: &mut CodeAssembler, vcpu: u32, slot: u64) {
     a.mov(rcx, ARGS + 0x40).unwrap();
     a.mov(dword_ptr(rcx), vcpu).unwrap();
     hcall(a, 32, &[7, ARGS + 0x40]);
@@ -247,6 +241,16 @@ fn shared_info_and_ipi(a: &mut CodeAssembler, vcpu: u32, slot: u64) {
     a.mov(eax, dword_ptr(rcx)).unwrap();
     a.mov(rcx, slot).unwrap();
     a.mov(qword_ptr(rcx), rax).unwrap();
+}
+
+/// Jumps to `other` on every vCPU but vCPU 0 (its index from CPUID leaf
+/// 0x40000004, EBX).
+fn unless_vcpu0(a: &mut CodeAssembler, other: CodeLabel) {
+    a.mov(eax, 0x4000_0004u32).unwrap();
+    a.xor(ecx, ecx).unwrap();
+    a.cpuid().unwrap();
+    a.test(ebx, ebx).unwrap();
+    a.jnz(other).unwrap();
 }
 
 /// `EVTCHNOP_send` on a port bound to the sender, pending bit cleared after.
@@ -297,15 +301,9 @@ fn snapshot_image() -> Vec<u8> {
     let mut a = CodeAssembler::new(64).unwrap();
     let mut idle = a.create_label();
     prologue(&mut a);
-    a.mov(eax, 0x4000_0004u32).unwrap();
-    a.xor(ecx, ecx).unwrap();
-    a.cpuid().unwrap();
-    a.test(ebx, ebx).unwrap();
-    a.jnz(idle).unwrap();
+    unless_vcpu0(&mut a, idle);
     shared_info_and_ipi(&mut a, 1, P1);
-    a.mov(rcx, ARGS + 0x40).unwrap();
-    a.mov(dword_ptr(rcx), 0u32).unwrap();
-    hcall(&mut a, 32, &[7, ARGS + 0x40]);
+    bind_ipi(&mut a, 0, P0);
     a.mov(rbx, 16u64 << 20).unwrap();
     a.mov(rdx, (16u64 << 20) + SNAP_TOUCH).unwrap();
     let mut touch = a.create_label();
