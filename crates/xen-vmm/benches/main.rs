@@ -4,6 +4,11 @@
 //!   instructions of a hypercall (`mov`s of the arguments, a `call` into a
 //!   stub shaped as a hypercall-page entry, `mov $17,%eax; out %eax,$0x80;
 //!   ret`) whose port is unclaimed, so the VMM does nothing with the exit.
+//! - `hypercall_round_trip/null_stub_result`: the null stub with `in` for
+//!   `out` (`mov $18,%eax; in $0x80,%eax; ret`, unclaimed): KVM writes the
+//!   port's data into EAX, so this is the floor of an exit that hands the
+//!   guest a value, which every hypercall does (its result in RAX) and
+//!   `null_stub` does not.
 //! - `hypercall_round_trip/xen_version`: the same loop through the real
 //!   hypercall page (`xen_version(XENVER_version)`: exit, decode, dispatch,
 //!   result).
@@ -35,6 +40,12 @@
 //!
 //! `PING_PONG_PROFILE_ITERS=N` (and `PING_PONG_HALT_POLL_NS`) runs one
 //! ping-pong of N round trips instead of the benches, for profilers.
+//!
+//! `HYPERCALL_INTERLEAVED=N` instead runs the `hypercall_round_trip` images
+//! in turn, N rounds of 20,000 iterations each, and prints each one's minimum
+//! and median per iteration: on a host whose speed drifts over minutes (this
+//! one is a VM), ratios of runs made seconds apart are steadier than those of
+//! criterion groups that run one bench after another.
 //!
 //! Each hypercall measurement creates a VM outside the timed region; the
 //! guest reads its iteration count from memory, so the timed region is the
@@ -69,6 +80,10 @@ const P1: u64 = 0x20_0110;
 /// hypercall page (as its entry 17 would be, on an unclaimed port).
 const STUB: u64 = 0x1f_e000 + 17 * 32;
 const STUB_CODE: [u8; 8] = [0xb8, 17, 0, 0, 0, 0xe7, 0x80, 0xc3];
+/// The null stub returning a value: `mov $18,%eax; in $0x80,%eax; ret`, as
+/// entry 18 would be.
+const STUB_RESULT: u64 = 0x1f_e000 + 18 * 32;
+const STUB_RESULT_CODE: [u8; 8] = [0xb8, 18, 0, 0, 0, 0xe5, 0x80, 0xc3];
 /// The snapshot guest's RAM, and what it writes of it (from 16 MiB).
 const SNAP_MEM: u64 = 256 << 20;
 const SNAP_TOUCH: u64 = 64 << 20;
@@ -132,6 +147,8 @@ fn run_timed_with(image: &[u8], vcpus: u32, iters: u64, halt_poll_max_ns: u64) -
         let (m, _t) = vm.shared().mem.read(root.token());
         m.write_obj(iters, GuestAddress(COUNT)).unwrap();
         m.write_slice(&STUB_CODE, GuestAddress(STUB)).unwrap();
+        m.write_slice(&STUB_RESULT_CODE, GuestAddress(STUB_RESULT))
+            .unwrap();
     }
     let t = Instant::now();
     let r = vm.run().unwrap();
@@ -461,21 +478,32 @@ fn benches(c: &mut Criterion) {
         a.mov(rsi, 0u64).unwrap();
         a.call(STUB).unwrap();
     });
+    let null_result = looping(|a| {
+        a.mov(rdi, 0u64).unwrap();
+        a.mov(rsi, 0u64).unwrap();
+        a.call(STUB_RESULT).unwrap();
+    });
     let yields = looping(|a| hcall(a, 29, &[0, 0]));
     let sends = send_loop_image();
     let null_send_shape = send_shaped_loop(false);
     let bare = looping(|a| {
         a.out(0x80, al).unwrap();
     });
-    let mut g = c.benchmark_group("hypercall_round_trip");
-    for (id, image) in [
+    let images = [
         ("null_stub", &null),
+        ("null_stub_result", &null_result),
         ("xen_version", &version),
         ("event_channel_op_send", &sends),
         ("null_stub_send_shape", &null_send_shape),
         ("sched_op_yield", &yields),
         ("bare_port_io", &bare),
-    ] {
+    ];
+    if let Some(rounds) = env_u64("HYPERCALL_INTERLEAVED") {
+        interleaved(&images, rounds);
+        return;
+    }
+    let mut g = c.benchmark_group("hypercall_round_trip");
+    for (id, image) in images {
         g.bench_function(id, |b| b.iter_custom(|iters| run_timed(image, 1, iters)));
     }
     g.finish();
@@ -488,6 +516,24 @@ fn benches(c: &mut Criterion) {
         b.iter_custom(|iters| run_timed_with(&pp, 2, iters, 0))
     });
     snapshot_benches(c);
+}
+
+/// Runs `images` in turn, `rounds` times; prints each one's minimum and
+/// median time per iteration.
+fn interleaved(images: &[(&str, &Vec<u8>)], rounds: u64) {
+    const ITERS: u64 = 20_000;
+    let mut us: Vec<Vec<f64>> = vec![Vec::new(); images.len()];
+    for _ in 0..rounds.max(1) {
+        for (i, (_, image)) in images.iter().enumerate() {
+            let d = run_timed(image, 1, ITERS);
+            us[i].push(d.as_secs_f64() * 1e6 / ITERS as f64);
+        }
+    }
+    for ((id, _), mut v) in images.iter().zip(us) {
+        v.sort_by(f64::total_cmp);
+        let (min, median) = (v[0], v[v.len() / 2]);
+        eprintln!("hypercall_round_trip/{id}: min {min:.3} us, median {median:.3} us");
+    }
 }
 
 criterion_group!(name = main_benches; config = Criterion::default().sample_size(10); targets = benches);
