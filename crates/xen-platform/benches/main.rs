@@ -45,8 +45,22 @@ impl VcpuAccess for Paged {
 }
 
 fn call(p: &XenPlatform, root: &mut Root, nr: u64, a0: u64, a1: u64) -> u64 {
+    call_as(p, root, &mut NoVcpuAccess, nr, a0, a1)
+}
+
+/// A hypercall from a vCPU seen through `access` (paging on if it has paging
+/// registers).
+fn call_as(
+    p: &XenPlatform,
+    root: &mut Root,
+    access: &mut dyn VcpuAccess,
+    nr: u64,
+    a0: u64,
+    a1: u64,
+) -> u64 {
     let regs = HypercallRegs::from_regs64(0, nr, a0, a1, 0, 0, 0, 0);
-    match p.on_hypercall(root.token(), 0, &regs, false, &mut NoVcpuAccess, Retry::No) {
+    let paging = access.paging().is_some();
+    match p.on_hypercall(root.token(), 0, &regs, paging, access, Retry::No) {
         HypercallExit::Resume { rax } => rax,
         other => panic!("{other:?}"),
     }
@@ -103,20 +117,19 @@ fn bench(c: &mut Criterion) {
     mem.write_obj(ARGS | 3, GuestAddress(TABLES[3] + 2 * 8))
         .unwrap();
     let send_paged = |root: &mut Root| {
-        let regs = HypercallRegs::from_regs64(
-            0,
+        call_as(
+            &p,
+            root,
+            &mut Paged,
             HYPERVISOR_EVENT_CHANNEL_OP,
             EVTCHNOP_SEND.into(),
             ARG_GVA,
-            0,
-            0,
-            0,
-            0,
-        );
-        match p.on_hypercall(root.token(), 0, &regs, true, &mut Paged, Retry::No) {
-            HypercallExit::Resume { rax } => rax,
-            other => panic!("{other:?}"),
-        }
+        )
+    };
+    // Clear the pending bit so that every send delivers anew.
+    let clear_pending = || {
+        mem.write_obj(0u64, GuestAddress(SHINFO_GFN * 4096 + 2048))
+            .unwrap()
     };
     assert_eq!(send_paged(&mut root), 0, "the paged send reaches the port");
 
@@ -133,17 +146,14 @@ fn bench(c: &mut Criterion) {
                 EVTCHNOP_SEND.into(),
                 ARGS + 0x100,
             );
-            // Clear the pending bit so that every send delivers anew.
-            mem.write_obj(0u64, GuestAddress(SHINFO_GFN * 4096 + 2048))
-                .unwrap();
+            clear_pending();
             r
         })
     });
     g.bench_function("evtchn_send_ipi_paged", |b| {
         b.iter(|| {
             let r = send_paged(&mut root);
-            mem.write_obj(0u64, GuestAddress(SHINFO_GFN * 4096 + 2048))
-                .unwrap();
+            clear_pending();
             r
         })
     });

@@ -473,16 +473,16 @@ fn benches(c: &mut Criterion) {
         return;
     }
     let version = looping(|a| hcall(a, 17, &[0, 0]));
-    let null = looping(|a| {
-        a.mov(rdi, 0u64).unwrap();
-        a.mov(rsi, 0u64).unwrap();
-        a.call(STUB).unwrap();
-    });
-    let null_result = looping(|a| {
-        a.mov(rdi, 0u64).unwrap();
-        a.mov(rsi, 0u64).unwrap();
-        a.call(STUB_RESULT).unwrap();
-    });
+    // The loop of `xen_version` with a call into `stub` instead.
+    let null_loop = |stub: u64| {
+        looping(|a| {
+            a.mov(rdi, 0u64).unwrap();
+            a.mov(rsi, 0u64).unwrap();
+            a.call(stub).unwrap();
+        })
+    };
+    let null = null_loop(STUB);
+    let null_result = null_loop(STUB_RESULT);
     let yields = looping(|a| hcall(a, 29, &[0, 0]));
     let sends = send_loop_image();
     let null_send_shape = send_shaped_loop(false);
