@@ -152,7 +152,9 @@ impl AddressTranslate for XenHv<'_, '_> {
             return None;
         }
         if let Some(regs) = self.access.paging() {
-            if let Some(gpa) = crate::paging::walk(&**self.mem, &regs, gva) {
+            let mem: &GuestMemoryMmap = self.mem;
+            let read = |gpa| crate::guest::load_u64(mem, gpa);
+            if let Some(gpa) = crate::paging::walk_with(read, &regs, gva) {
                 return gpa;
             }
         }
@@ -856,9 +858,26 @@ impl VcpuHandler for XenHv<'_, '_> {
 }
 
 impl SchedHandler for XenHv<'_, '_> {
-    fn yield_now(&mut self, _vcpu: u32) {
+    fn yield_now(&mut self, vcpu: u32) {
         self.effects.yielded = true;
-        std::thread::yield_now();
+        // As KVM's in-kernel SCHEDOP_yield (a directed yield to another vCPU
+        // of the VM that could run): the host CPU is given up only if another
+        // vCPU is up and not blocked. With none, nothing the guest waits for
+        // runs sooner for it, and the yield would only cost a host syscall.
+        // (A yield that wakes the backend thread gives it up too: see
+        // `XenPlatform::hypercall`.)
+        let others_runnable = {
+            let (xen, _t) = self.shared.xen_state().lock(self.token);
+            xen.vcpus.iter().enumerate().any(|(i, v)| {
+                i != vcpu as usize && v.up && v.runstate.state != xen_abi::RUNSTATE_BLOCKED as i32
+            })
+        };
+        if others_runnable {
+            self.shared
+                .host_yields
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            std::thread::yield_now();
+        }
     }
 
     fn block(&mut self, vcpu: u32) -> HypercallOutcome {

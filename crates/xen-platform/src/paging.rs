@@ -15,6 +15,8 @@
 //! (above MAXPHYADDR, NX without EFER.NXE): such a pointer reads the guest
 //! memory the guest's own tables name, so the guest only fools itself.
 
+use std::sync::atomic::Ordering;
+
 use vm_memory::{Bytes, GuestAddress};
 
 /// Bits 51:12 of a paging-structure entry or of CR3.
@@ -57,6 +59,21 @@ pub fn walk<M: Bytes<GuestAddress> + ?Sized>(
     regs: &PagingRegs,
     gva: u64,
 ) -> Option<Option<u64>> {
+    // One aligned 8-byte load per entry (`table` is page aligned): no torn
+    // entry, and no byte-copy loop on this per-hypercall path.
+    walk_with(
+        |gpa| mem.load::<u64>(GuestAddress(gpa), Ordering::Relaxed).ok(),
+        regs,
+        gva,
+    )
+}
+
+/// [`walk`] with `read` loading the 8-byte entry at a GPA (`None`: not RAM).
+pub(crate) fn walk_with(
+    mut read: impl FnMut(u64) -> Option<u64>,
+    regs: &PagingRegs,
+    gva: u64,
+) -> Option<Option<u64>> {
     if !regs.long_mode() {
         return None;
     }
@@ -65,7 +82,7 @@ pub fn walk<M: Bytes<GuestAddress> + ?Sized>(
     for level in (1..=levels).rev() {
         let shift = 12 + 9 * (level - 1);
         let index = (gva >> shift) & 0x1ff;
-        let Ok(entry) = mem.read_obj::<u64>(GuestAddress(table + index * 8)) else {
+        let Some(entry) = read(table + index * 8) else {
             return Some(None);
         };
         if entry & PRESENT == 0 {
@@ -105,6 +122,15 @@ mod tests {
         GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x40_0000)]).unwrap()
     }
 
+    /// [`walk`], checked against the platform's own walk ([`walk_with`] over
+    /// [`crate::guest::load_u64`], what hypercall pointers go through).
+    fn walks(m: &GuestMemoryMmap, regs: &PagingRegs, gva: u64) -> Option<Option<u64>> {
+        let generic = walk(m, regs, gva);
+        let direct = walk_with(|gpa| crate::guest::load_u64(m, gpa), regs, gva);
+        assert_eq!(generic, direct, "{gva:#x}");
+        generic
+    }
+
     fn set(m: &GuestMemoryMmap, table: u64, index: u64, entry: u64) {
         m.write_obj(entry, GuestAddress(table + index * 8)).unwrap();
     }
@@ -125,15 +151,15 @@ mod tests {
             (l4 << 39) | (l3 << 30) | (l2 << 21) | (l1 << 12) | off
         };
         assert_eq!(
-            walk(&m, &LONG, va(1, 2, 3, 4, 0x567)),
+            walks(&m, &LONG, va(1, 2, 3, 4, 0x567)),
             Some(Some(0x12_3567))
         );
         assert_eq!(
-            walk(&m, &LONG, va(1, 5, 7, 8, 0x9ab)),
+            walks(&m, &LONG, va(1, 5, 7, 8, 0x9ab)),
             Some(Some(0x4000_0000 | (7 << 21) | (8 << 12) | 0x9ab))
         );
         assert_eq!(
-            walk(&m, &LONG, va(1, 2, 6, 9, 0x10)),
+            walks(&m, &LONG, va(1, 2, 6, 9, 0x10)),
             Some(Some(0x20_0000 | (9 << 12) | 0x10))
         );
         // Without 1 GiB pages, that PDPTE faults.
@@ -141,16 +167,16 @@ mod tests {
             page_1g: false,
             ..LONG
         };
-        assert_eq!(walk(&m, &no_1g, va(1, 5, 7, 8, 0)), Some(None));
-        assert_eq!(walk(&m, &no_1g, va(1, 2, 3, 4, 0)), Some(Some(0x12_3000)));
+        assert_eq!(walks(&m, &no_1g, va(1, 5, 7, 8, 0)), Some(None));
+        assert_eq!(walks(&m, &no_1g, va(1, 2, 3, 4, 0)), Some(Some(0x12_3000)));
         // Not present at each level.
-        assert_eq!(walk(&m, &LONG, va(0, 2, 3, 4, 0)), Some(None));
-        assert_eq!(walk(&m, &LONG, va(1, 3, 3, 4, 0)), Some(None));
-        assert_eq!(walk(&m, &LONG, va(1, 2, 4, 4, 0)), Some(None));
-        assert_eq!(walk(&m, &LONG, va(1, 2, 3, 5, 0)), Some(None));
+        assert_eq!(walks(&m, &LONG, va(0, 2, 3, 4, 0)), Some(None));
+        assert_eq!(walks(&m, &LONG, va(1, 3, 3, 4, 0)), Some(None));
+        assert_eq!(walks(&m, &LONG, va(1, 2, 4, 4, 0)), Some(None));
+        assert_eq!(walks(&m, &LONG, va(1, 2, 3, 5, 0)), Some(None));
         // The sign-extension bits 63:48 take no part (as KVM's walker).
         assert_eq!(
-            walk(&m, &LONG, 0xffff_0000_0000_0000 | va(1, 2, 3, 4, 1)),
+            walks(&m, &LONG, 0xffff_0000_0000_0000 | va(1, 2, 3, 4, 1)),
             Some(Some(0x12_3001))
         );
     }
@@ -160,15 +186,15 @@ mod tests {
         let m = mem();
         // A large-page bit in a PML4E; a table outside guest memory.
         set(&m, 0x1000, 0, 0x2000 | 3 | PAGE_SIZE_BIT);
-        assert_eq!(walk(&m, &LONG, 0), Some(None));
+        assert_eq!(walks(&m, &LONG, 0), Some(None));
         set(&m, 0x1000, 2, 0xf_0000_0000 | 3);
-        assert_eq!(walk(&m, &LONG, 2 << 39), Some(None));
+        assert_eq!(walks(&m, &LONG, 2 << 39), Some(None));
         // CR3 outside guest memory.
         let far = PagingRegs {
             cr3: 0x7_0000_0000,
             ..LONG
         };
-        assert_eq!(walk(&m, &far, 0), Some(None));
+        assert_eq!(walks(&m, &far, 0), Some(None));
     }
 
     #[test]
@@ -184,7 +210,7 @@ mod tests {
         set(&m, 0x4000, 0, 0x5000 | 3);
         set(&m, 0x5000, 1, 0x7000 | 3);
         assert_eq!(
-            walk(&m, &regs, (3 << 48) | (1 << 12) | 5),
+            walks(&m, &regs, (3 << 48) | (1 << 12) | 5),
             Some(Some(0x7005))
         );
     }
@@ -198,7 +224,7 @@ mod tests {
             PagingRegs { cr4: 0, ..LONG },
             PagingRegs { cr0: 1, ..LONG },
         ] {
-            assert_eq!(walk(&m, &regs, 0x1000), None, "{regs:?}");
+            assert_eq!(walks(&m, &regs, 0x1000), None, "{regs:?}");
         }
     }
 }

@@ -305,6 +305,8 @@ pub struct XenPlatform {
     backend_wake: EventFd,
     /// Backend runs on the guest's hypercall path (test hook).
     inline_runs: AtomicU64,
+    /// `SCHEDOP_yield`s that gave up the host CPU ([`XenPlatform::host_yields`]).
+    pub(crate) host_yields: AtomicU64,
     /// Host monotonic time of the last backend wake-up a `SCHEDOP_yield`
     /// signalled ([`YIELD_WAKE_INTERVAL_NS`]).
     last_yield_wake: AtomicU64,
@@ -423,6 +425,7 @@ impl XenPlatform {
             inline_backends: AtomicBool::new(config.serve_backends_inline),
             backend_wake,
             inline_runs: AtomicU64::new(0),
+            host_yields: AtomicU64::new(0),
             last_yield_wake: AtomicU64::new(0),
             boot_ns: i128::from(host.monotonic_ns()),
             config,
@@ -501,6 +504,14 @@ impl XenPlatform {
     /// [`XenPlatform::serve_backends_inline`] on): a test hook.
     pub fn inline_backend_runs(&self) -> u64 {
         self.inline_runs.load(Ordering::Relaxed)
+    }
+
+    /// How many `SCHEDOP_yield`s gave up the host CPU (`sched_yield`). As
+    /// KVM's in-kernel `SCHEDOP_yield` (a directed yield to another vCPU), a
+    /// yield gives it up only while another vCPU of the VM is up and not
+    /// blocked, or when it woke the backend thread. A test hook.
+    pub fn host_yields(&self) -> u64 {
+        self.host_yields.load(Ordering::Relaxed)
     }
 
     /// Number of vCPUs.
@@ -730,6 +741,7 @@ impl XenPlatform {
         let long_mode = regs.mode == GuestWidth::Bits64;
         let (result, effects) = {
             let (mem, mut t) = self.mem.read(token);
+            let ram = crate::guest::GuestRam(&mem);
             let mut hv = XenHv::new(self, access, paging, long_mode, &mem, &mut t);
             // Inside a multicall a page cannot be asked for: the retry would run
             // the entries before it again. Such an entry gets -ENOMEM.
@@ -738,9 +750,9 @@ impl XenPlatform {
             if let Some(out) = decoded {
                 let ctx =
                     xen_hypercall::DecodeContext::new(vcpu, self.config().domid, self.nr_vcpus());
-                *out = Some(xen_hypercall::decode(regs, &ctx, &*mem, &mut hv));
+                *out = Some(xen_hypercall::decode(regs, &ctx, &ram, &mut hv));
             }
-            let r = xen_hypercall::dispatch(regs, vcpu, &*mem, &mut hv);
+            let r = xen_hypercall::dispatch(regs, vcpu, &ram, &mut hv);
             (r, hv.effects)
         };
         for k in &effects.kicks {
@@ -788,6 +800,9 @@ impl XenPlatform {
                                 .is_ok()
                         {
                             self.wake_backends();
+                            // The woken backend thread may be waiting for this CPU.
+                            self.host_yields.fetch_add(1, Ordering::Relaxed);
+                            std::thread::yield_now();
                         }
                     }
                 }

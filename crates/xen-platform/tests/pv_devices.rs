@@ -340,6 +340,7 @@ fn backends_not_served_inline_wait_for_the_vmm() {
         vm.platform.backend_wake().read().is_ok(),
         "yield wakes the thread"
     );
+    assert_eq!(vm.platform.host_yields(), 1, "and gives the CPU up for it");
     // A guest spinning on yield wakes it at most once per interval.
     let yield_now = |vm: &mut Vm| {
         assert_eq!(
@@ -353,11 +354,13 @@ fn backends_not_served_inline_wait_for_the_vmm() {
         !yield_now(&mut vm),
         "a yield right after: no second wake-up"
     );
+    assert_eq!(vm.platform.host_yields(), 1, "nor a host yield (one vCPU)");
     vm.host.advance(xen_platform::YIELD_WAKE_INTERVAL_NS);
     assert!(
         yield_now(&mut vm),
         "a yield an interval later wakes it again"
     );
+    assert_eq!(vm.platform.host_yields(), 2);
     assert_eq!(vm.platform.inline_backend_runs(), 0);
     // Back on: the send serves the console again.
     vm.platform.set_serve_backends_inline(true);

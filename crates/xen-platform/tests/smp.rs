@@ -491,3 +491,34 @@ fn snapshots_keep_which_vcpus_are_up_and_their_start() {
     .unwrap_err();
     assert!(err.to_string().contains("vCPU 1 start"), "{err}");
 }
+
+/// `SCHEDOP_yield` gives up the host CPU only while another vCPU of the VM
+/// could run (as KVM's directed yield); the guest gets 0 either way.
+#[test]
+fn yield_gives_up_the_host_cpu_only_for_another_runnable_vcpu() {
+    let mut vm = Vm::new(2);
+    let yield_op = |vm: &mut Vm| vm.hc(0, HYPERVISOR_SCHED_OP, &[u64::from(SCHEDOP_YIELD), 0]);
+    // vCPU 1 is down: nothing to yield to.
+    assert_eq!(yield_op(&mut vm), 0);
+    assert_eq!(vm.platform.host_yields(), 0);
+    assert_eq!(init(&mut vm, 1, VcpuHvmContext::with_regs64(&ctx64())), 0);
+    assert_eq!(vop(&mut vm, VCPUOP_UP, 1), 0);
+    // Up (runnable): the yield gives the CPU up.
+    assert_eq!(yield_op(&mut vm), 0);
+    assert_eq!(vm.platform.host_yields(), 1);
+    // Blocked (in SCHEDOP_block or HLT): not a candidate.
+    vm.platform
+        .set_runstate(vm.root.token(), 1, RUNSTATE_BLOCKED);
+    assert_eq!(yield_op(&mut vm), 0);
+    assert_eq!(vm.platform.host_yields(), 1);
+    vm.platform
+        .set_runstate(vm.root.token(), 1, RUNSTATE_RUNNING);
+    assert_eq!(yield_op(&mut vm), 0);
+    assert_eq!(vm.platform.host_yields(), 2);
+    // vCPU 1 yielding sees vCPU 0 running.
+    assert_eq!(
+        vm.hc(1, HYPERVISOR_SCHED_OP, &[u64::from(SCHEDOP_YIELD), 0]),
+        0
+    );
+    assert_eq!(vm.platform.host_yields(), 3);
+}

@@ -42,8 +42,12 @@
 //! ping-pong of N round trips instead of the benches, for profilers.
 //!
 //! `HYPERCALL_INTERLEAVED=N` instead runs the `hypercall_round_trip` images
-//! in turn, N rounds of 20,000 iterations each, and prints each one's minimum
-//! and median per iteration: on a host whose speed drifts over minutes (this
+//! in turn, N rounds of 20,000 iterations each (`HYPERCALL_INTERLEAVED_ITERS`
+//! changes that), and prints each one's minimum
+//! and median per iteration, and for each goal's pair (`xen_version` /
+//! `null_stub`, send / `null_stub_send_shape`, yield / `null_stub`) the
+//! median of the rounds' ratios (`HYPERCALL_IMAGES=id,id` keeps only those
+//! images, for profilers): on a host whose speed drifts over minutes (this
 //! one is a VM), ratios of runs made seconds apart are steadier than those of
 //! criterion groups that run one bench after another.
 //!
@@ -499,6 +503,15 @@ fn benches(c: &mut Criterion) {
         ("bare_port_io", &bare),
     ];
     if let Some(rounds) = env_u64("HYPERCALL_INTERLEAVED") {
+        // `HYPERCALL_IMAGES=a,b` keeps only those images (for profilers).
+        let only = std::env::var("HYPERCALL_IMAGES").ok();
+        let images: Vec<_> = images
+            .into_iter()
+            .filter(|(id, _)| {
+                only.as_deref()
+                    .is_none_or(|o| o.split(',').any(|x| x == *id))
+            })
+            .collect();
         interleaved(&images, rounds);
         return;
     }
@@ -519,14 +532,38 @@ fn benches(c: &mut Criterion) {
 }
 
 /// Runs `images` in turn, `rounds` times; prints each one's minimum and
-/// median time per iteration.
+/// median time per iteration, and the median of the rounds' ratios of each
+/// goal's pair.
 fn interleaved(images: &[(&str, &Vec<u8>)], rounds: u64) {
-    const ITERS: u64 = 20_000;
+    let iters = env_u64("HYPERCALL_INTERLEAVED_ITERS")
+        .unwrap_or(20_000)
+        .max(1);
     let mut us: Vec<Vec<f64>> = vec![Vec::new(); images.len()];
     for _ in 0..rounds.max(1) {
         for (i, (_, image)) in images.iter().enumerate() {
-            let d = run_timed(image, 1, ITERS);
-            us[i].push(d.as_secs_f64() * 1e6 / ITERS as f64);
+            let d = run_timed(image, 1, iters);
+            us[i].push(d.as_secs_f64() * 1e6 / iters as f64);
+        }
+    }
+    // Each round's ratio is of two runs made within a second of each other:
+    // the host's drift between rounds cancels out of it.
+    let pairs = [
+        ("xen_version", "null_stub"),
+        ("xen_version", "null_stub_result"),
+        ("event_channel_op_send", "null_stub_send_shape"),
+        ("sched_op_yield", "null_stub"),
+    ];
+    let index = |id: &str| images.iter().position(|(i, _)| *i == id);
+    for (a, b) in pairs {
+        if let (Some(a_i), Some(b_i)) = (index(a), index(b)) {
+            let mut r: Vec<f64> = us[a_i].iter().zip(&us[b_i]).map(|(x, y)| x / y).collect();
+            r.sort_by(f64::total_cmp);
+            eprintln!(
+                "ratio {a} / {b}: median of rounds {:.4} (quartiles {:.4}-{:.4})",
+                r[r.len() / 2],
+                r[r.len() / 4],
+                r[r.len() * 3 / 4]
+            );
         }
     }
     for ((id, _), mut v) in images.iter().zip(us) {

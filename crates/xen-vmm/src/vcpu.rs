@@ -669,8 +669,16 @@ fn hypercall(
     vs: &mut VcpuState,
     t: &mut Token<'_, VcpuMutex>,
 ) -> Result<Action> {
-    let (regs, sregs) = current_regs(vs)?;
-    complete_hypercall(shared, vs, t, decode(&regs, &sregs), Source::PortIo, false)
+    let d = if vs.sync_regs {
+        // Decoded in place in `kvm_run`: `VcpuFd::sync_regs` would copy the
+        // whole synced block (about 0.5 KiB) on every hypercall.
+        let s = vs.fd.sync_regs_mut();
+        decode(&s.regs, &s.sregs)
+    } else {
+        let (regs, sregs) = current_regs(vs)?;
+        decode(&regs, &sregs)
+    };
+    complete_hypercall(shared, vs, t, d, Source::PortIo, false)
 }
 
 /// A `KVM_EXIT_XEN` hypercall exit (hosts with `KVM_CAP_XEN_HVM`).
