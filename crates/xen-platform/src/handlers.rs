@@ -866,7 +866,7 @@ impl SchedHandler for XenHv<'_, '_> {
         // runs sooner for it, and the yield would only cost a host syscall.
         // (A yield that wakes the backend thread gives it up too: see
         // `XenPlatform::hypercall`.)
-        let others_runnable = {
+        let others_runnable = self.shared.nr_vcpus() > 1 && {
             let (xen, _t) = self.shared.xen_state().lock(self.token);
             xen.vcpus.iter().enumerate().any(|(i, v)| {
                 i != vcpu as usize && v.up && v.runstate.state != xen_abi::RUNSTATE_BLOCKED as i32
