@@ -4,7 +4,7 @@
 //! the per-hypercall reads (page-table entries, scalar arguments): one region
 //! lookup and one aligned atomic load each.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
 
 use vm_memory::{
     AtomicAccess, AtomicInteger, Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryError,
@@ -13,13 +13,7 @@ use vm_memory::{
 
 /// Atomically loads the guest byte at `gpa` (None if it is not RAM).
 pub fn load_u8(mem: &GuestMemoryMmap, gpa: u64) -> Option<u8> {
-    mem.get_slice(GuestAddress(gpa), 1).ok()?;
-    let p = mem.get_host_address(GuestAddress(gpa)).ok()?;
-    // SAFETY: `p` points to one byte inside a region of the mapping that `mem`
-    // keeps alive; the guest writes the same byte with plain or atomic CPU
-    // accesses, which an AtomicU8 load tolerates.
-    let a = unsafe { &*(p as *const AtomicU8) };
-    Some(a.load(Ordering::SeqCst))
+    load_direct(mem, gpa, Ordering::SeqCst)
 }
 
 /// The host address of `[gpa, gpa + len)` if it lies in one region of `mem`
