@@ -82,6 +82,10 @@ pub const HALT_CHECK_MS: u64 = 250;
 /// What the thread does after one `KVM_RUN`.
 enum Action {
     Continue,
+    /// Went offline with the in-kernel LAPIC (HLT with interrupts off):
+    /// KVM's MP state is already `UNINITIALIZED`, set before the guest could
+    /// see the vCPU offline, so an INIT/SIPI sent from then on starts it.
+    Parked,
     /// HLT, `SCHEDOP_block` or `SCHEDOP_poll`: sleep until the wait ends.
     Wait(Wait),
     MapPage(u64, HypercallExit, Source),
@@ -232,6 +236,9 @@ fn run_loop(shared: &VmShared, id: u32, root: &mut Root) -> Result<()> {
         };
         match action {
             Action::Continue => {}
+            // Offline and waiting for INIT/SIPI: `sync_mp_state` must not
+            // park it again (a SIPI may have started it already).
+            Action::Parked => started = false,
             Action::Exit => return Ok(()),
             Action::Wait(w) => {
                 shared
@@ -405,9 +412,25 @@ fn sync_mp_state(
 /// A vCPU halted with interrupts disabled: as Xen's `hvm_vcpu_down`, it goes
 /// offline, and the domain powers off when no vCPU is left online. Returns
 /// what the thread does next.
-fn halted_for_good(shared: &VmShared, vs: &VcpuState, t: &mut Token<'_, VcpuMutex>) -> Action {
+fn halted_for_good(
+    shared: &VmShared,
+    vs: &VcpuState,
+    t: &mut Token<'_, VcpuMutex>,
+) -> Result<Action> {
     let id = vs.id;
     log::info!("vCPU {id}: HLT with interrupts disabled: going offline");
+    // With the in-kernel LAPIC the vCPU waits in KVM_RUN for INIT/SIPI. Its
+    // MP state is set first: once the runstate says offline (below), another
+    // vCPU may send INIT/SIPI at once, and setting the state after that would
+    // throw the SIPI away (the vCPU would never start).
+    let parked = shared.irqchip.is_some();
+    if parked {
+        vs.fd
+            .set_mp_state(kvm_bindings::kvm_mp_state {
+                mp_state: kvm_bindings::KVM_MP_STATE_UNINITIALIZED,
+            })
+            .map_err(Error::kvm("KVM_SET_MP_STATE"))?;
+    }
     shared.ctl[id as usize]
         .online
         .store(false, Ordering::SeqCst);
@@ -424,9 +447,17 @@ fn halted_for_good(shared: &VmShared, vs: &VcpuState, t: &mut Token<'_, VcpuMute
     if let Some(reason) = reason {
         log::info!("all vCPUs offline: shutting down (reason {reason})");
         shared.finish(ExitReason::Shutdown(reason));
-        return Action::Exit;
+        return Ok(Action::Exit);
     }
-    Action::Continue
+    let delay = shared.debug_offline_delay_ms.load(Ordering::Relaxed);
+    if delay != 0 {
+        std::thread::sleep(Duration::from_millis(delay));
+    }
+    Ok(if parked {
+        Action::Parked
+    } else {
+        Action::Continue
+    })
 }
 
 /// In-kernel irqchip, back from a kick: an upcall still pending is sent
@@ -523,7 +554,7 @@ fn step(shared: &VmShared, vs: &mut VcpuState, t: &mut Token<'_, VcpuMutex>) -> 
                 && shared.ctl[id as usize].online.load(Ordering::Acquire)
                 && halted_with_if_clear(vs)
             {
-                return Ok(halted_for_good(shared, vs, t));
+                return halted_for_good(shared, vs, t);
             }
             return Ok(Action::Continue);
         }
@@ -584,7 +615,7 @@ fn step(shared: &VmShared, vs: &mut VcpuState, t: &mut Token<'_, VcpuMutex>) -> 
             // No in-kernel LAPIC (KVM would not exit): HLT with IF clear
             // never ends.
             if vs.fd.get_kvm_run().if_flag == 0 {
-                return Ok(halted_for_good(shared, vs, t));
+                return halted_for_good(shared, vs, t);
             }
             return Ok(Action::Wait(Wait {
                 deadline_ns: None,

@@ -326,6 +326,12 @@ pub struct VmShared {
     /// thread at its next input. Neither the VMM nor the guest sets it.
     #[doc(hidden)]
     pub debug_panic: std::sync::atomic::AtomicU64,
+    /// Test hook: a vCPU going offline (HLT with interrupts disabled) sleeps
+    /// this many milliseconds once the guest can see it offline, as a thread
+    /// the host scheduled out there would. Neither the VMM nor the guest
+    /// sets it.
+    #[doc(hidden)]
+    pub debug_offline_delay_ms: AtomicU64,
     /// [`VmConfig::halt_poll_max_ns`].
     pub halt_poll_max_ns: u64,
     /// The vCPUs have 1 GiB pages (their CPUID): the platform's page walk
@@ -697,6 +703,7 @@ impl Vm {
             failure: std::sync::OnceLock::new(),
             backend_runs: AtomicU64::new(0),
             debug_panic: std::sync::atomic::AtomicU64::new(0),
+            debug_offline_delay_ms: AtomicU64::new(0),
             halt_poll_max_ns: config.halt_poll_max_ns,
             page_1g: crate::cpuid::has_page_1g(supported.as_slice()),
         };

@@ -403,6 +403,26 @@ fn init_sipi_through_the_lapic_starts_an_offline_vcpu() {
     if !require_kvm() {
         return;
     }
+    init_sipi_starts_offline_vcpu(0);
+}
+
+/// The INIT/SIPI comes while vCPU 1's thread is still on its way offline
+/// (the test hook holds it there 300 ms after the guest can see it offline):
+/// the SIPI is not lost. Before the fix the thread parked the vCPU in KVM
+/// only after that point, which threw such a SIPI away and the guest waited
+/// for vCPU 1 forever (half the runs of the test above, on this host).
+#[test]
+fn an_init_sipi_sent_as_soon_as_the_vcpu_is_offline_is_not_lost() {
+    if !require_kvm() {
+        return;
+    }
+    init_sipi_starts_offline_vcpu(300);
+}
+
+/// vCPU 1 goes offline (HLT with interrupts off); vCPU 0 sees it offline in
+/// its runstate, then starts it with INIT/SIPI through the LAPIC.
+/// `delay_ms`: [`xen_vmm::VmShared::debug_offline_delay_ms`].
+fn init_sipi_starts_offline_vcpu(delay_ms: u64) {
     const TRAMPOLINE: u64 = 0x8000;
     const SEEN: u64 = 0x8800;
     let mut g = Guest::new64();
@@ -438,7 +458,17 @@ fn init_sipi_through_the_lapic_starts_an_offline_vcpu() {
     g.a.cli().unwrap();
     g.a.hlt().unwrap();
     g.shutdown(3);
-    let r = run64(g.assemble(), 2);
+    let r = run_vm_hooked(
+        xen_vmm::Kernel::Raw64(g.assemble()),
+        2,
+        std::time::Duration::from_secs(30),
+        |_| {},
+        |vm| {
+            vm.shared()
+                .debug_offline_delay_ms
+                .store(delay_ms, std::sync::atomic::Ordering::Relaxed);
+        },
+    );
     assert_eq!(r.i64(RES), 0);
     match r.reason {
         // A host that runs real-mode code: vCPU 1 ran the start-up code

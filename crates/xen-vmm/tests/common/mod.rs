@@ -216,12 +216,24 @@ pub fn run_vm_with(
     limit: Duration,
     f: impl FnOnce(&mut VmConfig),
 ) -> Run {
+    run_vm_hooked(kernel, vcpus, limit, f, |_| {})
+}
+
+/// [`run_vm_with`], with `hook` called on the VM before it runs (test hooks).
+pub fn run_vm_hooked(
+    kernel: Kernel,
+    vcpus: u32,
+    limit: Duration,
+    f: impl FnOnce(&mut VmConfig),
+    hook: impl FnOnce(&Vm),
+) -> Run {
     let (tx, rx) = mpsc::channel();
     let mut cfg = VmConfig::new(kernel);
     cfg.vcpus = vcpus;
     f(&mut cfg);
     cfg.output = Box::new(Capture(tx));
     let vm = Vm::new(cfg).expect("VM creation");
+    hook(&vm);
     let (done_tx, done_rx) = mpsc::channel();
     let reason = std::thread::scope(|s| {
         let vmr = &vm;
