@@ -217,6 +217,19 @@ pub enum Delivery {
     NoControlBlock,
 }
 
+/// Where an `EVTCHNOP_send` went ([`Evtchn::send`], [`Evtchn::send_in`]): the
+/// binding the send found, so that a caller routing host ports to its devices
+/// needs no second lookup of the port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// An IPI or loopback port: the event was set pending in the guest.
+    Guest(Delivery),
+    /// A port bound to the host port with this id: its eventfd was signalled.
+    Host(u32),
+    /// An unbound port: the send was dropped (as Xen).
+    Dropped,
+}
+
 /// The event channels of one VM.
 ///
 /// Share it in an `Arc`; every method takes `&self` and a `vm-lock` token and may be
@@ -831,7 +844,7 @@ where
     ///
     /// # Errors
     /// EINVAL for a bad port, or a VIRQ / PIRQ port.
-    pub fn send<P: Level>(&self, token: &mut Token<'_, P>, port: u32) -> Result<()>
+    pub fn send<P: Level>(&self, token: &mut Token<'_, P>, port: u32) -> Result<Sent>
     where
         MemRead: LockAfter<P>,
     {
@@ -849,7 +862,7 @@ where
         token: &mut Token<'_, P>,
         snap: &MemReadGuard<'_, M>,
         port: u32,
-    ) -> Result<()>
+    ) -> Result<Sent>
     where
         EvtchnLock: LockAfter<P>,
     {
@@ -858,11 +871,9 @@ where
         let (table, mut t) = self.table.read(token);
         let p = table.port(port, nr)?;
         match p.binding {
-            Binding::Ipi => {
-                self.deliver_port(&table, &mut t, snap, port)?;
-            }
+            Binding::Ipi => Ok(Sent::Guest(self.deliver_port(&table, &mut t, snap, port)?)),
             Binding::Interdomain(Remote::Loopback(other)) => {
-                self.deliver_port(&table, &mut t, snap, other)?;
+                Ok(Sent::Guest(self.deliver_port(&table, &mut t, snap, other)?))
             }
             Binding::Interdomain(Remote::Host(id)) => {
                 let slot = id
@@ -874,11 +885,11 @@ where
                         log::warn!("evtchn: host port {id} eventfd write failed: {e}");
                     }
                 }
+                Ok(Sent::Host(id))
             }
-            Binding::Unbound { .. } => {}
-            Binding::Virq(_) | Binding::Pirq(_) => return Err(Error::WrongState(port)),
+            Binding::Unbound { .. } => Ok(Sent::Dropped),
+            Binding::Virq(_) | Binding::Pirq(_) => Err(Error::WrongState(port)),
         }
-        Ok(())
     }
 
     /// `EVTCHNOP_status` for `port` of `dom`.

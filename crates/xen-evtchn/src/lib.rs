@@ -68,8 +68,8 @@ mod upcall;
 pub use error::{Error, Result};
 pub use evtchn::fifo::{EVENT_WORDS_PER_PAGE, MAX_EVENT_ARRAY_PAGES};
 pub use evtchn::{
-    virq_is_global, Delivery, Evtchn, EvtchnConfig, PortStatus, BACKEND_DOMID, MAX_HOST_PORTS,
-    MAX_PORTS,
+    virq_is_global, Delivery, Evtchn, EvtchnConfig, PortStatus, Sent, BACKEND_DOMID,
+    MAX_HOST_PORTS, MAX_PORTS,
 };
 pub use host::HostPort;
 pub use poll::MAX_POLL_PORTS;

@@ -9,7 +9,7 @@ use xen_abi::{
     DOMID_SELF, EVTCHNSTAT_CLOSED, EVTCHNSTAT_INTERDOMAIN, EVTCHNSTAT_IPI, EVTCHNSTAT_PIRQ,
     EVTCHNSTAT_UNBOUND, EVTCHNSTAT_VIRQ, VIRQ_CONSOLE, VIRQ_TIMER,
 };
-use xen_evtchn::{Binding, CallbackVia, Delivery, Evtchn, Remote, BACKEND_DOMID};
+use xen_evtchn::{Binding, CallbackVia, Delivery, Evtchn, Remote, Sent, BACKEND_DOMID};
 use xen_shinfo_cache::GuestWidth;
 
 #[test]
@@ -489,11 +489,18 @@ fn ops_inside_one_read_section() {
         EVTCHNSTAT_INTERDOMAIN
     );
     let raised = vm.sink.raises(1);
-    vm.evtchn.send_in(t, &snap, b).unwrap();
+    assert_eq!(
+        vm.evtchn.send_in(t, &snap, b).unwrap(),
+        Sent::Guest(Delivery::Raised),
+        "a loopback send delivers in the guest"
+    );
     assert!(pending(&vm, a));
     assert!(vm.evtchn.is_pending_in(t, &snap, a).unwrap());
     assert_eq!(vm.sink.raises(1), raised + 1, "delivered to a's vCPU 1");
-    vm.evtchn.send_in(t, &snap, ipi).unwrap();
+    assert!(matches!(
+        vm.evtchn.send_in(t, &snap, ipi).unwrap(),
+        Sent::Guest(_)
+    ));
     assert!(pending(&vm, ipi));
     assert_eq!(
         vm.evtchn.raise_virq_in(t, &snap, VIRQ_TIMER, 0).unwrap(),
@@ -512,8 +519,23 @@ fn ops_inside_one_read_section() {
         .alloc_unbound(t, DOMID_SELF, BACKEND_DOMID)
         .unwrap();
     let hp = vm.evtchn.host_bind(t, gp).unwrap();
-    vm.evtchn.send_in(t, &snap, gp).unwrap();
+    assert_eq!(
+        vm.evtchn.send_in(t, &snap, gp).unwrap(),
+        Sent::Host(hp.id()),
+        "a send on a host-bound port names the host port"
+    );
     assert_eq!(hp.eventfd().read().unwrap(), 2, "bind + send");
+    let unbound = vm
+        .evtchn
+        .alloc_unbound(t, DOMID_SELF, BACKEND_DOMID)
+        .unwrap();
+    assert_eq!(
+        vm.evtchn.send_in(t, &snap, unbound).unwrap(),
+        Sent::Dropped,
+        "a send on an unbound port is dropped"
+    );
+    assert!(!pending(&vm, unbound));
+    vm.evtchn.close_in(t, &snap, unbound).unwrap();
     assert!(vm.evtchn.host_send_in(t, &snap, hp.id()).unwrap().is_some());
     assert_eq!(
         vm.evtchn.set_pending_in(t, &snap, gp).unwrap(),

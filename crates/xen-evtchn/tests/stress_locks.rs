@@ -556,7 +556,9 @@ fn sender(w: &World, seed: u64) {
             continue;
         }
         match r % 3 {
-            0 => w.evtchn.send(root.token(), p).unwrap(),
+            0 => {
+                w.evtchn.send(root.token(), p).unwrap();
+            }
             1 => {
                 // A hypercall path: vCPU mutex, read section, the Xen state lock, then the
                 // port table inside it.

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Reading guest bytes the guest may change concurrently (the vCPU thread
 //! polls `evtchn_upcall_pending` before each entry), and the direct loads of
-//! the per-hypercall reads (page-table entries, scalar arguments): one region
-//! lookup and one aligned atomic load each.
+//! the per-hypercall reads: a scalar argument is one region lookup and one
+//! aligned atomic load, a page-table walk one region lookup (while its tables
+//! stay in one region) and one aligned atomic load per entry.
 
 use std::sync::atomic::Ordering;
 
@@ -42,10 +43,61 @@ fn load_direct<T: AtomicAccess>(mem: &GuestMemoryMmap, gpa: u64, order: Ordering
 }
 
 /// Atomically loads the naturally aligned guest `u64` at `gpa` (None if it is
-/// misaligned or not RAM): the page-table entries a hypercall pointer's
-/// translation reads.
+/// misaligned or not RAM): the reference [`QwordLoader`] is tested against.
+#[cfg(test)]
 pub fn load_u64(mem: &GuestMemoryMmap, gpa: u64) -> Option<u64> {
     load_direct(mem, gpa, Ordering::Relaxed)
+}
+
+/// Aligned guest `u64` loads that remember the last region they found: the
+/// entries of one page-table walk usually lie in one region, so a walk looks
+/// a region up once rather than at each level.
+pub(crate) struct QwordLoader<'a> {
+    mem: &'a GuestMemoryMmap,
+    /// The last region found: its guest start, its length and the host
+    /// address of its first byte.
+    last: Option<(u64, u64, *mut u8)>,
+}
+
+impl<'a> QwordLoader<'a> {
+    /// Loads from `mem`, no region remembered yet.
+    pub(crate) fn new(mem: &'a GuestMemoryMmap) -> Self {
+        QwordLoader { mem, last: None }
+    }
+
+    /// Atomically loads the naturally aligned guest `u64` at `gpa` (None if
+    /// it is misaligned or not RAM).
+    pub(crate) fn load(&mut self, gpa: u64) -> Option<u64> {
+        if gpa % 8 != 0 {
+            return None;
+        }
+        let (start, len, host) = match self.last {
+            Some(r) if gpa >= r.0 && gpa - r.0 < r.1 => r,
+            _ => {
+                let region = self.mem.find_region(GuestAddress(gpa))?;
+                let host = region.get_host_address(MemoryRegionAddress(0)).ok()?;
+                let r = (region.start_addr().0, region.len(), host);
+                self.last = Some(r);
+                r
+            }
+        };
+        let offset = gpa - start;
+        if offset.checked_add(8)? > len {
+            return None;
+        }
+        let p = host.wrapping_add(usize::try_from(offset).ok()?);
+        if p as usize % align_of::<std::sync::atomic::AtomicU64>() != 0 {
+            return None;
+        }
+        // SAFETY: `p` is `offset` bytes into the host mapping of a region of
+        // `mem` (one contiguous mapping starting at `host`) and the 8 bytes
+        // there lie inside it (`offset + 8 <= len`); `mem`, borrowed for
+        // `'a`, keeps the mapping alive. `p` is aligned for `AtomicU64`
+        // (checked), and the guest changes those bytes with plain or atomic
+        // CPU accesses, which an atomic load tolerates.
+        let a = unsafe { &*(p as *const std::sync::atomic::AtomicU64) };
+        Some(a.load(Ordering::Relaxed))
+    }
 }
 
 /// Guest RAM as the platform hands it to xen-hypercall: [`GuestMemoryMmap`],
@@ -151,6 +203,47 @@ mod tests {
         assert_eq!(load_u64(&mem, 0x2ff8), None);
         assert_eq!(load_u64(&mem, 0x4000), None);
         assert_eq!(load_u64(&mem, !7), None);
+    }
+
+    #[test]
+    fn qword_loader_loads_as_load_u64_does() {
+        let mem = GuestMemoryMmap::from_ranges(&[
+            (GuestAddress(0), 0x1000),
+            (GuestAddress(0x3000), 0x2000),
+        ])
+        .unwrap();
+        for i in (0..0x1000u64).step_by(8) {
+            mem.write_obj(i ^ 0x5a5a, GuestAddress(i)).unwrap();
+        }
+        for i in (0x3000..0x5000u64).step_by(8) {
+            mem.write_obj(!i, GuestAddress(i)).unwrap();
+        }
+        let addrs = [
+            0u64,
+            8,
+            0xff8,
+            0xffc,
+            0x1000,
+            0x2ff8,
+            0x3000,
+            0x3004,
+            0x4ff8,
+            0x5000,
+            0xff8,
+            0x3ff8,
+            0,
+            !7,
+            u64::MAX,
+        ];
+        // One loader across all of them: the remembered region never
+        // answers for an address outside it.
+        let mut loader = QwordLoader::new(&mem);
+        for a in addrs {
+            assert_eq!(loader.load(a), load_u64(&mem, a), "{a:#x}");
+        }
+        for a in addrs.iter().rev() {
+            assert_eq!(loader.load(*a), load_u64(&mem, *a), "{a:#x}");
+        }
     }
 
     #[test]

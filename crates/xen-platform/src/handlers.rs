@@ -152,9 +152,8 @@ impl AddressTranslate for XenHv<'_, '_> {
             return None;
         }
         if let Some(regs) = self.access.paging() {
-            let mem: &GuestMemoryMmap = self.mem;
-            let read = |gpa| crate::guest::load_u64(mem, gpa);
-            if let Some(gpa) = crate::paging::walk_with(read, &regs, gva) {
+            let mut loader = crate::guest::QwordLoader::new(self.mem);
+            if let Some(gpa) = crate::paging::walk_with(|gpa| loader.load(gpa), &regs, gva) {
                 return gpa;
             }
         }
@@ -987,6 +986,16 @@ impl EvtchnHandler for XenHv<'_, '_> {
     }
 
     fn send(&mut self, _vcpu: u32, port: u32) -> XenResult<()> {
+        let sent = self
+            .shared
+            .evtchn()
+            .send_in(self.token, self.mem, port)
+            .map_err(evtchn_err)?;
+        // Only a port bound to the backend domain reaches a device: an IPI or
+        // loopback send needs no device lookup (nor its locks).
+        if !matches!(sent, xen_evtchn::Sent::Host(_)) {
+            return Ok(());
+        }
         let backend = {
             let (xen, _t) = self.shared.xen_state().lock(self.token);
             xen.backend_of(port)
@@ -994,8 +1003,7 @@ impl EvtchnHandler for XenHv<'_, '_> {
         .or_else(|| {
             let (be, _t) = self.shared.backends().lock(self.token);
             be.is_vbd_port(port).then_some(Backend::Block)
-        })
-        .filter(|_| crate::backends::connected(self.shared, self.token, port));
+        });
         if backend == Some(Backend::Console) {
             // A PV ring user: host input goes to its ring.
             let (mut be, _t) = self.shared.backends().lock(self.token);
@@ -1011,10 +1019,7 @@ impl EvtchnHandler for XenHv<'_, '_> {
             (_, Some(b)) if !self.effects.yielded => self.effects.backend = Some(b),
             _ => {}
         }
-        self.shared
-            .evtchn()
-            .send_in(self.token, self.mem, port)
-            .map_err(evtchn_err)
+        Ok(())
     }
 
     fn status(&mut self, _vcpu: u32, port: u32) -> XenResult<(PortStatus, u32)> {

@@ -96,7 +96,7 @@ pub use host::{NoVcpuAccess, TimerArm, TimerKind, TscReading, VcpuAccess, XenHos
 pub use paging::PagingRegs;
 pub use platform::{
     HypercallExit, MsrWrite, PlatformConfig, PlatformEvtchn, PlatformSink, Retry, StoreIo, Wait,
-    XenPlatform, XEN_VERSION, YIELD_WAKE_INTERVAL_NS,
+    XenPlatform, XEN_VERSION, YIELD_CLOCK_EVERY, YIELD_WAKE_INTERVAL_NS,
 };
 pub use smp::{StartSegment, VcpuStart};
 pub use snapshot::PlatformState;

@@ -123,10 +123,11 @@ mod tests {
     }
 
     /// [`walk`], checked against the platform's own walk ([`walk_with`] over
-    /// [`crate::guest::load_u64`], what hypercall pointers go through).
+    /// [`crate::guest::QwordLoader`], what hypercall pointers go through).
     fn walks(m: &GuestMemoryMmap, regs: &PagingRegs, gva: u64) -> Option<Option<u64>> {
         let generic = walk(m, regs, gva);
-        let direct = walk_with(|gpa| crate::guest::load_u64(m, gpa), regs, gva);
+        let mut loader = crate::guest::QwordLoader::new(m);
+        let direct = walk_with(|gpa| loader.load(gpa), regs, gva);
         assert_eq!(generic, direct, "{gva:#x}");
         generic
     }
