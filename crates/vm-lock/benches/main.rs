@@ -55,6 +55,15 @@ fn lock_unlock(c: &mut Criterion) {
     group.bench_function("ordered_rwlock_read", |b| {
         b.iter(|| *black_box(&ordered_rw).read(root.token()).0)
     });
+    // A memory-map read section (`GuestMemoryAtomic`'s arc-swap load), entered and left:
+    // what every event a host thread sends pays once.
+    let map = vm_lock::MemoryMap::new(
+        vm_memory::GuestMemoryMmap::<()>::from_ranges(&[(vm_memory::GuestAddress(0), 0x1000)])
+            .unwrap(),
+    );
+    group.bench_function("memory_map_read_section", |b| {
+        b.iter(|| black_box(&map).read(root.token()).0.generation())
+    });
     group.finish();
 }
 
