@@ -486,6 +486,9 @@ pub fn load_file(
                 }
             })?;
             sum.add(b, &mut zero);
+            // The new VM's pages are not there yet: fault them in with one call
+            // rather than one fault per page as the copy writes them.
+            crate::memory::populate_pages(mem, region.start_addr().0 + off, len / PAGE_SIZE);
             region
                 .write_slice(b, MemoryRegionAddress(off))
                 .map_err(|e| Error::Memory(e.to_string()))?;
