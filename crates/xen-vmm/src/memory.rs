@@ -178,20 +178,7 @@ fn private_anon_host(ram: &GuestMemoryMmap, gpa: u64, len: u64) -> Option<*mut u
 /// of `ram` that is private anonymous memory (where `MADV_DONTNEED` means zero
 /// pages); anything else is refused (`false`).
 pub fn discard_pages(ram: &GuestMemoryMmap, gpa: u64, count: u64) -> bool {
-    let Some(len) = count.checked_mul(PAGE_SIZE) else {
-        return false;
-    };
-    let Some(host) = private_anon_host(ram, gpa, len) else {
-        return false;
-    };
-    // SAFETY: `[host, host + len)` lies inside the live private anonymous mapping of
-    // one region of `ram` (checked by `private_anon_host`), which `ram` keeps alive.
-    // MADV_DONTNEED only replaces those pages with zero-fill-on-demand ones; all guest
-    // memory access goes through vm-memory's volatile accessors or the guest itself
-    // (KVM follows through its MMU notifier), so no Rust reference into the range is
-    // invalidated.
-    let r = unsafe { libc::madvise(host.cast(), len as usize, libc::MADV_DONTNEED) };
-    r == 0
+    advise_pages(ram, gpa, count, Advice::Discard)
 }
 
 /// Faults in `count` pages of guest RAM at `gpa` for writing, in one call
@@ -200,17 +187,39 @@ pub fn discard_pages(ram: &GuestMemoryMmap, gpa: u64, count: u64) -> bool {
 /// did (false: not such memory, or a kernel older than 5.14); the pages are
 /// then faulted in as they are written, as before.
 pub fn populate_pages(ram: &GuestMemoryMmap, gpa: u64, count: u64) -> bool {
+    advise_pages(ram, gpa, count, Advice::Populate)
+}
+
+/// What [`advise_pages`] asks of the kernel.
+#[derive(Clone, Copy)]
+enum Advice {
+    /// `MADV_DONTNEED`: the pages become zero-fill-on-demand.
+    Discard,
+    /// `MADV_POPULATE_WRITE`: the pages are faulted in, their contents kept.
+    Populate,
+}
+
+/// `madvise` of `count` whole pages of guest RAM at `gpa`, where they lie in
+/// one region of private anonymous memory; whether it was done.
+fn advise_pages(ram: &GuestMemoryMmap, gpa: u64, count: u64, advice: Advice) -> bool {
     let Some(len) = count.checked_mul(PAGE_SIZE) else {
         return false;
     };
     let Some(host) = private_anon_host(ram, gpa, len) else {
         return false;
     };
+    let advice = match advice {
+        Advice::Discard => libc::MADV_DONTNEED,
+        Advice::Populate => libc::MADV_POPULATE_WRITE,
+    };
     // SAFETY: `[host, host + len)` lies inside the live private anonymous mapping of
     // one region of `ram` (checked by `private_anon_host`), which `ram` keeps alive.
-    // MADV_POPULATE_WRITE only faults those pages in (as a write to each would): their
-    // contents do not change.
-    let r = unsafe { libc::madvise(host.cast(), len as usize, libc::MADV_POPULATE_WRITE) };
+    // MADV_DONTNEED only replaces those pages with zero-fill-on-demand ones and
+    // MADV_POPULATE_WRITE only faults them in (as a write to each would, contents kept);
+    // all guest memory access goes through vm-memory's volatile accessors or the guest
+    // itself (KVM follows through its MMU notifier), so no Rust reference into the range
+    // is invalidated.
+    let r = unsafe { libc::madvise(host.cast(), len as usize, advice) };
     r == 0
 }
 
