@@ -13,6 +13,8 @@
 //!   binding just made (kind, vCPU, VIRQ / PIRQ / remote domain);
 //! * a closed port reads `EVTCHNSTAT_CLOSED` and is no longer pending;
 //! * a successful send on an IPI port leaves it pending (when `shared_info` is placed);
+//! * a send's outcome (`Sent`) follows the binding it found: in the guest for an IPI or
+//!   loopback port, to the host port for a backend port, dropped for an unbound port;
 //! * a successful unmask leaves the guest's mask bit clear;
 //! * upcalls are raised only on a 0 -> 1 of `evtchn_upcall_pending`: per vCPU, raises never
 //!   exceed the guest's acknowledgements + 1;
@@ -31,7 +33,7 @@ use xen_abi::{
     DOMID_SELF, EVTCHNSTAT_CLOSED, EVTCHNSTAT_INTERDOMAIN, EVTCHNSTAT_IPI, EVTCHNSTAT_PIRQ,
     EVTCHNSTAT_UNBOUND, EVTCHNSTAT_VIRQ,
 };
-use xen_evtchn::{Evtchn, EvtchnConfig, UpcallKind, UpcallSink, BACKEND_DOMID};
+use xen_evtchn::{Evtchn, EvtchnConfig, Sent, UpcallKind, UpcallSink, BACKEND_DOMID};
 use xen_on_kvm_fuzz::evtchn_input::{Op, Program, MAX_SNAPSHOTS, MAX_VCPUS, RAM_SIZE, SHINFO_GFN};
 use xen_shinfo_cache::{GuestWidth, WidthLayout, XenPages};
 
@@ -203,11 +205,22 @@ fuzz_target!(|data: &[u8]| {
             }
             Op::Send { port } => {
                 let before = ev.status(tk, DOMID_SELF, port).ok();
-                if ok(ev.send(tk, port)).is_some() && shinfo_ok {
-                    if let Some(s) = before {
-                        if s.status == EVTCHNSTAT_IPI {
-                            assert!(ev.is_pending(tk, port).unwrap());
+                if let (Some(sent), Some(s)) = (ok(ev.send(tk, port)), before) {
+                    // Where the send went follows the binding it found.
+                    match s.status {
+                        EVTCHNSTAT_IPI => assert!(matches!(sent, Sent::Guest(_)), "{sent:?}"),
+                        EVTCHNSTAT_UNBOUND => assert_eq!(sent, Sent::Dropped),
+                        EVTCHNSTAT_INTERDOMAIN if prog.domid != BACKEND_DOMID => {
+                            if s.u[0] == u32::from(BACKEND_DOMID) {
+                                assert_eq!(sent, Sent::Host(s.u[1]));
+                            } else {
+                                assert!(matches!(sent, Sent::Guest(_)), "{sent:?}");
+                            }
                         }
+                        _ => {}
+                    }
+                    if shinfo_ok && s.status == EVTCHNSTAT_IPI {
+                        assert!(ev.is_pending(tk, port).unwrap());
                     }
                 }
             }

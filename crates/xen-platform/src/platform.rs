@@ -216,10 +216,10 @@ pub const YIELD_WAKE_INTERVAL_NS: u64 = 10_000_000;
 
 /// With the backends served off the guest's notification, a vCPU's
 /// `SCHEDOP_yield` reads the host clock for [`YIELD_WAKE_INTERVAL_NS`] only
-/// once in this many (its first included): the read (about 80 ns here, a
-/// cold vDSO page after each guest entry) was most of what a yield cost the
-/// VMM, and a guest spinning on yield makes this many in well under a
-/// millisecond. A spinning guest's backends are thus woken within the
+/// once in this many (its first included): the read (about 80 ns on the
+/// nested host of docs/architecture.md, run 7, where it follows a guest exit)
+/// was most of what a yield cost the VMM, and a guest spinning on yield makes
+/// this many in well under a millisecond. A spinning guest's backends are thus woken within the
 /// interval plus this many yields.
 pub const YIELD_CLOCK_EVERY: u64 = 16;
 
