@@ -9,7 +9,8 @@ use std::sync::atomic::Ordering;
 
 use vm_memory::{
     AtomicAccess, AtomicInteger, Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryError,
-    GuestMemoryMmap, GuestMemoryRegion, MemoryRegionAddress, ReadVolatile, WriteVolatile,
+    GuestMemoryMmap, GuestMemoryRegion, GuestRegionMmap, MemoryRegionAddress, ReadVolatile,
+    WriteVolatile,
 };
 
 /// Atomically loads the guest byte at `gpa` (None if it is not RAM).
@@ -17,10 +18,9 @@ pub fn load_u8(mem: &GuestMemoryMmap, gpa: u64) -> Option<u8> {
     load_direct(mem, gpa, Ordering::SeqCst)
 }
 
-/// The host address of `[gpa, gpa + len)` if it lies in one region of `mem`
-/// and the address is a multiple of `align` (a power of two).
-fn host_ptr(mem: &GuestMemoryMmap, gpa: u64, len: u64, align: usize) -> Option<*mut u8> {
-    let region = mem.find_region(GuestAddress(gpa))?;
+/// The host address of `[gpa, gpa + len)` if it lies in `region` and the
+/// address is a multiple of `align` (a power of two).
+fn region_ptr(region: &GuestRegionMmap, gpa: u64, len: u64, align: usize) -> Option<*mut u8> {
     let offset = gpa.checked_sub(region.start_addr().0)?;
     if offset.checked_add(len)? > region.len() {
         return None;
@@ -29,17 +29,23 @@ fn host_ptr(mem: &GuestMemoryMmap, gpa: u64, len: u64, align: usize) -> Option<*
     (p as usize % align == 0).then_some(p)
 }
 
+/// Atomically loads the naturally aligned `T` at `gpa` from `region` (None if
+/// it is misaligned or not all in the region): one load.
+fn load_in<T: AtomicAccess>(region: &GuestRegionMmap, gpa: u64, order: Ordering) -> Option<T> {
+    let p = region_ptr(region, gpa, size_of::<T>() as u64, align_of::<T::A>())?;
+    // SAFETY: `p` is aligned for `T::A` (checked by `region_ptr`), which has
+    // the size of `T`, and those bytes lie inside `region` (checked by
+    // `region_ptr`), a mapping that the borrow of `region` keeps alive; the
+    // guest changes them with plain or atomic CPU accesses, which an atomic
+    // load tolerates.
+    let a = unsafe { &*(p as *const T::A) };
+    Some(a.load(order).into())
+}
+
 /// Atomically loads the naturally aligned `T` at `gpa` (None if it is
 /// misaligned or not all in one region): one region lookup and one load.
 fn load_direct<T: AtomicAccess>(mem: &GuestMemoryMmap, gpa: u64, order: Ordering) -> Option<T> {
-    let p = host_ptr(mem, gpa, size_of::<T>() as u64, align_of::<T::A>())?;
-    // SAFETY: `p` is aligned for `T::A` (checked by `host_ptr`), which has the
-    // size of `T`, and those bytes lie inside one region (checked by
-    // `host_ptr`), a mapping that `mem` keeps alive while borrowed; the guest
-    // changes them with plain or atomic CPU accesses, which an atomic load
-    // tolerates.
-    let a = unsafe { &*(p as *const T::A) };
-    Some(a.load(order).into())
+    load_in(mem.find_region(GuestAddress(gpa))?, gpa, order)
 }
 
 /// Atomically loads the naturally aligned guest `u64` at `gpa` (None if it is
@@ -54,9 +60,8 @@ pub fn load_u64(mem: &GuestMemoryMmap, gpa: u64) -> Option<u64> {
 /// a region up once rather than at each level.
 pub(crate) struct QwordLoader<'a> {
     mem: &'a GuestMemoryMmap,
-    /// The last region found: its guest start, its length and the host
-    /// address of its first byte.
-    last: Option<(u64, u64, *mut u8)>,
+    /// The last region found.
+    last: Option<&'a GuestRegionMmap>,
 }
 
 impl<'a> QwordLoader<'a> {
@@ -68,35 +73,15 @@ impl<'a> QwordLoader<'a> {
     /// Atomically loads the naturally aligned guest `u64` at `gpa` (None if
     /// it is misaligned or not RAM).
     pub(crate) fn load(&mut self, gpa: u64) -> Option<u64> {
-        if gpa % 8 != 0 {
-            return None;
-        }
-        let (start, len, host) = match self.last {
-            Some(r) if gpa >= r.0 && gpa - r.0 < r.1 => r,
+        let region = match self.last {
+            Some(r) if r.to_region_addr(GuestAddress(gpa)).is_some() => r,
             _ => {
-                let region = self.mem.find_region(GuestAddress(gpa))?;
-                let host = region.get_host_address(MemoryRegionAddress(0)).ok()?;
-                let r = (region.start_addr().0, region.len(), host);
+                let r = self.mem.find_region(GuestAddress(gpa))?;
                 self.last = Some(r);
                 r
             }
         };
-        let offset = gpa - start;
-        if offset.checked_add(8)? > len {
-            return None;
-        }
-        let p = host.wrapping_add(usize::try_from(offset).ok()?);
-        if p as usize % align_of::<std::sync::atomic::AtomicU64>() != 0 {
-            return None;
-        }
-        // SAFETY: `p` is `offset` bytes into the host mapping of a region of
-        // `mem` (one contiguous mapping starting at `host`) and the 8 bytes
-        // there lie inside it (`offset + 8 <= len`); `mem`, borrowed for
-        // `'a`, keeps the mapping alive. `p` is aligned for `AtomicU64`
-        // (checked), and the guest changes those bytes with plain or atomic
-        // CPU accesses, which an atomic load tolerates.
-        let a = unsafe { &*(p as *const std::sync::atomic::AtomicU64) };
-        Some(a.load(Ordering::Relaxed))
+        load_in(region, gpa, Ordering::Relaxed)
     }
 }
 
