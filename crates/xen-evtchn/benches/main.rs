@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! Benchmarks: events delivered per second from a host thread into guest memory, and the
 //! latency of one guest `EVTCHNOP_send` (IPI and to a host backend); the same host send and
-//! guest acknowledgement on the FIFO ABI, in the same run, for the ratio; and the floor of
+//! guest acknowledgement on the FIFO ABI, in the same run, for the ratio (also with the
+//! vCPU's `vcpu_info` registered, as Linux guests have it); and the floor of
 //! a send + ack: its atomic operations alone on a host page (`atomic_floor_send_and_ack`);
 //! and the cost of a FIFO switch plus a snapshot round trip of the table
 //! (`fifo_switch_state_and_restore`).
@@ -124,6 +125,28 @@ fn fifo(c: &mut Criterion, t: &mut vm_lock::Token<'_, vm_lock::Unlocked>) {
             shinfo.atomic_u8(0).unwrap().store(0, Ordering::SeqCst);
         })
     });
+    // The same with the vCPU's own `vcpu_info` registered, as Linux guests do: the upcall
+    // flag is in that page, and delivery needs no `shared_info` at all.
+    {
+        let (snap, mut t2) = mem.read(t);
+        evtchn
+            .pages()
+            .set_vcpu_info(&mut t2, &snap, 0, Some(0x22 << 12))
+            .unwrap();
+    }
+    let vi = MappedRange::new(&*mem.atomic().memory(), 0x22 << 12, 64).unwrap();
+    g.bench_function(
+        "fifo_host_send_fresh_event_and_guest_ack_vcpu_info_registered",
+        |b| {
+            b.iter(|| {
+                evtchn.host_send(t, hp.id()).unwrap();
+                assert_eq!(cb.read_u32(8 + 4 * 7).unwrap(), gp);
+                word.atomic_u32(0).unwrap().store(0, Ordering::SeqCst);
+                cb.atomic_u32(0).unwrap().store(0, Ordering::SeqCst);
+                assert_eq!(vi.atomic_u8(0).unwrap().swap(0, Ordering::SeqCst), 1);
+            })
+        },
+    );
     // The life of a FIFO guest's table around a snapshot: switch to FIFO, bind a few
     // ports, take the state and restore it (what a VM pays per switch and per snapshot
     // whatever the number of ports it uses).

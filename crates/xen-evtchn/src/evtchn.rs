@@ -113,7 +113,10 @@ impl Table {
         if port == 0 || port >= nr {
             return Err(Error::InvalidPort(port));
         }
-        self.ports.get(port).ok_or(Error::InvalidPort(port))
+        match self.ports.get(port) {
+            Some(p) => Ok(p),
+            None => Err(Error::InvalidPort(port)),
+        }
     }
 
     fn host_slot(&mut self, id: u32) -> Result<&mut HostSlot> {
@@ -376,6 +379,7 @@ where
 
     /// Refuses a read section of another memory map (another VM's): `_in` operations would
     /// otherwise read and write that VM's guest memory through this VM's page caches.
+    #[inline]
     fn check_section(&self, snap: &MemReadGuard<'_, M>) -> Result<()> {
         self.mem
             .check(snap)
@@ -399,6 +403,7 @@ where
     /// 2-level `set_pending` (as Xen's `evtchn_2l_set_pending`): set the pending bit; if it
     /// was clear and the port is unmasked, set the selector bit; if that was clear, set
     /// `evtchn_upcall_pending`; if that was clear, raise the upcall. Wakes pollers of the port.
+    #[inline]
     fn deliver<P: Level>(
         &self,
         token: &mut Token<'_, P>,
@@ -408,6 +413,7 @@ where
     ) -> Result<Delivery>
     where
         PageCache<0>: LockAfter<P>,
+        PageCache<1>: LockAfter<P>,
     {
         if self.fifo.is_active() {
             // FIFO:
@@ -415,30 +421,45 @@ where
         }
         let w = self.pages.width();
         let pages = &self.pages;
-        let d = pages.with_shared_info(token, snap, |sh, t0| -> Result<Delivery> {
-            if sh.test_and_set_bit(w, w.shinfo_evtchn_pending(), port)? {
-                return Ok(Delivery::AlreadyPending);
-            }
-            self.wake_pollers(port);
-            if sh.test_bit(w, w.shinfo_evtchn_mask(), port)? {
-                return Ok(Delivery::Masked);
-            }
-            let r = pages.with_vcpu_info_in(Some(sh), t0, snap, vcpu, |vi| {
-                if vi.test_and_set_pending_sel(port / w.long_bits())? {
-                    return Ok(Delivery::Coalesced);
-                }
-                Ok(if vi.test_and_set_upcall_pending()? {
-                    Delivery::Coalesced
-                } else {
-                    Delivery::Raised
-                })
-            });
-            match r {
-                Err(xen_shinfo_cache::Error::NoVcpuInfo(_)) => Ok(Delivery::NoVcpuInfo),
-                r => Ok(r?),
-            }
-        });
+        // The closure's errors are page errors: a small result, and one flat match below
+        // (nested results of the larger `Error` cost a copy on every send).
+        let d = pages
+            .with_shared_info(
+                token,
+                snap,
+                |sh, t0| -> xen_shinfo_cache::Result<Delivery> {
+                    if sh.test_and_set_bit(w, w.shinfo_evtchn_pending(), port)? {
+                        return Ok(Delivery::AlreadyPending);
+                    }
+                    self.wake_pollers(port);
+                    if sh.test_bit(w, w.shinfo_evtchn_mask(), port)? {
+                        return Ok(Delivery::Masked);
+                    }
+                    let r = pages.with_vcpu_info_in::<PageCache<0>, _>(
+                        Some(sh),
+                        t0,
+                        snap,
+                        vcpu,
+                        |vi| {
+                            if vi.test_and_set_pending_sel(port / w.long_bits())? {
+                                return Ok(Delivery::Coalesced);
+                            }
+                            Ok(if vi.test_and_set_upcall_pending()? {
+                                Delivery::Coalesced
+                            } else {
+                                Delivery::Raised
+                            })
+                        },
+                    );
+                    match r {
+                        Err(xen_shinfo_cache::Error::NoVcpuInfo(_)) => Ok(Delivery::NoVcpuInfo),
+                        r => r,
+                    }
+                },
+            )
+            .and_then(|r| r);
         match d {
+            Ok(d) => Ok(d),
             // No shared_info yet: keep the event in the shadow (the caller holds the table
             // read-locked, so `shared_info_mapped` cannot be flushing right now).
             Err(xen_shinfo_cache::Error::Unset) => {
@@ -448,7 +469,7 @@ where
                 self.wake_pollers(port);
                 Ok(Delivery::Deferred)
             }
-            d => Ok(d??),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -476,6 +497,7 @@ where
             .is_some_and(|w| w.load(Ordering::SeqCst) & (1u64 << (port % 64)) != 0)
     }
 
+    #[inline]
     fn wake_pollers(&self, port: u32) {
         if self.pollers.load(Ordering::SeqCst) == 0 {
             return;
@@ -488,6 +510,7 @@ where
     }
 
     /// Delivers on `port` (to its notify vCPU) with the table already read-locked.
+    #[inline]
     fn deliver_port<P: Level>(
         &self,
         table: &Table,
@@ -497,8 +520,12 @@ where
     ) -> Result<Delivery>
     where
         PageCache<0>: LockAfter<P>,
+        PageCache<1>: LockAfter<P>,
     {
-        let p = table.ports.get(port).ok_or(Error::InvalidPort(port))?;
+        // `let else`, not `ok_or`: an eagerly built `Error` is dropped on every send.
+        let Some(p) = table.ports.get(port) else {
+            return Err(Error::InvalidPort(port));
+        };
         let d = self.deliver(token, snap, port, p.vcpu)?;
         if d == Delivery::Raised {
             self.sink.raise(p.vcpu, table.upcall_kind(p.vcpu));
@@ -1355,6 +1382,7 @@ where
     ///
     /// # Errors
     /// EINVAL for an unknown id; page errors.
+    #[inline]
     pub fn host_send<P: Level>(&self, token: &mut Token<'_, P>, id: u32) -> Result<Option<Delivery>>
     where
         MemRead: LockAfter<P>,
@@ -1368,6 +1396,7 @@ where
     ///
     /// # Errors
     /// As [`Evtchn::host_send`].
+    #[inline]
     pub fn host_send_in<P: Level>(
         &self,
         token: &mut Token<'_, P>,
@@ -1379,11 +1408,13 @@ where
     {
         self.check_section(snap)?;
         let (table, mut t) = self.table.read(token);
-        let slot = id
+        let Some(slot) = id
             .checked_sub(1)
             .and_then(|i| table.host.get(i as usize))
             .and_then(|s| s.as_ref())
-            .ok_or(Error::InvalidHostPort(id))?;
+        else {
+            return Err(Error::InvalidHostPort(id));
+        };
         match slot.guest_port {
             Some(port) => self.deliver_port(&table, &mut t, snap, port).map(Some),
             None => Ok(None),

@@ -315,6 +315,7 @@ where
     ) -> Result<Delivery>
     where
         PageCache<0>: LockAfter<P0>,
+        PageCache<1>: LockAfter<P0>,
     {
         let out = {
             let (mut f, _t) = self.fifo.inner.lock(token);

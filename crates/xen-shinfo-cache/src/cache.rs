@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 //! [`GpaCache`]: one cached, invalidatable mapping of a guest-physical range.
 
-use vm_lock::{Level, LockAfter, MapId, MemReadGuard, OrderedRwLock, Token};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use vm_lock::{
+    Level, LockAfter, MapId, MemReadGuard, OrderedReadGuard, OrderedRwLock, OrderedWriteGuard,
+    Token,
+};
 
 use crate::error::{Error, Result};
 use crate::mapping::{MappedRange, RegionArcs};
@@ -21,10 +26,30 @@ struct Slot<R> {
 }
 
 impl<R> Slot<R> {
+    #[inline]
     fn check_map<M: vm_memory::GuestMemory>(&self, snap: &MemReadGuard<'_, M>) -> Result<()> {
         match self.map {
             Some(m) if m != snap.map_id() => Err(Error::ForeignMap),
             _ => Ok(()),
+        }
+    }
+}
+
+/// The slot, read- or write-locked: what [`GpaCache::with_opt`] hands its closure.
+enum SlotGuard<'a, L: Level, R> {
+    Read(OrderedReadGuard<'a, L, Slot<R>>),
+    Write(OrderedWriteGuard<'a, L, Slot<R>>),
+}
+
+/// A locked slot and the token of its level.
+type Locked<'a, L, R> = (SlotGuard<'a, L, R>, Token<'a, L>);
+
+impl<L: Level, R> SlotGuard<'_, L, R> {
+    #[inline]
+    fn mapped(&self) -> Option<&MappedRange<R>> {
+        match self {
+            SlotGuard::Read(s) => s.mapped.as_ref(),
+            SlotGuard::Write(s) => s.mapped.as_ref(),
         }
     }
 }
@@ -37,6 +62,8 @@ impl<R> Slot<R> {
 /// the next use. Its lock is at level `L` (a `vm_lock::PageCache<N>`).
 pub struct GpaCache<L: Level, M: RegionArcs> {
     slot: OrderedRwLock<L, Slot<M::R>>,
+    /// Whether a target is set, written under the write lock: a hint read without the lock.
+    targeted: AtomicBool,
 }
 
 impl<L: Level, M: RegionArcs> std::fmt::Debug for GpaCache<L, M> {
@@ -61,6 +88,7 @@ impl<L: Level, M: RegionArcs> GpaCache<L, M> {
                 generation: 0,
                 map: None,
             }),
+            targeted: AtomicBool::new(target.is_some()),
         }
     }
 
@@ -81,6 +109,14 @@ impl<L: Level, M: RegionArcs> GpaCache<L, M> {
         let (mut slot, _t) = self.slot.write(token);
         slot.target = target;
         slot.mapped = None;
+        self.targeted.store(target.is_some(), Ordering::Relaxed);
+    }
+
+    /// Whether a target was set, read without the lock: a hint to choose a path that then
+    /// looks under the lock (it may be out of date by the time the caller takes it).
+    #[inline]
+    pub fn maybe_targeted(&self) -> bool {
+        self.targeted.load(Ordering::Relaxed)
     }
 
     /// Drops the current mapping (and with it this cache's hold on the memory region); the
@@ -109,6 +145,7 @@ impl<L: Level, M: RegionArcs> GpaCache<L, M> {
     /// [`Error::NotMapped`] (and friends) if the target is not backed by guest RAM in
     /// `snap`'s memory map; [`Error::ForeignMap`] if `snap` is a read section of another
     /// memory map than the one this cache mapped from before.
+    #[inline]
     pub fn with_opt<P: Level, T>(
         &self,
         token: &mut Token<'_, P>,
@@ -118,22 +155,36 @@ impl<L: Level, M: RegionArcs> GpaCache<L, M> {
     where
         L: LockAfter<P>,
     {
-        {
-            let (slot, mut t) = self.slot.read(token);
+        // One call of `f` for both paths, so the compiler can inline it into the caller.
+        let (slot, mut t) = {
+            let (slot, t) = self.slot.read(token);
             slot.check_map(snap)?;
-            if slot.target.is_none() {
-                return Ok(f(None, &mut t));
+            let current = slot.target.is_none()
+                || (slot.mapped.is_some() && slot.generation >= snap.generation());
+            if current {
+                (SlotGuard::Read(slot), t)
+            } else {
+                drop((slot, t));
+                self.rebuild(token, snap)?
             }
-            if let Some(m) = slot.mapped.as_ref() {
-                if slot.generation >= snap.generation() {
-                    return Ok(f(Some(m), &mut t));
-                }
-            }
-        }
-        let (mut slot, mut t) = self.slot.write(token);
+        };
+        Ok(f(slot.mapped(), &mut t))
+    }
+
+    /// Write-locks the slot and (re)builds its mapping from `snap` if it is missing or stale.
+    #[cold]
+    fn rebuild<'a, P: Level>(
+        &'a self,
+        token: &'a mut Token<'_, P>,
+        snap: &MemReadGuard<'_, M>,
+    ) -> Result<Locked<'a, L, M::R>>
+    where
+        L: LockAfter<P>,
+    {
+        let (mut slot, t) = self.slot.write(token);
         slot.check_map(snap)?;
         let Some((gpa, len)) = slot.target else {
-            return Ok(f(None, &mut t));
+            return Ok((SlotGuard::Write(slot), t));
         };
         let fresh = slot.mapped.is_none() || slot.generation < snap.generation();
         if fresh {
@@ -148,10 +199,11 @@ impl<L: Level, M: RegionArcs> GpaCache<L, M> {
             slot.generation = snap.generation();
             slot.map = Some(snap.map_id());
         }
-        Ok(f(slot.mapped.as_ref(), &mut t))
+        Ok((SlotGuard::Write(slot), t))
     }
 
     /// Like [`GpaCache::with_opt`], but a missing target is [`Error::Unset`].
+    #[inline]
     pub fn with<P: Level, T>(
         &self,
         token: &mut Token<'_, P>,

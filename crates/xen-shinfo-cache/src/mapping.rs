@@ -158,6 +158,7 @@ impl<R: GuestMemoryRegion> MappedRange<R> {
         })
     }
 
+    #[inline]
     fn check(&self, offset: usize, len: usize) -> Result<()> {
         match offset.checked_add(len) {
             Some(end) if end <= self.len => Ok(()),
@@ -170,6 +171,7 @@ impl<R: GuestMemoryRegion> MappedRange<R> {
     }
 
     /// The segment holding `offset` and the offset inside it.
+    #[inline]
     fn locate(&self, offset: usize) -> Option<(&Segment<R>, usize)> {
         let mut base = 0;
         for seg in self.segs.iter().flatten() {
@@ -182,6 +184,7 @@ impl<R: GuestMemoryRegion> MappedRange<R> {
     }
 
     /// Host pointer to `[offset, offset + size)` if it is inside one segment.
+    #[inline]
     fn contiguous(&self, offset: usize, size: usize) -> Result<(*mut u8, &Segment<R>, usize)> {
         self.check(offset, size)?;
         let (seg, inner) = self.locate(offset).ok_or(Error::NotAtomic(offset))?;
@@ -191,6 +194,7 @@ impl<R: GuestMemoryRegion> MappedRange<R> {
         Ok(((seg.host + inner) as *mut u8, seg, inner))
     }
 
+    #[inline]
     fn mark_dirty(seg: &Segment<R>, inner: usize, len: usize) {
         seg.region
             .bitmap()
@@ -198,6 +202,7 @@ impl<R: GuestMemoryRegion> MappedRange<R> {
     }
 
     /// A reference to an aligned atomic of type `A` (size `size`) at `offset`.
+    #[inline]
     fn atomic<A>(&self, offset: usize, size: usize) -> Result<&A> {
         let (ptr, seg, inner) = self.contiguous(offset, size)?;
         if (ptr as usize) % size != 0 {
@@ -215,16 +220,19 @@ impl<R: GuestMemoryRegion> MappedRange<R> {
     }
 
     /// Atomic `u8` at `offset`.
+    #[inline]
     pub fn atomic_u8(&self, offset: usize) -> Result<&AtomicU8> {
         self.atomic::<AtomicU8>(offset, 1)
     }
 
     /// Atomic `u32` at `offset` (must be 4-byte aligned on the host and in one segment).
+    #[inline]
     pub fn atomic_u32(&self, offset: usize) -> Result<&AtomicU32> {
         self.atomic::<AtomicU32>(offset, 4)
     }
 
     /// Atomic `u64` at `offset` (must be 8-byte aligned on the host and in one segment).
+    #[inline]
     pub fn atomic_u64(&self, offset: usize) -> Result<&AtomicU64> {
         self.atomic::<AtomicU64>(offset, 8)
     }
@@ -292,6 +300,7 @@ impl<R: GuestMemoryRegion> MappedRange<R> {
     }
 
     /// Offset of the guest long holding `bit` of the bit array at `array`, and the mask.
+    #[inline]
     fn long_of(width: GuestWidth, array: usize, bit: u32) -> (usize, u64) {
         let bits = width.long_bits();
         let word = (bit / bits) as usize;
@@ -302,6 +311,7 @@ impl<R: GuestMemoryRegion> MappedRange<R> {
     ///
     /// Like Xen's `guest_test_and_set_bit`: a 64-bit guest's longs are 8 bytes, a 32-bit
     /// guest's 4 bytes. Sequentially consistent (a full barrier, as `lock bts` on x86).
+    #[inline]
     pub fn test_and_set_bit(&self, width: GuestWidth, array: usize, bit: u32) -> Result<bool> {
         let (off, mask) = Self::long_of(width, array, bit);
         Ok(match width {
@@ -316,6 +326,7 @@ impl<R: GuestMemoryRegion> MappedRange<R> {
     }
 
     /// Atomically clears `bit` in the array of guest longs at `array`; returns the old value.
+    #[inline]
     pub fn test_and_clear_bit(&self, width: GuestWidth, array: usize, bit: u32) -> Result<bool> {
         let (off, mask) = Self::long_of(width, array, bit);
         Ok(match width {
@@ -330,6 +341,7 @@ impl<R: GuestMemoryRegion> MappedRange<R> {
     }
 
     /// Reads `bit` of the array of guest longs at `array`.
+    #[inline]
     pub fn test_bit(&self, width: GuestWidth, array: usize, bit: u32) -> Result<bool> {
         let (off, mask) = Self::long_of(width, array, bit);
         Ok(match width {

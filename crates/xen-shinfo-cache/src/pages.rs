@@ -53,6 +53,7 @@ impl<R: vm_memory::GuestMemoryRegion> VcpuInfoRef<'_, R> {
     }
 
     /// Atomically sets `evtchn_upcall_pending`; returns its old value (true: already set).
+    #[inline]
     pub fn test_and_set_upcall_pending(&self) -> Result<bool> {
         let a = self
             .range
@@ -77,6 +78,7 @@ impl<R: vm_memory::GuestMemoryRegion> VcpuInfoRef<'_, R> {
     }
 
     /// Atomically sets bit `bit` of `evtchn_pending_sel`; returns its old value.
+    #[inline]
     pub fn test_and_set_pending_sel(&self, bit: u32) -> Result<bool> {
         let off = self.base + self.width.vcpu_info_pending_sel();
         self.range.test_and_set_bit(self.width, off, bit)
@@ -200,6 +202,7 @@ impl<M: RegionArcs> XenPages<M> {
 
     /// Refuses a read section of another VM's memory map (the first section used binds the
     /// pages to its map).
+    #[inline]
     fn check_map(&self, snap: &MemReadGuard<'_, M>) -> Result<()> {
         let id = snap.map_id().get();
         // A plain load on the hot path (no write to a line every vCPU reads).
@@ -226,6 +229,7 @@ impl<M: RegionArcs> XenPages<M> {
     }
 
     /// The guest width the layouts follow.
+    #[inline]
     pub fn width(&self) -> GuestWidth {
         width_from_u8(self.width.load(Ordering::Acquire))
     }
@@ -240,6 +244,7 @@ impl<M: RegionArcs> XenPages<M> {
         self.runstate_update_flag.store(on, Ordering::Release);
     }
 
+    #[inline]
     fn vcpu(&self, vcpu: u32) -> Result<&VcpuPages<M>> {
         self.vcpus.get(vcpu as usize).ok_or(Error::NoSuchVcpu(vcpu))
     }
@@ -298,6 +303,7 @@ impl<M: RegionArcs> XenPages<M> {
     ///
     /// # Errors
     /// [`Error::Unset`] if no GFN was set, [`Error::NotMapped`] if it is not RAM.
+    #[inline]
     pub fn with_shared_info<P: Level, T>(
         &self,
         token: &mut Token<'_, P>,
@@ -317,6 +323,7 @@ impl<M: RegionArcs> XenPages<M> {
     ///
     /// # Errors
     /// [`Error::NoSuchVcpu`], [`Error::NoVcpuInfo`], or a mapping error.
+    #[inline]
     pub fn with_vcpu_info_in<P: Level, T>(
         &self,
         shinfo: Option<&MappedRange<M::R>>,
@@ -330,24 +337,24 @@ impl<M: RegionArcs> XenPages<M> {
     {
         self.check_map(snap)?;
         let width = self.width();
-        self.vcpu(vcpu)?
-            .vcpu_info
-            .with_opt(token, snap, |vi, _| match (vi, shinfo) {
-                (Some(range), _) => f(VcpuInfoRef {
-                    range,
-                    base: 0,
-                    width,
-                }),
-                (None, Some(range)) if vcpu < layout::LEGACY_MAX_VCPUS => f(VcpuInfoRef {
-                    range,
-                    base: vcpu as usize * VCPU_INFO_SIZE as usize,
-                    width,
-                }),
-                _ => Err(Error::NoVcpuInfo(vcpu)),
-            })?
+        self.vcpu(vcpu)?.vcpu_info.with_opt(token, snap, |vi, _| {
+            let (range, base) = match (vi, shinfo) {
+                (Some(range), _) => (range, 0),
+                (None, Some(range)) if vcpu < layout::LEGACY_MAX_VCPUS => {
+                    (range, vcpu as usize * VCPU_INFO_SIZE as usize)
+                }
+                _ => return Err(Error::NoVcpuInfo(vcpu)),
+            };
+            // One call of `f`, so the compiler can inline it.
+            f(VcpuInfoRef { range, base, width })
+        })?
     }
 
-    /// Runs `f` on `vcpu`'s `vcpu_info` (takes `shared_info` itself).
+    /// Runs `f` on `vcpu`'s `vcpu_info`.
+    ///
+    /// A registered `vcpu_info` takes only its own cache's lock; otherwise this takes
+    /// `shared_info` (for the slot in it) and then the `vcpu_info` cache's, as
+    /// [`XenPages::with_vcpu_info_in`] does.
     pub fn with_vcpu_info<P: Level, T>(
         &self,
         token: &mut Token<'_, P>,
@@ -357,11 +364,32 @@ impl<M: RegionArcs> XenPages<M> {
     ) -> Result<T>
     where
         PageCache<0>: LockAfter<P>,
+        PageCache<1>: LockAfter<P>,
     {
         self.check_map(snap)?;
-        self.shared_info.with_opt(token, snap, |sh, t| {
-            self.with_vcpu_info_in(sh, t, snap, vcpu, f)
-        })?
+        let width = self.width();
+        let mut f = Some(f);
+        let cache = &self.vcpu(vcpu)?.vcpu_info;
+        if cache.maybe_targeted() {
+            let registered = cache.with_opt(token, snap, |vi, _| {
+                let range = vi?;
+                let f = f.take()?;
+                Some(f(VcpuInfoRef {
+                    range,
+                    base: 0,
+                    width,
+                }))
+            })?;
+            if let Some(r) = registered {
+                return r;
+            }
+        }
+        // Not registered (or unregistered meanwhile): the slot in `shared_info`.
+        self.shared_info
+            .with_opt(token, snap, |sh, t| match f.take() {
+                Some(f) => self.with_vcpu_info_in::<PageCache<0>, T>(sh, t, snap, vcpu, f),
+                None => Err(Error::NoVcpuInfo(vcpu)),
+            })?
     }
 
     /// Registers `vcpu`'s `vcpu_info` at `gpa` (`VCPUOP_register_vcpu_info`); `None` goes back

@@ -320,6 +320,57 @@ fn vcpu_info_default_and_registered() {
 }
 
 #[test]
+fn a_registered_vcpu_info_needs_no_shared_info_and_unregistering_returns_to_the_slot() {
+    let mem = MemoryMap::new(ram(0x40000));
+    let pages: XenPages<Mem> = XenPages::new(4);
+    let mut root = Root::new().unwrap();
+    let (snap, mut t) = mem.read(root.token());
+    // No shared_info and nothing registered: no vcpu_info at all.
+    let e = pages
+        .with_vcpu_info(&mut t, &snap, 3, |_| Ok(()))
+        .unwrap_err();
+    assert_eq!(e, Error::NoVcpuInfo(3));
+    // Registered: used although shared_info is still not placed.
+    pages
+        .set_vcpu_info(&mut t, &snap, 3, Some(0x30040))
+        .unwrap();
+    pages
+        .with_vcpu_info(&mut t, &snap, 3, |vi| {
+            assert_eq!(vi.location().1, 0);
+            assert_eq!(vi.location().0.gpa(), 0x30040);
+            assert!(!vi.test_and_set_upcall_pending()?);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(snap.read_obj::<u8>(GuestAddress(0x30040)).unwrap(), 1);
+    // Unregistered with shared_info placed: back to vCPU 3's slot in it.
+    drop((snap, t));
+    pages
+        .set_shared_info_gfn(root.token(), Some(SHINFO_GFN))
+        .unwrap();
+    let (snap, mut t) = mem.read(root.token());
+    pages.set_vcpu_info(&mut t, &snap, 3, None).unwrap();
+    pages
+        .with_vcpu_info(&mut t, &snap, 3, |vi| {
+            assert_eq!(vi.location().0.gpa(), SHINFO);
+            assert_eq!(vi.location().1, 3 * 64);
+            Ok(())
+        })
+        .unwrap();
+    // Registered at a GFN that stops being RAM: EFAULT, not a silent fall back to the slot.
+    pages
+        .set_vcpu_info(&mut t, &snap, 2, Some(0x3f000))
+        .unwrap();
+    drop((snap, t));
+    mem.replace(root.token(), ram(0x20000));
+    let (snap, mut t) = mem.read(root.token());
+    let e = pages
+        .with_vcpu_info(&mut t, &snap, 2, |_| Ok(()))
+        .unwrap_err();
+    assert!(matches!(e, Error::NotMapped { .. }), "{e:?}");
+}
+
+#[test]
 fn vcpu_info_32_bit_selector() {
     let (mem, pages, mut root) = setup(GuestWidth::Bits32);
     let (snap, mut t) = mem.read(root.token());
@@ -563,4 +614,106 @@ fn another_vms_read_section_is_refused() {
         cache.with(&mut t, &snap, |_, _| ()).unwrap_err(),
         Error::ForeignMap
     );
+}
+
+#[test]
+fn a_page_cache_rebuilds_only_when_stale_and_its_target_hint_follows_the_target() {
+    use vm_lock::PageCache;
+    use xen_shinfo_cache::GpaCache;
+
+    let mem = MemoryMap::new(ram(0x40000));
+    let mut root = Root::new().unwrap();
+    let cache = GpaCache::<PageCache<0>, Mem>::new(None);
+    assert!(!cache.maybe_targeted());
+    {
+        // No target: the closure runs with `None`, nothing is mapped.
+        let (snap, mut t) = mem.read(root.token());
+        assert_eq!(cache.with_opt(&mut t, &snap, |m, _| m.is_some()), Ok(false));
+        assert!(!cache.is_mapped(&mut t));
+    }
+    cache.set_target(root.token(), Some((SHINFO, 8)));
+    assert!(cache.maybe_targeted());
+    let host = |cache: &GpaCache<PageCache<0>, Mem>, root: &mut Root| {
+        let (snap, mut t) = mem.read(root.token());
+        cache
+            .with(&mut t, &snap, |m, _| {
+                m.atomic_u64(0).unwrap() as *const _ as usize
+            })
+            .unwrap()
+    };
+    // Built on first use, then reused as it is while the map does not change.
+    let first = host(&cache, &mut root);
+    assert!(cache.is_mapped(root.token()));
+    assert_eq!(host(&cache, &mut root), first);
+    // A new map: rebuilt from it (another host mapping), and the write lands in the new RAM.
+    mem.replace(root.token(), ram(0x40000));
+    let second = host(&cache, &mut root);
+    assert_ne!(second, first);
+    {
+        let (snap, mut t) = mem.read(root.token());
+        cache
+            .with(&mut t, &snap, |m, _| m.write_u64(0, 0x5a5a))
+            .unwrap()
+            .unwrap();
+        assert_eq!(snap.read_obj::<u64>(GuestAddress(SHINFO)).unwrap(), 0x5a5a);
+    }
+    // Invalidated: rebuilt on the next use (same RAM, same host address).
+    cache.invalidate(root.token());
+    assert!(!cache.is_mapped(root.token()));
+    assert_eq!(host(&cache, &mut root), second);
+    // Target gone: the hint says so, the closure sees `None`.
+    cache.set_target(root.token(), None);
+    assert!(!cache.maybe_targeted());
+    let (snap, mut t) = mem.read(root.token());
+    assert_eq!(cache.with_opt(&mut t, &snap, |m, _| m.is_some()), Ok(false));
+    assert_eq!(cache.with(&mut t, &snap, |_, _| ()), Err(Error::Unset));
+    // A target that is not RAM: EFAULT, and nothing stays mapped.
+    drop((snap, t));
+    cache.set_target(root.token(), Some((0x100000, 8)));
+    let (snap, mut t) = mem.read(root.token());
+    let e = cache.with(&mut t, &snap, |_, _| ()).unwrap_err();
+    assert!(matches!(e, Error::NotMapped { .. }), "{e:?}");
+    assert!(!cache.is_mapped(&mut t));
+    assert!(GpaCache::<PageCache<0>, Mem>::new(Some((SHINFO, 8))).maybe_targeted());
+}
+
+#[test]
+fn vcpu_info_users_racing_a_re_registration_always_find_one_of_the_two_places() {
+    let (mem, pages, mut root) = setup(GuestWidth::Bits64);
+    const PLACED: u64 = 0x30040;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut root = Root::new().unwrap();
+            for i in 0..2000 {
+                let (snap, mut t) = mem.read(root.token());
+                let gpa = (i % 2 == 0).then_some(PLACED);
+                pages.set_vcpu_info(&mut t, &snap, 3, gpa).unwrap();
+            }
+            stop.store(true, std::sync::atomic::Ordering::Release);
+        });
+        let (mut registered, mut slot) = (0u32, 0u32);
+        loop {
+            let done = stop.load(std::sync::atomic::Ordering::Acquire);
+            let (snap, mut t) = mem.read(root.token());
+            // Whichever place is current, the access succeeds: a registration seen by
+            // the lock-free hint but gone under the lock falls back to the slot.
+            let (gpa, base) = pages
+                .with_vcpu_info(&mut t, &snap, 3, |vi| {
+                    vi.test_and_set_upcall_pending()?;
+                    Ok((vi.location().0.gpa(), vi.location().1))
+                })
+                .unwrap();
+            match (gpa, base) {
+                (PLACED, 0) => registered += 1,
+                (SHINFO, 192) => slot += 1,
+                other => panic!("vcpu_info found at {other:x?}"),
+            }
+            if done {
+                break;
+            }
+        }
+        // The last pass ran after the last change (i = 1999: unregistered, the slot).
+        assert!(slot > 0, "{registered} registered, {slot} slot");
+    });
 }
