@@ -7,7 +7,9 @@
 //! Run: `cargo run --release -p xen-vmm --example vm_snapshot_figures [MiB] [FILE] [idle]`
 //!
 //! With `idle`, the guest writes no page (an idle guest: its snapshot file
-//! is all holes but the state and a few pages).
+//! is all holes but the state and a few pages). Above 3072 MiB, the rest of the
+//! RAM is above 4 GiB, out of the guest's identity map: the host writes its
+//! first and last page and checks them after the restore.
 
 use std::time::{Duration, Instant};
 
@@ -48,6 +50,13 @@ fn read_u64(vm: &Vm, gpa: u64) -> u64 {
     m.read_obj(GuestAddress(gpa)).expect("read guest memory")
 }
 
+fn write_u64(vm: &Vm, gpa: u64, v: u64) {
+    let mut root = Root::new().expect("root");
+    let (m, _t) = vm.shared().mem.read(root.token());
+    m.write_obj(v, GuestAddress(gpa))
+        .expect("write guest memory")
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let mib: u64 = args.next().map_or(256, |s| s.parse().expect("MiB"));
@@ -56,11 +65,17 @@ fn main() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("xen-vmm-figures.snap"));
     let idle = args.next().is_some_and(|a| a == "idle");
+    // The guest writes RAM below 4 GiB (its identity map's reach), up to 62 pages
+    // below the rings.
     let last = if idle {
         FIRST
     } else {
-        (mib << 20) - (64 << 12)
+        xen_vmm::memory::store_page(mib << 20) - (62 << 12)
     };
+    // RAM above 4 GiB (more than 3072 MiB): the host marks its first and last page.
+    let high = xen_vmm::memory::high_ram(mib << 20)
+        .map(|(start, len)| [start, start + len - 4096])
+        .unwrap_or_default();
     let mut cfg = VmConfig::new(Kernel::Raw64(guest(last)));
     cfg.mem_mib = mib;
     cfg.vcpus = 2;
@@ -72,6 +87,9 @@ fn main() {
         while read_u64(&vm, DONE) == 0 {
             assert!(start.elapsed() < Duration::from_secs(120), "guest stuck");
             std::thread::sleep(Duration::from_millis(10));
+        }
+        for gpa in high.into_iter().filter(|&g| g != 0) {
+            write_u64(&vm, gpa, gpa);
         }
         let t = Instant::now();
         let stats = {
@@ -89,6 +107,9 @@ fn main() {
             }
         }
         assert_eq!(read_u64(&restored, DONE), 1, "the guest's flag came back");
+        for gpa in high.into_iter().filter(|&g| g != 0) {
+            assert_eq!(read_u64(&restored, gpa), gpa, "page {gpa:#x} above 4 GiB");
+        }
         println!(
             "guest {mib} MiB, 2 vCPUs: file {} bytes (state {} bytes, memory {} bytes); \
              Vm::snapshot {:.1} ms, Vm::restore {:.1} ms",

@@ -86,7 +86,7 @@ struct RunArgs {
     /// Number of vCPUs, 1 to 32 [default: 1; the demo guest: 2, it needs at least 2].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_VCPUS as i64))]
     vcpus: Option<u32>,
-    /// Guest RAM in MiB, 4 to 3072.
+    /// Guest RAM in MiB, 4 to 65536 (above 3072, the rest is above 4 GiB).
     #[arg(long, value_name = "MiB", default_value_t = 128,
           value_parser = clap::value_parser!(u64).range(MIN_MEM_BYTES >> 20..=MAX_MEM_BYTES >> 20))]
     mem: u64,

@@ -24,8 +24,15 @@ pub const HIGH_RAM_START: u64 = 0x10_0000;
 pub const GRANT_FRAMES: u32 = 4;
 /// Smallest guest RAM size accepted.
 pub const MIN_MEM_BYTES: u64 = 4 << 20;
-/// Largest guest RAM size accepted (kept below the 32-bit MMIO hole).
-pub const MAX_MEM_BYTES: u64 = 3 << 30;
+/// Largest guest RAM size accepted. Up to [`LOW_RAM_TOP`] it is all below 4 GiB; the rest
+/// starts at [`HIGH_MEM_START`].
+pub const MAX_MEM_BYTES: u64 = 64 << 30;
+/// Where RAM below 4 GiB ends for guests larger than this (the 32-bit MMIO window and
+/// the GFNs guests map grant frames and shared_info at lie above it).
+pub const LOW_RAM_TOP: u64 = 3 << 30;
+/// Where RAM above the 32-bit MMIO window starts (for guests of more than
+/// [`LOW_RAM_TOP`]).
+pub const HIGH_MEM_START: u64 = 1 << 32;
 /// Number of special pages reserved at the top of RAM (console ring, xenstore ring).
 pub const SPECIAL_PAGES: u64 = 2;
 pub use xen_platform::memory::{hole_page_allowed, MMIO_HOLE_END, MMIO_HOLE_START};
@@ -57,17 +64,49 @@ pub mod layout {
     pub const ACPI_SIZE: u64 = 0x1000;
 }
 
-/// GPA of the xenstore ring page for a guest with `mem_bytes` of RAM.
+/// End of the RAM below 4 GiB for a guest with `mem_bytes` of RAM: `mem_bytes` up to
+/// [`LOW_RAM_TOP`], then [`LOW_RAM_TOP`].
+pub fn low_ram_end(mem_bytes: u64) -> u64 {
+    mem_bytes.min(LOW_RAM_TOP)
+}
+
+/// The RAM above 4 GiB for a guest with `mem_bytes` of RAM: `(start, len)`, if any.
+pub fn high_ram(mem_bytes: u64) -> Option<(u64, u64)> {
+    let len = mem_bytes.saturating_sub(LOW_RAM_TOP);
+    (len > 0).then_some((HIGH_MEM_START, len))
+}
+
+/// Checks that all of a `mem_bytes` guest's RAM lies below `2^phys_addr_bits` (the
+/// physical address width its vCPUs are given).
+///
+/// # Errors
+/// [`Error::Config`] if the RAM above 4 GiB ends beyond that.
+pub fn check_addressable(mem_bytes: u64, phys_addr_bits: u8) -> Result<()> {
+    let end = high_ram(mem_bytes).map_or(low_ram_end(mem_bytes), |(start, len)| start + len);
+    let limit = 1u64.checked_shl(phys_addr_bits.into()).unwrap_or(u64::MAX);
+    if end > limit {
+        return Err(Error::Config(format!(
+            "guest memory {} MiB ends at {end:#x}, beyond the vCPUs' {phys_addr_bits} \
+             physical address bits",
+            mem_bytes >> 20
+        )));
+    }
+    Ok(())
+}
+
+/// GPA of the xenstore ring page for a guest with `mem_bytes` of RAM (at the top of
+/// the RAM below 4 GiB, where a 32-bit guest reaches it).
 pub fn store_page(mem_bytes: u64) -> u64 {
-    mem_bytes - SPECIAL_PAGES * PAGE_SIZE
+    low_ram_end(mem_bytes) - SPECIAL_PAGES * PAGE_SIZE
 }
 
 /// GPA of the PV console ring page for a guest with `mem_bytes` of RAM.
 pub fn console_page(mem_bytes: u64) -> u64 {
-    mem_bytes - PAGE_SIZE
+    low_ram_end(mem_bytes) - PAGE_SIZE
 }
 
-/// Builds the guest RAM: `[0, 640 KiB)` and `[1 MiB, mem_bytes)`.
+/// Builds the guest RAM: `[0, 640 KiB)`, `[1 MiB, low_ram_end)` and, for more than
+/// [`LOW_RAM_TOP`], the rest from [`HIGH_MEM_START`].
 pub fn create_guest_memory(mem_bytes: u64) -> Result<GuestMemoryMmap> {
     if mem_bytes < MIN_MEM_BYTES {
         return Err(Error::Config(format!(
@@ -86,14 +125,18 @@ pub fn create_guest_memory(mem_bytes: u64) -> Result<GuestMemoryMmap> {
     if !mem_bytes.is_multiple_of(PAGE_SIZE) {
         return Err(Error::Config("guest memory must be page aligned".into()));
     }
-    GuestMemoryMmap::from_ranges(&[
+    let mut ranges = vec![
         (GuestAddress(0), LOW_RAM_END as usize),
         (
             GuestAddress(HIGH_RAM_START),
-            (mem_bytes - HIGH_RAM_START) as usize,
+            (low_ram_end(mem_bytes) - HIGH_RAM_START) as usize,
         ),
-    ])
-    .map_err(|e| Error::Memory(format!("cannot allocate guest RAM: {e}")))
+    ];
+    if let Some((start, len)) = high_ram(mem_bytes) {
+        ranges.push((GuestAddress(start), len as usize));
+    }
+    GuestMemoryMmap::from_ranges(&ranges)
+        .map_err(|e| Error::Memory(format!("cannot allocate guest RAM: {e}")))
 }
 
 /// Registers one region with KVM in `slot`.
@@ -282,6 +325,50 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("too small"));
+    }
+
+    #[test]
+    fn ram_beyond_three_gib_continues_above_four_gib() {
+        use vm_memory::GuestMemoryRegion;
+        let regions = |mem: &GuestMemoryMmap| -> Vec<(u64, u64)> {
+            mem.iter().map(|r| (r.start_addr().0, r.len())).collect()
+        };
+        let mem = create_guest_memory(LOW_RAM_TOP).unwrap();
+        assert_eq!(
+            regions(&mem),
+            [
+                (0, LOW_RAM_END),
+                (HIGH_RAM_START, LOW_RAM_TOP - HIGH_RAM_START)
+            ]
+        );
+        let mem = create_guest_memory(4 << 30).unwrap();
+        assert_eq!(
+            regions(&mem),
+            [
+                (0, LOW_RAM_END),
+                (HIGH_RAM_START, LOW_RAM_TOP - HIGH_RAM_START),
+                (1 << 32, 1 << 30)
+            ]
+        );
+        // RAM, less the two holes below 1 MiB and at 3-4 GiB: the size asked for.
+        let ram: u64 = regions(&mem).iter().map(|r| r.1).sum();
+        assert_eq!(ram, (4 << 30) - (HIGH_RAM_START - LOW_RAM_END));
+        // The rings stay below 4 GiB, where a 32-bit guest reaches them.
+        assert_eq!(console_page(4 << 30), LOW_RAM_TOP - PAGE_SIZE);
+        assert_eq!(store_page(4 << 30), LOW_RAM_TOP - 2 * PAGE_SIZE);
+        assert_eq!(console_page(64 << 20), (64 << 20) - PAGE_SIZE);
+        assert_eq!(high_ram(LOW_RAM_TOP), None);
+        // 64 GiB ends at 65 GiB: 37 address bits are enough, 36 are not.
+        assert!(check_addressable(MAX_MEM_BYTES, 37).is_ok());
+        assert!(check_addressable(MAX_MEM_BYTES, 36)
+            .unwrap_err()
+            .to_string()
+            .contains("36 physical address bits"));
+        assert!(check_addressable(LOW_RAM_TOP, 32).is_ok());
+        assert!(create_guest_memory(MAX_MEM_BYTES + (1 << 20))
+            .unwrap_err()
+            .to_string()
+            .contains("too large"));
     }
 
     #[test]

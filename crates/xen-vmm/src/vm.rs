@@ -650,11 +650,9 @@ impl Vm {
         let timers = Arc::new(timers);
         let ram = guest_mem.clone();
         let mem = MemoryMap::new(guest_mem);
-        let mut pconfig = platform_config(
-            &config,
-            mem_bytes,
-            crate::cpuid::phys_addr_bits(supported.as_slice()),
-        );
+        let phys_addr_bits = crate::cpuid::phys_addr_bits(supported.as_slice());
+        memory::check_addressable(mem_bytes, phys_addr_bits)?;
+        let mut pconfig = platform_config(&config, mem_bytes, phys_addr_bits);
         pconfig.tsc_khz = time.tsc_khz;
         pconfig.tsc_stable = time.tsc_stable;
         let platform = XenPlatform::new(

@@ -133,7 +133,7 @@ fn cli_errors_are_clear() {
 
     let out = bin().args(["run", "--mem", "1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("1 is not in 4..=3072"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 is not in 4..=65536"));
 
     let out = bin().args(["run", "--vcpus", "x"]).output().unwrap();
     assert_eq!(out.status.code(), Some(64));

@@ -24,10 +24,13 @@ pub struct E820Entry {
 }
 
 /// The map for a guest with `mem_bytes` of RAM (`mem_bytes` >= 4 MiB; a
-/// smaller size gives empty entries, never an overflow).
+/// smaller size gives empty entries, never an overflow): RAM below 640 KiB (its
+/// last page ACPI), RAM from 1 MiB to the two reserved ring pages at the top of
+/// the RAM below 4 GiB and, for more than 3 GiB, the rest from 4 GiB.
 pub fn memory_map(mem_bytes: u64) -> Vec<E820Entry> {
     let special = SPECIAL_PAGES * PAGE_SIZE;
-    vec![
+    let low_end = crate::memory::low_ram_end(mem_bytes);
+    let mut map = vec![
         E820Entry {
             addr: 0,
             size: layout::ACPI,
@@ -40,17 +43,25 @@ pub fn memory_map(mem_bytes: u64) -> Vec<E820Entry> {
         },
         E820Entry {
             addr: HIGH_RAM_START,
-            size: mem_bytes
+            size: low_end
                 .saturating_sub(special)
                 .saturating_sub(HIGH_RAM_START),
             kind: E820_RAM,
         },
         E820Entry {
-            addr: mem_bytes.saturating_sub(special),
+            addr: low_end.saturating_sub(special),
             size: special,
             kind: E820_RESERVED,
         },
-    ]
+    ];
+    if let Some((addr, size)) = crate::memory::high_ram(mem_bytes) {
+        map.push(E820Entry {
+            addr,
+            size,
+            kind: E820_RAM,
+        });
+    }
+    map
 }
 
 #[cfg(test)]
@@ -67,5 +78,20 @@ mod tests {
         assert_eq!(map[3].kind, E820_RESERVED);
         assert_eq!(map[3].addr + map[3].size, 64 << 20);
         assert_eq!(map[2].addr + map[2].size, map[3].addr);
+        assert_eq!(map.len(), 4);
+    }
+
+    #[test]
+    fn ram_beyond_three_gib_is_a_fifth_entry_above_four_gib() {
+        let map = memory_map(5 << 30);
+        assert_eq!(map.len(), 5);
+        // The rings sit at the top of the RAM below 4 GiB.
+        assert_eq!(map[3].kind, E820_RESERVED);
+        assert_eq!(map[3].addr + map[3].size, 3 << 30);
+        assert_eq!(map[2].addr + map[2].size, map[3].addr);
+        assert_eq!(
+            (map[4].addr, map[4].size, map[4].kind),
+            (1 << 32, 2 << 30, E820_RAM)
+        );
     }
 }
