@@ -5,7 +5,8 @@
 //! holes (few disk blocks), restores byte-identical guest memory, and the
 //! restored guest reads its pages back (the written ones with their values,
 //! the others as zeros). A dense file (every byte written, as before) still
-//! restores. A guest of 3 GiB + 16 MiB has RAM above 4 GiB: it comes back too.
+//! restores. A guest of 3 GiB + 16 MiB maps its RAM above 4 GiB and writes pages
+//! there: they come back too, and the restored guest checks them.
 
 mod common;
 
@@ -29,6 +30,8 @@ const GO: u64 = DATA + 0x808;
 const TOUCHED: [u64; 3] = [0x40_0000, 0x1000_0000, MEM - 0x3000];
 /// Pages the guest never writes, checked as zero after the restore.
 const UNTOUCHED: [u64; 3] = [0x40_1000, 0x1800_0000, MEM - 0x4000];
+/// A free guest page for the page directory of `[4 GiB, 5 GiB)`.
+const HIGH_PD: u64 = 0x38_0000;
 
 fn pattern(page: u64, i: u64) -> u64 {
     page ^ (i << 40) ^ 0x5a5a_0000_0000_1234
@@ -47,9 +50,27 @@ fn emit_pattern(g: &mut Guest) {
 /// restored VM), then checks every qword of the touched and untouched pages
 /// and shuts down with the number of wrong qwords.
 fn guest() -> Vec<u8> {
+    guest_with(&TOUCHED, &UNTOUCHED, false)
+}
+
+/// [`guest`] over other pages; with `map_high`, the guest first maps
+/// `[4 GiB, 4 GiB + 16 MiB)` (2 MiB pages, a PD at [`HIGH_PD`] in the boot PDPT's
+/// fifth slot) so that pages there can be among them.
+fn guest_with(touched: &[u64], untouched: &[u64], map_high: bool) -> Vec<u8> {
     let mut g = Guest::new64();
     g.hypercall_page();
-    for page in TOUCHED {
+    if map_high {
+        for i in 0..8u64 {
+            g.store64(HIGH_PD + i * 8, ((1 << 32) + (i << 21)) | 0x83);
+        }
+        g.store64(
+            xen_vmm::memory::layout::PML4 + 0x1000 + 4 * 8,
+            HIGH_PD | 0x3,
+        );
+        g.a.mov(rax, cr3).unwrap();
+        g.a.mov(cr3, rax).unwrap();
+    }
+    for &page in touched {
         let mut top = g.a.create_label();
         g.a.mov(rbx, page).unwrap();
         g.a.xor(ecx, ecx).unwrap();
@@ -69,10 +90,10 @@ fn guest() -> Vec<u8> {
     g.a.je(wait).unwrap();
     // r12: errors.
     g.a.xor(r12d, r12d).unwrap();
-    for (page, zero) in TOUCHED
+    for (page, zero) in touched
         .iter()
         .map(|&p| (p, false))
-        .chain(UNTOUCHED.iter().map(|&p| (p, true)))
+        .chain(untouched.iter().map(|&p| (p, true)))
     {
         let mut top = g.a.create_label();
         let mut ok = g.a.create_label();
@@ -205,11 +226,11 @@ impl Drop for Finish<'_> {
 }
 
 fn start() -> Vm {
-    start_with(MEM)
+    start_with(MEM, guest())
 }
 
-fn start_with(mem: u64) -> Vm {
-    let mut cfg = VmConfig::new(Kernel::Raw64(guest()));
+fn start_with(mem: u64, image: Vec<u8>) -> Vm {
+    let mut cfg = VmConfig::new(Kernel::Raw64(image));
     cfg.mem_mib = mem >> 20;
     cfg.output = Box::new(std::io::sink());
     Vm::new(cfg).unwrap()
@@ -285,18 +306,20 @@ fn ram_above_four_gib_is_snapshotted_sparse_and_restored() {
     let mem = (3 << 30) + (16 << 20);
     let (high, len) = xen_vmm::memory::high_ram(mem).unwrap();
     assert_eq!((high, len), (1 << 32, 16 << 20));
+    // The guest maps that RAM itself and writes its third and its last page; the
+    // second stays zero. The host writes the first qword.
+    let touched = [TOUCHED[0], high + 0x2000, high + len - 0x1000];
+    let untouched = [UNTOUCHED[0], high + 0x1000];
     let p = tmp("high");
-    let vm = start_with(mem);
+    let vm = start_with(mem, guest_with(&touched, &untouched, true));
     std::thread::scope(|s| {
         s.spawn(|| vm.run().unwrap());
         let _finish = Finish(&vm);
-        // Out of the guest's identity map (4 GiB): the host writes the first and last
-        // qword of the RAM above 4 GiB.
         wait_until("guest ready", || read_u64(&vm, READY) == 1);
-        let marks = [high, high + len - 8];
-        for gpa in marks {
-            write_u64(&vm, gpa, gpa ^ 0x5a5a);
+        for page in touched {
+            assert_eq!(read_u64(&vm, page + 8), pattern(page, 1), "{page:#x}");
         }
+        write_u64(&vm, high, 0x5a5a);
         let stats = vm.snapshot(Root::new().unwrap().token(), &p).unwrap();
         // Every RAM byte is in the format, holes included...
         assert_eq!(stats.memory_len, mem - (0x10_0000 - 0xA_0000));
@@ -304,11 +327,12 @@ fn ram_above_four_gib_is_snapshotted_sparse_and_restored() {
         let on_disk = std::fs::metadata(&p).unwrap().blocks() * 512;
         assert!(on_disk < 64 << 20, "{on_disk} bytes on disk");
         let restored = Vm::restore(&p, Box::new(std::io::sink())).unwrap();
-        for gpa in marks {
-            assert_eq!(read_u64(&restored, gpa), gpa ^ 0x5a5a, "{gpa:#x}");
+        assert_eq!(read_u64(&restored, high), 0x5a5a);
+        for page in touched {
+            assert_eq!(read_u64(&restored, page + 8), pattern(page, 1), "{page:#x}");
         }
-        assert_eq!(read_u64(&restored, high + 0x1000), 0);
-        // The guest checks its pages below 4 GiB and shuts down with 0 errors.
+        // The restored guest checks every qword of those pages, above 4 GiB included,
+        // and shuts down with the number of wrong ones.
         write_u64(&restored, GO, 1);
         assert_eq!(restored.run().unwrap(), ExitReason::Shutdown(0));
     });
