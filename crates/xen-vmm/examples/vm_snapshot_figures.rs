@@ -73,7 +73,7 @@ fn main() {
         xen_vmm::memory::store_page(mib << 20) - (62 << 12)
     };
     // RAM above 4 GiB (more than 3072 MiB): the host marks its first and last page.
-    let high = xen_vmm::memory::high_ram(mib << 20)
+    let high = xen_vmm::memory::ram_above_4g(mib << 20)
         .map(|(start, len)| [start, start + len - 4096])
         .unwrap_or_default();
     let mut cfg = VmConfig::new(Kernel::Raw64(guest(last)));

@@ -25,14 +25,14 @@ pub const GRANT_FRAMES: u32 = 4;
 /// Smallest guest RAM size accepted.
 pub const MIN_MEM_BYTES: u64 = 4 << 20;
 /// Largest guest RAM size accepted. Up to [`LOW_RAM_TOP`] it is all below 4 GiB; the rest
-/// starts at [`HIGH_MEM_START`].
+/// starts at [`ABOVE_4G_START`].
 pub const MAX_MEM_BYTES: u64 = 64 << 30;
 /// Where RAM below 4 GiB ends for guests larger than this (the 32-bit MMIO window and
 /// the GFNs guests map grant frames and shared_info at lie above it).
 pub const LOW_RAM_TOP: u64 = 3 << 30;
 /// Where RAM above the 32-bit MMIO window starts (for guests of more than
 /// [`LOW_RAM_TOP`]).
-pub const HIGH_MEM_START: u64 = 1 << 32;
+pub const ABOVE_4G_START: u64 = 1 << 32;
 /// Number of special pages reserved at the top of RAM (console ring, xenstore ring).
 pub const SPECIAL_PAGES: u64 = 2;
 pub use xen_platform::memory::{hole_page_allowed, MMIO_HOLE_END, MMIO_HOLE_START};
@@ -71,9 +71,9 @@ pub fn low_ram_end(mem_bytes: u64) -> u64 {
 }
 
 /// The RAM above 4 GiB for a guest with `mem_bytes` of RAM: `(start, len)`, if any.
-pub fn high_ram(mem_bytes: u64) -> Option<(u64, u64)> {
+pub fn ram_above_4g(mem_bytes: u64) -> Option<(u64, u64)> {
     let len = mem_bytes.saturating_sub(LOW_RAM_TOP);
-    (len > 0).then_some((HIGH_MEM_START, len))
+    (len > 0).then_some((ABOVE_4G_START, len))
 }
 
 /// Checks that all of a `mem_bytes` guest's RAM lies below `2^phys_addr_bits` (the
@@ -82,7 +82,7 @@ pub fn high_ram(mem_bytes: u64) -> Option<(u64, u64)> {
 /// # Errors
 /// [`Error::Config`] if the RAM above 4 GiB ends beyond that.
 pub fn check_addressable(mem_bytes: u64, phys_addr_bits: u8) -> Result<()> {
-    let end = high_ram(mem_bytes).map_or(low_ram_end(mem_bytes), |(start, len)| start + len);
+    let end = ram_above_4g(mem_bytes).map_or(low_ram_end(mem_bytes), |(start, len)| start + len);
     let limit = 1u64.checked_shl(phys_addr_bits.into()).unwrap_or(u64::MAX);
     if end > limit {
         return Err(Error::Config(format!(
@@ -106,7 +106,7 @@ pub fn console_page(mem_bytes: u64) -> u64 {
 }
 
 /// Builds the guest RAM: `[0, 640 KiB)`, `[1 MiB, low_ram_end)` and, for more than
-/// [`LOW_RAM_TOP`], the rest from [`HIGH_MEM_START`].
+/// [`LOW_RAM_TOP`], the rest from [`ABOVE_4G_START`].
 pub fn create_guest_memory(mem_bytes: u64) -> Result<GuestMemoryMmap> {
     if mem_bytes < MIN_MEM_BYTES {
         return Err(Error::Config(format!(
@@ -132,7 +132,7 @@ pub fn create_guest_memory(mem_bytes: u64) -> Result<GuestMemoryMmap> {
             (low_ram_end(mem_bytes) - HIGH_RAM_START) as usize,
         ),
     ];
-    if let Some((start, len)) = high_ram(mem_bytes) {
+    if let Some((start, len)) = ram_above_4g(mem_bytes) {
         ranges.push((GuestAddress(start), len as usize));
     }
     GuestMemoryMmap::from_ranges(&ranges)
@@ -357,7 +357,7 @@ mod tests {
         assert_eq!(console_page(4 << 30), LOW_RAM_TOP - PAGE_SIZE);
         assert_eq!(store_page(4 << 30), LOW_RAM_TOP - 2 * PAGE_SIZE);
         assert_eq!(console_page(64 << 20), (64 << 20) - PAGE_SIZE);
-        assert_eq!(high_ram(LOW_RAM_TOP), None);
+        assert_eq!(ram_above_4g(LOW_RAM_TOP), None);
         // 64 GiB ends at 65 GiB: 37 address bits are enough, 36 are not.
         assert!(check_addressable(MAX_MEM_BYTES, 37).is_ok());
         assert!(check_addressable(MAX_MEM_BYTES, 36)

@@ -304,7 +304,7 @@ fn ram_above_four_gib_is_snapshotted_sparse_and_restored() {
     }
     // 16 MiB more than fits below the 32-bit MMIO window: that part is RAM from 4 GiB.
     let mem = (3 << 30) + (16 << 20);
-    let (high, len) = xen_vmm::memory::high_ram(mem).unwrap();
+    let (high, len) = xen_vmm::memory::ram_above_4g(mem).unwrap();
     assert_eq!((high, len), (1 << 32, 16 << 20));
     // The guest maps that RAM itself and writes its third and its last page; the
     // second stays zero. The host writes the first qword.

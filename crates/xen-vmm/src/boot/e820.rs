@@ -54,7 +54,7 @@ pub fn memory_map(mem_bytes: u64) -> Vec<E820Entry> {
             kind: E820_RESERVED,
         },
     ];
-    if let Some((addr, size)) = crate::memory::high_ram(mem_bytes) {
+    if let Some((addr, size)) = crate::memory::ram_above_4g(mem_bytes) {
         map.push(E820Entry {
             addr,
             size,
